@@ -1,0 +1,10 @@
+//! chargegate: a local smart-charging controller for EV depots.
+//!
+//! Modules in data-flow order (ARCHITECTURE.md): configuration, units, the OCPP protocol,
+//! the charger connections, the charging-session rules, the store, and the simulator that
+//! tests and `demo` share.
+#![forbid(unsafe_code)]
+
+pub mod ocpp;
+pub mod sim;
+pub mod units;

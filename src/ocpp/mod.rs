@@ -1,0 +1,76 @@
+//! OCPP: RPC framing, the version-blind model, and one folder per protocol version.
+//!
+//! Owns the translation between wire messages and `model` types. Must never reach a socket,
+//! the store or the clock: the connection task (`charger::connection`) does the IO and
+//! passes `now` where a message needs it.
+
+pub mod model;
+pub mod rpc;
+#[cfg(test)]
+pub mod schema_check;
+pub mod session;
+pub mod strings;
+pub mod time;
+pub mod v16;
+pub mod v201;
+
+use serde_json::Value;
+
+use model::{ChargerCommand, ChargerEvent, CommandReply, EventReply, OcppVersion};
+use rpc::PayloadError;
+
+/// A command the charger's OCPP version has no message for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{command} does not exist in OCPP {version}")]
+pub struct NotInVersion {
+    pub command: &'static str,
+    pub version: &'static str,
+}
+
+/// Decodes a charger's CALL into an event (routing by action is each version's exhaustive
+/// `match`: unknown action -> NotSupported, known without handler -> NotImplemented).
+pub fn decode_call(
+    version: OcppVersion,
+    action: &str,
+    payload: Value,
+) -> Result<ChargerEvent, PayloadError> {
+    match version {
+        OcppVersion::V16 => v16::decode_call(action, payload),
+        OcppVersion::V201 => v201::decode_call(action, payload),
+    }
+}
+
+/// Encodes chargegate's reply to `event` as the CALLRESULT payload of its action.
+pub fn encode_reply(
+    version: OcppVersion,
+    event: &ChargerEvent,
+    reply: &EventReply,
+) -> Result<Value, PayloadError> {
+    match version {
+        OcppVersion::V16 => v16::encode_reply(event, reply),
+        OcppVersion::V201 => v201::encode_reply(event, reply),
+    }
+}
+
+/// Encodes a command as (action, payload).
+pub fn encode_command(
+    version: OcppVersion,
+    command: &ChargerCommand,
+) -> Result<(&'static str, Value), NotInVersion> {
+    match version {
+        OcppVersion::V16 => v16::encode_command(command),
+        OcppVersion::V201 => v201::encode_command(command),
+    }
+}
+
+/// Decodes the charger's CALLRESULT payload for `command`.
+pub fn decode_command_reply(
+    version: OcppVersion,
+    command: &ChargerCommand,
+    payload: Value,
+) -> Result<CommandReply, PayloadError> {
+    match version {
+        OcppVersion::V16 => v16::decode_command_reply(command, payload),
+        OcppVersion::V201 => v201::decode_command_reply(command, payload),
+    }
+}

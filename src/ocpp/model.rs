@@ -1,0 +1,577 @@
+//! The version-blind vocabulary between a charger connection and the rest of chargegate.
+//!
+//! `ocpp::v16` and `ocpp::v201` translate their wire messages into these types and back;
+//! nothing above `ocpp/` ever sees a version-specific payload (STYLE.md §3). These are domain
+//! types: no serde here (STYLE.md §2). A field exists only if some version carries it; a
+//! version that lacks it leaves it `None`.
+
+use chrono::{DateTime, Utc};
+
+/// Which OCPP-J version a connection speaks, negotiated by WebSocket subprotocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OcppVersion {
+    V16,
+    V201,
+}
+
+impl OcppVersion {
+    /// Server preference order: the highest version both sides support wins.
+    pub const PREFERENCE: [OcppVersion; 2] = [OcppVersion::V201, OcppVersion::V16];
+
+    /// The WebSocket subprotocol token (OCPP-J 1.6 §3.1.2, OCPP 2.0.1 Part 4 §3.1.2).
+    pub fn subprotocol(self) -> &'static str {
+        match self {
+            OcppVersion::V16 => "ocpp1.6",
+            OcppVersion::V201 => "ocpp2.0.1",
+        }
+    }
+
+    pub fn from_subprotocol(token: &str) -> Option<Self> {
+        Self::PREFERENCE
+            .into_iter()
+            .find(|v| v.subprotocol() == token)
+    }
+}
+
+/// An EVSE (2.0.1) or connector (1.6). In 1.6 `evse_id` is the connectorId and
+/// `connector_id` is `None`; id 0 means the whole charging station in both versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct EvseRef {
+    pub evse_id: u32,
+    pub connector_id: Option<u32>,
+}
+
+/// An identification token presented by a driver (RFID card, app, key...).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdToken {
+    /// 1.6 idTag (CiString20), 2.0.1 idToken.idToken (identifierString 36).
+    pub id: String,
+    /// 2.0.1 IdTokenEnumType (`ISO14443`, `Central`, ...); `None` for 1.6.
+    pub kind: Option<String>,
+}
+
+/// The union of 1.6 AuthorizationStatus and 2.0.1 AuthorizationStatusEnumType.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthorizationStatus {
+    Accepted,
+    Blocked,
+    Expired,
+    Invalid,
+    ConcurrentTx,
+    /// 2.0.1 only; 1.6 encodes it as `Invalid`.
+    Unknown,
+}
+
+/// What the CSMS says about an id token (1.6 IdTagInfo, 2.0.1 IdTokenInfoType).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdTokenInfo {
+    pub status: AuthorizationStatus,
+    pub expiry: Option<DateTime<Utc>>,
+    pub group_id: Option<String>,
+}
+
+impl IdTokenInfo {
+    pub fn status(status: AuthorizationStatus) -> Self {
+        Self {
+            status,
+            expiry: None,
+            group_id: None,
+        }
+    }
+}
+
+/// Connector status, the union of 1.6 ChargePointStatus and 2.0.1 ConnectorStatusEnumType.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectorStatus {
+    Available,
+    Preparing,
+    Charging,
+    SuspendedEv,
+    SuspendedEvse,
+    Finishing,
+    Reserved,
+    Unavailable,
+    Faulted,
+    /// 2.0.1 only: a cable is plugged in (1.6 reports Preparing/Charging/... instead).
+    Occupied,
+}
+
+impl ConnectorStatus {
+    /// The name used in the store, the API and logs (1.6 spelling where both exist).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectorStatus::Available => "Available",
+            ConnectorStatus::Preparing => "Preparing",
+            ConnectorStatus::Charging => "Charging",
+            ConnectorStatus::SuspendedEv => "SuspendedEV",
+            ConnectorStatus::SuspendedEvse => "SuspendedEVSE",
+            ConnectorStatus::Finishing => "Finishing",
+            ConnectorStatus::Reserved => "Reserved",
+            ConnectorStatus::Unavailable => "Unavailable",
+            ConnectorStatus::Faulted => "Faulted",
+            ConnectorStatus::Occupied => "Occupied",
+        }
+    }
+}
+
+/// One sampled value, from 1.6 SampledValue or 2.0.1 SampledValueType.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeterSample {
+    pub timestamp: DateTime<Utc>,
+    /// e.g. `Energy.Active.Import.Register` (the default in both versions), `Current.Import`.
+    pub measurand: String,
+    /// `L1`, `L2`, `L3`, `N`, `L1-N`, ... or `None` for a total.
+    pub phase: Option<String>,
+    /// The value scaled to the base unit given in `unit` (a 1.6 `kWh` value stays `kWh`;
+    /// the session layer normalises units).
+    pub value: f64,
+    /// `Wh`, `kWh`, `A`, `W`, `V`, ... (1.6 unit / 2.0.1 unitOfMeasure.unit, multiplier applied).
+    pub unit: Option<String>,
+    /// `Sample.Periodic`, `Transaction.Begin`, ...
+    pub context: Option<String>,
+    /// `Outlet`, `EV`, `Inlet`, ...
+    pub location: Option<String>,
+}
+
+/// How a charger names a transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TxKey {
+    /// 1.6: the integer the CSMS assigned in StartTransaction.conf.
+    Csms(i64),
+    /// 2.0.1: the identifierString the charging station chose.
+    Charger(String),
+}
+
+/// The phase of a transaction an event reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxPhase {
+    Started,
+    Updated,
+    Ended,
+}
+
+/// A transaction event: 1.6 StartTransaction / StopTransaction, 2.0.1 TransactionEvent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransactionEvent {
+    pub phase: TxPhase,
+    /// `None` only for a 1.6 StartTransaction (the CSMS assigns the id in its reply).
+    pub tx: Option<TxKey>,
+    /// 2.0.1 seqNo: with `tx` it makes a resent event recognisable.
+    pub seq_no: Option<u32>,
+    pub evse: Option<EvseRef>,
+    pub id_token: Option<IdToken>,
+    pub timestamp: DateTime<Utc>,
+    /// 1.6 meterStart / meterStop, in Wh.
+    pub meter_wh: Option<f64>,
+    /// 1.6 StopTransaction reason, 2.0.1 transactionInfo.stoppedReason.
+    pub stop_reason: Option<String>,
+    /// 2.0.1 triggerReason.
+    pub trigger_reason: Option<String>,
+    /// 2.0.1 transactionInfo.chargingState.
+    pub charging_state: Option<String>,
+    /// 2.0.1 offline: the event happened while the charger was offline.
+    pub offline: bool,
+    pub reservation_id: Option<i32>,
+    /// 1.6 transactionData, 2.0.1 meterValue.
+    pub samples: Vec<MeterSample>,
+}
+
+/// 2.0.1 NotifyEVChargingNeeds: what the vehicle says it needs (ISO 15118).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvChargingNeeds {
+    pub evse_id: u32,
+    pub departure_time: Option<DateTime<Utc>>,
+    /// energyAmount, in Wh.
+    pub energy_wh: Option<f64>,
+    /// evMaxCurrent (AC), in A.
+    pub max_current_a: Option<f64>,
+    /// evMinCurrent (AC), in A.
+    pub min_current_a: Option<f64>,
+    /// requestedEnergyTransfer, e.g. `AC_three_phase`.
+    pub energy_transfer: String,
+}
+
+/// One component/variable value from a 2.0.1 NotifyReport, or a 1.6 configuration key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportedVariable {
+    pub component: String,
+    pub variable: String,
+    pub value: Option<String>,
+}
+
+/// Everything a charger can tell chargegate (charger-to-CSMS CALLs).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChargerEvent {
+    Boot {
+        vendor: String,
+        model: String,
+        serial: Option<String>,
+        firmware: Option<String>,
+        /// 2.0.1 BootReasonEnumType; `None` for 1.6.
+        reason: Option<String>,
+    },
+    Heartbeat,
+    Status {
+        evse: EvseRef,
+        status: ConnectorStatus,
+        /// 1.6 errorCode (`NoError` when fine); `None` for 2.0.1.
+        error_code: Option<String>,
+        info: Option<String>,
+        timestamp: Option<DateTime<Utc>>,
+    },
+    Authorize {
+        id_token: IdToken,
+    },
+    Transaction(TransactionEvent),
+    MeterValues {
+        evse_id: u32,
+        tx: Option<TxKey>,
+        samples: Vec<MeterSample>,
+    },
+    DataTransfer {
+        vendor_id: String,
+        message_id: Option<String>,
+        data: Option<String>,
+    },
+    /// 1.6 DiagnosticsStatusNotification, 2.0.1 LogStatusNotification.
+    DiagnosticsStatus {
+        status: String,
+        request_id: Option<i32>,
+    },
+    FirmwareStatus {
+        status: String,
+        request_id: Option<i32>,
+    },
+    /// 2.0.1 NotifyReport (the answer to GetBaseReport, possibly in parts).
+    Report {
+        request_id: i32,
+        seq_no: u32,
+        more_to_follow: bool,
+        variables: Vec<ReportedVariable>,
+    },
+    EvChargingNeeds(EvChargingNeeds),
+    /// 2.0.1 NotifyChargingLimit: a limit set by someone else (e.g. the grid operator).
+    ChargingLimit {
+        evse_id: Option<u32>,
+        source: String,
+        grid_critical: Option<bool>,
+    },
+    /// 2.0.1 ReportChargingProfiles (the answer to GetChargingProfiles).
+    ChargingProfilesReport {
+        request_id: i32,
+        evse_id: u32,
+        source: String,
+        profiles: Vec<ChargingProfile>,
+        more_to_follow: bool,
+    },
+    SecurityEvent {
+        kind: String,
+        timestamp: DateTime<Utc>,
+        tech_info: Option<String>,
+    },
+    /// 2.0.1 NotifyEvent, summarised: one entry per reported event.
+    Notify {
+        events: Vec<NotifiedEvent>,
+    },
+}
+
+/// One event of a 2.0.1 NotifyEvent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifiedEvent {
+    pub component: String,
+    pub variable: String,
+    pub trigger: String,
+    pub actual_value: String,
+    pub tech_info: Option<String>,
+}
+
+/// 1.6 RegistrationStatus / 2.0.1 RegistrationStatusEnumType.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrationStatus {
+    Accepted,
+    Pending,
+    Rejected,
+}
+
+/// 1.6 DataTransferStatus / 2.0.1 DataTransferStatusEnumType.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataTransferStatus {
+    Accepted,
+    Rejected,
+    UnknownMessageId,
+    UnknownVendorId,
+}
+
+/// chargegate's answer to a `ChargerEvent`. The version layer turns it into the
+/// CALLRESULT of the action that carried the event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventReply {
+    Boot {
+        status: RegistrationStatus,
+        current_time: DateTime<Utc>,
+        /// Heartbeat interval, or retry interval when not accepted, in seconds.
+        interval_s: u32,
+    },
+    Heartbeat {
+        current_time: DateTime<Utc>,
+    },
+    Authorize {
+        info: IdTokenInfo,
+    },
+    Transaction {
+        /// 1.6 StartTransaction.conf transactionId; `None` otherwise.
+        transaction_id: Option<i64>,
+        /// Present when the event carried an id token.
+        info: Option<IdTokenInfo>,
+    },
+    DataTransfer {
+        status: DataTransferStatus,
+        data: Option<String>,
+    },
+    /// 2.0.1 NotifyEVChargingNeeds: Accepted (we will plan for it) or Rejected.
+    EvChargingNeeds {
+        accepted: bool,
+    },
+    /// The action's response has no content (`{}`).
+    Empty,
+}
+
+/// What a ChargingProfile is for (1.6 ChargingProfilePurposeType; 2.0.1 calls the first
+/// one ChargingStationMaxProfile).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProfilePurpose {
+    ChargePointMax,
+    TxDefault,
+    Tx,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProfileKind {
+    Absolute,
+    Recurring,
+    Relative,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateUnit {
+    Amps,
+    Watts,
+}
+
+/// One period of a charging schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchedulePeriod {
+    /// Offset from the schedule start, in seconds.
+    pub start_s: u32,
+    /// In the schedule's rate unit, per phase for A, total for W.
+    pub limit: f64,
+    pub phases: Option<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChargingSchedule {
+    pub start: Option<DateTime<Utc>>,
+    pub duration_s: Option<u32>,
+    pub rate_unit: RateUnit,
+    pub periods: Vec<SchedulePeriod>,
+    pub min_rate: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChargingProfile {
+    pub id: i32,
+    pub stack_level: u32,
+    pub purpose: ProfilePurpose,
+    pub kind: ProfileKind,
+    /// Daily or weekly, for `Recurring` only.
+    pub recurrency_weekly: Option<bool>,
+    /// Only for `Tx` profiles.
+    pub tx: Option<TxKey>,
+    pub valid_from: Option<DateTime<Utc>>,
+    pub valid_to: Option<DateTime<Utc>>,
+    pub schedule: ChargingSchedule,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetKind {
+    /// 1.6 Soft, 2.0.1 OnIdle.
+    Soft,
+    /// 1.6 Hard, 2.0.1 Immediate.
+    Hard,
+}
+
+/// A message a charger can be asked to send (TriggerMessage).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TriggerKind {
+    BootNotification,
+    Heartbeat,
+    MeterValues,
+    StatusNotification,
+    FirmwareStatusNotification,
+    DiagnosticsStatusNotification,
+    /// 2.0.1 only.
+    TransactionEvent,
+}
+
+/// A configuration key: 1.6 uses only `variable` (the key name); 2.0.1 a component and a
+/// variable of the device model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigKey {
+    pub component: Option<String>,
+    pub variable: String,
+}
+
+/// One entry of a local authorization list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalListEntry {
+    pub id_token: IdToken,
+    /// `None` removes the entry in a differential update.
+    pub info: Option<IdTokenInfo>,
+}
+
+/// Everything chargegate can ask a charger to do (CSMS-to-charger CALLs). The dispatch,
+/// HTTP API and upstream layers build these; the version layer refuses the ones its
+/// version lacks with `EncodeError::NotInVersion`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChargerCommand {
+    RemoteStart {
+        evse_id: Option<u32>,
+        id_token: IdToken,
+        profile: Option<ChargingProfile>,
+        /// 2.0.1 remoteStartId; ignored by 1.6.
+        remote_start_id: i32,
+    },
+    RemoteStop {
+        tx: TxKey,
+    },
+    Reset {
+        kind: ResetKind,
+    },
+    UnlockConnector {
+        evse: EvseRef,
+    },
+    ChangeAvailability {
+        /// `None` or id 0: the whole charging station.
+        evse: Option<EvseRef>,
+        operative: bool,
+    },
+    GetConfiguration {
+        /// Empty: every key the charger has (1.6 GetConfiguration without keys).
+        keys: Vec<ConfigKey>,
+    },
+    SetConfiguration {
+        key: ConfigKey,
+        value: String,
+    },
+    /// 2.0.1 GetBaseReport; 1.6 answers with `NotInVersion`.
+    GetBaseReport {
+        request_id: i32,
+        /// `ConfigurationInventory`, `FullInventory` or `SummaryInventory`.
+        report: String,
+    },
+    Trigger {
+        message: TriggerKind,
+        evse_id: Option<u32>,
+    },
+    SetChargingProfile {
+        /// 0: the whole station (ChargePointMax / station-wide TxDefault).
+        evse_id: u32,
+        profile: ChargingProfile,
+    },
+    ClearChargingProfile {
+        id: Option<i32>,
+        evse_id: Option<u32>,
+        purpose: Option<ProfilePurpose>,
+        stack_level: Option<u32>,
+    },
+    /// 2.0.1 GetChargingProfiles; 1.6 answers with `NotInVersion`.
+    GetChargingProfiles {
+        request_id: i32,
+        evse_id: Option<u32>,
+        purpose: Option<ProfilePurpose>,
+    },
+    GetCompositeSchedule {
+        evse_id: u32,
+        duration_s: u32,
+        rate_unit: Option<RateUnit>,
+    },
+    ReserveNow {
+        reservation_id: i32,
+        evse_id: Option<u32>,
+        expiry: DateTime<Utc>,
+        id_token: IdToken,
+    },
+    CancelReservation {
+        reservation_id: i32,
+    },
+    SendLocalList {
+        version: i32,
+        full: bool,
+        entries: Vec<LocalListEntry>,
+    },
+    GetLocalListVersion,
+}
+
+impl ChargerCommand {
+    /// A short name for logs, the audit log and metrics (1.6 action names where both exist).
+    pub fn name(&self) -> &'static str {
+        match self {
+            ChargerCommand::RemoteStart { .. } => "RemoteStart",
+            ChargerCommand::RemoteStop { .. } => "RemoteStop",
+            ChargerCommand::Reset { .. } => "Reset",
+            ChargerCommand::UnlockConnector { .. } => "UnlockConnector",
+            ChargerCommand::ChangeAvailability { .. } => "ChangeAvailability",
+            ChargerCommand::GetConfiguration { .. } => "GetConfiguration",
+            ChargerCommand::SetConfiguration { .. } => "SetConfiguration",
+            ChargerCommand::GetBaseReport { .. } => "GetBaseReport",
+            ChargerCommand::Trigger { .. } => "TriggerMessage",
+            ChargerCommand::SetChargingProfile { .. } => "SetChargingProfile",
+            ChargerCommand::ClearChargingProfile { .. } => "ClearChargingProfile",
+            ChargerCommand::GetChargingProfiles { .. } => "GetChargingProfiles",
+            ChargerCommand::GetCompositeSchedule { .. } => "GetCompositeSchedule",
+            ChargerCommand::ReserveNow { .. } => "ReserveNow",
+            ChargerCommand::CancelReservation { .. } => "CancelReservation",
+            ChargerCommand::SendLocalList { .. } => "SendLocalList",
+            ChargerCommand::GetLocalListVersion => "GetLocalListVersion",
+        }
+    }
+}
+
+/// A configuration value as a charger reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigValue {
+    pub key: ConfigKey,
+    pub value: Option<String>,
+    pub readonly: bool,
+}
+
+/// A charger's answer to a `ChargerCommand`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CommandReply {
+    /// Most commands: a status enum. `accepted` is true for `Accepted` (and for the
+    /// positive statuses `Scheduled`, `Unlocked`, `RebootRequired`); `status` is the
+    /// charger's word, kept for the audit log.
+    Status { status: String, accepted: bool },
+    /// GetConfiguration / GetVariables.
+    Configuration {
+        values: Vec<ConfigValue>,
+        unknown: Vec<ConfigKey>,
+    },
+    /// GetCompositeSchedule.
+    CompositeSchedule {
+        accepted: bool,
+        schedule: Option<ChargingSchedule>,
+    },
+    /// GetLocalListVersion.
+    LocalListVersion(i32),
+}
+
+impl CommandReply {
+    pub fn is_accepted(&self) -> bool {
+        match self {
+            CommandReply::Status { accepted, .. } => *accepted,
+            CommandReply::Configuration { .. } | CommandReply::LocalListVersion(_) => true,
+            CommandReply::CompositeSchedule { accepted, .. } => *accepted,
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Simulated chargers (being written).
