@@ -5,6 +5,8 @@
 //! tests and `demo` share.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod ocpp;
 pub mod sim;
+pub mod store;
 pub mod units;

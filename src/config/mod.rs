@@ -1,0 +1,256 @@
+//! The site configuration: one TOML file written by the site's electrician.
+//!
+//! Parse, don't validate (STYLE.md §5): `load` turns the text into typed values or into the
+//! complete list of problems, each with key path, line and hint. Keys are kebab-case,
+//! unknown keys are rejected, physical keys carry their unit. This module must never reach
+//! the network or the store; `summary` renders what `chargegate validate` prints.
+
+mod decode;
+mod site;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+pub use decode::Problem;
+use decode::{Doc, Table};
+
+use crate::units::{Amps, ChargerId, Volts};
+
+/// Exit status of `validate` and `run` on a bad config: EX_CONFIG from sysexits.h.
+pub const EXIT_BAD_CONFIG: i32 = 78;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub site: Site,
+    pub csms: Csms,
+    pub http: Http,
+    pub store: Store,
+    pub chargers: Vec<Charger>,
+    pub id_tokens: Vec<IdTokenEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Site {
+    pub id: String,
+    /// Per phase, at the grid connection (the main fuse).
+    pub grid_limit: Amps,
+    pub phases: u8,
+    pub nominal_voltage: Volts,
+    /// Kept free below every limit.
+    pub margin: Amps,
+    /// Non-charger load per phase assumed while the grid meter is stale (DESIGN.md S5).
+    pub worst_case_load: Amps,
+}
+
+/// What to do with a charger whose id is not in the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownChargers {
+    /// Refuse the WebSocket handshake (HTTP 404).
+    Reject,
+    /// Accept the connection, answer BootNotification with Pending and list it for the operator.
+    Pending,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tls {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    /// Security profile 3: chargers must present a certificate signed by this CA.
+    pub client_ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Csms {
+    pub listen: SocketAddr,
+    pub unknown_chargers: UnknownChargers,
+    /// Security profiles 2 and 3.
+    pub tls: Option<Tls>,
+    /// Sent in BootNotification.conf, in seconds.
+    pub heartbeat_interval_s: u32,
+    /// How long a charger may take to answer one of our CALLs, in seconds.
+    pub call_timeout_s: u32,
+    /// WebSocket messages above this size are refused (a Pi has little memory), in bytes.
+    pub max_message_bytes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Http {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Store {
+    pub path: PathBuf,
+}
+
+/// How a charger proves who it is (security profile 1: HTTP Basic auth).
+#[derive(Clone, PartialEq, Eq)]
+pub enum ChargerSecret {
+    /// A plain password from the file.
+    Password(String),
+    /// An argon2 PHC string (`$argon2id$...`), from `chargegate hash-password`.
+    Hash(String),
+}
+
+impl std::fmt::Debug for ChargerSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print a secret, not even in a debug log.
+        match self {
+            ChargerSecret::Password(_) => f.write_str("Password(***)"),
+            ChargerSecret::Hash(_) => f.write_str("Hash(***)"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Charger {
+    pub id: ChargerId,
+    /// `None`: the charger connects without Basic auth (only sensible with client
+    /// certificates, security profile 3, or on a closed network).
+    pub secret: Option<ChargerSecret>,
+    pub max_current: Amps,
+    pub min_current: Amps,
+    pub phases: u8,
+    /// OCPP ConnectorPhaseRotation notation, e.g. `RST`: charger L1, L2, L3 on site phases.
+    pub phase_rotation: String,
+    pub failsafe_current: Amps,
+    pub priority: u32,
+}
+
+/// Authorization status of a locally listed id token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenStatus {
+    Accepted,
+    Blocked,
+}
+
+/// An entry of the local authorization list (`[[id-token]]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdTokenEntry {
+    pub id: String,
+    pub status: TokenStatus,
+    pub expires: Option<DateTime<Utc>>,
+    pub group: Option<String>,
+}
+
+/// Why a config could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} problem(s) in the config", .0.len())]
+    Invalid(Vec<Problem>),
+}
+
+/// Reads and checks a config file.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&text).map_err(ConfigError::Invalid)
+}
+
+/// Parses config text; `Err` holds every problem, sorted by line.
+pub fn parse(text: &str) -> Result<Config, Vec<Problem>> {
+    let doc = Doc::new(text);
+    let parsed = match toml::de::DeTable::parse(text) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            // A syntax error: the tree is incomplete, so report just that.
+            doc.report(
+                "(file)",
+                e.span(),
+                e.message().to_string(),
+                Some("fix the TOML syntax first".into()),
+            );
+            return Err(doc.into_problems());
+        }
+    };
+    let root = Table::root(&doc, &parsed);
+    let config = site::read(&root);
+    root.finish(site::TOP_LEVEL_KEYS);
+    if let Some(config) = &config {
+        site::check(&doc, config);
+    }
+    match config {
+        Some(config) if !doc.has_problems() => Ok(config),
+        _ => Err(doc.into_problems()),
+    }
+}
+
+/// The one-screen summary `chargegate validate` prints for a good config.
+pub fn summary(config: &Config) -> String {
+    use std::fmt::Write;
+    let site = &config.site;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "site {}: {} phase(s) at {} V",
+        site.id, site.phases, site.nominal_voltage.0
+    );
+    let _ = writeln!(
+        out,
+        "grid limit {} A per phase, margin {} A, worst-case non-charger load {} A",
+        site.grid_limit.0, site.margin.0, site.worst_case_load.0
+    );
+    let tls = match &config.csms.tls {
+        None => "plain ws (security profile 1)".to_string(),
+        Some(t) if t.client_ca_file.is_some() => {
+            "wss with client certificates (profile 3)".to_string()
+        }
+        Some(_) => "wss (security profile 2)".to_string(),
+    };
+    let _ = writeln!(
+        out,
+        "csms ws://{}/ocpp/<id>, {tls}, unknown chargers: {:?}",
+        config.csms.listen, config.csms.unknown_chargers
+    );
+    let _ = writeln!(out, "store {}", config.store.path.display());
+    let _ = writeln!(out, "{} charger(s):", config.chargers.len());
+    let _ = writeln!(
+        out,
+        "  {:<20} {:>6} {:>6} {:>9} {:>6}  {:<8} auth",
+        "id", "min A", "max A", "failsafe", "phases", "rotation"
+    );
+    for c in &config.chargers {
+        let auth = match &c.secret {
+            Some(ChargerSecret::Password(_)) => "password",
+            Some(ChargerSecret::Hash(_)) => "password-hash",
+            None => "none",
+        };
+        let _ = writeln!(
+            out,
+            "  {:<20} {:>6} {:>6} {:>9} {:>6}  {:<8} {auth}",
+            c.id.as_str(),
+            c.min_current.0,
+            c.max_current.0,
+            c.failsafe_current.0,
+            c.phases,
+            c.phase_rotation
+        );
+    }
+    let (per_phase, budget) = site::failsafe_budget(config);
+    let _ = writeln!(
+        out,
+        "failsafe sum {:.1} A on the most loaded phase + worst-case load {} A = {:.1} A of {} A available (grid limit - margin)",
+        per_phase,
+        site.worst_case_load.0,
+        per_phase + site.worst_case_load.0,
+        budget
+    );
+    let _ = writeln!(
+        out,
+        "{} id token(s) in the local list",
+        config.id_tokens.len()
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests;

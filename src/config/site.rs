@@ -1,0 +1,528 @@
+//! The tables of the site file and the checks that span them.
+//!
+//! `read` maps each TOML table to its typed value with defaults; `check` does what needs
+//! more than one key: ranges between keys, duplicate ids, references, and the failsafe
+//! budget of DESIGN.md S3. Nothing here performs IO.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use super::decode::{Doc, Table};
+use super::{
+    Charger, ChargerSecret, Config, Csms, Http, IdTokenEntry, Site, Store, Tls, TokenStatus,
+    UnknownChargers,
+};
+use crate::units::{Amps, ChargerId, Volts};
+
+pub const TOP_LEVEL_KEYS: &[&str] = &["site", "csms", "http", "store", "charger", "id-token"];
+const SITE_KEYS: &[&str] = &[
+    "id",
+    "grid-limit-a",
+    "phases",
+    "nominal-voltage-v",
+    "margin-a",
+    "worst-case-load-a",
+];
+const CSMS_KEYS: &[&str] = &[
+    "listen",
+    "unknown-chargers",
+    "tls-cert-file",
+    "tls-key-file",
+    "client-ca-file",
+    "heartbeat-interval-s",
+    "call-timeout-s",
+    "max-message-bytes",
+];
+const CHARGER_KEYS: &[&str] = &[
+    "id",
+    "password",
+    "password-hash",
+    "max-current-a",
+    "min-current-a",
+    "phases",
+    "phase-rotation",
+    "failsafe-current-a",
+    "priority",
+];
+const TOKEN_KEYS: &[&str] = &["id", "status", "expires", "group"];
+
+/// IEC 61851-1: below 6 A a vehicle may not charge at all (DESIGN.md S4).
+const IEC_MIN_CURRENT_A: f64 = 6.0;
+/// The six phase rotations of OCPP ConnectorPhaseRotation (1.6 §9.1.8, 2.0.1 PhaseRotation).
+const ROTATIONS: &[&str] = &["RST", "RTS", "SRT", "STR", "TRS", "TSR"];
+
+pub fn read(root: &Table<'_, '_>) -> Option<Config> {
+    let site = root
+        .req_table("site", "add a [site] table with id and grid-limit-a")
+        .and_then(|t| read_site(&t));
+    let csms = match root.opt_table("csms") {
+        Some(t) => read_csms(&t),
+        None => Some(default_csms()),
+    };
+    let http = match root.opt_table("http") {
+        Some(t) => {
+            let listen = addr(&t, "listen").unwrap_or_else(default_http_listen);
+            t.finish(&["listen"]);
+            Some(Http { listen })
+        }
+        None => Some(Http {
+            listen: default_http_listen(),
+        }),
+    };
+    let store = match root.opt_table("store") {
+        Some(t) => {
+            let path = t
+                .opt_str("path")
+                .map(PathBuf::from)
+                .unwrap_or_else(default_store_path);
+            t.finish(&["path"]);
+            Store { path }
+        }
+        None => Store {
+            path: default_store_path(),
+        },
+    };
+    let chargers: Vec<Option<Charger>> = root.tables("charger").iter().map(read_charger).collect();
+    let id_tokens: Vec<Option<IdTokenEntry>> =
+        root.tables("id-token").iter().map(read_token).collect();
+    Some(Config {
+        site: site?,
+        csms: csms?,
+        http: http?,
+        store,
+        chargers: chargers.into_iter().collect::<Option<Vec<_>>>()?,
+        id_tokens: id_tokens.into_iter().collect::<Option<Vec<_>>>()?,
+    })
+}
+
+fn default_http_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+fn default_store_path() -> PathBuf {
+    PathBuf::from("/var/lib/chargegate/chargegate.db")
+}
+
+fn default_csms() -> Csms {
+    Csms {
+        listen: SocketAddr::from(([0, 0, 0, 0], 8887)),
+        unknown_chargers: UnknownChargers::Reject,
+        tls: None,
+        heartbeat_interval_s: 300,
+        call_timeout_s: 30,
+        max_message_bytes: 64 * 1024,
+    }
+}
+
+fn addr(t: &Table<'_, '_>, key: &str) -> Option<SocketAddr> {
+    let text = t.opt_str(key)?;
+    match text.parse() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            t.problem(
+                key,
+                format!("{text:?} is not an address"),
+                Some("write IP:PORT, e.g. \"0.0.0.0:8887\"".into()),
+            );
+            None
+        }
+    }
+}
+
+/// A positive current in A.
+fn amps(t: &Table<'_, '_>, key: &str, required: Option<&str>) -> Option<Amps> {
+    let value = match required {
+        Some(hint) => t.req_f64(key, hint)?,
+        None => t.opt_f64(key)?,
+    };
+    if value < 0.0 {
+        t.problem(
+            key,
+            format!("a current cannot be negative ({value} A)"),
+            None,
+        );
+        return None;
+    }
+    Some(Amps(value))
+}
+
+fn phases(t: &Table<'_, '_>, key: &str) -> Option<u8> {
+    t.opt_int(key, 1, 3).map(|p| p as u8)
+}
+
+fn read_site(t: &Table<'_, '_>) -> Option<Site> {
+    let id = t.req_str("id", "name the site, e.g. id = \"depot-nord\"");
+    let grid_limit = amps(
+        t,
+        "grid-limit-a",
+        Some("the main fuse rating per phase, in A"),
+    );
+    let phases = if t.has("phases") {
+        phases(t, "phases")
+    } else {
+        Some(3)
+    };
+    let voltage = t.opt_f64("nominal-voltage-v").unwrap_or(230.0);
+    let margin = amps(t, "margin-a", None).unwrap_or(Amps(0.0));
+    let worst = amps(
+        t,
+        "worst-case-load-a",
+        Some("the highest non-charger load per phase, in A, assumed while the meter is silent"),
+    );
+    t.finish(SITE_KEYS);
+    if !(100.0..=500.0).contains(&voltage) {
+        t.problem(
+            "nominal-voltage-v",
+            format!("{voltage} V is not a mains voltage"),
+            Some("230 in Europe, 120 or 277 in North America".into()),
+        );
+    }
+    let grid_limit = grid_limit?;
+    if grid_limit.0 <= 0.0 {
+        t.problem("grid-limit-a", "the grid limit must be above 0 A", None);
+    }
+    Some(Site {
+        id: id?,
+        grid_limit,
+        phases: phases?,
+        nominal_voltage: Volts(voltage),
+        margin,
+        worst_case_load: worst?,
+    })
+}
+
+fn read_csms(t: &Table<'_, '_>) -> Option<Csms> {
+    let defaults = default_csms();
+    let listen = if t.has("listen") {
+        addr(t, "listen")
+    } else {
+        Some(defaults.listen)
+    };
+    let unknown = match t.opt_str("unknown-chargers").as_deref() {
+        None | Some("reject") => Some(UnknownChargers::Reject),
+        Some("pending") => Some(UnknownChargers::Pending),
+        Some(other) => {
+            t.problem(
+                "unknown-chargers",
+                format!("{other:?} is not a choice"),
+                Some("\"reject\" or \"pending\"".into()),
+            );
+            None
+        }
+    };
+    let cert = t.opt_str("tls-cert-file").map(PathBuf::from);
+    let key = t.opt_str("tls-key-file").map(PathBuf::from);
+    let ca = t.opt_str("client-ca-file").map(PathBuf::from);
+    let tls = match (cert, key) {
+        (Some(cert_file), Some(key_file)) => Some(Tls {
+            cert_file,
+            key_file,
+            client_ca_file: ca,
+        }),
+        (None, None) => {
+            if ca.is_some() {
+                t.problem(
+                    "client-ca-file",
+                    "client certificates need TLS",
+                    Some("set tls-cert-file and tls-key-file too".into()),
+                );
+            }
+            None
+        }
+        (Some(_), None) => {
+            t.problem(
+                "tls-key-file",
+                "tls-cert-file is set but tls-key-file is not",
+                Some("TLS needs both".into()),
+            );
+            None
+        }
+        (None, Some(_)) => {
+            t.problem(
+                "tls-cert-file",
+                "tls-key-file is set but tls-cert-file is not",
+                Some("TLS needs both".into()),
+            );
+            None
+        }
+    };
+    let heartbeat = t
+        .opt_int("heartbeat-interval-s", 10, 86_400)
+        .map(|v| v as u32);
+    let call_timeout = t.opt_int("call-timeout-s", 1, 600).map(|v| v as u32);
+    let max_message = t
+        .opt_int("max-message-bytes", 1024, 16 * 1024 * 1024)
+        .map(|v| v as usize);
+    t.finish(CSMS_KEYS);
+    Some(Csms {
+        listen: listen?,
+        unknown_chargers: unknown?,
+        tls,
+        heartbeat_interval_s: heartbeat.unwrap_or(defaults.heartbeat_interval_s),
+        call_timeout_s: call_timeout.unwrap_or(defaults.call_timeout_s),
+        max_message_bytes: max_message.unwrap_or(defaults.max_message_bytes),
+    })
+}
+
+fn read_charger(t: &Table<'_, '_>) -> Option<Charger> {
+    let id = t
+        .req_str(
+            "id",
+            "the OCPP identity the charger uses in its URL, e.g. id = \"CP-01\"",
+        )
+        .and_then(|id| {
+            ChargerId::new(id)
+                .map_err(|e| t.problem("id", e.to_string(), None))
+                .ok()
+        });
+    let password = t.opt_str("password");
+    let hash = t.opt_str("password-hash");
+    let secret = match (password, hash) {
+        (Some(_), Some(_)) => {
+            t.problem(
+                "password-hash",
+                "both password and password-hash are set",
+                Some("keep one of them".into()),
+            );
+            None
+        }
+        (Some(p), None) => {
+            // OCPP 1.6 security whitepaper §3.2 / 2.0.1 A00.FR.205: 16 to 40 characters.
+            if p.chars().count() < 8 {
+                t.problem(
+                    "password",
+                    "a charger password needs at least 8 characters",
+                    Some("OCPP recommends 16 to 40 random characters".into()),
+                );
+            }
+            Some(ChargerSecret::Password(p))
+        }
+        (None, Some(h)) => {
+            if argon2::password_hash::PasswordHash::new(&h).is_err() {
+                t.problem(
+                    "password-hash",
+                    "not a PHC password hash",
+                    Some("create one with `chargegate hash-password`".into()),
+                );
+            }
+            Some(ChargerSecret::Hash(h))
+        }
+        (None, None) => None,
+    };
+    let max = amps(
+        t,
+        "max-current-a",
+        Some("the charger's rated current per phase, in A"),
+    );
+    let min = amps(t, "min-current-a", None).unwrap_or(Amps(IEC_MIN_CURRENT_A));
+    let phases = if t.has("phases") {
+        phases(t, "phases")
+    } else {
+        Some(3)
+    };
+    let rotation = t
+        .opt_str("phase-rotation")
+        .unwrap_or_else(|| "RST".to_string());
+    if !ROTATIONS.contains(&rotation.as_str()) {
+        t.problem(
+            "phase-rotation",
+            format!("{rotation:?} is not a phase rotation"),
+            Some(format!("one of {}", ROTATIONS.join(", "))),
+        );
+    }
+    let failsafe = amps(t, "failsafe-current-a", None);
+    let priority = t.opt_int("priority", 0, 1000).unwrap_or(1) as u32;
+    t.finish(CHARGER_KEYS);
+    let max = max?;
+    Some(Charger {
+        id: id?,
+        secret,
+        max_current: max,
+        min_current: min,
+        phases: phases?,
+        phase_rotation: rotation,
+        failsafe_current: failsafe.unwrap_or(min),
+        priority,
+    })
+}
+
+fn read_token(t: &Table<'_, '_>) -> Option<IdTokenEntry> {
+    let id = t.req_str("id", "the card's UID or token as the charger reports it");
+    let status = match t.opt_str("status").as_deref() {
+        None | Some("accepted") => Some(TokenStatus::Accepted),
+        Some("blocked") => Some(TokenStatus::Blocked),
+        Some(other) => {
+            t.problem(
+                "status",
+                format!("{other:?} is not a token status"),
+                Some("\"accepted\" or \"blocked\"".into()),
+            );
+            None
+        }
+    };
+    let expires = t.opt_datetime("expires");
+    let group = t.opt_str("group");
+    t.finish(TOKEN_KEYS);
+    let id = id?;
+    if id.is_empty() || id.chars().count() > 36 {
+        t.problem(
+            "id",
+            "an id token has 1 to 36 characters",
+            Some("OCPP 2.0.1 IdTokenType; 1.6 idTag allows only 20".into()),
+        );
+    }
+    Some(IdTokenEntry {
+        id,
+        status: status?,
+        expires,
+        group,
+    })
+}
+
+/// The site phases a charger loads: the first `phases` letters of its rotation
+/// (R, S, T = site L1, L2, L3).
+pub fn site_phases(charger: &Charger) -> impl Iterator<Item = usize> + '_ {
+    charger
+        .phase_rotation
+        .chars()
+        .take(usize::from(charger.phases))
+        .filter_map(|c| match c {
+            'R' => Some(0),
+            'S' => Some(1),
+            'T' => Some(2),
+            _ => None,
+        })
+}
+
+/// (failsafe current on the most loaded site phase, grid limit - margin), in A.
+pub fn failsafe_budget(config: &Config) -> (f64, f64) {
+    let mut per_phase = [0.0f64; 3];
+    for c in &config.chargers {
+        for p in site_phases(c) {
+            per_phase[p] += c.failsafe_current.0;
+        }
+    }
+    let worst = per_phase
+        .iter()
+        .take(usize::from(config.site.phases))
+        .fold(0.0f64, |a, b| a.max(*b));
+    (worst, config.site.grid_limit.0 - config.site.margin.0)
+}
+
+/// Checks that need the whole config. Problems point at the key that has to change.
+pub fn check(doc: &Doc<'_>, config: &Config) {
+    let site = &config.site;
+    if site.margin.0 >= site.grid_limit.0 {
+        doc.report(
+            "site.margin-a",
+            None,
+            "the margin leaves nothing of the grid limit",
+            Some("the margin is a few A kept free below grid-limit-a".into()),
+        );
+    }
+    let mut seen = HashSet::new();
+    for (i, c) in config.chargers.iter().enumerate() {
+        let path = format!("charger[{i}]");
+        if !seen.insert(c.id.clone()) {
+            doc.report(
+                &format!("{path}.id"),
+                None,
+                format!("charger id {} is used twice", c.id),
+                Some("every charger needs its own OCPP identity".into()),
+            );
+        }
+        if c.min_current.0 > c.max_current.0 {
+            doc.report(
+                &format!("{path}.min-current-a"),
+                None,
+                format!(
+                    "min-current-a {} A is above max-current-a {} A",
+                    c.min_current.0, c.max_current.0
+                ),
+                None,
+            );
+        }
+        if c.min_current.0 < IEC_MIN_CURRENT_A {
+            doc.report(
+                &format!("{path}.min-current-a"),
+                None,
+                format!(
+                    "{} A is below the 6 A minimum of IEC 61851-1",
+                    c.min_current.0
+                ),
+                Some("vehicles do not charge below 6 A".into()),
+            );
+        }
+        if c.failsafe_current.0 > c.max_current.0 {
+            doc.report(
+                &format!("{path}.failsafe-current-a"),
+                None,
+                format!(
+                    "failsafe {} A is above max-current-a {} A",
+                    c.failsafe_current.0, c.max_current.0
+                ),
+                None,
+            );
+        }
+        if c.failsafe_current.0 > 0.0 && c.failsafe_current.0 < c.min_current.0 {
+            doc.report(
+                &format!("{path}.failsafe-current-a"),
+                None,
+                format!(
+                    "failsafe {} A is between 0 and the minimum {} A (DESIGN.md S4)",
+                    c.failsafe_current.0, c.min_current.0
+                ),
+                Some("use 0 (pause) or at least min-current-a".into()),
+            );
+        }
+        if c.phases > site.phases {
+            doc.report(
+                &format!("{path}.phases"),
+                None,
+                format!(
+                    "the charger has {} phases but the site only {}",
+                    c.phases, site.phases
+                ),
+                None,
+            );
+        }
+        if c.secret.is_none()
+            && config
+                .csms
+                .tls
+                .as_ref()
+                .is_none_or(|t| t.client_ca_file.is_none())
+        {
+            doc.report(
+                &format!("{path}.password"),
+                None,
+                "the charger has no password and no client certificate is required",
+                Some("set password (security profile 1) or client-ca-file (profile 3)".into()),
+            );
+        }
+    }
+    let mut tokens = HashSet::new();
+    for (i, t) in config.id_tokens.iter().enumerate() {
+        if !tokens.insert(t.id.as_str()) {
+            doc.report(
+                &format!("id-token[{i}].id"),
+                None,
+                format!("id token {} is listed twice", t.id),
+                None,
+            );
+        }
+    }
+    let (failsafe, budget) = failsafe_budget(config);
+    if failsafe + site.worst_case_load.0 > budget {
+        doc.report(
+            "charger[*].failsafe-current-a",
+            None,
+            format!(
+                "failsafe currents ({failsafe:.1} A on the most loaded phase) plus worst-case-load-a ({} A) exceed grid-limit-a - margin-a ({budget:.1} A): if chargegate stops, the main fuse can trip (DESIGN.md S3)",
+                site.worst_case_load.0
+            ),
+            Some("lower failsafe-current-a (0 pauses a charger) or check worst-case-load-a".into()),
+        );
+    }
+}

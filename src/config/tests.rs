@@ -1,0 +1,151 @@
+use super::*;
+
+const GOOD: &str = r#"
+[site]
+id = "depot"
+grid-limit-a = 100
+margin-a = 5
+worst-case-load-a = 40
+
+[csms]
+listen = "127.0.0.1:0"
+
+[[charger]]
+id = "CP-01"
+password = "correct-horse-battery"
+max-current-a = 32
+failsafe-current-a = 6
+
+[[charger]]
+id = "CP-02"
+password = "correct-horse-battery"
+max-current-a = 16
+phases = 1
+phase-rotation = "STR"
+
+[[id-token]]
+id = "CARD1"
+expires = 2030-01-01T00:00:00Z
+"#;
+
+#[test]
+fn a_good_config_parses_with_defaults() {
+    let config = parse(GOOD).unwrap_or_else(|p| panic!("{p:#?}"));
+    assert_eq!(config.site.phases, 3);
+    assert_eq!(config.site.nominal_voltage, Volts(230.0));
+    assert_eq!(config.csms.unknown_chargers, UnknownChargers::Reject);
+    assert_eq!(config.csms.heartbeat_interval_s, 300);
+    assert_eq!(config.chargers[1].min_current, Amps(6.0));
+    assert_eq!(
+        config.chargers[1].failsafe_current,
+        Amps(6.0),
+        "failsafe defaults to the minimum"
+    );
+    assert_eq!(config.chargers[1].phases, 1);
+    assert_eq!(config.id_tokens[0].status, TokenStatus::Accepted);
+    assert!(config.id_tokens[0].expires.is_some());
+    let text = summary(&config);
+    assert!(text.contains("CP-02"), "{text}");
+    // CP-01 (three-phase) puts 6 A on every phase; CP-02 (STR: its L1 on site L2) adds
+    // 6 A on L2 only, so L2 carries 12 A.
+    assert!(text.contains("failsafe sum 12.0 A"), "{text}");
+}
+
+#[test]
+fn every_problem_is_reported_at_once_with_its_line() {
+    let bad = r#"
+[site]
+id = "depot"
+grid-limit-a = 100
+worst-case-load-a = 40
+colour = "red"
+
+[csms]
+unknown-chargers = "maybe"
+
+[[charger]]
+id = "CP 01"
+password = "short"
+max-current-a = -3
+
+[[charger]]
+id = "CP-02"
+password = "correct-horse-battery"
+max-current-a = 16
+min-current-a = 20
+phase-rotation = "XYZ"
+"#;
+    let problems = parse(bad).unwrap_err();
+    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+    for want in [
+        "site.colour",
+        "csms.unknown-chargers",
+        "charger[0].id",
+        "charger[0].password",
+        "charger[0].max-current-a",
+        "charger[1].phase-rotation",
+    ] {
+        assert!(paths.contains(&want), "missing {want} in {paths:?}");
+    }
+    let colour = problems.iter().find(|p| p.path == "site.colour").unwrap();
+    assert_eq!(colour.line, Some(6));
+    assert!(
+        problems
+            .windows(2)
+            .all(|w| w[0].line.unwrap_or(usize::MAX) <= w[1].line.unwrap_or(usize::MAX))
+    );
+}
+
+#[test]
+fn cross_key_checks_run_when_every_table_reads() {
+    let bad = GOOD
+        .replace("failsafe-current-a = 6", "failsafe-current-a = 3")
+        .replace("id = \"CP-02\"", "id = \"CP-01\"");
+    let problems = parse(&bad).unwrap_err();
+    let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    assert!(text.iter().any(|t| t.contains("used twice")), "{text:#?}");
+    assert!(
+        text.iter().any(|t| t.contains("between 0 and the minimum")),
+        "{text:#?}"
+    );
+}
+
+#[test]
+fn the_failsafe_budget_is_checked_against_the_grid_limit() {
+    let tight = GOOD.replace("worst-case-load-a = 40", "worst-case-load-a = 92");
+    let problems = parse(&tight).unwrap_err();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(problems[0].message.contains("main fuse can trip"));
+    assert_eq!(problems[0].path, "charger[*].failsafe-current-a");
+}
+
+#[test]
+fn syntax_errors_name_their_line() {
+    let problems = parse("[site]\nid = \"x\"\ngrid-limit-a = = 3\n").unwrap_err();
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0].line, Some(3));
+}
+
+#[test]
+fn missing_site_is_reported_with_a_hint() {
+    let problems = parse("[csms]\n").unwrap_err();
+    assert_eq!(problems[0].path, "site");
+    assert!(problems[0].hint.as_deref().unwrap().contains("[site]"));
+}
+
+#[test]
+fn tls_keys_must_come_in_pairs() {
+    let half = GOOD.replace(
+        "listen = \"127.0.0.1:0\"",
+        "listen = \"127.0.0.1:0\"\ntls-cert-file = \"c.pem\"",
+    );
+    let problems = parse(&half).unwrap_err();
+    assert_eq!(problems[0].path, "csms.tls-key-file");
+}
+
+#[test]
+fn passwords_and_hashes_are_never_printed() {
+    let config = parse(GOOD).unwrap();
+    let debug = format!("{:?}", config.chargers[0]);
+    assert!(!debug.contains("correct-horse"), "{debug}");
+}

@@ -1,0 +1,95 @@
+//! The store: one SQLite database (WAL) owned by one thread.
+//!
+//! Every record chargegate must not lose lives here: chargers, connectors, id tokens,
+//! transactions, meter samples and the audit log. `Store` is a cheap handle; each call ships
+//! a closure to the owner thread and awaits its result, so SQLite never blocks an async
+//! worker (STYLE.md §10). A CALLRESULT that acknowledges a charger's record is sent only
+//! after the record is committed here. Must never hold protocol knowledge: callers pass
+//! version-blind values.
+
+mod queries;
+mod schema;
+
+use std::path::Path;
+use std::sync::mpsc;
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+pub use queries::*;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("migrating the database: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error("cannot create the database folder {path}: {source}")]
+    Folder {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the store thread has stopped")]
+    Closed,
+}
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// A handle to the store's owner thread. Clone it freely.
+#[derive(Debug, Clone)]
+pub struct Store {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and migrates it forward.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(folder).map_err(|source| StoreError::Folder {
+                path: folder.display().to_string(),
+                source,
+            })?;
+        }
+        let conn = Connection::open(path)?;
+        Self::start(conn)
+    }
+
+    /// An in-memory store, for tests and `demo`.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::start(Connection::open_in_memory()?)
+    }
+
+    fn start(mut conn: Connection) -> Result<Self, StoreError> {
+        schema::prepare(&mut conn)?;
+        let (jobs, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("store".into())
+            .spawn(move || {
+                // Runs until every `Store` handle is dropped.
+                while let Ok(job) = rx.recv() {
+                    job(&mut conn);
+                }
+            })
+            .map_err(|source| StoreError::Folder {
+                path: "(store thread)".into(),
+                source,
+            })?;
+        Ok(Self { jobs })
+    }
+
+    /// Runs `f` on the owner thread and returns its result.
+    pub async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            // The receiver may be gone (the caller was cancelled); the work is done anyway.
+            let _ = tx.send(f(conn));
+        });
+        self.jobs.send(job).map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+}

@@ -1,0 +1,189 @@
+use super::*;
+use crate::ocpp::model::{EvseRef, IdToken};
+use crate::store::schema;
+
+fn conn() -> Connection {
+    let mut c = Connection::open_in_memory().unwrap();
+    schema::prepare(&mut c).unwrap();
+    c
+}
+
+fn t(s: &str) -> DateTime<Utc> {
+    crate::ocpp::time::parse(s).unwrap()
+}
+
+fn event(phase: TxPhase, seq_no: u32, register: f64) -> (TransactionEvent, f64) {
+    let ev = TransactionEvent {
+        phase,
+        tx: Some(TxKey::Charger("tx-1".into())),
+        seq_no: Some(seq_no),
+        evse: Some(EvseRef {
+            evse_id: 1,
+            connector_id: Some(1),
+        }),
+        id_token: Some(IdToken {
+            id: "CARD".into(),
+            kind: Some("ISO14443".into()),
+        }),
+        timestamp: t("2026-11-24T10:00:00Z") + chrono::Duration::minutes(i64::from(seq_no)),
+        meter_wh: None,
+        stop_reason: (phase == TxPhase::Ended).then(|| "EVDisconnected".into()),
+        trigger_reason: None,
+        charging_state: None,
+        offline: false,
+        reservation_id: None,
+        samples: Vec::new(),
+    };
+    (ev, register)
+}
+
+#[test]
+fn v16_start_resend_returns_the_same_transaction_id() {
+    let mut c = conn();
+    let now = t("2026-11-24T10:00:00Z");
+    let first = start_transaction_v16(&mut c, "CP-1", 1, "CARD", 1000.0, now, now).unwrap();
+    let again = start_transaction_v16(&mut c, "CP-1", 1, "CARD", 1000.0, now, now).unwrap();
+    assert_eq!(
+        first,
+        TxWrite {
+            id: first.id,
+            duplicate: false
+        }
+    );
+    assert_eq!(
+        again,
+        TxWrite {
+            id: first.id,
+            duplicate: true
+        }
+    );
+    let other = start_transaction_v16(&mut c, "CP-2", 1, "CARD", 1000.0, now, now).unwrap();
+    assert_ne!(
+        other.id, first.id,
+        "another charger's session gets its own id"
+    );
+    assert_eq!(
+        find_transaction(&c, "CP-1", &TxKey::Csms(first.id)).unwrap(),
+        Some(first.id)
+    );
+}
+
+#[test]
+fn v16_stop_closes_once_and_computes_energy() {
+    let mut c = conn();
+    let now = t("2026-11-24T10:00:00Z");
+    let start = start_transaction_v16(&mut c, "CP-1", 1, "CARD", 1000.0, now, now).unwrap();
+    let stop = stop_transaction_v16(
+        &mut c,
+        "CP-1",
+        start.id,
+        8500.0,
+        now,
+        Some("EVDisconnected"),
+        now,
+    )
+    .unwrap();
+    assert_eq!(
+        stop,
+        Some(TxWrite {
+            id: start.id,
+            duplicate: false
+        })
+    );
+    let resent = stop_transaction_v16(&mut c, "CP-1", start.id, 9999.0, now, None, now).unwrap();
+    assert_eq!(
+        resent,
+        Some(TxWrite {
+            id: start.id,
+            duplicate: true
+        })
+    );
+    let record = transaction(&c, start.id).unwrap().unwrap();
+    assert_eq!(record.status, "closed");
+    assert_eq!(record.energy_wh, Some(7500.0));
+    assert_eq!(record.stop_reason.as_deref(), Some("EVDisconnected"));
+    assert_eq!(
+        stop_transaction_v16(&mut c, "CP-9", start.id, 1.0, now, None, now).unwrap(),
+        None
+    );
+}
+
+#[test]
+fn v201_events_are_idempotent_by_seq_no() {
+    let mut c = conn();
+    let now = t("2026-11-24T10:00:00Z");
+    let (started, _) = event(TxPhase::Started, 0, 0.0);
+    let first = transaction_event(&mut c, "CS-1", &started, Some(2000.0), now).unwrap();
+    assert!(!first.duplicate);
+    let (updated, _) = event(TxPhase::Updated, 1, 0.0);
+    transaction_event(&mut c, "CS-1", &updated, Some(5000.0), now).unwrap();
+    let resend = transaction_event(&mut c, "CS-1", &updated, Some(7000.0), now).unwrap();
+    assert_eq!(
+        resend,
+        TxWrite {
+            id: first.id,
+            duplicate: true
+        }
+    );
+    let (ended, _) = event(TxPhase::Ended, 2, 0.0);
+    transaction_event(&mut c, "CS-1", &ended, Some(9000.0), now).unwrap();
+    let record = transaction(&c, first.id).unwrap().unwrap();
+    assert_eq!(record.status, "closed");
+    assert_eq!(record.meter_start_wh, Some(2000.0));
+    assert_eq!(
+        record.energy_wh,
+        Some(7000.0),
+        "the resent Updated's 7000 Wh is not used"
+    );
+    assert_eq!(record.id_token.as_deref(), Some("CARD"));
+    assert_eq!(record.ocpp_tx_id.as_deref(), Some("tx-1"));
+}
+
+#[test]
+fn resent_samples_are_not_stored_twice() {
+    let mut c = conn();
+    let now = t("2026-11-24T10:00:00Z");
+    let start = start_transaction_v16(&mut c, "CP-1", 1, "CARD", 0.0, now, now).unwrap();
+    let samples: Vec<MeterSample> = ["L1", "L2", "L3"]
+        .iter()
+        .map(|p| MeterSample {
+            timestamp: now,
+            measurand: "Current.Import".into(),
+            phase: Some((*p).into()),
+            value: 16.0,
+            unit: Some("A".into()),
+            context: None,
+            location: None,
+        })
+        .collect();
+    assert_eq!(
+        add_samples(&mut c, "CP-1", 1, Some(start.id), &samples).unwrap(),
+        3
+    );
+    assert_eq!(
+        add_samples(&mut c, "CP-1", 1, Some(start.id), &samples).unwrap(),
+        0
+    );
+    assert_eq!(sample_count(&c, start.id).unwrap(), 3);
+}
+
+#[test]
+fn config_tokens_are_replaced_without_touching_others() {
+    let mut c = conn();
+    let tok = |id: &str, status: &str| TokenRecord {
+        id: id.into(),
+        status: status.into(),
+        expires: None,
+        group: None,
+    };
+    c.execute(
+        "INSERT INTO id_tokens (id, status, source) VALUES ('API1', 'accepted', 'api')",
+        [],
+    )
+    .unwrap();
+    replace_config_tokens(&mut c, &[tok("A", "accepted"), tok("B", "blocked")]).unwrap();
+    replace_config_tokens(&mut c, &[tok("B", "accepted")]).unwrap();
+    assert_eq!(token(&c, "A").unwrap(), None);
+    assert_eq!(token(&c, "B").unwrap().unwrap().status, "accepted");
+    assert!(token(&c, "API1").unwrap().is_some());
+}

@@ -1,0 +1,141 @@
+//! The database schema as numbered, forward-only migrations.
+//!
+//! Never edit a migration that has shipped: add a new one. Empty strings stand for "none"
+//! in columns that take part in a UNIQUE key, because SQLite treats NULLs as distinct and a
+//! resent record would then not be recognised.
+
+use rusqlite::Connection;
+use rusqlite_migration::{M, Migrations};
+
+use super::StoreError;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: the local CSMS.
+    r#"
+    CREATE TABLE chargers (
+        id            TEXT PRIMARY KEY,
+        ocpp_version  TEXT,
+        vendor        TEXT,
+        model         TEXT,
+        serial        TEXT,
+        firmware      TEXT,
+        registration  TEXT NOT NULL DEFAULT 'accepted',
+        first_seen    TEXT NOT NULL,
+        last_seen     TEXT NOT NULL,
+        last_boot     TEXT,
+        connected     INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE connectors (
+        charger_id    TEXT NOT NULL,
+        evse_id       INTEGER NOT NULL,
+        connector_id  INTEGER NOT NULL,
+        status        TEXT NOT NULL,
+        error_code    TEXT,
+        info          TEXT,
+        updated_at    TEXT NOT NULL,
+        PRIMARY KEY (charger_id, evse_id, connector_id)
+    );
+    CREATE TABLE id_tokens (
+        id            TEXT PRIMARY KEY,
+        status        TEXT NOT NULL,
+        expires       TEXT,
+        group_id      TEXT,
+        source        TEXT NOT NULL
+    );
+    CREATE TABLE transactions (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        charger_id      TEXT NOT NULL,
+        ocpp_tx_id      TEXT,
+        start_key       TEXT,
+        evse_id         INTEGER,
+        connector_id    INTEGER,
+        id_token        TEXT,
+        started_at      TEXT,
+        meter_start_wh  REAL,
+        meter_last_wh   REAL,
+        stopped_at      TEXT,
+        meter_stop_wh   REAL,
+        energy_wh       REAL,
+        stop_reason     TEXT,
+        charging_state  TEXT,
+        last_seq_no     INTEGER,
+        offline         INTEGER NOT NULL DEFAULT 0,
+        status          TEXT NOT NULL,
+        updated_at      TEXT NOT NULL,
+        UNIQUE (charger_id, ocpp_tx_id),
+        UNIQUE (charger_id, start_key)
+    );
+    CREATE INDEX transactions_open ON transactions (status) WHERE status = 'open';
+    CREATE TABLE transaction_events (
+        transaction_id  INTEGER NOT NULL REFERENCES transactions(id),
+        seq_no          INTEGER NOT NULL,
+        phase           TEXT NOT NULL,
+        received_at     TEXT NOT NULL,
+        PRIMARY KEY (transaction_id, seq_no)
+    );
+    CREATE TABLE samples (
+        id              INTEGER PRIMARY KEY,
+        charger_id      TEXT NOT NULL,
+        evse_id         INTEGER NOT NULL,
+        transaction_id  INTEGER REFERENCES transactions(id),
+        ts              TEXT NOT NULL,
+        measurand       TEXT NOT NULL,
+        phase           TEXT NOT NULL DEFAULT '',
+        location        TEXT NOT NULL DEFAULT '',
+        context         TEXT,
+        value           REAL NOT NULL,
+        unit            TEXT,
+        UNIQUE (charger_id, evse_id, ts, measurand, phase, location)
+    );
+    CREATE INDEX samples_tx ON samples (transaction_id);
+    CREATE TABLE audit (
+        id              INTEGER PRIMARY KEY,
+        ts              TEXT NOT NULL,
+        charger_id      TEXT NOT NULL,
+        action          TEXT NOT NULL,
+        request         TEXT NOT NULL,
+        response        TEXT,
+        outcome         TEXT NOT NULL,
+        reason          TEXT NOT NULL
+    );
+    CREATE INDEX audit_charger ON audit (charger_id, ts);
+    CREATE TABLE charger_events (
+        id              INTEGER PRIMARY KEY,
+        ts              TEXT NOT NULL,
+        charger_id      TEXT NOT NULL,
+        kind            TEXT NOT NULL,
+        detail          TEXT NOT NULL
+    );
+    "#,
+];
+
+/// Sets the connection pragmas and applies pending migrations.
+pub fn prepare(conn: &mut Connection) -> Result<(), StoreError> {
+    // WAL: readers never block the writer; NORMAL is durable across a process crash
+    // (only an OS crash may lose the last transactions), the usual choice with WAL.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let migrations = Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect());
+    migrations.to_latest(conn)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid_and_idempotent() {
+        let migrations = Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect());
+        assert!(migrations.validate().is_ok());
+        let mut conn = Connection::open_in_memory().unwrap();
+        prepare(&mut conn).unwrap();
+        prepare(&mut conn).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+    }
+}
