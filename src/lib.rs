@@ -5,8 +5,11 @@
 //! tests and `demo` share.
 #![forbid(unsafe_code)]
 
+pub mod charger;
 pub mod config;
+pub mod daemon;
 pub mod ocpp;
+pub mod session;
 pub mod sim;
 pub mod store;
 pub mod units;

@@ -1,1 +1,172 @@
-fn main() {}
+//! The `chargegate` command line: a thin shell over the library (DESIGN.md "Public interface").
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use chargegate::config::{self, ConfigError};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "chargegate",
+    version,
+    about = "Local smart-charging controller for EV depots"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the daemon.
+    Run {
+        /// The site configuration file.
+        #[arg(long, env = "CHARGEGATE_CONFIG")]
+        config: PathBuf,
+        /// Log line format: plain (journald-friendly) or json.
+        #[arg(long, value_enum, default_value_t = LogFormat::Plain, env = "CHARGEGATE_LOG_FORMAT")]
+        log_format: LogFormat,
+    },
+    /// Check a configuration file; exit 0 when good, 78 when not.
+    Validate {
+        #[arg(long, env = "CHARGEGATE_CONFIG")]
+        config: PathBuf,
+    },
+    /// Print an argon2 hash of a charger password for `password-hash` (reads the password
+    /// from standard input so it stays out of the shell history).
+    HashPassword,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    Plain,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate { config } => validate(&config),
+        Command::HashPassword => hash_password(),
+        Command::Run { config, log_format } => run(&config, log_format),
+    }
+}
+
+/// Prints every problem of a config; returns the config when it is good.
+fn load_or_report(path: &std::path::Path) -> Result<config::Config, ExitCode> {
+    match config::load(path) {
+        Ok(config) => Ok(config),
+        Err(ConfigError::Read { path, source }) => {
+            eprintln!("error: cannot read {}: {source}", path.display());
+            Err(ExitCode::from(config::EXIT_BAD_CONFIG as u8))
+        }
+        Err(ConfigError::Invalid(problems)) => {
+            eprintln!("{}: {} problem(s):", path.display(), problems.len());
+            for problem in &problems {
+                eprintln!("  {problem}");
+            }
+            Err(ExitCode::from(config::EXIT_BAD_CONFIG as u8))
+        }
+    }
+}
+
+fn validate(path: &std::path::Path) -> ExitCode {
+    match load_or_report(path) {
+        Ok(config) => {
+            println!("{}: OK", path.display());
+            print!("{}", config::summary(&config));
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+fn hash_password() -> ExitCode {
+    let mut password = String::new();
+    if std::io::stdin().read_line(&mut password).is_err() {
+        eprintln!("error: cannot read the password from standard input");
+        return ExitCode::FAILURE;
+    }
+    let password = password.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        eprintln!("error: empty password");
+        return ExitCode::FAILURE;
+    }
+    match chargegate::charger::handshake::hash_password(password) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("CHARGEGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        // Under systemd, journald stamps each line itself (JOURNAL_STREAM is set then).
+        LogFormat::Plain if std::env::var_os("JOURNAL_STREAM").is_some() => {
+            builder.without_time().with_ansi(false).init()
+        }
+        LogFormat::Plain => builder.init(),
+    }
+}
+
+fn run(path: &std::path::Path, log_format: LogFormat) -> ExitCode {
+    let config = match load_or_report(path) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    init_logging(log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let daemon = match chargegate::daemon::start(&config).await {
+            Ok(daemon) => daemon,
+            Err(e) => {
+                tracing::error!("cannot start: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        daemon.stop().await;
+        ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handlers the daemon could not stop cleanly; run until killed.
+        tracing::error!("cannot install signal handlers");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

@@ -341,12 +341,14 @@ impl<'d, 's> Table<'d, 's> {
     }
 }
 
-/// The known key nearest to a typo (edit distance at most 3).
+/// The known key nearest to a typo: at most one edit per three characters, so that
+/// `grid-limt-a` finds `grid-limit-a` but `foo` does not find `id`.
 fn closest<'k>(name: &str, known: &[&'k str]) -> Option<&'k str> {
+    let allowed = (name.chars().count() / 3).clamp(1, 3);
     known
         .iter()
         .map(|k| (edit_distance(name, k), *k))
-        .filter(|(d, _)| *d <= 3)
+        .filter(|(d, _)| *d <= allowed && *d < name.chars().count())
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k)
 }

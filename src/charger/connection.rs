@@ -1,0 +1,421 @@
+//! One task per charger connection: the thin async loop around `ocpp::session::RpcSession`.
+//!
+//! It reads frames, answers the charger's CALLs through `session::Csms`, sends queued
+//! commands one at a time, times them out, and writes every command and its answer to the
+//! audit log (DESIGN.md S6). Anything a charger sends is answered or logged; nothing it
+//! sends ends the task except a closed or broken socket.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{oneshot, watch};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use super::handshake::Admitted;
+use super::registry::{Chargers, CommandError, CommandRequest};
+use crate::ocpp::model::{ChargerCommand, CommandReply, OcppVersion};
+use crate::ocpp::rpc::{self, Frame, RpcErrorCode};
+use crate::ocpp::session::{Incoming, RpcSession};
+use crate::session::{ChargerContext, Csms, SessionError};
+use crate::store::{self, AuditRecord};
+
+/// What a connection task needs besides its socket.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// How long a charger may take to answer one of our CALLs.
+    pub call_timeout: Duration,
+    /// Larger text messages are refused with a CALLERROR, in bytes.
+    pub max_message_bytes: usize,
+}
+
+/// An outgoing CALL waiting for its answer.
+#[derive(Debug)]
+struct Pending {
+    command: ChargerCommand,
+    action: &'static str,
+    request: Value,
+    reason: String,
+    reply: oneshot::Sender<Result<CommandReply, CommandError>>,
+}
+
+struct Connection<S> {
+    ws: WebSocketStream<S>,
+    ctx: ChargerContext,
+    csms: Csms,
+    rpc: RpcSession<Pending>,
+    limits: Limits,
+}
+
+/// Serves one admitted charger until its socket closes, a newer connection replaces it, or
+/// chargegate shuts down.
+pub async fn serve<S>(
+    ws: WebSocketStream<S>,
+    admitted: Admitted,
+    csms: Csms,
+    chargers: Chargers,
+    limits: Limits,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let ctx = ChargerContext {
+        id: admitted.id.clone(),
+        version: admitted.version,
+        admission: admitted.admission,
+    };
+    let mut registration = chargers.register(&ctx.id, ctx.version);
+    if let Err(e) = csms.connected(&ctx, Utc::now()).await {
+        tracing::error!(charger = %ctx.id, "cannot record the connection: {e}");
+    }
+    tracing::info!(charger = %ctx.id, version = ctx.version.subprotocol(), admission = ?ctx.admission, "charger connected");
+    // Message ids carry the connection's start so that they never repeat across reconnects.
+    let prefix = format!("cg{}", Utc::now().timestamp_millis());
+    let mut conn = Connection {
+        ws,
+        ctx,
+        csms,
+        rpc: RpcSession::new(prefix),
+        limits,
+    };
+    let close_reason = loop {
+        let deadline = conn.rpc.deadline();
+        tokio::select! {
+            _ = shutdown.changed() => break Some((CloseCode::Away, "chargegate is shutting down")),
+            _ = &mut registration.superseded => break Some((CloseCode::Policy, "replaced by a newer connection")),
+            message = conn.ws.next() => match message {
+                None => break None,
+                Some(Err(e)) => {
+                    tracing::warn!(charger = %conn.ctx.id, "connection error: {e}");
+                    break None;
+                }
+                Some(Ok(Message::Text(text))) => {
+                    if let Err(e) = conn.on_text(text.as_str()).await {
+                        tracing::warn!(charger = %conn.ctx.id, "cannot write to the charger: {e}");
+                        break None;
+                    }
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    // OCPP-J uses text frames only (1.6 §3.5, 2.0.1 Part 4 §3.5).
+                    tracing::warn!(charger = %conn.ctx.id, "binary frame ignored");
+                }
+                Some(Ok(Message::Close(_))) => break None,
+                Some(Ok(_)) => {}
+            },
+            Some(request) = registration.commands.recv(), if !conn.rpc.is_busy() => {
+                if let Err(e) = conn.send_command(request).await {
+                    tracing::warn!(charger = %conn.ctx.id, "cannot write to the charger: {e}");
+                    break None;
+                }
+            }
+            _ = sleep_until(deadline), if deadline.is_some() => conn.expire().await,
+        }
+    };
+    if let Some((code, reason)) = close_reason {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), conn.ws.close(Some(frame))).await;
+    }
+    if let Some(outstanding) = conn.rpc.abandon() {
+        conn.finish(outstanding.pending, None, Err(CommandError::Disconnected))
+            .await;
+    }
+    chargers.unregister(&conn.ctx.id, registration.generation);
+    if let Err(e) = conn.csms.disconnected(&conn.ctx, Utc::now()).await {
+        tracing::error!(charger = %conn.ctx.id, "cannot record the disconnection: {e}");
+    }
+    tracing::info!(charger = %conn.ctx.id, "charger disconnected");
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    if let Some(deadline) = deadline {
+        tokio::time::sleep_until(deadline.into()).await;
+    }
+}
+
+/// The message id of a frame too large to parse, read from its first bytes, if it is a CALL.
+fn call_id_prefix(text: &str) -> Option<&str> {
+    let head = text.get(..text.len().min(64))?;
+    let rest = head
+        .trim_start()
+        .strip_prefix('[')?
+        .trim_start()
+        .strip_prefix('2')?;
+    let rest = rest
+        .trim_start()
+        .strip_prefix(',')?
+        .trim_start()
+        .strip_prefix('"')?;
+    let end = rest.find('"')?;
+    let id = &rest[..end];
+    (!id.is_empty() && id.len() <= rpc::MAX_MESSAGE_ID_LEN).then_some(id)
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    fn version(&self) -> OcppVersion {
+        self.ctx.version
+    }
+
+    async fn send(&mut self, text: String) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+        tracing::trace!(charger = %self.ctx.id, "-> {text}");
+        self.ws.send(Message::Text(text.into())).await
+    }
+
+    async fn on_text(&mut self, text: &str) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+        tracing::trace!(charger = %self.ctx.id, "<- {text}");
+        if text.len() > self.limits.max_message_bytes {
+            tracing::warn!(charger = %self.ctx.id, bytes = text.len(), "message over the size limit refused");
+            if let Some(id) = call_id_prefix(text) {
+                let description = format!(
+                    "message of {} bytes exceeds the limit of {}",
+                    text.len(),
+                    self.limits.max_message_bytes
+                );
+                let answer = rpc::call_error(
+                    self.version(),
+                    id,
+                    RpcErrorCode::FormatViolation,
+                    &description,
+                );
+                return self.send(answer).await;
+            }
+            return Ok(());
+        }
+        match rpc::parse(text) {
+            Ok(Frame::Call {
+                id,
+                action,
+                payload,
+            }) => self.on_call(id, action, payload).await,
+            Ok(Frame::CallResult { id, payload }) => {
+                self.on_answer(&id, Ok(payload)).await;
+                Ok(())
+            }
+            Ok(Frame::CallError {
+                id,
+                code,
+                description,
+                ..
+            }) => {
+                self.on_answer(&id, Err(CommandError::CallError { code, description }))
+                    .await;
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(charger = %self.ctx.id, "malformed frame: {e}");
+                // 2.0.1 Part 4 §4.2.3: an unreadable message id is answered with "-1";
+                // OCPP-J 1.6 has no such rule, so a 1.6 charger gets nothing.
+                let id = match (&e.id, self.version()) {
+                    (Some(id), _) => Some(id.clone()),
+                    (None, OcppVersion::V201) => Some("-1".to_string()),
+                    (None, OcppVersion::V16) => None,
+                };
+                match id.filter(|_| e.answerable) {
+                    Some(id) => {
+                        self.send(rpc::call_error(
+                            self.version(),
+                            &id,
+                            e.error.code,
+                            &e.error.message,
+                        ))
+                        .await
+                    }
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+
+    async fn on_call(
+        &mut self,
+        id: String,
+        action: String,
+        payload: Value,
+    ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+        if let Incoming::Repeat(answer) = self.rpc.incoming(&id) {
+            tracing::info!(charger = %self.ctx.id, id, action, "resent CALL answered from cache");
+            return self.send(answer).await;
+        }
+        let version = self.version();
+        let answer = match crate::ocpp::decode_call(version, &action, payload) {
+            Err(e) => {
+                tracing::warn!(charger = %self.ctx.id, action, "refused CALL: {e}");
+                rpc::call_error(version, &id, e.code, &e.message)
+            }
+            Ok(event) => match self.csms.handle(&self.ctx, &event, Utc::now()).await {
+                Ok(reply) => match crate::ocpp::encode_reply(version, &event, &reply) {
+                    Ok(payload) => rpc::call_result(&id, &payload),
+                    Err(e) => {
+                        tracing::error!(charger = %self.ctx.id, action, "cannot encode our reply: {e}");
+                        rpc::call_error(
+                            version,
+                            &id,
+                            RpcErrorCode::InternalError,
+                            "reply could not be encoded",
+                        )
+                    }
+                },
+                Err(SessionError::NotAccepted) => rpc::call_error(
+                    version,
+                    &id,
+                    RpcErrorCode::SecurityError,
+                    "charger is not accepted (Pending)",
+                ),
+                Err(e) => {
+                    // Not cached: the charger's resend is processed again once the store recovers.
+                    tracing::error!(charger = %self.ctx.id, action, "cannot handle CALL: {e}");
+                    let answer = rpc::call_error(
+                        version,
+                        &id,
+                        RpcErrorCode::InternalError,
+                        "temporarily unable to process",
+                    );
+                    return self.send(answer).await;
+                }
+            },
+        };
+        self.rpc.answered(&id, &answer);
+        self.send(answer).await
+    }
+
+    async fn send_command(
+        &mut self,
+        request: CommandRequest,
+    ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+        let CommandRequest {
+            command,
+            reason,
+            reply,
+        } = request;
+        let (action, payload) = match crate::ocpp::encode_command(self.version(), &command) {
+            Ok(encoded) => encoded,
+            Err(e) => {
+                let record =
+                    self.audit_record(command.name(), &Value::Null, None, "not-sent", &reason);
+                self.write_audit(record).await;
+                let _ = reply.send(Err(CommandError::NotInVersion(e)));
+                return Ok(());
+            }
+        };
+        let deadline = Instant::now() + self.limits.call_timeout;
+        let frame_payload = payload.clone();
+        let pending = Pending {
+            command,
+            action,
+            request: payload,
+            reason,
+            reply,
+        };
+        let id = match self.rpc.begin(pending, deadline) {
+            Ok(id) => id,
+            Err(pending) => {
+                // The select loop only takes a command while no CALL is outstanding.
+                let _ = pending.reply.send(Err(CommandError::Busy));
+                return Ok(());
+            }
+        };
+        self.send(rpc::call(&id, action, &frame_payload)).await
+    }
+
+    async fn on_answer(&mut self, id: &str, answer: Result<Value, CommandError>) {
+        let Some(pending) = self.rpc.answer(id) else {
+            tracing::warn!(charger = %self.ctx.id, id, "answer to no outstanding CALL ignored");
+            return;
+        };
+        let raw = match &answer {
+            Ok(payload) => Some(payload.to_string()),
+            Err(e) => Some(e.to_string()),
+        };
+        let result = answer.and_then(|payload| {
+            crate::ocpp::decode_command_reply(self.version(), &pending.command, payload)
+                .map_err(CommandError::BadReply)
+        });
+        self.finish(pending, raw, result).await;
+    }
+
+    async fn expire(&mut self) {
+        if let Some(outstanding) = self.rpc.expired(Instant::now()) {
+            tracing::warn!(charger = %self.ctx.id, action = outstanding.pending.action, "charger did not answer in time");
+            self.finish(outstanding.pending, None, Err(CommandError::Timeout))
+                .await;
+        }
+    }
+
+    /// Audits a command's outcome and hands it to whoever asked.
+    async fn finish(
+        &mut self,
+        pending: Pending,
+        raw: Option<String>,
+        result: Result<CommandReply, CommandError>,
+    ) {
+        let outcome = match &result {
+            Ok(reply) if reply.is_accepted() => "accepted",
+            Ok(_) => "rejected",
+            Err(CommandError::Timeout) => "timeout",
+            Err(_) => "error",
+        };
+        let record = self.audit_record(
+            pending.action,
+            &pending.request,
+            raw,
+            outcome,
+            &pending.reason,
+        );
+        self.write_audit(record).await;
+        let _ = pending.reply.send(result);
+    }
+
+    fn audit_record(
+        &self,
+        action: &str,
+        request: &Value,
+        response: Option<String>,
+        outcome: &str,
+        reason: &str,
+    ) -> AuditRecord {
+        AuditRecord {
+            ts: crate::ocpp::time::format(&Utc::now()),
+            charger_id: self.ctx.id.to_string(),
+            action: action.to_string(),
+            request: request.to_string(),
+            response,
+            outcome: outcome.to_string(),
+            reason: reason.to_string(),
+        }
+    }
+
+    async fn write_audit(&self, record: AuditRecord) {
+        if let Err(e) = self
+            .csms
+            .store()
+            .call(move |c| store::audit(c, &record))
+            .await
+        {
+            tracing::error!(charger = %self.ctx.id, "cannot write the audit log: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_id_of_an_oversized_call_is_read_from_its_head() {
+        assert_eq!(
+            call_id_prefix(r#"[2,"abc","DataTransfer",{"data":"xxxx"#),
+            Some("abc")
+        );
+        assert_eq!(call_id_prefix(r#" [ 2 , "id-1" ,"#), Some("id-1"));
+        assert_eq!(call_id_prefix(r#"[3,"abc",{}]"#), None);
+        assert_eq!(call_id_prefix(r#"[2,"","x"]"#), None);
+        assert_eq!(call_id_prefix("garbage"), None);
+    }
+}
