@@ -29,6 +29,10 @@ enum Command {
         /// Log line format: plain (journald-friendly) or json.
         #[arg(long, value_enum, default_value_t = LogFormat::Plain, env = "CHARGEGATE_LOG_FORMAT")]
         log_format: LogFormat,
+        /// Use this database file instead of `[store] path` (e.g. to try the example
+        /// config without root).
+        #[arg(long, env = "CHARGEGATE_STORE_PATH")]
+        store_path: Option<PathBuf>,
     },
     /// Check a configuration file; exit 0 when good, 78 when not.
     Validate {
@@ -51,7 +55,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Validate { config } => validate(&config),
         Command::HashPassword => hash_password(),
-        Command::Run { config, log_format } => run(&config, log_format),
+        Command::Run { config, log_format, store_path } => run(&config, log_format, store_path),
     }
 }
 
@@ -124,11 +128,14 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-fn run(path: &std::path::Path, log_format: LogFormat) -> ExitCode {
-    let config = match load_or_report(path) {
+fn run(path: &std::path::Path, log_format: LogFormat, store_path: Option<PathBuf>) -> ExitCode {
+    let mut config = match load_or_report(path) {
         Ok(config) => config,
         Err(code) => return code,
     };
+    if let Some(store_path) = store_path {
+        config.store.path = store_path;
+    }
     init_logging(log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
