@@ -1,0 +1,89 @@
+//! Shared set-up for the integration tests: a real daemon on loopback with a temporary
+//! database, and the schema check for every message it sends.
+#![allow(dead_code)]
+
+#[path = "../../src/ocpp/schema_check.rs"]
+pub mod schema_check;
+
+use std::path::PathBuf;
+
+use chargegate::config::{self, Config};
+use chargegate::daemon::{self, Daemon};
+
+pub const PASSWORD: &str = "test-password-0123";
+
+/// A site config for tests: chargers `CP16-1`, `CP16-2` (1.6) and `CS201-1`, `CS201-2`
+/// (2.0.1, though any charger may speak either version), tokens `GOOD`, `BLOCKED`, `OLD`.
+pub fn site_toml(store: &std::path::Path, extra_csms: &str) -> String {
+    let mut toml = format!(
+        r#"
+[site]
+id = "test-depot"
+grid-limit-a = 400
+margin-a = 5
+worst-case-load-a = 100
+
+[csms]
+listen = "127.0.0.1:0"
+call-timeout-s = 2
+max-message-bytes = 4096
+heartbeat-interval-s = 120
+{extra_csms}
+
+[store]
+path = "{}"
+
+[[id-token]]
+id = "GOOD"
+
+[[id-token]]
+id = "BLOCKED"
+status = "blocked"
+
+[[id-token]]
+id = "OLD"
+expires = 2020-01-01T00:00:00Z
+"#,
+        store.display()
+    );
+    for id in ["CP16-1", "CP16-2", "CS201-1", "CS201-2"] {
+        toml.push_str(&format!(
+            "\n[[charger]]\nid = \"{id}\"\npassword = \"{PASSWORD}\"\nmax-current-a = 32\n"
+        ));
+    }
+    toml
+}
+
+/// A temporary folder holding the database; dropped at the end of the test.
+pub struct Site {
+    pub dir: tempfile::TempDir,
+    pub config: Config,
+}
+
+impl Site {
+    pub fn new(extra_csms: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let text = site_toml(&dir.path().join("chargegate.db"), extra_csms);
+        let config = config::parse(&text).unwrap_or_else(|p| panic!("test config: {p:#?}"));
+        Self { dir, config }
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.config.store.path.clone()
+    }
+
+    pub async fn start(&self) -> Daemon {
+        daemon::start(&self.config).await.expect("daemon starts")
+    }
+
+    /// A config whose listener reuses a fixed port (for restart tests).
+    pub fn with_port(&self, port: u16) -> Config {
+        let mut config = self.config.clone();
+        config.csms.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        config
+    }
+}
+
+pub fn url(daemon: &Daemon) -> String {
+    format!("ws://{}/ocpp", daemon.csms_addr)
+}
