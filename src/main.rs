@@ -55,7 +55,11 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Validate { config } => validate(&config),
         Command::HashPassword => hash_password(),
-        Command::Run { config, log_format, store_path } => run(&config, log_format, store_path),
+        Command::Run {
+            config,
+            log_format,
+            store_path,
+        } => run(&config, log_format, store_path),
     }
 }
 

@@ -28,7 +28,8 @@ pub struct NotInVersion {
 }
 
 /// Decodes a charger's CALL into an event (routing by action is each version's exhaustive
-/// `match`: unknown action -> NotSupported, known without handler -> NotImplemented).
+/// `match`: an unknown action -> NotImplemented, "not known by receiver"; a known one we do
+/// not handle -> NotSupported, "recognized but not supported", OCPP-J 1.6 §4.2.3).
 pub fn decode_call(
     version: OcppVersion,
     action: &str,

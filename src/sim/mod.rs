@@ -1,1 +1,18 @@
-//! Simulated chargers (being written).
+//! Simulated charge points: the charger side of OCPP-J 1.6 and 2.0.1, for integration
+//! tests, the `demo` command and load generation.
+//!
+//! A `SimChargePoint` connects to a CSMS over `ws://` or `wss://`, offers the configured
+//! subprotocols (with HTTP Basic credentials when given), sends CALLs and waits for their
+//! answers, records every CALL the CSMS sends and answers it per `ReplyPolicy`. Payloads
+//! are built with `serde_json::json!` (`messages`, `answers`), deliberately independent of
+//! chargegate's own message types so that tests do not check our types against themselves;
+//! only the frame codec (`ocpp::rpc`) and `OcppVersion` are shared.
+
+pub mod answers;
+pub mod charge_point;
+pub mod messages;
+
+pub use answers::ReplyPolicy;
+pub use charge_point::{
+    RawReply, ReceivedCall, SimChargePoint, SimError, SimOptions, StartedTransaction,
+};

@@ -1,0 +1,983 @@
+//! The CSMS-to-charging-station side of OCPP 2.0.1: each `ChargerCommand` as the request
+//! chargegate sends (the station's answers are read in `replies`).
+//!
+//! Owns the 2.0.1 wire types of those requests and the choices the model leaves open
+//! (the component of a 1.6-style configuration key, the token type of a token without
+//! one). Every request it writes validates against its `*Request.json` schema; a command
+//! that cannot be written validly is refused with `NotInVersion` rather than sent broken
+//! or silently changed. It must never decide *whether* to send a command.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::charging::{
+    ChargingProfileWire, profile_to_wire, purpose_to_wire, rate_unit_to_wire, tx_key_to_wire,
+};
+use super::convert::{id_token_info_to_wire, to_payload};
+use super::enums::*;
+use super::messages::{ComponentWire, EvseWire, IdTokenInfoWire, IdTokenWire, VariableWire};
+use crate::ocpp::NotInVersion;
+use crate::ocpp::model::{ChargerCommand, ConfigKey, IdToken, ResetKind, TriggerKind};
+use crate::ocpp::strings::Bounded;
+
+// ---- Request wire types -------------------------------------------------------------------
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestStartTransactionRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    evse_id: Option<u32>,
+    id_token: IdTokenWire,
+    remote_start_id: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    charging_profile: Option<ChargingProfileWire>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestStopTransactionRequest {
+    transaction_id: Bounded<36>,
+}
+
+#[derive(Debug, Serialize)]
+struct ResetRequest {
+    #[serde(rename = "type")]
+    kind: ResetKindWire,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UnlockConnectorRequest {
+    evse_id: u32,
+    connector_id: u32,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ChangeAvailabilityRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    evse: Option<EvseWire>,
+    operational_status: OperationalStatus,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GetVariablesRequest {
+    get_variable_data: Vec<VariableRef>,
+}
+
+/// GetVariableDataType; `attributeType` is left out, meaning Actual.
+#[derive(Debug, Serialize)]
+struct VariableRef {
+    component: ComponentWire,
+    variable: VariableWire,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SetVariablesRequest {
+    set_variable_data: Vec<SetVariableData>,
+}
+
+/// SetVariableDataType; `attributeType` is left out, meaning Actual.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SetVariableData {
+    attribute_value: Bounded<1000>,
+    component: ComponentWire,
+    variable: VariableWire,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GetBaseReportRequest {
+    request_id: i32,
+    report_base: ReportBase,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TriggerMessageRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    evse: Option<EvseWire>,
+    requested_message: MessageTrigger,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SetChargingProfileRequest {
+    evse_id: u32,
+    charging_profile: ChargingProfileWire,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ClearChargingProfileRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    charging_profile_id: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    charging_profile_criteria: Option<ClearChargingProfileCriteria>,
+}
+
+/// ClearChargingProfileType.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ClearChargingProfileCriteria {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    evse_id: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    charging_profile_purpose: Option<ProfilePurposeWire>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stack_level: Option<u32>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GetChargingProfilesRequest {
+    request_id: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    evse_id: Option<u32>,
+    charging_profile: ChargingProfileCriterion,
+}
+
+/// ChargingProfileCriterionType: required by the schema even when it filters nothing.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ChargingProfileCriterion {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    charging_profile_purpose: Option<ProfilePurposeWire>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GetCompositeScheduleRequest {
+    duration: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    charging_rate_unit: Option<RateUnitWire>,
+    evse_id: u32,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReserveNowRequest {
+    id: i32,
+    #[serde(with = "crate::ocpp::time")]
+    expiry_date_time: DateTime<Utc>,
+    id_token: IdTokenWire,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    evse_id: Option<u32>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CancelReservationRequest {
+    reservation_id: i32,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SendLocalListRequest {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    local_authorization_list: Vec<AuthorizationData>,
+    version_number: i32,
+    update_type: UpdateKind,
+}
+
+/// AuthorizationData: without `idTokenInfo` a Differential update removes the entry (D01).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AuthorizationData {
+    id_token: IdTokenWire,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token_info: Option<IdTokenInfoWire>,
+}
+
+#[derive(Debug, Serialize)]
+struct GetLocalListVersionRequest {}
+
+// ---- Choices the model leaves open ------------------------------------------------------------
+
+/// The device-model component of a well-known variable, for configuration keys that name
+/// only a variable (1.6-style keys, `ConfigKey::component == None`). The pairs are the
+/// standardized components of the 2.0.1 device model (Part 2, appendix "Standardized
+/// Components"); a variable not listed goes to `OCPPCommCtrlr`, the controller of the
+/// OCPP connection itself, where most 1.6 core keys live.
+const DEFAULT_COMPONENTS: &[(&str, &str)] = &[
+    ("AuthorizeRemoteStart", "AuthCtrlr"),
+    ("LocalAuthorizeOffline", "AuthCtrlr"),
+    ("LocalPreAuthorize", "AuthCtrlr"),
+    ("ChargingScheduleChargingRateUnit", "SmartChargingCtrlr"),
+    ("LimitChangeSignificance", "SmartChargingCtrlr"),
+    ("PeriodsPerSchedule", "SmartChargingCtrlr"),
+    ("ProfileStackLevel", "SmartChargingCtrlr"),
+    ("TxEndedInterval", "SampledDataCtrlr"),
+    ("TxEndedMeasurands", "SampledDataCtrlr"),
+    ("TxStartedMeasurands", "SampledDataCtrlr"),
+    ("TxUpdatedInterval", "SampledDataCtrlr"),
+    ("TxUpdatedMeasurands", "SampledDataCtrlr"),
+    ("EVConnectionTimeOut", "TxCtrlr"),
+    ("StopTxOnEVSideDisconnect", "TxCtrlr"),
+    ("StopTxOnInvalidId", "TxCtrlr"),
+    ("TxStartPoint", "TxCtrlr"),
+    ("TxStopPoint", "TxCtrlr"),
+];
+const FALLBACK_COMPONENT: &str = "OCPPCommCtrlr";
+
+fn component_of(key: &ConfigKey) -> &str {
+    match &key.component {
+        Some(component) => component,
+        None => DEFAULT_COMPONENTS
+            .iter()
+            .find(|(variable, _)| *variable == key.variable)
+            .map_or(FALLBACK_COMPONENT, |(_, component)| component),
+    }
+}
+
+fn refuse(command: &ChargerCommand) -> NotInVersion {
+    NotInVersion {
+        command: command.name(),
+        version: "v201",
+    }
+}
+
+/// A string for a bounded field, or `None` if it is too long. Identifiers (tokens,
+/// component and variable names, configuration values) are never truncated: a shortened
+/// one would name something else.
+fn bounded<const N: usize>(text: &str) -> Option<Bounded<N>> {
+    (text.chars().count() <= N).then(|| Bounded(text.to_string()))
+}
+
+fn variable_ref(key: &ConfigKey) -> Option<(ComponentWire, VariableWire)> {
+    Some((
+        ComponentWire {
+            name: bounded(component_of(key))?,
+            instance: None,
+            evse: None,
+        },
+        VariableWire {
+            name: bounded(&key.variable)?,
+            instance: None,
+        },
+    ))
+}
+
+/// IdTokenType from the model. A token without a type (from a 1.6 station or the local
+/// configuration) gets `default`; a type 2.0.1 does not define cannot be sent.
+fn id_token_to_wire(token: &IdToken, default: IdTokenKind) -> Option<IdTokenWire> {
+    let kind = match &token.kind {
+        None => default,
+        Some(kind) => IdTokenKind::parse(kind)?,
+    };
+    Some(IdTokenWire {
+        id_token: bounded(&token.id)?,
+        kind,
+    })
+}
+
+fn evse_wire(evse_id: Option<u32>) -> Option<EvseWire> {
+    // EVSE id 0 is the charging station as a whole, which 2.0.1 expresses by leaving
+    // `evse` out.
+    evse_id.filter(|id| *id != 0).map(|id| EvseWire {
+        id,
+        connector_id: None,
+    })
+}
+
+// ---- Commands to requests -------------------------------------------------------------------
+
+/// Writes a command as (action, payload). See the module doc for when it refuses.
+pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVersion> {
+    let refused = || refuse(command);
+    Ok(match command {
+        // F01/F02. The CSMS starts the transaction, so an untyped token is `Central`.
+        ChargerCommand::RemoteStart {
+            evse_id,
+            id_token,
+            profile,
+            remote_start_id,
+        } => (
+            "RequestStartTransaction",
+            to_payload(&RequestStartTransactionRequest {
+                evse_id: *evse_id,
+                id_token: id_token_to_wire(id_token, IdTokenKind::Central).ok_or_else(refused)?,
+                remote_start_id: *remote_start_id,
+                charging_profile: match profile {
+                    Some(p) => Some(profile_to_wire(p).ok_or_else(refused)?),
+                    None => None,
+                },
+            }),
+        ),
+        ChargerCommand::RemoteStop { tx } => (
+            "RequestStopTransaction",
+            to_payload(&RequestStopTransactionRequest {
+                transaction_id: tx_key_to_wire(tx).ok_or_else(refused)?,
+            }),
+        ),
+        // B11/B12: OnIdle waits for transactions to end, like 1.6 Soft.
+        ChargerCommand::Reset { kind } => (
+            "Reset",
+            to_payload(&ResetRequest {
+                kind: match kind {
+                    ResetKind::Soft => ResetKindWire::OnIdle,
+                    ResetKind::Hard => ResetKindWire::Immediate,
+                },
+            }),
+        ),
+        // F05. connectorId is required; an EVSE with one connector (the common case) has
+        // connector 1.
+        ChargerCommand::UnlockConnector { evse } => (
+            "UnlockConnector",
+            to_payload(&UnlockConnectorRequest {
+                evse_id: evse.evse_id,
+                connector_id: evse.connector_id.unwrap_or(1),
+            }),
+        ),
+        // G03/G04: no `evse` means the whole charging station.
+        ChargerCommand::ChangeAvailability { evse, operative } => (
+            "ChangeAvailability",
+            to_payload(&ChangeAvailabilityRequest {
+                evse: evse.filter(|e| e.evse_id != 0).map(|e| EvseWire {
+                    id: e.evse_id,
+                    connector_id: e.connector_id,
+                }),
+                operational_status: if *operative {
+                    OperationalStatus::Operative
+                } else {
+                    OperationalStatus::Inoperative
+                },
+            }),
+        ),
+        // B06. GetVariables needs at least one variable and has no "all" form; the full
+        // device model comes from GetBaseReport, whose answer arrives as NotifyReport
+        // events, not as this command's reply. So "every key" is refused here and the
+        // caller sends `ChargerCommand::GetBaseReport` instead.
+        ChargerCommand::GetConfiguration { keys } => {
+            if keys.is_empty() {
+                return Err(refused());
+            }
+            let get_variable_data = keys
+                .iter()
+                .map(|key| {
+                    variable_ref(key).map(|(component, variable)| VariableRef {
+                        component,
+                        variable,
+                    })
+                })
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(refused)?;
+            (
+                "GetVariables",
+                to_payload(&GetVariablesRequest { get_variable_data }),
+            )
+        }
+        // B05.
+        ChargerCommand::SetConfiguration { key, value } => {
+            let (component, variable) = variable_ref(key).ok_or_else(refused)?;
+            (
+                "SetVariables",
+                to_payload(&SetVariablesRequest {
+                    set_variable_data: vec![SetVariableData {
+                        attribute_value: bounded(value).ok_or_else(refused)?,
+                        component,
+                        variable,
+                    }],
+                }),
+            )
+        }
+        // B07/B08. A report base 2.0.1 does not define cannot be asked for.
+        ChargerCommand::GetBaseReport { request_id, report } => (
+            "GetBaseReport",
+            to_payload(&GetBaseReportRequest {
+                request_id: *request_id,
+                report_base: ReportBase::parse(report).ok_or_else(refused)?,
+            }),
+        ),
+        // F06. 1.6 DiagnosticsStatusNotification is 2.0.1 LogStatusNotification.
+        ChargerCommand::Trigger { message, evse_id } => (
+            "TriggerMessage",
+            to_payload(&TriggerMessageRequest {
+                evse: evse_wire(*evse_id),
+                requested_message: match message {
+                    TriggerKind::BootNotification => MessageTrigger::BootNotification,
+                    TriggerKind::Heartbeat => MessageTrigger::Heartbeat,
+                    TriggerKind::MeterValues => MessageTrigger::MeterValues,
+                    TriggerKind::StatusNotification => MessageTrigger::StatusNotification,
+                    TriggerKind::FirmwareStatusNotification => {
+                        MessageTrigger::FirmwareStatusNotification
+                    }
+                    TriggerKind::DiagnosticsStatusNotification => {
+                        MessageTrigger::LogStatusNotification
+                    }
+                    TriggerKind::TransactionEvent => MessageTrigger::TransactionEvent,
+                },
+            }),
+        ),
+        // K01. Limits are rounded down to 0.1 in `profile_to_wire`.
+        ChargerCommand::SetChargingProfile { evse_id, profile } => (
+            "SetChargingProfile",
+            to_payload(&SetChargingProfileRequest {
+                evse_id: *evse_id,
+                charging_profile: profile_to_wire(profile).ok_or_else(refused)?,
+            }),
+        ),
+        // K10. The criteria object is left out when it would filter nothing.
+        ChargerCommand::ClearChargingProfile {
+            id,
+            evse_id,
+            purpose,
+            stack_level,
+        } => {
+            let criteria =
+                (evse_id.is_some() || purpose.is_some() || stack_level.is_some()).then(|| {
+                    ClearChargingProfileCriteria {
+                        evse_id: *evse_id,
+                        charging_profile_purpose: purpose.map(purpose_to_wire),
+                        stack_level: *stack_level,
+                    }
+                });
+            (
+                "ClearChargingProfile",
+                to_payload(&ClearChargingProfileRequest {
+                    charging_profile_id: *id,
+                    charging_profile_criteria: criteria,
+                }),
+            )
+        }
+        // K09. An empty criterion asks for every profile.
+        ChargerCommand::GetChargingProfiles {
+            request_id,
+            evse_id,
+            purpose,
+        } => (
+            "GetChargingProfiles",
+            to_payload(&GetChargingProfilesRequest {
+                request_id: *request_id,
+                evse_id: *evse_id,
+                charging_profile: ChargingProfileCriterion {
+                    charging_profile_purpose: purpose.map(purpose_to_wire),
+                },
+            }),
+        ),
+        // K08.
+        ChargerCommand::GetCompositeSchedule {
+            evse_id,
+            duration_s,
+            rate_unit,
+        } => (
+            "GetCompositeSchedule",
+            to_payload(&GetCompositeScheduleRequest {
+                duration: *duration_s,
+                charging_rate_unit: rate_unit.map(rate_unit_to_wire),
+                evse_id: *evse_id,
+            }),
+        ),
+        // H01. A reservation is for a driver's card, so an untyped token is ISO14443
+        // (RFID), the token type 1.6 idTags stand for.
+        ChargerCommand::ReserveNow {
+            reservation_id,
+            evse_id,
+            expiry,
+            id_token,
+        } => (
+            "ReserveNow",
+            to_payload(&ReserveNowRequest {
+                id: *reservation_id,
+                expiry_date_time: *expiry,
+                id_token: id_token_to_wire(id_token, IdTokenKind::Iso14443).ok_or_else(refused)?,
+                evse_id: *evse_id,
+            }),
+        ),
+        // H02.
+        ChargerCommand::CancelReservation { reservation_id } => (
+            "CancelReservation",
+            to_payload(&CancelReservationRequest {
+                reservation_id: *reservation_id,
+            }),
+        ),
+        // D01. Local lists hold cards for offline authorisation: untyped tokens are
+        // ISO14443, as for ReserveNow. An empty list is sent without the array (minItems
+        // 1): a Full update without entries empties the list.
+        ChargerCommand::SendLocalList {
+            version,
+            full,
+            entries,
+        } => {
+            let local_authorization_list = entries
+                .iter()
+                .map(|entry| {
+                    Some(AuthorizationData {
+                        id_token: id_token_to_wire(&entry.id_token, IdTokenKind::Iso14443)?,
+                        id_token_info: entry.info.as_ref().map(id_token_info_to_wire),
+                    })
+                })
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(refused)?;
+            (
+                "SendLocalList",
+                to_payload(&SendLocalListRequest {
+                    local_authorization_list,
+                    version_number: *version,
+                    update_type: if *full {
+                        UpdateKind::Full
+                    } else {
+                        UpdateKind::Differential
+                    },
+                }),
+            )
+        }
+        // D02.
+        ChargerCommand::GetLocalListVersion => (
+            "GetLocalListVersion",
+            to_payload(&GetLocalListVersionRequest {}),
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Utc};
+    use serde_json::json;
+
+    use super::*;
+    use crate::ocpp::model::*;
+    use crate::ocpp::schema_check::assert_valid;
+    use crate::ocpp::v201::encode_command;
+
+    fn t(text: &str) -> DateTime<Utc> {
+        crate::ocpp::time::parse(text).expect("test timestamp")
+    }
+
+    fn token(id: &str, kind: Option<&str>) -> IdToken {
+        IdToken {
+            id: id.into(),
+            kind: kind.map(str::to_string),
+        }
+    }
+
+    fn profile(purpose: ProfilePurpose, tx: Option<TxKey>, limits: &[f64]) -> ChargingProfile {
+        ChargingProfile {
+            id: 31,
+            stack_level: 2,
+            purpose,
+            kind: ProfileKind::Absolute,
+            recurrency_weekly: None,
+            tx,
+            valid_from: Some(t("2026-03-01T00:00:00Z")),
+            valid_to: None,
+            schedule: ChargingSchedule {
+                start: Some(t("2026-03-01T08:00:00Z")),
+                duration_s: Some(900),
+                rate_unit: RateUnit::Amps,
+                periods: limits
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &limit)| SchedulePeriod {
+                        start_s: 300 * i as u32,
+                        limit,
+                        phases: Some(3),
+                    })
+                    .collect(),
+                min_rate: Some(6.0),
+            },
+        }
+    }
+
+    fn key(component: Option<&str>, variable: &str) -> ConfigKey {
+        ConfigKey {
+            component: component.map(str::to_string),
+            variable: variable.into(),
+        }
+    }
+
+    /// Every command, the action it becomes and the exact payload, which must also pass
+    /// the request schema.
+    #[test]
+    fn every_command_encodes_to_a_valid_request() {
+        let cases: Vec<(ChargerCommand, &str, Value)> = vec![
+            (
+                ChargerCommand::RemoteStart {
+                    evse_id: Some(1),
+                    id_token: token("APP-7", None),
+                    profile: Some(profile(ProfilePurpose::Tx, None, &[16.0])),
+                    remote_start_id: 9001,
+                },
+                "RequestStartTransaction",
+                json!({"evseId": 1, "idToken": {"idToken": "APP-7", "type": "Central"}, "remoteStartId": 9001,
+                    "chargingProfile": {"id": 31, "stackLevel": 2, "chargingProfilePurpose": "TxProfile",
+                        "chargingProfileKind": "Absolute", "validFrom": "2026-03-01T00:00:00.000Z",
+                        "chargingSchedule": [{"id": 31, "startSchedule": "2026-03-01T08:00:00.000Z", "duration": 900,
+                            "chargingRateUnit": "A", "minChargingRate": 6.0,
+                            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0, "numberPhases": 3}]}]}}),
+            ),
+            (
+                ChargerCommand::RemoteStart {
+                    evse_id: None,
+                    id_token: token("04A2B3C4", Some("ISO14443")),
+                    profile: None,
+                    remote_start_id: 1,
+                },
+                "RequestStartTransaction",
+                json!({"idToken": {"idToken": "04A2B3C4", "type": "ISO14443"}, "remoteStartId": 1}),
+            ),
+            (
+                ChargerCommand::RemoteStop {
+                    tx: TxKey::Charger("d3b0c1e2-7f".into()),
+                },
+                "RequestStopTransaction",
+                json!({"transactionId": "d3b0c1e2-7f"}),
+            ),
+            (
+                ChargerCommand::RemoteStop {
+                    tx: TxKey::Csms(1234),
+                },
+                "RequestStopTransaction",
+                json!({"transactionId": "1234"}),
+            ),
+            (
+                ChargerCommand::Reset {
+                    kind: ResetKind::Soft,
+                },
+                "Reset",
+                json!({"type": "OnIdle"}),
+            ),
+            (
+                ChargerCommand::Reset {
+                    kind: ResetKind::Hard,
+                },
+                "Reset",
+                json!({"type": "Immediate"}),
+            ),
+            (
+                ChargerCommand::UnlockConnector {
+                    evse: EvseRef {
+                        evse_id: 2,
+                        connector_id: None,
+                    },
+                },
+                "UnlockConnector",
+                json!({"evseId": 2, "connectorId": 1}),
+            ),
+            (
+                ChargerCommand::UnlockConnector {
+                    evse: EvseRef {
+                        evse_id: 1,
+                        connector_id: Some(2),
+                    },
+                },
+                "UnlockConnector",
+                json!({"evseId": 1, "connectorId": 2}),
+            ),
+            (
+                ChargerCommand::ChangeAvailability {
+                    evse: None,
+                    operative: false,
+                },
+                "ChangeAvailability",
+                json!({"operationalStatus": "Inoperative"}),
+            ),
+            (
+                ChargerCommand::ChangeAvailability {
+                    evse: Some(EvseRef {
+                        evse_id: 0,
+                        connector_id: None,
+                    }),
+                    operative: true,
+                },
+                "ChangeAvailability",
+                json!({"operationalStatus": "Operative"}),
+            ),
+            (
+                ChargerCommand::ChangeAvailability {
+                    evse: Some(EvseRef {
+                        evse_id: 2,
+                        connector_id: Some(1),
+                    }),
+                    operative: true,
+                },
+                "ChangeAvailability",
+                json!({"operationalStatus": "Operative", "evse": {"id": 2, "connectorId": 1}}),
+            ),
+            (
+                ChargerCommand::GetConfiguration {
+                    keys: vec![
+                        key(None, "HeartbeatInterval"),
+                        key(None, "TxUpdatedInterval"),
+                        key(Some("EVSE"), "Power"),
+                    ],
+                },
+                "GetVariables",
+                json!({"getVariableData": [
+                    {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}},
+                    {"component": {"name": "SampledDataCtrlr"}, "variable": {"name": "TxUpdatedInterval"}},
+                    {"component": {"name": "EVSE"}, "variable": {"name": "Power"}}]}),
+            ),
+            (
+                ChargerCommand::SetConfiguration {
+                    key: key(None, "LocalPreAuthorize"),
+                    value: "true".into(),
+                },
+                "SetVariables",
+                json!({"setVariableData": [{"attributeValue": "true",
+                    "component": {"name": "AuthCtrlr"}, "variable": {"name": "LocalPreAuthorize"}}]}),
+            ),
+            (
+                ChargerCommand::GetBaseReport {
+                    request_id: 5,
+                    report: "FullInventory".into(),
+                },
+                "GetBaseReport",
+                json!({"requestId": 5, "reportBase": "FullInventory"}),
+            ),
+            (
+                ChargerCommand::Trigger {
+                    message: TriggerKind::DiagnosticsStatusNotification,
+                    evse_id: None,
+                },
+                "TriggerMessage",
+                json!({"requestedMessage": "LogStatusNotification"}),
+            ),
+            (
+                ChargerCommand::Trigger {
+                    message: TriggerKind::StatusNotification,
+                    evse_id: Some(2),
+                },
+                "TriggerMessage",
+                json!({"requestedMessage": "StatusNotification", "evse": {"id": 2}}),
+            ),
+            (
+                ChargerCommand::Trigger {
+                    message: TriggerKind::TransactionEvent,
+                    evse_id: Some(0),
+                },
+                "TriggerMessage",
+                json!({"requestedMessage": "TransactionEvent"}),
+            ),
+            (
+                ChargerCommand::SetChargingProfile {
+                    evse_id: 1,
+                    profile: profile(
+                        ProfilePurpose::Tx,
+                        Some(TxKey::Charger("tx-9".into())),
+                        &[16.07, 7.3, 0.0],
+                    ),
+                },
+                "SetChargingProfile",
+                json!({"evseId": 1, "chargingProfile": {"id": 31, "stackLevel": 2, "chargingProfilePurpose": "TxProfile",
+                    "chargingProfileKind": "Absolute", "validFrom": "2026-03-01T00:00:00.000Z", "transactionId": "tx-9",
+                    "chargingSchedule": [{"id": 31, "startSchedule": "2026-03-01T08:00:00.000Z", "duration": 900,
+                        "chargingRateUnit": "A", "minChargingRate": 6.0, "chargingSchedulePeriod": [
+                            {"startPeriod": 0, "limit": 16.0, "numberPhases": 3},
+                            {"startPeriod": 300, "limit": 7.3, "numberPhases": 3},
+                            {"startPeriod": 600, "limit": 0.0, "numberPhases": 3}]}]}}),
+            ),
+            (
+                ChargerCommand::SetChargingProfile {
+                    evse_id: 0,
+                    profile: ChargingProfile {
+                        kind: ProfileKind::Recurring,
+                        recurrency_weekly: Some(true),
+                        schedule: ChargingSchedule {
+                            start: None,
+                            duration_s: None,
+                            rate_unit: RateUnit::Watts,
+                            periods: vec![SchedulePeriod {
+                                start_s: 0,
+                                limit: 11039.99,
+                                phases: None,
+                            }],
+                            min_rate: None,
+                        },
+                        // A station-wide profile never carries a transaction id.
+                        ..profile(ProfilePurpose::ChargePointMax, Some(TxKey::Csms(3)), &[])
+                    },
+                },
+                "SetChargingProfile",
+                json!({"evseId": 0, "chargingProfile": {"id": 31, "stackLevel": 2,
+                    "chargingProfilePurpose": "ChargingStationMaxProfile", "chargingProfileKind": "Recurring",
+                    "recurrencyKind": "Weekly", "validFrom": "2026-03-01T00:00:00.000Z",
+                    "chargingSchedule": [{"id": 31, "chargingRateUnit": "W",
+                        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 11039.9}]}]}}),
+            ),
+            (
+                ChargerCommand::SetChargingProfile {
+                    evse_id: 1,
+                    profile: ChargingProfile {
+                        kind: ProfileKind::Recurring,
+                        ..profile(ProfilePurpose::TxDefault, None, &[32.0])
+                    },
+                },
+                "SetChargingProfile",
+                json!({"evseId": 1, "chargingProfile": {"id": 31, "stackLevel": 2,
+                    "chargingProfilePurpose": "TxDefaultProfile", "chargingProfileKind": "Recurring",
+                    "recurrencyKind": "Daily", "validFrom": "2026-03-01T00:00:00.000Z",
+                    "chargingSchedule": [{"id": 31, "startSchedule": "2026-03-01T08:00:00.000Z", "duration": 900,
+                        "chargingRateUnit": "A", "minChargingRate": 6.0,
+                        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 32.0, "numberPhases": 3}]}]}}),
+            ),
+            (
+                ChargerCommand::ClearChargingProfile {
+                    id: Some(31),
+                    evse_id: None,
+                    purpose: None,
+                    stack_level: None,
+                },
+                "ClearChargingProfile",
+                json!({"chargingProfileId": 31}),
+            ),
+            (
+                ChargerCommand::ClearChargingProfile {
+                    id: None,
+                    evse_id: Some(1),
+                    purpose: Some(ProfilePurpose::TxDefault),
+                    stack_level: Some(0),
+                },
+                "ClearChargingProfile",
+                json!({"chargingProfileCriteria": {"evseId": 1, "chargingProfilePurpose": "TxDefaultProfile", "stackLevel": 0}}),
+            ),
+            (
+                ChargerCommand::GetChargingProfiles {
+                    request_id: 8,
+                    evse_id: None,
+                    purpose: None,
+                },
+                "GetChargingProfiles",
+                json!({"requestId": 8, "chargingProfile": {}}),
+            ),
+            (
+                ChargerCommand::GetChargingProfiles {
+                    request_id: 8,
+                    evse_id: Some(1),
+                    purpose: Some(ProfilePurpose::ChargePointMax),
+                },
+                "GetChargingProfiles",
+                json!({"requestId": 8, "evseId": 1, "chargingProfile": {"chargingProfilePurpose": "ChargingStationMaxProfile"}}),
+            ),
+            (
+                ChargerCommand::GetCompositeSchedule {
+                    evse_id: 1,
+                    duration_s: 3600,
+                    rate_unit: Some(RateUnit::Watts),
+                },
+                "GetCompositeSchedule",
+                json!({"evseId": 1, "duration": 3600, "chargingRateUnit": "W"}),
+            ),
+            (
+                ChargerCommand::GetCompositeSchedule {
+                    evse_id: 0,
+                    duration_s: 60,
+                    rate_unit: None,
+                },
+                "GetCompositeSchedule",
+                json!({"evseId": 0, "duration": 60}),
+            ),
+            (
+                ChargerCommand::ReserveNow {
+                    reservation_id: 4,
+                    evse_id: Some(2),
+                    expiry: t("2026-03-01T09:00:00Z"),
+                    id_token: token("04A2B3C4", None),
+                },
+                "ReserveNow",
+                json!({"id": 4, "evseId": 2, "expiryDateTime": "2026-03-01T09:00:00.000Z",
+                    "idToken": {"idToken": "04A2B3C4", "type": "ISO14443"}}),
+            ),
+            (
+                ChargerCommand::CancelReservation { reservation_id: 4 },
+                "CancelReservation",
+                json!({"reservationId": 4}),
+            ),
+            (
+                ChargerCommand::SendLocalList {
+                    version: 12,
+                    full: false,
+                    entries: vec![
+                        LocalListEntry {
+                            id_token: token("04A2B3C4", None),
+                            info: Some(IdTokenInfo {
+                                status: AuthorizationStatus::Accepted,
+                                expiry: Some(t("2026-12-31T23:59:59Z")),
+                                group_id: Some("FLEET".into()),
+                            }),
+                        },
+                        LocalListEntry {
+                            id_token: token("KEY-1", Some("KeyCode")),
+                            info: None,
+                        },
+                    ],
+                },
+                "SendLocalList",
+                json!({"versionNumber": 12, "updateType": "Differential", "localAuthorizationList": [
+                    {"idToken": {"idToken": "04A2B3C4", "type": "ISO14443"},
+                     "idTokenInfo": {"status": "Accepted", "cacheExpiryDateTime": "2026-12-31T23:59:59.000Z",
+                        "groupIdToken": {"idToken": "FLEET", "type": "Central"}}},
+                    {"idToken": {"idToken": "KEY-1", "type": "KeyCode"}}]}),
+            ),
+            (
+                ChargerCommand::SendLocalList {
+                    version: 13,
+                    full: true,
+                    entries: vec![],
+                },
+                "SendLocalList",
+                json!({"versionNumber": 13, "updateType": "Full"}),
+            ),
+            (
+                ChargerCommand::GetLocalListVersion,
+                "GetLocalListVersion",
+                json!({}),
+            ),
+        ];
+        for (command, want_action, want) in cases {
+            let (action, payload) =
+                encode_command(&command).unwrap_or_else(|e| panic!("{command:?}: {e}"));
+            assert_eq!(action, want_action, "{command:?}");
+            assert_valid("v201", action, false, &payload);
+            assert_eq!(payload, want, "{command:?}");
+        }
+    }
+
+    #[test]
+    fn commands_2_0_1_cannot_express_are_refused() {
+        let cases: Vec<ChargerCommand> = vec![
+            // "Every key" has no GetVariables form (GetBaseReport is the 2.0.1 way).
+            ChargerCommand::GetConfiguration { keys: vec![] },
+            ChargerCommand::GetConfiguration {
+                keys: vec![key(None, &"V".repeat(51))],
+            },
+            ChargerCommand::SetConfiguration {
+                key: key(Some("OCPPCommCtrlr"), "HeartbeatInterval"),
+                value: "9".repeat(1001),
+            },
+            ChargerCommand::GetBaseReport {
+                request_id: 1,
+                report: "Everything".into(),
+            },
+            ChargerCommand::RemoteStart {
+                evse_id: None,
+                id_token: token("X", Some("RFID")),
+                profile: None,
+                remote_start_id: 1,
+            },
+            ChargerCommand::ReserveNow {
+                reservation_id: 1,
+                evse_id: None,
+                expiry: t("2026-03-01T09:00:00Z"),
+                id_token: token(&"9".repeat(37), None),
+            },
+            ChargerCommand::RemoteStop {
+                tx: TxKey::Charger("T".repeat(37)),
+            },
+        ];
+        for command in cases {
+            let err = encode_command(&command).expect_err(&format!("{command:?}"));
+            assert_eq!(
+                err,
+                NotInVersion {
+                    command: command.name(),
+                    version: "v201"
+                }
+            );
+        }
+    }
+}

@@ -1,0 +1,848 @@
+//! How a simulated charger answers the CALLs a CSMS sends it, per `ReplyPolicy` and
+//! OCPP version, and the small amount of charger state those answers read and change.
+//!
+//! Answers are written with `json!` and fit the official response schemas. `Accept` gives
+//! the positive answer, `Reject` the negative status where the action has one (actions
+//! without a status answer as under `Accept`), and an action the simulator does not know
+//! gets a CALLERROR `NotSupported`. Some accepted requests make a real charger send a
+//! message of its own afterwards (TriggerMessage, 2.0.1 GetBaseReport and
+//! GetChargingProfiles); those come back as follow-up CALLs for the connection to send.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::messages::{self, timestamp};
+use crate::ocpp::model::OcppVersion;
+use crate::ocpp::rpc::RpcErrorCode;
+
+/// How the simulator answers the CSMS's CALLs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReplyPolicy {
+    /// A schema-valid positive response for the action and version.
+    #[default]
+    Accept,
+    /// Status `Rejected` (or the action's negative status) where the action has one.
+    Reject,
+    /// Never answer: a slow or hung charger.
+    Ignore,
+}
+
+/// What the charger remembers between CALLs.
+#[derive(Debug, Clone)]
+pub struct ChargerState {
+    /// The charger's identity, used as its serial number.
+    pub id: String,
+    /// Accepted SetChargingProfile payloads, oldest first (a new profile replaces one with
+    /// the same id).
+    pub profiles: Vec<Value>,
+    /// 1.6 configuration keys: key -> (value, readonly).
+    pub configuration: BTreeMap<String, (String, bool)>,
+    /// 2.0.1 device-model variables: (component, variable) -> value.
+    pub variables: BTreeMap<(String, String), String>,
+    /// The local authorisation list version (0: no list).
+    pub local_list_version: i64,
+    /// The last status reported per connector (1.6) or EVSE (2.0.1).
+    pub statuses: BTreeMap<u32, String>,
+}
+
+impl ChargerState {
+    pub fn new(id: &str) -> Self {
+        let configuration = [
+            ("HeartbeatInterval", "300", false),
+            ("MeterValueSampleInterval", "60", false),
+            (
+                "MeterValuesSampledData",
+                "Energy.Active.Import.Register,Current.Import",
+                false,
+            ),
+            ("NumberOfConnectors", "2", true),
+            ("ConnectionTimeOut", "60", false),
+            ("AuthorizeRemoteTxRequests", "false", false),
+            ("LocalAuthListEnabled", "true", false),
+            ("ChargeProfileMaxStackLevel", "10", true),
+            (
+                "ChargingScheduleAllowedChargingRateUnit",
+                "Current,Power",
+                true,
+            ),
+            ("ChargingScheduleMaxPeriods", "24", true),
+            ("MaxChargingProfilesInstalled", "16", true),
+            (
+                "SupportedFeatureProfiles",
+                "Core,SmartCharging,RemoteTrigger,Reservation,LocalAuthListManagement",
+                true,
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v, ro)| (k.to_string(), (v.to_string(), ro)))
+        .collect();
+        let variables = [
+            ("OCPPCommCtrlr", "HeartbeatInterval", "300"),
+            ("SampledDataCtrlr", "TxUpdatedInterval", "60"),
+            (
+                "SampledDataCtrlr",
+                "TxUpdatedMeasurands",
+                "Energy.Active.Import.Register,Current.Import",
+            ),
+            ("SmartChargingCtrlr", "Enabled", "true"),
+            ("SmartChargingCtrlr", "ProfileStackLevel", "10"),
+            ("SmartChargingCtrlr", "RateUnit", "A,W"),
+            ("SmartChargingCtrlr", "PeriodsPerSchedule", "24"),
+            ("SmartChargingCtrlr", "Entries", "16"),
+            ("LocalAuthListCtrlr", "Enabled", "true"),
+            ("AuthCtrlr", "AuthorizeRemoteStart", "false"),
+        ]
+        .into_iter()
+        .map(|(c, v, val)| ((c.to_string(), v.to_string()), val.to_string()))
+        .collect();
+        Self {
+            id: id.to_string(),
+            profiles: Vec::new(),
+            configuration,
+            variables,
+            local_list_version: 0,
+            statuses: BTreeMap::new(),
+        }
+    }
+}
+
+/// The charger's answer to one CALL.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// CALLRESULT with this payload, then these CALLs of the charger's own.
+    Result {
+        payload: Value,
+        follow_ups: Vec<(String, Value)>,
+    },
+    /// CALLERROR with this code and description.
+    Error {
+        code: RpcErrorCode,
+        description: String,
+    },
+}
+
+fn result(payload: Value) -> Answer {
+    Answer::Result {
+        payload,
+        follow_ups: Vec::new(),
+    }
+}
+
+fn int(v: &Value, key: &str) -> Option<i64> {
+    v.get(key).and_then(Value::as_i64)
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+/// (evse or connector, profile id, stack level, purpose, the profile object) of a stored
+/// SetChargingProfile payload.
+fn profile_view(version: OcppVersion, stored: &Value) -> (i64, i64, i64, String, Value) {
+    let (evse_key, profile_key, id_key) = match version {
+        OcppVersion::V16 => ("connectorId", "csChargingProfiles", "chargingProfileId"),
+        OcppVersion::V201 => ("evseId", "chargingProfile", "id"),
+    };
+    let profile = stored.get(profile_key).cloned().unwrap_or(Value::Null);
+    (
+        int(stored, evse_key).unwrap_or(-1),
+        int(&profile, id_key).unwrap_or(-1),
+        int(&profile, "stackLevel").unwrap_or(-1),
+        text(&profile, "chargingProfilePurpose")
+            .unwrap_or_default()
+            .to_string(),
+        profile,
+    )
+}
+
+/// The first period's limit of the highest-stacked profile for `evse` (or the whole
+/// station) in `unit`, else a default of 32 A or 22 kW.
+fn composite_limit(version: OcppVersion, state: &ChargerState, evse: i64, unit: &str) -> f64 {
+    let schedule_of = |profile: &Value| -> Option<Value> {
+        let s = profile.get("chargingSchedule")?;
+        // 1.6: one schedule object; 2.0.1: an array of them.
+        Some(if s.is_array() {
+            s.get(0)?.clone()
+        } else {
+            s.clone()
+        })
+    };
+    state
+        .profiles
+        .iter()
+        .map(|p| profile_view(version, p))
+        .filter(|(e, ..)| *e == evse || *e == 0)
+        .filter_map(|(_, _, stack, _, profile)| {
+            let schedule = schedule_of(&profile)?;
+            if text(&schedule, "chargingRateUnit") != Some(unit) {
+                return None;
+            }
+            let limit = schedule
+                .get("chargingSchedulePeriod")?
+                .get(0)?
+                .get("limit")?
+                .as_f64()?;
+            Some((stack, limit))
+        })
+        .max_by_key(|(stack, _)| *stack)
+        .map(|(_, limit)| (limit * 10.0).round() / 10.0)
+        .unwrap_or(if unit == "W" { 22000.0 } else { 32.0 })
+}
+
+/// Answers `action` with `payload` under `policy` (never `Ignore`: the caller does not
+/// answer at all then), updating `state`.
+pub fn answer(
+    version: OcppVersion,
+    policy: ReplyPolicy,
+    action: &str,
+    payload: &Value,
+    state: &mut ChargerState,
+    now: &DateTime<Utc>,
+) -> Answer {
+    let accept = policy != ReplyPolicy::Reject;
+    let status = |yes: &str, no: &str| json!({ "status": if accept { yes } else { no } });
+    let v16 = version == OcppVersion::V16;
+    match action {
+        "SetChargingProfile" => {
+            if accept {
+                let (_, id, ..) = profile_view(version, payload);
+                state.profiles.retain(|p| profile_view(version, p).1 != id);
+                state.profiles.push(payload.clone());
+            }
+            result(status("Accepted", "Rejected"))
+        }
+        "ClearChargingProfile" => {
+            if accept {
+                let (id, criteria) = if v16 {
+                    (int(payload, "id"), payload.clone())
+                } else {
+                    (
+                        int(payload, "chargingProfileId"),
+                        payload
+                            .get("chargingProfileCriteria")
+                            .cloned()
+                            .unwrap_or(json!({})),
+                    )
+                };
+                let evse = int(&criteria, if v16 { "connectorId" } else { "evseId" });
+                let purpose = text(&criteria, "chargingProfilePurpose").map(str::to_string);
+                let stack = int(&criteria, "stackLevel");
+                state.profiles.retain(|p| {
+                    let (e, i, s, pu, _) = profile_view(version, p);
+                    let matches = id.is_none_or(|id| id == i)
+                        && evse.is_none_or(|evse| evse == e)
+                        && purpose.as_ref().is_none_or(|purpose| *purpose == pu)
+                        && stack.is_none_or(|stack| stack == s);
+                    !matches
+                });
+            }
+            result(status("Accepted", "Unknown"))
+        }
+        "GetCompositeSchedule" => {
+            if !accept {
+                return result(json!({ "status": "Rejected" }));
+            }
+            let evse = int(payload, if v16 { "connectorId" } else { "evseId" }).unwrap_or(0);
+            let duration = int(payload, "duration").unwrap_or(86400);
+            let unit = text(payload, "chargingRateUnit").unwrap_or("A");
+            let limit = composite_limit(version, state, evse, unit);
+            let periods = json!([{ "startPeriod": 0, "limit": limit }]);
+            result(if v16 {
+                json!({
+                    "status": "Accepted",
+                    "connectorId": evse,
+                    "scheduleStart": timestamp(now),
+                    "chargingSchedule": {
+                        "duration": duration,
+                        "startSchedule": timestamp(now),
+                        "chargingRateUnit": unit,
+                        "chargingSchedulePeriod": periods,
+                    },
+                })
+            } else {
+                json!({
+                    "status": "Accepted",
+                    "schedule": {
+                        "evseId": evse,
+                        "duration": duration,
+                        "scheduleStart": timestamp(now),
+                        "chargingRateUnit": unit,
+                        "chargingSchedulePeriod": periods,
+                    },
+                })
+            })
+        }
+        "GetChargingProfiles" if !v16 => {
+            let request_id = int(payload, "requestId").unwrap_or(0);
+            let criteria = payload.get("chargingProfile").cloned().unwrap_or(json!({}));
+            let evse = int(payload, "evseId");
+            let purpose = text(&criteria, "chargingProfilePurpose");
+            let stack = int(&criteria, "stackLevel");
+            let ids: Option<Vec<i64>> = criteria
+                .get("chargingProfileId")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_i64).collect());
+            let mut by_evse: BTreeMap<i64, Vec<Value>> = BTreeMap::new();
+            for p in &state.profiles {
+                let (e, i, s, pu, profile) = profile_view(version, p);
+                if evse.is_none_or(|evse| evse == e)
+                    && purpose.is_none_or(|purpose| purpose == pu)
+                    && stack.is_none_or(|stack| stack == s)
+                    && ids.as_ref().is_none_or(|ids| ids.contains(&i))
+                {
+                    by_evse.entry(e).or_default().push(profile);
+                }
+            }
+            if !accept || by_evse.is_empty() {
+                return result(json!({ "status": "NoProfiles" }));
+            }
+            let count = by_evse.len();
+            let follow_ups = by_evse
+                .into_iter()
+                .enumerate()
+                .map(|(n, (e, profiles))| {
+                    (
+                        "ReportChargingProfiles".to_string(),
+                        json!({
+                            "requestId": request_id,
+                            "chargingLimitSource": "CSO",
+                            "evseId": e,
+                            "chargingProfile": profiles,
+                            "tbc": n + 1 < count,
+                        }),
+                    )
+                })
+                .collect();
+            Answer::Result {
+                payload: json!({ "status": "Accepted" }),
+                follow_ups,
+            }
+        }
+        "RemoteStartTransaction" | "RemoteStopTransaction" if v16 => {
+            result(status("Accepted", "Rejected"))
+        }
+        "RequestStartTransaction" | "RequestStopTransaction" if !v16 => {
+            result(status("Accepted", "Rejected"))
+        }
+        "Reset" | "ChangeAvailability" | "ReserveNow" | "CancelReservation" | "ClearCache"
+        | "DataTransfer" => result(status("Accepted", "Rejected")),
+        "UnlockConnector" => result(status("Unlocked", "UnlockFailed")),
+        "SendLocalList" => {
+            if accept {
+                let key = if v16 { "listVersion" } else { "versionNumber" };
+                state.local_list_version = int(payload, key).unwrap_or(0);
+            }
+            result(status("Accepted", "Failed"))
+        }
+        "GetLocalListVersion" => {
+            let key = if v16 { "listVersion" } else { "versionNumber" };
+            result(json!({ key: state.local_list_version }))
+        }
+        "GetConfiguration" if v16 => {
+            let requested: Option<Vec<String>> =
+                payload.get("key").and_then(Value::as_array).map(|keys| {
+                    keys.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                });
+            let entry =
+                |k: &str, (v, ro): &(String, bool)| json!({ "key": k, "readonly": ro, "value": v });
+            let (known, unknown): (Vec<Value>, Vec<String>) = match requested {
+                Some(keys) if !keys.is_empty() => {
+                    let mut known = Vec::new();
+                    let mut unknown = Vec::new();
+                    for k in keys {
+                        match state.configuration.get(&k) {
+                            Some(v) => known.push(entry(&k, v)),
+                            None => unknown.push(k),
+                        }
+                    }
+                    (known, unknown)
+                }
+                _ => (
+                    state
+                        .configuration
+                        .iter()
+                        .map(|(k, v)| entry(k, v))
+                        .collect(),
+                    Vec::new(),
+                ),
+            };
+            let mut answer = json!({ "configurationKey": known });
+            if !unknown.is_empty() {
+                answer["unknownKey"] = json!(unknown);
+            }
+            result(answer)
+        }
+        "ChangeConfiguration" if v16 => {
+            let key = text(payload, "key").unwrap_or_default().to_string();
+            let value = text(payload, "value").unwrap_or_default().to_string();
+            if !accept {
+                return result(json!({ "status": "Rejected" }));
+            }
+            match state.configuration.get_mut(&key) {
+                Some((_, true)) => result(json!({ "status": "Rejected" })),
+                Some((v, false)) => {
+                    *v = value;
+                    result(json!({ "status": "Accepted" }))
+                }
+                None => {
+                    state.configuration.insert(key, (value, false));
+                    result(json!({ "status": "Accepted" }))
+                }
+            }
+        }
+        "GetVariables" if !v16 => {
+            let items = payload.get("getVariableData").and_then(Value::as_array);
+            let results: Vec<Value> = items
+                .into_iter()
+                .flatten()
+                .map(|item| {
+                    let component = item.get("component").cloned().unwrap_or(json!({}));
+                    let variable = item.get("variable").cloned().unwrap_or(json!({}));
+                    let key = (
+                        text(&component, "name").unwrap_or_default().to_string(),
+                        text(&variable, "name").unwrap_or_default().to_string(),
+                    );
+                    let mut r = json!({ "component": component, "variable": variable });
+                    if let Some(t) = item.get("attributeType") {
+                        r["attributeType"] = t.clone();
+                    }
+                    match state.variables.get(&key) {
+                        _ if !accept => r["attributeStatus"] = json!("Rejected"),
+                        Some(value) => {
+                            r["attributeStatus"] = json!("Accepted");
+                            r["attributeValue"] = json!(value);
+                        }
+                        None if state.variables.keys().any(|(c, _)| *c == key.0) => {
+                            r["attributeStatus"] = json!("UnknownVariable");
+                        }
+                        None => r["attributeStatus"] = json!("UnknownComponent"),
+                    }
+                    r
+                })
+                .collect();
+            result(json!({ "getVariableResult": results }))
+        }
+        "SetVariables" if !v16 => {
+            let items = payload.get("setVariableData").and_then(Value::as_array);
+            let results: Vec<Value> = items
+                .into_iter()
+                .flatten()
+                .map(|item| {
+                    let component = item.get("component").cloned().unwrap_or(json!({}));
+                    let variable = item.get("variable").cloned().unwrap_or(json!({}));
+                    if accept {
+                        state.variables.insert(
+                            (
+                                text(&component, "name").unwrap_or_default().to_string(),
+                                text(&variable, "name").unwrap_or_default().to_string(),
+                            ),
+                            text(item, "attributeValue").unwrap_or_default().to_string(),
+                        );
+                    }
+                    let mut r = json!({
+                        "attributeStatus": if accept { "Accepted" } else { "Rejected" },
+                        "component": component,
+                        "variable": variable,
+                    });
+                    if let Some(t) = item.get("attributeType") {
+                        r["attributeType"] = t.clone();
+                    }
+                    r
+                })
+                .collect();
+            result(json!({ "setVariableResult": results }))
+        }
+        "GetBaseReport" if !v16 => {
+            if !accept {
+                return result(json!({ "status": "Rejected" }));
+            }
+            let report: Vec<Value> = state
+                .variables
+                .iter()
+                .map(|((c, v), value)| {
+                    json!({
+                        "component": { "name": c },
+                        "variable": { "name": v },
+                        "variableAttribute": [{ "type": "Actual", "value": value, "mutability": "ReadWrite" }],
+                        "variableCharacteristics": { "dataType": "string", "supportsMonitoring": false },
+                    })
+                })
+                .collect();
+            let notify = json!({
+                "requestId": int(payload, "requestId").unwrap_or(0),
+                "generatedAt": timestamp(now),
+                "seqNo": 0,
+                "tbc": false,
+                "reportData": report,
+            });
+            Answer::Result {
+                payload: json!({ "status": "Accepted" }),
+                follow_ups: vec![("NotifyReport".to_string(), notify)],
+            }
+        }
+        "TriggerMessage" => trigger(version, accept, payload, state, now),
+        _ => Answer::Error {
+            code: RpcErrorCode::NotSupported,
+            description: format!("the simulator does not support {action}"),
+        },
+    }
+}
+
+/// TriggerMessage: Heartbeat, BootNotification and StatusNotification are sent after the
+/// answer; other messages are answered `NotImplemented`.
+fn trigger(
+    version: OcppVersion,
+    accept: bool,
+    payload: &Value,
+    state: &ChargerState,
+    now: &DateTime<Utc>,
+) -> Answer {
+    if !accept {
+        return result(json!({ "status": "Rejected" }));
+    }
+    let evse = match version {
+        OcppVersion::V16 => int(payload, "connectorId"),
+        OcppVersion::V201 => payload.get("evse").and_then(|e| int(e, "id")),
+    };
+    let follow_ups = match text(payload, "requestedMessage").unwrap_or_default() {
+        "Heartbeat" => vec![("Heartbeat".to_string(), json!({}))],
+        "BootNotification" => vec![(
+            "BootNotification".to_string(),
+            messages::boot_notification(version, &state.id, "Triggered"),
+        )],
+        "StatusNotification" => {
+            let evses: Vec<u32> = match evse {
+                Some(e) => u32::try_from(e).into_iter().collect(),
+                None if state.statuses.is_empty() => vec![0],
+                None => state.statuses.keys().copied().collect(),
+            };
+            evses
+                .into_iter()
+                .map(|e| {
+                    let status = state.statuses.get(&e).map_or("Available", String::as_str);
+                    (
+                        "StatusNotification".to_string(),
+                        messages::status_notification(version, e, status, now),
+                    )
+                })
+                .collect()
+        }
+        _ => return result(json!({ "status": "NotImplemented" })),
+    };
+    Answer::Result {
+        payload: json!({ "status": "Accepted" }),
+        follow_ups,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ocpp::schema_check::assert_valid;
+
+    fn dir(v: OcppVersion) -> &'static str {
+        match v {
+            OcppVersion::V16 => "v16",
+            OcppVersion::V201 => "v201",
+        }
+    }
+
+    fn requests(version: OcppVersion) -> Vec<(&'static str, Value)> {
+        match version {
+            OcppVersion::V16 => vec![
+                (
+                    "SetChargingProfile",
+                    json!({"connectorId": 1, "csChargingProfiles": {"chargingProfileId": 5, "stackLevel": 1,
+                        "chargingProfilePurpose": "TxDefaultProfile", "chargingProfileKind": "Absolute",
+                        "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}]}}}),
+                ),
+                (
+                    "GetCompositeSchedule",
+                    json!({"connectorId": 1, "duration": 3600, "chargingRateUnit": "A"}),
+                ),
+                ("ClearChargingProfile", json!({"id": 5})),
+                ("RemoteStartTransaction", json!({"idTag": "T"})),
+                ("RemoteStopTransaction", json!({"transactionId": 1})),
+                ("Reset", json!({"type": "Soft"})),
+                ("UnlockConnector", json!({"connectorId": 1})),
+                (
+                    "ChangeAvailability",
+                    json!({"connectorId": 0, "type": "Inoperative"}),
+                ),
+                (
+                    "GetConfiguration",
+                    json!({"key": ["HeartbeatInterval", "Nope"]}),
+                ),
+                (
+                    "ChangeConfiguration",
+                    json!({"key": "HeartbeatInterval", "value": "60"}),
+                ),
+                (
+                    "TriggerMessage",
+                    json!({"requestedMessage": "StatusNotification", "connectorId": 1}),
+                ),
+                (
+                    "ReserveNow",
+                    json!({"connectorId": 1, "expiryDate": "2030-01-01T00:00:00Z", "idTag": "T", "reservationId": 1}),
+                ),
+                ("CancelReservation", json!({"reservationId": 1})),
+                (
+                    "SendLocalList",
+                    json!({"listVersion": 3, "updateType": "Full"}),
+                ),
+                ("GetLocalListVersion", json!({})),
+                ("DataTransfer", json!({"vendorId": "x"})),
+                ("ClearCache", json!({})),
+            ],
+            OcppVersion::V201 => vec![
+                (
+                    "SetChargingProfile",
+                    json!({"evseId": 1, "chargingProfile": {"id": 5, "stackLevel": 1,
+                        "chargingProfilePurpose": "TxDefaultProfile", "chargingProfileKind": "Absolute",
+                        "chargingSchedule": [{"id": 1, "chargingRateUnit": "W", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 7400.0}]}]}}),
+                ),
+                (
+                    "GetCompositeSchedule",
+                    json!({"evseId": 1, "duration": 3600, "chargingRateUnit": "W"}),
+                ),
+                (
+                    "GetChargingProfiles",
+                    json!({"requestId": 9, "chargingProfile": {"chargingProfilePurpose": "TxDefaultProfile"}}),
+                ),
+                ("ClearChargingProfile", json!({"chargingProfileId": 5})),
+                (
+                    "RequestStartTransaction",
+                    json!({"idToken": {"idToken": "T", "type": "Central"}, "remoteStartId": 1}),
+                ),
+                ("RequestStopTransaction", json!({"transactionId": "abc"})),
+                ("Reset", json!({"type": "Immediate"})),
+                ("UnlockConnector", json!({"evseId": 1, "connectorId": 1})),
+                (
+                    "ChangeAvailability",
+                    json!({"operationalStatus": "Inoperative"}),
+                ),
+                (
+                    "GetVariables",
+                    json!({"getVariableData": [
+                    {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}},
+                    {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "Nope"}},
+                    {"component": {"name": "Nope"}, "variable": {"name": "Nope"}}]}),
+                ),
+                (
+                    "SetVariables",
+                    json!({"setVariableData": [{"component": {"name": "OCPPCommCtrlr"},
+                    "variable": {"name": "HeartbeatInterval"}, "attributeValue": "60"}]}),
+                ),
+                ("TriggerMessage", json!({"requestedMessage": "Heartbeat"})),
+                (
+                    "ReserveNow",
+                    json!({"id": 1, "expiryDateTime": "2030-01-01T00:00:00Z", "idToken": {"idToken": "T", "type": "Central"}}),
+                ),
+                ("CancelReservation", json!({"reservationId": 1})),
+                (
+                    "SendLocalList",
+                    json!({"versionNumber": 3, "updateType": "Full"}),
+                ),
+                ("GetLocalListVersion", json!({})),
+                (
+                    "GetBaseReport",
+                    json!({"requestId": 4, "reportBase": "FullInventory"}),
+                ),
+                ("DataTransfer", json!({"vendorId": "x"})),
+                ("ClearCache", json!({})),
+            ],
+        }
+    }
+
+    #[test]
+    fn every_answer_fits_its_schema_under_both_policies() {
+        let now = Utc::now();
+        for version in [OcppVersion::V16, OcppVersion::V201] {
+            for policy in [ReplyPolicy::Accept, ReplyPolicy::Reject] {
+                let mut state = ChargerState::new("CP-1");
+                for (action, request) in requests(version) {
+                    assert_valid(dir(version), action, false, &request);
+                    match answer(version, policy, action, &request, &mut state, &now) {
+                        Answer::Result {
+                            payload,
+                            follow_ups,
+                        } => {
+                            assert_valid(dir(version), action, true, &payload);
+                            for (a, p) in follow_ups {
+                                assert_valid(dir(version), &a, false, &p);
+                            }
+                        }
+                        Answer::Error { code, .. } => panic!("{action}: CALLERROR {code:?}"),
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn profiles_are_kept_replaced_reported_and_cleared() {
+        let now = Utc::now();
+        let v = OcppVersion::V201;
+        let mut state = ChargerState::new("CP-1");
+        let reqs = requests(v);
+        let set = &reqs[0].1;
+        answer(
+            v,
+            ReplyPolicy::Accept,
+            "SetChargingProfile",
+            set,
+            &mut state,
+            &now,
+        );
+        answer(
+            v,
+            ReplyPolicy::Accept,
+            "SetChargingProfile",
+            set,
+            &mut state,
+            &now,
+        );
+        assert_eq!(state.profiles, vec![set.clone()]);
+        let Answer::Result { payload, .. } = answer(
+            v,
+            ReplyPolicy::Accept,
+            "GetCompositeSchedule",
+            &reqs[1].1,
+            &mut state,
+            &now,
+        ) else {
+            panic!("composite schedule refused");
+        };
+        assert_eq!(
+            payload["schedule"]["chargingSchedulePeriod"][0]["limit"],
+            7400.0
+        );
+        let Answer::Result {
+            payload,
+            follow_ups,
+        } = answer(
+            v,
+            ReplyPolicy::Accept,
+            "GetChargingProfiles",
+            &reqs[2].1,
+            &mut state,
+            &now,
+        )
+        else {
+            panic!("GetChargingProfiles refused");
+        };
+        assert_eq!(payload["status"], "Accepted");
+        assert_eq!(follow_ups.len(), 1);
+        assert_eq!(follow_ups[0].1["requestId"], 9);
+        assert_eq!(follow_ups[0].1["chargingProfile"][0]["id"], 5);
+        answer(
+            v,
+            ReplyPolicy::Accept,
+            "ClearChargingProfile",
+            &reqs[3].1,
+            &mut state,
+            &now,
+        );
+        assert!(state.profiles.is_empty());
+        let rejected = answer(
+            v,
+            ReplyPolicy::Reject,
+            "SetChargingProfile",
+            set,
+            &mut state,
+            &now,
+        );
+        assert!(state.profiles.is_empty());
+        assert!(
+            matches!(rejected, Answer::Result { payload, .. } if payload["status"] == "Rejected")
+        );
+    }
+
+    #[test]
+    fn configuration_and_variables_round_trip_and_unknown_actions_are_not_supported() {
+        let now = Utc::now();
+        let mut state = ChargerState::new("CP-1");
+        let v16 = OcppVersion::V16;
+        answer(
+            v16,
+            ReplyPolicy::Accept,
+            "ChangeConfiguration",
+            &json!({"key": "HeartbeatInterval", "value": "45"}),
+            &mut state,
+            &now,
+        );
+        let got = answer(
+            v16,
+            ReplyPolicy::Accept,
+            "GetConfiguration",
+            &json!({"key": ["HeartbeatInterval", "Nope"]}),
+            &mut state,
+            &now,
+        );
+        let Answer::Result { payload, .. } = got else {
+            panic!("refused")
+        };
+        assert_eq!(payload["configurationKey"][0]["value"], "45");
+        assert_eq!(payload["unknownKey"], json!(["Nope"]));
+
+        let v201 = OcppVersion::V201;
+        answer(
+            v201,
+            ReplyPolicy::Accept,
+            "SetVariables",
+            &json!({"setVariableData": [
+            {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}, "attributeValue": "45"}]}),
+            &mut state,
+            &now,
+        );
+        let Answer::Result { payload, .. } = answer(
+            v201,
+            ReplyPolicy::Accept,
+            "GetVariables",
+            &requests(v201)[9].1,
+            &mut state,
+            &now,
+        ) else {
+            panic!("refused")
+        };
+        let r = &payload["getVariableResult"];
+        assert_eq!(r[0]["attributeValue"], "45");
+        assert_eq!(r[1]["attributeStatus"], "UnknownVariable");
+        assert_eq!(r[2]["attributeStatus"], "UnknownComponent");
+
+        assert_eq!(
+            answer(
+                v201,
+                ReplyPolicy::Accept,
+                "FlyToTheMoon",
+                &json!({}),
+                &mut state,
+                &now
+            ),
+            Answer::Error {
+                code: RpcErrorCode::NotSupported,
+                description: "the simulator does not support FlyToTheMoon".into()
+            }
+        );
+        // 1.6-only actions are unknown to a 2.0.1 charger.
+        assert!(matches!(
+            answer(
+                v201,
+                ReplyPolicy::Accept,
+                "GetConfiguration",
+                &json!({}),
+                &mut state,
+                &now
+            ),
+            Answer::Error {
+                code: RpcErrorCode::NotSupported,
+                ..
+            }
+        ));
+    }
+}
