@@ -200,6 +200,8 @@ impl Accepted {
         let mut admitted: Option<Admitted> = None;
         let settings = self.settings.clone();
         let peer = self.peer;
+        // The signature is tungstenite's; its error type is an HTTP response by design.
+        #[allow(clippy::result_large_err)]
         let callback = |request: &Request,
                         mut response: Response|
          -> Result<Response, ErrorResponse> {
