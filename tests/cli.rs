@@ -1,0 +1,201 @@
+//! The `chargegate` binary as the electrician and systemd use it: `validate` exit codes and
+//! output, `run` refusing a bad config, and a clean stop on SIGTERM.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chargegate::ocpp::model::OcppVersion;
+use chargegate::sim::{SimChargePoint, SimOptions};
+
+const BIN: &str = env!("CARGO_BIN_EXE_chargegate");
+
+/// Kills the daemon if the test fails before stopping it, so no process outlives the test.
+struct KillOnDrop(Option<std::process::Child>);
+
+impl KillOnDrop {
+    fn get(&mut self) -> &mut std::process::Child {
+        self.0.as_mut().expect("child is running")
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn example() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/site.example.toml")
+}
+
+#[test]
+fn validate_accepts_the_example_and_prints_a_summary() {
+    let out = Command::new(BIN)
+        .args(["validate", "--config"])
+        .arg(example())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("CP-01") && stdout.contains("CP-02"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("failsafe sum"), "{stdout}");
+}
+
+#[test]
+fn validate_lists_every_problem_and_exits_78() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "[site]\nid = \"x\"\ngrid-limit-a = 100\nworst-case-load-a = 10\nmargn-a = 5\n\n[[charger]]\nid = \"CP-1\"\npassword = \"long-enough-password\"\nmax-current-a = \"32\"\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["validate", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains("line 5: site.margn-a: unknown key"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("did you mean `margin-a`?"), "{stderr}");
+    assert!(
+        stderr.contains("line 10: charger[0].max-current-a: expected a number, found string"),
+        "{stderr}"
+    );
+
+    let missing = Command::new(BIN)
+        .args(["validate", "--config", "/nonexistent/site.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(78));
+
+    let run = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(78),
+        "run refuses a bad config the same way"
+    );
+}
+
+#[test]
+fn hash_password_output_is_accepted_as_password_hash() {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a-charger-password\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let hash = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    let secret = chargegate::config::ChargerSecret::Hash(hash);
+    assert!(chargegate::charger::handshake::password_matches(
+        &secret,
+        b"a-charger-password"
+    ));
+    assert!(!chargegate::charger::handshake::password_matches(
+        &secret,
+        b"another-password"
+    ));
+}
+
+#[tokio::test]
+async fn run_serves_chargers_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("site.toml");
+    let text = common::site_toml(&dir.path().join("cg.db"), "")
+        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    std::fs::write(&config, text).unwrap();
+    let child = Command::new(BIN)
+        .args(["run", "--log-format", "json", "--config"])
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(Some(child));
+    let mut logs = BufReader::new(child.get().stderr.take().unwrap());
+    let mut line = String::new();
+    // Wait for the start line (JSON) rather than polling the port.
+    loop {
+        line.clear();
+        assert!(
+            logs.read_line(&mut line).unwrap() > 0,
+            "daemon exited early"
+        );
+        if line.contains("chargegate started") {
+            let parsed: serde_json::Value =
+                serde_json::from_str(&line).expect("--log-format json writes JSON lines");
+            assert_eq!(parsed["level"], "INFO");
+            break;
+        }
+    }
+    let mut opts = SimOptions::new(
+        format!("ws://127.0.0.1:{port}/ocpp"),
+        "CP16-1",
+        &[OcppVersion::V16],
+    );
+    opts.password = Some(common::PASSWORD.into());
+    let sim = SimChargePoint::connect(opts).await.unwrap();
+    assert_eq!(sim.boot().await.unwrap()["status"], "Accepted");
+
+    let started = Instant::now();
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.get().id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let mut process = child.0.take().unwrap();
+    let status = tokio::task::spawn_blocking(move || process.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "stopped within 10 s"
+    );
+    for _ in 0..100 {
+        if sim.is_closed() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(sim.is_closed(), "the charger's connection was closed");
+}
