@@ -205,6 +205,20 @@ async fn profile_3_client_certificates() {
         refused.map(|s| s.version())
     );
 
+    // A valid certificate of another charger does not open this charger's URL.
+    let (_, _, cert, key) = pki.leaf(&["CP-PASSWORD"], ExtendedKeyUsagePurpose::ClientAuth);
+    let other = SimChargePoint::connect(options(
+        &daemon,
+        "CP-CERT",
+        pki.client_config(Some((cert, key))),
+    ))
+    .await;
+    assert!(
+        matches!(other, Err(SimError::Handshake { status: 401, .. })),
+        "{:?}",
+        other.map(|s| s.version())
+    );
+
     // A certificate from another CA fails the TLS handshake.
     let stranger = Pki::new();
     // Trust our server, present the stranger's client certificate.

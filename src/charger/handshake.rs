@@ -129,8 +129,9 @@ pub struct Request<'a> {
     pub path: &'a str,
     pub subprotocols: &'a [&'a str],
     pub authorization: Option<&'a str>,
-    /// The TLS layer already verified a client certificate (security profile 3).
-    pub client_certificate: bool,
+    /// The subject CN of the client certificate the TLS layer verified (security
+    /// profile 3); `Some("")` for a verified certificate without a CN.
+    pub client_certificate: Option<&'a str>,
 }
 
 /// Decides a handshake. Order: path, then who (unknown ids are refused before anything
@@ -143,6 +144,17 @@ pub fn decide(
     let id = charger_id_from_path(request.path)?;
     let admission = session::admission(chargers, &id, unknown)
         .ok_or_else(|| Refusal::new(404, format!("charger {id} is not configured on this site")))?;
+    // A certificate is the charger's identity: its CN must be the id it connects as
+    // (OCPP 2.0.1 A00.FR.412, 1.6 security whitepaper §3.1.3), or one charger's
+    // certificate would open every charger's URL.
+    if let Some(cn) = request.client_certificate {
+        if cn != id.as_str() {
+            return Err(Refusal::new(
+                401,
+                format!("the client certificate is for {cn:?}, not for {id}"),
+            ));
+        }
+    }
     if let Some(secret) = chargers.get(&id).and_then(|c| c.secret.as_ref()) {
         let unauthorized = || Refusal {
             status: 401,
@@ -157,7 +169,7 @@ pub fn decide(
         if user != id.as_str() || !password_matches(secret, &password) {
             return Err(unauthorized());
         }
-    } else if admission == Admission::Known && !request.client_certificate {
+    } else if admission == Admission::Known && request.client_certificate.is_none() {
         return Err(Refusal::new(
             401,
             "this charger must present a client certificate",
@@ -296,6 +308,29 @@ mod tests {
         }
         let no_cert = decide_with("/ocpp/CP-3", &["ocpp1.6"], None, reject).unwrap_err();
         assert_eq!(no_cert.status, 401);
+    }
+
+    #[test]
+    fn a_client_certificate_must_name_the_charger() {
+        let request = |cn| Request {
+            path: "/ocpp/CP-3",
+            subprotocols: &["ocpp1.6"],
+            authorization: None,
+            client_certificate: cn,
+        };
+        assert!(decide(&request(Some("CP-3")), &chargers(), UnknownChargers::Reject).is_ok());
+        assert_eq!(
+            decide(&request(Some("CP-1")), &chargers(), UnknownChargers::Reject)
+                .unwrap_err()
+                .status,
+            401
+        );
+        assert_eq!(
+            decide(&request(None), &chargers(), UnknownChargers::Reject)
+                .unwrap_err()
+                .status,
+            401
+        );
     }
 
     #[test]

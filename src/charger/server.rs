@@ -178,16 +178,13 @@ struct Accepted {
 impl Accepted {
     async fn serve(self, tcp: TcpStream) {
         match self.tls.clone() {
-            None => self.upgrade(tcp, false).await,
+            None => self.upgrade(tcp, None).await,
             Some(acceptor) => {
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                     Ok(Ok(stream)) => {
-                        let client_certificate = stream
-                            .get_ref()
-                            .1
-                            .peer_certificates()
-                            .is_some_and(|c| !c.is_empty());
-                        self.upgrade(stream, client_certificate).await
+                        let peer_certificates = stream.get_ref().1.peer_certificates();
+                        let subject = peer_certificates.and_then(|c| c.first()).map(common_name);
+                        self.upgrade(stream, subject).await
                     }
                     Ok(Err(e)) => tracing::warn!(peer = %self.peer, "TLS handshake failed: {e}"),
                     Err(_) => tracing::warn!(peer = %self.peer, "TLS handshake timed out"),
@@ -196,7 +193,12 @@ impl Accepted {
         }
     }
 
-    async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(self, stream: S, client_certificate: bool) {
+    /// `client_certificate`: the subject CN of the verified client certificate, if any.
+    async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
+        self,
+        stream: S,
+        client_certificate: Option<String>,
+    ) {
         let mut admitted: Option<Admitted> = None;
         let settings = self.settings.clone();
         let peer = self.peer;
@@ -219,7 +221,7 @@ impl Accepted {
                 path: request.uri().path(),
                 subprotocols: &offered,
                 authorization,
-                client_certificate,
+                client_certificate: client_certificate.as_deref(),
             };
             match handshake::decide(&facts, &settings.chargers, settings.unknown_chargers) {
                 Ok(ok) => {
@@ -280,6 +282,20 @@ impl Accepted {
         )
         .await;
     }
+}
+
+/// The subject CN of a certificate rustls already verified; "" when it has none (the
+/// handshake then refuses it, as no charger id is empty).
+fn common_name(cert: &rustls::pki_types::CertificateDer<'_>) -> String {
+    let Ok((_, parsed)) = x509_parser::parse_x509_certificate(cert.as_ref()) else {
+        return String::new();
+    };
+    let cn = parsed
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok());
+    cn.unwrap_or_default().to_string()
 }
 
 fn tls_acceptor(tls: &Tls) -> Result<TlsAcceptor, ServerError> {
