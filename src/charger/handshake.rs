@@ -243,7 +243,7 @@ mod tests {
             path,
             subprotocols: protocols,
             authorization: auth,
-            client_certificate: false,
+            client_certificate: None,
         };
         decide(&request, &chargers(), unknown)
     }

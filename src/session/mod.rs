@@ -467,6 +467,13 @@ impl Csms {
                             now,
                         )?;
                         let known = write.map(|w| w.id);
+                        // 1.6 StopTransaction names no connector: take the transaction's.
+                        let evse_id = match known {
+                            Some(tx) => store::transaction(c, tx)?
+                                .and_then(|t| t.evse_id)
+                                .unwrap_or(evse_id),
+                            None => evse_id,
+                        };
                         store::add_samples(c, &id, evse_id, known, &samples)?;
                         Ok(write)
                     })

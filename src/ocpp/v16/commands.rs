@@ -1,0 +1,1391 @@
+//! CSMS-to-charger direction of OCPP 1.6: `ChargerCommand` -> (action, request payload),
+//! and the charger's .conf payload -> `CommandReply`.
+//!
+//! Owns what 1.6 can and cannot express. A command 1.6 has no message for, or whose content
+//! 1.6 cannot carry without changing its meaning (an id tag over 20 characters, a
+//! transaction key that is not a 1.6 integer id), is refused with `NotInVersion` instead of
+//! being bent into something else. Limits are rounded down, never up (DESIGN.md S1). This
+//! module must never write a request its schema refuses, and never read a .conf loosely: a
+//! status outside its enumeration is a PropertyConstraintViolation.
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::convert::id_tag_info;
+use super::enums::{
+    AvailabilityStatus, AvailabilityType, CancelReservationStatus, ChargingProfileKind,
+    ChargingProfilePurpose, ChargingProfileStatus, ChargingRateUnit, ClearChargingProfileStatus,
+    ConfigurationStatus, GetCompositeScheduleStatus, MessageTrigger, RecurrencyKind,
+    RemoteStartStopStatus, ReservationStatus, ResetStatus, ResetType, TriggerMessageStatus,
+    UnlockStatus, UpdateStatus, UpdateType, WireEnum,
+};
+use super::messages as wire;
+use super::{VERSION, parse, to_json};
+use crate::ocpp::NotInVersion;
+use crate::ocpp::model::{
+    ChargerCommand, ChargingProfile, ChargingSchedule, CommandReply, ConfigKey, ConfigValue,
+    ProfileKind, ProfilePurpose, RateUnit, ResetKind, SchedulePeriod, TriggerKind, TxKey,
+};
+use crate::ocpp::rpc::{PayloadError, RpcErrorCode};
+use crate::ocpp::strings::Bounded;
+
+// ---- Commands -> requests -----------------------------------------------------------------
+
+/// The (action, payload) of `command`. `NotInVersion` when 1.6 lacks the message or cannot
+/// carry its content (see the module comment).
+pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVersion> {
+    use ChargerCommand as C;
+    let refuse = || NotInVersion {
+        command: command.name(),
+        version: VERSION,
+    };
+    Ok(match command {
+        C::RemoteStart {
+            evse_id,
+            id_token,
+            profile,
+            remote_start_id: _,
+        } => (
+            "RemoteStartTransaction",
+            to_json(&wire::RemoteStartTransactionReq {
+                // §6.33: connectorId "SHALL be > 0"; "any connector" is said by leaving it out.
+                connector_id: evse_id.filter(|&id| id > 0),
+                id_tag: bounded(&id_token.id).ok_or_else(refuse)?,
+                charging_profile: match profile {
+                    Some(profile) => Some(charging_profile(profile).ok_or_else(refuse)?),
+                    None => None,
+                },
+            }),
+        ),
+        C::RemoteStop { tx } => (
+            "RemoteStopTransaction",
+            to_json(&wire::RemoteStopTransactionReq {
+                transaction_id: transaction_id(tx).ok_or_else(refuse)?,
+            }),
+        ),
+        C::Reset { kind } => (
+            "Reset",
+            to_json(&wire::ResetReq {
+                kind: match kind {
+                    ResetKind::Soft => ResetType::Soft,
+                    ResetKind::Hard => ResetType::Hard,
+                },
+            }),
+        ),
+        C::UnlockConnector { evse } => (
+            "UnlockConnector",
+            to_json(&wire::UnlockConnectorReq {
+                connector_id: evse.evse_id,
+            }),
+        ),
+        C::ChangeAvailability { evse, operative } => (
+            "ChangeAvailability",
+            to_json(&wire::ChangeAvailabilityReq {
+                // §6.7: connectorId 0 is the whole charge point.
+                connector_id: evse.map_or(0, |e| e.evse_id),
+                kind: if *operative {
+                    AvailabilityType::Operative
+                } else {
+                    AvailabilityType::Inoperative
+                },
+            }),
+        ),
+        C::GetConfiguration { keys } => (
+            "GetConfiguration",
+            to_json(&wire::GetConfigurationReq {
+                // A 1.6 key is only a name; a 2.0.1 component has no 1.6 counterpart.
+                key: keys
+                    .iter()
+                    .map(|k| bounded(&k.variable))
+                    .collect::<Option<_>>()
+                    .ok_or_else(refuse)?,
+            }),
+        ),
+        C::SetConfiguration { key, value } => (
+            "ChangeConfiguration",
+            to_json(&wire::ChangeConfigurationReq {
+                key: bounded(&key.variable).ok_or_else(refuse)?,
+                value: bounded(value).ok_or_else(refuse)?,
+            }),
+        ),
+        C::Trigger { message, evse_id } => (
+            "TriggerMessage",
+            to_json(&wire::TriggerMessageReq {
+                requested_message: match message {
+                    TriggerKind::BootNotification => MessageTrigger::BootNotification,
+                    TriggerKind::Heartbeat => MessageTrigger::Heartbeat,
+                    TriggerKind::MeterValues => MessageTrigger::MeterValues,
+                    TriggerKind::StatusNotification => MessageTrigger::StatusNotification,
+                    TriggerKind::FirmwareStatusNotification => {
+                        MessageTrigger::FirmwareStatusNotification
+                    }
+                    TriggerKind::DiagnosticsStatusNotification => {
+                        MessageTrigger::DiagnosticsStatusNotification
+                    }
+                    TriggerKind::TransactionEvent => return Err(refuse()),
+                },
+                connector_id: *evse_id,
+            }),
+        ),
+        C::SetChargingProfile { evse_id, profile } => (
+            "SetChargingProfile",
+            to_json(&wire::SetChargingProfileReq {
+                connector_id: *evse_id,
+                cs_charging_profiles: charging_profile(profile).ok_or_else(refuse)?,
+            }),
+        ),
+        C::ClearChargingProfile {
+            id,
+            evse_id,
+            purpose,
+            stack_level,
+        } => (
+            "ClearChargingProfile",
+            to_json(&wire::ClearChargingProfileReq {
+                id: *id,
+                connector_id: *evse_id,
+                charging_profile_purpose: purpose.map(profile_purpose),
+                stack_level: *stack_level,
+            }),
+        ),
+        C::GetCompositeSchedule {
+            evse_id,
+            duration_s,
+            rate_unit,
+        } => (
+            "GetCompositeSchedule",
+            to_json(&wire::GetCompositeScheduleReq {
+                connector_id: *evse_id,
+                duration: *duration_s,
+                charging_rate_unit: rate_unit.map(rate_unit_to_wire),
+            }),
+        ),
+        C::ReserveNow {
+            reservation_id,
+            evse_id,
+            expiry,
+            id_token,
+        } => (
+            "ReserveNow",
+            to_json(&wire::ReserveNowReq {
+                // §6.37: connectorId 0 reserves "not a specific connector".
+                connector_id: evse_id.unwrap_or(0),
+                expiry_date: *expiry,
+                id_tag: bounded(&id_token.id).ok_or_else(refuse)?,
+                reservation_id: *reservation_id,
+            }),
+        ),
+        C::CancelReservation { reservation_id } => (
+            "CancelReservation",
+            to_json(&wire::CancelReservationReq {
+                reservation_id: *reservation_id,
+            }),
+        ),
+        C::SendLocalList {
+            version,
+            full,
+            entries,
+        } => {
+            let mut list = Vec::with_capacity(entries.len());
+            for entry in entries {
+                // §6.41/§7.1: in a full update every entry carries idTagInfo, and a tag that
+                // is not in the list is not authorized locally; an entry without info is
+                // therefore simply left out. In a differential update it deletes the tag.
+                if *full && entry.info.is_none() {
+                    continue;
+                }
+                list.push(wire::AuthorizationData {
+                    // Refusing the whole list rather than dropping one entry: a dropped
+                    // deletion would leave a revoked tag authorized.
+                    id_tag: bounded(&entry.id_token.id).ok_or_else(refuse)?,
+                    id_tag_info: entry.info.as_ref().map(id_tag_info),
+                });
+            }
+            (
+                "SendLocalList",
+                to_json(&wire::SendLocalListReq {
+                    list_version: *version,
+                    local_authorization_list: list,
+                    update_type: if *full {
+                        UpdateType::Full
+                    } else {
+                        UpdateType::Differential
+                    },
+                }),
+            )
+        }
+        C::GetLocalListVersion => ("GetLocalListVersion", serde_json::json!({})),
+        C::GetBaseReport { .. } | C::GetChargingProfiles { .. } => return Err(refuse()),
+    })
+}
+
+/// A string for a CiStringN field, or `None` when it is too long. Cutting would change an
+/// identifier into another one, so callers refuse the command instead.
+fn bounded<const N: usize>(text: &str) -> Option<Bounded<N>> {
+    (text.chars().count() <= N).then(|| Bounded(text.to_string()))
+}
+
+/// A 1.6 transactionId is the integer the CSMS assigned (§6.46). A `TxKey::Charger` is
+/// usable only when it is such an integer written as text; any other string names no 1.6
+/// transaction, and guessing one (e.g. 0) could stop or limit the wrong session.
+fn transaction_id(tx: &TxKey) -> Option<i64> {
+    match tx {
+        TxKey::Csms(id) => Some(*id),
+        TxKey::Charger(text) => text.parse().ok(),
+    }
+}
+
+/// ChargingProfile (§7.8); `None` when its transaction key is not a 1.6 id.
+fn charging_profile(profile: &ChargingProfile) -> Option<wire::ChargingProfile> {
+    let transaction_id = match (profile.purpose, &profile.tx) {
+        (ProfilePurpose::Tx, Some(tx)) => Some(transaction_id(tx)?),
+        // §7.8: transactionId is "only valid if ChargingProfilePurpose is set to TxProfile";
+        // a key on another purpose is dropped, not sent.
+        _ => None,
+    };
+    Some(wire::ChargingProfile {
+        charging_profile_id: profile.id,
+        transaction_id,
+        stack_level: profile.stack_level,
+        charging_profile_purpose: profile_purpose(profile.purpose),
+        charging_profile_kind: match profile.kind {
+            ProfileKind::Absolute => ChargingProfileKind::Absolute,
+            ProfileKind::Recurring => ChargingProfileKind::Recurring,
+            ProfileKind::Relative => ChargingProfileKind::Relative,
+        },
+        // §7.8: recurrencyKind belongs to Recurring profiles only.
+        recurrency_kind: match profile.kind {
+            ProfileKind::Recurring => profile.recurrency_weekly.map(|weekly| {
+                if weekly {
+                    RecurrencyKind::Weekly
+                } else {
+                    RecurrencyKind::Daily
+                }
+            }),
+            ProfileKind::Absolute | ProfileKind::Relative => None,
+        },
+        valid_from: profile.valid_from,
+        valid_to: profile.valid_to,
+        charging_schedule: schedule_to_wire(&profile.schedule),
+    })
+}
+
+fn schedule_to_wire(schedule: &ChargingSchedule) -> wire::ChargingSchedule {
+    wire::ChargingSchedule {
+        duration: schedule.duration_s,
+        start_schedule: schedule.start,
+        charging_rate_unit: rate_unit_to_wire(schedule.rate_unit),
+        charging_schedule_period: schedule
+            .periods
+            .iter()
+            .map(|p| wire::ChargingSchedulePeriod {
+                start_period: p.start_s,
+                limit: floor_tenth(p.limit),
+                number_phases: p.phases,
+            })
+            .collect(),
+        min_charging_rate: schedule.min_rate.map(floor_tenth),
+    }
+}
+
+/// Rounds a limit down to the one fractional digit 1.6 accepts (§7.14, §7.13 "at most one
+/// digit fraction"), so that a charger is never sent a higher limit than the planner asked
+/// for (DESIGN.md S1). The 1e-9 nudge absorbs binary representation noise only: 15.9 is
+/// stored as 15.899999999999999 and must stay 15.9, not fall to 15.8. A limit that is not a
+/// finite positive number is a bug upstream; 0 is the only value that cannot overload.
+pub fn floor_tenth(limit: f64) -> f64 {
+    if !limit.is_finite() || limit <= 0.0 {
+        return 0.0;
+    }
+    ((limit * 10.0) + 1e-9).floor() / 10.0
+}
+
+fn profile_purpose(purpose: ProfilePurpose) -> ChargingProfilePurpose {
+    match purpose {
+        ProfilePurpose::ChargePointMax => ChargingProfilePurpose::ChargePointMax,
+        ProfilePurpose::TxDefault => ChargingProfilePurpose::TxDefault,
+        ProfilePurpose::Tx => ChargingProfilePurpose::Tx,
+    }
+}
+
+fn rate_unit_to_wire(unit: RateUnit) -> ChargingRateUnit {
+    match unit {
+        RateUnit::Amps => ChargingRateUnit::A,
+        RateUnit::Watts => ChargingRateUnit::W,
+    }
+}
+
+// ---- .conf payloads -> replies ------------------------------------------------------------
+
+/// Decodes the .conf of `command`.
+pub fn decode_reply(
+    command: &ChargerCommand,
+    payload: Value,
+) -> Result<CommandReply, PayloadError> {
+    use ChargerCommand as C;
+    match command {
+        C::RemoteStart { .. } | C::RemoteStop { .. } => status::<RemoteStartStopStatus>(payload),
+        C::Reset { .. } => status::<ResetStatus>(payload),
+        C::UnlockConnector { .. } => status::<UnlockStatus>(payload),
+        C::ChangeAvailability { .. } => status::<AvailabilityStatus>(payload),
+        C::SetConfiguration { .. } => status::<ConfigurationStatus>(payload),
+        C::Trigger { .. } => status::<TriggerMessageStatus>(payload),
+        C::SetChargingProfile { .. } => status::<ChargingProfileStatus>(payload),
+        C::ClearChargingProfile { .. } => status::<ClearChargingProfileStatus>(payload),
+        C::ReserveNow { .. } => status::<ReservationStatus>(payload),
+        C::CancelReservation { .. } => status::<CancelReservationStatus>(payload),
+        C::SendLocalList { .. } => status::<UpdateStatus>(payload),
+        C::GetConfiguration { .. } => Ok(configuration(parse(payload)?)),
+        C::GetCompositeSchedule { .. } => Ok(composite_schedule(parse(payload)?)),
+        C::GetLocalListVersion => {
+            let conf: wire::GetLocalListVersionConf = parse(payload)?;
+            Ok(CommandReply::LocalListVersion(conf.list_version))
+        }
+        // `encode` refuses these, so no 1.6 charger can be answering one.
+        C::GetBaseReport { .. } | C::GetChargingProfiles { .. } => Err(PayloadError::new(
+            RpcErrorCode::InternalError,
+            format!("{} is never sent to an OCPP 1.6 charger", command.name()),
+        )),
+    }
+}
+
+/// A .conf carrying only a status of the enumeration `S`.
+fn status<S: WireEnum + DeserializeOwned>(payload: Value) -> Result<CommandReply, PayloadError> {
+    let conf: wire::StatusConf<S> = parse(payload)?;
+    let status = conf.status.as_str();
+    Ok(CommandReply::Status {
+        status: status.to_string(),
+        // The positive words of §7.3 (Scheduled: done once the transaction ends), §7.46 and
+        // §7.22 (RebootRequired: stored, effective after a reboot), per `CommandReply`'s doc.
+        accepted: matches!(
+            status,
+            "Accepted" | "Scheduled" | "Unlocked" | "RebootRequired"
+        ),
+    })
+}
+
+fn configuration(conf: wire::GetConfigurationConf) -> CommandReply {
+    CommandReply::Configuration {
+        values: conf
+            .configuration_key
+            .into_iter()
+            .map(|kv| ConfigValue {
+                key: config_key(kv.key),
+                value: kv.value.map(Bounded::into_inner),
+                readonly: kv.readonly,
+            })
+            .collect(),
+        unknown: conf.unknown_key.into_iter().map(config_key).collect(),
+    }
+}
+
+fn config_key(key: Bounded<50>) -> ConfigKey {
+    ConfigKey {
+        component: None,
+        variable: key.into_inner(),
+    }
+}
+
+fn composite_schedule(conf: wire::GetCompositeScheduleConf) -> CommandReply {
+    let schedule_start = conf.schedule_start;
+    CommandReply::CompositeSchedule {
+        accepted: conf.status == GetCompositeScheduleStatus::Accepted,
+        schedule: conf.charging_schedule.map(|s| ChargingSchedule {
+            // §6.22: scheduleStart is the start of the composite schedule; a startSchedule
+            // inside it, when a charger sends one, says the same more specifically.
+            start: s.start_schedule.or(schedule_start),
+            duration_s: s.duration,
+            rate_unit: match s.charging_rate_unit {
+                ChargingRateUnit::A => RateUnit::Amps,
+                ChargingRateUnit::W => RateUnit::Watts,
+            },
+            periods: s
+                .charging_schedule_period
+                .into_iter()
+                .map(|p| SchedulePeriod {
+                    start_s: p.start_period,
+                    limit: p.limit,
+                    phases: p.number_phases,
+                })
+                .collect(),
+            min_rate: s.min_charging_rate,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{decode_command_reply, encode_command};
+    use super::*;
+    use crate::ocpp::model::{AuthorizationStatus, EvseRef, IdToken, IdTokenInfo, LocalListEntry};
+    use crate::ocpp::schema_check::assert_valid;
+    use crate::ocpp::time;
+    use chrono::{DateTime, Utc};
+    use serde_json::json;
+
+    fn t(text: &str) -> DateTime<Utc> {
+        time::parse(text).expect("test timestamp")
+    }
+
+    fn tag(id: &str) -> IdToken {
+        IdToken {
+            id: id.to_string(),
+            kind: None,
+        }
+    }
+
+    fn amps(periods: &[(u32, f64, Option<u8>)]) -> ChargingSchedule {
+        ChargingSchedule {
+            start: None,
+            duration_s: None,
+            rate_unit: RateUnit::Amps,
+            periods: periods
+                .iter()
+                .map(|&(start_s, limit, phases)| SchedulePeriod {
+                    start_s,
+                    limit,
+                    phases,
+                })
+                .collect(),
+            min_rate: None,
+        }
+    }
+
+    fn profile(
+        purpose: ProfilePurpose,
+        kind: ProfileKind,
+        schedule: ChargingSchedule,
+    ) -> ChargingProfile {
+        ChargingProfile {
+            id: 100,
+            stack_level: 1,
+            purpose,
+            kind,
+            recurrency_weekly: None,
+            tx: None,
+            valid_from: None,
+            valid_to: None,
+            schedule,
+        }
+    }
+
+    fn refused(command: &ChargerCommand) -> NotInVersion {
+        NotInVersion {
+            command: command.name(),
+            version: "v16",
+        }
+    }
+
+    /// Every command 1.6 can carry, with the exact request it becomes; each passes the
+    /// official request schema.
+    #[test]
+    fn encodes_every_command() {
+        let lease = ChargingProfile {
+            id: 7,
+            stack_level: 2,
+            tx: Some(TxKey::Csms(1234)),
+            valid_to: Some(t("2026-03-01T08:10:00Z")),
+            ..profile(
+                ProfilePurpose::Tx,
+                ProfileKind::Relative,
+                amps(&[(0, 15.97, Some(3)), (600, 6.0, None)]),
+            )
+        };
+        let station_max = ChargingProfile {
+            id: 1,
+            stack_level: 0,
+            valid_from: Some(t("2026-03-01T00:00:00Z")),
+            // A key on a non-Tx profile has no 1.6 field and is dropped.
+            tx: Some(TxKey::Csms(99)),
+            schedule: ChargingSchedule {
+                start: Some(t("2026-03-01T00:00:00Z")),
+                duration_s: Some(86400),
+                rate_unit: RateUnit::Watts,
+                periods: vec![SchedulePeriod {
+                    start_s: 0,
+                    limit: 11039.99,
+                    phases: None,
+                }],
+                min_rate: Some(4140.05),
+            },
+            ..profile(
+                ProfilePurpose::ChargePointMax,
+                ProfileKind::Absolute,
+                amps(&[]),
+            )
+        };
+        let nightly = ChargingProfile {
+            recurrency_weekly: Some(false),
+            schedule: ChargingSchedule {
+                start: Some(t("2026-03-01T22:00:00Z")),
+                duration_s: Some(28800),
+                ..amps(&[(0, 32.0, None)])
+            },
+            ..profile(ProfilePurpose::TxDefault, ProfileKind::Recurring, amps(&[]))
+        };
+        let cases: Vec<(ChargerCommand, &str, Value)> = vec![
+            (
+                ChargerCommand::RemoteStart {
+                    evse_id: Some(1),
+                    id_token: tag("04A2B3C4D5E6F7"),
+                    profile: Some(ChargingProfile {
+                        tx: None,
+                        ..lease.clone()
+                    }),
+                    remote_start_id: 5,
+                },
+                "RemoteStartTransaction",
+                json!({"connectorId": 1, "idTag": "04A2B3C4D5E6F7", "chargingProfile": {
+                    "chargingProfileId": 7, "stackLevel": 2, "chargingProfilePurpose": "TxProfile",
+                    "chargingProfileKind": "Relative", "validTo": "2026-03-01T08:10:00.000Z",
+                    "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [
+                        {"startPeriod": 0, "limit": 15.9, "numberPhases": 3},
+                        {"startPeriod": 600, "limit": 6.0}
+                    ]}
+                }}),
+            ),
+            (
+                // Connector 0 means "any" and is said by leaving connectorId out (§6.33).
+                ChargerCommand::RemoteStart {
+                    evse_id: Some(0),
+                    id_token: tag("APP-42"),
+                    profile: None,
+                    remote_start_id: 6,
+                },
+                "RemoteStartTransaction",
+                json!({"idTag": "APP-42"}),
+            ),
+            (
+                ChargerCommand::RemoteStop {
+                    tx: TxKey::Csms(1234),
+                },
+                "RemoteStopTransaction",
+                json!({"transactionId": 1234}),
+            ),
+            (
+                ChargerCommand::RemoteStop {
+                    tx: TxKey::Charger("77".into()),
+                },
+                "RemoteStopTransaction",
+                json!({"transactionId": 77}),
+            ),
+            (
+                ChargerCommand::Reset {
+                    kind: ResetKind::Soft,
+                },
+                "Reset",
+                json!({"type": "Soft"}),
+            ),
+            (
+                ChargerCommand::Reset {
+                    kind: ResetKind::Hard,
+                },
+                "Reset",
+                json!({"type": "Hard"}),
+            ),
+            (
+                ChargerCommand::UnlockConnector {
+                    evse: EvseRef {
+                        evse_id: 2,
+                        connector_id: None,
+                    },
+                },
+                "UnlockConnector",
+                json!({"connectorId": 2}),
+            ),
+            (
+                ChargerCommand::ChangeAvailability {
+                    evse: None,
+                    operative: false,
+                },
+                "ChangeAvailability",
+                json!({"connectorId": 0, "type": "Inoperative"}),
+            ),
+            (
+                ChargerCommand::ChangeAvailability {
+                    evse: Some(EvseRef {
+                        evse_id: 3,
+                        connector_id: None,
+                    }),
+                    operative: true,
+                },
+                "ChangeAvailability",
+                json!({"connectorId": 3, "type": "Operative"}),
+            ),
+            (
+                ChargerCommand::GetConfiguration { keys: Vec::new() },
+                "GetConfiguration",
+                json!({}),
+            ),
+            (
+                ChargerCommand::GetConfiguration {
+                    keys: vec![
+                        ConfigKey {
+                            component: None,
+                            variable: "HeartbeatInterval".into(),
+                        },
+                        ConfigKey {
+                            component: Some("OCPPCommCtrlr".into()),
+                            variable: "MeterValueSampleInterval".into(),
+                        },
+                    ],
+                },
+                "GetConfiguration",
+                json!({"key": ["HeartbeatInterval", "MeterValueSampleInterval"]}),
+            ),
+            (
+                ChargerCommand::SetConfiguration {
+                    key: ConfigKey {
+                        component: None,
+                        variable: "MeterValueSampleInterval".into(),
+                    },
+                    value: "60".into(),
+                },
+                "ChangeConfiguration",
+                json!({"key": "MeterValueSampleInterval", "value": "60"}),
+            ),
+            (
+                ChargerCommand::Trigger {
+                    message: TriggerKind::StatusNotification,
+                    evse_id: Some(1),
+                },
+                "TriggerMessage",
+                json!({"requestedMessage": "StatusNotification", "connectorId": 1}),
+            ),
+            (
+                ChargerCommand::Trigger {
+                    message: TriggerKind::DiagnosticsStatusNotification,
+                    evse_id: None,
+                },
+                "TriggerMessage",
+                json!({"requestedMessage": "DiagnosticsStatusNotification"}),
+            ),
+            (
+                ChargerCommand::SetChargingProfile {
+                    evse_id: 1,
+                    profile: lease,
+                },
+                "SetChargingProfile",
+                json!({"connectorId": 1, "csChargingProfiles": {
+                    "chargingProfileId": 7, "transactionId": 1234, "stackLevel": 2,
+                    "chargingProfilePurpose": "TxProfile", "chargingProfileKind": "Relative",
+                    "validTo": "2026-03-01T08:10:00.000Z",
+                    "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [
+                        {"startPeriod": 0, "limit": 15.9, "numberPhases": 3},
+                        {"startPeriod": 600, "limit": 6.0}
+                    ]}
+                }}),
+            ),
+            (
+                ChargerCommand::SetChargingProfile {
+                    evse_id: 0,
+                    profile: station_max,
+                },
+                "SetChargingProfile",
+                json!({"connectorId": 0, "csChargingProfiles": {
+                    "chargingProfileId": 1, "stackLevel": 0,
+                    "chargingProfilePurpose": "ChargePointMaxProfile", "chargingProfileKind": "Absolute",
+                    "validFrom": "2026-03-01T00:00:00.000Z",
+                    "chargingSchedule": {"duration": 86400, "startSchedule": "2026-03-01T00:00:00.000Z",
+                        "chargingRateUnit": "W", "minChargingRate": 4140.0,
+                        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 11039.9}]}
+                }}),
+            ),
+            (
+                ChargerCommand::SetChargingProfile {
+                    evse_id: 0,
+                    profile: nightly,
+                },
+                "SetChargingProfile",
+                json!({"connectorId": 0, "csChargingProfiles": {
+                    "chargingProfileId": 100, "stackLevel": 1,
+                    "chargingProfilePurpose": "TxDefaultProfile", "chargingProfileKind": "Recurring",
+                    "recurrencyKind": "Daily",
+                    "chargingSchedule": {"duration": 28800, "startSchedule": "2026-03-01T22:00:00.000Z",
+                        "chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 32.0}]}
+                }}),
+            ),
+            (
+                ChargerCommand::ClearChargingProfile {
+                    id: None,
+                    evse_id: None,
+                    purpose: None,
+                    stack_level: None,
+                },
+                "ClearChargingProfile",
+                json!({}),
+            ),
+            (
+                ChargerCommand::ClearChargingProfile {
+                    id: Some(7),
+                    evse_id: Some(1),
+                    purpose: Some(ProfilePurpose::TxDefault),
+                    stack_level: Some(2),
+                },
+                "ClearChargingProfile",
+                json!({"id": 7, "connectorId": 1, "chargingProfilePurpose": "TxDefaultProfile", "stackLevel": 2}),
+            ),
+            (
+                ChargerCommand::GetCompositeSchedule {
+                    evse_id: 1,
+                    duration_s: 3600,
+                    rate_unit: Some(RateUnit::Amps),
+                },
+                "GetCompositeSchedule",
+                json!({"connectorId": 1, "duration": 3600, "chargingRateUnit": "A"}),
+            ),
+            (
+                ChargerCommand::GetCompositeSchedule {
+                    evse_id: 0,
+                    duration_s: 86400,
+                    rate_unit: None,
+                },
+                "GetCompositeSchedule",
+                json!({"connectorId": 0, "duration": 86400}),
+            ),
+            (
+                ChargerCommand::ReserveNow {
+                    reservation_id: 11,
+                    evse_id: None,
+                    expiry: t("2026-03-01T09:00:00Z"),
+                    id_token: tag("04A2B3C4"),
+                },
+                "ReserveNow",
+                json!({"connectorId": 0, "expiryDate": "2026-03-01T09:00:00.000Z", "idTag": "04A2B3C4", "reservationId": 11}),
+            ),
+            (
+                ChargerCommand::ReserveNow {
+                    reservation_id: 12,
+                    evse_id: Some(2),
+                    expiry: t("2026-03-01T09:00:00Z"),
+                    id_token: tag("04A2B3C4"),
+                },
+                "ReserveNow",
+                json!({"connectorId": 2, "expiryDate": "2026-03-01T09:00:00.000Z", "idTag": "04A2B3C4", "reservationId": 12}),
+            ),
+            (
+                ChargerCommand::CancelReservation { reservation_id: 11 },
+                "CancelReservation",
+                json!({"reservationId": 11}),
+            ),
+            (
+                ChargerCommand::SendLocalList {
+                    version: 3,
+                    full: true,
+                    entries: vec![
+                        LocalListEntry {
+                            id_token: tag("04A2B3C4"),
+                            info: Some(IdTokenInfo {
+                                status: AuthorizationStatus::Accepted,
+                                expiry: Some(t("2026-12-31T00:00:00Z")),
+                                group_id: Some("FLEET".into()),
+                            }),
+                        },
+                        // No info in a full list: left out (not in the list = not authorized).
+                        LocalListEntry {
+                            id_token: tag("DEADBEEF"),
+                            info: None,
+                        },
+                        LocalListEntry {
+                            id_token: tag("0BADCAFE"),
+                            info: Some(IdTokenInfo::status(AuthorizationStatus::Blocked)),
+                        },
+                    ],
+                },
+                "SendLocalList",
+                json!({"listVersion": 3, "updateType": "Full", "localAuthorizationList": [
+                    {"idTag": "04A2B3C4", "idTagInfo": {"status": "Accepted", "expiryDate": "2026-12-31T00:00:00.000Z", "parentIdTag": "FLEET"}},
+                    {"idTag": "0BADCAFE", "idTagInfo": {"status": "Blocked"}}
+                ]}),
+            ),
+            (
+                ChargerCommand::SendLocalList {
+                    version: 4,
+                    full: false,
+                    entries: vec![LocalListEntry {
+                        id_token: tag("DEADBEEF"),
+                        info: None,
+                    }],
+                },
+                "SendLocalList",
+                json!({"listVersion": 4, "updateType": "Differential", "localAuthorizationList": [{"idTag": "DEADBEEF"}]}),
+            ),
+            (
+                ChargerCommand::SendLocalList {
+                    version: 5,
+                    full: true,
+                    entries: Vec::new(),
+                },
+                "SendLocalList",
+                json!({"listVersion": 5, "updateType": "Full"}),
+            ),
+            (
+                ChargerCommand::GetLocalListVersion,
+                "GetLocalListVersion",
+                json!({}),
+            ),
+        ];
+        for (command, want_action, want) in cases {
+            let (action, payload) =
+                encode_command(&command).unwrap_or_else(|e| panic!("{command:?}: {e}"));
+            assert_eq!(action, want_action, "{command:?}");
+            assert_valid("v16", action, false, &payload);
+            assert_eq!(payload, want, "{command:?}");
+        }
+    }
+
+    #[test]
+    fn refuses_what_1_6_cannot_say() {
+        let too_long = "A".repeat(21);
+        let tx_profile = |tx| ChargingProfile {
+            tx: Some(tx),
+            ..profile(
+                ProfilePurpose::Tx,
+                ProfileKind::Relative,
+                amps(&[(0, 16.0, None)]),
+            )
+        };
+        let cases = vec![
+            ChargerCommand::GetBaseReport {
+                request_id: 1,
+                report: "FullInventory".into(),
+            },
+            ChargerCommand::GetChargingProfiles {
+                request_id: 1,
+                evse_id: None,
+                purpose: None,
+            },
+            ChargerCommand::Trigger {
+                message: TriggerKind::TransactionEvent,
+                evse_id: Some(1),
+            },
+            // A 2.0.1-style transaction id names no 1.6 transaction.
+            ChargerCommand::RemoteStop {
+                tx: TxKey::Charger("0f2c4b7e-1d3a-4c59".into()),
+            },
+            ChargerCommand::SetChargingProfile {
+                evse_id: 1,
+                profile: tx_profile(TxKey::Charger("tx-abc".into())),
+            },
+            // Identifiers longer than their CiString are not cut into other identifiers.
+            ChargerCommand::RemoteStart {
+                evse_id: Some(1),
+                id_token: tag(&too_long),
+                profile: None,
+                remote_start_id: 1,
+            },
+            ChargerCommand::ReserveNow {
+                reservation_id: 1,
+                evse_id: None,
+                expiry: t("2026-03-01T09:00:00Z"),
+                id_token: tag(&too_long),
+            },
+            ChargerCommand::SetConfiguration {
+                key: ConfigKey {
+                    component: None,
+                    variable: "K".repeat(51),
+                },
+                value: "1".into(),
+            },
+            ChargerCommand::SetConfiguration {
+                key: ConfigKey {
+                    component: None,
+                    variable: "AuthorizationKey".into(),
+                },
+                value: "v".repeat(501),
+            },
+            ChargerCommand::GetConfiguration {
+                keys: vec![ConfigKey {
+                    component: None,
+                    variable: "K".repeat(51),
+                }],
+            },
+            ChargerCommand::SendLocalList {
+                version: 1,
+                full: false,
+                entries: vec![LocalListEntry {
+                    id_token: tag(&too_long),
+                    info: None,
+                }],
+            },
+        ];
+        for command in cases {
+            assert_eq!(
+                encode_command(&command),
+                Err(refused(&command)),
+                "{command:?}"
+            );
+        }
+        // A Tx profile whose key is an integer in text is usable.
+        let (_, payload) = encode_command(&ChargerCommand::SetChargingProfile {
+            evse_id: 1,
+            profile: tx_profile(TxKey::Charger("1234".into())),
+        })
+        .unwrap();
+        assert_eq!(payload["csChargingProfiles"]["transactionId"], json!(1234));
+    }
+
+    #[test]
+    fn limits_round_down_to_one_decimal() {
+        let cases = [
+            (15.97, 15.9),
+            (15.9, 15.9),
+            (16.0, 16.0),
+            (6.05, 6.0),
+            (7.99999, 7.9),
+            (0.1 + 0.2, 0.3),
+            (11039.99, 11039.9),
+            (0.04, 0.0),
+            (-3.0, 0.0),
+            (f64::NAN, 0.0),
+            (f64::INFINITY, 0.0),
+        ];
+        for (limit, want) in cases {
+            let got = floor_tenth(limit);
+            assert_eq!(got, want, "{limit}");
+            assert!(
+                got <= limit || !limit.is_finite() || limit < 0.0,
+                "{limit} rounded up"
+            );
+        }
+        // As written on the wire, and accepted by the schema's multipleOf 0.1.
+        let (action, payload) = encode_command(&ChargerCommand::SetChargingProfile {
+            evse_id: 1,
+            profile: profile(
+                ProfilePurpose::TxDefault,
+                ProfileKind::Absolute,
+                ChargingSchedule {
+                    min_rate: Some(6.09),
+                    ..amps(&[
+                        (0, 15.97, None),
+                        (900, 0.1 + 0.2, None),
+                        (1800, 31.99, Some(1)),
+                    ])
+                },
+            ),
+        })
+        .unwrap();
+        assert_valid("v16", action, false, &payload);
+        let schedule = &payload["csChargingProfiles"]["chargingSchedule"];
+        assert_eq!(
+            schedule["chargingSchedulePeriod"][0]["limit"].to_string(),
+            "15.9"
+        );
+        assert_eq!(
+            schedule["chargingSchedulePeriod"][1]["limit"].to_string(),
+            "0.3"
+        );
+        assert_eq!(
+            schedule["chargingSchedulePeriod"][2]["limit"].to_string(),
+            "31.9"
+        );
+        assert_eq!(schedule["minChargingRate"].to_string(), "6.0");
+        // The schema check has teeth: the unrounded limit is refused.
+        let mut unrounded = payload.clone();
+        unrounded["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"] =
+            json!(15.97);
+        assert!(crate::ocpp::schema_check::validate("v16", action, false, &unrounded).is_err());
+    }
+
+    fn status(status: &str, accepted: bool) -> CommandReply {
+        CommandReply::Status {
+            status: status.to_string(),
+            accepted,
+        }
+    }
+
+    /// One command of each reply kind, for `decodes_every_reply_kind` and the bad-enum test.
+    fn status_commands() -> Vec<(ChargerCommand, &'static str)> {
+        let evse = EvseRef {
+            evse_id: 1,
+            connector_id: None,
+        };
+        vec![
+            (
+                ChargerCommand::RemoteStart {
+                    evse_id: Some(1),
+                    id_token: tag("A"),
+                    profile: None,
+                    remote_start_id: 1,
+                },
+                "RemoteStartTransaction",
+            ),
+            (
+                ChargerCommand::RemoteStop { tx: TxKey::Csms(1) },
+                "RemoteStopTransaction",
+            ),
+            (
+                ChargerCommand::Reset {
+                    kind: ResetKind::Soft,
+                },
+                "Reset",
+            ),
+            (ChargerCommand::UnlockConnector { evse }, "UnlockConnector"),
+            (
+                ChargerCommand::ChangeAvailability {
+                    evse: None,
+                    operative: true,
+                },
+                "ChangeAvailability",
+            ),
+            (
+                ChargerCommand::SetConfiguration {
+                    key: ConfigKey {
+                        component: None,
+                        variable: "K".into(),
+                    },
+                    value: "V".into(),
+                },
+                "ChangeConfiguration",
+            ),
+            (
+                ChargerCommand::Trigger {
+                    message: TriggerKind::Heartbeat,
+                    evse_id: None,
+                },
+                "TriggerMessage",
+            ),
+            (
+                ChargerCommand::SetChargingProfile {
+                    evse_id: 1,
+                    profile: profile(
+                        ProfilePurpose::TxDefault,
+                        ProfileKind::Absolute,
+                        amps(&[(0, 6.0, None)]),
+                    ),
+                },
+                "SetChargingProfile",
+            ),
+            (
+                ChargerCommand::ClearChargingProfile {
+                    id: Some(1),
+                    evse_id: None,
+                    purpose: None,
+                    stack_level: None,
+                },
+                "ClearChargingProfile",
+            ),
+            (
+                ChargerCommand::ReserveNow {
+                    reservation_id: 1,
+                    evse_id: None,
+                    expiry: t("2026-03-01T09:00:00Z"),
+                    id_token: tag("A"),
+                },
+                "ReserveNow",
+            ),
+            (
+                ChargerCommand::CancelReservation { reservation_id: 1 },
+                "CancelReservation",
+            ),
+            (
+                ChargerCommand::SendLocalList {
+                    version: 1,
+                    full: true,
+                    entries: Vec::new(),
+                },
+                "SendLocalList",
+            ),
+        ]
+    }
+
+    #[test]
+    fn decodes_every_reply_kind() {
+        let by_action = |action: &str| {
+            status_commands()
+                .into_iter()
+                .find(|(_, a)| *a == action)
+                .expect("a command for the action")
+                .0
+        };
+        let cases: Vec<(&str, Value, CommandReply)> = vec![
+            (
+                "RemoteStartTransaction",
+                json!({"status": "Accepted"}),
+                status("Accepted", true),
+            ),
+            (
+                "RemoteStopTransaction",
+                json!({"status": "Rejected"}),
+                status("Rejected", false),
+            ),
+            (
+                "Reset",
+                json!({"status": "Accepted"}),
+                status("Accepted", true),
+            ),
+            (
+                "UnlockConnector",
+                json!({"status": "Unlocked"}),
+                status("Unlocked", true),
+            ),
+            (
+                "UnlockConnector",
+                json!({"status": "UnlockFailed"}),
+                status("UnlockFailed", false),
+            ),
+            (
+                "ChangeAvailability",
+                json!({"status": "Scheduled"}),
+                status("Scheduled", true),
+            ),
+            (
+                "ChangeConfiguration",
+                json!({"status": "RebootRequired"}),
+                status("RebootRequired", true),
+            ),
+            (
+                "ChangeConfiguration",
+                json!({"status": "NotSupported"}),
+                status("NotSupported", false),
+            ),
+            (
+                "TriggerMessage",
+                json!({"status": "NotImplemented"}),
+                status("NotImplemented", false),
+            ),
+            (
+                "SetChargingProfile",
+                json!({"status": "Accepted"}),
+                status("Accepted", true),
+            ),
+            (
+                "SetChargingProfile",
+                json!({"status": "NotSupported"}),
+                status("NotSupported", false),
+            ),
+            (
+                "ClearChargingProfile",
+                json!({"status": "Unknown"}),
+                status("Unknown", false),
+            ),
+            (
+                "ReserveNow",
+                json!({"status": "Occupied"}),
+                status("Occupied", false),
+            ),
+            (
+                "CancelReservation",
+                json!({"status": "Accepted"}),
+                status("Accepted", true),
+            ),
+            (
+                "SendLocalList",
+                json!({"status": "VersionMismatch"}),
+                status("VersionMismatch", false),
+            ),
+        ];
+        for (action, payload, want) in cases {
+            assert_valid("v16", action, true, &payload);
+            let got = decode_command_reply(&by_action(action), payload).unwrap();
+            assert_eq!(got, want, "{action}");
+        }
+
+        let payload = json!({
+            "configurationKey": [
+                {"key": "HeartbeatInterval", "readonly": false, "value": "300"},
+                {"key": "NumberOfConnectors", "readonly": true, "value": "2"},
+                {"key": "AuthorizationKey", "readonly": false}
+            ],
+            "unknownKey": ["Foo"]
+        });
+        assert_valid("v16", "GetConfiguration", true, &payload);
+        let key = |name: &str| ConfigKey {
+            component: None,
+            variable: name.to_string(),
+        };
+        let got = decode_command_reply(
+            &ChargerCommand::GetConfiguration { keys: Vec::new() },
+            payload,
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            CommandReply::Configuration {
+                values: vec![
+                    ConfigValue {
+                        key: key("HeartbeatInterval"),
+                        value: Some("300".into()),
+                        readonly: false,
+                    },
+                    ConfigValue {
+                        key: key("NumberOfConnectors"),
+                        value: Some("2".into()),
+                        readonly: true,
+                    },
+                    ConfigValue {
+                        key: key("AuthorizationKey"),
+                        value: None,
+                        readonly: false,
+                    },
+                ],
+                unknown: vec![key("Foo")],
+            }
+        );
+        let empty = decode_command_reply(
+            &ChargerCommand::GetConfiguration { keys: Vec::new() },
+            json!({}),
+        )
+        .unwrap();
+        assert_eq!(
+            empty,
+            CommandReply::Configuration {
+                values: Vec::new(),
+                unknown: Vec::new()
+            }
+        );
+
+        let composite = ChargerCommand::GetCompositeSchedule {
+            evse_id: 1,
+            duration_s: 3600,
+            rate_unit: Some(RateUnit::Amps),
+        };
+        let payload = json!({
+            "status": "Accepted",
+            "connectorId": 1,
+            "scheduleStart": "2026-03-01T08:00:00Z",
+            "chargingSchedule": {
+                "duration": 3600,
+                "chargingRateUnit": "A",
+                "chargingSchedulePeriod": [
+                    {"startPeriod": 0, "limit": 16.0, "numberPhases": 3},
+                    {"startPeriod": 1800, "limit": 6.0}
+                ],
+                "minChargingRate": 6.0
+            }
+        });
+        assert_valid("v16", "GetCompositeSchedule", true, &payload);
+        assert_eq!(
+            decode_command_reply(&composite, payload).unwrap(),
+            CommandReply::CompositeSchedule {
+                accepted: true,
+                schedule: Some(ChargingSchedule {
+                    start: Some(t("2026-03-01T08:00:00Z")),
+                    duration_s: Some(3600),
+                    rate_unit: RateUnit::Amps,
+                    periods: vec![
+                        SchedulePeriod {
+                            start_s: 0,
+                            limit: 16.0,
+                            phases: Some(3),
+                        },
+                        SchedulePeriod {
+                            start_s: 1800,
+                            limit: 6.0,
+                            phases: None,
+                        },
+                    ],
+                    min_rate: Some(6.0),
+                }),
+            }
+        );
+        let rejected = json!({"status": "Rejected"});
+        assert_valid("v16", "GetCompositeSchedule", true, &rejected);
+        let got = decode_command_reply(&composite, rejected).unwrap();
+        assert_eq!(
+            got,
+            CommandReply::CompositeSchedule {
+                accepted: false,
+                schedule: None
+            }
+        );
+        assert!(!got.is_accepted());
+
+        let version = json!({"listVersion": 12});
+        assert_valid("v16", "GetLocalListVersion", true, &version);
+        assert_eq!(
+            decode_command_reply(&ChargerCommand::GetLocalListVersion, version).unwrap(),
+            CommandReply::LocalListVersion(12)
+        );
+    }
+
+    #[test]
+    fn malformed_replies_get_the_right_code() {
+        use RpcErrorCode::{
+            OccurrenceConstraintViolation as Occurrence, PropertyConstraintViolation as Property,
+            TypeConstraintViolation as Type,
+        };
+        // Every status reply is strict on its own enumeration: a word of a sibling enum
+        // ("Unlocked" for Reset) is as wrong as "Maybe".
+        for (command, action) in status_commands() {
+            for (payload, want) in [
+                (json!({"status": "Maybe"}), Property),
+                (json!({"status": "accepted"}), Property),
+                (json!({}), Occurrence),
+                (json!({"status": 1}), Type),
+            ] {
+                let err = decode_command_reply(&command, payload.clone()).unwrap_err();
+                assert_eq!(err.code, want, "{action} {payload}");
+            }
+        }
+        let reset = ChargerCommand::Reset {
+            kind: ResetKind::Hard,
+        };
+        let err = decode_command_reply(&reset, json!({"status": "Unlocked"})).unwrap_err();
+        assert_eq!(err.code, Property);
+
+        let get_config = ChargerCommand::GetConfiguration { keys: Vec::new() };
+        let composite = ChargerCommand::GetCompositeSchedule {
+            evse_id: 1,
+            duration_s: 60,
+            rate_unit: None,
+        };
+        let cases: Vec<(&ChargerCommand, Value, RpcErrorCode)> = vec![
+            (
+                &get_config,
+                json!({"configurationKey": [{"key": "K", "readonly": "yes"}]}),
+                Type,
+            ),
+            (
+                &get_config,
+                json!({"configurationKey": [{"key": "K"}]}),
+                Occurrence,
+            ),
+            (
+                &get_config,
+                json!({"configurationKey": [{"key": "K".repeat(51), "readonly": true}]}),
+                Property,
+            ),
+            (
+                &get_config,
+                json!({"configurationKey": [{"key": "K", "readonly": true, "value": "v".repeat(501)}]}),
+                Property,
+            ),
+            (&get_config, json!({"unknownKey": "Foo"}), Type),
+            (&composite, json!({"status": "Maybe"}), Property),
+            (
+                &composite,
+                json!({"status": "Accepted", "chargingSchedule": {"chargingRateUnit": "kW", "chargingSchedulePeriod": []}}),
+                Property,
+            ),
+            (
+                &composite,
+                json!({"status": "Accepted", "chargingSchedule": {"chargingRateUnit": "A"}}),
+                Occurrence,
+            ),
+            (
+                &composite,
+                json!({"status": "Accepted", "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": "16"}]}}),
+                Type,
+            ),
+            (&ChargerCommand::GetLocalListVersion, json!({}), Occurrence),
+            (
+                &ChargerCommand::GetLocalListVersion,
+                json!({"listVersion": "3"}),
+                Type,
+            ),
+        ];
+        for (command, payload, want) in cases {
+            let err = decode_command_reply(command, payload.clone()).unwrap_err();
+            assert_eq!(err.code, want, "{} {payload}", command.name());
+        }
+
+        // Never sent to a 1.6 charger, so a reply to it is chargegate's bug.
+        let base_report = ChargerCommand::GetBaseReport {
+            request_id: 1,
+            report: "FullInventory".into(),
+        };
+        let err = decode_command_reply(&base_report, json!({"status": "Accepted"})).unwrap_err();
+        assert_eq!(err.code, RpcErrorCode::InternalError);
+    }
+}
