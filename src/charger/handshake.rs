@@ -145,15 +145,15 @@ pub fn decide(
     let admission = session::admission(chargers, &id, unknown)
         .ok_or_else(|| Refusal::new(404, format!("charger {id} is not configured on this site")))?;
     // A certificate is the charger's identity: its CN must be the id it connects as
-    // (OCPP 2.0.1 A00.FR.412, 1.6 security whitepaper §3.1.3), or one charger's
-    // certificate would open every charger's URL.
-    if let Some(cn) = request.client_certificate {
-        if cn != id.as_str() {
-            return Err(Refusal::new(
-                401,
-                format!("the client certificate is for {cn:?}, not for {id}"),
-            ));
-        }
+    // (security profile 3: the station certificate's CN carries the station identity), or
+    // one charger's certificate would open every charger's URL.
+    if let Some(cn) = request.client_certificate
+        && cn != id.as_str()
+    {
+        return Err(Refusal::new(
+            401,
+            format!("the client certificate is for {cn:?}, not for {id}"),
+        ));
     }
     if let Some(secret) = chargers.get(&id).and_then(|c| c.secret.as_ref()) {
         let unauthorized = || Refusal {
