@@ -8,13 +8,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use base64::Engine as _;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -29,7 +28,6 @@ use tokio_tungstenite::tungstenite::http::header::{AUTHORIZATION, SEC_WEBSOCKET_
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::answers::{self, Answer, ChargerState, ReplyPolicy};
-use super::messages;
 use crate::ocpp::model::OcppVersion;
 use crate::ocpp::rpc::{self, Frame};
 
@@ -156,18 +154,18 @@ struct Recorded {
     claimed: bool,
 }
 
-struct Inner {
+pub(super) struct Inner {
     pending: HashMap<String, oneshot::Sender<Frame>>,
     /// Ids of the charger's own follow-up CALLs, whose answers are dropped.
     internal: HashSet<String>,
     received: Vec<Recorded>,
     policy: ReplyPolicy,
-    state: ChargerState,
+    pub(super) state: ChargerState,
     /// 2.0.1: the next seqNo per transaction id.
-    seq: HashMap<String, u64>,
+    pub(super) seq: HashMap<String, u64>,
 }
 
-struct Shared {
+pub(super) struct Shared {
     version: OcppVersion,
     inner: Mutex<Inner>,
     /// Bumped on every received CALL and when the connection ends.
@@ -177,7 +175,7 @@ struct Shared {
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -188,9 +186,9 @@ impl Shared {
 
 /// A simulated OCPP charge point connected to a CSMS.
 pub struct SimChargePoint {
-    id: String,
+    pub(super) id: String,
     call_timeout: Duration,
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     commands: mpsc::UnboundedSender<Command>,
     raw: tokio::sync::Mutex<mpsc::UnboundedReceiver<RawReply>>,
     task: JoinHandle<()>,
@@ -238,23 +236,6 @@ fn handshake_error(e: WsError) -> SimError {
         }
         other => transport(other),
     }
-}
-
-/// A random id in the shape of a UUID v4 (36 characters, the 2.0.1 limit).
-fn uuid_like() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
-    let a = std::collections::hash_map::RandomState::new().hash_one((n, nanos));
-    let b = std::collections::hash_map::RandomState::new().hash_one((nanos, n));
-    format!(
-        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-        a >> 32,
-        (a >> 16) & 0xffff,
-        a & 0xfff,
-        ((b >> 48) & 0x3fff) | 0x8000,
-        b & 0xffff_ffff_ffff
-    )
 }
 
 impl SimChargePoint {
@@ -509,159 +490,6 @@ impl SimChargePoint {
             task.abort();
         }
     }
-
-    // High-level helpers: the negotiated version decides the message.
-
-    /// BootNotification (2.0.1 reason `PowerUp`).
-    pub async fn boot(&self) -> Result<Value, SimError> {
-        let payload = messages::boot_notification(self.version(), &self.id, "PowerUp");
-        self.call("BootNotification", payload).await
-    }
-
-    /// Heartbeat.
-    pub async fn heartbeat(&self) -> Result<Value, SimError> {
-        self.call("Heartbeat", serde_json::json!({})).await
-    }
-
-    /// StatusNotification for connector (1.6) or EVSE (2.0.1, connector 1) `evse`;
-    /// `status` in either version's words (see `messages::status_v201`).
-    pub async fn status(&self, evse: u32, status: &str) -> Result<Value, SimError> {
-        self.shared
-            .lock()
-            .state
-            .statuses
-            .insert(evse, status.to_string());
-        let payload = messages::status_notification(self.version(), evse, status, &Utc::now());
-        self.call("StatusNotification", payload).await
-    }
-
-    /// Authorize.
-    pub async fn authorize(&self, id_tag: &str) -> Result<Value, SimError> {
-        let payload = messages::authorize(self.version(), id_tag);
-        self.call("Authorize", payload).await
-    }
-
-    /// 1.6 StartTransaction (key: the CSMS's transactionId) or 2.0.1 TransactionEvent
-    /// Started with seqNo 0 (key: a UUID-like id the charger chose).
-    pub async fn start_transaction(
-        &self,
-        evse: u32,
-        id_tag: &str,
-        meter_start_wh: i64,
-        at: DateTime<Utc>,
-    ) -> Result<StartedTransaction, SimError> {
-        match self.version() {
-            OcppVersion::V16 => {
-                let payload = messages::start_transaction_v16(evse, id_tag, meter_start_wh, &at);
-                let response = self.call("StartTransaction", payload).await?;
-                let key = response
-                    .get("transactionId")
-                    .and_then(Value::as_i64)
-                    .ok_or_else(|| {
-                        SimError::BadResponse(format!("no integer transactionId in {response}"))
-                    })?
-                    .to_string();
-                Ok(StartedTransaction { key, response })
-            }
-            OcppVersion::V201 => {
-                let key = uuid_like();
-                self.shared.lock().seq.insert(key.clone(), 1);
-                let payload =
-                    messages::transaction_started_v201(&key, evse, id_tag, meter_start_wh, &at);
-                let response = self.call("TransactionEvent", payload).await?;
-                Ok(StartedTransaction { key, response })
-            }
-        }
-    }
-
-    /// The seqNo the next 2.0.1 TransactionEvent of `tx` carries, counting it as used
-    /// (for tests that build their own TransactionEvents).
-    pub fn next_seq_no(&self, tx: &str) -> u64 {
-        let mut inner = self.shared.lock();
-        let seq = inner.seq.entry(tx.to_string()).or_insert(0);
-        let n = *seq;
-        *seq += 1;
-        n
-    }
-
-    fn tx_id_v16(tx: &str) -> Result<i64, SimError> {
-        tx.parse()
-            .map_err(|_| SimError::Options(format!("1.6 transaction ids are integers, not {tx:?}")))
-    }
-
-    /// A reading inside transaction `tx`: 1.6 MeterValues with transactionId, 2.0.1
-    /// TransactionEvent Updated (next seqNo). `currents_a` are per phase, L1 first.
-    pub async fn meter_values(
-        &self,
-        evse: u32,
-        tx: &str,
-        energy_wh: f64,
-        currents_a: &[f64],
-    ) -> Result<Value, SimError> {
-        let now = Utc::now();
-        match self.version() {
-            OcppVersion::V16 => {
-                let tx = Self::tx_id_v16(tx)?;
-                let payload = messages::meter_values(
-                    OcppVersion::V16,
-                    evse,
-                    Some(tx),
-                    energy_wh,
-                    currents_a,
-                    &now,
-                );
-                self.call("MeterValues", payload).await
-            }
-            OcppVersion::V201 => {
-                let seq = self.next_seq_no(tx);
-                let payload =
-                    messages::transaction_updated_v201(tx, seq, evse, energy_wh, currents_a, &now);
-                self.call("TransactionEvent", payload).await
-            }
-        }
-    }
-
-    /// A MeterValues outside any transaction, in both versions.
-    pub async fn meter_values_plain(
-        &self,
-        evse: u32,
-        energy_wh: f64,
-        currents_a: &[f64],
-    ) -> Result<Value, SimError> {
-        let payload = messages::meter_values(
-            self.version(),
-            evse,
-            None,
-            energy_wh,
-            currents_a,
-            &Utc::now(),
-        );
-        self.call("MeterValues", payload).await
-    }
-
-    /// 1.6 StopTransaction or 2.0.1 TransactionEvent Ended (next seqNo). `reason` is the
-    /// version's own word (1.6 Reason, 2.0.1 stoppedReason), e.g. `Local`, `Remote`.
-    pub async fn stop_transaction(
-        &self,
-        tx: &str,
-        meter_stop_wh: i64,
-        reason: &str,
-        at: DateTime<Utc>,
-    ) -> Result<Value, SimError> {
-        match self.version() {
-            OcppVersion::V16 => {
-                let tx = Self::tx_id_v16(tx)?;
-                let payload = messages::stop_transaction_v16(tx, meter_stop_wh, reason, &at);
-                self.call("StopTransaction", payload).await
-            }
-            OcppVersion::V201 => {
-                let seq = self.next_seq_no(tx);
-                self.shared.lock().seq.remove(tx);
-                let payload = messages::transaction_ended_v201(tx, seq, meter_stop_wh, reason, &at);
-                self.call("TransactionEvent", payload).await
-            }
-        }
-    }
 }
 
 /// The background task: owns the socket until either side closes it.
@@ -812,6 +640,7 @@ fn handle_text(shared: &Shared, text: &str, raw: &mpsc::UnboundedSender<RawReply
 mod tests {
     use super::*;
     use crate::ocpp::schema_check::assert_valid;
+    use crate::sim::messages;
     use serde_json::json;
     use tokio::net::TcpListener;
     use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
@@ -1327,7 +1156,10 @@ mod tests {
                 ("Ended".to_string(), 3)
             ]
         );
-        assert_ne!(uuid_like(), uuid_like());
+        assert_ne!(
+            super::super::actions::uuid_like(),
+            super::super::actions::uuid_like()
+        );
     }
 
     #[tokio::test]

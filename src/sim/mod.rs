@@ -8,6 +8,7 @@
 //! chargegate's own message types so that tests do not check our types against themselves;
 //! only the frame codec (`ocpp::rpc`) and `OcppVersion` are shared.
 
+mod actions;
 pub mod answers;
 pub mod charge_point;
 pub mod messages;
