@@ -306,6 +306,22 @@ async fn a_reconnecting_charger_replaces_its_old_connection() {
     }
     assert!(old.is_closed());
     assert_eq!(daemon.chargers.connected().len(), 1);
+    // The old connection's end does not mark the charger disconnected (its task cleans up
+    // right after the close handshake; give it that moment).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let records = daemon
+        .csms
+        .store()
+        .call(|c| store::chargers(c))
+        .await
+        .unwrap();
+    assert!(
+        records
+            .iter()
+            .find(|r| r.id == "CS201-2")
+            .unwrap()
+            .connected
+    );
     new.close().await;
     daemon.stop().await;
 }

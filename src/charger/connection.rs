@@ -127,8 +127,10 @@ pub async fn serve<S>(
         conn.finish(outstanding.pending, None, Err(CommandError::Disconnected))
             .await;
     }
-    chargers.unregister(&conn.ctx.id, registration.generation);
-    if let Err(e) = conn.csms.disconnected(&conn.ctx, Utc::now()).await {
+    // A replaced connection leaves the charger's record alone: the newer one owns it.
+    if chargers.unregister(&conn.ctx.id, registration.generation)
+        && let Err(e) = conn.csms.disconnected(&conn.ctx, Utc::now()).await
+    {
         tracing::error!(charger = %conn.ctx.id, "cannot record the disconnection: {e}");
     }
     tracing::info!(charger = %conn.ctx.id, "charger disconnected");

@@ -110,8 +110,9 @@ impl Chargers {
         }
     }
 
-    /// Removes a connection, unless a newer one already replaced it.
-    pub fn unregister(&self, id: &ChargerId, generation: u64) {
+    /// Removes a connection, unless a newer one already replaced it. Returns whether it
+    /// was still the charger's current connection.
+    pub fn unregister(&self, id: &ChargerId, generation: u64) -> bool {
         let mut inner = self.lock();
         if inner
             .handles
@@ -119,6 +120,9 @@ impl Chargers {
             .is_some_and(|h| h.generation == generation)
         {
             inner.handles.remove(id);
+            true
+        } else {
+            false
         }
     }
 
