@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::charger::{Chargers, Server, ServerSettings};
 use crate::config::Config;
+use crate::dispatch::{self, BaselineSettings, BaselineState};
 use crate::session::Csms;
 use crate::store::{self, Store, StoreError};
 
@@ -31,6 +32,8 @@ pub struct Daemon {
     pub csms_addr: SocketAddr,
     pub chargers: Chargers,
     pub csms: Csms,
+    /// Which chargers hold their failsafe baseline (S3).
+    pub baseline: BaselineState,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
 }
@@ -63,12 +66,22 @@ pub async fn start_with_store(config: &Config, store: Store) -> Result<Daemon, S
                 source,
             })?;
     let (shutdown, shutdown_rx) = watch::channel(false);
+    let baseline = BaselineState::default();
+    // Subscribed before the listener runs, so no charger's first connection is missed.
+    tokio::spawn(dispatch::baseline::run(
+        &csms,
+        chargers.clone(),
+        BaselineSettings::from_config(config),
+        baseline.clone(),
+        shutdown_rx.clone(),
+    ));
     let server = tokio::spawn(server.run(shutdown_rx));
     tracing::info!(%csms_addr, site = config.site.id, chargers = config.chargers.len(), "chargegate started");
     Ok(Daemon {
         csms_addr,
         chargers,
         csms,
+        baseline,
         shutdown,
         server,
     })

@@ -8,6 +8,7 @@
 pub mod charger;
 pub mod config;
 pub mod daemon;
+pub mod dispatch;
 pub mod ocpp;
 pub mod session;
 pub mod sim;

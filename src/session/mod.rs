@@ -57,6 +57,17 @@ pub struct SiteEvent {
     pub event: ChargerEvent,
 }
 
+/// A charger's connection came or went (the dispatch baseline and the site state need it:
+/// a 1.6 charger that reconnects does not necessarily boot again).
+#[derive(Debug, Clone)]
+pub struct ConnectionEvent {
+    pub charger: ChargerId,
+    pub version: OcppVersion,
+    pub admission: Admission,
+    pub connected: bool,
+    pub at: DateTime<Utc>,
+}
+
 /// Why an event could not be handled. The connection answers with a CALLERROR
 /// (InternalError) and the charger resends later, so nothing is lost.
 #[derive(Debug, thiserror::Error)]
@@ -75,15 +86,18 @@ pub struct Csms {
     store: Store,
     policy: Arc<Policy>,
     events: broadcast::Sender<SiteEvent>,
+    connections: broadcast::Sender<ConnectionEvent>,
 }
 
 impl Csms {
     pub fn new(store: Store, policy: Policy) -> Self {
         let (events, _) = broadcast::channel(1024);
+        let (connections, _) = broadcast::channel(256);
         Self {
             store,
             policy: Arc::new(policy),
             events,
+            connections,
         }
     }
 
@@ -105,6 +119,23 @@ impl Csms {
     /// Every handled event, for the site state and upstream sync.
     pub fn subscribe(&self) -> broadcast::Receiver<SiteEvent> {
         self.events.subscribe()
+    }
+
+    /// Every connection and disconnection of a charger.
+    pub fn subscribe_connections(&self) -> broadcast::Receiver<ConnectionEvent> {
+        self.connections.subscribe()
+    }
+
+    fn announce(&self, ctx: &ChargerContext, connected: bool, at: DateTime<Utc>) {
+        let event = ConnectionEvent {
+            charger: ctx.id.clone(),
+            version: ctx.version,
+            admission: ctx.admission,
+            connected,
+            at,
+        };
+        // Nobody listening is fine.
+        let _ = self.connections.send(event);
     }
 
     /// Copies the config's local authorization list into the store.
@@ -134,9 +165,12 @@ impl Csms {
     ) -> Result<(), StoreError> {
         let id = ctx.id.to_string();
         let version = ctx.version.subprotocol();
-        self.store
+        let result = self
+            .store
             .call(move |c| store::charger_connected(c, &id, version, now))
-            .await
+            .await;
+        self.announce(ctx, true, now);
+        result
     }
 
     pub async fn disconnected(
@@ -145,9 +179,12 @@ impl Csms {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let id = ctx.id.to_string();
-        self.store
+        let result = self
+            .store
             .call(move |c| store::charger_disconnected(c, &id, now))
-            .await
+            .await;
+        self.announce(ctx, false, now);
+        result
     }
 
     /// Handles one event and returns the reply to send.

@@ -87,3 +87,39 @@ impl Site {
 pub fn url(daemon: &Daemon) -> String {
     format!("ws://{}/ocpp", daemon.csms_addr)
 }
+
+/// Connects a configured charger and waits until its failsafe baseline (DESIGN.md S3) is
+/// installed, so that a test's own commands and assertions start from a settled charger.
+pub async fn connect_settled(
+    daemon: &Daemon,
+    id: &str,
+    version: chargegate::ocpp::model::OcppVersion,
+) -> chargegate::sim::SimChargePoint {
+    use chargegate::sim::{SimChargePoint, SimOptions};
+    let mut opts = SimOptions::new(url(daemon), id, &[version]);
+    opts.password = Some(PASSWORD.into());
+    let sim = SimChargePoint::connect(opts)
+        .await
+        .expect("charger connects");
+    let charger = chargegate::units::ChargerId::new(id).expect("test id");
+    for _ in 0..200 {
+        if daemon.baseline.is_acknowledged(&charger) {
+            return sim;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("{id}: the failsafe baseline was not installed");
+}
+
+/// The CALLs a charger received, without the failsafe baseline profiles.
+pub fn calls_after_baseline(
+    sim: &chargegate::sim::SimChargePoint,
+) -> Vec<chargegate::sim::ReceivedCall> {
+    sim.received_calls()
+        .into_iter()
+        .filter(|c| {
+            !(c.action == "SetChargingProfile"
+                && c.payload.to_string().contains("\"stackLevel\":0"))
+        })
+        .collect()
+}
