@@ -8,5 +8,6 @@
 
 pub mod baseline;
 pub mod profile;
+pub mod round;
 
 pub use baseline::{BaselineSettings, BaselineState};

@@ -1,0 +1,184 @@
+//! One dispatch round, decided purely: which limits go out now (DESIGN.md S1, S2, S4).
+//!
+//! The site is a set of *rows*: one per circuit and site phase, each with the current still
+//! available to chargers (limit - margin - non-charger load, the load taken at its
+//! worst case when the meter is stale) and the chargers that load it. A charger counts in
+//! every row at its *effective* limit (S1): the highest of its acknowledged limit (while
+//! that limit's lease runs), any limit sent but not yet acknowledged, and — when it is
+//! offline, silent or rejecting — the current it falls back to by itself (its failsafe if
+//! it holds the baseline, else its hardware maximum).
+//!
+//! A round sends every reduction at once, whatever its size, and sends an increase only
+//! where every row the charger loads has room for it with all reductions still counted at
+//! their old, unacknowledged value (S2). An increase never leaves a charger between 0 and
+//! its minimum (S4): it is granted whole, or cut to what fits if that is still at least the
+//! minimum, or held. Increases below the hysteresis are not sent (no chatter).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::units::{Amps, ChargerId};
+
+/// What dispatch knows about one charger's limit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChargerLimit {
+    /// The last limit the charger accepted, and until when it holds (`None`: no end, as
+    /// the baseline).
+    pub acknowledged: Option<(Amps, Option<DateTime<Utc>>)>,
+    /// A limit sent and not yet answered.
+    pub pending: Option<Amps>,
+    /// Connected, answering, and accepting profiles.
+    pub responsive: bool,
+    /// Holds an acknowledged failsafe baseline (S3).
+    pub baseline_acknowledged: bool,
+    pub failsafe: Amps,
+    pub max: Amps,
+    pub min: Amps,
+    /// Higher first when current is short.
+    pub priority: u32,
+}
+
+impl ChargerLimit {
+    /// What the charger falls back to on its own: the baseline's failsafe, or, without an
+    /// acknowledged baseline, anything up to its hardware maximum.
+    pub fn fallback(&self) -> Amps {
+        if self.baseline_acknowledged {
+            self.failsafe
+        } else {
+            self.max
+        }
+    }
+
+    /// The current this charger may draw as far as the site's accounting knows (S1).
+    pub fn effective(&self, now: DateTime<Utc>) -> Amps {
+        let acknowledged = match self.acknowledged {
+            Some((limit, until)) if until.is_none_or(|t| now < t) => limit,
+            // An expired lease: the charger is back on its baseline (or worse).
+            _ => self.fallback(),
+        };
+        let mut effective = acknowledged.0.max(self.pending.map_or(0.0, |p| p.0));
+        if !self.responsive {
+            effective = effective.max(self.fallback().0);
+        }
+        Amps(effective)
+    }
+}
+
+/// One constraint: a circuit's phase.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// e.g. `site/L1`, `board-a/L2`: for logs and the audit reason.
+    pub name: String,
+    /// Current available to chargers on this row (limit - margin - non-charger load).
+    pub capacity: Amps,
+    /// The chargers that draw on this row, each once.
+    pub chargers: Vec<ChargerId>,
+}
+
+/// Tuning of a round.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RoundPolicy {
+    /// Increases smaller than this are not sent, in A.
+    pub hysteresis: Amps,
+}
+
+/// A limit to send and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Send {
+    pub charger: ChargerId,
+    pub limit: Amps,
+    pub reason: String,
+}
+
+/// The decisions of one round.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Round {
+    /// Sent first, all of them (S2).
+    pub reductions: Vec<Send>,
+    /// Sent after the reductions, each fitting the accounting.
+    pub increases: Vec<Send>,
+    /// Wanted more but had no room (charger, wanted, the row that blocked it).
+    pub held: Vec<(ChargerId, Amps, String)>,
+}
+
+/// Rounds a target to S4: below the minimum means paused.
+fn s4(target: Amps, min: Amps) -> Amps {
+    if target.0 < min.0 { Amps(0.0) } else { target }
+}
+
+/// Decides a round. `targets` are what the plan or the guard want per charger; chargers
+/// without a target keep their limit.
+pub fn decide(
+    targets: &BTreeMap<ChargerId, Amps>,
+    limits: &BTreeMap<ChargerId, ChargerLimit>,
+    rows: &[Row],
+    policy: RoundPolicy,
+    now: DateTime<Utc>,
+) -> Round {
+    let mut round = Round::default();
+    // The accounting: every charger at its effective limit, unacknowledged reductions
+    // included at their old value.
+    let mut committed: BTreeMap<&ChargerId, f64> = limits
+        .iter()
+        .map(|(id, l)| (id, l.effective(now).0))
+        .collect();
+    let mut wanted_up = Vec::new();
+    for (id, target) in targets {
+        let Some(limit) = limits.get(id) else {
+            continue;
+        };
+        let target = s4(Amps(target.0.min(limit.max.0).max(0.0)), limit.min);
+        let current = limit.effective(now);
+        if target.0 < current.0 {
+            round.reductions.push(Send {
+                charger: id.clone(),
+                limit: target,
+                reason: format!("reduce {:.1} A -> {:.1} A", current.0, target.0),
+            });
+        } else if target.0 - current.0 >= policy.hysteresis.0 && limit.responsive {
+            wanted_up.push((id, limit, target, current));
+        }
+    }
+    // Highest priority first, then the largest shortfall, then by id for determinism.
+    wanted_up.sort_by(|a, b| {
+        b.1.priority
+            .cmp(&a.1.priority)
+            .then((b.2.0 - b.3.0).total_cmp(&(a.2.0 - a.3.0)))
+            .then(a.0.cmp(b.0))
+    });
+    let load = |committed: &BTreeMap<&ChargerId, f64>, row: &Row| -> f64 {
+        row.chargers.iter().filter_map(|c| committed.get(c)).sum()
+    };
+    for (id, limit, target, current) in wanted_up {
+        // The room on the tightest row this charger loads.
+        let mut room = f64::INFINITY;
+        let mut tightest = String::new();
+        for row in rows.iter().filter(|r| r.chargers.contains(id)) {
+            let free = row.capacity.0 - load(&committed, row);
+            if free < room {
+                room = free;
+                tightest = row.name.clone();
+            }
+        }
+        let grant = (current.0 + room.max(0.0)).min(target.0);
+        let grant = s4(Amps(grant), limit.min);
+        if grant.0 - current.0 >= policy.hysteresis.0 {
+            committed.insert(id, grant.0);
+            round.increases.push(Send {
+                charger: id.clone(),
+                limit: grant,
+                reason: format!(
+                    "increase {:.1} A -> {:.1} A within {tightest}",
+                    current.0, grant.0
+                ),
+            });
+        } else {
+            round.held.push((id.clone(), target, tightest));
+        }
+    }
+    round
+}
+
+#[cfg(test)]
+mod tests;
