@@ -4,6 +4,7 @@
 //! `start` is what `chargegate run` and the integration tests call, so the tests exercise
 //! exactly the daemon's wiring. Must never contain protocol or charging rules.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -12,9 +13,11 @@ use tokio::task::JoinHandle;
 
 use crate::charger::{Chargers, Server, ServerSettings};
 use crate::config::Config;
-use crate::dispatch::{self, BaselineSettings, BaselineState};
+use crate::dispatch::round::ChargerLimit;
+use crate::dispatch::{self, BaselineSettings, BaselineState, DispatchInput, DispatchSettings};
 use crate::session::Csms;
 use crate::store::{self, Store, StoreError};
+use crate::units::ChargerId;
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +37,10 @@ pub struct Daemon {
     pub csms: Csms,
     /// Which chargers hold their failsafe baseline (S3).
     pub baseline: BaselineState,
+    /// The wanted limits and the rows they must fit in: the control loop publishes here.
+    pub dispatch_input: watch::Sender<DispatchInput>,
+    /// Dispatch's S1 accounting per charger, after every round.
+    pub accounting: watch::Receiver<BTreeMap<ChargerId, ChargerLimit>>,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
 }
@@ -75,6 +82,16 @@ pub async fn start_with_store(config: &Config, store: Store) -> Result<Daemon, S
         baseline.clone(),
         shutdown_rx.clone(),
     ));
+    let (dispatch_input, dispatch_input_rx) = watch::channel(DispatchInput::default());
+    let (dispatch_loop, accounting) = dispatch::task::run(
+        &csms,
+        chargers.clone(),
+        DispatchSettings::from_config(config),
+        baseline.clone(),
+        dispatch_input_rx,
+        shutdown_rx.clone(),
+    );
+    tokio::spawn(dispatch_loop);
     let server = tokio::spawn(server.run(shutdown_rx));
     tracing::info!(%csms_addr, site = config.site.id, chargers = config.chargers.len(), "chargegate started");
     Ok(Daemon {
@@ -82,6 +99,8 @@ pub async fn start_with_store(config: &Config, store: Store) -> Result<Daemon, S
         chargers,
         csms,
         baseline,
+        dispatch_input,
+        accounting,
         shutdown,
         server,
     })

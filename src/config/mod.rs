@@ -29,6 +29,16 @@ pub struct Config {
     pub store: Store,
     pub chargers: Vec<Charger>,
     pub id_tokens: Vec<IdTokenEntry>,
+    pub dispatch: Dispatch,
+}
+
+/// `[dispatch]`: how limits are sent (DESIGN.md S2, S3).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dispatch {
+    /// A limit above the failsafe holds this long unless refreshed, in seconds.
+    pub lease_s: u32,
+    /// Increases smaller than this are not sent (reductions always are).
+    pub hysteresis: Amps,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -10,12 +10,14 @@ use std::path::PathBuf;
 
 use super::decode::{Doc, Table};
 use super::{
-    Charger, ChargerSecret, Config, Csms, Http, IdTokenEntry, Site, Store, Tls, TokenStatus,
-    UnknownChargers,
+    Charger, ChargerSecret, Config, Csms, Dispatch, Http, IdTokenEntry, Site, Store, Tls,
+    TokenStatus, UnknownChargers,
 };
 use crate::units::{Amps, ChargerId, Volts};
 
-pub const TOP_LEVEL_KEYS: &[&str] = &["site", "csms", "http", "store", "charger", "id-token"];
+pub const TOP_LEVEL_KEYS: &[&str] = &[
+    "site", "csms", "http", "store", "charger", "id-token", "dispatch",
+];
 const SITE_KEYS: &[&str] = &[
     "id",
     "grid-limit-a",
@@ -83,6 +85,10 @@ pub fn read(root: &Table<'_, '_>) -> Option<Config> {
             path: default_store_path(),
         },
     };
+    let dispatch = match root.opt_table("dispatch") {
+        Some(t) => read_dispatch(&t),
+        None => Some(default_dispatch()),
+    };
     let chargers: Vec<Option<Charger>> = root.tables("charger").iter().map(read_charger).collect();
     let id_tokens: Vec<Option<IdTokenEntry>> =
         root.tables("id-token").iter().map(read_token).collect();
@@ -93,6 +99,29 @@ pub fn read(root: &Table<'_, '_>) -> Option<Config> {
         store,
         chargers: chargers.into_iter().collect::<Option<Vec<_>>>()?,
         id_tokens: id_tokens.into_iter().collect::<Option<Vec<_>>>()?,
+        dispatch: dispatch?,
+    })
+}
+
+fn default_dispatch() -> Dispatch {
+    Dispatch {
+        lease_s: 600,
+        hysteresis: Amps(1.0),
+    }
+}
+
+fn read_dispatch(t: &Table<'_, '_>) -> Option<Dispatch> {
+    let defaults = default_dispatch();
+    // At least a minute: a shorter lease risks a charger dropping to its failsafe between
+    // two refreshes on a slow network; at most a day, so a dead chargegate is noticed.
+    let lease_s = t
+        .opt_int("lease-s", 60, 86_400)
+        .map_or(defaults.lease_s, |v| v as u32);
+    let hysteresis = amps(t, "hysteresis-a", None).unwrap_or(defaults.hysteresis);
+    t.finish(&["lease-s", "hysteresis-a"]);
+    Some(Dispatch {
+        lease_s,
+        hysteresis,
     })
 }
 

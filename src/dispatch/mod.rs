@@ -9,5 +9,7 @@
 pub mod baseline;
 pub mod profile;
 pub mod round;
+pub mod task;
 
 pub use baseline::{BaselineSettings, BaselineState};
+pub use task::{DispatchInput, DispatchSettings};

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Charger;
 use crate::ocpp::model::{
-    ChargingProfile, ChargingSchedule, ProfileKind, ProfilePurpose, RateUnit, SchedulePeriod,
+    ChargingProfile, ChargingSchedule, ProfileKind, ProfilePurpose, RateUnit, SchedulePeriod, TxKey,
 };
 use crate::units::{Amps, Volts};
 
@@ -104,6 +104,45 @@ pub fn baseline(charger: &Charger, quirks: &ChargerQuirks, voltage: Volts) -> Ch
     }
 }
 
+/// The profile id of leased limits: one per charger, so a refreshed or changed lease
+/// replaces the previous one (same id, 1.6 §3.13.2; 2.0.1 K01.FR.05).
+pub const LEASE_PROFILE_ID: i32 = 2;
+/// Leased limits sit just above the baseline.
+pub const LEASE_STACK_LEVEL: u32 = 1;
+
+/// A leased limit (S3): a TxProfile for the running transaction when there is one (it
+/// then wins over any TxDefaultProfile, 1.6 §3.13.1), else a station-wide
+/// TxDefaultProfile; either way it ends at `now + lease_s` (`validTo` and the schedule's
+/// duration both), after which the charger is back on its baseline by itself.
+pub fn lease(
+    charger: &Charger,
+    current: Amps,
+    quirks: &ChargerQuirks,
+    voltage: Volts,
+    tx: Option<TxKey>,
+    now: DateTime<Utc>,
+    lease_s: u32,
+) -> ChargingProfile {
+    let mut schedule = constant_schedule(charger, current, quirks, voltage);
+    schedule.start = Some(now);
+    schedule.duration_s = Some(lease_s);
+    ChargingProfile {
+        id: LEASE_PROFILE_ID,
+        stack_level: LEASE_STACK_LEVEL,
+        purpose: if tx.is_some() {
+            ProfilePurpose::Tx
+        } else {
+            ProfilePurpose::TxDefault
+        },
+        kind: ProfileKind::Absolute,
+        recurrency_weekly: None,
+        tx,
+        valid_from: None,
+        valid_to: Some(now + chrono::Duration::seconds(i64::from(lease_s))),
+        schedule,
+    }
+}
+
 /// Whether a profile is still in force at `now` (used when accounting a charger's limit).
 pub fn in_force(profile: &ChargingProfile, now: DateTime<Utc>) -> bool {
     profile.valid_from.is_none_or(|from| from <= now) && profile.valid_to.is_none_or(|to| now < to)
@@ -175,6 +214,42 @@ mod tests {
         assert_eq!(single.schedule.periods[0].limit, 2300.0);
         let three = baseline(&charger(3, 6.0), &quirks, Volts(230.0));
         assert_eq!(three.schedule.periods[0].limit, 4140.0);
+    }
+
+    #[test]
+    fn a_lease_ends_by_itself_and_targets_the_running_transaction() {
+        let now = Utc::now();
+        let q = ChargerQuirks::default();
+        let idle = lease(
+            &charger(3, 6.0),
+            Amps(15.97),
+            &q,
+            Volts(230.0),
+            None,
+            now,
+            600,
+        );
+        assert_eq!(
+            (idle.purpose, idle.stack_level, idle.tx.clone()),
+            (ProfilePurpose::TxDefault, 1, None)
+        );
+        assert_eq!(idle.valid_to, Some(now + chrono::Duration::seconds(600)));
+        assert_eq!(idle.schedule.duration_s, Some(600));
+        assert_eq!(idle.schedule.periods[0].limit, 15.9);
+        assert!(in_force(&idle, now) && !in_force(&idle, now + chrono::Duration::seconds(600)));
+        let busy = lease(
+            &charger(3, 6.0),
+            Amps(16.0),
+            &q,
+            Volts(230.0),
+            Some(TxKey::Csms(7)),
+            now,
+            600,
+        );
+        assert_eq!(
+            (busy.purpose, busy.tx),
+            (ProfilePurpose::Tx, Some(TxKey::Csms(7)))
+        );
     }
 
     #[test]

@@ -452,6 +452,20 @@ pub fn transaction_event(
     })
 }
 
+/// The newest open transaction of a charger: (EVSE or connector id, OCPP transaction id).
+pub fn open_transaction_of(
+    c: &Connection,
+    charger: &str,
+) -> Result<Option<(u32, String)>, StoreError> {
+    Ok(c.query_row(
+        "SELECT COALESCE(evse_id, 0), ocpp_tx_id FROM transactions
+         WHERE charger_id = ?1 AND status = 'open' AND ocpp_tx_id IS NOT NULL ORDER BY id DESC LIMIT 1",
+        [charger],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()?)
+}
+
 /// Updates the latest energy register of an open transaction (from 1.6 MeterValues).
 pub fn transaction_register(
     c: &Connection,

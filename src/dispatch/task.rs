@@ -1,0 +1,348 @@
+//! The dispatch loop: turns the wanted limits into leased ChargingProfiles, round by round.
+//!
+//! It owns, per charger, the `ChargerLimit` accounting of S1 and runs `round::decide`
+//! whenever the wanted limits change, a charger answers, a charger comes or goes, or a
+//! lease needs refreshing (at half its length, S3). Each limit goes out through the command
+//! API, which audits it with its reason and answer (S6). A Rejected, a CALLERROR or a
+//! timeout leaves the charger unresponsive: it keeps counting at the highest it may draw
+//! until a later send is acknowledged. Thin: every decision is in `round` and `profile`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{broadcast, mpsc, watch};
+
+use super::baseline::BaselineState;
+use super::profile::{self, ChargerQuirks};
+use super::round::{self, ChargerLimit, RoundPolicy, Row};
+use crate::charger::Chargers;
+use crate::config::{Charger, Config};
+use crate::ocpp::model::{ChargerCommand, TxKey};
+use crate::session::{ConnectionEvent, Csms};
+use crate::store;
+use crate::units::{Amps, ChargerId, Volts};
+
+/// How long a charger whose send failed waits before the same limit is tried again.
+const RETRY_AFTER: chrono::TimeDelta = chrono::TimeDelta::seconds(15);
+
+/// What dispatch is asked to do: the wanted limit per charger and the rows (circuit
+/// phases) they must fit in. The control loop publishes it; chargers without a target
+/// keep their limit.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DispatchInput {
+    pub targets: BTreeMap<ChargerId, Amps>,
+    pub rows: Vec<Row>,
+    /// Why these targets (the plan, the guard...), for the audit log.
+    pub why: String,
+}
+
+/// Dispatch settings from the config.
+#[derive(Debug, Clone)]
+pub struct DispatchSettings {
+    pub chargers: HashMap<ChargerId, Charger>,
+    pub voltage: Volts,
+    /// Length of a leased limit, in seconds (`[dispatch] lease-s`).
+    pub lease_s: u32,
+    pub policy: RoundPolicy,
+}
+
+impl DispatchSettings {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            chargers: config
+                .chargers
+                .iter()
+                .map(|c| (c.id.clone(), c.clone()))
+                .collect(),
+            voltage: config.site.nominal_voltage,
+            lease_s: config.dispatch.lease_s,
+            policy: RoundPolicy {
+                hysteresis: config.dispatch.hysteresis,
+            },
+        }
+    }
+}
+
+/// The outcome of one send, fed back into the loop.
+#[derive(Debug)]
+struct Answer {
+    charger: ChargerId,
+    limit: Amps,
+    accepted: bool,
+    sent_at: DateTime<Utc>,
+}
+
+struct Dispatcher {
+    chargers: Chargers,
+    csms: Csms,
+    settings: Arc<DispatchSettings>,
+    baseline: BaselineState,
+    limits: BTreeMap<ChargerId, ChargerLimit>,
+    /// Chargers whose last send failed: (the limit, when). They are not sent the same or a
+    /// higher limit again until `RETRY_AFTER` has passed, so a rejecting charger is not
+    /// hammered; a deeper reduction is always tried at once.
+    failed: HashMap<ChargerId, (Amps, DateTime<Utc>)>,
+    answers: mpsc::UnboundedSender<Answer>,
+    published: watch::Sender<BTreeMap<ChargerId, ChargerLimit>>,
+}
+
+/// Subscribes now and returns the loop (runs until `shutdown`), plus a watch of the
+/// accounting for the API and tests.
+pub fn run(
+    csms: &Csms,
+    chargers: Chargers,
+    settings: DispatchSettings,
+    baseline: BaselineState,
+    input: watch::Receiver<DispatchInput>,
+    shutdown: watch::Receiver<bool>,
+) -> (
+    impl Future<Output = ()> + Send + 'static,
+    watch::Receiver<BTreeMap<ChargerId, ChargerLimit>>,
+) {
+    let connections = csms.subscribe_connections();
+    let (answers, answers_rx) = mpsc::unbounded_channel();
+    let limits: BTreeMap<ChargerId, ChargerLimit> = settings
+        .chargers
+        .values()
+        .map(|c| {
+            let limit = ChargerLimit {
+                acknowledged: None,
+                pending: None,
+                // Not connected yet: it may draw whatever it falls back to.
+                responsive: false,
+                baseline_acknowledged: false,
+                failsafe: c.failsafe_current,
+                max: c.max_current,
+                min: c.min_current,
+                priority: c.priority,
+            };
+            (c.id.clone(), limit)
+        })
+        .collect();
+    let (published, accounting) = watch::channel(limits.clone());
+    let dispatcher = Dispatcher {
+        chargers,
+        csms: csms.clone(),
+        settings: Arc::new(settings),
+        baseline,
+        limits,
+        failed: HashMap::new(),
+        answers,
+        published,
+    };
+    (
+        dispatcher.serve(connections, answers_rx, input, shutdown),
+        accounting,
+    )
+}
+
+impl Dispatcher {
+    async fn serve(
+        mut self,
+        mut connections: broadcast::Receiver<ConnectionEvent>,
+        mut answers: mpsc::UnboundedReceiver<Answer>,
+        mut input: watch::Receiver<DispatchInput>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        // Refresh at half the lease (S3); check a little more often so a refresh is never late.
+        let tick = Duration::from_secs(u64::from(self.settings.lease_s / 4).max(1));
+        let mut refresh = tokio::time::interval(tick);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                changed = input.changed() => if changed.is_err() { break },
+                Some(answer) = answers.recv() => self.on_answer(answer),
+                change = connections.recv() => match change {
+                    Ok(change) => self.on_connection(&change),
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                _ = refresh.tick() => self.refresh(Utc::now()),
+            }
+            let wanted = input.borrow().clone();
+            self.round(&wanted, Utc::now());
+            let _ = self.published.send(self.limits.clone());
+        }
+    }
+
+    fn on_connection(&mut self, change: &ConnectionEvent) {
+        let Some(limit) = self.limits.get_mut(&change.charger) else {
+            return;
+        };
+        // A (re)connected charger has answered nothing yet; a gone one may draw its fallback.
+        limit.responsive = change.connected;
+        limit.pending = None;
+    }
+
+    fn on_answer(&mut self, answer: Answer) {
+        let Some(limit) = self.limits.get_mut(&answer.charger) else {
+            return;
+        };
+        limit.pending = None;
+        if answer.accepted {
+            self.failed.remove(&answer.charger);
+            let until =
+                answer.sent_at + chrono::Duration::seconds(i64::from(self.settings.lease_s));
+            limit.acknowledged = Some((answer.limit, Some(until)));
+            limit.responsive = true;
+        } else {
+            // It did not take the limit: count it at the worst it may do until it does.
+            limit.responsive = false;
+            self.failed
+                .insert(answer.charger, (answer.limit, answer.sent_at));
+        }
+    }
+
+    /// Resends leases that are past half their length, and probes unresponsive but
+    /// connected chargers with a limit no higher than their fallback.
+    fn refresh(&mut self, now: DateTime<Utc>) {
+        let half = chrono::Duration::seconds(i64::from(self.settings.lease_s / 2));
+        let mut sends = Vec::new();
+        for (id, limit) in &self.limits {
+            if limit.pending.is_some() || !self.chargers.is_connected(id) {
+                continue;
+            }
+            match (limit.responsive, limit.acknowledged) {
+                (true, Some((current, Some(until)))) if until - now <= half => {
+                    sends.push((id.clone(), current, "refresh lease".to_string()));
+                }
+                (false, _) => {
+                    // The probe is the failsafe: never more than the charger may already
+                    // draw by itself, so an acknowledgement cannot raise the accounting.
+                    let probe = Amps(limit.failsafe.0.min(limit.fallback().0));
+                    sends.push((
+                        id.clone(),
+                        probe,
+                        "probe an unresponsive charger".to_string(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        for (id, current, why) in sends {
+            self.send(&id, current, why, now);
+        }
+    }
+
+    fn round(&mut self, wanted: &DispatchInput, now: DateTime<Utc>) {
+        self.sync_baselines();
+        // A charger with a send in flight waits for its answer, which triggers a new round;
+        // one that just failed waits for the retry time unless the target is lower.
+        let targets: BTreeMap<ChargerId, Amps> = wanted
+            .targets
+            .iter()
+            .filter(|(id, _)| self.limits.get(*id).is_some_and(|l| l.pending.is_none()))
+            .filter(|(id, target)| match self.failed.get(*id) {
+                Some((limit, at)) => target.0 < limit.0 || now - *at >= RETRY_AFTER,
+                None => true,
+            })
+            .map(|(id, a)| (id.clone(), *a))
+            .collect();
+        let decided = round::decide(
+            &targets,
+            &self.limits,
+            &wanted.rows,
+            self.settings.policy,
+            now,
+        );
+        for held in &decided.held {
+            tracing::debug!(charger = %held.0, wanted = held.1.0, row = held.2, "increase held: no room");
+        }
+        // S2: every reduction is issued before any increase.
+        for send in decided.reductions.into_iter().chain(decided.increases) {
+            let why = format!("{}: {}", wanted.why, send.reason);
+            self.send(&send.charger, send.limit, why, now);
+        }
+    }
+
+    fn sync_baselines(&mut self) {
+        for (id, limit) in self.limits.iter_mut() {
+            limit.baseline_acknowledged = self.baseline.is_acknowledged(id);
+        }
+    }
+
+    fn send(&mut self, id: &ChargerId, current: Amps, why: String, now: DateTime<Utc>) {
+        let (Some(limit), Some(charger)) =
+            (self.limits.get_mut(id), self.settings.chargers.get(id))
+        else {
+            return;
+        };
+        limit.pending = Some(current);
+        let (chargers, csms, settings, answers) = (
+            self.chargers.clone(),
+            self.csms.clone(),
+            self.settings.clone(),
+            self.answers.clone(),
+        );
+        let charger = charger.clone();
+        tokio::spawn(async move {
+            let accepted =
+                send_lease(&chargers, &csms, &settings, &charger, current, why, now).await;
+            let _ = answers.send(Answer {
+                charger: charger.id.clone(),
+                limit: current,
+                accepted,
+                sent_at: now,
+            });
+        });
+    }
+}
+
+/// Sends one leased limit: a TxProfile on the running transaction's EVSE, else a
+/// station-wide TxDefaultProfile. Returns whether the charger accepted it.
+async fn send_lease(
+    chargers: &Chargers,
+    csms: &Csms,
+    settings: &DispatchSettings,
+    charger: &Charger,
+    current: Amps,
+    why: String,
+    now: DateTime<Utc>,
+) -> bool {
+    let id = charger.id.to_string();
+    let open = csms
+        .store()
+        .call(move |c| store::open_transaction_of(c, &id))
+        .await
+        .ok()
+        .flatten();
+    let (evse_id, tx) = match open {
+        Some((evse, key)) => (evse, Some(tx_key(&key))),
+        None => (0, None),
+    };
+    let profile = profile::lease(
+        charger,
+        current,
+        &ChargerQuirks::default(),
+        settings.voltage,
+        tx,
+        now,
+        settings.lease_s,
+    );
+    let reason = format!("{why} (lease {} s)", settings.lease_s);
+    match chargers
+        .send(
+            &charger.id,
+            ChargerCommand::SetChargingProfile { evse_id, profile },
+            reason,
+        )
+        .await
+    {
+        Ok(reply) => reply.is_accepted(),
+        Err(e) => {
+            tracing::warn!(charger = %charger.id, limit = current.0, "limit not applied: {e}");
+            false
+        }
+    }
+}
+
+/// A stored OCPP transaction id back as the key its version uses: 1.6 ids are our
+/// integers, 2.0.1 ids are the station's strings.
+fn tx_key(stored: &str) -> TxKey {
+    match stored.parse::<i64>() {
+        Ok(n) => TxKey::Csms(n),
+        Err(_) => TxKey::Charger(stored.to_string()),
+    }
+}
