@@ -214,3 +214,32 @@ async fn leases_are_refreshed_before_they_end() {
     v201.close().await;
     daemon.stop().await;
 }
+
+#[tokio::test]
+async fn a_stopped_chargegate_leaves_every_charger_on_its_failsafe_within_one_lease() {
+    let site = Site::new("");
+    let daemon = site.start().await;
+    let sims = [
+        common::connect_settled(&daemon, "CP16-1", OcppVersion::V16).await,
+        common::connect_settled(&daemon, "CS201-1", OcppVersion::V201).await,
+    ];
+    let mut accounting = daemon.accounting.clone();
+    daemon
+        .dispatch_input
+        .send(input(&[("CP16-1", 16.0), ("CS201-1", 20.0)], 40.0))
+        .unwrap();
+    settle(&mut accounting, 40.0, |s| {
+        acked(s, "CP16-1", 16.0) && acked(s, "CS201-1", 20.0)
+    })
+    .await;
+    let now = Utc::now();
+    assert_eq!(sims[0].applied_limit(now), Some(16.0));
+    assert_eq!(sims[1].applied_limit(now), Some(20.0));
+
+    daemon.stop().await;
+    // Nobody renews the leases: one lease (600 s) later every charger is on its 6 A failsafe.
+    let after_lease = now + chrono::Duration::seconds(601);
+    for sim in &sims {
+        assert_eq!(sim.applied_limit(after_lease), Some(6.0), "{}", sim.id());
+    }
+}

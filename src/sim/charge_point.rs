@@ -479,6 +479,12 @@ impl SimChargePoint {
         self.shared.lock().state.profiles.clone()
     }
 
+    /// The current per phase this charger lets its vehicle draw at `at`, from the profiles
+    /// it accepted (`None`: no profile in force, its hardware maximum applies).
+    pub fn applied_limit(&self, at: chrono::DateTime<Utc>) -> Option<f64> {
+        super::limits::applied_limit(self.version(), &self.profiles(), at)
+    }
+
     /// Closes the WebSocket cleanly and waits for the task to end.
     pub async fn close(self) {
         let _ = self.commands.send(Command::Close);

@@ -11,6 +11,7 @@
 mod actions;
 pub mod answers;
 pub mod charge_point;
+pub mod limits;
 pub mod messages;
 
 pub use answers::ReplyPolicy;
