@@ -53,14 +53,11 @@ fn limit_at(profile: &Value, at: DateTime<Utc>) -> Option<f64> {
         return None;
     }
     let periods = schedule.get("chargingSchedulePeriod")?.as_array()?;
-    let period = periods
-        .iter()
-        .filter(|p| {
-            p.get("startPeriod")
-                .and_then(Value::as_i64)
-                .is_some_and(|s| s <= offset)
-        })
-        .last()?;
+    let period = periods.iter().rev().find(|p| {
+        p.get("startPeriod")
+            .and_then(Value::as_i64)
+            .is_some_and(|s| s <= offset)
+    })?;
     let limit = period.get("limit")?.as_f64()?;
     let phases = period
         .get("numberPhases")
