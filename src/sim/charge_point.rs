@@ -52,6 +52,9 @@ pub struct SimOptions {
     pub call_timeout: Duration,
     /// How the charger answers the CSMS's CALLs at first.
     pub reply_policy: ReplyPolicy,
+    /// ChargingProfiles the charger already holds (accepted SetChargingProfile payloads):
+    /// a real charger keeps them across a reconnect.
+    pub profiles: Vec<Value>,
 }
 
 impl SimOptions {
@@ -65,6 +68,7 @@ impl SimOptions {
             tls: None,
             call_timeout: Duration::from_secs(5),
             reply_policy: ReplyPolicy::Accept,
+            profiles: Vec::new(),
         }
     }
 }
@@ -328,7 +332,10 @@ impl SimChargePoint {
                 internal: HashSet::new(),
                 received: Vec::new(),
                 policy: opts.reply_policy,
-                state: ChargerState::new(&opts.id),
+                state: ChargerState {
+                    profiles: opts.profiles.clone(),
+                    ..ChargerState::new(&opts.id)
+                },
                 seq: HashMap::new(),
             }),
             calls,
