@@ -38,7 +38,7 @@ impl Rng {
 }
 
 fn name(i: usize) -> String {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         format!("CP16-{i}")
     } else {
         format!("CS201-{i}")
@@ -46,7 +46,7 @@ fn name(i: usize) -> String {
 }
 
 fn version(i: usize) -> OcppVersion {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         OcppVersion::V16
     } else {
         OcppVersion::V201
