@@ -34,8 +34,8 @@ fn input(targets: &[(&str, f64)], capacity: f64) -> DispatchInput {
     }
 }
 
-/// Waits until `done` holds for the accounting. From the moment both chargers are
-/// connected and hold their baseline (before that they count at their maximum, as S1 says
+/// Waits until `done` holds for the accounting. From the moment both chargers hold their
+/// baseline (before that they count at their maximum, as S1 says
 /// they must), every snapshot is checked: the committed current never exceeds the row.
 async fn settle(
     accounting: &mut watch::Receiver<BTreeMap<ChargerId, ChargerLimit>>,
@@ -48,9 +48,7 @@ async fn settle(
         let snapshot = accounting.borrow_and_update().clone();
         let now = Utc::now();
         let both = ["CP16-1", "CS201-1"];
-        checking |= both
-            .iter()
-            .all(|c| snapshot[&id(c)].baseline_acknowledged && snapshot[&id(c)].responsive);
+        checking |= both.iter().all(|c| snapshot[&id(c)].baseline_acknowledged);
         let committed: f64 = both.iter().map(|c| snapshot[&id(c)].effective(now).0).sum();
         if checking {
             assert!(
@@ -242,4 +240,63 @@ async fn a_stopped_chargegate_leaves_every_charger_on_its_failsafe_within_one_le
     for sim in &sims {
         assert_eq!(sim.applied_limit(after_lease), Some(6.0), "{}", sim.id());
     }
+}
+
+#[tokio::test]
+async fn a_charger_that_ignores_its_profiles_is_caught_and_counted_at_its_maximum() {
+    let site = Site::new("");
+    let mut config = site.config.clone();
+    config.dispatch.verify = true;
+    let daemon = chargegate::daemon::start(&config).await.unwrap();
+    let honest = common::connect_settled(&daemon, "CP16-1", OcppVersion::V16).await;
+    // CS201-1 says Accepted to every profile and applies none of them (its baseline too,
+    // so it is connected without a working failsafe).
+    let mut opts =
+        chargegate::sim::SimOptions::new(common::url(&daemon), "CS201-1", &[OcppVersion::V201]);
+    opts.password = Some(common::PASSWORD.into());
+    opts.ignores_profiles = true;
+    let liar = SimChargePoint::connect(opts).await.unwrap();
+    let mut accounting = daemon.accounting.clone();
+    daemon
+        .dispatch_input
+        .send(input(&[("CP16-1", 20.0), ("CS201-1", 16.0)], 80.0))
+        .unwrap();
+    let s = settle(&mut accounting, 80.0, |s| {
+        s[&id("CS201-1")].distrusted && acked(s, "CP16-1", 20.0)
+    })
+    .await;
+    // The liar counts at its 32 A maximum, which is what it actually lets a vehicle draw.
+    assert_eq!(s[&id("CS201-1")].effective(Utc::now()), Amps(32.0));
+    assert_eq!(liar.applied_limit(Utc::now()), None);
+    // Every check was a schema-valid GetCompositeSchedule.
+    let checks: Vec<_> = liar
+        .received_calls()
+        .into_iter()
+        .filter(|c| c.action == "GetCompositeSchedule")
+        .collect();
+    assert!(!checks.is_empty());
+    for c in &checks {
+        schema_check::assert_valid("v201", "GetCompositeSchedule", false, &c.payload);
+    }
+    let events = daemon
+        .csms
+        .store()
+        .call(|c| chargegate::store::charger_events(c, "CS201-1"))
+        .await
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|(kind, detail)| kind == "Alert" && detail.contains("counted at its maximum")),
+        "{events:?}"
+    );
+    let verified: Vec<_> = honest
+        .received_calls()
+        .into_iter()
+        .filter(|c| c.action == "GetCompositeSchedule")
+        .collect();
+    assert!(!verified.is_empty(), "the honest charger was verified too");
+    honest.close().await;
+    liar.close().await;
+    daemon.stop().await;
 }

@@ -251,6 +251,17 @@ impl<'d, 's> Table<'d, 's> {
         }
     }
 
+    pub fn opt_bool(&self, key: &str) -> Option<bool> {
+        let value = self.take(key)?;
+        match value.get_ref() {
+            DeValue::Boolean(b) => Some(*b),
+            _ => {
+                self.wrong_type(key, value, "true or false");
+                None
+            }
+        }
+    }
+
     /// A TOML offset date-time, e.g. `2027-01-01T00:00:00Z`.
     pub fn opt_datetime(&self, key: &str) -> Option<chrono::DateTime<chrono::Utc>> {
         let value = self.take(key)?;

@@ -39,6 +39,8 @@ pub struct Dispatch {
     pub lease_s: u32,
     /// Increases smaller than this are not sent (reductions always are).
     pub hysteresis: Amps,
+    /// Read the composite schedule back after every limit (one more message per limit).
+    pub verify: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -107,6 +107,7 @@ fn default_dispatch() -> Dispatch {
     Dispatch {
         lease_s: 600,
         hysteresis: Amps(1.0),
+        verify: false,
     }
 }
 
@@ -118,10 +119,12 @@ fn read_dispatch(t: &Table<'_, '_>) -> Option<Dispatch> {
         .opt_int("lease-s", 60, 86_400)
         .map_or(defaults.lease_s, |v| v as u32);
     let hysteresis = amps(t, "hysteresis-a", None).unwrap_or(defaults.hysteresis);
-    t.finish(&["lease-s", "hysteresis-a"]);
+    let verify = t.opt_bool("verify").unwrap_or(defaults.verify);
+    t.finish(&["lease-s", "hysteresis-a", "verify"]);
     Some(Dispatch {
         lease_s,
         hysteresis,
+        verify,
     })
 }
 

@@ -32,6 +32,9 @@ pub struct ChargerLimit {
     pub responsive: bool,
     /// Holds an acknowledged failsafe baseline (S3).
     pub baseline_acknowledged: bool,
+    /// Reported a composite schedule other than what it acknowledged: nothing it says can
+    /// be trusted, so it counts at its hardware maximum until a check agrees again.
+    pub distrusted: bool,
     pub failsafe: Amps,
     pub max: Amps,
     pub min: Amps,
@@ -60,6 +63,9 @@ impl ChargerLimit {
         let mut effective = acknowledged.0.max(self.pending.map_or(0.0, |p| p.0));
         if !self.responsive {
             effective = effective.max(self.fallback().0);
+        }
+        if self.distrusted {
+            effective = effective.max(self.max.0);
         }
         Amps(effective)
     }

@@ -19,10 +19,10 @@ use super::profile::{self, ChargerQuirks};
 use super::round::{self, ChargerLimit, RoundPolicy, Row};
 use crate::charger::Chargers;
 use crate::config::{Charger, Config};
-use crate::ocpp::model::{ChargerCommand, TxKey};
+use crate::ocpp::model::{ChargerCommand, CommandReply, RateUnit, TxKey};
 use crate::session::{ConnectionEvent, Csms};
 use crate::store;
-use crate::units::{Amps, ChargerId, Volts};
+use crate::units::{Amps, ChargerId, Volts, Watts};
 
 /// How long a charger whose send failed waits before the same limit is tried again.
 const RETRY_AFTER: chrono::TimeDelta = chrono::TimeDelta::seconds(15);
@@ -46,6 +46,8 @@ pub struct DispatchSettings {
     /// Length of a leased limit, in seconds (`[dispatch] lease-s`).
     pub lease_s: u32,
     pub policy: RoundPolicy,
+    /// Read GetCompositeSchedule after every accepted limit and compare (`[dispatch] verify`).
+    pub verify: bool,
 }
 
 impl DispatchSettings {
@@ -61,8 +63,19 @@ impl DispatchSettings {
             policy: RoundPolicy {
                 hysteresis: config.dispatch.hysteresis,
             },
+            verify: config.dispatch.verify,
         }
     }
+}
+
+/// What became of one limit sent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Outcome {
+    Accepted,
+    /// Rejected, a CALLERROR, a timeout or no connection.
+    NotApplied,
+    /// Accepted, but its composite schedule says it applies this instead.
+    Misreported(Option<f64>),
 }
 
 /// The outcome of one send, fed back into the loop.
@@ -70,7 +83,7 @@ impl DispatchSettings {
 struct Answer {
     charger: ChargerId,
     limit: Amps,
-    accepted: bool,
+    outcome: Outcome,
     sent_at: DateTime<Utc>,
 }
 
@@ -113,6 +126,7 @@ pub fn run(
                 // Not connected yet: it may draw whatever it falls back to.
                 responsive: false,
                 baseline_acknowledged: false,
+                distrusted: false,
                 failsafe: c.failsafe_current,
                 max: c.max_current,
                 min: c.min_current,
@@ -181,17 +195,48 @@ impl Dispatcher {
             return;
         };
         limit.pending = None;
-        if answer.accepted {
-            self.failed.remove(&answer.charger);
-            let until =
-                answer.sent_at + chrono::Duration::seconds(i64::from(self.settings.lease_s));
-            limit.acknowledged = Some((answer.limit, Some(until)));
-            limit.responsive = true;
-        } else {
-            // It did not take the limit: count it at the worst it may do until it does.
-            limit.responsive = false;
-            self.failed
-                .insert(answer.charger, (answer.limit, answer.sent_at));
+        match answer.outcome {
+            Outcome::Accepted => {
+                self.failed.remove(&answer.charger);
+                let until =
+                    answer.sent_at + chrono::Duration::seconds(i64::from(self.settings.lease_s));
+                limit.acknowledged = Some((answer.limit, Some(until)));
+                limit.responsive = true;
+                limit.distrusted = false;
+            }
+            Outcome::NotApplied => {
+                // It did not take the limit: count it at the worst it may do until it does.
+                limit.responsive = false;
+                self.failed
+                    .insert(answer.charger, (answer.limit, answer.sent_at));
+            }
+            Outcome::Misreported(reported) => {
+                tracing::error!(
+                    charger = %answer.charger,
+                    sent = answer.limit.0,
+                    ?reported,
+                    "charger reports another limit than it accepted; counted at its maximum"
+                );
+                limit.distrusted = true;
+                limit.responsive = false;
+                // An alert for the operator (the status page and upstream alerts read these).
+                let detail = format!(
+                    "accepted {} A but reports {reported:?} A; counted at its maximum",
+                    answer.limit.0
+                );
+                let (store, charger) = (self.csms.store().clone(), answer.charger.to_string());
+                tokio::spawn(async move {
+                    let now = Utc::now();
+                    if let Err(e) = store
+                        .call(move |c| store::charger_event(c, &charger, "Alert", &detail, now))
+                        .await
+                    {
+                        tracing::error!("cannot record the alert: {e}");
+                    }
+                });
+                self.failed
+                    .insert(answer.charger, (answer.limit, answer.sent_at));
+            }
         }
     }
 
@@ -278,12 +323,12 @@ impl Dispatcher {
         );
         let charger = charger.clone();
         tokio::spawn(async move {
-            let accepted =
+            let outcome =
                 send_lease(&chargers, &csms, &settings, &charger, current, why, now).await;
             let _ = answers.send(Answer {
                 charger: charger.id.clone(),
                 limit: current,
-                accepted,
+                outcome,
                 sent_at: now,
             });
         });
@@ -291,7 +336,7 @@ impl Dispatcher {
 }
 
 /// Sends one leased limit: a TxProfile on the running transaction's EVSE, else a
-/// station-wide TxDefaultProfile. Returns whether the charger accepted it.
+/// station-wide TxDefaultProfile; with `verify`, reads the composite schedule back.
 async fn send_lease(
     chargers: &Chargers,
     csms: &Csms,
@@ -300,7 +345,7 @@ async fn send_lease(
     current: Amps,
     why: String,
     now: DateTime<Utc>,
-) -> bool {
+) -> Outcome {
     let id = charger.id.to_string();
     let open = csms
         .store()
@@ -312,15 +357,17 @@ async fn send_lease(
         Some((evse, key)) => (evse, Some(tx_key(&key))),
         None => (0, None),
     };
+    let quirks = ChargerQuirks::default();
     let profile = profile::lease(
         charger,
         current,
-        &ChargerQuirks::default(),
+        &quirks,
         settings.voltage,
         tx,
         now,
         settings.lease_s,
     );
+    let sent = profile.schedule.periods.first().map_or(0.0, |p| p.limit);
     let reason = format!("{why} (lease {} s)", settings.lease_s);
     match chargers
         .send(
@@ -330,11 +377,41 @@ async fn send_lease(
         )
         .await
     {
-        Ok(reply) => reply.is_accepted(),
+        Ok(reply) if reply.is_accepted() => {}
+        Ok(_) => return Outcome::NotApplied,
         Err(e) => {
             tracing::warn!(charger = %charger.id, limit = current.0, "limit not applied: {e}");
-            false
+            return Outcome::NotApplied;
         }
+    }
+    if !settings.verify {
+        return Outcome::Accepted;
+    }
+    let check = ChargerCommand::GetCompositeSchedule {
+        evse_id,
+        duration_s: 60,
+        rate_unit: None,
+    };
+    let reason = format!("verify the {sent} limit just accepted");
+    let reported = match chargers.send(&charger.id, check, reason).await {
+        Ok(CommandReply::CompositeSchedule {
+            accepted: true,
+            schedule: Some(schedule),
+        }) => schedule.periods.first().map(|p| match schedule.rate_unit {
+            RateUnit::Amps => p.limit,
+            RateUnit::Watts => {
+                Watts(p.limit)
+                    .to_amps(settings.voltage, p.phases.unwrap_or(charger.phases))
+                    .0
+            }
+        }),
+        // No answer to the check is not a contradiction: the limit stays accepted.
+        _ => return Outcome::Accepted,
+    };
+    // Within one rounding step (0.1 A, or the W conversion's rounding).
+    match reported {
+        Some(applied) if applied <= current.0 + 0.15 => Outcome::Accepted,
+        other => Outcome::Misreported(other),
     }
 }
 

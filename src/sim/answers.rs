@@ -45,6 +45,8 @@ pub struct ChargerState {
     pub local_list_version: i64,
     /// The last status reported per connector (1.6) or EVSE (2.0.1).
     pub statuses: BTreeMap<u32, String>,
+    /// A faulty charger: accepts ChargingProfiles but does not apply them.
+    pub ignores_profiles: bool,
 }
 
 impl ChargerState {
@@ -104,6 +106,7 @@ impl ChargerState {
             variables,
             local_list_version: 0,
             statuses: BTreeMap::new(),
+            ignores_profiles: false,
         }
     }
 }
@@ -157,38 +160,21 @@ fn profile_view(version: OcppVersion, stored: &Value) -> (i64, i64, i64, String,
     )
 }
 
-/// The first period's limit of the highest-stacked profile for `evse` (or the whole
-/// station) in `unit`, else a default of 32 A or 22 kW.
-fn composite_limit(version: OcppVersion, state: &ChargerState, evse: i64, unit: &str) -> f64 {
-    let schedule_of = |profile: &Value| -> Option<Value> {
-        let s = profile.get("chargingSchedule")?;
-        // 1.6: one schedule object; 2.0.1: an array of them.
-        Some(if s.is_array() {
-            s.get(0)?.clone()
-        } else {
-            s.clone()
-        })
-    };
-    state
-        .profiles
-        .iter()
-        .map(|p| profile_view(version, p))
-        .filter(|(e, ..)| *e == evse || *e == 0)
-        .filter_map(|(_, _, stack, _, profile)| {
-            let schedule = schedule_of(&profile)?;
-            if text(&schedule, "chargingRateUnit") != Some(unit) {
-                return None;
-            }
-            let limit = schedule
-                .get("chargingSchedulePeriod")?
-                .get(0)?
-                .get("limit")?
-                .as_f64()?;
-            Some((stack, limit))
-        })
-        .max_by_key(|(stack, _)| *stack)
-        .map(|(_, limit)| (limit * 10.0).round() / 10.0)
-        .unwrap_or(if unit == "W" { 22000.0 } else { 32.0 })
+/// What the charger applies now, as its composite schedule reports it: the OCPP stacking
+/// rules over the profiles it holds (`limits::applied_limit`), else its 32 A maximum; in W
+/// over three phases at 230 V when asked in W.
+fn composite_limit(
+    version: OcppVersion,
+    state: &ChargerState,
+    unit: &str,
+    now: &DateTime<Utc>,
+) -> f64 {
+    let amps = super::limits::applied_limit(version, &state.profiles, *now).unwrap_or(32.0);
+    if unit == "W" {
+        (amps * 230.0 * 3.0).floor()
+    } else {
+        (amps * 10.0).floor() / 10.0
+    }
 }
 
 /// Answers `action` with `payload` under `policy` (never `Ignore`: the caller does not
@@ -206,7 +192,7 @@ pub fn answer(
     let v16 = version == OcppVersion::V16;
     match action {
         "SetChargingProfile" => {
-            if accept {
+            if accept && !state.ignores_profiles {
                 let (_, id, ..) = profile_view(version, payload);
                 state.profiles.retain(|p| profile_view(version, p).1 != id);
                 state.profiles.push(payload.clone());
@@ -247,7 +233,7 @@ pub fn answer(
             let evse = int(payload, if v16 { "connectorId" } else { "evseId" }).unwrap_or(0);
             let duration = int(payload, "duration").unwrap_or(86400);
             let unit = text(payload, "chargingRateUnit").unwrap_or("A");
-            let limit = composite_limit(version, state, evse, unit);
+            let limit = composite_limit(version, state, unit, now);
             let periods = json!([{ "startPeriod": 0, "limit": limit }]);
             result(if v16 {
                 json!({

@@ -55,6 +55,8 @@ pub struct SimOptions {
     /// ChargingProfiles the charger already holds (accepted SetChargingProfile payloads):
     /// a real charger keeps them across a reconnect.
     pub profiles: Vec<Value>,
+    /// A faulty charger that accepts ChargingProfiles and ignores them.
+    pub ignores_profiles: bool,
 }
 
 impl SimOptions {
@@ -69,6 +71,7 @@ impl SimOptions {
             call_timeout: Duration::from_secs(5),
             reply_policy: ReplyPolicy::Accept,
             profiles: Vec::new(),
+            ignores_profiles: false,
         }
     }
 }
@@ -334,6 +337,7 @@ impl SimChargePoint {
                 policy: opts.reply_policy,
                 state: ChargerState {
                     profiles: opts.profiles.clone(),
+                    ignores_profiles: opts.ignores_profiles,
                     ..ChargerState::new(&opts.id)
                 },
                 seq: HashMap::new(),

@@ -15,6 +15,7 @@ fn limit(acked: f64) -> ChargerLimit {
         pending: None,
         responsive: true,
         baseline_acknowledged: true,
+        distrusted: false,
         failsafe: Amps(6.0),
         max: Amps(32.0),
         min: Amps(6.0),
@@ -75,6 +76,15 @@ fn the_effective_limit_is_the_worst_case_of_what_the_charger_may_do() {
         Amps(32.0)
     );
     // Silent or rejecting: at least its fallback.
+    let liar = ChargerLimit {
+        distrusted: true,
+        ..limit(6.0)
+    };
+    assert_eq!(
+        liar.effective(now()),
+        Amps(32.0),
+        "a charger that misreports counts at its maximum"
+    );
     let silent = ChargerLimit {
         acknowledged: Some((Amps(0.0), None)),
         responsive: false,
@@ -196,6 +206,7 @@ fn arb_limit() -> impl Strategy<Value = ChargerLimit> {
                     pending: pending.map(|p| Amps(p.min(32.0))),
                     responsive,
                     baseline_acknowledged: baseline,
+                    distrusted: false,
                     failsafe: Amps(6.0),
                     max: Amps(32.0),
                     min: Amps(6.0),
