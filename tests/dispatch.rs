@@ -35,7 +35,7 @@ fn input(targets: &[(&str, f64)], capacity: f64) -> DispatchInput {
 }
 
 /// Waits until `done` holds for the accounting. From the moment both chargers hold their
-/// baseline (before that they count at their maximum, as S1 says
+/// baseline and the row is within capacity (before that they count at their maximum, as S1 says
 /// they must), every snapshot is checked: the committed current never exceeds the row.
 async fn settle(
     accounting: &mut watch::Receiver<BTreeMap<ChargerId, ChargerLimit>>,
@@ -48,8 +48,11 @@ async fn settle(
         let snapshot = accounting.borrow_and_update().clone();
         let now = Utc::now();
         let both = ["CP16-1", "CS201-1"];
-        checking |= both.iter().all(|c| snapshot[&id(c)].baseline_acknowledged);
         let committed: f64 = both.iter().map(|c| snapshot[&id(c)].effective(now).0).sum();
+        // At start every charger counts at its maximum (it may hold an old lease); from the
+        // first moment the row fits, dispatch must never let it overflow again.
+        checking |=
+            both.iter().all(|c| snapshot[&id(c)].baseline_acknowledged) && committed <= capacity;
         if checking {
             assert!(
                 committed <= capacity + 1e-9,

@@ -2,7 +2,8 @@
 //! real daemon, driven through random seeded runs of changing targets, chargers that start
 //! rejecting, drop their connection and come back. Sampled all along, for every charger,
 //! the limit it actually applies (from the profiles it accepted, per the OCPP stacking
-//! rules) is never above what dispatch accounts it at, and the applied limits together
+//! rules) is never above what dispatch accounts it at — also across a restart of
+//! chargegate, and the applied limits together
 //! never exceed the row (DESIGN.md S1).
 
 mod common;
@@ -139,9 +140,8 @@ fn check(sims: &[Option<SimChargePoint>], daemon: &chargegate::daemon::Daemon, s
 
 async fn run(seed: u64) {
     let dir = tempfile::tempdir().unwrap();
-    let daemon = chargegate::daemon::start(&config(dir.path()))
-        .await
-        .unwrap();
+    let config = config(dir.path());
+    let mut daemon = chargegate::daemon::start(&config).await.unwrap();
     let mut sims: Vec<Option<SimChargePoint>> = Vec::new();
     for i in 0..CHARGERS {
         sims.push(Some(connect(&daemon, i, Vec::new()).await));
@@ -165,7 +165,7 @@ async fn run(seed: u64) {
     }];
     let mut rng = Rng(seed);
     for step in 0..25 {
-        match rng.below(10) {
+        match rng.below(13) {
             0 => {
                 let i = rng.below(CHARGERS as u64) as usize;
                 if let Some(sim) = &sims[i] {
@@ -178,11 +178,21 @@ async fn run(seed: u64) {
                     sim.set_reply_policy(ReplyPolicy::Ignore);
                 }
             }
+            5 => {
+                // Applies what it gets but its answers are lost.
+                let i = rng.below(CHARGERS as u64) as usize;
+                if let Some(sim) = &sims[i] {
+                    sim.set_reply_policy(ReplyPolicy::AcceptSilently);
+                }
+            }
             2 => {
                 // A dropped connection: the socket goes, the device keeps its profiles
                 // (and goes on applying them) and reconnects a moment later.
                 let i = rng.below(CHARGERS as u64) as usize;
                 if let Some(sim) = sims[i].take() {
+                    // From here the old connection takes nothing more, so what it holds
+                    // now is what the device keeps.
+                    sim.set_reply_policy(ReplyPolicy::Ignore);
                     let profiles = sim.profiles();
                     sim.close().await;
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -192,6 +202,26 @@ async fn run(seed: u64) {
             3 => {
                 for sim in sims.iter().flatten() {
                     sim.set_reply_policy(ReplyPolicy::Accept);
+                }
+            }
+            4 => {
+                // chargegate is killed and comes back on the same database; every charger
+                // keeps what it holds and reconnects.
+                for sim in sims.iter().flatten() {
+                    sim.set_reply_policy(ReplyPolicy::Ignore);
+                }
+                let held: Vec<Vec<serde_json::Value>> = sims
+                    .iter()
+                    .map(|s| s.as_ref().map(|s| s.profiles()).unwrap_or_default())
+                    .collect();
+                daemon.stop().await;
+                daemon = chargegate::daemon::start(&config).await.unwrap();
+                for (i, profiles) in held.into_iter().enumerate() {
+                    if let Some(old) = sims[i].take() {
+                        old.close().await;
+                    }
+                    sims[i] = Some(connect(&daemon, i, profiles).await);
+                    check(&sims, &daemon, seed);
                 }
             }
             _ => {}

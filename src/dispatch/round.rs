@@ -28,6 +28,10 @@ pub struct ChargerLimit {
     pub acknowledged: Option<(Amps, Option<DateTime<Utc>>)>,
     /// A limit sent and not yet answered.
     pub pending: Option<Amps>,
+    /// A limit whose answer never came (timeout, lost connection): the charger may have
+    /// applied it, so it counts until its lease would have ended or a newer limit is
+    /// acknowledged (the lease profile id is fixed, so the newer one replaced it).
+    pub uncertain: Option<(Amps, DateTime<Utc>)>,
     /// Connected, answering, and accepting profiles.
     pub responsive: bool,
     /// Holds an acknowledged failsafe baseline (S3).
@@ -61,6 +65,11 @@ impl ChargerLimit {
             _ => self.fallback(),
         };
         let mut effective = acknowledged.0.max(self.pending.map_or(0.0, |p| p.0));
+        if let Some((limit, until)) = self.uncertain
+            && now < until
+        {
+            effective = effective.max(limit.0);
+        }
         if !self.responsive {
             effective = effective.max(self.fallback().0);
         }

@@ -17,7 +17,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use super::baseline::BaselineState;
 use super::profile::{self, ChargerQuirks};
 use super::round::{self, ChargerLimit, RoundPolicy, Row};
-use crate::charger::Chargers;
+use crate::charger::{Chargers, CommandError};
 use crate::config::{Charger, Config};
 use crate::ocpp::model::{ChargerCommand, CommandReply, RateUnit, TxKey};
 use crate::session::{ConnectionEvent, Csms};
@@ -72,8 +72,10 @@ impl DispatchSettings {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Outcome {
     Accepted,
-    /// Rejected, a CALLERROR, a timeout or no connection.
+    /// Rejected or answered with a CALLERROR: the charger did not take it.
     NotApplied,
+    /// No answer (timeout, lost connection): it may or may not be in force.
+    Unknown,
     /// Accepted, but its composite schedule says it applies this instead.
     Misreported(Option<f64>),
 }
@@ -97,6 +99,9 @@ struct Dispatcher {
     /// higher limit again until `RETRY_AFTER` has passed, so a rejecting charger is not
     /// hammered; a deeper reduction is always tried at once.
     failed: HashMap<ChargerId, (Amps, DateTime<Utc>)>,
+    /// Chargers whose `acknowledged` is still the start-up assumption (an unknown old lease
+    /// at the maximum), not a lease of ours: never "refreshed".
+    assumed: std::collections::HashSet<ChargerId>,
     answers: mpsc::UnboundedSender<Answer>,
     published: watch::Sender<BTreeMap<ChargerId, ChargerLimit>>,
 }
@@ -116,13 +121,18 @@ pub fn run(
 ) {
     let connections = csms.subscribe_connections();
     let (answers, answers_rx) = mpsc::unbounded_channel();
+    // A charger may still hold a lease from before chargegate (re)started, up to its
+    // maximum and for up to one lease: count it so until a new lease replaces it (the
+    // lease profile id is fixed, so a new one replaces the old on the charger).
+    let unknown_until = Utc::now() + chrono::Duration::seconds(i64::from(settings.lease_s));
     let limits: BTreeMap<ChargerId, ChargerLimit> = settings
         .chargers
         .values()
         .map(|c| {
             let limit = ChargerLimit {
-                acknowledged: None,
+                acknowledged: Some((c.max_current, Some(unknown_until))),
                 pending: None,
+                uncertain: None,
                 // Not connected yet: it may draw whatever it falls back to.
                 responsive: false,
                 baseline_acknowledged: false,
@@ -135,6 +145,7 @@ pub fn run(
             (c.id.clone(), limit)
         })
         .collect();
+    let assumed = limits.keys().cloned().collect();
     let (published, accounting) = watch::channel(limits.clone());
     let dispatcher = Dispatcher {
         chargers,
@@ -143,6 +154,7 @@ pub fn run(
         baseline,
         limits,
         failed: HashMap::new(),
+        assumed,
         answers,
         published,
     };
@@ -198,6 +210,8 @@ impl Dispatcher {
         match answer.outcome {
             Outcome::Accepted => {
                 self.failed.remove(&answer.charger);
+                self.assumed.remove(&answer.charger);
+                limit.uncertain = None;
                 let until =
                     answer.sent_at + chrono::Duration::seconds(i64::from(self.settings.lease_s));
                 limit.acknowledged = Some((answer.limit, Some(until)));
@@ -207,6 +221,18 @@ impl Dispatcher {
             Outcome::NotApplied => {
                 // It did not take the limit: count it at the worst it may do until it does.
                 limit.responsive = false;
+                self.failed
+                    .insert(answer.charger, (answer.limit, answer.sent_at));
+            }
+            Outcome::Unknown => {
+                limit.responsive = false;
+                let until =
+                    answer.sent_at + chrono::Duration::seconds(i64::from(self.settings.lease_s));
+                let worst = limit
+                    .uncertain
+                    .filter(|(_, u)| *u > answer.sent_at)
+                    .map_or(answer.limit.0, |(l, _)| l.0.max(answer.limit.0));
+                limit.uncertain = Some((Amps(worst), until));
                 self.failed
                     .insert(answer.charger, (answer.limit, answer.sent_at));
             }
@@ -246,7 +272,10 @@ impl Dispatcher {
         let half = chrono::Duration::seconds(i64::from(self.settings.lease_s / 2));
         let mut sends = Vec::new();
         for (id, limit) in &self.limits {
-            if limit.pending.is_some() || !self.chargers.is_connected(id) {
+            if limit.pending.is_some()
+                || !self.chargers.is_connected(id)
+                || self.assumed.contains(id)
+            {
                 continue;
             }
             match (limit.responsive, limit.acknowledged) {
@@ -379,9 +408,22 @@ async fn send_lease(
     {
         Ok(reply) if reply.is_accepted() => {}
         Ok(_) => return Outcome::NotApplied,
-        Err(e) => {
+        Err(
+            e @ (CommandError::CallError { .. }
+            | CommandError::BadReply(_)
+            | CommandError::NotInVersion(_)),
+        ) => {
             tracing::warn!(charger = %charger.id, limit = current.0, "limit not applied: {e}");
             return Outcome::NotApplied;
+        }
+        Err(e @ (CommandError::NotConnected | CommandError::Busy)) => {
+            // Never written to the charger.
+            tracing::warn!(charger = %charger.id, limit = current.0, "limit not sent: {e}");
+            return Outcome::NotApplied;
+        }
+        Err(e @ (CommandError::Timeout | CommandError::Disconnected)) => {
+            tracing::warn!(charger = %charger.id, limit = current.0, "no answer, the limit may be in force: {e}");
+            return Outcome::Unknown;
         }
     }
     if !settings.verify {

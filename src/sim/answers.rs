@@ -27,6 +27,9 @@ pub enum ReplyPolicy {
     Reject,
     /// Never answer: a slow or hung charger.
     Ignore,
+    /// Act as `Accept` but lose the answer: the CSMS never learns that the charger applied
+    /// what it sent (a connection that drops at the wrong moment).
+    AcceptSilently,
 }
 
 /// What the charger remembers between CALLs.

@@ -585,16 +585,29 @@ fn handle_text(shared: &Shared, text: &str, raw: &mpsc::UnboundedSender<RawReply
             {
                 let mut inner = shared.lock();
                 let policy = inner.policy;
-                let answer = (policy != ReplyPolicy::Ignore).then(|| {
-                    answers::answer(
+                let answer = match policy {
+                    ReplyPolicy::Ignore => None,
+                    ReplyPolicy::AcceptSilently => {
+                        let applied = answers::answer(
+                            version,
+                            ReplyPolicy::Accept,
+                            &action,
+                            &payload,
+                            &mut inner.state,
+                            &Utc::now(),
+                        );
+                        drop(applied);
+                        None
+                    }
+                    _ => Some(answers::answer(
                         version,
                         policy,
                         &action,
                         &payload,
                         &mut inner.state,
                         &Utc::now(),
-                    )
-                });
+                    )),
+                };
                 inner.received.push(Recorded {
                     call: ReceivedCall {
                         id: id.clone(),

@@ -13,6 +13,7 @@ fn limit(acked: f64) -> ChargerLimit {
     ChargerLimit {
         acknowledged: Some((Amps(acked), Some(now() + chrono::Duration::minutes(10)))),
         pending: None,
+        uncertain: None,
         responsive: true,
         baseline_acknowledged: true,
         distrusted: false,
@@ -76,6 +77,20 @@ fn the_effective_limit_is_the_worst_case_of_what_the_charger_may_do() {
         Amps(32.0)
     );
     // Silent or rejecting: at least its fallback.
+    let lost = ChargerLimit {
+        uncertain: Some((Amps(24.0), now() + chrono::Duration::minutes(1))),
+        ..l.clone()
+    };
+    assert_eq!(
+        lost.effective(now()),
+        Amps(24.0),
+        "a limit whose answer was lost may be in force"
+    );
+    assert_eq!(
+        lost.effective(now() + chrono::Duration::minutes(1)),
+        Amps(16.0),
+        "until its lease would have ended (then the acknowledged 16 A remains)"
+    );
     let liar = ChargerLimit {
         distrusted: true,
         ..limit(6.0)
@@ -204,6 +219,7 @@ fn arb_limit() -> impl Strategy<Value = ChargerLimit> {
                 ChargerLimit {
                     acknowledged: Some((Amps(acked.min(32.0)), Some(until))),
                     pending: pending.map(|p| Amps(p.min(32.0))),
+                    uncertain: None,
                     responsive,
                     baseline_acknowledged: baseline,
                     distrusted: false,
