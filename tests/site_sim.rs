@@ -116,19 +116,54 @@ fn plan(
 }
 
 /// Checks S1 on what the chargers actually apply, now.
-fn check(sims: &[Option<SimChargePoint>], daemon: &chargegate::daemon::Daemon, seed: u64) {
+async fn check(sims: &[Option<SimChargePoint>], daemon: &chargegate::daemon::Daemon, seed: u64) {
     let now = Utc::now();
+    // The three reads are not one atomic view, so bracket the chargers with two readings
+    // of the accounting: dispatch publishes a limit as pending before sending it (an
+    // increase a charger applies is in the later reading) and counts the old limit until
+    // the charger acknowledges the new one (a reduction not yet applied is in the earlier).
+    let before = daemon.accounting.borrow().clone();
+    let applied: Vec<f64> = sims
+        .iter()
+        .flatten()
+        .map(|sim| sim.applied_limit(now).unwrap_or(MAX_A))
+        .collect();
     let accounting = daemon.accounting.borrow().clone();
     let mut total = 0.0;
-    for sim in sims.iter().flatten() {
-        let applied = sim.applied_limit(now).unwrap_or(MAX_A);
-        let accounted = accounting[&ChargerId::new(sim.id()).unwrap()]
+    for (sim, applied) in sims.iter().flatten().zip(applied) {
+        let id = ChargerId::new(sim.id()).unwrap();
+        let accounted = accounting[&id]
             .effective(now)
-            .0;
+            .0
+            .max(before[&id].effective(now).0);
+        if applied > accounted + 1e-9 {
+            let id = sim.id().to_string();
+            let audit = daemon
+                .csms
+                .store()
+                .call(move |c| chargegate::store::audit_log(c, &id, 12))
+                .await
+                .unwrap();
+            for a in audit.iter().rev() {
+                eprintln!(
+                    "{} {} {} {} -> {:?} [{}]",
+                    a.ts,
+                    a.action,
+                    a.outcome,
+                    a.request.chars().take(0).collect::<String>(),
+                    a.response
+                        .as_deref()
+                        .map(|r| r.chars().take(60).collect::<String>()),
+                    a.reason
+                );
+            }
+        }
         assert!(
             applied <= accounted + 1e-9,
-            "seed {seed}: {} applies {applied} A but is accounted at {accounted} A",
-            sim.id()
+            "seed {seed}: {} applies {applied} A but is accounted at {accounted} A\naccounting: {:?}\nprofiles: {:#?}",
+            sim.id(),
+            accounting[&ChargerId::new(sim.id()).unwrap()],
+            sim.profiles()
         );
         total += applied;
     }
@@ -221,7 +256,7 @@ async fn run(seed: u64) {
                         old.close().await;
                     }
                     sims[i] = Some(connect(&daemon, i, profiles).await);
-                    check(&sims, &daemon, seed);
+                    check(&sims, &daemon, seed).await;
                 }
             }
             _ => {}
@@ -237,7 +272,7 @@ async fn run(seed: u64) {
             })
             .unwrap();
         for _ in 0..10 {
-            check(&sims, &daemon, seed);
+            check(&sims, &daemon, seed).await;
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

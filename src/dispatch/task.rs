@@ -102,6 +102,8 @@ struct Dispatcher {
     /// Chargers whose `acknowledged` is still the start-up assumption (an unknown old lease
     /// at the maximum), not a lease of ours: never "refreshed".
     assumed: std::collections::HashSet<ChargerId>,
+    /// Limits decided and counted as pending, to be sent after the next publish.
+    outbox: Vec<(Charger, Amps, String, DateTime<Utc>)>,
     answers: mpsc::UnboundedSender<Answer>,
     published: watch::Sender<BTreeMap<ChargerId, ChargerLimit>>,
 }
@@ -155,6 +157,7 @@ pub fn run(
         limits,
         failed: HashMap::new(),
         assumed,
+        outbox: Vec::new(),
         answers,
         published,
     };
@@ -190,6 +193,7 @@ impl Dispatcher {
             let wanted = input.borrow().clone();
             self.round(&wanted, Utc::now());
             let _ = self.published.send(self.limits.clone());
+            self.flush();
         }
     }
 
@@ -197,9 +201,10 @@ impl Dispatcher {
         let Some(limit) = self.limits.get_mut(&change.charger) else {
             return;
         };
-        // A (re)connected charger has answered nothing yet; a gone one may draw its fallback.
+        // A gone charger may draw its fallback; a (re)connected one may take limits again.
+        // A send in flight stays pending: its answer (or its loss) still arrives and
+        // decides what the charger holds (S1 counts it until then).
         limit.responsive = change.connected;
-        limit.pending = None;
     }
 
     fn on_answer(&mut self, answer: Answer) {
@@ -312,7 +317,18 @@ impl Dispatcher {
                 Some((limit, at)) => target.0 < limit.0 || now - *at >= RETRY_AFTER,
                 None => true,
             })
-            .map(|(id, a)| (id.clone(), *a))
+            .map(|(id, a)| {
+                // A charger whose state is only assumed (start-up: somewhere between its
+                // failsafe and its maximum) is first brought to a known limit no higher than
+                // its failsafe. Lowering the assumed maximum to a target above what it really
+                // applies would be an increase in disguise; the failsafes together fit the
+                // site (validated, S3), so this first step is always safe.
+                let first = match self.limits.get(id) {
+                    Some(limit) if self.assumed.contains(id) => Amps(a.0.min(limit.failsafe.0)),
+                    _ => *a,
+                };
+                (id.clone(), first)
+            })
             .collect();
         let decided = round::decide(
             &targets,
@@ -337,6 +353,9 @@ impl Dispatcher {
         }
     }
 
+    /// Records a limit as pending and queues it; `flush` sends the queue once the
+    /// accounting that counts it is published, so nobody ever sees a charger apply a
+    /// limit the published accounting does not yet include.
     fn send(&mut self, id: &ChargerId, current: Amps, why: String, now: DateTime<Utc>) {
         let (Some(limit), Some(charger)) =
             (self.limits.get_mut(id), self.settings.chargers.get(id))
@@ -344,23 +363,29 @@ impl Dispatcher {
             return;
         };
         limit.pending = Some(current);
-        let (chargers, csms, settings, answers) = (
-            self.chargers.clone(),
-            self.csms.clone(),
-            self.settings.clone(),
-            self.answers.clone(),
-        );
-        let charger = charger.clone();
-        tokio::spawn(async move {
-            let outcome =
-                send_lease(&chargers, &csms, &settings, &charger, current, why, now).await;
-            let _ = answers.send(Answer {
-                charger: charger.id.clone(),
-                limit: current,
-                outcome,
-                sent_at: now,
+        self.outbox.push((charger.clone(), current, why, now));
+    }
+
+    /// Sends the queued limits, in queue order (reductions first, S2).
+    fn flush(&mut self) {
+        for (charger, current, why, now) in self.outbox.drain(..) {
+            let (chargers, csms, settings, answers) = (
+                self.chargers.clone(),
+                self.csms.clone(),
+                self.settings.clone(),
+                self.answers.clone(),
+            );
+            tokio::spawn(async move {
+                let outcome =
+                    send_lease(&chargers, &csms, &settings, &charger, current, why, now).await;
+                let _ = answers.send(Answer {
+                    charger: charger.id.clone(),
+                    limit: current,
+                    outcome,
+                    sent_at: now,
+                });
             });
-        });
+        }
     }
 }
 
