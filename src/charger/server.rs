@@ -55,11 +55,7 @@ pub struct ServerSettings {
 impl ServerSettings {
     pub fn from_config(config: &Config) -> Self {
         Self {
-            chargers: config
-                .chargers
-                .iter()
-                .map(|c| (c.id.clone(), c.clone()))
-                .collect(),
+            chargers: config.chargers_by_id(),
             unknown_chargers: config.csms.unknown_chargers,
             limits: Limits {
                 call_timeout: Duration::from_secs(u64::from(config.csms.call_timeout_s)),

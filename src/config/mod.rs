@@ -147,6 +147,16 @@ pub struct IdTokenEntry {
     pub group: Option<String>,
 }
 
+impl Config {
+    /// The configured chargers, by OCPP identity.
+    pub fn chargers_by_id(&self) -> std::collections::HashMap<ChargerId, Charger> {
+        self.chargers
+            .iter()
+            .map(|c| (c.id.clone(), c.clone()))
+            .collect()
+    }
+}
+
 /// Why a config could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -61,11 +61,7 @@ pub struct BaselineSettings {
 impl BaselineSettings {
     pub fn from_config(config: &Config) -> Self {
         Self {
-            chargers: config
-                .chargers
-                .iter()
-                .map(|c| (c.id.clone(), c.clone()))
-                .collect(),
+            chargers: config.chargers_by_id(),
             voltage: config.site.nominal_voltage,
         }
     }

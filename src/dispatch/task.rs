@@ -53,11 +53,7 @@ pub struct DispatchSettings {
 impl DispatchSettings {
     pub fn from_config(config: &Config) -> Self {
         Self {
-            chargers: config
-                .chargers
-                .iter()
-                .map(|c| (c.id.clone(), c.clone()))
-                .collect(),
+            chargers: config.chargers_by_id(),
             voltage: config.site.nominal_voltage,
             lease_s: config.dispatch.lease_s,
             policy: RoundPolicy {
