@@ -8,8 +8,10 @@
 pub mod charger;
 pub mod config;
 pub mod daemon;
+pub mod meter;
 pub mod ocpp;
 pub mod session;
 pub mod sim;
+pub mod site;
 pub mod store;
 pub mod units;
