@@ -109,9 +109,9 @@ mod tests {
 
     #[test]
     fn a_minute_is_summarised_when_the_next_begins() {
-        let t = |s| DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap();
+        let t = |s: i64| DateTime::from_timestamp(1_800_000_020 + s, 0).unwrap();
         let mut agg = MinuteAggregator::new("grid".into());
-        // 1_800_000_000 is 20 s into a minute.
+        // 1_800_000_020 is 20 s into a minute.
         assert!(
             agg.add(t(0), [Some(10.0), Some(-4.0), None], Some(1000.0))
                 .is_none()
