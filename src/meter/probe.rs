@@ -81,6 +81,7 @@ pub async fn probe(
     };
     let blocks = plan(profile, base);
     let mut image = RegisterImage::default();
+    let mut refused: Option<ReadError> = None;
     for block in &blocks {
         match conn.read_block(unit, *block, limit).await {
             Ok(words) => image.insert(block.kind, block.start, &words),
@@ -94,6 +95,7 @@ pub async fn probe(
                     block_text(block)
                 );
                 single_reads(&mut conn, profile, unit, base, *block, limit, &mut image).await;
+                refused.get_or_insert(e);
             }
         }
     }
@@ -127,6 +129,9 @@ pub async fn probe(
                 let _ = writeln!(out, "  {:<14} {:>18} {place}: {e}", q.name(), "-");
             }
         }
+    }
+    if let (false, Some(e)) = (complete, &refused) {
+        let _ = writeln!(out, "INCOMPLETE\n  hint: {}", hint(e));
     }
     if let Err(e) = plausible(&values) {
         complete = false;

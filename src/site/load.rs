@@ -134,14 +134,8 @@ pub fn site_load(
     let Some(reading) = status.usable(now) else {
         return worst;
     };
-    let mut per_phase = [0.0f64; 3];
-    for p in 0..3 {
-        let Some(Amps(a)) = reading.current[p] else {
-            per_phase[p] = f64::INFINITY;
-            continue;
-        };
-        per_phase[p] = a;
-    }
+    // A phase the meter does not report is marked infinite and gets the worst case.
+    let mut per_phase = reading.current.map(|a| a.map_or(f64::INFINITY, |a| a.0));
     let source = match status.role {
         MeterRole::Building => LoadSource::Measured,
         MeterRole::Grid => {
@@ -160,11 +154,11 @@ pub fn site_load(
         clean = window.push_max(now, clean);
     }
     let mut out = [Amps(0.0); 3];
-    for p in 0..3 {
-        out[p] = if per_phase[p].is_infinite() {
+    for (o, (raw, clean)) in out.iter_mut().zip(per_phase.iter().zip(clean)) {
+        *o = if raw.is_infinite() {
             worst_case
         } else {
-            Amps(clean[p])
+            Amps(clean)
         };
     }
     SiteLoad {
