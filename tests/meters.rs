@@ -24,7 +24,7 @@ use chargegate::meter::modbus::{Connection, connect};
 use chargegate::meter::plan::plan;
 use chargegate::meter::probe::probe;
 use chargegate::meter::profile::{Profile, Quantity};
-use chargegate::meter::{MeterStatus, spawn_meters};
+use chargegate::meter::{MeterStatus, spawn_bus_on, spawn_meters};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -573,5 +573,85 @@ stale-after-ms = 1000
     .await;
     assert_eq!(s.role, MeterRole::Grid);
     daemon.stop().await;
+    server.abort();
+}
+
+/// Several meters on one RS-485 line, by unit id.
+#[derive(Debug, Clone)]
+struct Bus(Vec<FakeMeter>);
+
+impl Service for Bus {
+    type Request = SlaveRequest<'static>;
+    type Response = Response;
+    type Exception = ExceptionCode;
+    type Future = Answer;
+
+    fn call(&self, req: Self::Request) -> Self::Future {
+        match self
+            .0
+            .iter()
+            .find(|m| m.0.lock().unwrap().unit == req.slave)
+        {
+            Some(m) => m.call(req),
+            None => Box::pin(std::future::ready(Err(ExceptionCode::GatewayTargetDevice))),
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_meters_share_one_rtu_bus_and_one_failing_does_not_stall_the_other() {
+    // This sandbox's /dev/pts does not expose the pair's slave by path, so the poller
+    // gets the open client end; the bus loop is the same one `spawn_meters` runs.
+    let (master, client) = tokio_serial::SerialStream::pair().expect("a pty pair");
+    let one = FakeMeter::new(&fixture_named("eastron-sdm630"), 1);
+    let two = FakeMeter::new(&fixture_named("eastron-sdm72d-m"), 2);
+    let bus = Bus(vec![one, two.clone()]);
+    let server = tokio::spawn(async move {
+        let _ = tokio_modbus::server::rtu::Server::new(master)
+            .serve_forever(bus)
+            .await;
+    });
+    let rtu = chargegate::config::RtuSettings {
+        device: "/dev/ttyFAKE0".into(),
+        baud: 9600,
+        parity: chargegate::config::Parity::None,
+        data_bits: 8,
+        stop_bits: 1,
+    };
+    let meter = |id: &str, unit: u8, profile_name: &str| Meter {
+        id: id.into(),
+        profile_name: profile_name.into(),
+        profile: profile(profile_name),
+        transport: MeterTransport::Rtu(rtu.clone()),
+        unit_id: unit,
+        circuit: Some(id.into()),
+        ..meter_config("127.0.0.1:1".parse().unwrap())
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let handles = spawn_bus_on(
+        Connection::attach_rtu(client, "pty".into()),
+        &[
+            meter("a", 1, "eastron-sdm630"),
+            meter("b", 2, "eastron-sdm72d-m"),
+        ],
+        None,
+        stop_rx,
+    );
+    let (mut a, mut b) = (handles.status["a"].clone(), handles.status["b"].clone());
+    let limit = Duration::from_secs(5);
+    wait_for(&mut a, "meter a fresh", limit, |s| !s.stale).await;
+    wait_for(&mut b, "meter b fresh", limit, |s| !s.stale).await;
+    two.set(Mode::Exception(ExceptionCode::IllegalDataAddress));
+    wait_for(&mut b, "meter b stale", limit, |s| s.stale).await;
+    // Meter a kept answering throughout: it is fresh and counts no errors.
+    let now = a.borrow().clone();
+    assert!(!now.stale && now.errors_total == 0, "{now:#?}");
+    two.set(Mode::Normal);
+    wait_for(&mut b, "meter b back", Duration::from_secs(15), |s| {
+        !s.stale
+    })
+    .await;
+    let _ = stop_tx.send(true);
+    handles.abort();
     server.abort();
 }

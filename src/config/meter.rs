@@ -38,7 +38,7 @@ pub enum MeterRole {
     Building,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Parity {
     None,
     Even,
@@ -53,12 +53,6 @@ pub struct RtuSettings {
     pub parity: Parity,
     pub data_bits: u8,
     pub stop_bits: u8,
-}
-
-impl std::hash::Hash for Parity {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        (*self as u8).hash(state);
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

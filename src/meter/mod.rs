@@ -24,7 +24,7 @@ use crate::units::{Amps, Volts, WattHours, Watts};
 
 pub use decode::{DecodeError, RegisterImage, Values};
 pub use profile::{Profile, ProfileError, Quantity};
-pub use task::{MeterHandles, spawn_meters};
+pub use task::{MeterHandles, spawn_bus_on, spawn_meters};
 
 /// One good reading of a meter, in base units, with `invert` applied. Phase index 0..3 is
 /// L1..L3 of the meter (which the electrician wires to site L1..L3).

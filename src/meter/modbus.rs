@@ -20,7 +20,7 @@ use super::profile::{RegisterKind, SunSpec};
 use crate::config::{MeterTransport, Parity, RtuSettings};
 
 /// Why a read failed, and whose fault it is.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ReadError {
     #[error("no answer within {} ms", .0.as_millis())]
     Timeout(Duration),

@@ -76,10 +76,46 @@ pub fn spawn_meters(
         }
     }
     for (transport, slots) in groups {
-        handles
-            .tasks
-            .push(tokio::spawn(run_group(transport, slots, shutdown.clone())));
+        handles.tasks.push(tokio::spawn(run_group(
+            transport,
+            None,
+            slots,
+            shutdown.clone(),
+        )));
     }
+    handles
+}
+
+/// As `spawn_meters` for meters that share one bus, over an already open connection (a
+/// serial line opened elsewhere, or a pseudo-terminal in tests); a broken connection is
+/// reopened from the first meter's transport.
+pub fn spawn_bus_on(
+    conn: Connection,
+    meters: &[Meter],
+    history: Option<mpsc::Sender<MinuteSummary>>,
+    shutdown: watch::Receiver<bool>,
+) -> MeterHandles {
+    let mut handles = MeterHandles::default();
+    let Some(first) = meters.first() else {
+        return handles;
+    };
+    let mut slots = Vec::new();
+    for meter in meters {
+        let (tx, rx) = watch::channel(MeterStatus::new(
+            meter.id.clone(),
+            meter.role,
+            meter.circuit.clone(),
+            meter.stale_after,
+        ));
+        handles.status.insert(meter.id.clone(), rx);
+        slots.push(Slot::new(meter.clone(), tx, history.clone()));
+    }
+    handles.tasks.push(tokio::spawn(run_group(
+        first.transport.clone(),
+        Some(conn),
+        slots,
+        shutdown,
+    )));
     handles
 }
 
@@ -202,6 +238,7 @@ impl Slot {
 
 async fn run_group(
     transport: MeterTransport,
+    mut preopened: Option<Connection>,
     mut slots: Vec<Slot>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -231,7 +268,11 @@ async fn run_group(
             return;
         }
         if conn.is_none() {
-            match connect(&transport, connect_limit).await {
+            let opened = match preopened.take() {
+                Some(c) => Ok(c),
+                None => connect(&transport, connect_limit).await,
+            };
+            match opened {
                 Ok(c) => {
                     tracing::info!(target, "meter connection open");
                     connect_failures = 0;
@@ -242,10 +283,7 @@ async fn run_group(
                     let interval = slots[i].meter.poll_interval;
                     reconnect_at = Instant::now() + backoff(connect_failures, interval);
                     for slot in &mut slots {
-                        slot.record(Err(ReadError::Connect {
-                            target: target.clone(),
-                            message: e.to_string(),
-                        }));
+                        slot.record(Err(e.clone()));
                         slot.next_due = reconnect_at;
                     }
                     continue;
@@ -255,12 +293,24 @@ async fn run_group(
         let slot = &mut slots[i];
         let c = conn.as_mut().expect("connected above");
         let result = slot.read(c).await;
-        let reconnect = result
-            .as_ref()
-            .err()
-            .is_some_and(ReadError::needs_reconnect);
+        let reconnect = result.as_ref().err().is_some_and(|e| match &transport {
+            MeterTransport::Tcp(_) => e.needs_reconnect(),
+            // A serial port does not break when one meter on the bus is silent; reopening
+            // it would stall the other meters. Only a broken port is reopened.
+            MeterTransport::Rtu(_) => {
+                matches!(e, ReadError::Transport(_) | ReadError::Connect { .. })
+            }
+        });
+        let failed = result.is_err();
         slot.record(result);
-        slot.next_due = Instant::now() + slot.meter.poll_interval;
+        // A failing meter is retried with backoff, so that a dead meter does not take the
+        // bus time of the others.
+        let wait = if failed {
+            slot.health.backoff(slot.meter.poll_interval)
+        } else {
+            slot.meter.poll_interval
+        };
+        slot.next_due = Instant::now() + wait;
         if reconnect {
             tracing::info!(target, "dropping the meter connection to reconnect");
             conn = None;
