@@ -88,8 +88,10 @@ pub fn raw_number(words: &[u16], ty: ValueType, word_order: Order, byte_order: O
     }
 }
 
-/// SunSpec "not implemented" markers (SunSpec Information Model Specification §4.2:
-/// int16 0x8000, uint16 0xFFFF, int32 0x80000000, acc32 0).
+/// SunSpec "not implemented" markers (SunSpec Information Model Specification: int16
+/// 0x8000, uint16 0xFFFF, int32 0x80000000). An acc32 of 0 also means "not implemented"
+/// there, but it is read as 0 Wh: a new meter's counter is 0 too, and energy is not used
+/// for limits.
 fn sunspec_not_implemented(words: &[u16], ty: ValueType) -> bool {
     match ty {
         ValueType::I16 => words == [0x8000],

@@ -23,6 +23,9 @@ use super::plan::{Block, plan};
 use super::{MeterReading, MeterStatus};
 use crate::config::{Meter, MeterTransport};
 
+/// Recorded when an answer repeats the previous register image word for word.
+const FROZEN: &str = "same register values as the previous read: the measurement may have frozen";
+
 /// The meters' latest status, by meter id, and their poll tasks.
 #[derive(Debug, Default)]
 pub struct MeterHandles {
@@ -185,6 +188,7 @@ impl Slot {
                     self.last = Some(reading);
                 } else {
                     tracing::debug!(meter = self.meter.id, "same register image as before");
+                    self.health.last_error = Some(FROZEN.to_string());
                 }
             }
             Err(e) => {
