@@ -1,4 +1,5 @@
-//! The running daemon: wires the store, the CSMS rules and the charger listener together
+//! The running daemon: wires the store, the CSMS rules, the charger listener and the meter
+//! pollers together
 //! and owns the shutdown signal.
 //!
 //! `start` is what `chargegate run` and the integration tests call, so the tests exercise
@@ -15,6 +16,7 @@ use crate::charger::{Chargers, Server, ServerSettings};
 use crate::config::Config;
 use crate::dispatch::round::ChargerLimit;
 use crate::dispatch::{self, BaselineSettings, BaselineState, DispatchInput, DispatchSettings};
+use crate::meter::{self, MeterHandles};
 use crate::session::Csms;
 use crate::store::{self, Store, StoreError};
 use crate::units::ChargerId;
@@ -41,6 +43,8 @@ pub struct Daemon {
     pub dispatch_input: watch::Sender<DispatchInput>,
     /// Dispatch's S1 accounting per charger, after every round.
     pub accounting: watch::Receiver<BTreeMap<ChargerId, ChargerLimit>>,
+    /// The latest status of every `[[meter]]`, by id (DESIGN.md S5: check `usable`).
+    pub meters: MeterHandles,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
 }
@@ -54,7 +58,7 @@ pub async fn start(config: &Config) -> Result<Daemon, StartError> {
 /// As `start`, with a given store (in-memory for `demo` and tests).
 pub async fn start_with_store(config: &Config, store: Store) -> Result<Daemon, StartError> {
     store.call(|c| store::all_disconnected(c)).await?;
-    let csms = Csms::from_config(store, config);
+    let csms = Csms::from_config(store.clone(), config);
     csms.load_tokens(config).await?;
     let chargers = Chargers::default();
     let server = Server::bind(
@@ -92,6 +96,7 @@ pub async fn start_with_store(config: &Config, store: Store) -> Result<Daemon, S
         shutdown_rx.clone(),
     );
     tokio::spawn(dispatch_loop);
+    let meters = start_meters(config, &store, shutdown_rx.clone());
     let server = tokio::spawn(server.run(shutdown_rx));
     tracing::info!(%csms_addr, site = config.site.id, chargers = config.chargers.len(), "chargegate started");
     Ok(Daemon {
@@ -101,9 +106,41 @@ pub async fn start_with_store(config: &Config, store: Store) -> Result<Daemon, S
         baseline,
         dispatch_input,
         accounting,
+        meters,
         shutdown,
         server,
     })
+}
+
+/// Starts the meter pollers and the task that writes their 1-minute history and prunes
+/// it once an hour after `[store] history-days`.
+fn start_meters(config: &Config, store: &Store, shutdown: watch::Receiver<bool>) -> MeterHandles {
+    if config.meters.is_empty() {
+        return MeterHandles::default();
+    }
+    let (history_tx, mut history_rx) = tokio::sync::mpsc::channel(256);
+    let store = store.clone();
+    let keep = chrono::Duration::days(i64::from(config.store.history_days));
+    tokio::spawn(async move {
+        let mut prune = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tokio::select! {
+                minute = history_rx.recv() => {
+                    let Some(minute) = minute else { return };
+                    if let Err(e) = store.call(move |c| store::insert_meter_minute(c, &minute)).await {
+                        tracing::warn!("cannot write meter history: {e}");
+                    }
+                }
+                _ = prune.tick() => {
+                    let before = chrono::Utc::now() - keep;
+                    if let Err(e) = store.call(move |c| store::prune_meter_history(c, before)).await {
+                        tracing::warn!("cannot prune meter history: {e}");
+                    }
+                }
+            }
+        }
+    });
+    meter::spawn_meters(&config.meters, Some(history_tx), shutdown)
 }
 
 impl Daemon {
@@ -112,6 +149,7 @@ impl Daemon {
     pub async fn stop(self) {
         const SHUTDOWN_LIMIT: Duration = Duration::from_secs(10);
         let _ = self.shutdown.send(true);
+        self.meters.abort();
         let mut server = self.server;
         if tokio::time::timeout(SHUTDOWN_LIMIT, &mut server)
             .await

@@ -42,6 +42,55 @@ enum Command {
     /// Print an argon2 hash of a charger password for `password-hash` (reads the password
     /// from standard input so it stays out of the shell history).
     HashPassword,
+    /// Energy meters.
+    Meter {
+        #[command(subcommand)]
+        command: MeterCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum MeterCommand {
+    /// Read a meter once through a profile and print every value (commissioning).
+    Probe(ProbeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("transport").required(true).args(["tcp", "rtu"])))]
+struct ProbeArgs {
+    /// Profile name: a file in profiles/meter/ without .toml, e.g. eastron-sdm630.
+    #[arg(long)]
+    profile: String,
+    /// Modbus TCP meter or gateway, HOST:PORT.
+    #[arg(long)]
+    tcp: Option<String>,
+    /// Serial RS-485 device, e.g. /dev/ttyUSB0.
+    #[arg(long)]
+    rtu: Option<String>,
+    #[arg(long, default_value_t = 9600)]
+    baud: u32,
+    #[arg(long, value_enum, default_value_t = ProbeParity::Even)]
+    parity: ProbeParity,
+    #[arg(long, default_value_t = 8)]
+    data_bits: u8,
+    #[arg(long, default_value_t = 1)]
+    stop_bits: u8,
+    /// Modbus unit (slave) id.
+    #[arg(long, default_value_t = 1)]
+    unit_id: u8,
+    /// Folder of meter profiles (default: installed, then ./profiles/meter).
+    #[arg(long)]
+    profiles_dir: Option<PathBuf>,
+    /// Time limit per request, in ms.
+    #[arg(long, default_value_t = 2000)]
+    timeout_ms: u64,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ProbeParity {
+    None,
+    Even,
+    Odd,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +104,9 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Validate { config } => validate(&config),
         Command::HashPassword => hash_password(),
+        Command::Meter {
+            command: MeterCommand::Probe(args),
+        } => meter_probe(args),
         Command::Run {
             config,
             log_format,
@@ -112,6 +164,60 @@ fn hash_password() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn meter_probe(args: ProbeArgs) -> ExitCode {
+    use chargegate::config::{MeterTransport, Parity, RtuSettings};
+    use chargegate::meter::profile::{Profile, default_profile_dirs};
+    let dirs = match args.profiles_dir {
+        Some(d) => vec![d],
+        None => default_profile_dirs(),
+    };
+    let profile = match Profile::load(&args.profile, &dirs) {
+        Ok((p, _)) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let transport = match (args.tcp, args.rtu) {
+        (Some(addr), _) => MeterTransport::Tcp(addr),
+        (None, Some(device)) => MeterTransport::Rtu(RtuSettings {
+            device,
+            baud: args.baud,
+            parity: match args.parity {
+                ProbeParity::None => Parity::None,
+                ProbeParity::Even => Parity::Even,
+                ProbeParity::Odd => Parity::Odd,
+            },
+            data_bits: args.data_bits,
+            stop_bits: args.stop_bits,
+        }),
+        (None, None) => unreachable!("clap requires --tcp or --rtu"),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = runtime.block_on(chargegate::meter::probe::probe(
+        &args.profile,
+        &profile,
+        &transport,
+        args.unit_id,
+        std::time::Duration::from_millis(args.timeout_ms),
+    ));
+    print!("{}", report.text);
+    if report.complete {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

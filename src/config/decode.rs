@@ -195,6 +195,17 @@ impl<'d, 's> Table<'d, 's> {
         self.opt_str(key)
     }
 
+    pub fn opt_bool(&self, key: &str) -> Option<bool> {
+        let value = self.take(key)?;
+        match value.get_ref() {
+            DeValue::Boolean(b) => Some(*b),
+            _ => {
+                self.wrong_type(key, value, "true or false");
+                None
+            }
+        }
+    }
+
     /// A number: TOML integers and floats are both accepted (an electrician writes `32`
     /// and `32.0` alike).
     pub fn opt_f64(&self, key: &str) -> Option<f64> {
@@ -246,17 +257,6 @@ impl<'d, 's> Table<'d, 's> {
                     format!("must be between {min} and {max}, found {}", i.as_str()),
                     None,
                 );
-                None
-            }
-        }
-    }
-
-    pub fn opt_bool(&self, key: &str) -> Option<bool> {
-        let value = self.take(key)?;
-        match value.get_ref() {
-            DeValue::Boolean(b) => Some(*b),
-            _ => {
-                self.wrong_type(key, value, "true or false");
                 None
             }
         }

@@ -6,6 +6,7 @@
 //! the network or the store; `summary` renders what `chargegate validate` prints.
 
 mod decode;
+mod meter;
 mod site;
 
 use std::net::SocketAddr;
@@ -15,6 +16,7 @@ use chrono::{DateTime, Utc};
 
 pub use decode::Problem;
 use decode::{Doc, Table};
+pub use meter::{Meter, MeterRole, MeterTransport, Parity, RtuSettings};
 
 use crate::units::{Amps, ChargerId, Volts};
 
@@ -30,6 +32,7 @@ pub struct Config {
     pub chargers: Vec<Charger>,
     pub id_tokens: Vec<IdTokenEntry>,
     pub dispatch: Dispatch,
+    pub meters: Vec<Meter>,
 }
 
 /// `[dispatch]`: how limits are sent (DESIGN.md S2, S3).
@@ -95,6 +98,8 @@ pub struct Http {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Store {
     pub path: PathBuf,
+    /// How long the 1-minute meter history is kept, in days.
+    pub history_days: u32,
 }
 
 /// How a charger proves who it is (security profile 1: HTTP Basic auth).
@@ -199,6 +204,7 @@ pub fn parse(text: &str) -> Result<Config, Vec<Problem>> {
     root.finish(site::TOP_LEVEL_KEYS);
     if let Some(config) = &config {
         site::check(&doc, config);
+        meter::check(&doc, &config.meters);
     }
     match config {
         Some(config) if !doc.has_problems() => Ok(config),
@@ -266,6 +272,26 @@ pub fn summary(config: &Config) -> String {
         per_phase + site.worst_case_load.0,
         budget
     );
+    let _ = writeln!(out, "{} meter(s):", config.meters.len());
+    for m in &config.meters {
+        let transport = match &m.transport {
+            MeterTransport::Tcp(addr) => format!("tcp {addr}"),
+            MeterTransport::Rtu(r) => format!("rtu {} {} baud", r.device, r.baud),
+        };
+        let _ = writeln!(
+            out,
+            "  {:<20} {:<8} {:<24} unit {:>3}  {transport}, stale after {} ms{}",
+            m.id,
+            format!("{:?}", m.role).to_lowercase(),
+            m.profile_name,
+            m.unit_id,
+            m.stale_after.as_millis(),
+            m.circuit
+                .as_deref()
+                .map(|c| format!(", circuit {c}"))
+                .unwrap_or_default()
+        );
+    }
     let _ = writeln!(
         out,
         "{} id token(s) in the local list",

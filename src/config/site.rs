@@ -16,7 +16,7 @@ use super::{
 use crate::units::{Amps, ChargerId, Volts};
 
 pub const TOP_LEVEL_KEYS: &[&str] = &[
-    "site", "csms", "http", "store", "charger", "id-token", "dispatch",
+    "site", "csms", "http", "store", "charger", "id-token", "dispatch", "meter", "profiles",
 ];
 const SITE_KEYS: &[&str] = &[
     "id",
@@ -78,11 +78,15 @@ pub fn read(root: &Table<'_, '_>) -> Option<Config> {
                 .opt_str("path")
                 .map(PathBuf::from)
                 .unwrap_or_else(default_store_path);
-            t.finish(&["path"]);
-            Store { path }
+            let history_days = t
+                .opt_int("history-days", 1, 3650)
+                .unwrap_or(DEFAULT_HISTORY_DAYS) as u32;
+            t.finish(&["path", "history-days"]);
+            Store { path, history_days }
         }
         None => Store {
             path: default_store_path(),
+            history_days: DEFAULT_HISTORY_DAYS as u32,
         },
     };
     let dispatch = match root.opt_table("dispatch") {
@@ -92,6 +96,7 @@ pub fn read(root: &Table<'_, '_>) -> Option<Config> {
     let chargers: Vec<Option<Charger>> = root.tables("charger").iter().map(read_charger).collect();
     let id_tokens: Vec<Option<IdTokenEntry>> =
         root.tables("id-token").iter().map(read_token).collect();
+    let meters = super::meter::read(root);
     Some(Config {
         site: site?,
         csms: csms?,
@@ -100,6 +105,7 @@ pub fn read(root: &Table<'_, '_>) -> Option<Config> {
         chargers: chargers.into_iter().collect::<Option<Vec<_>>>()?,
         id_tokens: id_tokens.into_iter().collect::<Option<Vec<_>>>()?,
         dispatch: dispatch?,
+        meters: meters?,
     })
 }
 
@@ -131,6 +137,9 @@ fn read_dispatch(t: &Table<'_, '_>) -> Option<Dispatch> {
 fn default_http_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
+
+/// Days of 1-minute meter history kept in the store.
+const DEFAULT_HISTORY_DAYS: i64 = 30;
 
 fn default_store_path() -> PathBuf {
     PathBuf::from("/var/lib/chargegate/chargegate.db")

@@ -1,12 +1,13 @@
 //! The store: one SQLite database (WAL) owned by one thread.
 //!
 //! Every record chargegate must not lose lives here: chargers, connectors, id tokens,
-//! transactions, meter samples and the audit log. `Store` is a cheap handle; each call ships
+//! transactions, meter samples, the audit log and the downsampled grid-meter history. `Store` is a cheap handle; each call ships
 //! a closure to the owner thread and awaits its result, so SQLite never blocks an async
 //! worker (STYLE.md §10). A CALLRESULT that acknowledges a charger's record is sent only
 //! after the record is committed here. Must never hold protocol knowledge: callers pass
 //! version-blind values.
 
+mod meter_history;
 mod queries;
 mod schema;
 
@@ -16,6 +17,7 @@ use std::sync::mpsc;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+pub use meter_history::*;
 pub use queries::*;
 
 /// Why a store operation failed.

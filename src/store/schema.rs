@@ -107,6 +107,24 @@ const MIGRATIONS: &[&str] = &[
         detail          TEXT NOT NULL
     );
     "#,
+    // 2: 1-minute meter history (per-phase max and mean current), for forecasting and
+    // the status page; pruned after `[store] history-days`.
+    r#"
+    CREATE TABLE meter_history (
+        meter_id      TEXT NOT NULL,
+        minute        TEXT NOT NULL,
+        samples       INTEGER NOT NULL,
+        l1_max_a      REAL,
+        l2_max_a      REAL,
+        l3_max_a      REAL,
+        l1_mean_a     REAL,
+        l2_mean_a     REAL,
+        l3_mean_a     REAL,
+        mean_power_w  REAL,
+        PRIMARY KEY (meter_id, minute)
+    );
+    CREATE INDEX meter_history_minute ON meter_history (minute);
+    "#,
 ];
 
 /// Sets the connection pragmas and applies pending migrations.

@@ -1,0 +1,286 @@
+//! The non-charger load per site phase: what the planner and the guard must leave room
+//! for (DESIGN.md S1, S5).
+//!
+//! - A `building` meter measures everything but the chargers: its current is the load.
+//! - A `grid` meter measures the whole connection, chargers included: the load is the
+//!   meter's current minus each charger's measured current (from its MeterValues), mapped
+//!   to site phases through the charger's phase rotation.
+//! - A missing or stale meter gives `worst-case-load-a` on every phase, never 0 (S5).
+//!
+//! Timing caveat of the derived value: the meter is read every second, while a charger's
+//! MeterValues arrive every `MeterValueSampleInterval` (often 10-60 s) and describe the
+//! past. When a charger lowers its current, its last sample still shows the old, higher
+//! value, so "meter minus chargers" underestimates the other load until the next sample
+//! arrives — the unsafe direction. It is made safe by taking, per phase, the larger of the
+//! derived value and its maximum over a short window (`LoadWindow`, which should span at
+//! least the chargers' sample interval): an underestimate caused by a stale charger sample
+//! is covered by the derived values seen before that charger changed. The opposite lag (a
+//! charger ramping up before reporting) overestimates the load, which is safe. A negative
+//! derived or measured load (PV exporting) counts as 0: production can vanish with a cloud,
+//! so it is not treated as headroom. Must never do IO or read the clock.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crate::config::MeterRole;
+use crate::meter::MeterStatus;
+use crate::units::Amps;
+
+/// The default window of the short-term maximum: the usual upper end of chargers'
+/// MeterValueSampleInterval.
+pub const DEFAULT_WINDOW: Duration = Duration::from_secs(60);
+
+/// One charger's measured current, and the site phase each of its phases is on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChargerDraw {
+    /// Charger L1..L3 -> site phase index 0..3 (None: the charger has fewer phases).
+    pub site_phase: [Option<usize>; 3],
+    /// Measured current of the charger's L1..L3 (None: not reported).
+    pub measured: [Option<Amps>; 3],
+}
+
+impl ChargerDraw {
+    /// From the OCPP ConnectorPhaseRotation notation (`RST`, `STR`, ...: R, S, T are site
+    /// L1, L2, L3), the charger's phase count and its measured currents.
+    pub fn new(rotation: &str, phases: u8, measured: [Option<Amps>; 3]) -> Self {
+        let mut site_phase = [None; 3];
+        for (i, c) in rotation
+            .chars()
+            .take(usize::from(phases.min(3)))
+            .enumerate()
+        {
+            site_phase[i] = match c {
+                'R' => Some(0),
+                'S' => Some(1),
+                'T' => Some(2),
+                _ => None,
+            };
+        }
+        Self {
+            site_phase,
+            measured,
+        }
+    }
+}
+
+/// Where the load figure came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadSource {
+    /// Read from a building meter.
+    Measured,
+    /// Grid meter minus the chargers, with the short-term maximum.
+    Derived,
+    /// No usable meter: `worst-case-load-a`.
+    WorstCase,
+}
+
+/// The non-charger load per site phase.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SiteLoad {
+    pub per_phase: [Amps; 3],
+    pub source: LoadSource,
+}
+
+/// The derived loads of the last `window`, for the short-term maximum.
+#[derive(Debug, Clone)]
+pub struct LoadWindow {
+    window: Duration,
+    entries: VecDeque<(Instant, [f64; 3])>,
+}
+
+impl LoadWindow {
+    pub fn new(window: Duration) -> Self {
+        Self {
+            window,
+            entries: VecDeque::new(),
+        }
+    }
+
+    /// Adds `value` at `now` and returns the per-phase maximum over the window.
+    fn push_max(&mut self, now: Instant, value: [f64; 3]) -> [f64; 3] {
+        while let Some((t, _)) = self.entries.front() {
+            if now.saturating_duration_since(*t) > self.window {
+                self.entries.pop_front();
+            } else {
+                break;
+            }
+        }
+        self.entries.push_back((now, value));
+        let mut max = value;
+        for (_, v) in &self.entries {
+            for p in 0..3 {
+                max[p] = max[p].max(v[p]);
+            }
+        }
+        max
+    }
+}
+
+/// The non-charger load per site phase at `now`. `meter` is the site-level meter's
+/// status (None: no meter configured); a phase the meter does not report gets the worst
+/// case too.
+pub fn site_load(
+    now: Instant,
+    meter: Option<&MeterStatus>,
+    chargers: &[ChargerDraw],
+    worst_case: Amps,
+    window: &mut LoadWindow,
+) -> SiteLoad {
+    let worst = SiteLoad {
+        per_phase: [worst_case; 3],
+        source: LoadSource::WorstCase,
+    };
+    let Some(status) = meter else { return worst };
+    let Some(reading) = status.usable(now) else {
+        return worst;
+    };
+    // A phase the meter does not report is marked infinite and gets the worst case.
+    let mut per_phase = reading.current.map(|a| a.map_or(f64::INFINITY, |a| a.0));
+    let source = match status.role {
+        MeterRole::Building => LoadSource::Measured,
+        MeterRole::Grid => {
+            for c in chargers {
+                for (i, site_phase) in c.site_phase.iter().enumerate() {
+                    if let (Some(p), Some(Amps(a))) = (site_phase, c.measured[i]) {
+                        per_phase[*p] -= a.max(0.0);
+                    }
+                }
+            }
+            LoadSource::Derived
+        }
+    };
+    let mut clean = per_phase.map(|a| if a.is_finite() { a.max(0.0) } else { 0.0 });
+    if source == LoadSource::Derived {
+        clean = window.push_max(now, clean);
+    }
+    let mut out = [Amps(0.0); 3];
+    for (o, (raw, clean)) in out.iter_mut().zip(per_phase.iter().zip(clean)) {
+        *o = if raw.is_infinite() {
+            worst_case
+        } else {
+            Amps(clean)
+        };
+    }
+    SiteLoad {
+        per_phase: out,
+        source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meter::{MeterReading, Quantity, Values};
+
+    const S: Duration = Duration::from_secs(1);
+
+    fn status(role: MeterRole, at: Instant, amps: [f64; 3]) -> MeterStatus {
+        let mut v = Values::default();
+        for (q, a) in [
+            Quantity::CurrentL1,
+            Quantity::CurrentL2,
+            Quantity::CurrentL3,
+        ]
+        .into_iter()
+        .zip(amps)
+        {
+            v.0.insert(q, a);
+        }
+        let mut s = MeterStatus::new("grid".into(), role, None, 5 * S);
+        s.reading = Some(MeterReading::from_values(&v, at, false));
+        s.stale = false;
+        s
+    }
+
+    fn amps(load: &SiteLoad) -> [f64; 3] {
+        load.per_phase.map(|a| a.0)
+    }
+
+    #[test]
+    fn building_meter_is_read_directly_and_stale_means_worst_case() {
+        let t0 = Instant::now();
+        let mut w = LoadWindow::new(DEFAULT_WINDOW);
+        let s = status(MeterRole::Building, t0, [10.0, 20.0, -3.0]);
+        let load = site_load(t0, Some(&s), &[], Amps(150.0), &mut w);
+        assert_eq!(load.source, LoadSource::Measured);
+        assert_eq!(amps(&load), [10.0, 20.0, 0.0]);
+        let load = site_load(t0 + 5 * S, Some(&s), &[], Amps(150.0), &mut w);
+        assert_eq!(load.source, LoadSource::WorstCase);
+        assert_eq!(amps(&load), [150.0; 3]);
+        assert_eq!(
+            site_load(t0, None, &[], Amps(150.0), &mut w).source,
+            LoadSource::WorstCase
+        );
+        let mut stale = s.clone();
+        stale.stale = true;
+        assert_eq!(
+            amps(&site_load(t0, Some(&stale), &[], Amps(150.0), &mut w)),
+            [150.0; 3]
+        );
+    }
+
+    #[test]
+    fn grid_meter_minus_chargers_through_their_rotation() {
+        let t0 = Instant::now();
+        let mut w = LoadWindow::new(DEFAULT_WINDOW);
+        let s = status(MeterRole::Grid, t0, [50.0, 60.0, 70.0]);
+        let three = ChargerDraw::new("RST", 3, [Some(Amps(16.0)); 3]);
+        // A single-phase charger with rotation STR: its L1 is on site L2.
+        let single = ChargerDraw::new("STR", 1, [Some(Amps(10.0)), None, None]);
+        assert_eq!(single.site_phase, [Some(1), None, None]);
+        let load = site_load(t0, Some(&s), &[three, single], Amps(150.0), &mut w);
+        assert_eq!(load.source, LoadSource::Derived);
+        assert_eq!(amps(&load), [34.0, 34.0, 54.0]);
+    }
+
+    #[test]
+    fn a_lagging_charger_sample_is_covered_by_the_short_term_max() {
+        let t0 = Instant::now();
+        let mut w = LoadWindow::new(10 * S);
+        // Other load 20 A, charger draws 30 A: meter 50 A.
+        let c = |a| [ChargerDraw::new("RST", 3, [Some(Amps(a)); 3])];
+        let l = site_load(
+            t0,
+            Some(&status(MeterRole::Grid, t0, [50.0; 3])),
+            &c(30.0),
+            Amps(150.0),
+            &mut w,
+        );
+        assert_eq!(amps(&l), [20.0; 3]);
+        // The charger drops to 6 A; its last MeterValues still say 30 A. The meter shows
+        // 26 A; naive derivation would say -4 A of other load.
+        let t1 = t0 + 2 * S;
+        let l = site_load(
+            t1,
+            Some(&status(MeterRole::Grid, t1, [26.0; 3])),
+            &c(30.0),
+            Amps(150.0),
+            &mut w,
+        );
+        assert_eq!(amps(&l), [20.0; 3], "the window keeps the earlier 20 A");
+        // After the window, with a fresh charger sample, the derived value is used again.
+        let t2 = t0 + 13 * S;
+        let l = site_load(
+            t2,
+            Some(&status(MeterRole::Grid, t2, [21.0; 3])),
+            &c(6.0),
+            Amps(150.0),
+            &mut w,
+        );
+        assert_eq!(amps(&l), [15.0; 3]);
+    }
+
+    #[test]
+    fn a_phase_the_meter_does_not_report_gets_the_worst_case() {
+        let t0 = Instant::now();
+        let mut w = LoadWindow::new(DEFAULT_WINDOW);
+        let mut s = status(MeterRole::Building, t0, [5.0, 5.0, 5.0]);
+        if let Some(r) = s.reading.as_mut() {
+            r.current[2] = None;
+        }
+        assert_eq!(
+            amps(&site_load(t0, Some(&s), &[], Amps(99.0), &mut w)),
+            [5.0, 5.0, 99.0]
+        );
+    }
+}
