@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::charger::{Chargers, Server, ServerSettings};
 use crate::config::Config;
+use crate::control::{self, ControlOutput, LoadReading};
 use crate::session::Csms;
 use crate::store::{self, Store, StoreError};
 
@@ -31,8 +32,13 @@ pub struct Daemon {
     pub csms_addr: SocketAddr,
     pub chargers: Chargers,
     pub csms: Csms,
+    /// The control loop's current plan and guard reductions (for dispatch and the API).
+    pub plan: watch::Receiver<ControlOutput>,
+    /// Where the meters deliver non-charger load readings.
+    pub load_readings: tokio::sync::mpsc::Sender<LoadReading>,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
+    control: JoinHandle<()>,
 }
 
 /// Opens the store, loads the local authorization list and starts the CSMS listener.
@@ -63,14 +69,18 @@ pub async fn start_with_store(config: &Config, store: Store) -> Result<Daemon, S
                 source,
             })?;
     let (shutdown, shutdown_rx) = watch::channel(false);
+    let control = control::spawn(config, csms.subscribe(), shutdown_rx.clone());
     let server = tokio::spawn(server.run(shutdown_rx));
     tracing::info!(%csms_addr, site = config.site.id, chargers = config.chargers.len(), "chargegate started");
     Ok(Daemon {
         csms_addr,
         chargers,
         csms,
+        plan: control.output,
+        load_readings: control.readings,
         shutdown,
         server,
+        control: control.task,
     })
 }
 
@@ -87,6 +97,13 @@ impl Daemon {
         {
             tracing::warn!("shutdown took longer than 10 s; stopping anyway");
             server.abort();
+        }
+        let mut control = self.control;
+        if tokio::time::timeout(Duration::from_secs(1), &mut control)
+            .await
+            .is_err()
+        {
+            control.abort();
         }
         tracing::info!("chargegate stopped");
     }

@@ -5,7 +5,9 @@
 //! unknown keys are rejected, physical keys carry their unit. This module must never reach
 //! the network or the store; `summary` renders what `chargegate validate` prints.
 
+mod circuit;
 mod decode;
+mod planner;
 mod site;
 
 use std::net::SocketAddr;
@@ -13,8 +15,11 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
+pub use circuit::{Circuit, SITE as SITE_CIRCUIT, ancestors};
 pub use decode::Problem;
 use decode::{Doc, Table};
+pub use planner::{Departure, DepartureFor, Planner, Tariff, parse_time_of_day, price_at};
+pub use site::site_phases;
 
 use crate::units::{Amps, ChargerId, Volts};
 
@@ -29,6 +34,11 @@ pub struct Config {
     pub store: Store,
     pub chargers: Vec<Charger>,
     pub id_tokens: Vec<IdTokenEntry>,
+    /// `[[circuit]]`: sub-circuits under the grid connection.
+    pub circuits: Vec<Circuit>,
+    pub planner: Planner,
+    /// `[[departure]]`: the depot's daily departure schedule.
+    pub departures: Vec<Departure>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -117,6 +127,8 @@ pub struct Charger {
     pub phase_rotation: String,
     pub failsafe_current: Amps,
     pub priority: u32,
+    /// The `[[circuit]]` the charger hangs on; `None`: directly on the grid connection.
+    pub circuit: Option<String>,
 }
 
 /// Authorization status of a locally listed id token.

@@ -15,7 +15,17 @@ use super::{
 };
 use crate::units::{Amps, ChargerId, Volts};
 
-pub const TOP_LEVEL_KEYS: &[&str] = &["site", "csms", "http", "store", "charger", "id-token"];
+pub const TOP_LEVEL_KEYS: &[&str] = &[
+    "site",
+    "csms",
+    "http",
+    "store",
+    "charger",
+    "id-token",
+    "circuit",
+    "planner",
+    "departure",
+];
 const SITE_KEYS: &[&str] = &[
     "id",
     "grid-limit-a",
@@ -44,6 +54,7 @@ const CHARGER_KEYS: &[&str] = &[
     "phase-rotation",
     "failsafe-current-a",
     "priority",
+    "circuit",
 ];
 const TOKEN_KEYS: &[&str] = &["id", "status", "expires", "group"];
 
@@ -86,6 +97,20 @@ pub fn read(root: &Table<'_, '_>) -> Option<Config> {
     let chargers: Vec<Option<Charger>> = root.tables("charger").iter().map(read_charger).collect();
     let id_tokens: Vec<Option<IdTokenEntry>> =
         root.tables("id-token").iter().map(read_token).collect();
+    let circuits: Vec<Option<super::Circuit>> = root
+        .tables("circuit")
+        .iter()
+        .map(super::circuit::read_circuit)
+        .collect();
+    let planner = match root.opt_table("planner") {
+        Some(t) => super::planner::read_planner(&t),
+        None => Some(super::Planner::default()),
+    };
+    let departures: Vec<Option<super::Departure>> = root
+        .tables("departure")
+        .iter()
+        .map(super::planner::read_departure)
+        .collect();
     Some(Config {
         site: site?,
         csms: csms?,
@@ -93,6 +118,9 @@ pub fn read(root: &Table<'_, '_>) -> Option<Config> {
         store,
         chargers: chargers.into_iter().collect::<Option<Vec<_>>>()?,
         id_tokens: id_tokens.into_iter().collect::<Option<Vec<_>>>()?,
+        circuits: circuits.into_iter().collect::<Option<Vec<_>>>()?,
+        planner: planner?,
+        departures: departures.into_iter().collect::<Option<Vec<_>>>()?,
     })
 }
 
@@ -333,6 +361,7 @@ fn read_charger(t: &Table<'_, '_>) -> Option<Charger> {
     }
     let failsafe = amps(t, "failsafe-current-a", None);
     let priority = t.opt_int("priority", 0, 1000).unwrap_or(1) as u32;
+    let circuit = t.opt_str("circuit").filter(|c| c != super::SITE_CIRCUIT);
     t.finish(CHARGER_KEYS);
     let max = max?;
     Some(Charger {
@@ -344,6 +373,7 @@ fn read_charger(t: &Table<'_, '_>) -> Option<Charger> {
         phase_rotation: rotation,
         failsafe_current: failsafe.unwrap_or(min),
         priority,
+        circuit,
     })
 }
 
@@ -397,8 +427,23 @@ pub fn site_phases(charger: &Charger) -> impl Iterator<Item = usize> + '_ {
 
 /// (failsafe current on the most loaded site phase, grid limit - margin), in A.
 pub fn failsafe_budget(config: &Config) -> (f64, f64) {
+    failsafe_budget_of(config, None)
+}
+
+/// As `failsafe_budget`, for the chargers under `circuit` (`None`: the grid connection,
+/// i.e. every charger) against that circuit's limit - margin.
+pub fn failsafe_budget_of(config: &Config, circuit: Option<&str>) -> (f64, f64) {
     let mut per_phase = [0.0f64; 3];
     for c in &config.chargers {
+        let under = match circuit {
+            None => true,
+            Some(id) => super::ancestors(&config.circuits, c.circuit.as_deref())
+                .iter()
+                .any(|a| a.id == id),
+        };
+        if !under {
+            continue;
+        }
         for p in site_phases(c) {
             per_phase[p] += c.failsafe_current.0;
         }
@@ -407,7 +452,15 @@ pub fn failsafe_budget(config: &Config) -> (f64, f64) {
         .iter()
         .take(usize::from(config.site.phases))
         .fold(0.0f64, |a, b| a.max(*b));
-    (worst, config.site.grid_limit.0 - config.site.margin.0)
+    let limit = match circuit {
+        None => config.site.grid_limit.0,
+        Some(id) => config
+            .circuits
+            .iter()
+            .find(|c| c.id == id)
+            .map_or(config.site.grid_limit.0, |c| c.limit.0),
+    };
+    (worst, limit - config.site.margin.0)
 }
 
 /// Checks that need the whole config. Problems point at the key that has to change.
@@ -525,4 +578,22 @@ pub fn check(doc: &Doc<'_>, config: &Config) {
             Some("lower failsafe-current-a (0 pauses a charger) or check worst-case-load-a".into()),
         );
     }
+    // The same promise for every sub-circuit: the worst-case non-charger load is assumed
+    // on each board too, since a stale meter says nothing about where the load sits.
+    for (i, circuit) in config.circuits.iter().enumerate() {
+        let (failsafe, budget) = failsafe_budget_of(config, Some(&circuit.id));
+        if failsafe + site.worst_case_load.0 > budget {
+            doc.report(
+                &format!("circuit[{i}].limit-a"),
+                None,
+                format!(
+                    "failsafe currents under circuit {} ({failsafe:.1} A on the most loaded phase) plus worst-case-load-a ({} A) exceed its limit-a - margin-a ({budget:.1} A) (DESIGN.md S3)",
+                    circuit.id, site.worst_case_load.0
+                ),
+                Some("lower failsafe-current-a of its chargers or check the board's rating".into()),
+            );
+        }
+    }
+    super::circuit::check(doc, config);
+    super::planner::check(doc, config);
 }
