@@ -38,6 +38,7 @@ pub struct Policy {
     pub aggregate: bool,
     /// Round to "0 or >= min" and re-solve (S4); without it fractional currents are paused.
     pub resolve_after_repair: bool,
+    pub backend: model::Backend,
 }
 
 impl Policy {
@@ -48,6 +49,7 @@ impl Policy {
             coarse_periods: true,
             aggregate: true,
             resolve_after_repair: true,
+            backend: model::Backend::Microlp,
         }
     }
 

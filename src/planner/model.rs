@@ -57,6 +57,16 @@ pub enum Mode {
     On,
 }
 
+/// The LP backend: microlp (default, simplex: vertex solutions, time limit) or clarabel
+/// (interior point, only with the `clarabel` feature, for the benchmark comparison).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    #[default]
+    Microlp,
+    #[cfg(feature = "clarabel")]
+    Clarabel,
+}
+
 /// A run of slots planned with one current: (first slot, number of slots).
 pub type Period = (usize, usize);
 
@@ -93,12 +103,12 @@ pub fn optimise(inputs: &Inputs<'_>, policy: &Policy) -> Result<Vec<Vec<f64>>, M
     let periods = periods(inputs, policy.coarse_periods);
     let budget_s = policy.time_budget().as_secs_f64();
     let free = vec![vec![Mode::Free; periods.len()]; inputs.demands.len()];
-    let first = solve(inputs, &periods, &free, policy.aggregate, budget_s * 0.6)?;
+    let first = solve(inputs, &periods, &free, policy.aggregate, policy.backend, budget_s * 0.6)?;
     let (modes, rounded) = repair::round(inputs, &periods, &first);
     let needs_resolve = modes.iter().flatten().any(|m| *m == Mode::On);
     let per_period = if policy.resolve_after_repair && needs_resolve {
         // The rounded point is feasible, so a failed re-solve still leaves a safe plan.
-        solve(inputs, &periods, &modes, policy.aggregate, budget_s * 0.4).unwrap_or(rounded)
+        solve(inputs, &periods, &modes, policy.aggregate, policy.backend, budget_s * 0.4).unwrap_or(rounded)
     } else {
         rounded
     };
@@ -142,6 +152,7 @@ pub fn solve(
     periods: &[Period],
     modes: &[Vec<Mode>],
     aggregate: bool,
+    backend: Backend,
     time_limit_s: f64,
 ) -> Result<Vec<Vec<f64>>, ModelError> {
     let snap = inputs.snap;
@@ -228,17 +239,14 @@ pub fn solve(
         }
     }
 
-    let mut model = vars
-        .minimise(objective)
-        .using(microlp)
-        .with_time_limit(time_limit_s.max(0.001));
+    let mut constraints = Vec::with_capacity(energy_rows.len() * 2 + snap.circuits.len() * 3 * periods.len() * 2);
     for (energy, need_kwh, s, known) in energy_rows {
-        model.add_constraint(energy.geq(need_kwh));
+        constraints.push(energy.geq(need_kwh));
         if known {
             let mut f = Expression::with_capacity(2);
             f.add_mul(1.0, s);
             f.add_mul(-need_kwh, fair);
-            model.add_constraint(f.leq(0.0));
+            constraints.push(f.leq(0.0));
         }
     }
     // Which groups load which circuit: a group's chain from its circuit to the root.
@@ -280,23 +288,46 @@ pub fn solve(
                         .fold(0.0, f64::max);
                     let mut with_peak = sum.clone();
                     with_peak.add_mul(-1.0, peak);
-                    model.add_constraint(with_peak.leq(-base));
+                    constraints.push(with_peak.leq(-base));
                 }
-                model.add_constraint(sum.leq(cap));
+                constraints.push(sum.leq(cap));
             }
         }
     }
-    let solution = model.solve()?;
+    let problem = vars.minimise(objective);
+    let values: Vec<Vec<Option<f64>>> = match backend {
+        Backend::Microlp => {
+            let mut model = problem.using(microlp).with_time_limit(time_limit_s.max(0.001));
+            for c in constraints {
+                model.add_constraint(c);
+            }
+            read_values(&model.solve()?, &x)
+        }
+        #[cfg(feature = "clarabel")]
+        Backend::Clarabel => {
+            // No time limit in good_lp's clarabel backend: bench-only comparison.
+            let mut model = problem.using(good_lp::clarabel);
+            for c in constraints {
+                model.add_constraint(c);
+            }
+            read_values(&model.solve()?, &x)
+        }
+    };
     let mut out = vec![vec![0.0; periods.len()]; inputs.demands.len()];
     for (g, members) in groups.iter().enumerate() {
-        for (k, v) in x[g].iter().enumerate() {
-            if let Some(v) = v {
-                let value = solution.value(*v).max(0.0);
+        for (k, v) in values[g].iter().enumerate() {
+            if let Some(value) = v {
                 for &d in members {
-                    out[d][k] = value;
+                    out[d][k] = value.max(0.0);
                 }
             }
         }
     }
     Ok(out)
+}
+
+fn read_values<S: Solution>(solution: &S, x: &[Vec<Option<Variable>>]) -> Vec<Vec<Option<f64>>> {
+    x.iter()
+        .map(|row| row.iter().map(|v| v.map(|v| solution.value(v))).collect())
+        .collect()
 }

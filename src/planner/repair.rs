@@ -1,11 +1,13 @@
 //! Rounding the LP to "0 or at least the minimum" (DESIGN.md S4).
 //!
 //! The LP treats a current as continuous in [0, max]; a vehicle cannot charge between 0 and
-//! its minimum (6 A by IEC 61851-1). Per period, the chargers of one group of identical
-//! demands with a fractional current x < min share n x A; `m = floor(n x / min)` of them
-//! (those that charged least so far) get the minimum and the rest pause. That never adds
-//! current to any circuit, so the rounded point is feasible; the model then re-solves with
-//! every demand fixed to Off (0 A) or On (>= min) per period. Pure: no IO.
+//! its minimum (6 A by IEC 61851-1). Going through the periods in order, each demand with a
+//! fractional current x < min adds x (times the period's length) to what it is owed; once
+//! it is owed a whole minimum it charges at the minimum if every circuit phase on its way to
+//! the grid has room for the extra (min - x), otherwise it pauses and its x frees room for
+//! the next. So energy moves between periods like error diffusion, and the rounded point
+//! never exceeds a period's capacity. The model then re-solves with every demand fixed to
+//! Off (0 A) or On (>= min) per period. Pure: no IO.
 
 use super::model::{Mode, Period};
 use super::{EPS_A, Inputs};
@@ -17,61 +19,101 @@ pub fn round(
     values: &[Vec<f64>],
 ) -> (Vec<Vec<Mode>>, Vec<Vec<f64>>) {
     let n = inputs.demands.len();
+    let snap = inputs.snap;
     let mut modes = vec![vec![Mode::Off; periods.len()]; n];
     let mut out = vec![vec![0.0; periods.len()]; n];
-    let mut on_count = vec![0usize; n];
-    for k in 0..periods.len() {
-        // Fractional demands, grouped by equal value and equal min (identical groups).
-        let mut fractional: Vec<usize> = Vec::new();
+    // Owed current x slots, in A-slots.
+    let mut owed = vec![0.0f64; n];
+    let chains: Vec<Vec<usize>> = inputs
+        .demands
+        .iter()
+        .map(|d| snap.chain(snap.chargers[d.charger].circuit))
+        .collect();
+    for (k, &(start, len)) in periods.iter().enumerate() {
+        // Capacity of the period (its tightest slot) and use by the LP values.
+        let cap: Vec<[f64; 3]> = (0..snap.circuits.len())
+            .map(|c| {
+                std::array::from_fn(|p| {
+                    (start..start + len)
+                        .map(|t| inputs.cap[c][t][p])
+                        .fold(f64::INFINITY, f64::min)
+                })
+            })
+            .collect();
+        let mut used = vec![[0.0f64; 3]; snap.circuits.len()];
+        for d in 0..n {
+            for &c in &chains[d] {
+                for (p, on) in inputs.phases_of(d).iter().enumerate() {
+                    if *on {
+                        used[c][p] += values[d][k];
+                    }
+                }
+            }
+        }
+        let mut fractional = Vec::new();
         for d in 0..n {
             let x = values[d][k];
             let min = inputs.demands[d].min;
-            if x >= min - EPS_A && x > EPS_A {
+            if x > EPS_A && x >= min - EPS_A {
                 modes[d][k] = Mode::On;
-                out[d][k] = x.max(min);
-                on_count[d] += 1;
+                out[d][k] = x;
             } else if x > EPS_A {
-                fractional.push(d);
+                let slots = inputs.demands[d].end.saturating_sub(start).min(len) as f64;
+                owed[d] += x * slots;
+                fractional.push((d, slots));
             }
         }
-        // Deterministic: by value, then min, then demand index.
-        fractional.sort_by(|&a, &b| {
-            values[a][k]
-                .total_cmp(&values[b][k])
-                .then(inputs.demands[a].min.total_cmp(&inputs.demands[b].min))
-                .then(place(inputs, a).cmp(&place(inputs, b)))
+        // Most owed first; ties by priority (higher first), then index: deterministic.
+        fractional.sort_by(|&(a, _), &(b, _)| {
+            owed[b]
+                .total_cmp(&owed[a])
+                .then(
+                    snap.chargers[inputs.demands[b].charger]
+                        .priority
+                        .cmp(&snap.chargers[inputs.demands[a].charger].priority),
+                )
                 .then(a.cmp(&b))
         });
-        for run in fractional.chunk_by(|&a, &b| {
-            values[a][k] == values[b][k]
-                && inputs.demands[a].min == inputs.demands[b].min
-                && same_place(inputs, a, b)
-        }) {
-            let x = values[run[0]][k];
-            let min = inputs.demands[run[0]].min;
-            let total = x * run.len() as f64;
-            let m = ((total / min) + 1e-9).floor() as usize;
-            let mut order = run.to_vec();
-            order.sort_by_key(|&d| (on_count[d], d));
-            for (i, &d) in order.iter().enumerate() {
-                if i < m {
-                    modes[d][k] = Mode::On;
-                    out[d][k] = min;
-                    on_count[d] += 1;
+        let shift = |used: &mut Vec<[f64; 3]>, d: usize, delta: f64| {
+            for &c in &chains[d] {
+                for (p, on) in inputs.phases_of(d).iter().enumerate() {
+                    if *on {
+                        used[c][p] += delta;
+                    }
                 }
+            }
+        };
+        // Pause the ones not owed a whole minimum first: that frees room for the others.
+        let (later, pause): (Vec<_>, Vec<_>) = fractional
+            .into_iter()
+            .partition(|&(d, slots)| owed[d] >= inputs.demands[d].min * slots - EPS_A);
+        for (d, _) in pause {
+            shift(&mut used, d, -values[d][k]);
+        }
+        // Most owed first; when there is no room, pause the least owed still undecided.
+        let mut pending: std::collections::VecDeque<(usize, f64)> = later.into();
+        while let Some(&(d, slots)) = pending.front() {
+            let x = values[d][k];
+            let min = inputs.demands[d].min;
+            let extra = min - x;
+            let fits = chains[d].iter().all(|&c| {
+                (0..3).all(|p| !inputs.phases_of(d)[p] || used[c][p] + extra <= cap[c][p] + 1e-9)
+            });
+            if fits {
+                pending.pop_front();
+                shift(&mut used, d, extra);
+                modes[d][k] = Mode::On;
+                out[d][k] = min;
+                owed[d] -= min * slots;
+            } else if pending.len() > 1 {
+                if let Some((last, _)) = pending.pop_back() {
+                    shift(&mut used, last, -values[last][k]);
+                }
+            } else {
+                pending.pop_front();
+                shift(&mut used, d, -x);
             }
         }
     }
     (modes, out)
-}
-
-/// Where a demand loads the site: its circuit and site phases.
-fn place(inputs: &Inputs<'_>, d: usize) -> (usize, [bool; 3]) {
-    let c = &inputs.snap.chargers[inputs.demands[d].charger];
-    (c.circuit, c.site_phases)
-}
-
-/// Same circuit and the same site phases: swapping current between them changes no sum.
-fn same_place(inputs: &Inputs<'_>, a: usize, b: usize) -> bool {
-    place(inputs, a) == place(inputs, b)
 }

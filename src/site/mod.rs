@@ -5,6 +5,8 @@
 //! other circuit has a parent with a lower index, so a walk to the root ends. This module
 //! never performs IO, never reads the clock and carries no serde (STYLE.md §2).
 
+pub mod synthetic;
+
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 
 use crate::config::{self, Config, DepartureFor};
