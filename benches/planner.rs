@@ -7,10 +7,10 @@
 
 use std::time::Instant;
 
-use chrono::{TimeZone, Utc};
 use chargegate::config::Config;
 use chargegate::planner::{self, Plan, PlanKind, Policy};
 use chargegate::site::synthetic;
+use chrono::{TimeZone, Utc};
 
 fn policy() -> Policy {
     let config: Config = chargegate::config::parse(
@@ -30,7 +30,10 @@ fn median_ms(runs: usize, mut f: impl FnMut() -> Plan) -> (f64, Plan) {
         last = Some(plan);
     }
     times.sort_by(f64::total_cmp);
-    (times[times.len() / 2], last.unwrap_or_else(|| unreachable!("runs > 0")))
+    (
+        times[times.len() / 2],
+        last.unwrap_or_else(|| unreachable!("runs > 0")),
+    )
 }
 
 fn main() {
@@ -39,7 +42,9 @@ fn main() {
     let quick = args.iter().any(|a| a == "--quick");
     let variants: Vec<(&str, fn(&mut Policy))> = vec![
         ("default (coarse + aggregate + repair re-solve)", |_| {}),
-        ("no re-solve after repair", |p| p.resolve_after_repair = false),
+        ("no re-solve after repair", |p| {
+            p.resolve_after_repair = false
+        }),
         ("fine periods (96)", |p| p.coarse_periods = false),
         ("no aggregation", |p| p.aggregate = false),
         ("fine + no aggregation (plain sparse LP)", |p| {
@@ -47,7 +52,9 @@ fn main() {
             p.aggregate = false;
         }),
         #[cfg(feature = "clarabel")]
-        ("clarabel backend (default model)", |p| p.backend = planner::model::Backend::Clarabel),
+        ("clarabel backend (default model)", |p| {
+            p.backend = planner::model::Backend::Clarabel
+        }),
     ];
     println!("| variant | chargers | median ms | runs | kind | shortfall kWh | peak A |");
     println!("| --- | ---: | ---: | ---: | --- | ---: | ---: |");

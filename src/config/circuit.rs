@@ -13,7 +13,7 @@ use crate::units::Amps;
 
 /// The reserved parent name of top-level circuits: the grid connection itself.
 pub const SITE: &str = "site";
-const CIRCUIT_KEYS: &[&str] = &["id", "limit-a", "parent"];
+const CIRCUIT_KEYS: &[&str] = &["id", "limit-a", "parent", "worst-case-load-a"];
 
 /// A sub-circuit (distribution board) with its own per-phase limit.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,13 +23,20 @@ pub struct Circuit {
     pub limit: Amps,
     /// `None`: directly under the grid connection (`parent = "site"`).
     pub parent: Option<String>,
+    /// Non-charger load per phase assumed on this board while its reading is stale (S5);
+    /// defaults to the site's `worst-case-load-a`. 0 for a board that feeds only chargers.
+    pub worst_case_load: Option<Amps>,
 }
 
 pub fn read_circuit(t: &Table<'_, '_>) -> Option<Circuit> {
     let id = t.req_str("id", "name the board, e.g. id = \"board-a\"");
     let limit = t.req_f64("limit-a", "the board's fuse rating per phase, in A");
     let parent = t.opt_str("parent");
+    let worst = t.opt_f64("worst-case-load-a");
     t.finish(CIRCUIT_KEYS);
+    if worst.is_some_and(|w| w < 0.0) {
+        t.problem("worst-case-load-a", "a current cannot be negative", None);
+    }
     let limit = limit?;
     if limit <= 0.0 {
         t.problem(
@@ -50,6 +57,7 @@ pub fn read_circuit(t: &Table<'_, '_>) -> Option<Circuit> {
         id,
         limit: Amps(limit),
         parent: parent.filter(|p| p != SITE),
+        worst_case_load: worst.map(Amps),
     })
 }
 

@@ -578,19 +578,20 @@ pub fn check(doc: &Doc<'_>, config: &Config) {
             Some("lower failsafe-current-a (0 pauses a charger) or check worst-case-load-a".into()),
         );
     }
-    // The same promise for every sub-circuit: the worst-case non-charger load is assumed
-    // on each board too, since a stale meter says nothing about where the load sits.
+    // The same promise for every sub-circuit, with the board's own worst-case load (the
+    // site's unless the board says otherwise).
     for (i, circuit) in config.circuits.iter().enumerate() {
         let (failsafe, budget) = failsafe_budget_of(config, Some(&circuit.id));
-        if failsafe + site.worst_case_load.0 > budget {
+        let worst = circuit.worst_case_load.unwrap_or(site.worst_case_load).0;
+        if failsafe + worst > budget {
             doc.report(
                 &format!("circuit[{i}].limit-a"),
                 None,
                 format!(
-                    "failsafe currents under circuit {} ({failsafe:.1} A on the most loaded phase) plus worst-case-load-a ({} A) exceed its limit-a - margin-a ({budget:.1} A) (DESIGN.md S3)",
-                    circuit.id, site.worst_case_load.0
+                    "failsafe currents under circuit {} ({failsafe:.1} A on the most loaded phase) plus its worst-case load ({worst} A) exceed its limit-a - margin-a ({budget:.1} A) (DESIGN.md S3)",
+                    circuit.id
                 ),
-                Some("lower failsafe-current-a of its chargers or check the board's rating".into()),
+                Some("lower failsafe-current-a of its chargers, or set the board's worst-case-load-a (0 if it feeds only chargers)".into()),
             );
         }
     }

@@ -103,12 +103,27 @@ pub fn optimise(inputs: &Inputs<'_>, policy: &Policy) -> Result<Vec<Vec<f64>>, M
     let periods = periods(inputs, policy.coarse_periods);
     let budget_s = policy.time_budget().as_secs_f64();
     let free = vec![vec![Mode::Free; periods.len()]; inputs.demands.len()];
-    let first = solve(inputs, &periods, &free, policy.aggregate, policy.backend, budget_s * 0.6)?;
+    let first = solve(
+        inputs,
+        &periods,
+        &free,
+        policy.aggregate,
+        policy.backend,
+        budget_s * 0.6,
+    )?;
     let (modes, rounded) = repair::round(inputs, &periods, &first);
     let needs_resolve = modes.iter().flatten().any(|m| *m == Mode::On);
     let per_period = if policy.resolve_after_repair && needs_resolve {
         // The rounded point is feasible, so a failed re-solve still leaves a safe plan.
-        solve(inputs, &periods, &modes, policy.aggregate, policy.backend, budget_s * 0.4).unwrap_or(rounded)
+        solve(
+            inputs,
+            &periods,
+            &modes,
+            policy.aggregate,
+            policy.backend,
+            budget_s * 0.4,
+        )
+        .unwrap_or(rounded)
     } else {
         rounded
     };
@@ -239,7 +254,8 @@ pub fn solve(
         }
     }
 
-    let mut constraints = Vec::with_capacity(energy_rows.len() * 2 + snap.circuits.len() * 3 * periods.len() * 2);
+    let mut constraints =
+        Vec::with_capacity(energy_rows.len() * 2 + snap.circuits.len() * 3 * periods.len() * 2);
     for (energy, need_kwh, s, known) in energy_rows {
         constraints.push(energy.geq(need_kwh));
         if known {
@@ -297,7 +313,9 @@ pub fn solve(
     let problem = vars.minimise(objective);
     let values: Vec<Vec<Option<f64>>> = match backend {
         Backend::Microlp => {
-            let mut model = problem.using(microlp).with_time_limit(time_limit_s.max(0.001));
+            let mut model = problem
+                .using(microlp)
+                .with_time_limit(time_limit_s.max(0.001));
             for c in constraints {
                 model.add_constraint(c);
             }

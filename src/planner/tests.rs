@@ -39,8 +39,14 @@ fn plug(snap: &mut SiteSnapshot, i: usize, kwh: Option<f64>, hours: i64) {
 const HEAD: &str = "[site]\nid = \"t\"\nworst-case-load-a = 10\nmargin-a = 5\n";
 
 fn charger(id: &str, extra: &str) -> String {
-    let failsafe = if extra.contains("failsafe") { "" } else { "failsafe-current-a = 0\n" };
-    format!("[[charger]]\nid = \"{id}\"\npassword = \"pw-long-enough\"\nmax-current-a = 32\n{failsafe}{extra}\n")
+    let failsafe = if extra.contains("failsafe") {
+        ""
+    } else {
+        "failsafe-current-a = 0\n"
+    };
+    format!(
+        "[[charger]]\nid = \"{id}\"\npassword = \"pw-long-enough\"\nmax-current-a = 32\n{failsafe}{extra}\n"
+    )
 }
 
 /// Recomputes every circuit phase sum for every slot and checks S4 and max.
@@ -67,7 +73,11 @@ fn assert_safe(snap: &SiteSnapshot, plan: &Plan, load: f64) {
     }
     for (ch, cp) in snap.chargers.iter().zip(&plan.chargers) {
         for a in &cp.current {
-            assert!(a.0 == 0.0 || (a.0 >= ch.min_current.0 - 1e-6 && a.0 <= ch.max_current.0 + 1e-6), "{}: {a}", ch.id);
+            assert!(
+                a.0 == 0.0 || (a.0 >= ch.min_current.0 - 1e-6 && a.0 <= ch.max_current.0 + 1e-6),
+                "{}: {a}",
+                ch.id
+            );
         }
     }
 }
@@ -84,7 +94,11 @@ fn plans_meet_needs_within_limits() {
         (100.0, &[0.0, 0.0], 4, 0.0),
     ];
     for &(grid, needs, hours, want) in cases {
-        let text = format!("{HEAD}grid-limit-a = {grid}\n{}{}", charger("A", ""), charger("B", ""));
+        let text = format!(
+            "{HEAD}grid-limit-a = {grid}\n{}{}",
+            charger("A", ""),
+            charger("B", "")
+        );
         let (mut snap, policy) = site(&text, 0.0);
         for (i, &kwh) in needs.iter().enumerate() {
             plug(&mut snap, i, Some(kwh), hours);
@@ -93,7 +107,10 @@ fn plans_meet_needs_within_limits() {
         assert_eq!(plan.kind, PlanKind::Optimal, "{grid} {needs:?}");
         assert_safe(&snap, &plan, 0.0);
         let short = plan.total_shortfall().0 / 1000.0;
-        assert!((short - want).abs() < 0.05, "grid {grid} needs {needs:?}: shortfall {short} kWh, want {want}");
+        assert!(
+            (short - want).abs() < 0.05,
+            "grid {grid} needs {needs:?}: shortfall {short} kWh, want {want}"
+        );
     }
 }
 
@@ -114,7 +131,12 @@ fn single_phase_chargers_load_only_their_site_phase() {
         let plan = plan(&snap, &policy, now());
         assert_safe(&snap, &plan, load);
         for c in &plan.chargers {
-            assert!((c.current[0].0 - want).abs() < 1e-6, "load {load}: {} got {}", c.id, c.current[0]);
+            assert!(
+                (c.current[0].0 - want).abs() < 1e-6,
+                "load {load}: {} got {}",
+                c.id,
+                c.current[0]
+            );
         }
     }
 }
@@ -144,7 +166,10 @@ fn sub_circuits_cap_their_chargers() {
 
 #[test]
 fn stale_loads_give_the_failsafe_plan() {
-    let text = format!("{HEAD}grid-limit-a = 100\n{}", charger("A", "failsafe-current-a = 8"));
+    let text = format!(
+        "{HEAD}grid-limit-a = 100\n{}",
+        charger("A", "failsafe-current-a = 8")
+    );
     let (mut snap, policy) = site(&text, 0.0);
     snap.circuits[0].stale = true;
     plug(&mut snap, 0, Some(50.0), 8);
@@ -168,11 +193,22 @@ fn cheap_hours_are_used_under_the_peak_set_by_others() {
     let plan = plan(&snap, &policy, now());
     assert_safe(&snap, &plan, 10.0);
     let slots_before_22 = 16;
-    let early: f64 = plan.chargers[0].current[..slots_before_22].iter().map(|a| a.0).sum();
+    let early: f64 = plan.chargers[0].current[..slots_before_22]
+        .iter()
+        .map(|a| a.0)
+        .sum();
     assert_eq!(early, 0.0, "A charges nothing before the cheap window");
-    assert!(plan.total_shortfall().0 < 1.0, "{:?}", plan.total_shortfall());
+    assert!(
+        plan.total_shortfall().0 < 1.0,
+        "{:?}",
+        plan.total_shortfall()
+    );
     let b = plan.chargers[1].current[0].0;
-    assert!((plan.peak.0 - (10.0 + b)).abs() < 1e-6, "peak {} with B at {b} A", plan.peak);
+    assert!(
+        (plan.peak.0 - (10.0 + b)).abs() < 1e-6,
+        "peak {} with B at {b} A",
+        plan.peak
+    );
 }
 
 #[test]
@@ -195,11 +231,18 @@ fn guard_cuts_lowest_priority_first_and_pauses_below_minimum() {
     ];
     for &(load, committed, want) in cases {
         let (snap, _) = site(&text, load);
-        let committed: Vec<(ChargerId, Amps)> =
-            snap.chargers.iter().zip(committed).map(|(c, a)| (c.id.clone(), Amps(a))).collect();
+        let committed: Vec<(ChargerId, Amps)> = snap
+            .chargers
+            .iter()
+            .zip(committed)
+            .map(|(c, a)| (c.id.clone(), Amps(a)))
+            .collect();
         let cuts = guard(&snap, &committed);
         for (i, c) in snap.chargers.iter().enumerate() {
-            let got = cuts.iter().find(|r| r.charger == c.id).map_or(committed[i].1, |r| r.to);
+            let got = cuts
+                .iter()
+                .find(|r| r.charger == c.id)
+                .map_or(committed[i].1, |r| r.to);
             assert_eq!(got, Amps(want[i]), "load {load}: {}", c.id);
         }
     }
@@ -209,7 +252,12 @@ fn guard_cuts_lowest_priority_first_and_pauses_below_minimum() {
 fn repair_carries_fractions_forward_and_respects_capacity() {
     // (grid limit A: budget = limit - 5 A margin, LP value per demand A)
     for (grid, x) in [(100.0, 4.0), (17.0, 4.0), (100.0, 1.5)] {
-        let text = format!("{HEAD}grid-limit-a = {grid}\n{}{}{}", charger("A", ""), charger("B", ""), charger("C", ""));
+        let text = format!(
+            "{HEAD}grid-limit-a = {grid}\n{}{}{}",
+            charger("A", ""),
+            charger("B", ""),
+            charger("C", "")
+        );
         let (mut snap, policy) = site(&text, 0.0);
         for i in 0..3 {
             plug(&mut snap, i, Some(10.0), 24);
@@ -229,8 +277,19 @@ fn repair_carries_fractions_forward_and_respects_capacity() {
         }
         // Energy is kept up to one minimum-period per demand (error diffusion).
         let lp: f64 = periods.iter().map(|p| x * p.1 as f64).sum::<f64>() * 3.0;
-        let got: f64 = (0..3).map(|d| periods.iter().enumerate().map(|(k, p)| rounded[d][k] * p.1 as f64).sum::<f64>()).sum();
-        assert!(got <= lp + 1e-9 && lp - got <= 3.0 * 6.0 * 4.0 + 1e-9, "grid {grid} x {x}: LP {lp} rounded {got}");
+        let got: f64 = (0..3)
+            .map(|d| {
+                periods
+                    .iter()
+                    .enumerate()
+                    .map(|(k, p)| rounded[d][k] * p.1 as f64)
+                    .sum::<f64>()
+            })
+            .sum();
+        assert!(
+            got <= lp + 1e-9 && lp - got <= 3.0 * 6.0 * 4.0 + 1e-9,
+            "grid {grid} x {x}: LP {lp} rounded {got}"
+        );
     }
 }
 
@@ -250,6 +309,12 @@ fn periods_are_fine_near_now_and_coarse_later() {
 #[test]
 fn slot_start_aligns_to_the_slot() {
     let t = Utc.with_ymd_and_hms(2026, 11, 24, 18, 7, 31).unwrap();
-    assert_eq!(slot_start(t, 15), Utc.with_ymd_and_hms(2026, 11, 24, 18, 0, 0).unwrap());
-    assert_eq!(slot_start(t, 5), Utc.with_ymd_and_hms(2026, 11, 24, 18, 5, 0).unwrap());
+    assert_eq!(
+        slot_start(t, 15),
+        Utc.with_ymd_and_hms(2026, 11, 24, 18, 0, 0).unwrap()
+    );
+    assert_eq!(
+        slot_start(t, 5),
+        Utc.with_ymd_and_hms(2026, 11, 24, 18, 5, 0).unwrap()
+    );
 }

@@ -25,6 +25,8 @@ pub struct CircuitNode {
     pub load: [Amps; 3],
     /// The load reading is missing or too old: planner and guard assume the worst case (S5).
     pub stale: bool,
+    /// Non-charger load per phase assumed while stale, in A.
+    pub worst_case_load: Amps,
 }
 
 /// What a vehicle needs, from NotifyEVChargingNeeds, the departure schedule or the API.
@@ -90,8 +92,6 @@ pub struct SiteSnapshot {
     pub voltage: Volts,
     /// Kept free below every limit, in A.
     pub margin: Amps,
-    /// Non-charger load per phase assumed on a circuit whose reading is stale.
-    pub worst_case_load: Amps,
     pub circuits: Vec<CircuitNode>,
     pub chargers: Vec<ChargerState>,
 }
@@ -112,7 +112,7 @@ impl SiteSnapshot {
     pub fn assumed_load(&self, c: usize, p: usize) -> f64 {
         let node = &self.circuits[c];
         if node.stale {
-            self.worst_case_load.0.max(node.load[p].0)
+            node.worst_case_load.0.max(node.load[p].0)
         } else {
             node.load[p].0
         }
@@ -144,6 +144,7 @@ impl SiteState {
             parent: None,
             load: [Amps(0.0); 3],
             stale: true,
+            worst_case_load: config.site.worst_case_load,
         }];
         // Parents before children: insert in rounds (config::circuit rejects cycles).
         let mut left: Vec<&config::Circuit> = config.circuits.iter().collect();
@@ -162,6 +163,9 @@ impl SiteState {
                             parent: Some(parent),
                             load: [Amps(0.0); 3],
                             stale: true,
+                            worst_case_load: c
+                                .worst_case_load
+                                .unwrap_or(config.site.worst_case_load),
                         });
                         false
                     }
@@ -203,7 +207,6 @@ impl SiteState {
                 phases: config.site.phases,
                 voltage: config.site.nominal_voltage,
                 margin: config.site.margin,
-                worst_case_load: config.site.worst_case_load,
                 circuits,
                 chargers,
             },

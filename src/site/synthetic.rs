@@ -29,7 +29,11 @@ impl Rng {
 
     /// Uniform in `lo..hi` (`hi` exclusive; `lo` when empty).
     pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        if hi <= lo { lo } else { lo + self.next_u64() % (hi - lo) }
+        if hi <= lo {
+            lo
+        } else {
+            lo + self.next_u64() % (hi - lo)
+        }
     }
 
     /// Uniform in [0, 1).
@@ -38,7 +42,14 @@ impl Rng {
     }
 }
 
-const ROTATIONS: [[usize; 3]; 6] = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+const ROTATIONS: [[usize; 3]; 6] = [
+    [0, 1, 2],
+    [0, 2, 1],
+    [1, 0, 2],
+    [1, 2, 0],
+    [2, 0, 1],
+    [2, 1, 0],
+];
 
 /// A random site of `n` chargers (1..=500 sensible) at `now`.
 pub fn site(n: usize, seed: u64, now: DateTime<Utc>) -> SiteSnapshot {
@@ -51,6 +62,7 @@ pub fn site(n: usize, seed: u64, now: DateTime<Utc>) -> SiteSnapshot {
         parent: None,
         load: [Amps(0.0); 3],
         stale: false,
+        worst_case_load: Amps(50.0),
     }];
     for b in 0..boards {
         let parent = if b % 3 == 2 { b } else { 0 };
@@ -60,6 +72,7 @@ pub fn site(n: usize, seed: u64, now: DateTime<Utc>) -> SiteSnapshot {
             parent: Some(parent),
             load: [Amps(0.0); 3],
             stale: false,
+            worst_case_load: Amps(10.0),
         });
     }
     let mut chargers = Vec::with_capacity(n);
@@ -86,7 +99,8 @@ pub fn site(n: usize, seed: u64, now: DateTime<Utc>) -> SiteSnapshot {
             }
         });
         chargers.push(ChargerState {
-            id: ChargerId::new(format!("CP-{i:03}")).unwrap_or_else(|_| unreachable!("ids are ascii")),
+            id: ChargerId::new(format!("CP-{i:03}"))
+                .unwrap_or_else(|_| unreachable!("ids are ascii")),
             circuit: 1 + i / 20,
             site_phases,
             min_current: Amps(6.0),
@@ -122,7 +136,6 @@ pub fn site(n: usize, seed: u64, now: DateTime<Utc>) -> SiteSnapshot {
         phases: 3,
         voltage: Volts(230.0),
         margin: Amps(5.0),
-        worst_case_load: Amps(office),
         circuits,
         chargers,
     }
