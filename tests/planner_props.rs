@@ -4,10 +4,10 @@
 //! max per charger and vehicle, charges nobody absent, and is deterministic.
 //! The sums are recomputed here from the snapshot, not taken from the planner.
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
 use chargegate::planner::{self, Plan, Policy};
 use chargegate::site::{SiteSnapshot, synthetic};
 use chargegate::units::Amps;
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
 
 fn now() -> DateTime<Utc> {
@@ -22,7 +22,13 @@ fn policy(slot_min: u32, horizon_h: u32) -> Policy {
 }
 
 /// The site with random loads, staleness and history, from the seed.
-fn scenario(n: usize, seed: u64, stale: bool, slot_min: u32, horizon_h: u32) -> (SiteSnapshot, Policy) {
+fn scenario(
+    n: usize,
+    seed: u64,
+    stale: bool,
+    slot_min: u32,
+    horizon_h: u32,
+) -> (SiteSnapshot, Policy) {
     let mut snap = synthetic::site(n, seed, now());
     let mut rng = synthetic::Rng::new(seed ^ 0xA5A5);
     for c in &mut snap.circuits {
@@ -40,7 +46,9 @@ fn scenario(n: usize, seed: u64, stale: bool, slot_min: u32, horizon_h: u32) -> 
             let at = now() + Duration::hours(i64::from(h)) - Duration::weeks(w);
             for c in &snap.circuits {
                 let a = c.limit.0 * 0.5 * rng.unit();
-                policy.history.record(&c.id, at, [Amps(a), Amps(a * 0.5), Amps(a * 0.9)]);
+                policy
+                    .history
+                    .record(&c.id, at, [Amps(a), Amps(a * 0.5), Amps(a * 0.9)]);
             }
         }
     }
@@ -50,7 +58,9 @@ fn scenario(n: usize, seed: u64, stale: bool, slot_min: u32, horizon_h: u32) -> 
 fn check(snap: &SiteSnapshot, policy: &Policy, plan: &Plan) -> Result<(), TestCaseError> {
     let slots = policy.slots();
     prop_assert_eq!(plan.slots(), slots);
-    let forecast = policy.history.forecast(snap, plan.start, plan.slot_min, slots);
+    let forecast = policy
+        .history
+        .forecast(snap, plan.start, plan.slot_min, slots);
     // Parents, walked here independently of SiteSnapshot::chain.
     let under = |charger_circuit: usize, c: usize| {
         let mut at = Some(charger_circuit);
@@ -81,7 +91,12 @@ fn check(snap: &SiteSnapshot, policy: &Policy, plan: &Plan) -> Result<(), TestCa
                 prop_assert!(
                     planned <= room + 1e-6,
                     "circuit {} phase {} slot {}: {} A planned, {} A room ({:?})",
-                    node.id, p, t, planned, room, plan.kind
+                    node.id,
+                    p,
+                    t,
+                    planned,
+                    room,
+                    plan.kind
                 );
             }
         }
@@ -94,10 +109,16 @@ fn check(snap: &SiteSnapshot, policy: &Policy, plan: &Plan) -> Result<(), TestCa
                 Some((min, max)) => {
                     prop_assert!(
                         a.0 == 0.0 || (a.0 >= min.0 - 1e-6 && a.0 <= max.0 + 1e-6),
-                        "{} slot {}: {} A outside 0 or [{}, {}] (S4)", ch.id, t, a.0, min.0, max.0
+                        "{} slot {}: {} A outside 0 or [{}, {}] (S4)",
+                        ch.id,
+                        t,
+                        a.0,
+                        min.0,
+                        max.0
                     );
                     if let Some(need) = ch.vehicle.as_ref().and_then(|v| v.need.as_ref()) {
-                        let slot_end = plan.start + Duration::minutes(i64::from(plan.slot_min) * (t as i64 + 1));
+                        let slot_end = plan.start
+                            + Duration::minutes(i64::from(plan.slot_min) * (t as i64 + 1));
                         if slot_end > need.departure {
                             prop_assert_eq!(a.0, 0.0, "{} charges after departure", ch.id);
                         }

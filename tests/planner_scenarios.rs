@@ -1,11 +1,11 @@
 //! Scenario tests with known answers, through the config, the site state and its events as
 //! the daemon would build them, and a comparison against the naive strategies.
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
 use chargegate::ocpp::model::{ChargerEvent, ConnectorStatus, EvseRef};
 use chargegate::planner::{self, PlanKind, Policy, fallback};
 use chargegate::site::{Need, SiteSnapshot, SiteState, Vehicle};
 use chargegate::units::{Amps, WattHours};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 
 /// kW per A on a three-phase 230 V charger.
 const KW_PER_A: f64 = 3.0 * 230.0 / 1000.0;
@@ -30,7 +30,10 @@ fn depot(buses: usize, grid: f64, office: f64, kwh: f64) -> (SiteSnapshot, Polic
     state.apply_load(None, Some([Amps(office); 3]));
     for c in &config.chargers {
         let plugged = ChargerEvent::Status {
-            evse: EvseRef { evse_id: 1, connector_id: Some(1) },
+            evse: EvseRef {
+                evse_id: 1,
+                connector_id: Some(1),
+            },
             status: ConnectorStatus::Occupied,
             error_code: None,
             info: None,
@@ -50,15 +53,37 @@ fn forty_buses_are_full_by_five_at_the_lowest_peak() {
     let plan = planner::plan(&snap, &policy, at(18));
     assert_eq!(plan.kind, PlanKind::Optimal);
     for c in &plan.chargers {
-        assert!(c.shortfall.0 < 10.0, "{} short by {} Wh", c.id, c.shortfall.0);
-        assert!((c.delivered.0 - 60_000.0).abs() < 100.0, "{}: {} Wh", c.id, c.delivered.0);
+        assert!(
+            c.shortfall.0 < 10.0,
+            "{} short by {} Wh",
+            c.id,
+            c.shortfall.0
+        );
+        assert!(
+            (c.delivered.0 - 60_000.0).abs() < 100.0,
+            "{}: {} Wh",
+            c.id,
+            c.delivered.0
+        );
     }
     let lowest = 50.0 + 40.0 * 60.0 / KW_PER_A / 11.0;
-    assert!(plan.peak.0 <= lowest + 0.5, "peak {} A, lowest possible {lowest:.1} A", plan.peak);
-    assert!(plan.peak.0 >= lowest - 0.5, "peak {} A below the physical minimum {lowest:.1}", plan.peak);
+    assert!(
+        plan.peak.0 <= lowest + 0.5,
+        "peak {} A, lowest possible {lowest:.1} A",
+        plan.peak
+    );
+    assert!(
+        plan.peak.0 >= lowest - 0.5,
+        "peak {} A below the physical minimum {lowest:.1}",
+        plan.peak
+    );
     // Nothing after departure.
     let after = plan.slot_at(at(5) + Duration::days(1)).unwrap();
-    assert!(plan.chargers.iter().all(|c| c.current[after..].iter().all(|a| a.0 == 0.0)));
+    assert!(
+        plan.chargers
+            .iter()
+            .all(|c| c.current[after..].iter().all(|a| a.0 == 0.0))
+    );
 }
 
 #[test]
@@ -69,9 +94,18 @@ fn when_energy_runs_short_equals_share_the_shortfall() {
     let plan = planner::plan(&snap, &policy, at(18));
     let total = plan.total_shortfall().0 / 1000.0;
     let want = 3200.0 - 345.0 * 11.0 * KW_PER_A;
-    assert!((total - want).abs() < 1.0, "total shortfall {total:.1} kWh, want {want:.1}");
-    let each: Vec<f64> = plan.chargers.iter().map(|c| c.shortfall.0 / 1000.0).collect();
-    let (lo, hi) = each.iter().fold((f64::MAX, f64::MIN), |(lo, hi), s| (lo.min(*s), hi.max(*s)));
+    assert!(
+        (total - want).abs() < 1.0,
+        "total shortfall {total:.1} kWh, want {want:.1}"
+    );
+    let each: Vec<f64> = plan
+        .chargers
+        .iter()
+        .map(|c| c.shortfall.0 / 1000.0)
+        .collect();
+    let (lo, hi) = each
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), s| (lo.min(*s), hi.max(*s)));
     assert!(hi - lo < 0.5, "shortfalls range {lo:.2}..{hi:.2} kWh");
 }
 
@@ -97,14 +131,37 @@ fn the_plan_beats_equal_share_and_first_come_first_served() {
     }
     let plan = planner::plan(&snap, &policy, at(18));
     let inputs = planner::inputs(&snap, &policy, at(18));
-    let equal = planner::finish(&inputs, at(18), PlanKind::Optimal, fallback::equal_share_currents(&inputs));
-    let fcfs = planner::finish(&inputs, at(18), PlanKind::Optimal, fallback::first_come(&inputs));
+    let equal = planner::finish(
+        &inputs,
+        at(18),
+        PlanKind::Optimal,
+        fallback::equal_share_currents(&inputs),
+    );
+    let fcfs = planner::finish(
+        &inputs,
+        at(18),
+        PlanKind::Optimal,
+        fallback::first_come(&inputs),
+    );
     let kwh = |p: &planner::Plan| p.total_shortfall().0 / 1000.0;
     assert!(kwh(&plan) < 0.01, "plan short by {} kWh", kwh(&plan));
     for (name, other) in [("equal share", &equal), ("first come", &fcfs)] {
-        assert!(kwh(other) > kwh(&plan) + 50.0, "{name}: {} kWh short vs the plan's {}", kwh(other), kwh(&plan));
-        assert!(other.peak.0 > plan.peak.0 + 10.0, "{name}: peak {} vs the plan's {}", other.peak, plan.peak);
-        assert!(planner::overload(&inputs, &as_rows(&inputs, other)) <= 1e-6, "{name} is safe too");
+        assert!(
+            kwh(other) > kwh(&plan) + 50.0,
+            "{name}: {} kWh short vs the plan's {}",
+            kwh(other),
+            kwh(&plan)
+        );
+        assert!(
+            other.peak.0 > plan.peak.0 + 10.0,
+            "{name}: peak {} vs the plan's {}",
+            other.peak,
+            plan.peak
+        );
+        assert!(
+            planner::overload(&inputs, &as_rows(&inputs, other)) <= 1e-6,
+            "{name} is safe too"
+        );
     }
     // The lowest possible peak: 30 A load + 145 A for the early leavers.
     assert!((plan.peak.0 - 175.0).abs() < 1.0, "plan peak {}", plan.peak);
@@ -114,6 +171,12 @@ fn as_rows(inputs: &planner::Inputs<'_>, plan: &planner::Plan) -> Vec<Vec<f64>> 
     inputs
         .demands
         .iter()
-        .map(|d| plan.chargers[d.charger].current.iter().map(|a| a.0).collect())
+        .map(|d| {
+            plan.chargers[d.charger]
+                .current
+                .iter()
+                .map(|a| a.0)
+                .collect()
+        })
         .collect()
 }
