@@ -40,25 +40,27 @@ fn main() {
     let now = Utc.with_ymd_and_hms(2026, 11, 24, 18, 0, 0).unwrap();
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
+    use planner::model::PeriodScheme;
     let variants: Vec<(&str, fn(&mut Policy))> = vec![
-        ("default (coarse + aggregate + repair re-solve)", |_| {}),
-        ("no re-solve after repair", |p| {
-            p.resolve_after_repair = false
+        ("default", |_| {}),
+        ("coarse periods (30)", |p| p.periods = PeriodScheme::Coarse),
+        ("coarse, no fairness term", |p| {
+            p.periods = PeriodScheme::Coarse;
+            p.fairness = false;
         }),
-        ("fine periods (96)", |p| p.coarse_periods = false),
-        ("no aggregation", |p| p.aggregate = false),
-        ("fine + no aggregation (plain sparse LP)", |p| {
-            p.coarse_periods = false;
-            p.aggregate = false;
-        }),
+        ("coarser, no fairness term", |p| p.fairness = false),
+        ("coarser, no re-solve after repair", |p| p.resolve_after_repair = false),
+        ("coarser, no aggregation", |p| p.aggregate = false),
         #[cfg(feature = "clarabel")]
-        ("clarabel backend (default model)", |p| {
-            p.backend = planner::model::Backend::Clarabel
-        }),
+        ("clarabel backend (default model)", |p| p.backend = planner::model::Backend::Clarabel),
     ];
+    let only: Option<String> = std::env::var("PLANNER_BENCH_ONLY").ok();
     println!("| variant | chargers | median ms | runs | kind | shortfall kWh | peak A |");
     println!("| --- | ---: | ---: | ---: | --- | ---: | ---: |");
     for (name, tweak) in &variants {
+        if only.as_ref().is_some_and(|o| !name.starts_with(o.as_str())) {
+            continue;
+        }
         for n in [10usize, 50, 200, 500] {
             let snap = synthetic::site(n, 42, now);
             let mut p = policy();

@@ -32,8 +32,10 @@ pub const EPS_A: f64 = 1e-6;
 pub struct Policy {
     pub planner: config::Planner,
     pub history: LoadHistory,
-    /// Coarser periods further out (1 h of slot-min slots, then 30 min, then 60 min).
-    pub coarse_periods: bool,
+    /// How slots are merged into LP periods further out.
+    pub periods: model::PeriodScheme,
+    /// Add the max-relative-shortfall term (fairness among vehicles that will be short).
+    pub fairness: bool,
     /// One variable per group of identical vehicles instead of one per charger.
     pub aggregate: bool,
     /// Round to "0 or >= min" and re-solve (S4); without it fractional currents are paused.
@@ -46,7 +48,8 @@ impl Policy {
         Self {
             planner: config.planner.clone(),
             history: LoadHistory::default(),
-            coarse_periods: true,
+            periods: model::PeriodScheme::Coarser,
+            fairness: true,
             aggregate: true,
             resolve_after_repair: true,
             backend: model::Backend::Microlp,

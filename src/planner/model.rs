@@ -67,11 +67,22 @@ pub enum Backend {
     Clarabel,
 }
 
+/// How slots are merged into periods: the LP's size grows with the number of periods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeriodScheme {
+    /// One period per slot.
+    Fine,
+    /// Slots for the first hour, 30 min up to 4 h, 60 min beyond (96 x 15 min -> 30).
+    Coarse,
+    /// Slots for the first hour, 60 min up to 6 h, 120 min beyond (96 x 15 min -> 18).
+    Coarser,
+}
+
 /// A run of slots planned with one current: (first slot, number of slots).
 pub type Period = (usize, usize);
 
 /// The periods covering `slots`; coarse further out when `coarse`.
-pub fn periods(inputs: &Inputs<'_>, coarse: bool) -> Vec<Period> {
+pub fn periods(inputs: &Inputs<'_>, scheme: PeriodScheme) -> Vec<Period> {
     let slot_min = inputs.slot_min.max(1) as usize;
     let mut splits: Vec<usize> = inputs.demands.iter().map(|d| d.end).collect();
     splits.sort_unstable();
@@ -81,12 +92,13 @@ pub fn periods(inputs: &Inputs<'_>, coarse: bool) -> Vec<Period> {
     let mut t = 0;
     while t < inputs.slots {
         let minute = t * slot_min;
-        let want_min = if !coarse || minute < 60 {
-            slot_min
-        } else if minute < 240 {
-            30
-        } else {
-            60
+        let want_min = match scheme {
+            _ if minute < 60 => slot_min,
+            PeriodScheme::Fine => slot_min,
+            PeriodScheme::Coarse if minute < 240 => 30,
+            PeriodScheme::Coarse => 60,
+            PeriodScheme::Coarser if minute < 360 => 60,
+            PeriodScheme::Coarser => 120,
         };
         let mut len = (want_min / slot_min).max(1).min(inputs.slots - t);
         if use_splits && let Some(&s) = splits.iter().find(|&&s| s > t && s < t + len) {
@@ -100,7 +112,7 @@ pub fn periods(inputs: &Inputs<'_>, coarse: bool) -> Vec<Period> {
 
 /// The LP, rounded for S4 and re-solved: currents per demand per slot, in A.
 pub fn optimise(inputs: &Inputs<'_>, policy: &Policy) -> Result<Vec<Vec<f64>>, ModelError> {
-    let periods = periods(inputs, policy.coarse_periods);
+    let periods = periods(inputs, policy.periods);
     let budget_s = policy.time_budget().as_secs_f64();
     let free = vec![vec![Mode::Free; periods.len()]; inputs.demands.len()];
     let first = solve(
@@ -108,6 +120,7 @@ pub fn optimise(inputs: &Inputs<'_>, policy: &Policy) -> Result<Vec<Vec<f64>>, M
         &periods,
         &free,
         policy.aggregate,
+        policy.fairness,
         policy.backend,
         budget_s * 0.6,
     )?;
@@ -120,6 +133,7 @@ pub fn optimise(inputs: &Inputs<'_>, policy: &Policy) -> Result<Vec<Vec<f64>>, M
             &periods,
             &modes,
             policy.aggregate,
+            policy.fairness,
             policy.backend,
             budget_s * 0.4,
         )
@@ -167,6 +181,7 @@ pub fn solve(
     periods: &[Period],
     modes: &[Vec<Mode>],
     aggregate: bool,
+    fairness: bool,
     backend: Backend,
     time_limit_s: f64,
 ) -> Result<Vec<Vec<f64>>, ModelError> {
@@ -200,9 +215,11 @@ pub fn solve(
     let mut vars = ProblemVariables::new();
     let mut objective = Expression::with_capacity(groups.len() * (periods.len() + 1) + 2);
     let peak = vars.add(variable().min(0.0));
-    let fair = vars.add(variable().min(0.0).max(1.0));
+    let fair = fairness.then(|| vars.add(variable().min(0.0).max(1.0)));
     objective.add_mul(W_PEAK_PER_A, peak);
-    objective.add_mul(W_FAIR, fair);
+    if let Some(fair) = fair {
+        objective.add_mul(W_FAIR, fair);
+    }
     let max_priority = snap
         .chargers
         .iter()
@@ -258,7 +275,7 @@ pub fn solve(
         Vec::with_capacity(energy_rows.len() * 2 + snap.circuits.len() * 3 * periods.len() * 2);
     for (energy, need_kwh, s, known) in energy_rows {
         constraints.push(energy.geq(need_kwh));
-        if known {
+        if let (true, Some(fair)) = (known, fair) {
             let mut f = Expression::with_capacity(2);
             f.add_mul(1.0, s);
             f.add_mul(-need_kwh, fair);

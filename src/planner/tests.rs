@@ -263,7 +263,7 @@ fn repair_carries_fractions_forward_and_respects_capacity() {
             plug(&mut snap, i, Some(10.0), 24);
         }
         let inputs = inputs(&snap, &policy, now());
-        let periods = model::periods(&inputs, true);
+        let periods = model::periods(&inputs, model::PeriodScheme::Coarse);
         let values = vec![vec![x; periods.len()]; 3];
         let (modes, rounded) = repair::round(&inputs, &periods, &values);
         for (k, &(_, len)) in periods.iter().enumerate() {
@@ -298,11 +298,12 @@ fn periods_are_fine_near_now_and_coarse_later() {
     let text = format!("{HEAD}grid-limit-a = 100\n{}", charger("A", ""));
     let (snap, policy) = site(&text, 0.0);
     let inputs = inputs(&snap, &policy, now());
-    let coarse = model::periods(&inputs, true);
+    let coarse = model::periods(&inputs, model::PeriodScheme::Coarse);
     assert_eq!(coarse.iter().map(|p| p.1).sum::<usize>(), 96);
     assert_eq!(&coarse[..5], &[(0, 1), (1, 1), (2, 1), (3, 1), (4, 2)]);
     assert_eq!(coarse.len(), 4 + 6 + 20);
-    assert_eq!(model::periods(&inputs, false).len(), 96);
+    assert_eq!(model::periods(&inputs, model::PeriodScheme::Fine).len(), 96);
+    assert_eq!(model::periods(&inputs, model::PeriodScheme::Coarser).len(), 4 + 5 + 9);
     assert_eq!(snap.voltage, Volts(230.0));
 }
 
