@@ -12,6 +12,9 @@ use chargegate::planner::{self, Plan, PlanKind, Policy};
 use chargegate::site::synthetic;
 use chrono::{TimeZone, Utc};
 
+/// A change to the default policy, to measure one model idea.
+type Tweak = fn(&mut Policy);
+
 fn policy() -> Policy {
     let config: Config = chargegate::config::parse(
         "[site]\nid = \"bench\"\ngrid-limit-a = 100\nworst-case-load-a = 10\n[planner]\ntime-budget-ms = 30000\n",
@@ -41,7 +44,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
     use planner::model::PeriodScheme;
-    let variants: Vec<(&str, fn(&mut Policy))> = vec![
+    let variants: Vec<(&str, Tweak)> = vec![
         ("default", |_| {}),
         ("coarse periods (30)", |p| p.periods = PeriodScheme::Coarse),
         ("coarse, no fairness term", |p| {
@@ -49,10 +52,14 @@ fn main() {
             p.fairness = false;
         }),
         ("coarser, no fairness term", |p| p.fairness = false),
-        ("coarser, no re-solve after repair", |p| p.resolve_after_repair = false),
+        ("coarser, no re-solve after repair", |p| {
+            p.resolve_after_repair = false
+        }),
         ("coarser, no aggregation", |p| p.aggregate = false),
         #[cfg(feature = "clarabel")]
-        ("clarabel backend (default model)", |p| p.backend = planner::model::Backend::Clarabel),
+        ("clarabel backend (default model)", |p| {
+            p.backend = planner::model::Backend::Clarabel
+        }),
     ];
     let only: Option<String> = std::env::var("PLANNER_BENCH_ONLY").ok();
     println!("| variant | chargers | median ms | runs | kind | shortfall kWh | peak A |");

@@ -52,6 +52,10 @@ fn fits(inputs: &Inputs<'_>, t: usize, x: &[f64]) -> bool {
 }
 
 /// Per slot: the highest common level that fits, S4-rounded; needs met stop charging.
+#[expect(
+    clippy::needless_range_loop,
+    reason = "slot x charger x phase matrices read clearer with indices"
+)]
 pub fn equal_share_currents(inputs: &Inputs<'_>) -> Vec<Vec<f64>> {
     let n = inputs.demands.len();
     let mut out = vec![vec![0.0; inputs.slots]; n];
@@ -115,6 +119,10 @@ pub fn equal_share_currents(inputs: &Inputs<'_>) -> Vec<Vec<f64>> {
 }
 
 /// First come, first served: in order of arrival each vehicle takes as much as fits.
+#[expect(
+    clippy::needless_range_loop,
+    reason = "slot x charger x phase matrices read clearer with indices"
+)]
 pub fn first_come(inputs: &Inputs<'_>) -> Vec<Vec<f64>> {
     let n = inputs.demands.len();
     let mut out = vec![vec![0.0; inputs.slots]; n];

@@ -194,6 +194,10 @@ pub fn slot_start(now: DateTime<Utc>, slot_min: u32) -> DateTime<Utc> {
 }
 
 /// Builds the shared inputs: capacities from the forecast, prices, demands.
+#[expect(
+    clippy::needless_range_loop,
+    reason = "slot x charger x phase matrices read clearer with indices"
+)]
 pub fn inputs<'a>(snap: &'a SiteSnapshot, policy: &Policy, start: DateTime<Utc>) -> Inputs<'a> {
     let slots = policy.slots();
     let slot_min = policy.planner.slot_min;
@@ -341,6 +345,10 @@ pub fn finish(
 
 /// The largest overload of any circuit phase in any slot, in A (0 when the plan fits).
 /// Counts only plannable chargers against `Inputs::cap`.
+#[expect(
+    clippy::needless_range_loop,
+    reason = "slot x charger x phase matrices read clearer with indices"
+)]
 pub fn overload(inputs: &Inputs<'_>, currents: &[Vec<f64>]) -> f64 {
     let mut worst = 0.0f64;
     for (c, members) in inputs.under.iter().enumerate() {

@@ -303,7 +303,10 @@ fn periods_are_fine_near_now_and_coarse_later() {
     assert_eq!(&coarse[..5], &[(0, 1), (1, 1), (2, 1), (3, 1), (4, 2)]);
     assert_eq!(coarse.len(), 4 + 6 + 20);
     assert_eq!(model::periods(&inputs, model::PeriodScheme::Fine).len(), 96);
-    assert_eq!(model::periods(&inputs, model::PeriodScheme::Coarser).len(), 4 + 5 + 9);
+    assert_eq!(
+        model::periods(&inputs, model::PeriodScheme::Coarser).len(),
+        4 + 5 + 9
+    );
     assert_eq!(snap.voltage, Volts(230.0));
 }
 

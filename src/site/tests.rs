@@ -106,7 +106,13 @@ fn events_plug_vehicles_with_scheduled_needs() {
     let cp1 = ChargerId::new("CP-01").unwrap();
     let cp2 = ChargerId::new("CP-02").unwrap();
     // (charger, event, replan?, need kWh and departure afterwards)
-    let steps: Vec<(&ChargerId, ChargerEvent, bool, Option<(f64, DateTime<Utc>)>)> = vec![
+    type Step<'a> = (
+        &'a ChargerId,
+        ChargerEvent,
+        bool,
+        Option<(f64, DateTime<Utc>)>,
+    );
+    let steps: Vec<Step<'_>> = vec![
         (
             &cp1,
             status(ConnectorStatus::Occupied),
