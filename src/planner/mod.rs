@@ -319,7 +319,9 @@ pub fn finish(
         }
         out.delivered = WattHours(delivered);
         if demand.known {
-            out.shortfall = WattHours((demand.need_wh - delivered).max(0.0));
+            // Below 1 mWh is solver round-off, not a shortfall.
+            let short = demand.need_wh - delivered;
+            out.shortfall = WattHours(if short > 1e-3 { short } else { 0.0 });
         }
     }
     let mut peak = 0.0f64;

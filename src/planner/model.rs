@@ -303,9 +303,12 @@ pub fn solve(
             for (k, &(start, len)) in periods.iter().enumerate() {
                 let mut sum = Expression::with_capacity(on_p.len() + 1);
                 let mut any = false;
+                // The most these groups can draw: a row it cannot reach is left out.
+                let mut most = 0.0;
                 for &g in &on_p {
                     if let Some(v) = x[g][k] {
                         sum.add_mul(groups[g].len() as f64, v);
+                        most += groups[g].len() as f64 * inputs.demands[groups[g][0]].max;
                         any = true;
                     }
                 }
@@ -323,7 +326,9 @@ pub fn solve(
                     with_peak.add_mul(-1.0, peak);
                     constraints.push(with_peak.leq(-base));
                 }
-                constraints.push(sum.leq(cap));
+                if most > cap {
+                    constraints.push(sum.leq(cap));
+                }
             }
         }
     }
