@@ -1,10 +1,10 @@
 //! The linear program: variables, constraints and objective, solved with microlp.
 //!
 //! Sparse and small on purpose (CRATES.md §2: a dense 200 x 96 LP took ~370 ms):
-//! - periods: every slot in the first hour, 30-minute periods up to 4 h, 60-minute ones
-//!   beyond (split at departures when there are few distinct ones), so 96 slots of 15 min
-//!   become ~30 periods; a period's capacity is the tightest of its slots, so a period plan
-//!   is safe in each of its slots;
+//! - periods (`PeriodScheme::Coarser`, the default): every slot in the first hour, 60-minute
+//!   periods up to 6 h, 120-minute ones beyond (split at departures when there are few
+//!   distinct ones), so 96 slots of 15 min become 18 periods; a period's capacity is the
+//!   tightest of its slots, so a period plan is safe in each of its slots;
 //! - aggregation: identical vehicles (same circuit, phases, limits, priority, need and
 //!   departure) share one variable, multiplied by their count, which also gives equals an
 //!   equal share;
@@ -303,12 +303,11 @@ pub fn solve(
             for (k, &(start, len)) in periods.iter().enumerate() {
                 let mut sum = Expression::with_capacity(on_p.len() + 1);
                 let mut any = false;
-                // The most these groups can draw: a row it cannot reach is left out.
-                let mut most = 0.0;
+                // Rows the chargers can never reach are kept: leaving them out made microlp
+                // slower at 500 chargers (BENCHMARKS.md).
                 for &g in &on_p {
                     if let Some(v) = x[g][k] {
                         sum.add_mul(groups[g].len() as f64, v);
-                        most += groups[g].len() as f64 * inputs.demands[groups[g][0]].max;
                         any = true;
                     }
                 }
@@ -326,9 +325,7 @@ pub fn solve(
                     with_peak.add_mul(-1.0, peak);
                     constraints.push(with_peak.leq(-base));
                 }
-                if most > cap {
-                    constraints.push(sum.leq(cap));
-                }
+                constraints.push(sum.leq(cap));
             }
         }
     }
