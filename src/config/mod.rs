@@ -256,6 +256,25 @@ pub fn summary(config: &Config) -> String {
         per_phase + site.worst_case_load.0,
         budget
     );
+    for c in &config.circuits {
+        let (failsafe, budget) = site::failsafe_budget_of(config, Some(&c.id));
+        let _ = writeln!(
+            out,
+            "circuit {} under {}: {} A per phase, failsafe sum {failsafe:.1} A of {budget:.1} A",
+            c.id,
+            c.parent.as_deref().unwrap_or(SITE_CIRCUIT),
+            c.limit.0
+        );
+    }
+    let _ = writeln!(
+        out,
+        "planner: {} min slots over {} h, {} ms budget, {} tariff window(s), {} departure(s)",
+        config.planner.slot_min,
+        config.planner.horizon_h,
+        config.planner.time_budget_ms,
+        config.planner.tariffs.len(),
+        config.departures.len()
+    );
     let _ = writeln!(
         out,
         "{} id token(s) in the local list",

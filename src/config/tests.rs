@@ -208,6 +208,14 @@ fn circuits_planner_and_departures_parse() {
         DepartureFor::IdToken("BUS-17".into())
     );
     let defaults = parse(GOOD).unwrap();
+    let text = summary(&config);
+    assert!(
+        text.contains(
+            "circuit board-b under board-a: 32 A per phase, failsafe sum 6.0 A of 27.0 A"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("2 departure(s)"), "{text}");
     assert_eq!(defaults.planner, Planner::default());
     assert_eq!(defaults.planner.slot_min, 15);
 }

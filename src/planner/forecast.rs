@@ -1,10 +1,10 @@
 //! Forecast of the non-charger load per circuit, phase and slot.
 //!
 //! `LoadHistory` keeps recent readings per circuit in buckets of weekday x 15 minutes of the
-//! day; the forecast for a slot is a high quantile (90 %) of its bucket, never below the
-//! live reading's lower envelope for the current slot, which is the live reading itself. A
-//! circuit without enough history is forecast at its live reading; a stale circuit at the
-//! worst case (S5). Pure: readings and times come in as values. The history lives in the
+//! day; the forecast for a later slot is a high quantile (90 %) of its bucket, the current
+//! slot uses the live reading. A bucket without enough history is forecast at the live
+//! reading; a stale circuit at its worst case (S5). The guard covers a load that beats the
+//! forecast. Pure: readings and times come in as values. The history lives in the
 //! control loop's memory (not yet persisted to the store).
 
 use std::collections::{BTreeMap, VecDeque};
