@@ -322,3 +322,43 @@ fn slot_start_aligns_to_the_slot() {
         Utc.with_ymd_and_hms(2026, 11, 24, 18, 5, 0).unwrap()
     );
 }
+
+#[test]
+fn a_solver_past_its_budget_gives_the_equal_share_plan() {
+    let snap = crate::site::synthetic::site(300, 7, now());
+    let text = format!("{HEAD}grid-limit-a = 100\n");
+    let (_, mut policy) = site(&text, 0.0);
+    // 0 ms: the solver is stopped at once (good_lp gets its 1 ms floor).
+    policy.planner.time_budget_ms = 0;
+    let plan = plan(&snap, &policy, now());
+    assert!(
+        matches!(plan.kind, PlanKind::EqualShare { .. }),
+        "{:?}",
+        plan.kind
+    );
+    let inputs = inputs(&snap, &policy, now());
+    let rows: Vec<Vec<f64>> = inputs
+        .demands
+        .iter()
+        .map(|d| {
+            plan.chargers[d.charger]
+                .current
+                .iter()
+                .map(|a| a.0)
+                .collect()
+        })
+        .collect();
+    assert!(
+        overload(&inputs, &rows) <= 1e-6,
+        "the fallback is within limits too"
+    );
+    assert!(rows.iter().flatten().any(|a| *a > 0.0), "and it charges");
+    assert!(
+        inputs
+            .demands
+            .iter()
+            .zip(&rows)
+            .all(|(d, r)| r.iter().all(|a| *a == 0.0 || *a >= d.min - 1e-9)),
+        "S4"
+    );
+}
