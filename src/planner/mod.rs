@@ -40,6 +40,8 @@ pub struct Policy {
     pub aggregate: bool,
     /// Round to "0 or >= min" and re-solve (S4); without it fractional currents are paused.
     pub resolve_after_repair: bool,
+    /// Re-solve only the demands the rounding touched; the others keep their LP currents.
+    pub resolve_only_rounded: bool,
     pub backend: model::Backend,
 }
 
@@ -52,6 +54,7 @@ impl Policy {
             fairness: true,
             aggregate: true,
             resolve_after_repair: true,
+            resolve_only_rounded: true,
             backend: model::Backend::Microlp,
         }
     }

@@ -55,6 +55,8 @@ pub enum Mode {
     Off,
     /// Charging: at least the minimum.
     On,
+    /// Kept at the first LP's value (already 0 or at least the minimum everywhere).
+    Fixed,
 }
 
 /// The LP backend: microlp (default, simplex: vertex solutions, time limit) or clarabel
@@ -119,12 +121,23 @@ pub fn optimise(inputs: &Inputs<'_>, policy: &Policy) -> Result<Vec<Vec<f64>>, M
         inputs,
         &periods,
         &free,
+        &[],
         policy.aggregate,
         policy.fairness,
         policy.backend,
         budget_s * 0.6,
     )?;
-    let (modes, rounded) = repair::round(inputs, &periods, &first);
+    let (mut modes, rounded) = repair::round(inputs, &periods, &first);
+    if policy.resolve_only_rounded {
+        // "Re-solve the rest": demands the rounding did not touch keep their LP currents
+        // and become constants, so the second LP holds only the rounded ones.
+        for (d, row) in first.iter().enumerate() {
+            let min = inputs.demands[d].min;
+            if row.iter().all(|&x| x <= EPS_A || x >= min - EPS_A) {
+                modes[d].fill(Mode::Fixed);
+            }
+        }
+    }
     let needs_resolve = modes.iter().flatten().any(|m| *m == Mode::On);
     let per_period = if policy.resolve_after_repair && needs_resolve {
         // The rounded point is feasible, so a failed re-solve still leaves a safe plan.
@@ -132,6 +145,7 @@ pub fn optimise(inputs: &Inputs<'_>, policy: &Policy) -> Result<Vec<Vec<f64>>, M
             inputs,
             &periods,
             &modes,
+            &first,
             policy.aggregate,
             policy.fairness,
             policy.backend,
@@ -180,6 +194,7 @@ pub fn solve(
     inputs: &Inputs<'_>,
     periods: &[Period],
     modes: &[Vec<Mode>],
+    fixed: &[Vec<f64>],
     aggregate: bool,
     fairness: bool,
     backend: Backend,
@@ -239,7 +254,7 @@ pub fn solve(
         for (k, &period) in periods.iter().enumerate() {
             let slots = present(period, dem.end);
             let mode = modes[d0][k];
-            if slots == 0 || mode == Mode::Off {
+            if slots == 0 || mode == Mode::Off || mode == Mode::Fixed {
                 row.push(None);
                 continue;
             }
@@ -257,7 +272,8 @@ pub fn solve(
         }
         x.push(row);
         let need_kwh = dem.need_wh / 1000.0;
-        if need_kwh > 0.0 {
+        let all_fixed = modes[d0].iter().all(|m| *m == Mode::Fixed);
+        if need_kwh > 0.0 && !all_fixed {
             let s = vars.add(variable().min(0.0).max(need_kwh));
             let w = if dem.known {
                 1.0 + W_PRIORITY * f64::from(snap.chargers[dem.charger].priority)
@@ -280,6 +296,22 @@ pub fn solve(
             f.add_mul(1.0, s);
             f.add_mul(-need_kwh, fair);
             constraints.push(f.leq(0.0));
+        }
+    }
+    // Currents of fixed demands: constants on their circuits, per period and phase.
+    let mut fixed_load = vec![vec![[0.0f64; 3]; periods.len()]; snap.circuits.len()];
+    for (d, dem) in inputs.demands.iter().enumerate() {
+        for (k, mode) in modes[d].iter().enumerate() {
+            if *mode != Mode::Fixed || present(periods[k], dem.end) == 0 {
+                continue;
+            }
+            for c in snap.chain(snap.chargers[dem.charger].circuit) {
+                for (p, on) in inputs.phases_of(d).iter().enumerate() {
+                    if *on {
+                        fixed_load[c][k][p] += fixed[d][k];
+                    }
+                }
+            }
         }
     }
     // Which groups load which circuit: a group's chain from its circuit to the root.
@@ -316,11 +348,13 @@ pub fn solve(
                 }
                 let cap = (start..start + len)
                     .map(|t| inputs.cap[c][t][p])
-                    .fold(f64::INFINITY, f64::min);
+                    .fold(f64::INFINITY, f64::min)
+                    - fixed_load[c][k][p];
                 if c == 0 {
                     let base = (start..start + len)
                         .map(|t| inputs.grid_load[t][p])
-                        .fold(0.0, f64::max);
+                        .fold(0.0, f64::max)
+                        + fixed_load[0][k][p];
                     let mut with_peak = sum.clone();
                     with_peak.add_mul(-1.0, peak);
                     constraints.push(with_peak.leq(-base));
@@ -351,6 +385,13 @@ pub fn solve(
         }
     };
     let mut out = vec![vec![0.0; periods.len()]; inputs.demands.len()];
+    for (d, row) in modes.iter().enumerate() {
+        for (k, mode) in row.iter().enumerate() {
+            if *mode == Mode::Fixed {
+                out[d][k] = fixed[d][k];
+            }
+        }
+    }
     for (g, members) in groups.iter().enumerate() {
         for (k, v) in values[g].iter().enumerate() {
             if let Some(value) = v {
