@@ -55,6 +55,9 @@ fn main() {
         ("coarser, no re-solve after repair", |p| {
             p.resolve_after_repair = false
         }),
+        ("coarser, re-solve everything after repair", |p| {
+            p.resolve_only_rounded = false
+        }),
         ("coarser, no aggregation", |p| p.aggregate = false),
         #[cfg(feature = "clarabel")]
         ("clarabel backend (default model)", |p| {

@@ -38,7 +38,7 @@ pub struct Policy {
     pub fairness: bool,
     /// One variable per group of identical vehicles instead of one per charger.
     pub aggregate: bool,
-    /// Round to "0 or >= min" and re-solve (S4); without it fractional currents are paused.
+    /// After rounding to "0 or >= min" (S4), re-solve; without it the rounded point is used.
     pub resolve_after_repair: bool,
     /// Re-solve only the demands the rounding touched; the others keep their LP currents.
     pub resolve_only_rounded: bool,

@@ -117,16 +117,7 @@ pub fn optimise(inputs: &Inputs<'_>, policy: &Policy) -> Result<Vec<Vec<f64>>, M
     let periods = periods(inputs, policy.periods);
     let budget_s = policy.time_budget().as_secs_f64();
     let free = vec![vec![Mode::Free; periods.len()]; inputs.demands.len()];
-    let first = solve(
-        inputs,
-        &periods,
-        &free,
-        &[],
-        policy.aggregate,
-        policy.fairness,
-        policy.backend,
-        budget_s * 0.6,
-    )?;
+    let first = solve(inputs, &periods, &free, &[], policy, budget_s * 0.6)?;
     let (mut modes, rounded) = repair::round(inputs, &periods, &first);
     if policy.resolve_only_rounded {
         // "Re-solve the rest": demands the rounding did not touch keep their LP currents
@@ -141,17 +132,7 @@ pub fn optimise(inputs: &Inputs<'_>, policy: &Policy) -> Result<Vec<Vec<f64>>, M
     let needs_resolve = modes.iter().flatten().any(|m| *m == Mode::On);
     let per_period = if policy.resolve_after_repair && needs_resolve {
         // The rounded point is feasible, so a failed re-solve still leaves a safe plan.
-        solve(
-            inputs,
-            &periods,
-            &modes,
-            &first,
-            policy.aggregate,
-            policy.fairness,
-            policy.backend,
-            budget_s * 0.4,
-        )
-        .unwrap_or(rounded)
+        solve(inputs, &periods, &modes, &first, policy, budget_s * 0.4).unwrap_or(rounded)
     } else {
         rounded
     };
@@ -189,15 +170,17 @@ fn present(period: Period, end: usize) -> usize {
     end.saturating_sub(start).min(len)
 }
 
-/// One LP: returns currents per demand per period, in A.
+/// One LP: returns currents per demand per period, in A. `Fixed` modes take `fixed`.
+#[expect(
+    clippy::needless_range_loop,
+    reason = "circuit x period x phase rows read clearer with indices"
+)]
 pub fn solve(
     inputs: &Inputs<'_>,
     periods: &[Period],
     modes: &[Vec<Mode>],
     fixed: &[Vec<f64>],
-    aggregate: bool,
-    fairness: bool,
-    backend: Backend,
+    policy: &Policy,
     time_limit_s: f64,
 ) -> Result<Vec<Vec<f64>>, ModelError> {
     let snap = inputs.snap;
@@ -205,7 +188,7 @@ pub fn solve(
     let mut groups: BTreeMap<Vec<u64>, Vec<usize>> = BTreeMap::new();
     for (d, dem) in inputs.demands.iter().enumerate() {
         let c = &snap.chargers[dem.charger];
-        let mut key: Vec<u64> = if aggregate {
+        let mut key: Vec<u64> = if policy.aggregate {
             vec![
                 c.circuit as u64,
                 u64::from(c.site_phases[0])
@@ -230,7 +213,9 @@ pub fn solve(
     let mut vars = ProblemVariables::new();
     let mut objective = Expression::with_capacity(groups.len() * (periods.len() + 1) + 2);
     let peak = vars.add(variable().min(0.0));
-    let fair = fairness.then(|| vars.add(variable().min(0.0).max(1.0)));
+    let fair = policy
+        .fairness
+        .then(|| vars.add(variable().min(0.0).max(1.0)));
     objective.add_mul(W_PEAK_PER_A, peak);
     if let Some(fair) = fair {
         objective.add_mul(W_FAIR, fair);
@@ -364,7 +349,7 @@ pub fn solve(
         }
     }
     let problem = vars.minimise(objective);
-    let values: Vec<Vec<Option<f64>>> = match backend {
+    let values: Vec<Vec<Option<f64>>> = match policy.backend {
         Backend::Microlp => {
             let mut model = problem
                 .using(microlp)

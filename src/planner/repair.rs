@@ -6,8 +6,8 @@
 //! it is owed a whole minimum it charges at the minimum if every circuit phase on its way to
 //! the grid has room for the extra (min - x), otherwise it pauses and its x frees room for
 //! the next. So energy moves between periods like error diffusion, and the rounded point
-//! never exceeds a period's capacity. The model then re-solves with every demand fixed to
-//! Off (0 A) or On (>= min) per period. Pure: no IO.
+//! never exceeds a period's capacity. The model then re-solves the demands this touched,
+//! each fixed to Off (0 A) or On (>= min) per period, the others kept. Pure: no IO.
 
 use super::model::{Mode, Period};
 use super::{EPS_A, Inputs};
