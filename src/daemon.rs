@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::charger::{Chargers, Server, ServerSettings};
 use crate::config::Config;
+use crate::control::{self, ControlOutput, LoadReading};
 use crate::dispatch::round::ChargerLimit;
 use crate::dispatch::{self, BaselineSettings, BaselineState, DispatchInput, DispatchSettings};
 use crate::meter::{self, MeterHandles};
@@ -45,18 +46,43 @@ pub struct Daemon {
     pub accounting: watch::Receiver<BTreeMap<ChargerId, ChargerLimit>>,
     /// The latest status of every `[[meter]]`, by id (DESIGN.md S5: check `usable`).
     pub meters: MeterHandles,
+    /// The control loop's current plan and guard reductions (for dispatch and the API).
+    pub plan: watch::Receiver<ControlOutput>,
+    /// Where the meters deliver non-charger load readings.
+    pub load_readings: tokio::sync::mpsc::Sender<LoadReading>,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
+    control: JoinHandle<()>,
 }
 
-/// Opens the store, loads the local authorization list and starts the CSMS listener.
+/// Who decides the limits dispatch sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limits {
+    /// The control loop: plan and guard (the daemon).
+    Planned,
+    /// Whoever publishes on `Daemon::dispatch_input` (tests that drive dispatch directly).
+    Manual,
+}
+
+/// Opens the store, loads the local authorization list and starts everything: listener,
+/// meters, control loop, dispatch.
 pub async fn start(config: &Config) -> Result<Daemon, StartError> {
     let store = Store::open(&config.store.path)?;
-    start_with_store(config, store).await
+    start_with_store(config, store, Limits::Planned).await
+}
+
+/// As `start`, with limits decided by the caller instead of the plan.
+pub async fn start_manual(config: &Config) -> Result<Daemon, StartError> {
+    let store = Store::open(&config.store.path)?;
+    start_with_store(config, store, Limits::Manual).await
 }
 
 /// As `start`, with a given store (in-memory for `demo` and tests).
-pub async fn start_with_store(config: &Config, store: Store) -> Result<Daemon, StartError> {
+pub async fn start_with_store(
+    config: &Config,
+    store: Store,
+    limits: Limits,
+) -> Result<Daemon, StartError> {
     store.call(|c| store::all_disconnected(c)).await?;
     let csms = Csms::from_config(store.clone(), config);
     csms.load_tokens(config).await?;
@@ -97,6 +123,24 @@ pub async fn start_with_store(config: &Config, store: Store) -> Result<Daemon, S
     );
     tokio::spawn(dispatch_loop);
     let meters = start_meters(config, &store, shutdown_rx.clone());
+    let control = control::spawn(config, csms.subscribe(), shutdown_rx.clone());
+    // Meters -> non-charger load readings -> control loop.
+    let feed = crate::site::feed::run(
+        config.clone(),
+        meters.status.clone(),
+        csms.subscribe(),
+        control.readings.clone(),
+        shutdown_rx.clone(),
+    );
+    tokio::spawn(feed);
+    // Control output (plan + guard) -> dispatch input.
+    if limits == Limits::Planned {
+        tokio::spawn(dispatch::feed::run(
+            control.output.clone(),
+            dispatch_input.clone(),
+            shutdown_rx.clone(),
+        ));
+    }
     let server = tokio::spawn(server.run(shutdown_rx));
     tracing::info!(%csms_addr, site = config.site.id, chargers = config.chargers.len(), "chargegate started");
     Ok(Daemon {
@@ -107,8 +151,11 @@ pub async fn start_with_store(config: &Config, store: Store) -> Result<Daemon, S
         dispatch_input,
         accounting,
         meters,
+        plan: control.output,
+        load_readings: control.readings,
         shutdown,
         server,
+        control: control.task,
     })
 }
 
@@ -157,6 +204,13 @@ impl Daemon {
         {
             tracing::warn!("shutdown took longer than 10 s; stopping anyway");
             server.abort();
+        }
+        let mut control = self.control;
+        if tokio::time::timeout(Duration::from_secs(1), &mut control)
+            .await
+            .is_err()
+        {
+            control.abort();
         }
         tracing::info!("chargegate stopped");
     }

@@ -1,16 +1,18 @@
 //! chargegate: a local smart-charging controller for EV depots.
 //!
 //! Modules in data-flow order (ARCHITECTURE.md): configuration, units, the OCPP protocol,
-//! the charger connections, the charging-session rules, the store, and the simulator that
-//! tests and `demo` share.
+//! the charger connections, the charging-session rules, the store, the site snapshot, the
+//! planner and guard, the control loop, and the simulator that tests and `demo` share.
 #![forbid(unsafe_code)]
 
 pub mod charger;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod dispatch;
 pub mod meter;
 pub mod ocpp;
+pub mod planner;
 pub mod session;
 pub mod sim;
 pub mod site;

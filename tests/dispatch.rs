@@ -187,7 +187,7 @@ async fn leases_are_refreshed_before_they_end() {
     let site = Site::new("");
     let mut config = site.config.clone();
     config.dispatch.lease_s = 2;
-    let daemon = chargegate::daemon::start(&config).await.unwrap();
+    let daemon = chargegate::daemon::start_manual(&config).await.unwrap();
     let v201 = common::connect_settled(&daemon, "CS201-1", OcppVersion::V201).await;
     // CP16-1 is offline without a baseline, so it counts at its 32 A maximum on the row.
     daemon
@@ -250,7 +250,7 @@ async fn a_charger_that_ignores_its_profiles_is_caught_and_counted_at_its_maximu
     let site = Site::new("");
     let mut config = site.config.clone();
     config.dispatch.verify = true;
-    let daemon = chargegate::daemon::start(&config).await.unwrap();
+    let daemon = chargegate::daemon::start_manual(&config).await.unwrap();
     let honest = common::connect_settled(&daemon, "CP16-1", OcppVersion::V16).await;
     // CS201-1 says Accepted to every profile and applies none of them (its baseline too,
     // so it is connected without a working failsafe).
@@ -301,5 +301,49 @@ async fn a_charger_that_ignores_its_profiles_is_caught_and_counted_at_its_maximu
     assert!(!verified.is_empty(), "the honest charger was verified too");
     honest.close().await;
     liar.close().await;
+    daemon.stop().await;
+}
+
+#[tokio::test]
+async fn the_plan_reaches_the_chargers_through_dispatch() {
+    // The full daemon: control loop -> plan -> dispatch -> leases. Without a meter the
+    // site's load is unknown, so the plan is the failsafe plan (S5): every online charger
+    // gets a lease no higher than its failsafe.
+    let site = Site::new("");
+    let daemon = chargegate::daemon::start(&site.config).await.unwrap();
+    let sim = common::connect_settled(&daemon, "CS201-1", OcppVersion::V201).await;
+    sim.boot().await.unwrap();
+    sim.start_transaction(1, "GOOD", 0, Utc::now())
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while leases(&sim).is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no lease from the plan"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let lease = &leases(&sim)[0];
+    schema_check::assert_valid("v201", "SetChargingProfile", false, lease);
+    let limit = lease
+        .pointer("/chargingProfile/chargingSchedule/0/chargingSchedulePeriod/0/limit")
+        .and_then(|v| v.as_f64())
+        .unwrap();
+    assert!(
+        limit <= 6.0,
+        "a stale site gets at most the failsafe: {lease}"
+    );
+    let audit = daemon
+        .csms
+        .store()
+        .call(|c| chargegate::store::audit_log(c, "CS201-1", 20))
+        .await
+        .unwrap();
+    assert!(
+        audit.iter().any(|a| a.reason.starts_with("plan #")),
+        "{audit:#?}"
+    );
+    sim.close().await;
     daemon.stop().await;
 }

@@ -575,6 +575,33 @@ stale-after-ms = 1000
     )
     .await;
     assert_eq!(s.role, MeterRole::Grid);
+    // The reading reaches the control loop as the site's non-charger load (no charger
+    // reports a current, so all of the grid meter's current is other load).
+    let reading = s.reading.clone().expect("a reading");
+    let mut plan = daemon.plan.clone();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let fresh = plan
+            .borrow()
+            .snapshot
+            .as_ref()
+            .map(|snap| (snap.circuits[0].stale, snap.circuits[0].load));
+        if let Some((false, load)) = fresh {
+            for (p, measured) in reading.current.iter().enumerate() {
+                let measured = measured.expect("the SDM630 reports every phase").0;
+                assert_close("site load", load[p].0, measured.max(0.0));
+            }
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the control loop never saw the meter: {fresh:?}"
+        );
+        tokio::select! {
+            _ = plan.changed() => {}
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+    }
     daemon.stop().await;
     server.abort();
 }

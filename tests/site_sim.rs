@@ -176,7 +176,7 @@ async fn check(sims: &[Option<SimChargePoint>], daemon: &chargegate::daemon::Dae
 async fn run(seed: u64) {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path());
-    let mut daemon = chargegate::daemon::start(&config).await.unwrap();
+    let mut daemon = chargegate::daemon::start_manual(&config).await.unwrap();
     let mut sims: Vec<Option<SimChargePoint>> = Vec::new();
     for i in 0..CHARGERS {
         sims.push(Some(connect(&daemon, i, Vec::new()).await));
@@ -250,7 +250,7 @@ async fn run(seed: u64) {
                     .map(|s| s.as_ref().map(|s| s.profiles()).unwrap_or_default())
                     .collect();
                 daemon.stop().await;
-                daemon = chargegate::daemon::start(&config).await.unwrap();
+                daemon = chargegate::daemon::start_manual(&config).await.unwrap();
                 for (i, profiles) in held.into_iter().enumerate() {
                     if let Some(old) = sims[i].take() {
                         old.close().await;

@@ -220,6 +220,7 @@ mod tests {
                     phase_rotation: "RST".into(),
                     failsafe_current: Amps(6.0),
                     priority: 1,
+                    circuit: None,
                 },
             );
         }

@@ -5,8 +5,10 @@
 //! unknown keys are rejected, physical keys carry their unit. This module must never reach
 //! the network or the store; `summary` renders what `chargegate validate` prints.
 
+mod circuit;
 mod decode;
 mod meter;
+mod planner;
 mod site;
 
 use std::net::SocketAddr;
@@ -14,9 +16,12 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
+pub use circuit::{Circuit, SITE as SITE_CIRCUIT, ancestors};
 pub use decode::Problem;
 use decode::{Doc, Table};
 pub use meter::{Meter, MeterRole, MeterTransport, Parity, RtuSettings};
+pub use planner::{Departure, DepartureFor, Planner, Tariff, parse_time_of_day, price_at};
+pub use site::site_phases;
 
 use crate::units::{Amps, ChargerId, Volts};
 
@@ -33,6 +38,11 @@ pub struct Config {
     pub id_tokens: Vec<IdTokenEntry>,
     pub dispatch: Dispatch,
     pub meters: Vec<Meter>,
+    /// `[[circuit]]`: sub-circuits under the grid connection.
+    pub circuits: Vec<Circuit>,
+    pub planner: Planner,
+    /// `[[departure]]`: the depot's daily departure schedule.
+    pub departures: Vec<Departure>,
 }
 
 /// `[dispatch]`: how limits are sent (DESIGN.md S2, S3).
@@ -134,6 +144,8 @@ pub struct Charger {
     pub phase_rotation: String,
     pub failsafe_current: Amps,
     pub priority: u32,
+    /// The `[[circuit]]` the charger hangs on; `None`: directly on the grid connection.
+    pub circuit: Option<String>,
 }
 
 /// Authorization status of a locally listed id token.
@@ -292,6 +304,25 @@ pub fn summary(config: &Config) -> String {
                 .unwrap_or_default()
         );
     }
+    for c in &config.circuits {
+        let (failsafe, budget) = site::failsafe_budget_of(config, Some(&c.id));
+        let _ = writeln!(
+            out,
+            "circuit {} under {}: {} A per phase, failsafe sum {failsafe:.1} A of {budget:.1} A",
+            c.id,
+            c.parent.as_deref().unwrap_or(SITE_CIRCUIT),
+            c.limit.0
+        );
+    }
+    let _ = writeln!(
+        out,
+        "planner: {} min slots over {} h, {} ms budget, {} tariff window(s), {} departure(s)",
+        config.planner.slot_min,
+        config.planner.horizon_h,
+        config.planner.time_budget_ms,
+        config.planner.tariffs.len(),
+        config.departures.len()
+    );
     let _ = writeln!(
         out,
         "{} id token(s) in the local list",

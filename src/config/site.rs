@@ -16,7 +16,18 @@ use super::{
 use crate::units::{Amps, ChargerId, Volts};
 
 pub const TOP_LEVEL_KEYS: &[&str] = &[
-    "site", "csms", "http", "store", "charger", "id-token", "dispatch", "meter", "profiles",
+    "site",
+    "csms",
+    "http",
+    "store",
+    "charger",
+    "id-token",
+    "dispatch",
+    "meter",
+    "profiles",
+    "circuit",
+    "planner",
+    "departure",
 ];
 const SITE_KEYS: &[&str] = &[
     "id",
@@ -46,6 +57,7 @@ const CHARGER_KEYS: &[&str] = &[
     "phase-rotation",
     "failsafe-current-a",
     "priority",
+    "circuit",
 ];
 const TOKEN_KEYS: &[&str] = &["id", "status", "expires", "group"];
 
@@ -97,6 +109,20 @@ pub fn read(root: &Table<'_, '_>) -> Option<Config> {
     let id_tokens: Vec<Option<IdTokenEntry>> =
         root.tables("id-token").iter().map(read_token).collect();
     let meters = super::meter::read(root);
+    let circuits: Vec<Option<super::Circuit>> = root
+        .tables("circuit")
+        .iter()
+        .map(super::circuit::read_circuit)
+        .collect();
+    let planner = match root.opt_table("planner") {
+        Some(t) => super::planner::read_planner(&t),
+        None => Some(super::Planner::default()),
+    };
+    let departures: Vec<Option<super::Departure>> = root
+        .tables("departure")
+        .iter()
+        .map(super::planner::read_departure)
+        .collect();
     Some(Config {
         site: site?,
         csms: csms?,
@@ -106,6 +132,9 @@ pub fn read(root: &Table<'_, '_>) -> Option<Config> {
         id_tokens: id_tokens.into_iter().collect::<Option<Vec<_>>>()?,
         dispatch: dispatch?,
         meters: meters?,
+        circuits: circuits.into_iter().collect::<Option<Vec<_>>>()?,
+        planner: planner?,
+        departures: departures.into_iter().collect::<Option<Vec<_>>>()?,
     })
 }
 
@@ -374,6 +403,7 @@ fn read_charger(t: &Table<'_, '_>) -> Option<Charger> {
     }
     let failsafe = amps(t, "failsafe-current-a", None);
     let priority = t.opt_int("priority", 0, 1000).unwrap_or(1) as u32;
+    let circuit = t.opt_str("circuit").filter(|c| c != super::SITE_CIRCUIT);
     t.finish(CHARGER_KEYS);
     let max = max?;
     Some(Charger {
@@ -385,6 +415,7 @@ fn read_charger(t: &Table<'_, '_>) -> Option<Charger> {
         phase_rotation: rotation,
         failsafe_current: failsafe.unwrap_or(min),
         priority,
+        circuit,
     })
 }
 
@@ -438,8 +469,23 @@ pub fn site_phases(charger: &Charger) -> impl Iterator<Item = usize> + '_ {
 
 /// (failsafe current on the most loaded site phase, grid limit - margin), in A.
 pub fn failsafe_budget(config: &Config) -> (f64, f64) {
+    failsafe_budget_of(config, None)
+}
+
+/// As `failsafe_budget`, for the chargers under `circuit` (`None`: the grid connection,
+/// i.e. every charger) against that circuit's limit - margin.
+pub fn failsafe_budget_of(config: &Config, circuit: Option<&str>) -> (f64, f64) {
     let mut per_phase = [0.0f64; 3];
     for c in &config.chargers {
+        let under = match circuit {
+            None => true,
+            Some(id) => super::ancestors(&config.circuits, c.circuit.as_deref())
+                .iter()
+                .any(|a| a.id == id),
+        };
+        if !under {
+            continue;
+        }
         for p in site_phases(c) {
             per_phase[p] += c.failsafe_current.0;
         }
@@ -448,7 +494,15 @@ pub fn failsafe_budget(config: &Config) -> (f64, f64) {
         .iter()
         .take(usize::from(config.site.phases))
         .fold(0.0f64, |a, b| a.max(*b));
-    (worst, config.site.grid_limit.0 - config.site.margin.0)
+    let limit = match circuit {
+        None => config.site.grid_limit.0,
+        Some(id) => config
+            .circuits
+            .iter()
+            .find(|c| c.id == id)
+            .map_or(config.site.grid_limit.0, |c| c.limit.0),
+    };
+    (worst, limit - config.site.margin.0)
 }
 
 /// Checks that need the whole config. Problems point at the key that has to change.
@@ -566,4 +620,23 @@ pub fn check(doc: &Doc<'_>, config: &Config) {
             Some("lower failsafe-current-a (0 pauses a charger) or check worst-case-load-a".into()),
         );
     }
+    // The same promise for every sub-circuit, with the board's own worst-case load (the
+    // site's unless the board says otherwise).
+    for (i, circuit) in config.circuits.iter().enumerate() {
+        let (failsafe, budget) = failsafe_budget_of(config, Some(&circuit.id));
+        let worst = circuit.worst_case_load.unwrap_or(site.worst_case_load).0;
+        if failsafe + worst > budget {
+            doc.report(
+                &format!("circuit[{i}].limit-a"),
+                None,
+                format!(
+                    "failsafe currents under circuit {} ({failsafe:.1} A on the most loaded phase) plus its worst-case load ({worst} A) exceed its limit-a - margin-a ({budget:.1} A) (DESIGN.md S3)",
+                    circuit.id
+                ),
+                Some("lower failsafe-current-a of its chargers, or set the board's worst-case-load-a (0 if it feeds only chargers)".into()),
+            );
+        }
+    }
+    super::circuit::check(doc, config);
+    super::planner::check(doc, config);
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::units::{Amps, Volts};
 
 const GOOD: &str = r#"
 [site]
@@ -148,4 +149,140 @@ fn passwords_and_hashes_are_never_printed() {
     let config = parse(GOOD).unwrap();
     let debug = format!("{:?}", config.chargers[0]);
     assert!(!debug.contains("correct-horse"), "{debug}");
+}
+
+const TOPOLOGY: &str = r#"
+[[circuit]]
+id = "board-a"
+limit-a = 63
+parent = "site"
+
+[[circuit]]
+id = "board-b"
+limit-a = 32
+parent = "board-a"
+worst-case-load-a = 20
+
+[planner]
+slot-min = 15
+horizon-h = 12
+time-budget-ms = 500
+
+[[planner.tariff]]
+from = "22:00"
+to = "06:00"
+price-per-kwh = 0.18
+
+[[departure]]
+charger = "CP-01"
+at = "05:00"
+energy-kwh = 120
+
+[[departure]]
+id-token = "BUS-17"
+at = "06:30"
+energy-kwh = 200
+"#;
+
+#[test]
+fn circuits_planner_and_departures_parse() {
+    let text = format!(
+        "{}{TOPOLOGY}",
+        GOOD.replace(
+            "phase-rotation = \"STR\"",
+            "phase-rotation = \"STR\"\ncircuit = \"board-b\""
+        )
+    );
+    let config = parse(&text).unwrap_or_else(|p| panic!("{p:#?}"));
+    assert_eq!(config.circuits.len(), 2);
+    assert_eq!(
+        config.circuits[0].parent, None,
+        "\"site\" is the grid connection"
+    );
+    assert_eq!(config.circuits[1].parent.as_deref(), Some("board-a"));
+    assert_eq!(config.chargers[1].circuit.as_deref(), Some("board-b"));
+    assert_eq!(config.planner.horizon_h, 12);
+    assert_eq!(config.planner.tariffs[0].from_min, 22 * 60);
+    assert_eq!(
+        config.departures[1].who,
+        DepartureFor::IdToken("BUS-17".into())
+    );
+    let defaults = parse(GOOD).unwrap();
+    let text = summary(&config);
+    assert!(
+        text.contains(
+            "circuit board-b under board-a: 32 A per phase, failsafe sum 6.0 A of 27.0 A"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("2 departure(s)"), "{text}");
+    assert_eq!(defaults.planner, Planner::default());
+    assert_eq!(defaults.planner.slot_min, 15);
+}
+
+#[test]
+fn topology_problems_name_their_key() {
+    // (replace in TOPOLOGY, extra charger key, the path that must be reported)
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "parent = \"board-a\"",
+            "parent = \"nowhere\"",
+            "",
+            "circuit[1].parent",
+        ),
+        (
+            "parent = \"site\"",
+            "parent = \"board-b\"",
+            "",
+            "circuit[0].parent",
+        ),
+        ("id = \"board-b\"", "id = \"board-a\"", "", "circuit[1].id"),
+        ("limit-a = 63", "limit-a = -1", "", "circuit[0].limit-a"),
+        ("", "", "circuit = \"board-x\"", "charger[1].circuit"),
+        ("at = \"05:00\"", "at = \"5 am\"", "", "departure[0].at"),
+        (
+            "charger = \"CP-01\"",
+            "charger = \"CP-99\"",
+            "",
+            "departure[0].charger",
+        ),
+        ("id-token = \"BUS-17\"", "", "", "departure[1].charger"),
+        ("slot-min = 15", "slot-min = 7", "", "planner.slot-min"),
+        (
+            "price-per-kwh = 0.18",
+            "price-per-kwh = 0.18\ncolour = 1",
+            "",
+            "planner.tariff[0].colour",
+        ),
+        // CP-02's 6 A failsafe (its minimum) + board-b's 20 A worst case vs limit - 5 A margin.
+        ("limit-a = 32", "limit-a = 31", "circuit = \"board-b\"", ""),
+        (
+            "limit-a = 32",
+            "limit-a = 30",
+            "circuit = \"board-b\"",
+            "circuit[1].limit-a",
+        ),
+    ];
+    for &(from, to, charger_key, want) in cases {
+        let topology = if from.is_empty() {
+            TOPOLOGY.to_string()
+        } else {
+            TOPOLOGY.replacen(from, to, 1)
+        };
+        let good = GOOD.replace(
+            "phase-rotation = \"STR\"",
+            &format!("phase-rotation = \"STR\"\n{charger_key}"),
+        );
+        let text = format!("{good}{topology}");
+        match parse(&text) {
+            Ok(_) => assert!(want.is_empty(), "{want}: no problem reported"),
+            Err(problems) => {
+                let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+                assert!(
+                    !want.is_empty() && paths.contains(&want),
+                    "want {want:?}, got {problems:#?}"
+                );
+            }
+        }
+    }
 }

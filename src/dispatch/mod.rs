@@ -7,6 +7,7 @@
 //! is pure; `baseline` is the thin loop.
 
 pub mod baseline;
+pub mod feed;
 pub mod profile;
 pub mod round;
 pub mod task;

@@ -163,6 +163,7 @@ mod tests {
             phase_rotation: "RST".into(),
             failsafe_current: Amps(failsafe),
             priority: 1,
+            circuit: None,
         }
     }
 

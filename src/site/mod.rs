@@ -1,7 +1,375 @@
-//! The site's state as the controller sees it. So far: the non-charger load per site
-//! phase (`load`), derived from the meters and the chargers' measured currents.
+//! The site as the planner and the guard see it: `SiteSnapshot`, a pure value, and the
+//! non-charger load per site phase derived from the meters (`load`).
 //!
-//! Pure deciding code (STYLE.md §1): no `.await`, no clock reads. The snapshot, the
-//! circuits and the control loop that use it are later issues.
+//! `SiteState` is built from the config and then fed charger events and non-charger load
+//! readings; `snapshot(now)` freezes it. Circuit 0 is always the grid connection; every
+//! other circuit has a parent with a lower index, so a walk to the root ends. This module
+//! never performs IO, never reads the clock and carries no serde (STYLE.md §2).
 
+pub mod feed;
 pub mod load;
+pub mod synthetic;
+
+use chrono::{DateTime, Duration, NaiveTime, Utc};
+
+use crate::config::{self, Config, DepartureFor};
+use crate::ocpp::model::{ChargerEvent, ConnectorStatus, TxPhase};
+use crate::units::{Amps, ChargerId, Volts, WattHours};
+
+/// One node of the circuit tree (index 0: the grid connection).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CircuitNode {
+    pub id: String,
+    /// Per phase, in A.
+    pub limit: Amps,
+    /// Index of the parent circuit; `None` only for the grid connection.
+    pub parent: Option<usize>,
+    /// Non-charger load through this circuit (its sub-circuits included), per site phase.
+    pub load: [Amps; 3],
+    /// The load reading is missing or too old: planner and guard assume the worst case (S5).
+    pub stale: bool,
+    /// Non-charger load per phase assumed while stale, in A.
+    pub worst_case_load: Amps,
+}
+
+/// What a vehicle needs, from NotifyEVChargingNeeds, the departure schedule or the API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Need {
+    pub energy: WattHours,
+    pub departure: DateTime<Utc>,
+}
+
+/// A vehicle plugged into a charger.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vehicle {
+    pub since: DateTime<Utc>,
+    /// The vehicle's own limits, when it told us (ISO 15118 / meter values).
+    pub max_current: Option<Amps>,
+    pub min_current: Option<Amps>,
+    pub need: Option<Need>,
+    pub id_token: Option<String>,
+}
+
+/// A charger (EVSE) with its place in the topology and its vehicle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChargerState {
+    pub id: ChargerId,
+    /// Index into `SiteSnapshot::circuits` of the circuit it hangs on directly.
+    pub circuit: usize,
+    /// Which site phases (L1, L2, L3) the charger loads, from `phases` and `phase-rotation`.
+    pub site_phases: [bool; 3],
+    pub min_current: Amps,
+    pub max_current: Amps,
+    /// Higher is more important.
+    pub priority: u32,
+    pub failsafe_current: Amps,
+    /// Offline chargers run on their failsafe profile (S1, S3): fixed load, not plannable.
+    pub online: bool,
+    pub vehicle: Option<Vehicle>,
+}
+
+impl ChargerState {
+    pub fn phase_count(&self) -> u8 {
+        self.site_phases.iter().filter(|p| **p).count() as u8
+    }
+
+    /// The current range a plan may give this charger now: (min, max) in A, combining the
+    /// charger's and the vehicle's limits. `None` when nothing can be charged.
+    pub fn range(&self) -> Option<(Amps, Amps)> {
+        let v = self.vehicle.as_ref()?;
+        let max = v
+            .max_current
+            .map_or(self.max_current.0, |m| m.0.min(self.max_current.0));
+        let min = v
+            .min_current
+            .map_or(self.min_current.0, |m| m.0.max(self.min_current.0));
+        (self.online && max >= min && max > 0.0).then_some((Amps(min), Amps(max)))
+    }
+}
+
+/// Everything the planner and the guard decide from, frozen at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteSnapshot {
+    pub at: DateTime<Utc>,
+    pub phases: u8,
+    pub voltage: Volts,
+    /// Kept free below every limit, in A.
+    pub margin: Amps,
+    pub circuits: Vec<CircuitNode>,
+    pub chargers: Vec<ChargerState>,
+}
+
+impl SiteSnapshot {
+    /// The circuit indices from `circuit` up to and including the grid connection.
+    pub fn chain(&self, circuit: usize) -> Vec<usize> {
+        let mut out = vec![circuit];
+        let mut at = circuit;
+        while let Some(p) = self.circuits[at].parent {
+            out.push(p);
+            at = p;
+        }
+        out
+    }
+
+    /// The non-charger load assumed on circuit `c`, phase `p`: measured, or worst case.
+    pub fn assumed_load(&self, c: usize, p: usize) -> f64 {
+        let node = &self.circuits[c];
+        if node.stale {
+            node.worst_case_load.0.max(node.load[p].0)
+        } else {
+            node.load[p].0
+        }
+    }
+
+    /// Capacity left for chargers on circuit `c`, phase `p`, in A: limit - margin.
+    pub fn budget(&self, c: usize) -> f64 {
+        self.circuits[c].limit.0 - self.margin.0
+    }
+
+    pub fn any_stale(&self) -> bool {
+        self.circuits.iter().any(|c| c.stale)
+    }
+}
+
+/// The live site state the control loop keeps; `snapshot` freezes it.
+#[derive(Debug, Clone)]
+pub struct SiteState {
+    snapshot: SiteSnapshot,
+    departures: Vec<config::Departure>,
+}
+
+impl SiteState {
+    /// The site as configured: every charger offline and empty, every load stale.
+    pub fn from_config(config: &Config) -> Self {
+        let mut circuits = vec![CircuitNode {
+            id: config::SITE_CIRCUIT.to_string(),
+            limit: config.site.grid_limit,
+            parent: None,
+            load: [Amps(0.0); 3],
+            stale: true,
+            worst_case_load: config.site.worst_case_load,
+        }];
+        // Parents before children: insert in rounds (config::circuit rejects cycles).
+        let mut left: Vec<&config::Circuit> = config.circuits.iter().collect();
+        while !left.is_empty() {
+            let before = left.len();
+            left.retain(|c| {
+                let parent = match &c.parent {
+                    None => Some(0),
+                    Some(p) => circuits.iter().position(|n| &n.id == p),
+                };
+                match parent {
+                    Some(parent) => {
+                        circuits.push(CircuitNode {
+                            id: c.id.clone(),
+                            limit: c.limit,
+                            parent: Some(parent),
+                            load: [Amps(0.0); 3],
+                            stale: true,
+                            worst_case_load: c
+                                .worst_case_load
+                                .unwrap_or(config.site.worst_case_load),
+                        });
+                        false
+                    }
+                    None => true,
+                }
+            });
+            if left.len() == before {
+                break; // unreachable for a validated config
+            }
+        }
+        let chargers = config
+            .chargers
+            .iter()
+            .map(|c| {
+                let mut site_phases = [false; 3];
+                for p in config::site_phases(c) {
+                    site_phases[p] = true;
+                }
+                ChargerState {
+                    id: c.id.clone(),
+                    circuit: c
+                        .circuit
+                        .as_ref()
+                        .and_then(|id| circuits.iter().position(|n| &n.id == id))
+                        .unwrap_or(0),
+                    site_phases,
+                    min_current: c.min_current,
+                    max_current: c.max_current,
+                    priority: c.priority,
+                    failsafe_current: c.failsafe_current,
+                    online: false,
+                    vehicle: None,
+                }
+            })
+            .collect();
+        Self {
+            snapshot: SiteSnapshot {
+                at: DateTime::<Utc>::UNIX_EPOCH,
+                phases: config.site.phases,
+                voltage: config.site.nominal_voltage,
+                margin: config.site.margin,
+                circuits,
+                chargers,
+            },
+            departures: config.departures.clone(),
+        }
+    }
+
+    pub fn snapshot(&self, now: DateTime<Utc>) -> SiteSnapshot {
+        let mut s = self.snapshot.clone();
+        s.at = now;
+        s
+    }
+
+    /// A non-charger load reading for a circuit (`None`: the grid connection);
+    /// `per_phase = None` marks it stale. Returns false for an unknown circuit.
+    pub fn apply_load(&mut self, circuit: Option<&str>, per_phase: Option<[Amps; 3]>) -> bool {
+        let id = circuit.unwrap_or(config::SITE_CIRCUIT);
+        let Some(node) = self.snapshot.circuits.iter_mut().find(|c| c.id == id) else {
+            return false;
+        };
+        match per_phase {
+            Some(load) => {
+                node.load = load;
+                node.stale = false;
+            }
+            None => node.stale = true,
+        }
+        true
+    }
+
+    /// Applies a charger event; returns whether it can change the plan.
+    pub fn apply_event(
+        &mut self,
+        charger: &ChargerId,
+        at: DateTime<Utc>,
+        event: &ChargerEvent,
+    ) -> bool {
+        let departures = &self.departures;
+        let Some(c) = self.snapshot.chargers.iter_mut().find(|c| &c.id == charger) else {
+            return false;
+        };
+        c.online = true;
+        match event {
+            ChargerEvent::Boot { .. } => true,
+            ChargerEvent::Status { status, .. } => match status {
+                ConnectorStatus::Available
+                | ConnectorStatus::Unavailable
+                | ConnectorStatus::Faulted
+                | ConnectorStatus::Reserved => c.vehicle.take().is_some(),
+                _ => {
+                    if c.vehicle.is_none() {
+                        c.vehicle = Some(plugged(departures, charger, None, at));
+                        true
+                    } else {
+                        false
+                    }
+                }
+            },
+            ChargerEvent::Transaction(tx) => match tx.phase {
+                TxPhase::Ended => c.vehicle.take().is_some(),
+                TxPhase::Started | TxPhase::Updated => {
+                    let token = tx.id_token.as_ref().map(|t| t.id.clone());
+                    let vehicle = c
+                        .vehicle
+                        .get_or_insert_with(|| plugged(departures, charger, None, at));
+                    if token.is_some() && vehicle.id_token != token {
+                        // A token with its own departure overrides the charger's.
+                        let by_token = plugged(departures, charger, token.as_deref(), at);
+                        vehicle.id_token = token;
+                        if by_token.need.is_some() {
+                            vehicle.need = by_token.need;
+                        }
+                        return true;
+                    }
+                    tx.phase == TxPhase::Started
+                }
+            },
+            ChargerEvent::EvChargingNeeds(needs) => {
+                let vehicle = c
+                    .vehicle
+                    .get_or_insert_with(|| plugged(departures, charger, None, at));
+                vehicle.max_current = needs.max_current_a.map(Amps);
+                vehicle.min_current = needs.min_current_a.map(Amps);
+                if let (Some(wh), Some(dep)) = (needs.energy_wh, needs.departure_time) {
+                    vehicle.need = Some(Need {
+                        energy: WattHours(wh),
+                        departure: dep,
+                    });
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A need set through the API; false for an unknown charger or no vehicle.
+    pub fn set_need(&mut self, charger: &ChargerId, need: Need) -> bool {
+        match self
+            .snapshot
+            .chargers
+            .iter_mut()
+            .find(|c| &c.id == charger)
+            .and_then(|c| c.vehicle.as_mut())
+        {
+            Some(v) => {
+                v.need = Some(need);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Marks a charger offline (its connection closed): it runs on its failsafe.
+    pub fn set_offline(&mut self, charger: &ChargerId) {
+        if let Some(c) = self.snapshot.chargers.iter_mut().find(|c| &c.id == charger) {
+            c.online = false;
+        }
+    }
+}
+
+/// A freshly plugged vehicle with the scheduled need (by token first, then by charger).
+fn plugged(
+    departures: &[config::Departure],
+    charger: &ChargerId,
+    token: Option<&str>,
+    at: DateTime<Utc>,
+) -> Vehicle {
+    let by_token = token.and_then(|t| {
+        departures
+            .iter()
+            .find(|d| d.who == DepartureFor::IdToken(t.to_string()))
+    });
+    let by_charger = || {
+        departures
+            .iter()
+            .find(|d| d.who == DepartureFor::Charger(charger.as_str().to_string()))
+    };
+    let need = by_token.or_else(by_charger).map(|d| Need {
+        energy: WattHours(d.energy_kwh * 1000.0),
+        departure: next_time_of_day(at, d.at_min),
+    });
+    Vehicle {
+        since: at,
+        max_current: None,
+        min_current: None,
+        need,
+        id_token: token.map(str::to_string),
+    }
+}
+
+/// The first moment after `at` whose UTC time of day is `minute` minutes past midnight.
+pub fn next_time_of_day(at: DateTime<Utc>, minute: u32) -> DateTime<Utc> {
+    let time = NaiveTime::from_num_seconds_from_midnight_opt(minute * 60, 0).unwrap_or_default();
+    let today = at.date_naive().and_time(time).and_utc();
+    if today > at {
+        today
+    } else {
+        today + Duration::days(1)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -72,8 +72,12 @@ impl Site {
         self.config.store.path.clone()
     }
 
+    /// The daemon with dispatch driven by the test (`Daemon::dispatch_input`), so that the
+    /// plan does not send limits the test did not ask for.
     pub async fn start(&self) -> Daemon {
-        daemon::start(&self.config).await.expect("daemon starts")
+        daemon::start_manual(&self.config)
+            .await
+            .expect("daemon starts")
     }
 
     /// A config whose listener reuses a fixed port (for restart tests).

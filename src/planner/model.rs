@@ -1,0 +1,396 @@
+//! The linear program: variables, constraints and objective, solved with microlp.
+//!
+//! Sparse and small on purpose (CRATES.md §2: a dense 200 x 96 LP took ~370 ms):
+//! - periods (`PeriodScheme::Coarser`, the default): every slot in the first hour, 60-minute
+//!   periods up to 6 h, 120-minute ones beyond (split at departures when there are few
+//!   distinct ones), so 96 slots of 15 min become 18 periods; a period's capacity is the
+//!   tightest of its slots, so a period plan is safe in each of its slots;
+//! - aggregation: identical vehicles (same circuit, phases, limits, priority, need and
+//!   departure) share one variable, multiplied by their count, which also gives equals an
+//!   equal share;
+//! - a current variable only while the vehicle is present.
+//!
+//! Objective, in order of weight: shortfall by departure (kWh, weighted by priority), peak
+//! at the grid connection (A), energy cost (price x kWh), a tie-break for earlier charging,
+//! and the largest relative shortfall (fairness). This module never performs IO.
+
+use std::collections::BTreeMap;
+
+use good_lp::{
+    Expression, ProblemVariables, ResolutionError, Solution, SolverModel, Variable, WithTimeLimit,
+    microlp, variable,
+};
+
+use super::{EPS_A, Inputs, Policy, repair};
+
+/// Shortfall weight per kWh: above everything else.
+const W_SHORT_PER_KWH: f64 = 1000.0;
+/// Extra shortfall weight for priority 1000 over priority 0 (relative).
+const W_PRIORITY: f64 = 0.1;
+/// Shortfall weight of a vehicle without a known need (it takes what is left).
+const W_UNKNOWN: f64 = 0.01;
+/// Peak weight per A at the grid connection.
+const W_PEAK_PER_A: f64 = 10.0;
+/// Tie-break per kWh, growing over the horizon: earlier is better.
+const W_EARLY_PER_KWH: f64 = 0.01;
+/// Weight of the largest relative shortfall (0..1).
+const W_FAIR: f64 = 1.0;
+/// At most this many departure boundaries split the coarse periods.
+const MAX_SPLITS: usize = 24;
+
+/// Why the LP gave no usable answer (the planner then falls back).
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("solver: {0}")]
+    Solver(#[from] ResolutionError),
+    #[error("the solution breaks a limit by {0:.3} A")]
+    Unsafe(f64),
+}
+
+/// Whether a demand may charge in a period: free (the first LP), or fixed by the repair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Mode {
+    Free,
+    /// Paused: 0 A.
+    Off,
+    /// Charging: at least the minimum.
+    On,
+    /// Kept at the first LP's value (already 0 or at least the minimum everywhere).
+    Fixed,
+}
+
+/// The LP backend: microlp (default, simplex: vertex solutions, time limit) or clarabel
+/// (interior point, only with the `clarabel` feature, for the benchmark comparison).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    #[default]
+    Microlp,
+    #[cfg(feature = "clarabel")]
+    Clarabel,
+}
+
+/// How slots are merged into periods: the LP's size grows with the number of periods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeriodScheme {
+    /// One period per slot.
+    Fine,
+    /// Slots for the first hour, 30 min up to 4 h, 60 min beyond (96 x 15 min -> 30).
+    Coarse,
+    /// Slots for the first hour, 60 min up to 6 h, 120 min beyond (96 x 15 min -> 18).
+    Coarser,
+}
+
+/// A run of slots planned with one current: (first slot, number of slots).
+pub type Period = (usize, usize);
+
+/// The periods covering `slots`; coarse further out when `coarse`.
+pub fn periods(inputs: &Inputs<'_>, scheme: PeriodScheme) -> Vec<Period> {
+    let slot_min = inputs.slot_min.max(1) as usize;
+    let mut splits: Vec<usize> = inputs.demands.iter().map(|d| d.end).collect();
+    splits.sort_unstable();
+    splits.dedup();
+    let use_splits = splits.len() <= MAX_SPLITS;
+    let mut out = Vec::new();
+    let mut t = 0;
+    while t < inputs.slots {
+        let minute = t * slot_min;
+        let want_min = match scheme {
+            _ if minute < 60 => slot_min,
+            PeriodScheme::Fine => slot_min,
+            PeriodScheme::Coarse if minute < 240 => 30,
+            PeriodScheme::Coarse => 60,
+            PeriodScheme::Coarser if minute < 360 => 60,
+            PeriodScheme::Coarser => 120,
+        };
+        let mut len = (want_min / slot_min).max(1).min(inputs.slots - t);
+        if use_splits && let Some(&s) = splits.iter().find(|&&s| s > t && s < t + len) {
+            len = s - t;
+        }
+        out.push((t, len));
+        t += len;
+    }
+    out
+}
+
+/// The LP, rounded for S4 and re-solved: currents per demand per slot, in A.
+pub fn optimise(inputs: &Inputs<'_>, policy: &Policy) -> Result<Vec<Vec<f64>>, ModelError> {
+    let periods = periods(inputs, policy.periods);
+    let budget_s = policy.time_budget().as_secs_f64();
+    let free = vec![vec![Mode::Free; periods.len()]; inputs.demands.len()];
+    let first = solve(inputs, &periods, &free, &[], policy, budget_s * 0.6)?;
+    let (mut modes, rounded) = repair::round(inputs, &periods, &first);
+    if policy.resolve_only_rounded {
+        // "Re-solve the rest": demands the rounding did not touch keep their LP currents
+        // and become constants, so the second LP holds only the rounded ones.
+        for (d, row) in first.iter().enumerate() {
+            let min = inputs.demands[d].min;
+            if row.iter().all(|&x| x <= EPS_A || x >= min - EPS_A) {
+                modes[d].fill(Mode::Fixed);
+            }
+        }
+    }
+    let needs_resolve = modes.iter().flatten().any(|m| *m == Mode::On);
+    let per_period = if policy.resolve_after_repair && needs_resolve {
+        // The rounded point is feasible, so a failed re-solve still leaves a safe plan.
+        solve(inputs, &periods, &modes, &first, policy, budget_s * 0.4).unwrap_or(rounded)
+    } else {
+        rounded
+    };
+    let currents = expand(inputs, &periods, &per_period);
+    let over = super::overload(inputs, &currents);
+    if over > 1e-3 {
+        return Err(ModelError::Unsafe(over));
+    }
+    Ok(currents)
+}
+
+/// Period values to slot values; 0 after departure.
+pub fn expand(inputs: &Inputs<'_>, periods: &[Period], values: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    inputs
+        .demands
+        .iter()
+        .zip(values)
+        .map(|(d, row)| {
+            let mut out = vec![0.0; inputs.slots];
+            for (k, &(start, len)) in periods.iter().enumerate() {
+                for (t, slot) in out.iter_mut().enumerate().skip(start).take(len) {
+                    if t < d.end && row[k] > EPS_A {
+                        *slot = row[k];
+                    }
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+/// Slots of period `k` before the demand's departure.
+fn present(period: Period, end: usize) -> usize {
+    let (start, len) = period;
+    end.saturating_sub(start).min(len)
+}
+
+/// One LP: returns currents per demand per period, in A. `Fixed` modes take `fixed`.
+#[expect(
+    clippy::needless_range_loop,
+    reason = "circuit x period x phase rows read clearer with indices"
+)]
+pub fn solve(
+    inputs: &Inputs<'_>,
+    periods: &[Period],
+    modes: &[Vec<Mode>],
+    fixed: &[Vec<f64>],
+    policy: &Policy,
+    time_limit_s: f64,
+) -> Result<Vec<Vec<f64>>, ModelError> {
+    let snap = inputs.snap;
+    // Group identical demands (same everything, including their repair modes).
+    let mut groups: BTreeMap<Vec<u64>, Vec<usize>> = BTreeMap::new();
+    for (d, dem) in inputs.demands.iter().enumerate() {
+        let c = &snap.chargers[dem.charger];
+        let mut key: Vec<u64> = if policy.aggregate {
+            vec![
+                c.circuit as u64,
+                u64::from(c.site_phases[0])
+                    | u64::from(c.site_phases[1]) << 1
+                    | u64::from(c.site_phases[2]) << 2,
+                dem.min.to_bits(),
+                dem.max.to_bits(),
+                u64::from(c.priority),
+                dem.end as u64,
+                dem.need_wh.to_bits(),
+                u64::from(dem.known),
+                dem.wh_per_a_slot.to_bits(),
+            ]
+        } else {
+            vec![d as u64]
+        };
+        key.extend(modes[d].iter().map(|m| *m as u64));
+        groups.entry(key).or_default().push(d);
+    }
+    let groups: Vec<Vec<usize>> = groups.into_values().collect();
+
+    let mut vars = ProblemVariables::new();
+    let mut objective = Expression::with_capacity(groups.len() * (periods.len() + 1) + 2);
+    let peak = vars.add(variable().min(0.0));
+    let fair = policy
+        .fairness
+        .then(|| vars.add(variable().min(0.0).max(1.0)));
+    objective.add_mul(W_PEAK_PER_A, peak);
+    if let Some(fair) = fair {
+        objective.add_mul(W_FAIR, fair);
+    }
+    let max_priority = snap
+        .chargers
+        .iter()
+        .map(|c| c.priority)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    // x[g][k]: None when the group cannot charge in period k.
+    let mut x: Vec<Vec<Option<Variable>>> = Vec::with_capacity(groups.len());
+    let mut energy_rows = Vec::new();
+    for members in &groups {
+        let d0 = members[0];
+        let dem = &inputs.demands[d0];
+        let n = members.len() as f64;
+        let mut row = Vec::with_capacity(periods.len());
+        let mut energy = Expression::with_capacity(periods.len() + 1);
+        for (k, &period) in periods.iter().enumerate() {
+            let slots = present(period, dem.end);
+            let mode = modes[d0][k];
+            if slots == 0 || mode == Mode::Off || mode == Mode::Fixed {
+                row.push(None);
+                continue;
+            }
+            let lb = if mode == Mode::On { dem.min } else { 0.0 };
+            let v = vars.add(variable().min(lb).max(dem.max));
+            let kwh_per_a = dem.wh_per_a_slot * slots as f64 / 1000.0;
+            let price = (period.0..period.0 + slots)
+                .map(|t| inputs.price[t])
+                .sum::<f64>()
+                / slots as f64;
+            let early = W_EARLY_PER_KWH * period.0 as f64 / inputs.slots.max(1) as f64;
+            objective.add_mul(n * kwh_per_a * (price + early), v);
+            energy.add_mul(kwh_per_a, v);
+            row.push(Some(v));
+        }
+        x.push(row);
+        let need_kwh = dem.need_wh / 1000.0;
+        let all_fixed = modes[d0].iter().all(|m| *m == Mode::Fixed);
+        if need_kwh > 0.0 && !all_fixed {
+            let s = vars.add(variable().min(0.0).max(need_kwh));
+            let w = if dem.known {
+                1.0 + W_PRIORITY * f64::from(snap.chargers[dem.charger].priority)
+                    / f64::from(max_priority)
+            } else {
+                W_UNKNOWN
+            };
+            objective.add_mul(n * W_SHORT_PER_KWH * w, s);
+            energy.add_mul(1.0, s);
+            energy_rows.push((energy, need_kwh, s, dem.known));
+        }
+    }
+
+    let mut constraints =
+        Vec::with_capacity(energy_rows.len() * 2 + snap.circuits.len() * 3 * periods.len() * 2);
+    for (energy, need_kwh, s, known) in energy_rows {
+        constraints.push(energy.geq(need_kwh));
+        if let (true, Some(fair)) = (known, fair) {
+            let mut f = Expression::with_capacity(2);
+            f.add_mul(1.0, s);
+            f.add_mul(-need_kwh, fair);
+            constraints.push(f.leq(0.0));
+        }
+    }
+    // Currents of fixed demands: constants on their circuits, per period and phase.
+    let mut fixed_load = vec![vec![[0.0f64; 3]; periods.len()]; snap.circuits.len()];
+    for (d, dem) in inputs.demands.iter().enumerate() {
+        for (k, mode) in modes[d].iter().enumerate() {
+            if *mode != Mode::Fixed || present(periods[k], dem.end) == 0 {
+                continue;
+            }
+            for c in snap.chain(snap.chargers[dem.charger].circuit) {
+                for (p, on) in inputs.phases_of(d).iter().enumerate() {
+                    if *on {
+                        fixed_load[c][k][p] += fixed[d][k];
+                    }
+                }
+            }
+        }
+    }
+    // Which groups load which circuit: a group's chain from its circuit to the root.
+    let mut under: Vec<Vec<usize>> = vec![Vec::new(); snap.circuits.len()];
+    for (g, members) in groups.iter().enumerate() {
+        let c = snap.chargers[inputs.demands[members[0]].charger].circuit;
+        for circuit in snap.chain(c) {
+            under[circuit].push(g);
+        }
+    }
+    for (c, gs) in under.iter().enumerate() {
+        for p in 0..3 {
+            let on_p: Vec<usize> = gs
+                .iter()
+                .copied()
+                .filter(|&g| inputs.phases_of(groups[g][0])[p])
+                .collect();
+            if on_p.is_empty() {
+                continue;
+            }
+            for (k, &(start, len)) in periods.iter().enumerate() {
+                let mut sum = Expression::with_capacity(on_p.len() + 1);
+                let mut any = false;
+                // Rows the chargers can never reach are kept: leaving them out made microlp
+                // slower at 500 chargers (BENCHMARKS.md).
+                for &g in &on_p {
+                    if let Some(v) = x[g][k] {
+                        sum.add_mul(groups[g].len() as f64, v);
+                        any = true;
+                    }
+                }
+                if !any {
+                    continue;
+                }
+                let cap = (start..start + len)
+                    .map(|t| inputs.cap[c][t][p])
+                    .fold(f64::INFINITY, f64::min)
+                    - fixed_load[c][k][p];
+                if c == 0 {
+                    let base = (start..start + len)
+                        .map(|t| inputs.grid_load[t][p])
+                        .fold(0.0, f64::max)
+                        + fixed_load[0][k][p];
+                    let mut with_peak = sum.clone();
+                    with_peak.add_mul(-1.0, peak);
+                    constraints.push(with_peak.leq(-base));
+                }
+                constraints.push(sum.leq(cap));
+            }
+        }
+    }
+    let problem = vars.minimise(objective);
+    let values: Vec<Vec<Option<f64>>> = match policy.backend {
+        Backend::Microlp => {
+            let mut model = problem
+                .using(microlp)
+                .with_time_limit(time_limit_s.max(0.001));
+            for c in constraints {
+                model.add_constraint(c);
+            }
+            read_values(&model.solve()?, &x)
+        }
+        #[cfg(feature = "clarabel")]
+        Backend::Clarabel => {
+            // No time limit in good_lp's clarabel backend: bench-only comparison.
+            let mut model = problem.using(good_lp::clarabel);
+            for c in constraints {
+                model.add_constraint(c);
+            }
+            read_values(&model.solve()?, &x)
+        }
+    };
+    let mut out = vec![vec![0.0; periods.len()]; inputs.demands.len()];
+    for (d, row) in modes.iter().enumerate() {
+        for (k, mode) in row.iter().enumerate() {
+            if *mode == Mode::Fixed {
+                out[d][k] = fixed[d][k];
+            }
+        }
+    }
+    for (g, members) in groups.iter().enumerate() {
+        for (k, v) in values[g].iter().enumerate() {
+            if let Some(value) = v {
+                for &d in members {
+                    out[d][k] = value.max(0.0);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn read_values<S: Solution>(solution: &S, x: &[Vec<Option<Variable>>]) -> Vec<Vec<Option<f64>>> {
+    x.iter()
+        .map(|row| row.iter().map(|v| v.map(|v| solution.value(v))).collect())
+        .collect()
+}

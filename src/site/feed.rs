@@ -1,0 +1,185 @@
+//! Turns meter statuses into the control loop's non-charger load readings, once a second.
+//!
+//! For each `[[meter]]`: the chargers' latest measured currents (Current.Import per phase,
+//! from their MeterValues and transaction events) under the meter's circuit go through
+//! `load::site_load` with the meter's status; a stale meter (or none usable) becomes a
+//! reading of `None`, which the control loop treats as the worst case (S5). Thin: the
+//! deciding is in `load`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tokio::sync::{broadcast, mpsc, watch};
+
+use super::load::{ChargerDraw, LoadSource, LoadWindow, site_load};
+use crate::config::{Config, ancestors};
+use crate::control::LoadReading;
+use crate::meter::MeterStatus;
+use crate::ocpp::model::{ChargerEvent, MeterSample};
+use crate::session::SiteEvent;
+use crate::units::{Amps, ChargerId};
+
+/// How often every meter's load is recomputed and sent.
+const PERIOD: Duration = Duration::from_secs(1);
+
+/// One meter as the feed sees it.
+#[derive(Debug)]
+struct Feed {
+    circuit: Option<String>,
+    status: watch::Receiver<MeterStatus>,
+    /// The chargers behind this meter, with how their phases sit on the site's.
+    chargers: Vec<(ChargerId, String, u8)>,
+    worst_case: Amps,
+    window: LoadWindow,
+}
+
+/// The measured current per charger phase L1..L3 from a charger's samples, if any.
+pub fn measured_currents(samples: &[MeterSample]) -> Option<[Option<Amps>; 3]> {
+    let mut out = [None; 3];
+    let mut any = false;
+    for s in samples.iter().filter(|s| s.measurand == "Current.Import") {
+        let index = match s.phase.as_deref() {
+            Some("L1" | "L1-N") => 0,
+            Some("L2" | "L2-N") => 1,
+            Some("L3" | "L3-N") => 2,
+            _ => continue,
+        };
+        out[index] = Some(Amps(s.value));
+        any = true;
+    }
+    any.then_some(out)
+}
+
+/// Runs until `shutdown`; returns at once when no meter is configured (the control loop
+/// then keeps assuming the worst case).
+pub async fn run(
+    config: Config,
+    meters: BTreeMap<String, watch::Receiver<MeterStatus>>,
+    mut events: broadcast::Receiver<SiteEvent>,
+    readings: mpsc::Sender<LoadReading>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut feeds: Vec<Feed> = config
+        .meters
+        .iter()
+        .filter_map(|m| {
+            let status = meters.get(&m.id)?.clone();
+            let chargers = config
+                .chargers
+                .iter()
+                .filter(|c| match &m.circuit {
+                    None => true,
+                    Some(circuit) => ancestors(&config.circuits, c.circuit.as_deref())
+                        .iter()
+                        .any(|a| &a.id == circuit),
+                })
+                .map(|c| (c.id.clone(), c.phase_rotation.clone(), c.phases))
+                .collect();
+            let worst_case = m
+                .circuit
+                .as_deref()
+                .and_then(|id| config.circuits.iter().find(|c| c.id == id))
+                .and_then(|c| c.worst_case_load)
+                .unwrap_or(config.site.worst_case_load);
+            Some(Feed {
+                circuit: m.circuit.clone(),
+                status,
+                chargers,
+                worst_case,
+                window: LoadWindow::new(super::load::DEFAULT_WINDOW),
+            })
+        })
+        .collect();
+    if feeds.is_empty() {
+        return;
+    }
+    let mut measured: HashMap<ChargerId, [Option<Amps>; 3]> = HashMap::new();
+    let mut tick = tokio::time::interval(PERIOD);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            event = events.recv() => {
+                match event {
+                    Ok(e) => {
+                        let samples = match &e.event {
+                            ChargerEvent::MeterValues { samples, .. } => samples.as_slice(),
+                            ChargerEvent::Transaction(tx) => tx.samples.as_slice(),
+                            _ => continue,
+                        };
+                        if let Some(currents) = measured_currents(samples) {
+                            measured.insert(e.charger, currents);
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+                continue;
+            }
+            _ = tick.tick() => {}
+        }
+        let now = Instant::now();
+        for feed in &mut feeds {
+            let draws: Vec<ChargerDraw> = feed
+                .chargers
+                .iter()
+                .map(|(id, rotation, phases)| {
+                    ChargerDraw::new(
+                        rotation,
+                        *phases,
+                        measured.get(id).copied().unwrap_or([None; 3]),
+                    )
+                })
+                .collect();
+            let status = feed.status.borrow().clone();
+            let load = site_load(
+                now,
+                Some(&status),
+                &draws,
+                feed.worst_case,
+                &mut feed.window,
+            );
+            let per_phase = (load.source != LoadSource::WorstCase).then_some(load.per_phase);
+            let reading = LoadReading {
+                circuit: feed.circuit.clone(),
+                per_phase,
+                at: Utc::now(),
+            };
+            if readings.send(reading).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(measurand: &str, phase: Option<&str>, value: f64) -> MeterSample {
+        MeterSample {
+            timestamp: Utc::now(),
+            measurand: measurand.into(),
+            phase: phase.map(Into::into),
+            value,
+            unit: Some("A".into()),
+            context: None,
+            location: None,
+        }
+    }
+
+    #[test]
+    fn phase_currents_come_from_current_import_samples() {
+        let samples = [
+            sample("Current.Import", Some("L1"), 16.0),
+            sample("Current.Import", Some("L3-N"), 15.5),
+            sample("Current.Import", None, 99.0),
+            sample("Energy.Active.Import.Register", None, 1000.0),
+        ];
+        assert_eq!(
+            measured_currents(&samples),
+            Some([Some(Amps(16.0)), None, Some(Amps(15.5))])
+        );
+        assert_eq!(measured_currents(&samples[3..]), None);
+    }
+}

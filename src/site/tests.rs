@@ -1,0 +1,187 @@
+use chrono::TimeZone;
+
+use super::*;
+use crate::ocpp::model::{EvChargingNeeds, EvseRef, IdToken, TransactionEvent};
+
+const TEXT: &str = r#"
+[site]
+id = "depot"
+grid-limit-a = 400
+worst-case-load-a = 50
+margin-a = 5
+
+[[circuit]]
+id = "inner"
+limit-a = 63
+parent = "board"
+
+[[circuit]]
+id = "board"
+limit-a = 125
+
+[[charger]]
+id = "CP-01"
+password = "pw-long-enough"
+max-current-a = 32
+circuit = "inner"
+phases = 1
+phase-rotation = "TRS"
+
+[[charger]]
+id = "CP-02"
+password = "pw-long-enough"
+max-current-a = 32
+
+[[departure]]
+charger = "CP-01"
+at = "05:00"
+energy-kwh = 120
+
+[[departure]]
+id-token = "BUS-17"
+at = "06:30"
+energy-kwh = 200
+"#;
+
+fn at(h: u32, m: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 24, h, m, 0).unwrap()
+}
+
+fn status(s: ConnectorStatus) -> ChargerEvent {
+    ChargerEvent::Status {
+        evse: EvseRef {
+            evse_id: 1,
+            connector_id: Some(1),
+        },
+        status: s,
+        error_code: None,
+        info: None,
+        timestamp: None,
+    }
+}
+
+fn started(token: &str) -> ChargerEvent {
+    ChargerEvent::Transaction(TransactionEvent {
+        phase: TxPhase::Started,
+        tx: None,
+        seq_no: None,
+        evse: None,
+        id_token: Some(IdToken {
+            id: token.into(),
+            kind: None,
+        }),
+        timestamp: at(20, 0),
+        meter_wh: None,
+        stop_reason: None,
+        trigger_reason: None,
+        charging_state: None,
+        offline: false,
+        reservation_id: None,
+        samples: Vec::new(),
+    })
+}
+
+#[test]
+fn topology_from_config_puts_parents_first() {
+    let config = config::parse(TEXT).unwrap_or_else(|p| panic!("{p:#?}"));
+    let snap = SiteState::from_config(&config).snapshot(at(20, 0));
+    let ids: Vec<&str> = snap.circuits.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["site", "board", "inner"]);
+    assert_eq!(snap.chain(2), vec![2, 1, 0]);
+    assert_eq!(snap.chargers[0].circuit, 2);
+    assert_eq!(
+        snap.chargers[0].site_phases,
+        [false, false, true],
+        "TRS: its L1 on site L3"
+    );
+    assert_eq!(snap.chargers[1].site_phases, [true; 3]);
+    assert!(snap.any_stale(), "no reading yet");
+    assert_eq!(snap.assumed_load(0, 0), 50.0, "stale: worst case (S5)");
+}
+
+#[test]
+fn events_plug_vehicles_with_scheduled_needs() {
+    let config = config::parse(TEXT).unwrap_or_else(|p| panic!("{p:#?}"));
+    let mut state = SiteState::from_config(&config);
+    let cp1 = ChargerId::new("CP-01").unwrap();
+    let cp2 = ChargerId::new("CP-02").unwrap();
+    // (charger, event, replan?, need kWh and departure afterwards)
+    type Step<'a> = (
+        &'a ChargerId,
+        ChargerEvent,
+        bool,
+        Option<(f64, DateTime<Utc>)>,
+    );
+    let steps: Vec<Step<'_>> = vec![
+        (
+            &cp1,
+            status(ConnectorStatus::Occupied),
+            true,
+            Some((120.0, at(5, 0) + Duration::days(1))),
+        ),
+        (
+            &cp1,
+            status(ConnectorStatus::Charging),
+            false,
+            Some((120.0, at(5, 0) + Duration::days(1))),
+        ),
+        (
+            &cp2,
+            started("BUS-17"),
+            true,
+            Some((200.0, at(6, 30) + Duration::days(1))),
+        ),
+        (
+            &cp2,
+            started("UNKNOWN"),
+            true,
+            Some((200.0, at(6, 30) + Duration::days(1))),
+        ),
+        (
+            &cp2,
+            ChargerEvent::EvChargingNeeds(EvChargingNeeds {
+                evse_id: 1,
+                departure_time: Some(at(23, 0)),
+                energy_wh: Some(30_000.0),
+                max_current_a: Some(16.0),
+                min_current_a: None,
+                energy_transfer: "AC_three_phase".into(),
+            }),
+            true,
+            Some((30.0, at(23, 0))),
+        ),
+        (&cp2, status(ConnectorStatus::Available), true, None),
+    ];
+    for (i, (id, event, replan, want)) in steps.into_iter().enumerate() {
+        assert_eq!(state.apply_event(id, at(20, 0), &event), replan, "step {i}");
+        let snap = state.snapshot(at(20, 0));
+        let c = snap.chargers.iter().find(|c| &c.id == id).unwrap();
+        assert!(c.online);
+        let need = c
+            .vehicle
+            .as_ref()
+            .and_then(|v| v.need.as_ref())
+            .map(|n| (n.energy.0 / 1000.0, n.departure));
+        assert_eq!(need, want, "step {i}");
+    }
+}
+
+#[test]
+fn loads_and_times_of_day() {
+    let config = config::parse(TEXT).unwrap_or_else(|p| panic!("{p:#?}"));
+    let mut state = SiteState::from_config(&config);
+    assert!(state.apply_load(None, Some([Amps(10.0), Amps(20.0), Amps(30.0)])));
+    assert!(state.apply_load(Some("board"), Some([Amps(1.0); 3])));
+    assert!(state.apply_load(Some("inner"), Some([Amps(1.0); 3])));
+    assert!(!state.apply_load(Some("nope"), None));
+    let snap = state.snapshot(at(20, 0));
+    assert!(!snap.any_stale());
+    assert_eq!(snap.assumed_load(0, 2), 30.0);
+    state.apply_load(Some("board"), None);
+    assert!(state.snapshot(at(20, 0)).any_stale());
+    assert_eq!(next_time_of_day(at(4, 0), 300), at(5, 0));
+    assert_eq!(
+        next_time_of_day(at(5, 0), 300),
+        at(5, 0) + Duration::days(1)
+    );
+}
