@@ -15,6 +15,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
+use crate::planner::forecast::LoadHistory;
 use crate::planner::{self, Plan, Policy, Reduction};
 use crate::session::SiteEvent;
 use crate::site::{SiteSnapshot, SiteState};
@@ -72,10 +73,21 @@ pub fn spawn(
     events: broadcast::Receiver<SiteEvent>,
     shutdown: watch::Receiver<bool>,
 ) -> Control {
+    spawn_with_history(config, events, shutdown, LoadHistory::default())
+}
+
+/// As `spawn`, with the forecast's history seeded (from the store, at start-up).
+pub fn spawn_with_history(
+    config: &Config,
+    events: broadcast::Receiver<SiteEvent>,
+    shutdown: watch::Receiver<bool>,
+    history: LoadHistory,
+) -> Control {
     let (readings, readings_rx) = mpsc::channel(256);
     let (out_tx, output) = watch::channel(ControlOutput::default());
     let state = SiteState::from_config(config);
-    let policy = Policy::from_config(config);
+    let mut policy = Policy::from_config(config);
+    policy.history = history;
     let task = tokio::spawn(run(state, policy, events, readings_rx, out_tx, shutdown));
     Control {
         readings,

@@ -18,9 +18,12 @@ use crate::control::{self, ControlOutput, LoadReading};
 use crate::dispatch::round::ChargerLimit;
 use crate::dispatch::{self, BaselineSettings, BaselineState, DispatchInput, DispatchSettings};
 use crate::meter::{self, MeterHandles};
+use crate::planner::forecast::LoadHistory;
 use crate::session::Csms;
 use crate::store::{self, Store, StoreError};
+use crate::units::Amps;
 use crate::units::ChargerId;
+use chrono::Utc;
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -123,7 +126,9 @@ pub async fn start_with_store(
     );
     tokio::spawn(dispatch_loop);
     let meters = start_meters(config, &store, shutdown_rx.clone());
-    let control = control::spawn(config, csms.subscribe(), shutdown_rx.clone());
+    let history = stored_history(config, &store, Utc::now()).await;
+    let control =
+        control::spawn_with_history(config, csms.subscribe(), shutdown_rx.clone(), history);
     // Meters -> non-charger load readings -> control loop.
     let feed = crate::site::feed::run(
         config.clone(),
@@ -159,6 +164,42 @@ pub async fn start_with_store(
     })
 }
 
+/// The forecast's history from the store's 1-minute meter summaries of the last 8 days
+/// (one weekly cycle and a day): per circuit, the per-phase maximum of each minute. A
+/// `grid` meter's history includes the chargers' own current, so it overstates the other
+/// load: a safe bias (the planner leaves more room), corrected as live readings replace it.
+pub async fn stored_history(
+    config: &Config,
+    store: &Store,
+    now: chrono::DateTime<Utc>,
+) -> LoadHistory {
+    let mut history = LoadHistory::default();
+    for meter in &config.meters {
+        let id = meter.id.clone();
+        let since = now - chrono::Duration::days(8);
+        let minutes = match store
+            .call(move |c| store::meter_minutes(c, &id, since))
+            .await
+        {
+            Ok(minutes) => minutes,
+            Err(e) => {
+                tracing::warn!(meter = meter.id, "no stored history for the forecast: {e}");
+                continue;
+            }
+        };
+        let circuit = meter
+            .circuit
+            .as_deref()
+            .unwrap_or(crate::config::SITE_CIRCUIT);
+        for m in minutes {
+            if let [Some(l1), Some(l2), Some(l3)] = m.max_a {
+                history.record(circuit, m.minute, [Amps(l1), Amps(l2), Amps(l3)]);
+            }
+        }
+    }
+    history
+}
+
 /// Starts the meter pollers and the task that writes their 1-minute history and prunes
 /// it once an hour after `[store] history-days`.
 fn start_meters(config: &Config, store: &Store, shutdown: watch::Receiver<bool>) -> MeterHandles {
@@ -179,7 +220,7 @@ fn start_meters(config: &Config, store: &Store, shutdown: watch::Receiver<bool>)
                     }
                 }
                 _ = prune.tick() => {
-                    let before = chrono::Utc::now() - keep;
+                    let before = Utc::now() - keep;
                     if let Err(e) = store.call(move |c| store::prune_meter_history(c, before)).await {
                         tracing::warn!("cannot prune meter history: {e}");
                     }
@@ -213,5 +254,65 @@ impl Daemon {
             control.abort();
         }
         tracing::info!("chargegate stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meter::history::MinuteSummary;
+
+    #[tokio::test]
+    async fn the_forecast_history_is_seeded_from_the_store() {
+        let profiles = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/meter");
+        let text = format!(
+            "[site]\nid = \"t\"\ngrid-limit-a = 100\nworst-case-load-a = 10\n[profiles]\nmeter-dir = \"{}\"\n\
+             [[meter]]\nid = \"bldg\"\nprofile = \"eastron-sdm630\"\nrole = \"building\"\nmodbus-tcp = \"127.0.0.1:1502\"\n",
+            profiles.display()
+        );
+        let config = crate::config::parse(&text).unwrap_or_else(|p| panic!("{p:#?}"));
+        let store = Store::in_memory().unwrap();
+        let now = crate::ocpp::time::parse("2026-11-24T12:00:00Z").unwrap();
+        // Four Tuesdays-at-noon minutes a week ago: enough samples for the bucket.
+        for minute in 0..4 {
+            let summary = MinuteSummary {
+                meter_id: "bldg".into(),
+                minute: now - chrono::Duration::days(7) + chrono::Duration::minutes(minute),
+                samples: 60,
+                max_a: [Some(20.0 + minute as f64), Some(10.0), Some(5.0)],
+                mean_a: [Some(15.0), Some(8.0), Some(4.0)],
+                mean_power_w: None,
+            };
+            store
+                .call(move |c| store::insert_meter_minute(c, &summary))
+                .await
+                .unwrap();
+        }
+        // Too old to matter: nine days back.
+        let old = MinuteSummary {
+            meter_id: "bldg".into(),
+            minute: now - chrono::Duration::days(9),
+            samples: 60,
+            max_a: [Some(99.0); 3],
+            mean_a: [Some(99.0); 3],
+            mean_power_w: None,
+        };
+        store
+            .call(move |c| store::insert_meter_minute(c, &old))
+            .await
+            .unwrap();
+        let history = stored_history(&config, &store, now).await;
+        let q = history
+            .quantile(crate::config::SITE_CIRCUIT, now)
+            .expect("a seeded bucket");
+        assert_eq!(
+            q,
+            [23.0, 10.0, 5.0],
+            "the 90 % quantile of the stored per-minute maxima"
+        );
+        assert_eq!(
+            history.quantile(crate::config::SITE_CIRCUIT, now - chrono::Duration::days(2)),
+            None
+        );
     }
 }

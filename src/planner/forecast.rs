@@ -4,8 +4,9 @@
 //! day; the forecast for a later slot is a high quantile (90 %) of its bucket, the current
 //! slot uses the live reading. A bucket without enough history is forecast at the live
 //! reading; a stale circuit at its worst case (S5). The guard covers a load that beats the
-//! forecast. Pure: readings and times come in as values. The history lives in the
-//! control loop's memory (not yet persisted to the store).
+//! forecast. Pure: readings and times come in as values. The control loop keeps the history
+//! in memory; at start-up the daemon seeds it from the store's 1-minute meter history
+//! (`daemon::stored_history`).
 
 use std::collections::{BTreeMap, VecDeque};
 
