@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::planner::forecast::LoadHistory;
 use crate::planner::{self, Plan, Policy, Reduction};
-use crate::session::SiteEvent;
+use crate::session::{ConnectionEvent, SiteEvent};
 use crate::site::{SiteSnapshot, SiteState};
 use crate::units::{Amps, ChargerId};
 
@@ -73,13 +73,16 @@ pub fn spawn(
     events: broadcast::Receiver<SiteEvent>,
     shutdown: watch::Receiver<bool>,
 ) -> Control {
-    spawn_with_history(config, events, shutdown, LoadHistory::default())
+    spawn_with_history(config, events, None, shutdown, LoadHistory::default())
 }
 
 /// As `spawn`, with the forecast's history seeded (from the store, at start-up).
+/// `connections`, when given, marks a charger offline (on its failsafe) when its
+/// connection closes.
 pub fn spawn_with_history(
     config: &Config,
     events: broadcast::Receiver<SiteEvent>,
+    connections: Option<broadcast::Receiver<ConnectionEvent>>,
     shutdown: watch::Receiver<bool>,
     history: LoadHistory,
 ) -> Control {
@@ -88,7 +91,15 @@ pub fn spawn_with_history(
     let state = SiteState::from_config(config);
     let mut policy = Policy::from_config(config);
     policy.history = history;
-    let task = tokio::spawn(run(state, policy, events, readings_rx, out_tx, shutdown));
+    let task = tokio::spawn(run(
+        state,
+        policy,
+        events,
+        connections,
+        readings_rx,
+        out_tx,
+        shutdown,
+    ));
     Control {
         readings,
         output,
@@ -100,6 +111,7 @@ async fn run(
     mut state: SiteState,
     mut policy: Policy,
     mut events: broadcast::Receiver<SiteEvent>,
+    mut connections: Option<broadcast::Receiver<ConnectionEvent>>,
     mut readings: mpsc::Receiver<LoadReading>,
     out: watch::Sender<ControlOutput>,
     mut shutdown: watch::Receiver<bool>,
@@ -113,7 +125,14 @@ async fn run(
     loop {
         let replan = tokio::select! {
             _ = shutdown.changed() => break,
-            _ = tick.tick() => true,
+                        _ = tick.tick() => true,
+            change = next_connection(&mut connections) => match change {
+                Some(c) if !c.connected => {
+                    state.set_offline(&c.charger);
+                    true
+                }
+                _ => false,
+            },
             event = events.recv(), if events_open => match event {
                 Ok(e) => state.apply_event(&e.charger, e.at, &e.event),
                 // Missed events: the state may be behind; replan with what we know.
@@ -167,6 +186,26 @@ async fn run(
             current.reductions = planner::guard(&snap, &committed);
             current.snapshot = Some(Arc::new(snap));
             out.send_replace(current.clone());
+        }
+    }
+}
+
+/// The next connection change; pends forever without a receiver, and drops the receiver
+/// once its channel closed.
+async fn next_connection(
+    connections: &mut Option<broadcast::Receiver<ConnectionEvent>>,
+) -> Option<ConnectionEvent> {
+    let Some(rx) = connections else {
+        return std::future::pending().await;
+    };
+    loop {
+        match rx.recv().await {
+            Ok(c) => return Some(c),
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => {
+                *connections = None;
+                return None;
+            }
         }
     }
 }

@@ -127,8 +127,13 @@ pub async fn start_with_store(
     tokio::spawn(dispatch_loop);
     let meters = start_meters(config, &store, shutdown_rx.clone());
     let history = stored_history(config, &store, Utc::now()).await;
-    let control =
-        control::spawn_with_history(config, csms.subscribe(), shutdown_rx.clone(), history);
+    let control = control::spawn_with_history(
+        config,
+        csms.subscribe(),
+        Some(csms.subscribe_connections()),
+        shutdown_rx.clone(),
+        history,
+    );
     // Meters -> non-charger load readings -> control loop.
     let feed = crate::site::feed::run(
         config.clone(),

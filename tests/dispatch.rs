@@ -344,6 +344,22 @@ async fn the_plan_reaches_the_chargers_through_dispatch() {
         audit.iter().any(|a| a.reason.starts_with("plan #")),
         "{audit:#?}"
     );
+    // When the charger goes away the plan counts it offline (on its failsafe).
     sim.close().await;
+    let mut plan = daemon.plan.clone();
+    let offline = |o: &chargegate::control::ControlOutput| {
+        o.snapshot.as_ref().is_some_and(|s| {
+            s.chargers
+                .iter()
+                .any(|c| c.id.as_str() == "CS201-1" && !c.online)
+        })
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !offline(&plan.borrow_and_update()) {
+        tokio::select! {
+            _ = plan.changed() => {}
+            _ = tokio::time::sleep_until(deadline) => panic!("the plan never saw the charger leave"),
+        }
+    }
     daemon.stop().await;
 }
