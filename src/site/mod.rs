@@ -43,8 +43,10 @@ pub struct Need {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Vehicle {
     pub since: DateTime<Utc>,
-    /// The vehicle's own limits, when it told us (ISO 15118 / meter values).
+    /// The vehicle's own limits, when it told us (ISO 15118 NotifyEVChargingNeeds).
     pub max_current: Option<Amps>,
+    /// The most it was seen to draw when offered clearly more (learned from meter values).
+    pub measured_max: Option<Amps>,
     pub min_current: Option<Amps>,
     pub need: Option<Need>,
     pub id_token: Option<String>,
@@ -77,9 +79,10 @@ impl ChargerState {
     /// charger's and the vehicle's limits. `None` when nothing can be charged.
     pub fn range(&self) -> Option<(Amps, Amps)> {
         let v = self.vehicle.as_ref()?;
-        let max = v
-            .max_current
-            .map_or(self.max_current.0, |m| m.0.min(self.max_current.0));
+        let max = [v.max_current, v.measured_max]
+            .into_iter()
+            .flatten()
+            .fold(self.max_current.0, |max, m| max.min(m.0));
         let min = v
             .min_current
             .map_or(self.min_current.0, |m| m.0.max(self.min_current.0));
@@ -268,6 +271,14 @@ impl SiteState {
                     }
                 }
             },
+            ChargerEvent::Transaction(tx)
+                if tx.phase == TxPhase::Updated && tx.id_token.is_none() =>
+            {
+                match c.vehicle.as_mut() {
+                    Some(vehicle) => learn_vehicle_limit(vehicle, &tx.samples),
+                    None => false,
+                }
+            }
             ChargerEvent::Transaction(tx) => match tx.phase {
                 TxPhase::Ended => c.vehicle.take().is_some(),
                 TxPhase::Started | TxPhase::Updated => {
@@ -286,6 +297,10 @@ impl SiteState {
                     }
                     tx.phase == TxPhase::Started
                 }
+            },
+            ChargerEvent::MeterValues { samples, .. } => match c.vehicle.as_mut() {
+                Some(vehicle) => learn_vehicle_limit(vehicle, samples),
+                None => false,
             },
             ChargerEvent::EvChargingNeeds(needs) => {
                 let vehicle = c
@@ -330,6 +345,41 @@ impl SiteState {
     }
 }
 
+/// Learns a vehicle's own current limit from its meter values: a vehicle that draws
+/// clearly less than the charger offers (Current.Import below 80 % of Current.Offered, and
+/// charging at all) is limited by its on-board charger, so the plan should not reserve
+/// more for it. Drawing close to the offer clears the learned limit. Returns whether the
+/// limit changed by at least 2 A (smaller changes do not warrant a new plan).
+fn learn_vehicle_limit(vehicle: &mut Vehicle, samples: &[crate::ocpp::model::MeterSample]) -> bool {
+    let per_phase = |measurand: &str| -> Option<f64> {
+        samples
+            .iter()
+            .filter(|s| s.measurand == measurand && s.unit.as_deref().is_none_or(|u| u == "A"))
+            .map(|s| s.value)
+            .reduce(f64::max)
+    };
+    let (Some(import), Some(offered)) = (per_phase("Current.Import"), per_phase("Current.Offered"))
+    else {
+        return false;
+    };
+    let learned = if import >= 1.0 && import < 0.8 * offered {
+        Some(Amps(import.ceil() + 1.0))
+    } else if import >= 0.9 * offered {
+        None
+    } else {
+        return false;
+    };
+    let changed = match (vehicle.measured_max, learned) {
+        (Some(old), Some(new)) => (old.0 - new.0).abs() >= 2.0,
+        (None, None) => false,
+        _ => true,
+    };
+    if changed {
+        vehicle.measured_max = learned;
+    }
+    changed
+}
+
 /// A freshly plugged vehicle with the scheduled need (by token first, then by charger).
 fn plugged(
     departures: &[config::Departure],
@@ -352,6 +402,7 @@ fn plugged(
         departure: next_time_of_day(at, d.at_min),
     });
     Vehicle {
+        measured_max: None,
         since: at,
         max_current: None,
         min_current: None,

@@ -88,6 +88,7 @@ pub fn site(n: usize, seed: u64, now: DateTime<Utc>) -> SiteSnapshot {
             let dwell_slots = rng.range(8, 96) as i64;
             let energy_kwh = 5.0 + 55.0 * rng.unit();
             Vehicle {
+                measured_max: None,
                 since: now - Duration::minutes(rng.range(0, 600) as i64),
                 max_current: (rng.unit() < 0.2).then_some(Amps(16.0)),
                 min_current: None,

@@ -185,3 +185,58 @@ fn loads_and_times_of_day() {
         at(5, 0) + Duration::days(1)
     );
 }
+
+fn meter_values(import: f64, offered: f64) -> ChargerEvent {
+    let sample =
+        |measurand: &str, phase: Option<&str>, value: f64| crate::ocpp::model::MeterSample {
+            timestamp: at(22, 0),
+            measurand: measurand.into(),
+            phase: phase.map(Into::into),
+            value,
+            unit: Some("A".into()),
+            context: None,
+            location: None,
+        };
+    ChargerEvent::MeterValues {
+        evse_id: 1,
+        tx: None,
+        samples: vec![
+            sample("Current.Import", Some("L1"), import),
+            sample("Current.Import", Some("L2"), import - 0.5),
+            sample("Current.Offered", None, offered),
+        ],
+    }
+}
+
+#[test]
+fn a_vehicle_that_draws_less_than_offered_is_planned_at_what_it_draws() {
+    let config = config::parse(TEXT).unwrap();
+    let mut state = SiteState::from_config(&config);
+    let cp = ChargerId::new("CP-01").unwrap();
+    assert!(state.apply_event(&cp, at(22, 0), &status(ConnectorStatus::Preparing)));
+    let range = |state: &SiteState| {
+        state
+            .snapshot(at(22, 0))
+            .chargers
+            .iter()
+            .find(|c| c.id == cp)
+            .unwrap()
+            .range()
+    };
+    assert_eq!(range(&state), Some((Amps(6.0), Amps(32.0))));
+    // Offered 32 A, draws 10 A: its on-board charger limits it to about 11 A.
+    assert!(state.apply_event(&cp, at(22, 1), &meter_values(10.0, 32.0)));
+    assert_eq!(range(&state), Some((Amps(6.0), Amps(11.0))));
+    // A wobble of under 2 A is no reason to replan.
+    assert!(!state.apply_event(&cp, at(22, 2), &meter_values(10.6, 32.0)));
+    // Drawing what it is offered clears the learned limit.
+    assert!(state.apply_event(&cp, at(22, 3), &meter_values(11.0, 11.0)));
+    assert_eq!(range(&state), Some((Amps(6.0), Amps(32.0))));
+    // Without an offer nothing is learned.
+    let no_offer = ChargerEvent::MeterValues {
+        evse_id: 1,
+        tx: None,
+        samples: Vec::new(),
+    };
+    assert!(!state.apply_event(&cp, at(22, 4), &no_offer));
+}
