@@ -363,3 +363,63 @@ async fn the_plan_reaches_the_chargers_through_dispatch() {
     }
     daemon.stop().await;
 }
+
+#[tokio::test]
+async fn limits_fit_each_charger_profile() {
+    let site = Site::new("");
+    let mut config = site.config.clone();
+    let dirs = chargegate::dispatch::quirks::default_dirs();
+    for c in &mut config.chargers {
+        match c.id.as_str() {
+            "CS201-1" => {
+                c.quirks = chargegate::dispatch::quirks::load("watts-only", &dirs).unwrap()
+            }
+            "CP16-1" => {
+                c.quirks = chargegate::dispatch::quirks::load("no-zero-pause", &dirs).unwrap()
+            }
+            _ => {}
+        }
+    }
+    let daemon = chargegate::daemon::start_manual(&config).await.unwrap();
+    let watts = common::connect_settled(&daemon, "CS201-1", OcppVersion::V201).await;
+    let no_pause = common::connect_settled(&daemon, "CP16-1", OcppVersion::V16).await;
+    let mut accounting = daemon.accounting.clone();
+    // CP16-1 is asked to pause: it cannot, so it gets its 6 A minimum and counts at 6 A.
+    daemon
+        .dispatch_input
+        .send(input(&[("CP16-1", 0.0), ("CS201-1", 16.0)], 80.0))
+        .unwrap();
+    settle(&mut accounting, 80.0, |s| {
+        acked(s, "CP16-1", 6.0) && acked(s, "CS201-1", 16.0)
+    })
+    .await;
+
+    // The W-only charger got W schedules: 16 A x 230 V x 3 phases, and its baseline in W too.
+    let baseline = watts
+        .profiles()
+        .into_iter()
+        .find(|p| p["chargingProfile"]["stackLevel"] == 0)
+        .unwrap();
+    assert_eq!(
+        baseline["chargingProfile"]["chargingSchedule"][0]["chargingRateUnit"],
+        "W"
+    );
+    let lease = leases(&watts).pop().unwrap();
+    schema_check::assert_valid("v201", "SetChargingProfile", false, &lease);
+    let schedule = &lease["chargingProfile"]["chargingSchedule"][0];
+    assert_eq!(schedule["chargingRateUnit"], "W");
+    assert_eq!(
+        schedule["chargingSchedulePeriod"][0]["limit"].as_f64(),
+        Some(11040.0)
+    );
+    assert_eq!(watts.applied_limit(Utc::now()), Some(16.0));
+
+    let lease = leases(&no_pause).pop().unwrap();
+    let limit = lease
+        .pointer("/csChargingProfiles/chargingSchedule/chargingSchedulePeriod/0/limit")
+        .and_then(|v| v.as_f64());
+    assert_eq!(limit, Some(6.0), "{lease}");
+    watts.close().await;
+    no_pause.close().await;
+    daemon.stop().await;
+}

@@ -221,6 +221,8 @@ mod tests {
                     failsafe_current: Amps(6.0),
                     priority: 1,
                     circuit: None,
+                    profile: "generic".into(),
+                    quirks: Default::default(),
                 },
             );
         }

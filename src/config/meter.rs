@@ -26,7 +26,8 @@ pub const METER_KEYS: &[&str] = &[
     "invert",
 ];
 const RTU_KEYS: &[&str] = &["device", "baud", "parity", "data-bits", "stop-bits"];
-const PROFILES_KEYS: &[&str] = &["meter-dir"];
+/// `[profiles]`: `charger-dir` is read with the chargers (config::site).
+const PROFILES_KEYS: &[&str] = &["meter-dir", "charger-dir"];
 
 /// What a meter measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -144,6 +144,10 @@ pub struct Charger {
     pub phase_rotation: String,
     pub failsafe_current: Amps,
     pub priority: u32,
+    /// The charger profile's name (`profiles/charger/<name>.toml`).
+    pub profile: String,
+    /// How it takes limits, from that profile.
+    pub quirks: crate::dispatch::quirks::ChargerQuirks,
     /// The `[[circuit]]` the charger hangs on; `None`: directly on the grid connection.
     pub circuit: Option<String>,
 }

@@ -58,6 +58,7 @@ const CHARGER_KEYS: &[&str] = &[
     "failsafe-current-a",
     "priority",
     "circuit",
+    "profile",
 ];
 const TOKEN_KEYS: &[&str] = &["id", "status", "expires", "group"];
 
@@ -105,7 +106,18 @@ pub fn read(root: &Table<'_, '_>) -> Option<Config> {
         Some(t) => read_dispatch(&t),
         None => Some(default_dispatch()),
     };
-    let chargers: Vec<Option<Charger>> = root.tables("charger").iter().map(read_charger).collect();
+    // `[profiles] charger-dir` (the `[profiles]` table itself is read with the meters).
+    let charger_dirs = root
+        .opt_table("profiles")
+        .and_then(|t| t.opt_str("charger-dir"))
+        .map_or_else(crate::dispatch::quirks::default_dirs, |d| {
+            vec![PathBuf::from(d)]
+        });
+    let chargers: Vec<Option<Charger>> = root
+        .tables("charger")
+        .iter()
+        .map(|t| read_charger(t, &charger_dirs))
+        .collect();
     let id_tokens: Vec<Option<IdTokenEntry>> =
         root.tables("id-token").iter().map(read_token).collect();
     let meters = super::meter::read(root);
@@ -335,7 +347,7 @@ fn read_csms(t: &Table<'_, '_>) -> Option<Csms> {
     })
 }
 
-fn read_charger(t: &Table<'_, '_>) -> Option<Charger> {
+fn read_charger(t: &Table<'_, '_>, profile_dirs: &[PathBuf]) -> Option<Charger> {
     let id = t
         .req_str(
             "id",
@@ -404,8 +416,27 @@ fn read_charger(t: &Table<'_, '_>) -> Option<Charger> {
     let failsafe = amps(t, "failsafe-current-a", None);
     let priority = t.opt_int("priority", 0, 1000).unwrap_or(1) as u32;
     let circuit = t.opt_str("circuit").filter(|c| c != super::SITE_CIRCUIT);
+    let profile = t
+        .opt_str("profile")
+        .unwrap_or_else(|| "generic".to_string());
+    let quirks = match crate::dispatch::quirks::load(&profile, profile_dirs) {
+        Ok(q) => Some(q),
+        Err(e) => {
+            t.problem("profile", e.to_string(), Some("a file in profiles/charger/ without .toml, e.g. \"generic\"; or set [profiles] charger-dir".into()));
+            None
+        }
+    };
     t.finish(CHARGER_KEYS);
     let max = max?;
+    let quirks = quirks?;
+    let failsafe = failsafe.unwrap_or(min);
+    if !quirks.zero_pause && failsafe.0 < min.0 {
+        t.problem(
+            "failsafe-current-a",
+            format!("profile {profile:?} cannot pause at 0 A, so its failsafe must be at least min-current-a ({} A)", min.0),
+            Some("raise failsafe-current-a, or use another charger profile".into()),
+        );
+    }
     Some(Charger {
         id: id?,
         secret,
@@ -413,9 +444,11 @@ fn read_charger(t: &Table<'_, '_>) -> Option<Charger> {
         min_current: min,
         phases: phases?,
         phase_rotation: rotation,
-        failsafe_current: failsafe.unwrap_or(min),
+        failsafe_current: failsafe,
         priority,
         circuit,
+        profile,
+        quirks,
     })
 }
 

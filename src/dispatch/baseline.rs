@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::sync::{broadcast, watch};
 
-use super::profile::{self, ChargerQuirks};
+use super::profile;
 use crate::charger::Chargers;
 use crate::config::{Charger, Config};
 use crate::ocpp::model::{ChargerCommand, ChargerEvent};
@@ -134,8 +134,7 @@ async fn serve(
 
 /// Sends the baseline, retrying a few times; records whether it was acknowledged.
 async fn install(chargers: &Chargers, charger: &Charger, voltage: Volts, state: &BaselineState) {
-    // Charger profiles (profiles/charger/) will supply quirks; generic until then.
-    let profile = profile::baseline(charger, &ChargerQuirks::default(), voltage);
+    let profile = profile::baseline(charger, &charger.quirks, voltage);
     let reason = format!(
         "baseline: failsafe {} A until chargegate sets a leased limit (S3)",
         charger.failsafe_current.0

@@ -12,6 +12,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::quirks::ChargerQuirks;
 use crate::config::Charger;
 use crate::ocpp::model::{
     ChargingProfile, ChargingSchedule, ProfileKind, ProfilePurpose, RateUnit, SchedulePeriod, TxKey,
@@ -23,24 +24,6 @@ use crate::units::{Amps, Volts};
 pub const BASELINE_PROFILE_ID: i32 = 1;
 /// The stack level of the baseline: the lowest.
 pub const BASELINE_STACK_LEVEL: u32 = 0;
-
-/// How a charger takes limits (from its charger profile; `generic` by default).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChargerQuirks {
-    /// The charger only accepts schedules in W.
-    pub watts_only: bool,
-    /// Limits are rounded down to a multiple of this, in A (0.1 A is the 1.6 schema's step).
-    pub step_a: f64,
-}
-
-impl Default for ChargerQuirks {
-    fn default() -> Self {
-        Self {
-            watts_only: false,
-            step_a: 0.1,
-        }
-    }
-}
 
 /// Rounds a current down to the charger's step, so that a limit sent is never above the
 /// limit decided (S1). Tiny float errors (15.9 stored as 15.8999…) are absorbed first.
@@ -164,6 +147,8 @@ mod tests {
             failsafe_current: Amps(failsafe),
             priority: 1,
             circuit: None,
+            profile: "generic".into(),
+            quirks: Default::default(),
         }
     }
 
@@ -208,7 +193,7 @@ mod tests {
     fn watts_only_chargers_get_total_watts_over_their_phases() {
         let quirks = ChargerQuirks {
             watts_only: true,
-            step_a: 0.1,
+            ..ChargerQuirks::default()
         };
         let single = baseline(&charger(1, 10.0), &quirks, Volts(230.0));
         assert_eq!(single.schedule.rate_unit, RateUnit::Watts);

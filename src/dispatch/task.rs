@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{broadcast, mpsc, watch};
 
 use super::baseline::BaselineState;
-use super::profile::{self, ChargerQuirks};
+use super::profile;
 use super::round::{self, ChargerLimit, RoundPolicy, Row};
 use crate::charger::{Chargers, CommandError};
 use crate::config::{Charger, Config};
@@ -323,6 +323,12 @@ impl Dispatcher {
                     Some(limit) if self.assumed.contains(id) => Amps(a.0.min(limit.failsafe.0)),
                     _ => *a,
                 };
+                // A charger that cannot pause at 0 A is never sent less than its minimum
+                // (its profile says so); the accounting then counts the minimum (S1).
+                let first = match self.settings.chargers.get(id) {
+                    Some(c) if !c.quirks.zero_pause => Amps(first.0.max(c.min_current.0)),
+                    _ => first,
+                };
                 (id.clone(), first)
             })
             .collect();
@@ -403,15 +409,17 @@ async fn send_lease(
         .await
         .ok()
         .flatten();
+    let quirks = &charger.quirks;
+    // A charger that ignores TxProfile gets the station-wide TxDefaultProfile even during
+    // a transaction (its profile says it applies that to the running transaction).
     let (evse_id, tx) = match open {
-        Some((evse, key)) => (evse, Some(tx_key(&key))),
-        None => (0, None),
+        Some((evse, key)) if quirks.tx_profile => (evse, Some(tx_key(&key))),
+        _ => (0, None),
     };
-    let quirks = ChargerQuirks::default();
     let profile = profile::lease(
         charger,
         current,
-        &quirks,
+        quirks,
         settings.voltage,
         tx,
         now,
