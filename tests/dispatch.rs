@@ -423,3 +423,40 @@ async fn limits_fit_each_charger_profile() {
     no_pause.close().await;
     daemon.stop().await;
 }
+
+#[tokio::test]
+async fn increases_wait_out_the_minimum_interval_but_reductions_do_not() {
+    let site = Site::new("");
+    let mut config = site.config.clone();
+    config.dispatch.min_interval_s = 30;
+    let daemon = chargegate::daemon::start_manual(&config).await.unwrap();
+    let sim = common::connect_settled(&daemon, "CS201-1", OcppVersion::V201).await;
+    let accounting = daemon.accounting.clone();
+    let wait = async |done: &dyn Fn(&BTreeMap<ChargerId, ChargerLimit>) -> bool| {
+        for _ in 0..100 {
+            if done(&accounting.borrow()) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("dispatch did not get there: {:#?}", accounting.borrow());
+    };
+    // First limit: the failsafe (the charger's state is only assumed at start).
+    daemon
+        .dispatch_input
+        .send(input(&[("CS201-1", 16.0)], 80.0))
+        .unwrap();
+    wait(&|s| acked(s, "CS201-1", 6.0)).await;
+    // The increase to 16 A must wait 30 s: nothing more is sent for now.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(leases(&sim).len(), 1, "{:?}", leases(&sim));
+    // A reduction goes out at once.
+    daemon
+        .dispatch_input
+        .send(input(&[("CS201-1", 0.0)], 80.0))
+        .unwrap();
+    wait(&|s| acked(s, "CS201-1", 0.0)).await;
+    assert_eq!(leases(&sim).len(), 2);
+    sim.close().await;
+    daemon.stop().await;
+}

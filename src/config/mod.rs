@@ -54,6 +54,9 @@ pub struct Dispatch {
     pub hysteresis: Amps,
     /// Read the composite schedule back after every limit (one more message per limit).
     pub verify: bool,
+    /// An increase is not sent to a charger within this long of its last limit (no
+    /// chatter); reductions always go out at once.
+    pub min_interval_s: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]

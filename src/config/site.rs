@@ -155,6 +155,7 @@ fn default_dispatch() -> Dispatch {
         lease_s: 600,
         hysteresis: Amps(1.0),
         verify: false,
+        min_interval_s: 30,
     }
 }
 
@@ -167,11 +168,15 @@ fn read_dispatch(t: &Table<'_, '_>) -> Option<Dispatch> {
         .map_or(defaults.lease_s, |v| v as u32);
     let hysteresis = amps(t, "hysteresis-a", None).unwrap_or(defaults.hysteresis);
     let verify = t.opt_bool("verify").unwrap_or(defaults.verify);
-    t.finish(&["lease-s", "hysteresis-a", "verify"]);
+    let min_interval_s = t
+        .opt_int("min-interval-s", 0, 3600)
+        .map_or(defaults.min_interval_s, |v| v as u32);
+    t.finish(&["lease-s", "hysteresis-a", "verify", "min-interval-s"]);
     Some(Dispatch {
         lease_s,
         hysteresis,
         verify,
+        min_interval_s,
     })
 }
 

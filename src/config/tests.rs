@@ -292,12 +292,25 @@ fn charger_profiles_are_loaded_and_checked() {
     let config = parse(GOOD).unwrap();
     assert_eq!(config.chargers[0].profile, "generic");
     assert!(config.chargers[0].quirks.zero_pause);
-    let watts = GOOD.replacen("max-current-a = 32\n", "max-current-a = 32\nprofile = \"watts-only\"\n", 1);
+    let watts = GOOD.replacen(
+        "max-current-a = 32\n",
+        "max-current-a = 32\nprofile = \"watts-only\"\n",
+        1,
+    );
     assert!(parse(&watts).unwrap().chargers[0].quirks.watts_only);
-    let missing = GOOD.replacen("max-current-a = 32\n", "max-current-a = 32\nprofile = \"acme-9000\"\n", 1);
+    let missing = GOOD.replacen(
+        "max-current-a = 32\n",
+        "max-current-a = 32\nprofile = \"acme-9000\"\n",
+        1,
+    );
     let problems = parse(&missing).unwrap_err();
     assert_eq!(problems[0].path, "charger[0].profile");
-    assert!(problems[0].message.contains("no charger profile \"acme-9000\""), "{problems:#?}");
+    assert!(
+        problems[0]
+            .message
+            .contains("no charger profile \"acme-9000\""),
+        "{problems:#?}"
+    );
     // A charger that cannot pause needs a failsafe of at least its minimum.
     let paused = GOOD.replacen(
         "failsafe-current-a = 6\n",
@@ -305,5 +318,8 @@ fn charger_profiles_are_loaded_and_checked() {
         1,
     );
     let problems = parse(&paused).unwrap_err();
-    assert_eq!(problems[0].path, "charger[0].failsafe-current-a", "{problems:#?}");
+    assert_eq!(
+        problems[0].path, "charger[0].failsafe-current-a",
+        "{problems:#?}"
+    );
 }

@@ -48,6 +48,8 @@ pub struct DispatchSettings {
     pub policy: RoundPolicy,
     /// Read GetCompositeSchedule after every accepted limit and compare (`[dispatch] verify`).
     pub verify: bool,
+    /// No increase to a charger within this long of its last limit (`[dispatch] min-interval-s`).
+    pub min_interval: chrono::TimeDelta,
 }
 
 impl DispatchSettings {
@@ -60,6 +62,7 @@ impl DispatchSettings {
                 hysteresis: config.dispatch.hysteresis,
             },
             verify: config.dispatch.verify,
+            min_interval: chrono::TimeDelta::seconds(i64::from(config.dispatch.min_interval_s)),
         }
     }
 }
@@ -98,6 +101,8 @@ struct Dispatcher {
     /// Chargers whose `acknowledged` is still the start-up assumption (an unknown old lease
     /// at the maximum), not a lease of ours: never "refreshed".
     assumed: std::collections::HashSet<ChargerId>,
+    /// When each charger was last sent a limit (for the minimum interval between increases).
+    last_sent: HashMap<ChargerId, DateTime<Utc>>,
     /// Limits decided and counted as pending, to be sent after the next publish.
     outbox: Vec<(Charger, Amps, String, DateTime<Utc>)>,
     answers: mpsc::UnboundedSender<Answer>,
@@ -154,6 +159,7 @@ pub fn run(
         failed: HashMap::new(),
         assumed,
         outbox: Vec::new(),
+        last_sent: HashMap::new(),
         answers,
         published,
     };
@@ -174,6 +180,7 @@ impl Dispatcher {
         // Refresh at half the lease (S3); check a little more often so a refresh is never late.
         let tick = Duration::from_secs(u64::from(self.settings.lease_s / 4).max(1));
         let mut refresh = tokio::time::interval(tick);
+        let mut retry = tokio::time::interval(Duration::from_secs(5));
         loop {
             tokio::select! {
                 _ = shutdown.changed() => break,
@@ -184,7 +191,9 @@ impl Dispatcher {
                     Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
-                _ = refresh.tick() => self.refresh(Utc::now()),
+                                _ = refresh.tick() => self.refresh(Utc::now()),
+                // Held increases (minimum interval, retries) are tried again.
+                _ = retry.tick() => {}
             }
             let wanted = input.borrow().clone();
             self.round(&wanted, Utc::now());
@@ -342,8 +351,20 @@ impl Dispatcher {
         for held in &decided.held {
             tracing::debug!(charger = %held.0, wanted = held.1.0, row = held.2, "increase held: no room");
         }
+        // No chatter: an increase waits out the minimum interval since the charger's last
+        // limit; the loop's short tick tries it again.
+        let min_interval = self.settings.min_interval;
+        let increases: Vec<_> = decided
+            .increases
+            .into_iter()
+            .filter(|s| {
+                self.last_sent
+                    .get(&s.charger)
+                    .is_none_or(|t| now - *t >= min_interval)
+            })
+            .collect();
         // S2: every reduction is issued before any increase.
-        for send in decided.reductions.into_iter().chain(decided.increases) {
+        for send in decided.reductions.into_iter().chain(increases) {
             let why = format!("{}: {}", wanted.why, send.reason);
             self.send(&send.charger, send.limit, why, now);
         }
@@ -365,6 +386,7 @@ impl Dispatcher {
             return;
         };
         limit.pending = Some(current);
+        self.last_sent.insert(id.clone(), now);
         self.outbox.push((charger.clone(), current, why, now));
     }
 

@@ -33,6 +33,10 @@ heartbeat-interval-s = 120
 [store]
 path = "{}"
 
+[dispatch]
+min-interval-s = 0
+
+
 [[id-token]]
 id = "GOOD"
 
