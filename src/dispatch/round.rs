@@ -155,6 +155,9 @@ pub fn decide(
             wanted_up.push((id, limit, target, current));
         }
     }
+    shed(&mut round, limits, rows, &committed);
+    // A charger that had to shed load gets no increase in the same round.
+    wanted_up.retain(|(id, ..)| !round.reductions.iter().any(|r| &r.charger == *id));
     // Highest priority first, then the largest shortfall, then by id for determinism.
     wanted_up.sort_by(|a, b| {
         b.1.priority
@@ -193,6 +196,78 @@ pub fn decide(
         }
     }
     round
+}
+
+/// S1 enforcement by dispatch itself: a row still over its capacity with every reduction
+/// of this round counted as done (a charger that does not listen and keeps its old limit, a
+/// load spike the plan has not caught up with) sheds load from the chargers on it that do
+/// listen, lowest priority first and the largest first among equals, pausing rather than
+/// going under the minimum (S4).
+fn shed(
+    round: &mut Round,
+    limits: &BTreeMap<ChargerId, ChargerLimit>,
+    rows: &[Row],
+    committed: &BTreeMap<&ChargerId, f64>,
+) {
+    let mut planned: BTreeMap<ChargerId, f64> = committed
+        .iter()
+        .map(|(id, a)| ((*id).clone(), *a))
+        .collect();
+    for r in &round.reductions {
+        planned.insert(r.charger.clone(), r.limit.0);
+    }
+    for row in rows {
+        let mut over = row
+            .chargers
+            .iter()
+            .filter_map(|c| planned.get(c))
+            .sum::<f64>()
+            - row.capacity.0;
+        if over <= 1e-9 {
+            continue;
+        }
+        let mut candidates: Vec<(&ChargerId, &ChargerLimit)> = row
+            .chargers
+            .iter()
+            .filter_map(|id| limits.get_key_value(id))
+            .filter(|(id, l)| {
+                l.responsive && l.pending.is_none() && planned.get(*id).is_some_and(|a| *a > 0.0)
+            })
+            .collect();
+        candidates.sort_by(|a, b| {
+            a.1.priority
+                .cmp(&b.1.priority)
+                .then(planned[b.0].total_cmp(&planned[a.0]))
+                .then(a.0.cmp(b.0))
+        });
+        for (id, limit) in candidates {
+            if over <= 1e-9 {
+                break;
+            }
+            let current = planned[id];
+            let mut new = (current - over).max(0.0);
+            if new < limit.min.0 {
+                new = 0.0;
+            }
+            over -= current - new;
+            planned.insert(id.clone(), new);
+            let reason = format!(
+                "shed {current:.1} A -> {new:.1} A: {} over its capacity",
+                row.name
+            );
+            match round.reductions.iter_mut().find(|r| &r.charger == id) {
+                Some(r) => {
+                    r.limit = Amps(new);
+                    r.reason = reason;
+                }
+                None => round.reductions.push(Send {
+                    charger: id.clone(),
+                    limit: Amps(new),
+                    reason,
+                }),
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -257,6 +257,21 @@ proptest! {
             prop_assert!(s.limit.0 <= 32.0);
             after.get_mut(&s.charger).unwrap().pending = Some(s.limit);
         }
+                // Rows whose chargers all listen end up within capacity once this round's
+        // reductions are acknowledged.
+        for row in &rows {
+            // (Members beyond the generated chargers are not on the site.)
+            let members: Vec<&ChargerId> = row.chargers.iter().filter(|c| limits.contains_key(*c)).collect();
+            let controllable = members.iter().all(|c| limits[*c].responsive && limits[*c].pending.is_none());
+            if !controllable {
+                continue;
+            }
+                        let planned: f64 = members
+                .iter()
+                .map(|c| round.reductions.iter().find(|r| &&r.charger == c).map_or(limits[*c].effective(now()).0, |r| r.limit.0))
+                .sum();
+            prop_assert!(planned <= row.capacity.0 + 1e-6, "{}: {} planned > {}", row.name, planned, row.capacity.0);
+        }
         for row in &rows {
             let sum = |m: &BTreeMap<ChargerId, ChargerLimit>| -> f64 {
                 row.chargers.iter().filter_map(|c| m.get(c)).map(|l| l.effective(now()).0).sum()
