@@ -171,10 +171,13 @@ async fn the_planned_site_never_applies_more_than_the_grid_carries() {
             _ => send_load(Some(20.0 + rng.below(40) as f64), &mut log).await,
         }
         for _ in 0..8 {
-            let applied: f64 = sims
+            let limits: Vec<f64> = sims
                 .iter()
                 .map(|s| s.applied_limit(Utc::now()).unwrap_or(MAX_A))
-                .sum();
+                .collect();
+            // S4: no vehicle is offered less than its 6 A minimum unless it is paused.
+            assert!(limits.iter().all(|a| *a == 0.0 || *a >= 6.0), "{limits:?}");
+            let applied: f64 = limits.iter().sum();
             let load = log.due();
             assert!(
                 applied + load <= GRID_A - MARGIN_A + 1e-6,

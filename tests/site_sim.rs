@@ -165,6 +165,12 @@ async fn check(sims: &[Option<SimChargePoint>], daemon: &chargegate::daemon::Dae
             accounting[&ChargerId::new(sim.id()).unwrap()],
             sim.profiles()
         );
+        // S4: 0 (paused) or at least the 6 A minimum.
+        assert!(
+            applied == 0.0 || applied >= 6.0,
+            "seed {seed}: {} applies {applied} A",
+            sim.id()
+        );
         total += applied;
     }
     assert!(
