@@ -5,6 +5,7 @@
 //! unknown keys are rejected, physical keys carry their unit. This module must never reach
 //! the network or the store; `summary` renders what `chargegate validate` prints.
 
+mod charger;
 mod circuit;
 mod decode;
 mod meter;

@@ -10,10 +10,10 @@ use std::path::PathBuf;
 
 use super::decode::{Doc, Table};
 use super::{
-    Charger, ChargerSecret, Config, Csms, Dispatch, Http, IdTokenEntry, Site, Store, Tls,
-    TokenStatus, UnknownChargers,
+    Charger, Config, Csms, Dispatch, Http, IdTokenEntry, Site, Store, Tls, TokenStatus,
+    UnknownChargers,
 };
-use crate::units::{Amps, ChargerId, Volts};
+use crate::units::{Amps, Volts};
 
 pub const TOP_LEVEL_KEYS: &[&str] = &[
     "site",
@@ -47,25 +47,10 @@ const CSMS_KEYS: &[&str] = &[
     "call-timeout-s",
     "max-message-bytes",
 ];
-const CHARGER_KEYS: &[&str] = &[
-    "id",
-    "password",
-    "password-hash",
-    "max-current-a",
-    "min-current-a",
-    "phases",
-    "phase-rotation",
-    "failsafe-current-a",
-    "priority",
-    "circuit",
-    "profile",
-];
 const TOKEN_KEYS: &[&str] = &["id", "status", "expires", "group"];
 
 /// IEC 61851-1: below 6 A a vehicle may not charge at all (DESIGN.md S4).
-const IEC_MIN_CURRENT_A: f64 = 6.0;
-/// The six phase rotations of OCPP ConnectorPhaseRotation (1.6 §9.1.8, 2.0.1 PhaseRotation).
-const ROTATIONS: &[&str] = &["RST", "RTS", "SRT", "STR", "TRS", "TSR"];
+pub(super) const IEC_MIN_CURRENT_A: f64 = 6.0;
 
 pub fn read(root: &Table<'_, '_>) -> Option<Config> {
     let site = root
@@ -116,7 +101,7 @@ pub fn read(root: &Table<'_, '_>) -> Option<Config> {
     let chargers: Vec<Option<Charger>> = root
         .tables("charger")
         .iter()
-        .map(|t| read_charger(t, &charger_dirs))
+        .map(|t| super::charger::read_charger(t, &charger_dirs))
         .collect();
     let id_tokens: Vec<Option<IdTokenEntry>> =
         root.tables("id-token").iter().map(read_token).collect();
@@ -218,7 +203,7 @@ fn addr(t: &Table<'_, '_>, key: &str) -> Option<SocketAddr> {
 }
 
 /// A positive current in A.
-fn amps(t: &Table<'_, '_>, key: &str, required: Option<&str>) -> Option<Amps> {
+pub(super) fn amps(t: &Table<'_, '_>, key: &str, required: Option<&str>) -> Option<Amps> {
     let value = match required {
         Some(hint) => t.req_f64(key, hint)?,
         None => t.opt_f64(key)?,
@@ -234,7 +219,7 @@ fn amps(t: &Table<'_, '_>, key: &str, required: Option<&str>) -> Option<Amps> {
     Some(Amps(value))
 }
 
-fn phases(t: &Table<'_, '_>, key: &str) -> Option<u8> {
+pub(super) fn phases(t: &Table<'_, '_>, key: &str) -> Option<u8> {
     t.opt_int(key, 1, 3).map(|p| p as u8)
 }
 
@@ -349,111 +334,6 @@ fn read_csms(t: &Table<'_, '_>) -> Option<Csms> {
         heartbeat_interval_s: heartbeat.unwrap_or(defaults.heartbeat_interval_s),
         call_timeout_s: call_timeout.unwrap_or(defaults.call_timeout_s),
         max_message_bytes: max_message.unwrap_or(defaults.max_message_bytes),
-    })
-}
-
-fn read_charger(t: &Table<'_, '_>, profile_dirs: &[PathBuf]) -> Option<Charger> {
-    let id = t
-        .req_str(
-            "id",
-            "the OCPP identity the charger uses in its URL, e.g. id = \"CP-01\"",
-        )
-        .and_then(|id| {
-            ChargerId::new(id)
-                .map_err(|e| t.problem("id", e.to_string(), None))
-                .ok()
-        });
-    let password = t.opt_str("password");
-    let hash = t.opt_str("password-hash");
-    let secret = match (password, hash) {
-        (Some(_), Some(_)) => {
-            t.problem(
-                "password-hash",
-                "both password and password-hash are set",
-                Some("keep one of them".into()),
-            );
-            None
-        }
-        (Some(p), None) => {
-            // OCPP 1.6 security whitepaper §3.2 / 2.0.1 A00.FR.205: 16 to 40 characters.
-            if p.chars().count() < 8 {
-                t.problem(
-                    "password",
-                    "a charger password needs at least 8 characters",
-                    Some("OCPP recommends 16 to 40 random characters".into()),
-                );
-            }
-            Some(ChargerSecret::Password(p))
-        }
-        (None, Some(h)) => {
-            if argon2::password_hash::PasswordHash::new(&h).is_err() {
-                t.problem(
-                    "password-hash",
-                    "not a PHC password hash",
-                    Some("create one with `chargegate hash-password`".into()),
-                );
-            }
-            Some(ChargerSecret::Hash(h))
-        }
-        (None, None) => None,
-    };
-    let max = amps(
-        t,
-        "max-current-a",
-        Some("the charger's rated current per phase, in A"),
-    );
-    let min = amps(t, "min-current-a", None).unwrap_or(Amps(IEC_MIN_CURRENT_A));
-    let phases = if t.has("phases") {
-        phases(t, "phases")
-    } else {
-        Some(3)
-    };
-    let rotation = t
-        .opt_str("phase-rotation")
-        .unwrap_or_else(|| "RST".to_string());
-    if !ROTATIONS.contains(&rotation.as_str()) {
-        t.problem(
-            "phase-rotation",
-            format!("{rotation:?} is not a phase rotation"),
-            Some(format!("one of {}", ROTATIONS.join(", "))),
-        );
-    }
-    let failsafe = amps(t, "failsafe-current-a", None);
-    let priority = t.opt_int("priority", 0, 1000).unwrap_or(1) as u32;
-    let circuit = t.opt_str("circuit").filter(|c| c != super::SITE_CIRCUIT);
-    let profile = t
-        .opt_str("profile")
-        .unwrap_or_else(|| "generic".to_string());
-    let quirks = match crate::dispatch::quirks::load(&profile, profile_dirs) {
-        Ok(q) => Some(q),
-        Err(e) => {
-            t.problem("profile", e.to_string(), Some("a file in profiles/charger/ without .toml, e.g. \"generic\"; or set [profiles] charger-dir".into()));
-            None
-        }
-    };
-    t.finish(CHARGER_KEYS);
-    let max = max?;
-    let quirks = quirks?;
-    let failsafe = failsafe.unwrap_or(min);
-    if !quirks.zero_pause && failsafe.0 < min.0 {
-        t.problem(
-            "failsafe-current-a",
-            format!("profile {profile:?} cannot pause at 0 A, so its failsafe must be at least min-current-a ({} A)", min.0),
-            Some("raise failsafe-current-a, or use another charger profile".into()),
-        );
-    }
-    Some(Charger {
-        id: id?,
-        secret,
-        max_current: max,
-        min_current: min,
-        phases: phases?,
-        phase_rotation: rotation,
-        failsafe_current: failsafe,
-        priority,
-        circuit,
-        profile,
-        quirks,
     })
 }
 
