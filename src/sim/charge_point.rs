@@ -14,25 +14,23 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use chrono::Utc;
-use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::http::header::{AUTHORIZATION, SEC_WEBSOCKET_PROTOCOL};
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-use super::answers::{self, Answer, ChargerState, ReplyPolicy};
+use super::answers::{ChargerState, ReplyPolicy};
 use crate::ocpp::model::OcppVersion;
 use crate::ocpp::rpc::{self, Frame};
 
 /// How long `close` waits for the server's close frame before dropping the socket.
-const CLOSE_GRACE: Duration = Duration::from_secs(2);
+pub(super) const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// How to connect a simulated charger.
 #[derive(Clone)]
@@ -148,7 +146,7 @@ pub struct StartedTransaction {
     pub response: Value,
 }
 
-enum Command {
+pub(super) enum Command {
     Send {
         text: String,
         ack: oneshot::Sender<Result<(), SimError>>,
@@ -156,29 +154,29 @@ enum Command {
     Close,
 }
 
-struct Recorded {
-    call: ReceivedCall,
-    claimed: bool,
+pub(super) struct Recorded {
+    pub(super) call: ReceivedCall,
+    pub(super) claimed: bool,
 }
 
 pub(super) struct Inner {
-    pending: HashMap<String, oneshot::Sender<Frame>>,
+    pub(super) pending: HashMap<String, oneshot::Sender<Frame>>,
     /// Ids of the charger's own follow-up CALLs, whose answers are dropped.
-    internal: HashSet<String>,
-    received: Vec<Recorded>,
-    policy: ReplyPolicy,
+    pub(super) internal: HashSet<String>,
+    pub(super) received: Vec<Recorded>,
+    pub(super) policy: ReplyPolicy,
     pub(super) state: ChargerState,
     /// 2.0.1: the next seqNo per transaction id.
     pub(super) seq: HashMap<String, u64>,
 }
 
 pub(super) struct Shared {
-    version: OcppVersion,
-    inner: Mutex<Inner>,
+    pub(super) version: OcppVersion,
+    pub(super) inner: Mutex<Inner>,
     /// Bumped on every received CALL and when the connection ends.
-    calls: watch::Sender<u64>,
-    closed: AtomicBool,
-    next_id: AtomicU64,
+    pub(super) calls: watch::Sender<u64>,
+    pub(super) closed: AtomicBool,
+    pub(super) next_id: AtomicU64,
 }
 
 impl Shared {
@@ -186,7 +184,7 @@ impl Shared {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn new_id(&self, prefix: &str) -> String {
+    pub(super) fn new_id(&self, prefix: &str) -> String {
         format!("{prefix}{}", self.next_id.fetch_add(1, Ordering::Relaxed))
     }
 }
@@ -224,7 +222,7 @@ fn encode_path_segment(s: &str) -> String {
     out
 }
 
-fn transport(e: impl fmt::Display) -> SimError {
+pub(super) fn transport(e: impl fmt::Display) -> SimError {
     SimError::Transport(e.to_string())
 }
 
@@ -348,7 +346,7 @@ impl SimChargePoint {
         });
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (raw_tx, raw_rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(ws, shared.clone(), command_rx, raw_tx));
+        let task = tokio::spawn(super::socket::run(ws, shared.clone(), command_rx, raw_tx));
         Ok(Self {
             id: opts.id,
             call_timeout: opts.call_timeout,
@@ -509,170 +507,16 @@ impl SimChargePoint {
     }
 }
 
-/// The background task: owns the socket until either side closes it.
-async fn run<S>(
-    ws: WebSocketStream<S>,
-    shared: Arc<Shared>,
-    mut commands: mpsc::UnboundedReceiver<Command>,
-    raw: mpsc::UnboundedSender<RawReply>,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut sink, mut stream) = ws.split();
-    let mut close_requested = false;
-    loop {
-        tokio::select! {
-            command = commands.recv() => match command {
-                Some(Command::Send { text, ack }) => {
-                    let result = sink.send(Message::text(text)).await.map_err(transport);
-                    let failed = result.is_err();
-                    let _ = ack.send(result);
-                    if failed {
-                        break;
-                    }
-                }
-                Some(Command::Close) | None => {
-                    close_requested = true;
-                    break;
-                }
-            },
-            message = stream.next() => match message {
-                Some(Ok(Message::Text(text))) => {
-                    let outgoing = handle_text(&shared, text.as_str(), &raw);
-                    let mut failed = false;
-                    for frame in outgoing {
-                        if sink.send(Message::text(frame)).await.is_err() {
-                            failed = true;
-                            break;
-                        }
-                    }
-                    if failed {
-                        break;
-                    }
-                }
-                // tungstenite answers a close frame itself; the stream ends after it.
-                Some(Ok(_)) => {}
-                Some(Err(_)) | None => break,
-            },
-        }
-    }
-    if close_requested && sink.send(Message::Close(None)).await.is_ok() {
-        // Wait for the server's close frame so the close handshake completes.
-        let _ = tokio::time::timeout(CLOSE_GRACE, async {
-            while let Some(Ok(message)) = stream.next().await {
-                if message.is_close() {
-                    break;
-                }
-            }
-        })
-        .await;
-    }
-    shared.closed.store(true, Ordering::SeqCst);
-    shared.lock().pending.clear();
-    shared.calls.send_modify(|n| *n += 1);
-}
-
-/// Handles one text frame from the CSMS; returns the frames to send back.
-fn handle_text(shared: &Shared, text: &str, raw: &mpsc::UnboundedSender<RawReply>) -> Vec<String> {
-    let version = shared.version;
-    match rpc::parse(text) {
-        Ok(Frame::Call {
-            id,
-            action,
-            payload,
-        }) => {
-            let mut out = Vec::new();
-            {
-                let mut inner = shared.lock();
-                let policy = inner.policy;
-                let answer = match policy {
-                    ReplyPolicy::Ignore => None,
-                    ReplyPolicy::AcceptSilently => {
-                        let applied = answers::answer(
-                            version,
-                            ReplyPolicy::Accept,
-                            &action,
-                            &payload,
-                            &mut inner.state,
-                            &Utc::now(),
-                        );
-                        drop(applied);
-                        None
-                    }
-                    _ => Some(answers::answer(
-                        version,
-                        policy,
-                        &action,
-                        &payload,
-                        &mut inner.state,
-                        &Utc::now(),
-                    )),
-                };
-                inner.received.push(Recorded {
-                    call: ReceivedCall {
-                        id: id.clone(),
-                        action,
-                        payload,
-                    },
-                    claimed: false,
-                });
-                match answer {
-                    None => {}
-                    Some(Answer::Result {
-                        payload,
-                        follow_ups,
-                    }) => {
-                        out.push(rpc::call_result(&id, &payload));
-                        for (action, payload) in follow_ups {
-                            let follow_id = shared.new_id("sim-f");
-                            inner.internal.insert(follow_id.clone());
-                            out.push(rpc::call(&follow_id, &action, &payload));
-                        }
-                    }
-                    Some(Answer::Error { code, description }) => {
-                        out.push(rpc::call_error(version, &id, code, &description));
-                    }
-                }
-            }
-            shared.calls.send_modify(|n| *n += 1);
-            out
-        }
-        Ok(frame) => {
-            let id = match &frame {
-                Frame::CallResult { id, .. } | Frame::CallError { id, .. } => id.clone(),
-                Frame::Call { id, .. } => id.clone(),
-            };
-            let mut inner = shared.lock();
-            if let Some(waiter) = inner.pending.remove(&id) {
-                let _ = waiter.send(frame);
-            } else if !inner.internal.remove(&id) {
-                let _ = raw.send(RawReply::Frame(frame));
-            }
-            Vec::new()
-        }
-        Err(e) => {
-            let _ = raw.send(RawReply::Unparsed {
-                text: text.to_string(),
-                error: e.to_string(),
-            });
-            // A real charger answers a broken CALL whose id it could read.
-            match (e.answerable, &e.id) {
-                (true, Some(id)) => {
-                    vec![rpc::call_error(version, id, e.error.code, &e.error.message)]
-                }
-                _ => Vec::new(),
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ocpp::schema_check::assert_valid;
     use crate::sim::messages;
+    use futures_util::{SinkExt, StreamExt};
     use serde_json::json;
     use tokio::net::TcpListener;
+    use tokio_tungstenite::WebSocketStream;
+    use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
     use tokio_tungstenite::tungstenite::http::{HeaderMap, StatusCode};
 

@@ -13,6 +13,7 @@ pub mod answers;
 pub mod charge_point;
 pub mod limits;
 pub mod messages;
+mod socket;
 
 pub use answers::ReplyPolicy;
 pub use charge_point::{
