@@ -181,6 +181,7 @@ impl Dispatcher {
         let tick = Duration::from_secs(u64::from(self.settings.lease_s / 4).max(1));
         let mut refresh = tokio::time::interval(tick);
         let mut retry = tokio::time::interval(Duration::from_secs(5));
+        let mut refresh_due = false;
         loop {
             tokio::select! {
                 _ = shutdown.changed() => break,
@@ -191,12 +192,18 @@ impl Dispatcher {
                     Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
-                                _ = refresh.tick() => self.refresh(Utc::now()),
+                                _ = refresh.tick() => refresh_due = true,
                 // Held increases (minimum interval, retries) are tried again.
                 _ = retry.tick() => {}
             }
             let wanted = input.borrow().clone();
-            self.round(&wanted, Utc::now());
+            let now = Utc::now();
+            // The round first: a reduction due now must not wait behind the refresh of the
+            // higher limit it replaces (S2); a charger sent a new limit needs no refresh.
+            self.round(&wanted, now);
+            if std::mem::take(&mut refresh_due) {
+                self.refresh(now);
+            }
             let _ = self.published.send(self.limits.clone());
             self.flush();
         }
@@ -318,6 +325,9 @@ impl Dispatcher {
             .targets
             .iter()
             .filter(|(id, _)| self.limits.get(*id).is_some_and(|l| l.pending.is_none()))
+            // Nothing can reach a charger that is not connected; it counts at what it may
+            // draw until it comes back.
+            .filter(|(id, _)| self.chargers.is_connected(id))
             .filter(|(id, target)| match self.failed.get(*id) {
                 Some((limit, at)) => target.0 < limit.0 || now - *at >= RETRY_AFTER,
                 None => true,
