@@ -7,15 +7,23 @@
 //! are built with `serde_json::json!` (`messages`, `answers`), deliberately independent of
 //! chargegate's own message types so that tests do not check our types against themselves;
 //! only the frame codec (`ocpp::rpc`) and `OcppVersion` are shared.
+//!
+//! `SimVehicle` is the EV behind a charger (draws what it is offered, after a delay, up
+//! to its own maximum); `SimMeterServer` a grid meter on Modbus TCP that sums the
+//! building load and every vehicle's draw per phase.
 
 mod actions;
 pub mod answers;
 pub mod charge_point;
 pub mod limits;
 pub mod messages;
+pub mod meter;
 mod socket;
+pub mod vehicle;
 
 pub use answers::ReplyPolicy;
 pub use charge_point::{
     RawReply, ReceivedCall, SimChargePoint, SimError, SimOptions, StartedTransaction,
 };
+pub use meter::{SimMeter, SimMeterServer};
+pub use vehicle::SimVehicle;

@@ -142,7 +142,8 @@ pub struct SiteState {
 }
 
 impl SiteState {
-    /// The site as configured: every charger offline and empty, every load stale.
+    /// The site as configured: every charger offline and empty, every metered load stale
+    /// until its first reading; an unmetered sub-board at its worst-case load.
     pub fn from_config(config: &Config) -> Self {
         let mut circuits = vec![CircuitNode {
             id: config::SITE_CIRCUIT.to_string(),
@@ -163,15 +164,27 @@ impl SiteState {
                 };
                 match parent {
                     Some(parent) => {
+                        let worst_case_load =
+                            c.worst_case_load.unwrap_or(config.site.worst_case_load);
+                        // A sub-board without a meter of its own is never measured: its
+                        // non-charger load is what the electrician configured, for good.
+                        // Only a metered board can go stale (S5); an unmetered one marked
+                        // stale would hold the whole site on its failsafe plan.
+                        let metered = config
+                            .meters
+                            .iter()
+                            .any(|m| m.circuit.as_deref() == Some(c.id.as_str()));
                         circuits.push(CircuitNode {
                             id: c.id.clone(),
                             limit: c.limit,
                             parent: Some(parent),
-                            load: [Amps(0.0); 3],
-                            stale: true,
-                            worst_case_load: c
-                                .worst_case_load
-                                .unwrap_or(config.site.worst_case_load),
+                            load: if metered {
+                                [Amps(0.0); 3]
+                            } else {
+                                [worst_case_load; 3]
+                            },
+                            stale: metered,
+                            worst_case_load,
                         });
                         false
                     }
@@ -276,7 +289,14 @@ impl SiteState {
             {
                 match c.vehicle.as_mut() {
                     Some(vehicle) => learn_vehicle_limit(vehicle, &tx.samples),
-                    None => false,
+                    // A running transaction proves a vehicle, e.g. after chargegate
+                    // restarted or the charger reconnected without a StatusNotification.
+                    None => {
+                        let mut vehicle = plugged(departures, charger, None, at);
+                        learn_vehicle_limit(&mut vehicle, &tx.samples);
+                        c.vehicle = Some(vehicle);
+                        true
+                    }
                 }
             }
             ChargerEvent::Transaction(tx) => match tx.phase {
@@ -298,8 +318,15 @@ impl SiteState {
                     tx.phase == TxPhase::Started
                 }
             },
-            ChargerEvent::MeterValues { samples, .. } => match c.vehicle.as_mut() {
+            ChargerEvent::MeterValues { samples, tx, .. } => match c.vehicle.as_mut() {
                 Some(vehicle) => learn_vehicle_limit(vehicle, samples),
+                // 1.6 MeterValues of a running transaction: a vehicle is there, as above.
+                None if tx.is_some() => {
+                    let mut vehicle = plugged(departures, charger, None, at);
+                    learn_vehicle_limit(&mut vehicle, samples);
+                    c.vehicle = Some(vehicle);
+                    true
+                }
                 None => false,
             },
             ChargerEvent::EvChargingNeeds(needs) => {

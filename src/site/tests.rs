@@ -1,7 +1,7 @@
 use chrono::TimeZone;
 
 use super::*;
-use crate::ocpp::model::{EvChargingNeeds, EvseRef, IdToken, TransactionEvent};
+use crate::ocpp::model::{EvChargingNeeds, EvseRef, IdToken, TransactionEvent, TxKey};
 
 const TEXT: &str = r#"
 [site]
@@ -239,4 +239,62 @@ fn a_vehicle_that_draws_less_than_offered_is_planned_at_what_it_draws() {
         samples: Vec::new(),
     };
     assert!(!state.apply_event(&cp, at(22, 4), &no_offer));
+}
+
+#[test]
+fn an_unmetered_board_is_at_its_worst_case_and_never_stale() {
+    // TEXT has no meter: only the grid connection waits for a reading.
+    let mut text = TEXT.replace(
+        "[[circuit]]\nid = \"board\"\nlimit-a = 125\n",
+        "[[circuit]]\nid = \"board\"\nlimit-a = 125\nworst-case-load-a = 7\n",
+    );
+    text.push_str(
+        "\n[[meter]]\nid = \"inner-meter\"\nprofile = \"eastron-sdm630\"\nrole = \"building\"\nmodbus-tcp = \"127.0.0.1:502\"\ncircuit = \"inner\"\n",
+    );
+    let config = config::parse(&text).unwrap_or_else(|p| panic!("{p:#?}"));
+    let mut state = SiteState::from_config(&config);
+    let snap = state.snapshot(at(20, 0));
+    let stale: Vec<(&str, bool)> = snap
+        .circuits
+        .iter()
+        .map(|c| (c.id.as_str(), c.stale))
+        .collect();
+    assert_eq!(stale, [("site", true), ("board", false), ("inner", true)]);
+    assert_eq!(snap.assumed_load(1, 0), 7.0, "the board's configured load");
+    // Once the metered circuits read, nothing is stale: the plan is not the failsafe.
+    state.apply_load(None, Some([Amps(10.0); 3]));
+    state.apply_load(Some("inner"), Some([Amps(1.0); 3]));
+    assert!(!state.snapshot(at(20, 0)).any_stale());
+}
+
+#[test]
+fn a_running_transaction_brings_back_its_vehicle() {
+    // After a restart of chargegate the site knows no vehicle; the charger goes on
+    // reporting its transaction without a new StatusNotification.
+    let config = config::parse(TEXT).unwrap();
+    let mut state = SiteState::from_config(&config);
+    let cp1 = ChargerId::new("CP-01").unwrap();
+    let cp2 = ChargerId::new("CP-02").unwrap();
+    let mut v16 = meter_values(16.0, 16.0);
+    if let ChargerEvent::MeterValues { tx, .. } = &mut v16 {
+        *tx = Some(TxKey::Csms(7));
+    }
+    assert!(state.apply_event(&cp1, at(22, 0), &v16));
+    let ChargerEvent::Transaction(mut updated) = started("BUS-17") else {
+        unreachable!()
+    };
+    updated.phase = TxPhase::Updated;
+    updated.id_token = None;
+    updated.tx = Some(TxKey::Charger("tx-1".into()));
+    assert!(state.apply_event(&cp2, at(22, 0), &ChargerEvent::Transaction(updated.clone())));
+    assert!(
+        !state.apply_event(&cp2, at(22, 0), &ChargerEvent::Transaction(updated)),
+        "known by now: no new plan"
+    );
+    let snap = state.snapshot(at(22, 0));
+    assert!(snap.chargers.iter().all(|c| c.vehicle.is_some()));
+    // Meter values outside a transaction prove nothing.
+    let mut state = SiteState::from_config(&config);
+    assert!(!state.apply_event(&cp1, at(22, 0), &meter_values(16.0, 16.0)));
+    assert!(state.snapshot(at(22, 0)).chargers[0].vehicle.is_none());
 }
