@@ -139,6 +139,7 @@ pub async fn start_with_store(
         config.clone(),
         meters.status.clone(),
         csms.subscribe(),
+        accounting.clone(),
         control.readings.clone(),
         shutdown_rx.clone(),
     );

@@ -3,8 +3,10 @@
 //! For each `[[meter]]`: the chargers' latest measured currents (Current.Import per phase,
 //! from their MeterValues and transaction events) under the meter's circuit go through
 //! `load::site_load` with the meter's status; a stale meter (or none usable) becomes a
-//! reading of `None`, which the control loop treats as the worst case (S5). Thin: the
-//! deciding is in `load`.
+//! reading of `None`, which the control loop treats as the worst case (S5). Each sample is
+//! capped at the lowest limit dispatch accounted the charger at within the vehicles'
+//! response time (`load::RecentLimits`), so a reduction chargegate ordered is never hidden
+//! by a sample taken before the vehicle followed. Thin: the deciding is in `load`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -12,9 +14,10 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use tokio::sync::{broadcast, mpsc, watch};
 
-use super::load::{ChargerDraw, LoadSource, LoadWindow, site_load};
+use super::load::{ChargerDraw, EV_RESPONSE, LoadSource, LoadWindow, RecentLimits, site_load};
 use crate::config::{Config, ancestors};
 use crate::control::LoadReading;
+use crate::dispatch::round::ChargerLimit;
 use crate::meter::MeterStatus;
 use crate::ocpp::model::{ChargerEvent, MeterSample};
 use crate::session::SiteEvent;
@@ -57,6 +60,7 @@ pub async fn run(
     config: Config,
     meters: BTreeMap<String, watch::Receiver<MeterStatus>>,
     mut events: broadcast::Receiver<SiteEvent>,
+    mut limits: watch::Receiver<BTreeMap<ChargerId, ChargerLimit>>,
     readings: mpsc::Sender<LoadReading>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -95,10 +99,26 @@ pub async fn run(
         return;
     }
     let mut measured: HashMap<ChargerId, [Option<Amps>; 3]> = HashMap::new();
+    let mut recent = RecentLimits::new(EV_RESPONSE);
+    let record = |recent: &mut RecentLimits, limits: &BTreeMap<ChargerId, ChargerLimit>| {
+        let (now, wall) = (Instant::now(), Utc::now());
+        for (id, limit) in limits {
+            recent.record(now, id, limit.effective(wall));
+        }
+    };
     let mut tick = tokio::time::interval(PERIOD);
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
+            changed = limits.changed() => {
+                if changed.is_err() {
+                    // Dispatch is gone: the daemon is stopping. Without readings the
+                    // control loop assumes the worst case (S5).
+                    break;
+                }
+                record(&mut recent, &limits.borrow_and_update());
+                continue;
+            }
             event = events.recv() => {
                 match event {
                     Ok(e) => {
@@ -118,6 +138,7 @@ pub async fn run(
             }
             _ = tick.tick() => {}
         }
+        record(&mut recent, &limits.borrow());
         let now = Instant::now();
         for feed in &mut feeds {
             let draws: Vec<ChargerDraw> = feed
@@ -129,6 +150,7 @@ pub async fn run(
                         *phases,
                         measured.get(id).copied().unwrap_or([None; 3]),
                     )
+                    .capped(recent.lowest(id))
                 })
                 .collect();
             let status = feed.status.borrow().clone();

@@ -14,17 +14,26 @@
 //! arrives — the unsafe direction. It is made safe by taking, per phase, the larger of the
 //! derived value and its maximum over a short window (`LoadWindow`, which should span at
 //! least the chargers' sample interval): an underestimate caused by a stale charger sample
-//! is covered by the derived values seen before that charger changed. The opposite lag (a
-//! charger ramping up before reporting) overestimates the load, which is safe. A negative
+//! is covered by the derived values seen before that charger changed. The reductions
+//! chargegate itself orders are known at once: a charger's sample is subtracted at most up
+//! to the lowest limit it held within the vehicle's response time (`ChargerDraw::cap`; IEC
+//! 61851-1 gives the EV 5 s to follow), so a sample taken before a reduction reached the
+//! vehicle (after a restart, a failsafe plan, a guard cut) cannot hide load, also when the
+//! window has no history yet. The opposite lag (a charger ramping up before reporting)
+//! overestimates the load, which is safe. A negative
 //! derived or measured load (PV exporting) counts as 0: production can vanish with a cloud,
 //! so it is not treated as headroom. Must never do IO or read the clock.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::config::MeterRole;
 use crate::meter::MeterStatus;
-use crate::units::Amps;
+use crate::units::{Amps, ChargerId};
+
+/// How long a vehicle may take to follow a lower offer (IEC 61851-1: 5 s after the
+/// control pilot's duty cycle changes).
+pub const EV_RESPONSE: Duration = Duration::from_secs(5);
 
 /// The default window of the short-term maximum: the usual upper end of chargers'
 /// MeterValueSampleInterval.
@@ -37,6 +46,10 @@ pub struct ChargerDraw {
     pub site_phase: [Option<usize>; 3],
     /// Measured current of the charger's L1..L3 (None: not reported).
     pub measured: [Option<Amps>; 3],
+    /// The lowest limit the charger held within the vehicle's response time (None:
+    /// unknown). A sample is never subtracted above it: after a reduction the vehicle
+    /// draws less than its last sample says, once it has followed.
+    pub cap: Option<Amps>,
 }
 
 impl ChargerDraw {
@@ -59,7 +72,53 @@ impl ChargerDraw {
         Self {
             site_phase,
             measured,
+            cap: None,
         }
+    }
+
+    /// The same draw, never subtracted above `cap` per phase.
+    pub fn capped(mut self, cap: Option<Amps>) -> Self {
+        self.cap = cap;
+        self
+    }
+}
+
+/// Each charger's limits over the last `span` (the vehicles' response time), for
+/// `ChargerDraw::cap`: the lowest of them bounds what a sample may account for.
+#[derive(Debug, Clone)]
+pub struct RecentLimits {
+    span: Duration,
+    seen: HashMap<ChargerId, VecDeque<(Instant, Amps)>>,
+}
+
+impl RecentLimits {
+    pub fn new(span: Duration) -> Self {
+        Self {
+            span,
+            seen: HashMap::new(),
+        }
+    }
+
+    /// The charger holds `limit` (per phase) from `now` on.
+    pub fn record(&mut self, now: Instant, charger: &ChargerId, limit: Amps) {
+        let entries = self.seen.entry(charger.clone()).or_default();
+        if entries.back().is_none_or(|(_, last)| *last != limit) {
+            entries.push_back((now, limit));
+        }
+        // Keep the entry in force at the horizon and everything after it.
+        let horizon = now.checked_sub(self.span).unwrap_or(now);
+        while entries.len() > 1 && entries[1].0 <= horizon {
+            entries.pop_front();
+        }
+    }
+
+    /// The lowest limit the charger held during the last `span` (None: never seen).
+    pub fn lowest(&self, charger: &ChargerId) -> Option<Amps> {
+        self.seen
+            .get(charger)?
+            .iter()
+            .map(|(_, a)| *a)
+            .reduce(|a, b| if b.0 < a.0 { b } else { a })
     }
 }
 
@@ -142,7 +201,8 @@ pub fn site_load(
             for c in chargers {
                 for (i, site_phase) in c.site_phase.iter().enumerate() {
                     if let (Some(p), Some(Amps(a))) = (site_phase, c.measured[i]) {
-                        per_phase[*p] -= a.max(0.0);
+                        let cap = c.cap.map_or(f64::INFINITY, |c| c.0.max(0.0));
+                        per_phase[*p] -= a.max(0.0).min(cap);
                     }
                 }
             }
@@ -231,6 +291,48 @@ mod tests {
         let load = site_load(t0, Some(&s), &[three, single], Amps(150.0), &mut w);
         assert_eq!(load.source, LoadSource::Derived);
         assert_eq!(amps(&load), [34.0, 34.0, 54.0]);
+    }
+
+    #[test]
+    fn a_sample_is_never_subtracted_above_the_charger_s_lowest_recent_limit() {
+        // chargegate restarted (no window history) and cut a charger to 6 A; its last
+        // sample, taken before the vehicle followed, says 30 A. Meter: 20 A other + 6 A.
+        let t0 = Instant::now();
+        let mut w = LoadWindow::new(DEFAULT_WINDOW);
+        let meter = status(MeterRole::Grid, t0, [26.0; 3]);
+        let sample = [Some(Amps(30.0)); 3];
+        let naive = site_load(
+            t0,
+            Some(&meter),
+            &[ChargerDraw::new("RST", 3, sample)],
+            Amps(150.0),
+            &mut LoadWindow::new(DEFAULT_WINDOW),
+        );
+        assert_eq!(amps(&naive), [0.0; 3], "what an uncapped sample would hide");
+        let capped = ChargerDraw::new("RST", 3, sample).capped(Some(Amps(6.0)));
+        let load = site_load(t0, Some(&meter), &[capped], Amps(150.0), &mut w);
+        assert_eq!(amps(&load), [20.0; 3]);
+        // A cap above the sample changes nothing.
+        let loose = ChargerDraw::new("RST", 3, [Some(Amps(6.0)); 3]).capped(Some(Amps(32.0)));
+        let load = site_load(t0, Some(&meter), &[loose], Amps(150.0), &mut w);
+        assert_eq!(amps(&load), [20.0; 3]);
+    }
+
+    #[test]
+    fn recent_limits_keep_the_lowest_within_the_response_time() {
+        let t0 = Instant::now();
+        let cp = ChargerId::new("CP-1").unwrap();
+        let mut r = RecentLimits::new(EV_RESPONSE);
+        assert_eq!(r.lowest(&cp), None);
+        r.record(t0, &cp, Amps(32.0));
+        r.record(t0 + S, &cp, Amps(6.0));
+        r.record(t0 + 2 * S, &cp, Amps(16.0));
+        assert_eq!(r.lowest(&cp), Some(Amps(6.0)));
+        // 6 A ended at 2 s: still within 5 s at 6.9 s, gone at 7.1 s.
+        r.record(t0 + 6 * S + 900 * S / 1000, &cp, Amps(16.0));
+        assert_eq!(r.lowest(&cp), Some(Amps(6.0)));
+        r.record(t0 + 7 * S + 100 * S / 1000, &cp, Amps(16.0));
+        assert_eq!(r.lowest(&cp), Some(Amps(16.0)));
     }
 
     #[test]
