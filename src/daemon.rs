@@ -32,6 +32,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("CSMS listener: {0}")]
     Server(#[from] crate::charger::server::ServerError),
+    #[error("HTTP listener: {0}")]
+    Http(#[from] crate::http::HttpError),
 }
 
 /// A started daemon.
@@ -39,6 +41,8 @@ pub enum StartError {
 pub struct Daemon {
     /// Where chargers connect (the bound address, useful with port 0).
     pub csms_addr: SocketAddr,
+    /// Where the HTTP API listens (the bound address).
+    pub http_addr: SocketAddr,
     pub chargers: Chargers,
     pub csms: Csms,
     /// Which chargers hold their failsafe baseline (S3).
@@ -55,6 +59,7 @@ pub struct Daemon {
     pub load_readings: tokio::sync::mpsc::Sender<LoadReading>,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
+    http: JoinHandle<()>,
     control: JoinHandle<()>,
 }
 
@@ -105,6 +110,13 @@ pub async fn start_with_store(
                 addr: config.csms.listen,
                 source,
             })?;
+    let http_listener = crate::http::bind(config.http.listen).await?;
+    let http_addr = http_listener
+        .local_addr()
+        .map_err(|source| crate::http::HttpError {
+            addr: config.http.listen,
+            source,
+        })?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let baseline = BaselineState::default();
     // Subscribed before the listener runs, so no charger's first connection is missed.
@@ -152,10 +164,18 @@ pub async fn start_with_store(
             shutdown_rx.clone(),
         ));
     }
+    let http = tokio::spawn(crate::http::serve(
+        http_listener,
+        crate::http::router(crate::http::HttpState {
+            store: store.clone(),
+        }),
+        shutdown_rx.clone(),
+    ));
     let server = tokio::spawn(server.run(shutdown_rx));
-    tracing::info!(%csms_addr, site = config.site.id, chargers = config.chargers.len(), "chargegate started");
+    tracing::info!(%csms_addr, %http_addr, site = config.site.id, chargers = config.chargers.len(), "chargegate started");
     Ok(Daemon {
         csms_addr,
+        http_addr,
         chargers,
         csms,
         baseline,
@@ -166,6 +186,7 @@ pub async fn start_with_store(
         load_readings: control.readings,
         shutdown,
         server,
+        http,
         control: control.task,
     })
 }
@@ -251,6 +272,14 @@ impl Daemon {
         {
             tracing::warn!("shutdown took longer than 10 s; stopping anyway");
             server.abort();
+        }
+        let mut http = self.http;
+        if tokio::time::timeout(Duration::from_secs(1), &mut http)
+            .await
+            .is_err()
+        {
+            // A client that keeps a request open does not hold up the shutdown.
+            http.abort();
         }
         let mut control = self.control;
         if tokio::time::timeout(Duration::from_secs(1), &mut control)

@@ -2,7 +2,8 @@
 //!
 //! Modules in data-flow order (ARCHITECTURE.md): configuration, units, the OCPP protocol,
 //! the charger connections, the charging-session rules, the store, the site snapshot, the
-//! planner and guard, the control loop, and the simulator that tests and `demo` share.
+//! planner and guard, the control loop, dispatch, the HTTP API, and the simulator that tests
+//! and `demo` share.
 #![forbid(unsafe_code)]
 
 pub mod charger;
@@ -10,6 +11,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod dispatch;
+pub mod http;
 pub mod meter;
 pub mod ocpp;
 pub mod planner;

@@ -139,7 +139,8 @@ async fn run_serves_chargers_and_stops_cleanly_on_sigterm() {
         .port();
     let config = dir.path().join("site.toml");
     let text = common::site_toml(&dir.path().join("cg.db"), "")
-        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+        // The first listen is the CSMS's; the HTTP API keeps port 0.
+        .replacen("127.0.0.1:0", &format!("127.0.0.1:{port}"), 1);
     std::fs::write(&config, text).unwrap();
     let child = Command::new(BIN)
         .args(["run", "--log-format", "json", "--config"])

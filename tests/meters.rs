@@ -545,6 +545,9 @@ worst-case-load-a = 40
 [csms]
 listen = "127.0.0.1:0"
 
+[http]
+listen = "127.0.0.1:0"
+
 [store]
 path = "{}"
 history-days = 7

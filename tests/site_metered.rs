@@ -118,7 +118,7 @@ fn bays(rng: &mut Rng) -> Vec<Bay> {
 fn config(dir: &std::path::Path, meter: std::net::SocketAddr, bays: &[Bay]) -> String {
     let mut text = format!(
         "[site]\nid = \"metered-depot\"\ngrid-limit-a = {GRID_A}\nmargin-a = {MARGIN_A}\nworst-case-load-a = {WORST_CASE_A}\n\n\
-         [csms]\nlisten = \"127.0.0.1:0\"\ncall-timeout-s = 1\n\n[store]\npath = \"{}\"\n\n[dispatch]\nmin-interval-s = 0\n\n\
+         [csms]\nlisten = \"127.0.0.1:0\"\ncall-timeout-s = 1\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n[store]\npath = \"{}\"\n\n[dispatch]\nmin-interval-s = 0\n\n\
          [[meter]]\nid = \"grid\"\nprofile = \"eastron-sdm630\"\nrole = \"grid\"\nmodbus-tcp = \"{meter}\"\n\
          poll-interval-ms = 250\nstale-after-ms = 1500\n\n\
          [[circuit]]\nid = \"board-a\"\nlimit-a = {BOARD_A}\nparent = \"site\"\nworst-case-load-a = 0\n",

@@ -47,7 +47,7 @@ fn name(i: usize) -> String {
 fn config(dir: &std::path::Path) -> chargegate::config::Config {
     let mut text = format!(
         "[site]\nid = \"planned-depot\"\ngrid-limit-a = {GRID_A}\nmargin-a = {MARGIN_A}\nworst-case-load-a = {WORST_CASE_A}\n\n\
-         [csms]\nlisten = \"127.0.0.1:0\"\ncall-timeout-s = 1\n\n[store]\npath = \"{}\"\n\n[dispatch]\nmin-interval-s = 0\n",
+         [csms]\nlisten = \"127.0.0.1:0\"\ncall-timeout-s = 1\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n[store]\npath = \"{}\"\n\n[dispatch]\nmin-interval-s = 0\n",
         dir.join("cg.db").display()
     );
     for i in 0..CHARGERS {

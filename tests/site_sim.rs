@@ -56,7 +56,7 @@ fn version(i: usize) -> OcppVersion {
 
 fn config(dir: &std::path::Path) -> chargegate::config::Config {
     let mut text = format!(
-        "[site]\nid = \"sim-depot\"\ngrid-limit-a = {}\nmargin-a = 0\nworst-case-load-a = 0\n\n[csms]\nlisten = \"127.0.0.1:0\"\ncall-timeout-s = 1\n\n[store]\npath = \"{}\"\n\n[dispatch]\nmin-interval-s = 0\n",
+        "[site]\nid = \"sim-depot\"\ngrid-limit-a = {}\nmargin-a = 0\nworst-case-load-a = 0\n\n[csms]\nlisten = \"127.0.0.1:0\"\ncall-timeout-s = 1\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n[store]\npath = \"{}\"\n\n[dispatch]\nmin-interval-s = 0\n",
         CAPACITY_A,
         dir.join("cg.db").display()
     );

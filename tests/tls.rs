@@ -111,6 +111,9 @@ tls-cert-file = "{d}/cert.pem"
 tls-key-file = "{d}/key.pem"
 client-ca-file = "{d}/ca.pem"
 
+[http]
+listen = "127.0.0.1:0"
+
 [store]
 path = "{d}/chargegate.db"
 

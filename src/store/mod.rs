@@ -7,6 +7,7 @@
 //! after the record is committed here. Must never hold protocol knowledge: callers pass
 //! version-blind values.
 
+mod audit;
 mod meter_history;
 mod queries;
 mod schema;
@@ -17,6 +18,7 @@ use std::sync::mpsc;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+pub use audit::*;
 pub use meter_history::*;
 pub use queries::*;
 

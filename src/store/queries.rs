@@ -59,19 +59,6 @@ pub struct TransactionRecord {
     pub offline: bool,
 }
 
-/// One command sent to a charger, its answer and why it was sent (DESIGN.md S6).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditRecord {
-    pub ts: String,
-    pub charger_id: String,
-    pub action: String,
-    pub request: String,
-    pub response: Option<String>,
-    /// `accepted`, `rejected`, `error`, `timeout`, `not-sent`.
-    pub outcome: String,
-    pub reason: String,
-}
-
 /// Result of recording a transaction event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TxWrite {
@@ -561,38 +548,6 @@ pub fn transaction(c: &Connection, id: i64) -> Result<Option<TransactionRecord>,
         transaction_row,
     )
     .optional()?)
-}
-
-pub fn audit(c: &Connection, record: &AuditRecord) -> Result<(), StoreError> {
-    c.execute(
-        "INSERT INTO audit (ts, charger_id, action, request, response, outcome, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![record.ts, record.charger_id, record.action, record.request, record.response, record.outcome, record.reason],
-    )?;
-    Ok(())
-}
-
-/// The newest audit entries of a charger first.
-pub fn audit_log(
-    c: &Connection,
-    charger: &str,
-    limit: u32,
-) -> Result<Vec<AuditRecord>, StoreError> {
-    let mut stmt = c.prepare(
-        "SELECT ts, charger_id, action, request, response, outcome, reason FROM audit
-         WHERE charger_id = ?1 ORDER BY id DESC LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![charger, limit], |r| {
-        Ok(AuditRecord {
-            ts: r.get(0)?,
-            charger_id: r.get(1)?,
-            action: r.get(2)?,
-            request: r.get(3)?,
-            response: r.get(4)?,
-            outcome: r.get(5)?,
-            reason: r.get(6)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 #[cfg(test)]

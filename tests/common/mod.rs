@@ -30,6 +30,9 @@ max-message-bytes = 4096
 heartbeat-interval-s = 120
 {extra_csms}
 
+[http]
+listen = "127.0.0.1:0"
+
 [store]
 path = "{}"
 

@@ -1,0 +1,89 @@
+//! The operator's HTTP side (`[http] listen`, by default 127.0.0.1:8080): the JSON API
+//! under `/api/v1/`.
+//!
+//! Today it serves the audit log (`/api/v1/audit`, DESIGN.md S6: every limit sent to a
+//! charger, its answer and why). The status page, `/api/v1/site`, `/chargers`, `/plan`,
+//! `/transactions` and `/metrics` hang on the same router when the operator's side is
+//! built. Thin: handlers read the store (and later the daemon's watch channels) and never
+//! decide anything. Whatever a client sends, it gets an answer with a JSON body: a bad
+//! request a 4xx with `{"error": ...}`, a store failure a 503; the daemon keeps running.
+
+mod api;
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::store::Store;
+
+/// What the handlers read.
+#[derive(Debug, Clone)]
+pub struct HttpState {
+    pub store: Store,
+}
+
+/// Why the HTTP listener could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen for HTTP on {addr}: {source} (check [http] listen)")]
+pub struct HttpError {
+    pub addr: SocketAddr,
+    pub source: std::io::Error,
+}
+
+/// Every route of the API.
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/api/v1/audit", get(api::audit))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+/// A JSON error answer.
+pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    let body = serde_json::json!({ "error": message.into() });
+    (status, axum::Json(body)).into_response()
+}
+
+async fn not_found(uri: Uri) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        format!("no such resource: {}", uri.path()),
+    )
+}
+
+async fn method_not_allowed() -> Response {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "this resource only answers GET",
+    )
+}
+
+/// Binds `addr` (port 0 for a free one).
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, HttpError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| HttpError { addr, source })
+}
+
+/// Serves `router` on `listener` until `shutdown` turns true, then lets open requests end.
+pub async fn serve(listener: TcpListener, router: Router, mut shutdown: watch::Receiver<bool>) {
+    let stop = async move {
+        while !*shutdown.borrow_and_update() {
+            if shutdown.changed().await.is_err() {
+                return;
+            }
+        }
+    };
+    if let Err(e) = axum::serve(listener, router)
+        .with_graceful_shutdown(stop)
+        .await
+    {
+        tracing::error!("HTTP server stopped: {e}");
+    }
+}

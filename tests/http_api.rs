@@ -1,0 +1,156 @@
+//! The HTTP API over a real loopback socket, as an operator's browser or script uses it:
+//! the audit log shows every ChargingProfile dispatch sent, the charger's answer and the
+//! reason (DESIGN.md S6); malformed and hostile requests get a JSON 4xx and the daemon
+//! keeps answering.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chargegate::dispatch::DispatchInput;
+use chargegate::dispatch::round::Row;
+use chargegate::ocpp::model::OcppVersion;
+use chargegate::units::{Amps, ChargerId};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Sends `request` as is and returns the status code and the body.
+async fn raw(addr: SocketAddr, request: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.expect("HTTP connects");
+    stream.write_all(request).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut response))
+        .await
+        .expect("the server answers and closes")
+        .unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+async fn get(addr: SocketAddr, target: &str) -> (u16, Value) {
+    let request = format!("GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    let (status, body) = raw(addr, request.as_bytes()).await;
+    let json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body:?}"));
+    (status, json)
+}
+
+#[tokio::test]
+async fn the_audit_log_shows_every_profile_its_answer_and_its_reason() {
+    let site = common::Site::new("");
+    let daemon = site.start().await;
+    let sim = common::connect_settled(&daemon, "CS201-1", OcppVersion::V201).await;
+    let id = ChargerId::new("CS201-1").unwrap();
+    daemon
+        .dispatch_input
+        .send(DispatchInput {
+            targets: BTreeMap::from([(id.clone(), Amps(16.0))]),
+            rows: vec![Row {
+                name: "site/L1".into(),
+                capacity: Amps(100.0),
+                chargers: vec![id.clone()],
+            }],
+            why: "operator test".into(),
+        })
+        .unwrap();
+    // The lease reaches the charger and its answer is audited.
+    let mut lease = None;
+    for _ in 0..100 {
+        let (status, page) = get(
+            daemon.http_addr,
+            "/api/v1/audit?charger=CS201-1&action=SetChargingProfile",
+        )
+        .await;
+        assert_eq!(status, 200, "{page}");
+        let entries = page["entries"].as_array().expect("entries").clone();
+        lease = entries.into_iter().find(|e| {
+            e["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("operator test"))
+        });
+        if lease.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let lease = lease.expect("the lease is in the audit log");
+    assert_eq!(lease["charger"], "CS201-1");
+    assert_eq!(lease["action"], "SetChargingProfile");
+    assert_eq!(lease["outcome"], "accepted");
+    assert_eq!(lease["response"]["status"], "Accepted");
+    let reason = lease["reason"].as_str().unwrap();
+    assert!(reason.contains("16.0 A"), "{reason}");
+    // The request is the profile as sent, as JSON, with the limit and its lease.
+    let profile = &lease["request"]["chargingProfile"];
+    assert_eq!(profile["stackLevel"], 1);
+    assert_eq!(
+        profile["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"],
+        16.0
+    );
+    assert!(profile["validTo"].is_string(), "{profile}");
+    // The baseline (S3) is there too, older, and `limit` bounds the page.
+    let (_, all) = get(daemon.http_addr, "/api/v1/audit?limit=1000").await;
+    let all = all["entries"].as_array().unwrap();
+    assert!(
+        all.iter().any(|e| e["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("baseline"))),
+        "{all:?}"
+    );
+    let (_, one) = get(daemon.http_addr, "/api/v1/audit?limit=1").await;
+    assert_eq!(one["entries"].as_array().unwrap().len(), 1);
+    let (_, other) = get(daemon.http_addr, "/api/v1/audit?charger=CP16-1").await;
+    assert_eq!(other["entries"], Value::Array(Vec::new()));
+    sim.close().await;
+    daemon.stop().await;
+}
+
+#[tokio::test]
+async fn bad_requests_get_a_json_error_and_the_daemon_keeps_answering() {
+    let site = common::Site::new("");
+    let daemon = site.start().await;
+    let addr = daemon.http_addr;
+    for (target, status, says) in [
+        ("/api/v1/audit?limit=abc", 400, "limit"),
+        ("/api/v1/audit?limit=0", 400, "limit"),
+        ("/api/v1/audit?limit=1000000", 400, "limit"),
+        ("/api/v1/audit?bogus=1", 400, "known parameters"),
+        ("/api/v1/audit?charger=..%2F..%2Fetc", 400, "charger"),
+        ("/api/v1/audit?charger=", 400, "charger"),
+        ("/api/v1/audit?action=Set%20Profile", 400, "action"),
+        ("/api/v1/nothing-here", 404, "no such resource"),
+    ] {
+        let (got, body) = get(addr, target).await;
+        assert_eq!(got, status, "{target}: {body}");
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(error.contains(says), "{target}: {error}");
+    }
+    let (status, body) = raw(
+        addr,
+        b"POST /api/v1/audit HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+    )
+    .await;
+    assert_eq!(status, 405, "{body}");
+    // Not HTTP at all: the connection gets a 400 (or is closed), nothing else happens.
+    let mut junk = TcpStream::connect(addr).await.unwrap();
+    junk.write_all(b"\x16\x03\x01 this is not http\r\n\r\n")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), junk.read_to_end(&mut rest)).await;
+    let (status, body) = get(addr, "/api/v1/audit").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["entries"].is_array());
+    daemon.stop().await;
+}
