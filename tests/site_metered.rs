@@ -44,18 +44,6 @@ const TICK: Duration = Duration::from_millis(100);
 /// Vehicles report their current every this many ticks (MeterValues, Sample.Periodic).
 const REPORT_EVERY: usize = 10;
 
-/// xorshift64*: seeded, so a failing run can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-    }
-}
-
 /// One charger of the depot as the test sees it.
 struct Bay {
     name: String,
@@ -85,7 +73,7 @@ fn site_phases(i: usize) -> Vec<usize> {
         .collect()
 }
 
-fn bays(rng: &mut Rng) -> Vec<Bay> {
+fn bays(rng: &mut common::Rng) -> Vec<Bay> {
     (0..CHARGERS)
         .map(|i| {
             let phases = site_phases(i);
@@ -411,7 +399,7 @@ fn check(
 }
 
 async fn run(seed: u64) {
-    let mut rng = Rng(seed);
+    let mut rng = common::Rng(seed);
     HISTORY.lock().unwrap_or_else(|e| e.into_inner()).clear();
     let dir = tempfile::tempdir().unwrap();
     let server = SimMeterServer::start("127.0.0.1:0".parse().unwrap(), 1)

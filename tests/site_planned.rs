@@ -25,17 +25,6 @@ const MAX_A: f64 = 32.0;
 /// Time the control loop, dispatch and the chargers get to follow a higher load.
 const REACTION: Duration = Duration::from_secs(3);
 
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-    }
-}
-
 fn name(i: usize) -> String {
     if i.is_multiple_of(2) {
         format!("CP16-{i}")
@@ -157,7 +146,7 @@ async fn the_planned_site_never_applies_more_than_the_grid_carries() {
             .collect::<Vec<_>>()
     );
 
-    let mut rng = Rng(0x5eed);
+    let mut rng = common::Rng(0x5eed);
     let mut checks = 0;
     for _step in 0..15 {
         match rng.below(8) {

@@ -27,22 +27,6 @@ fn capacity(chargers: usize) -> f64 {
 }
 const MAX_A: f64 = 32.0;
 
-/// xorshift64*: a seeded generator, so a failing run can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 fn name(i: usize) -> String {
     if i.is_multiple_of(2) {
         format!("CP16-{i}")
@@ -92,7 +76,7 @@ async fn connect(
 /// A stand-in for the planner: random wishes scaled into the room left by the chargers
 /// dispatch cannot control (silent ones count at what they may draw).
 fn plan(
-    rng: &mut Rng,
+    rng: &mut common::Rng,
     accounting: &BTreeMap<ChargerId, ChargerLimit>,
 ) -> BTreeMap<ChargerId, Amps> {
     let now = Utc::now();
@@ -210,7 +194,7 @@ async fn run(seed: u64, chargers: usize) {
             .map(|i| ChargerId::new(name(i)).unwrap())
             .collect(),
     }];
-    let mut rng = Rng(seed);
+    let mut rng = common::Rng(seed);
     for step in 0..25 {
         match rng.below(13) {
             0 => {
