@@ -118,6 +118,11 @@ pub async fn start_with_store(
             source,
         })?;
     let (shutdown, shutdown_rx) = watch::channel(false);
+    tokio::spawn(prune_audit(
+        store.clone(),
+        config.store.audit_days,
+        shutdown_rx.clone(),
+    ));
     let baseline = BaselineState::default();
     // Subscribed before the listener runs, so no charger's first connection is missed.
     tokio::spawn(dispatch::baseline::run(
@@ -151,6 +156,7 @@ pub async fn start_with_store(
         config.clone(),
         meters.status.clone(),
         csms.subscribe(),
+        csms.subscribe_connections(),
         accounting.clone(),
         control.readings.clone(),
         shutdown_rx.clone(),
@@ -166,9 +172,7 @@ pub async fn start_with_store(
     }
     let http = tokio::spawn(crate::http::serve(
         http_listener,
-        crate::http::router(crate::http::HttpState {
-            store: store.clone(),
-        }),
+        crate::http::router(crate::http::HttpState::new(store.clone())),
         shutdown_rx.clone(),
     ));
     let server = tokio::spawn(server.run(shutdown_rx));
@@ -225,6 +229,24 @@ pub async fn stored_history(
         }
     }
     history
+}
+
+/// Deletes audit entries older than `[store] audit-days`, at start and once an hour.
+async fn prune_audit(store: Store, days: u32, mut shutdown: watch::Receiver<bool>) {
+    let keep = chrono::Duration::days(i64::from(days));
+    let mut hourly = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = hourly.tick() => {}
+        }
+        let before = crate::ocpp::time::format(&(Utc::now() - keep));
+        match store.call(move |c| store::prune_audit(c, &before)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(entries = n, days, "pruned the audit log"),
+            Err(e) => tracing::warn!("cannot prune the audit log: {e}"),
+        }
+    }
 }
 
 /// Starts the meter pollers and the task that writes their 1-minute history and prunes

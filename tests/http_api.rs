@@ -66,7 +66,7 @@ async fn the_audit_log_shows_every_profile_its_answer_and_its_reason() {
         .unwrap();
     // The lease reaches the charger and its answer is audited.
     let mut lease = None;
-    for _ in 0..100 {
+    for _ in 0..200 {
         let (status, page) = get(
             daemon.http_addr,
             "/api/v1/audit?charger=CS201-1&action=SetChargingProfile",
@@ -142,15 +142,55 @@ async fn bad_requests_get_a_json_error_and_the_daemon_keeps_answering() {
     )
     .await;
     assert_eq!(status, 405, "{body}");
-    // Not HTTP at all: the connection gets a 400 (or is closed), nothing else happens.
+    let body: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("GET")));
+    // Not HTTP at all (a TLS hello): the connection gets a 400 and is closed.
     let mut junk = TcpStream::connect(addr).await.unwrap();
     junk.write_all(b"\x16\x03\x01 this is not http\r\n\r\n")
         .await
         .unwrap();
     let mut rest = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(5), junk.read_to_end(&mut rest)).await;
+    tokio::time::timeout(Duration::from_secs(5), junk.read_to_end(&mut rest))
+        .await
+        .expect("the server closes a connection that does not speak HTTP")
+        .unwrap();
+    let rest = String::from_utf8_lossy(&rest);
+    assert!(
+        rest.is_empty() || rest.starts_with("HTTP/1.1 400"),
+        "{rest:?}"
+    );
     let (status, body) = get(addr, "/api/v1/audit").await;
     assert_eq!(status, 200, "{body}");
     assert!(body["entries"].is_array());
+    daemon.stop().await;
+}
+
+#[tokio::test]
+async fn idle_connections_cannot_use_up_the_gateway() {
+    let site = common::Site::new("");
+    let daemon = site.start().await;
+    let addr = daemon.http_addr;
+    // Connections that never send a request hold every slot.
+    let mut idle = Vec::new();
+    for _ in 0..chargegate::http::MAX_CONNECTIONS {
+        idle.push(TcpStream::connect(addr).await.unwrap());
+    }
+    let waiting = tokio::spawn(async move { get(addr, "/api/v1/audit?limit=1").await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !waiting.is_finished(),
+        "a connection past the cap was served"
+    );
+    // One closes: the waiting request is served.
+    drop(idle.pop());
+    let (status, body) = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("served once a slot is free")
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    // The chargers' listener is another socket and never waited.
+    let sim = common::connect_settled(&daemon, "CP16-1", OcppVersion::V16).await;
+    sim.close().await;
+    drop(idle);
     daemon.stop().await;
 }

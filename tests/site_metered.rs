@@ -37,7 +37,7 @@ const MAX_A: f64 = 32.0;
 const NOMINAL_V: f64 = 230.0;
 /// Meter poll, the 1 s load feed, a control pass, a dispatch round and the charger's
 /// answer: the time chargegate gets to follow a rise of the building load.
-const REACTION: Duration = Duration::from_secs(4);
+const REACTION: Duration = Duration::from_secs(5);
 /// The slowest vehicle's response to a lower offer (IEC 61851-1 allows 5 s; scaled down).
 const MAX_EV_DELAY_MS: u64 = 800;
 const TICK: Duration = Duration::from_millis(100);

@@ -114,6 +114,8 @@ pub struct Store {
     pub path: PathBuf,
     /// How long the 1-minute meter history is kept, in days.
     pub history_days: u32,
+    /// How long the audit log (every command sent to a charger) is kept.
+    pub audit_days: u32,
 }
 
 /// How a charger proves who it is (security profile 1: HTTP Basic auth).

@@ -79,12 +79,20 @@ pub fn read(root: &Table<'_, '_>) -> Option<Config> {
             let history_days = t
                 .opt_int("history-days", 1, 3650)
                 .unwrap_or(DEFAULT_HISTORY_DAYS) as u32;
-            t.finish(&["path", "history-days"]);
-            Store { path, history_days }
+            let audit_days = t
+                .opt_int("audit-days", 1, 3650)
+                .unwrap_or(DEFAULT_AUDIT_DAYS) as u32;
+            t.finish(&["path", "history-days", "audit-days"]);
+            Store {
+                path,
+                history_days,
+                audit_days,
+            }
         }
         None => Store {
             path: default_store_path(),
             history_days: DEFAULT_HISTORY_DAYS as u32,
+            audit_days: DEFAULT_AUDIT_DAYS as u32,
         },
     };
     let dispatch = match root.opt_table("dispatch") {
@@ -171,6 +179,9 @@ fn default_http_listen() -> SocketAddr {
 
 /// Days of 1-minute meter history kept in the store.
 const DEFAULT_HISTORY_DAYS: i64 = 30;
+/// The audit log grows by a lease refresh per charger every `lease-s / 2` (about 0.6 kB
+/// each): 30 days of a 20-charger depot is some 100 MB.
+const DEFAULT_AUDIT_DAYS: i64 = 30;
 
 fn default_store_path() -> PathBuf {
     PathBuf::from("/var/lib/chargegate/chargegate.db")

@@ -50,6 +50,15 @@ fn a_good_config_parses_with_defaults() {
     // CP-01 (three-phase) puts 6 A on every phase; CP-02 (STR: its L1 on site L2) adds
     // 6 A on L2 only, so L2 carries 12 A.
     assert!(text.contains("failsafe sum 12.0 A"), "{text}");
+    assert_eq!(config.store.audit_days, 30);
+    let kept =
+        parse(&format!("{GOOD}\n[store]\naudit-days = 365\n")).unwrap_or_else(|p| panic!("{p:#?}"));
+    assert_eq!(kept.store.audit_days, 365);
+    let problems = parse(&format!("{GOOD}\n[store]\naudit-days = 0\n")).unwrap_err();
+    assert!(
+        problems.iter().any(|p| p.path == "store.audit-days"),
+        "{problems:#?}"
+    );
 }
 
 #[test]

@@ -1,5 +1,8 @@
 //! `/api/v1/...` handlers: parse the query strictly, read the store, answer JSON.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -15,6 +18,8 @@ use crate::units::ChargerId;
 const DEFAULT_LIMIT: u32 = 100;
 /// The most entries one request may ask for (a Pi answers this in a few ms).
 const MAX_LIMIT: u32 = 1000;
+/// How long a request waits for a store reader before it is answered 503.
+const STORE_WAIT: Duration = Duration::from_secs(5);
 
 /// `GET /api/v1/audit?charger=CP-01&action=SetChargingProfile&limit=50`
 #[derive(Debug, Deserialize)]
@@ -102,6 +107,14 @@ pub async fn audit(
             format!("limit: from 1 to {MAX_LIMIT}"),
         );
     }
+    let Ok(Ok(_reader)) =
+        tokio::time::timeout(STORE_WAIT, Arc::clone(&state.store_readers).acquire_owned()).await
+    else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy: too many API requests at once, try again",
+        );
+    };
     let records = state
         .store
         .call(move |c| store::audit_entries(c, charger.as_deref(), action.as_deref(), limit))

@@ -6,25 +6,45 @@
 //! `/transactions` and `/metrics` hang on the same router when the operator's side is
 //! built. Thin: handlers read the store (and later the daemon's watch channels) and never
 //! decide anything. Whatever a client sends, it gets an answer with a JSON body: a bad
-//! request a 4xx with `{"error": ...}`, a store failure a 503; the daemon keeps running.
+//! request a 4xx with `{"error": ...}`, a store failure or a busy store a 503; the daemon
+//! keeps running. At most `listener::MAX_CONNECTIONS` connections are open and at most
+//! `STORE_READERS` store reads in flight, so API clients cannot starve the chargers.
 
 mod api;
+mod listener;
+
+pub use listener::MAX_CONNECTIONS;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 use crate::store::Store;
+
+/// Store reads the API may have in flight at once: the store is one thread that also
+/// writes what chargers send, so API readers must never queue it up.
+const STORE_READERS: usize = 2;
 
 /// What the handlers read.
 #[derive(Debug, Clone)]
 pub struct HttpState {
-    pub store: Store,
+    store: Store,
+    store_readers: Arc<Semaphore>,
+}
+
+impl HttpState {
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            store_readers: Arc::new(Semaphore::new(STORE_READERS)),
+        }
+    }
 }
 
 /// Why the HTTP listener could not start.
@@ -80,6 +100,7 @@ pub async fn serve(listener: TcpListener, router: Router, mut shutdown: watch::R
             }
         }
     };
+    let listener = listener::LimitedListener::new(listener, MAX_CONNECTIONS);
     if let Err(e) = axum::serve(listener, router)
         .with_graceful_shutdown(stop)
         .await

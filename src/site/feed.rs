@@ -20,7 +20,8 @@ use crate::control::LoadReading;
 use crate::dispatch::round::ChargerLimit;
 use crate::meter::MeterStatus;
 use crate::ocpp::model::{ChargerEvent, MeterSample};
-use crate::session::SiteEvent;
+use crate::ocpp::model::{ConnectorStatus, TxPhase};
+use crate::session::{ConnectionEvent, SiteEvent};
 use crate::units::{Amps, ChargerId};
 
 /// How often every meter's load is recomputed and sent.
@@ -54,12 +55,65 @@ pub fn measured_currents(samples: &[MeterSample]) -> Option<[Option<Amps>; 3]> {
     any.then_some(out)
 }
 
+/// A sample older than this is not subtracted any more: a charger that stopped reporting
+/// may have stopped charging, and subtracting nothing errs on the safe side.
+const MAX_SAMPLE_AGE: Duration = Duration::from_secs(600);
+
+/// Each charger's latest measured currents, forgotten as soon as they may be wrong in the
+/// unsafe direction: the transaction ended, the connector says no vehicle draws, the
+/// connection closed, or the sample grew old.
+#[derive(Debug, Default)]
+struct LatestSamples(HashMap<ChargerId, (Instant, [Option<Amps>; 3])>);
+
+impl LatestSamples {
+    fn apply(&mut self, now: Instant, charger: &ChargerId, event: &ChargerEvent) {
+        let samples = match event {
+            ChargerEvent::MeterValues { samples, .. } => samples.as_slice(),
+            ChargerEvent::Transaction(tx) if tx.phase == TxPhase::Ended => {
+                self.forget(charger);
+                return;
+            }
+            ChargerEvent::Transaction(tx) => tx.samples.as_slice(),
+            ChargerEvent::Status { status, .. } => {
+                if !matches!(
+                    status,
+                    ConnectorStatus::Charging
+                        | ConnectorStatus::Occupied
+                        | ConnectorStatus::Preparing
+                ) {
+                    self.forget(charger);
+                }
+                return;
+            }
+            _ => return,
+        };
+        if let Some(currents) = measured_currents(samples) {
+            self.0.insert(charger.clone(), (now, currents));
+        }
+    }
+
+    fn forget(&mut self, charger: &ChargerId) {
+        self.0.remove(charger);
+    }
+
+    /// The currents to subtract for `charger` at `now` (none when unknown or too old).
+    fn currents(&self, now: Instant, charger: &ChargerId) -> [Option<Amps>; 3] {
+        match self.0.get(charger) {
+            Some((at, currents)) if now.saturating_duration_since(*at) <= MAX_SAMPLE_AGE => {
+                *currents
+            }
+            _ => [None; 3],
+        }
+    }
+}
+
 /// Runs until `shutdown`; returns at once when no meter is configured (the control loop
 /// then keeps assuming the worst case).
 pub async fn run(
     config: Config,
     meters: BTreeMap<String, watch::Receiver<MeterStatus>>,
     mut events: broadcast::Receiver<SiteEvent>,
+    mut connections: broadcast::Receiver<ConnectionEvent>,
     mut limits: watch::Receiver<BTreeMap<ChargerId, ChargerLimit>>,
     readings: mpsc::Sender<LoadReading>,
     mut shutdown: watch::Receiver<bool>,
@@ -98,7 +152,7 @@ pub async fn run(
     if feeds.is_empty() {
         return;
     }
-    let mut measured: HashMap<ChargerId, [Option<Amps>; 3]> = HashMap::new();
+    let mut samples = LatestSamples::default();
     let mut recent = RecentLimits::new(EV_RESPONSE);
     let record = |recent: &mut RecentLimits, limits: &BTreeMap<ChargerId, ChargerLimit>| {
         let (now, wall) = (Instant::now(), Utc::now());
@@ -106,31 +160,32 @@ pub async fn run(
             recent.record(now, id, limit.effective(wall));
         }
     };
+    let mut limits_open = true;
     let mut tick = tokio::time::interval(PERIOD);
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
-            changed = limits.changed() => {
-                if changed.is_err() {
-                    // Dispatch is gone: the daemon is stopping. Without readings the
-                    // control loop assumes the worst case (S5).
-                    break;
+            changed = limits.changed(), if limits_open => {
+                match changed {
+                    Ok(()) => record(&mut recent, &limits.borrow_and_update()),
+                    // Dispatch is gone: the last limits seen stay in `recent` and age out;
+                    // the readings go on.
+                    Err(_) => limits_open = false,
                 }
-                record(&mut recent, &limits.borrow_and_update());
+                continue;
+            }
+            connection = connections.recv() => {
+                match connection {
+                    Ok(c) if !c.connected => samples.forget(&c.charger),
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
                 continue;
             }
             event = events.recv() => {
                 match event {
-                    Ok(e) => {
-                        let samples = match &e.event {
-                            ChargerEvent::MeterValues { samples, .. } => samples.as_slice(),
-                            ChargerEvent::Transaction(tx) => tx.samples.as_slice(),
-                            _ => continue,
-                        };
-                        if let Some(currents) = measured_currents(samples) {
-                            measured.insert(e.charger, currents);
-                        }
-                    }
+                    Ok(e) => samples.apply(Instant::now(), &e.charger, &e.event),
+                    // A missed sample only makes the derived load higher (safe).
                     Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(broadcast::error::RecvError::Closed) => break,
                 }
@@ -145,12 +200,8 @@ pub async fn run(
                 .chargers
                 .iter()
                 .map(|(id, rotation, phases)| {
-                    ChargerDraw::new(
-                        rotation,
-                        *phases,
-                        measured.get(id).copied().unwrap_or([None; 3]),
-                    )
-                    .capped(recent.lowest(id))
+                    ChargerDraw::new(rotation, *phases, samples.currents(now, id))
+                        .capped(recent.lowest(id), recent.fell(id))
                 })
                 .collect();
             let status = feed.status.borrow().clone();
@@ -203,5 +254,51 @@ mod tests {
             Some([Some(Amps(16.0)), None, Some(Amps(15.5))])
         );
         assert_eq!(measured_currents(&samples[3..]), None);
+    }
+
+    fn meter_values(amps: f64) -> ChargerEvent {
+        ChargerEvent::MeterValues {
+            evse_id: 1,
+            tx: None,
+            samples: vec![sample("Current.Import", Some("L1"), amps)],
+        }
+    }
+
+    fn status(status: ConnectorStatus) -> ChargerEvent {
+        ChargerEvent::Status {
+            evse: crate::ocpp::model::EvseRef {
+                evse_id: 1,
+                connector_id: Some(1),
+            },
+            status,
+            error_code: None,
+            info: None,
+            timestamp: None,
+        }
+    }
+
+    #[test]
+    fn samples_are_forgotten_when_they_may_overstate_the_draw() {
+        let t0 = Instant::now();
+        let cp = ChargerId::new("CP-1").unwrap();
+        let mut s = LatestSamples::default();
+        let known = [Some(Amps(16.0)), None, None];
+        s.apply(t0, &cp, &meter_values(16.0));
+        assert_eq!(s.currents(t0, &cp), known);
+        // Charging states keep it; a connector without a drawing vehicle drops it.
+        s.apply(t0, &cp, &status(ConnectorStatus::Charging));
+        assert_eq!(s.currents(t0, &cp), known);
+        s.apply(t0, &cp, &status(ConnectorStatus::SuspendedEv));
+        assert_eq!(s.currents(t0, &cp), [None; 3]);
+        // So does the end of the connection and old age.
+        s.apply(t0, &cp, &meter_values(16.0));
+        s.forget(&cp);
+        assert_eq!(s.currents(t0, &cp), [None; 3]);
+        s.apply(t0, &cp, &meter_values(16.0));
+        assert_eq!(s.currents(t0 + MAX_SAMPLE_AGE, &cp), known);
+        assert_eq!(
+            s.currents(t0 + MAX_SAMPLE_AGE + Duration::from_secs(1), &cp),
+            [None; 3]
+        );
     }
 }

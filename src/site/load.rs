@@ -19,8 +19,12 @@
 //! to the lowest limit it held within the vehicle's response time (`ChargerDraw::cap`; IEC
 //! 61851-1 gives the EV 5 s to follow), so a sample taken before a reduction reached the
 //! vehicle (after a restart, a failsafe plan, a guard cut) cannot hide load, also when the
-//! window has no history yet. The opposite lag (a charger ramping up before reporting)
-//! overestimates the load, which is safe. A negative
+//! window has no history yet. While such a vehicle is still following (within the
+//! response time, `ChargerDraw::settling`), the meter still carries its old draw and the
+//! reading counts it as other load — it is on the fuse — but the window does not remember
+//! that reading, so one cut does not shrink the room for the window's whole span. The
+//! opposite lag (a charger ramping up before reporting) overestimates the load, which is
+//! safe. A negative
 //! derived or measured load (PV exporting) counts as 0: production can vanish with a cloud,
 //! so it is not treated as headroom. Must never do IO or read the clock.
 
@@ -50,6 +54,9 @@ pub struct ChargerDraw {
     /// unknown). A sample is never subtracted above it: after a reduction the vehicle
     /// draws less than its last sample says, once it has followed.
     pub cap: Option<Amps>,
+    /// The limit fell within the response time: the vehicle may still draw more than
+    /// `cap`, and the meter sees it (see `site_load`).
+    pub settling: bool,
 }
 
 impl ChargerDraw {
@@ -73,12 +80,15 @@ impl ChargerDraw {
             site_phase,
             measured,
             cap: None,
+            settling: false,
         }
     }
 
-    /// The same draw, never subtracted above `cap` per phase.
-    pub fn capped(mut self, cap: Option<Amps>) -> Self {
+    /// The same draw, never subtracted above `cap` per phase; `settling` when the cap
+    /// comes from a reduction within the response time.
+    pub fn capped(mut self, cap: Option<Amps>, settling: bool) -> Self {
         self.cap = cap;
+        self.settling = settling;
         self
     }
 }
@@ -105,10 +115,12 @@ impl RecentLimits {
         if entries.back().is_none_or(|(_, last)| *last != limit) {
             entries.push_back((now, limit));
         }
-        // Keep the entry in force at the horizon and everything after it.
-        let horizon = now.checked_sub(self.span).unwrap_or(now);
-        while entries.len() > 1 && entries[1].0 <= horizon {
-            entries.pop_front();
+        // Keep the entry in force at the horizon and everything after it (where the clock
+        // cannot go back a whole span, keep everything: the safe side).
+        if let Some(horizon) = now.checked_sub(self.span) {
+            while entries.len() > 1 && entries[1].0 <= horizon {
+                entries.pop_front();
+            }
         }
     }
 
@@ -119,6 +131,17 @@ impl RecentLimits {
             .iter()
             .map(|(_, a)| *a)
             .reduce(|a, b| if b.0 < a.0 { b } else { a })
+    }
+
+    /// Whether the charger's limit fell during the last `span`: its vehicle may still be
+    /// following.
+    pub fn fell(&self, charger: &ChargerId) -> bool {
+        self.seen.get(charger).is_some_and(|entries| {
+            entries
+                .iter()
+                .zip(entries.iter().skip(1))
+                .any(|((_, a), (_, b))| b.0 < a.0)
+        })
     }
 }
 
@@ -157,6 +180,13 @@ impl LoadWindow {
 
     /// Adds `value` at `now` and returns the per-phase maximum over the window.
     fn push_max(&mut self, now: Instant, value: [f64; 3]) -> [f64; 3] {
+        let max = self.max_with(now, value);
+        self.entries.push_back((now, value));
+        max
+    }
+
+    /// The per-phase maximum of the window and `value`, without remembering `value`.
+    fn max_with(&mut self, now: Instant, value: [f64; 3]) -> [f64; 3] {
         while let Some((t, _)) = self.entries.front() {
             if now.saturating_duration_since(*t) > self.window {
                 self.entries.pop_front();
@@ -164,7 +194,6 @@ impl LoadWindow {
                 break;
             }
         }
-        self.entries.push_back((now, value));
         let mut max = value;
         for (_, v) in &self.entries {
             for p in 0..3 {
@@ -195,14 +224,19 @@ pub fn site_load(
     };
     // A phase the meter does not report is marked infinite and gets the worst case.
     let mut per_phase = reading.current.map(|a| a.map_or(f64::INFINITY, |a| a.0));
+    // A vehicle still following a cut: the meter sees its old draw, which this reading
+    // counts as other load (it is on the fuse), but the window must not remember it.
+    let mut settling = false;
     let source = match status.role {
         MeterRole::Building => LoadSource::Measured,
         MeterRole::Grid => {
             for c in chargers {
                 for (i, site_phase) in c.site_phase.iter().enumerate() {
                     if let (Some(p), Some(Amps(a))) = (site_phase, c.measured[i]) {
+                        let a = a.max(0.0);
                         let cap = c.cap.map_or(f64::INFINITY, |c| c.0.max(0.0));
-                        per_phase[*p] -= a.max(0.0).min(cap);
+                        settling |= c.settling && cap < a;
+                        per_phase[*p] -= a.min(cap);
                     }
                 }
             }
@@ -211,7 +245,11 @@ pub fn site_load(
     };
     let mut clean = per_phase.map(|a| if a.is_finite() { a.max(0.0) } else { 0.0 });
     if source == LoadSource::Derived {
-        clean = window.push_max(now, clean);
+        clean = if settling {
+            window.max_with(now, clean)
+        } else {
+            window.push_max(now, clean)
+        };
     }
     let mut out = [Amps(0.0); 3];
     for (o, (raw, clean)) in out.iter_mut().zip(per_phase.iter().zip(clean)) {
@@ -309,11 +347,12 @@ mod tests {
             &mut LoadWindow::new(DEFAULT_WINDOW),
         );
         assert_eq!(amps(&naive), [0.0; 3], "what an uncapped sample would hide");
-        let capped = ChargerDraw::new("RST", 3, sample).capped(Some(Amps(6.0)));
+        let capped = ChargerDraw::new("RST", 3, sample).capped(Some(Amps(6.0)), true);
         let load = site_load(t0, Some(&meter), &[capped], Amps(150.0), &mut w);
         assert_eq!(amps(&load), [20.0; 3]);
         // A cap above the sample changes nothing.
-        let loose = ChargerDraw::new("RST", 3, [Some(Amps(6.0)); 3]).capped(Some(Amps(32.0)));
+        let loose =
+            ChargerDraw::new("RST", 3, [Some(Amps(6.0)); 3]).capped(Some(Amps(32.0)), false);
         let load = site_load(t0, Some(&meter), &[loose], Amps(150.0), &mut w);
         assert_eq!(amps(&load), [20.0; 3]);
     }
@@ -333,6 +372,46 @@ mod tests {
         assert_eq!(r.lowest(&cp), Some(Amps(6.0)));
         r.record(t0 + 7 * S + 100 * S / 1000, &cp, Amps(16.0));
         assert_eq!(r.lowest(&cp), Some(Amps(16.0)));
+    }
+
+    #[test]
+    fn a_vehicle_following_a_cut_counts_now_but_is_not_remembered() {
+        let t0 = Instant::now();
+        let mut w = LoadWindow::new(DEFAULT_WINDOW);
+        let meter = |t, a| status(MeterRole::Grid, t, [a; 3]);
+        let sample = [Some(Amps(30.0)); 3];
+        let steady = ChargerDraw::new("RST", 3, sample).capped(Some(Amps(32.0)), false);
+        let l = site_load(t0, Some(&meter(t0, 50.0)), &[steady], Amps(150.0), &mut w);
+        assert_eq!(amps(&l), [20.0; 3]);
+        // Cut to 6 A: for a moment the vehicle still draws 30 A; the fuse carries it.
+        let cut = ChargerDraw::new("RST", 3, sample).capped(Some(Amps(6.0)), true);
+        let t1 = t0 + S;
+        let l = site_load(
+            t1,
+            Some(&meter(t1, 50.0)),
+            std::slice::from_ref(&cut),
+            Amps(150.0),
+            &mut w,
+        );
+        assert_eq!(amps(&l), [44.0; 3]);
+        // Once it followed, the other load is 20 A again, not the 44 A of that moment.
+        let t2 = t0 + 2 * S;
+        let l = site_load(t2, Some(&meter(t2, 26.0)), &[cut], Amps(150.0), &mut w);
+        assert_eq!(amps(&l), [20.0; 3]);
+    }
+
+    #[test]
+    fn a_fall_is_settling_for_the_response_time_only() {
+        let t0 = Instant::now();
+        let cp = ChargerId::new("CP-1").unwrap();
+        let mut r = RecentLimits::new(EV_RESPONSE);
+        r.record(t0, &cp, Amps(6.0));
+        r.record(t0 + S, &cp, Amps(16.0));
+        assert!(!r.fell(&cp), "a rise is not a fall");
+        r.record(t0 + 2 * S, &cp, Amps(10.0));
+        assert!(r.fell(&cp));
+        r.record(t0 + 8 * S, &cp, Amps(10.0));
+        assert!(!r.fell(&cp), "followed by now");
     }
 
     #[test]

@@ -13,7 +13,9 @@ pub mod synthetic;
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 
 use crate::config::{self, Config, DepartureFor};
-use crate::ocpp::model::{ChargerEvent, ConnectorStatus, TxPhase};
+use std::collections::{HashMap, HashSet};
+
+use crate::ocpp::model::{ChargerEvent, ConnectorStatus, TxKey, TxPhase};
 use crate::units::{Amps, ChargerId, Volts, WattHours};
 
 /// One node of the circuit tree (index 0: the grid connection).
@@ -139,6 +141,12 @@ impl SiteSnapshot {
 pub struct SiteState {
     snapshot: SiteSnapshot,
     departures: Vec<config::Departure>,
+    /// Chargers that sent a connector status since they (re)connected or booted: their
+    /// vehicle comes and goes with the status, not with meter values.
+    status_known: HashSet<ChargerId>,
+    /// The last transaction each charger ended: its late or resent messages bring no
+    /// vehicle back.
+    ended: HashMap<ChargerId, TxKey>,
 }
 
 impl SiteState {
@@ -230,6 +238,8 @@ impl SiteState {
                 chargers,
             },
             departures: config.departures.clone(),
+            status_known: HashSet::new(),
+            ended: HashMap::new(),
         }
     }
 
@@ -268,22 +278,25 @@ impl SiteState {
             return false;
         };
         c.online = true;
+        // Whether a transaction's meter values may stand for a vehicle nobody told us
+        // about (after a restart of chargegate, or a reconnect without a status): not
+        // once the connector status is known, not for replayed offline messages, and not
+        // for the transaction that already ended.
+        let revives = |tx: Option<&TxKey>, offline: bool| {
+            !self.status_known.contains(charger)
+                && !offline
+                && tx.is_some()
+                && tx != self.ended.get(charger)
+        };
         match event {
-            ChargerEvent::Boot { .. } => true,
-            ChargerEvent::Status { status, .. } => match status {
-                ConnectorStatus::Available
-                | ConnectorStatus::Unavailable
-                | ConnectorStatus::Faulted
-                | ConnectorStatus::Reserved => c.vehicle.take().is_some(),
-                _ => {
-                    if c.vehicle.is_none() {
-                        c.vehicle = Some(plugged(departures, charger, None, at));
-                        true
-                    } else {
-                        false
-                    }
-                }
-            },
+            ChargerEvent::Boot { .. } => {
+                self.status_known.remove(charger);
+                true
+            }
+            ChargerEvent::Status { .. } => {
+                self.status_known.insert(charger.clone());
+                Self::apply_status(c, departures, charger, at, event)
+            }
             ChargerEvent::Transaction(tx)
                 if tx.phase == TxPhase::Updated && tx.id_token.is_none() =>
             {
@@ -291,16 +304,22 @@ impl SiteState {
                     Some(vehicle) => learn_vehicle_limit(vehicle, &tx.samples),
                     // A running transaction proves a vehicle, e.g. after chargegate
                     // restarted or the charger reconnected without a StatusNotification.
-                    None => {
+                    None if revives(tx.tx.as_ref(), tx.offline) => {
                         let mut vehicle = plugged(departures, charger, None, at);
                         learn_vehicle_limit(&mut vehicle, &tx.samples);
                         c.vehicle = Some(vehicle);
                         true
                     }
+                    None => false,
                 }
             }
             ChargerEvent::Transaction(tx) => match tx.phase {
-                TxPhase::Ended => c.vehicle.take().is_some(),
+                TxPhase::Ended => {
+                    if let Some(key) = &tx.tx {
+                        self.ended.insert(charger.clone(), key.clone());
+                    }
+                    c.vehicle.take().is_some()
+                }
                 TxPhase::Started | TxPhase::Updated => {
                     let token = tx.id_token.as_ref().map(|t| t.id.clone());
                     let vehicle = c
@@ -321,7 +340,7 @@ impl SiteState {
             ChargerEvent::MeterValues { samples, tx, .. } => match c.vehicle.as_mut() {
                 Some(vehicle) => learn_vehicle_limit(vehicle, samples),
                 // 1.6 MeterValues of a running transaction: a vehicle is there, as above.
-                None if tx.is_some() => {
+                None if revives(tx.as_ref(), false) => {
                     let mut vehicle = plugged(departures, charger, None, at);
                     learn_vehicle_limit(&mut vehicle, samples);
                     c.vehicle = Some(vehicle);
@@ -364,8 +383,36 @@ impl SiteState {
         }
     }
 
+    /// A connector status: a vehicle plugs in with any status but the free ones.
+    fn apply_status(
+        c: &mut ChargerState,
+        departures: &[config::Departure],
+        charger: &ChargerId,
+        at: DateTime<Utc>,
+        event: &ChargerEvent,
+    ) -> bool {
+        let ChargerEvent::Status { status, .. } = event else {
+            return false;
+        };
+        match status {
+            ConnectorStatus::Available
+            | ConnectorStatus::Unavailable
+            | ConnectorStatus::Faulted
+            | ConnectorStatus::Reserved => c.vehicle.take().is_some(),
+            _ => {
+                if c.vehicle.is_none() {
+                    c.vehicle = Some(plugged(departures, charger, None, at));
+                    true
+                } else {
+                    false
+                }
+            }
+        }
+    }
+
     /// Marks a charger offline (its connection closed): it runs on its failsafe.
     pub fn set_offline(&mut self, charger: &ChargerId) {
+        self.status_known.remove(charger);
         if let Some(c) = self.snapshot.chargers.iter_mut().find(|c| &c.id == charger) {
             c.online = false;
         }

@@ -298,3 +298,40 @@ fn a_running_transaction_brings_back_its_vehicle() {
     assert!(!state.apply_event(&cp1, at(22, 0), &meter_values(16.0, 16.0)));
     assert!(state.snapshot(at(22, 0)).chargers[0].vehicle.is_none());
 }
+
+#[test]
+fn no_phantom_vehicle_from_late_replayed_or_statused_meter_values() {
+    let config = config::parse(TEXT).unwrap();
+    let cp = ChargerId::new("CP-02").unwrap();
+    let has_vehicle = |state: &SiteState| state.snapshot(at(22, 0)).chargers[1].vehicle.is_some();
+    let tx_event = |phase: TxPhase, key: &str, offline: bool| {
+        let ChargerEvent::Transaction(mut e) = started("BUS-17") else {
+            unreachable!()
+        };
+        e.phase = phase;
+        e.id_token = None;
+        e.tx = Some(TxKey::Charger(key.into()));
+        e.offline = offline;
+        ChargerEvent::Transaction(e)
+    };
+    // Ended, then a late update of the same transaction: no vehicle.
+    let mut state = SiteState::from_config(&config);
+    assert!(state.apply_event(&cp, at(22, 0), &tx_event(TxPhase::Updated, "tx-1", false)));
+    assert!(state.apply_event(&cp, at(22, 0), &tx_event(TxPhase::Ended, "tx-1", false)));
+    assert!(!state.apply_event(&cp, at(22, 0), &tx_event(TxPhase::Updated, "tx-1", false)));
+    assert!(!has_vehicle(&state));
+    // A replayed offline message brings none back either.
+    assert!(!state.apply_event(&cp, at(22, 0), &tx_event(TxPhase::Updated, "tx-2", true)));
+    assert!(!has_vehicle(&state));
+    // Unplugged with the transaction still running: the status rules until a reconnect.
+    let mut state = SiteState::from_config(&config);
+    state.apply_event(&cp, at(22, 0), &status(ConnectorStatus::Available));
+    assert!(!state.apply_event(&cp, at(22, 0), &tx_event(TxPhase::Updated, "tx-3", false)));
+    assert!(!has_vehicle(&state));
+    state.set_offline(&cp);
+    assert!(state.apply_event(&cp, at(22, 0), &tx_event(TxPhase::Updated, "tx-3", false)));
+    assert!(
+        has_vehicle(&state),
+        "after a reconnect the transaction is the news"
+    );
+}

@@ -1,7 +1,7 @@
 //! The audit log (DESIGN.md S6): every command sent to a charger, its answer and why it
 //! was sent. Written by the charger connections, read by tests and the HTTP API.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
 
@@ -48,13 +48,57 @@ pub fn audit_entries(
     action: Option<&str>,
     limit: u32,
 ) -> Result<Vec<AuditRecord>, StoreError> {
-    let mut stmt = c.prepare(
-        "SELECT ts, charger_id, action, request, response, outcome, reason FROM audit
-         WHERE (?1 IS NULL OR charger_id = ?1) AND (?2 IS NULL OR action = ?2)
-         ORDER BY id DESC LIMIT ?3",
-    )?;
-    let rows = stmt.query_map(params![charger, action, limit], audit_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    const COLUMNS: &str =
+        "SELECT ts, charger_id, action, request, response, outcome, reason FROM audit";
+    // One statement per filter, so that each uses its index (migration 3) and reads only
+    // the rows it returns.
+    let rows = match (charger, action) {
+        (Some(charger), Some(action)) => {
+            let mut stmt = c.prepare_cached(&format!(
+                "{COLUMNS} WHERE charger_id = ?1 AND action = ?2 ORDER BY id DESC LIMIT ?3"
+            ))?;
+            stmt.query_map(params![charger, action, limit], audit_row)?
+                .collect::<Result<_, _>>()?
+        }
+        (Some(charger), None) => {
+            let mut stmt = c.prepare_cached(&format!(
+                "{COLUMNS} WHERE charger_id = ?1 ORDER BY id DESC LIMIT ?2"
+            ))?;
+            stmt.query_map(params![charger, limit], audit_row)?
+                .collect::<Result<_, _>>()?
+        }
+        (None, Some(action)) => {
+            let mut stmt = c.prepare_cached(&format!(
+                "{COLUMNS} WHERE action = ?1 ORDER BY id DESC LIMIT ?2"
+            ))?;
+            stmt.query_map(params![action, limit], audit_row)?
+                .collect::<Result<_, _>>()?
+        }
+        (None, None) => {
+            let mut stmt = c.prepare_cached(&format!("{COLUMNS} ORDER BY id DESC LIMIT ?1"))?;
+            stmt.query_map(params![limit], audit_row)?
+                .collect::<Result<_, _>>()?
+        }
+    };
+    Ok(rows)
+}
+
+/// Deletes the audit entries older than `before` (`[store] audit-days`); returns how many.
+pub fn prune_audit(c: &Connection, before: &str) -> Result<usize, StoreError> {
+    // Entries are appended in time order, so the first one to keep bounds a rowid range:
+    // no scan of the whole table on the store thread.
+    let first_kept: Option<i64> = c
+        .query_row(
+            "SELECT id FROM audit WHERE ts >= ?1 ORDER BY id LIMIT 1",
+            [before],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let deleted = match first_kept {
+        Some(id) => c.execute("DELETE FROM audit WHERE id < ?1", [id])?,
+        None => c.execute("DELETE FROM audit", [])?,
+    };
+    Ok(deleted)
 }
 
 fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRecord> {

@@ -125,6 +125,11 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX meter_history_minute ON meter_history (minute);
     "#,
+    // 3: audit reads by charger or action, newest first (the HTTP API), without a scan.
+    r#"
+    CREATE INDEX audit_charger_id ON audit (charger_id, id);
+    CREATE INDEX audit_action_id ON audit (action, id);
+    "#,
 ];
 
 /// Sets the connection pragmas and applies pending migrations.
