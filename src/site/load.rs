@@ -269,6 +269,7 @@ pub fn site_load(
 mod tests {
     use super::*;
     use crate::meter::{MeterReading, Quantity, Values};
+    use proptest::prelude::{Just, Strategy, any, prop_oneof};
 
     const S: Duration = Duration::from_secs(1);
 
@@ -463,5 +464,69 @@ mod tests {
             amps(&site_load(t0, Some(&s), &[], Amps(99.0), &mut w)),
             [5.0, 5.0, 99.0]
         );
+    }
+
+    /// One charger of a random site: rotation, phases, the limit before and after a
+    /// change within the response time, what its vehicle wants, whether the vehicle has
+    /// followed the change, and whether its last sample was taken after it followed.
+    fn charger_case() -> impl Strategy<Value = (usize, bool, f64, f64, f64, bool, bool)> {
+        // S4: dispatch only ever sends 0 or at least the 6 A minimum.
+        let limit = prop_oneof![Just(0.0), 6.0..32.0f64];
+        (
+            0..6usize,
+            any::<bool>(),
+            limit.clone(),
+            limit,
+            0.0..32.0f64,
+            any::<bool>(),
+            any::<bool>(),
+        )
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// S1 input: with no window history to fall back on, the derived other load is
+        /// never below the true other load, whatever the chargers' limits did within the
+        /// vehicles' response time and whenever their samples were taken.
+        #[test]
+        fn the_derived_load_never_hides_other_load(
+            other in proptest::array::uniform3(0.0..200.0f64),
+            chargers in proptest::collection::vec(charger_case(), 1..10),
+        ) {
+            const ROTATIONS: [&str; 6] = ["RST", "RTS", "SRT", "STR", "TRS", "TSR"];
+            let t0 = Instant::now();
+            let now = t0 + 2 * S;
+            let mut recent = RecentLimits::new(EV_RESPONSE);
+            let mut meter = other;
+            let mut draws = Vec::new();
+            for (i, &(rotation, single, before, after, want, followed, sampled_after)) in
+                chargers.iter().enumerate()
+            {
+                let id = ChargerId::new(format!("CP-{i}")).unwrap();
+                recent.record(t0, &id, Amps(before));
+                recent.record(t0 + S, &id, Amps(after));
+                // IEC 61851-1: no charging below a 6 A offer.
+                let draw = |offer: f64| if offer < 6.0 { 0.0 } else { want.min(offer) };
+                let actual = draw(if followed { after } else { before });
+                let sample = draw(if sampled_after && followed { after } else { before });
+                let phases: u8 = if single { 1 } else { 3 };
+                let c = ChargerDraw::new(ROTATIONS[rotation], phases, [Some(Amps(sample)); 3])
+                    .capped(recent.lowest(&id), recent.fell(&id));
+                for p in c.site_phase.iter().flatten() {
+                    meter[*p] += actual;
+                }
+                draws.push(c);
+            }
+            let reading = status(MeterRole::Grid, now, meter);
+            let mut window = LoadWindow::new(DEFAULT_WINDOW);
+            let load = site_load(now, Some(&reading), &draws, Amps(500.0), &mut window);
+            for p in 0..3 {
+                proptest::prop_assert!(
+                    load.per_phase[p].0 >= other[p] - 1e-9,
+                    "phase {p}: derived {} < true {}", load.per_phase[p].0, other[p]
+                );
+            }
+        }
     }
 }
