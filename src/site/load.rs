@@ -521,10 +521,10 @@ mod tests {
             let reading = status(MeterRole::Grid, now, meter);
             let mut window = LoadWindow::new(DEFAULT_WINDOW);
             let load = site_load(now, Some(&reading), &draws, Amps(500.0), &mut window);
-            for p in 0..3 {
+            for (p, (derived, truth)) in load.per_phase.iter().zip(other).enumerate() {
                 proptest::prop_assert!(
-                    load.per_phase[p].0 >= other[p] - 1e-9,
-                    "phase {p}: derived {} < true {}", load.per_phase[p].0, other[p]
+                    derived.0 >= truth - 1e-9,
+                    "phase {p}: derived {} < true {truth}", derived.0
                 );
             }
         }
