@@ -110,13 +110,7 @@ pub async fn start_with_store(
                 addr: config.csms.listen,
                 source,
             })?;
-    let http_listener = crate::http::bind(config.http.listen).await?;
-    let http_addr = http_listener
-        .local_addr()
-        .map_err(|source| crate::http::HttpError {
-            addr: config.http.listen,
-            source,
-        })?;
+    let (http_listener, http_addr) = crate::http::bind(config.http.listen).await?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     tokio::spawn(prune_audit(
         store.clone(),

@@ -60,6 +60,22 @@ struct Bay {
     reported: [f64; 3],
 }
 
+impl Bay {
+    /// The current the charger lets its vehicle draw now, per the profiles it accepted;
+    /// without a profile in force (or between two connections) its hardware maximum.
+    fn offer(&self, now: chrono::DateTime<Utc>) -> f64 {
+        self.sim
+            .as_ref()
+            .and_then(|s| s.applied_limit(now))
+            .unwrap_or(MAX_A)
+    }
+}
+
+/// The connected chargers.
+fn sims(bays: &[Bay]) -> impl Iterator<Item = &SimChargePoint> {
+    bays.iter().filter_map(|b| b.sim.as_ref())
+}
+
 fn rotation(i: usize) -> &'static str {
     ["RST", "STR", "TRS"][i % 3]
 }
@@ -182,12 +198,7 @@ async fn connect(daemon: &Daemon, bay: &mut Bay, profiles: Vec<serde_json::Value
 fn drive_vehicles(bays: &mut [Bay], meter: &chargegate::sim::SimMeter) {
     let now = Utc::now();
     for bay in bays.iter_mut() {
-        // A charger without a profile in force offers its hardware maximum.
-        let offered = bay
-            .sim
-            .as_ref()
-            .map_or(Some(MAX_A), |s| s.applied_limit(now))
-            .unwrap_or(MAX_A);
+        let offered = bay.offer(now);
         bay.vehicle.offer(now, offered);
         let draw = bay.vehicle.draw_per_phase(now);
         let mut on_site = [0.0; 3];
@@ -340,11 +351,7 @@ fn check(
     let mut site = [0.0; 3];
     let mut board = [0.0; 3];
     for bay in bays {
-        let applied = bay
-            .sim
-            .as_ref()
-            .map_or(Some(MAX_A), |s| s.applied_limit(now))
-            .unwrap_or(MAX_A);
+        let applied = bay.offer(now);
         assert!(
             applied == 0.0 || applied >= 6.0 - 1e-9,
             "seed {seed}: {} applies {applied} A (S4)",
@@ -460,22 +467,17 @@ async fn run(seed: u64) {
                 meter.set_silent(true);
                 silent_until = Some(Instant::now() + Duration::from_secs(3));
             }
-            4 => {
+            4..=6 => {
+                // A charger starts rejecting, stops answering, or applies what it gets
+                // while its answers are lost.
+                let policy = [
+                    ReplyPolicy::Reject,
+                    ReplyPolicy::Ignore,
+                    ReplyPolicy::AcceptSilently,
+                ][(event - 4) as usize];
                 let i = rng.below(CHARGERS as u64) as usize;
                 if let Some(sim) = &bays[i].sim {
-                    sim.set_reply_policy(ReplyPolicy::Reject);
-                }
-            }
-            5 => {
-                let i = rng.below(CHARGERS as u64) as usize;
-                if let Some(sim) = &bays[i].sim {
-                    sim.set_reply_policy(ReplyPolicy::Ignore);
-                }
-            }
-            6 => {
-                let i = rng.below(CHARGERS as u64) as usize;
-                if let Some(sim) = &bays[i].sim {
-                    sim.set_reply_policy(ReplyPolicy::AcceptSilently);
+                    sim.set_reply_policy(policy);
                 }
             }
             7 => {
@@ -490,13 +492,13 @@ async fn run(seed: u64) {
                     connect(&daemon, &mut bays[i], profiles).await;
                 }
             }
-            8 => bays.iter().flatten_sims().for_each(|s| {
+            8 => sims(&bays).for_each(|s| {
                 s.set_reply_policy(ReplyPolicy::Accept);
             }),
             9 if step > 5 && step < 25 => {
                 // chargegate is killed and restarted on the same database and meter; every
                 // charger keeps what it holds and reconnects.
-                for sim in bays.iter().flatten_sims() {
+                for sim in sims(&bays) {
                     sim.set_reply_policy(ReplyPolicy::Ignore);
                 }
                 daemon.stop().await;
@@ -552,16 +554,6 @@ async fn run(seed: u64) {
     }
     daemon.stop().await;
     server.stop();
-}
-
-trait FlattenSims<'a> {
-    fn flatten_sims(self) -> impl Iterator<Item = &'a SimChargePoint>;
-}
-
-impl<'a, I: Iterator<Item = &'a Bay>> FlattenSims<'a> for I {
-    fn flatten_sims(self) -> impl Iterator<Item = &'a SimChargePoint> {
-        self.filter_map(|b| b.sim.as_ref())
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -84,11 +84,12 @@ async fn method_not_allowed() -> Response {
     )
 }
 
-/// Binds `addr` (port 0 for a free one).
-pub async fn bind(addr: SocketAddr) -> Result<TcpListener, HttpError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| HttpError { addr, source })
+/// Binds `addr` (port 0 for a free one); returns the listener and the bound address.
+pub async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), HttpError> {
+    let error = |source| HttpError { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(error)?;
+    let bound = listener.local_addr().map_err(error)?;
+    Ok((listener, bound))
 }
 
 /// Serves `router` on `listener` until `shutdown` turns true, then lets open requests end.

@@ -238,7 +238,7 @@ mod tests {
         let first_voltage = f32_at(&words, 0);
         let again = client.read_input_registers(0, 2).await.unwrap().unwrap();
         assert_ne!(f32_at(&again, 0), first_voltage, "the voltage jitters");
-        // Outside the map: exception 0x02; wrong unit: 0x0B.
+        // Outside the map: exception 0x02.
         let outside = client.read_input_registers(0x004A, 4).await.unwrap();
         assert_eq!(outside, Err(ExceptionCode::IllegalDataAddress));
         assert_eq!(meter.currents(), [26.0, 44.0, 46.0]);

@@ -19,8 +19,7 @@ use crate::config::{Config, ancestors};
 use crate::control::LoadReading;
 use crate::dispatch::round::ChargerLimit;
 use crate::meter::MeterStatus;
-use crate::ocpp::model::{ChargerEvent, MeterSample};
-use crate::ocpp::model::{ConnectorStatus, TxPhase};
+use crate::ocpp::model::{ChargerEvent, ConnectorStatus, MeterSample, TxPhase};
 use crate::session::{ConnectionEvent, SiteEvent};
 use crate::units::{Amps, ChargerId};
 
@@ -94,6 +93,10 @@ impl LatestSamples {
 
     fn forget(&mut self, charger: &ChargerId) {
         self.0.remove(charger);
+    }
+
+    fn forget_all(&mut self) {
+        self.0.clear();
     }
 
     /// The currents to subtract for `charger` at `now` (none when unknown or too old).
@@ -177,7 +180,10 @@ pub async fn run(
             connection = connections.recv() => {
                 match connection {
                     Ok(c) if !c.connected => samples.forget(&c.charger),
-                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Ok(_) => {}
+                    // A missed disconnect could leave a sample that no vehicle draws:
+                    // forget them all (subtracting nothing is the safe side).
+                    Err(broadcast::error::RecvError::Lagged(_)) => samples.forget_all(),
                     Err(broadcast::error::RecvError::Closed) => break,
                 }
                 continue;
@@ -185,8 +191,8 @@ pub async fn run(
             event = events.recv() => {
                 match event {
                     Ok(e) => samples.apply(Instant::now(), &e.charger, &e.event),
-                    // A missed sample only makes the derived load higher (safe).
-                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    // A missed end of a transaction, as above.
+                    Err(broadcast::error::RecvError::Lagged(_)) => samples.forget_all(),
                     Err(broadcast::error::RecvError::Closed) => break,
                 }
                 continue;

@@ -24,9 +24,9 @@
 //! reading counts it as other load — it is on the fuse — but the window does not remember
 //! that reading, so one cut does not shrink the room for the window's whole span. The
 //! opposite lag (a charger ramping up before reporting) overestimates the load, which is
-//! safe. A negative
-//! derived or measured load (PV exporting) counts as 0: production can vanish with a cloud,
-//! so it is not treated as headroom. Must never do IO or read the clock.
+//! safe. A negative derived or measured load (PV exporting) counts as 0: production can
+//! vanish with a cloud, so it is not treated as headroom. Must never do IO or read the
+//! clock.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};

@@ -10,11 +10,11 @@ pub mod feed;
 pub mod load;
 pub mod synthetic;
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 
 use crate::config::{self, Config, DepartureFor};
-use std::collections::{HashMap, HashSet};
-
 use crate::ocpp::model::{ChargerEvent, ConnectorStatus, TxKey, TxPhase};
 use crate::units::{Amps, ChargerId, Volts, WattHours};
 
@@ -293,9 +293,9 @@ impl SiteState {
                 self.status_known.remove(charger);
                 true
             }
-            ChargerEvent::Status { .. } => {
+            ChargerEvent::Status { status, .. } => {
                 self.status_known.insert(charger.clone());
-                Self::apply_status(c, departures, charger, at, event)
+                apply_status(c, departures, charger, at, *status)
             }
             ChargerEvent::Transaction(tx)
                 if tx.phase == TxPhase::Updated && tx.id_token.is_none() =>
@@ -305,10 +305,7 @@ impl SiteState {
                     // A running transaction proves a vehicle, e.g. after chargegate
                     // restarted or the charger reconnected without a StatusNotification.
                     None if revives(tx.tx.as_ref(), tx.offline) => {
-                        let mut vehicle = plugged(departures, charger, None, at);
-                        learn_vehicle_limit(&mut vehicle, &tx.samples);
-                        c.vehicle = Some(vehicle);
-                        true
+                        revive(c, departures, charger, at, &tx.samples)
                     }
                     None => false,
                 }
@@ -340,12 +337,7 @@ impl SiteState {
             ChargerEvent::MeterValues { samples, tx, .. } => match c.vehicle.as_mut() {
                 Some(vehicle) => learn_vehicle_limit(vehicle, samples),
                 // 1.6 MeterValues of a running transaction: a vehicle is there, as above.
-                None if revives(tx.as_ref(), false) => {
-                    let mut vehicle = plugged(departures, charger, None, at);
-                    learn_vehicle_limit(&mut vehicle, samples);
-                    c.vehicle = Some(vehicle);
-                    true
-                }
+                None if revives(tx.as_ref(), false) => revive(c, departures, charger, at, samples),
                 None => false,
             },
             ChargerEvent::EvChargingNeeds(needs) => {
@@ -383,33 +375,6 @@ impl SiteState {
         }
     }
 
-    /// A connector status: a vehicle plugs in with any status but the free ones.
-    fn apply_status(
-        c: &mut ChargerState,
-        departures: &[config::Departure],
-        charger: &ChargerId,
-        at: DateTime<Utc>,
-        event: &ChargerEvent,
-    ) -> bool {
-        let ChargerEvent::Status { status, .. } = event else {
-            return false;
-        };
-        match status {
-            ConnectorStatus::Available
-            | ConnectorStatus::Unavailable
-            | ConnectorStatus::Faulted
-            | ConnectorStatus::Reserved => c.vehicle.take().is_some(),
-            _ => {
-                if c.vehicle.is_none() {
-                    c.vehicle = Some(plugged(departures, charger, None, at));
-                    true
-                } else {
-                    false
-                }
-            }
-        }
-    }
-
     /// Marks a charger offline (its connection closed): it runs on its failsafe.
     pub fn set_offline(&mut self, charger: &ChargerId) {
         self.status_known.remove(charger);
@@ -417,6 +382,43 @@ impl SiteState {
             c.online = false;
         }
     }
+}
+
+/// A connector status: a vehicle plugs in with any status but the free ones. Returns
+/// whether the plan may change.
+fn apply_status(
+    c: &mut ChargerState,
+    departures: &[config::Departure],
+    charger: &ChargerId,
+    at: DateTime<Utc>,
+    status: ConnectorStatus,
+) -> bool {
+    match status {
+        ConnectorStatus::Available
+        | ConnectorStatus::Unavailable
+        | ConnectorStatus::Faulted
+        | ConnectorStatus::Reserved => c.vehicle.take().is_some(),
+        _ if c.vehicle.is_none() => {
+            c.vehicle = Some(plugged(departures, charger, None, at));
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Plans the vehicle behind a running transaction nobody announced, learning its limit
+/// from the samples that revealed it.
+fn revive(
+    c: &mut ChargerState,
+    departures: &[config::Departure],
+    charger: &ChargerId,
+    at: DateTime<Utc>,
+    samples: &[crate::ocpp::model::MeterSample],
+) -> bool {
+    let mut vehicle = plugged(departures, charger, None, at);
+    learn_vehicle_limit(&mut vehicle, samples);
+    c.vehicle = Some(vehicle);
+    true
 }
 
 /// Learns a vehicle's own current limit from its meter values: a vehicle that draws

@@ -1,7 +1,7 @@
 //! The audit log (DESIGN.md S6): every command sent to a charger, its answer and why it
 //! was sent. Written by the charger connections, read by tests and the HTTP API.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, ToSql, params};
 
 use super::StoreError;
 
@@ -32,12 +32,7 @@ pub fn audit_log(
     charger: &str,
     limit: u32,
 ) -> Result<Vec<AuditRecord>, StoreError> {
-    let mut stmt = c.prepare(
-        "SELECT ts, charger_id, action, request, response, outcome, reason FROM audit
-         WHERE charger_id = ?1 ORDER BY id DESC LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![charger, limit], audit_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    audit_entries(c, Some(charger), None, limit)
 }
 
 /// The newest audit entries first, of one charger or all (`None`), of one action (e.g.
@@ -48,39 +43,26 @@ pub fn audit_entries(
     action: Option<&str>,
     limit: u32,
 ) -> Result<Vec<AuditRecord>, StoreError> {
-    const COLUMNS: &str =
-        "SELECT ts, charger_id, action, request, response, outcome, reason FROM audit";
-    // One statement per filter, so that each uses its index (migration 3) and reads only
-    // the rows it returns.
-    let rows = match (charger, action) {
-        (Some(charger), Some(action)) => {
-            let mut stmt = c.prepare_cached(&format!(
-                "{COLUMNS} WHERE charger_id = ?1 AND action = ?2 ORDER BY id DESC LIMIT ?3"
-            ))?;
-            stmt.query_map(params![charger, action, limit], audit_row)?
-                .collect::<Result<_, _>>()?
-        }
-        (Some(charger), None) => {
-            let mut stmt = c.prepare_cached(&format!(
-                "{COLUMNS} WHERE charger_id = ?1 ORDER BY id DESC LIMIT ?2"
-            ))?;
-            stmt.query_map(params![charger, limit], audit_row)?
-                .collect::<Result<_, _>>()?
-        }
-        (None, Some(action)) => {
-            let mut stmt = c.prepare_cached(&format!(
-                "{COLUMNS} WHERE action = ?1 ORDER BY id DESC LIMIT ?2"
-            ))?;
-            stmt.query_map(params![action, limit], audit_row)?
-                .collect::<Result<_, _>>()?
-        }
-        (None, None) => {
-            let mut stmt = c.prepare_cached(&format!("{COLUMNS} ORDER BY id DESC LIMIT ?1"))?;
-            stmt.query_map(params![limit], audit_row)?
-                .collect::<Result<_, _>>()?
-        }
-    };
-    Ok(rows)
+    // Only the filters given go into the statement, so that each query uses its index
+    // (migration 3) and reads only the rows it returns.
+    let filters: Vec<(&str, &str)> = [("charger_id", charger), ("action", action)]
+        .into_iter()
+        .filter_map(|(column, value)| value.map(|v| (column, v)))
+        .collect();
+    let mut sql = String::from(
+        "SELECT ts, charger_id, action, request, response, outcome, reason FROM audit",
+    );
+    for (i, (column, _)) in filters.iter().enumerate() {
+        sql.push_str(if i == 0 { " WHERE " } else { " AND " });
+        sql.push_str(column);
+        sql.push_str(" = ?");
+    }
+    sql.push_str(" ORDER BY id DESC LIMIT ?");
+    let mut values: Vec<&dyn ToSql> = filters.iter().map(|(_, v)| v as &dyn ToSql).collect();
+    values.push(&limit);
+    let mut stmt = c.prepare_cached(&sql)?;
+    let rows = stmt.query_map(values.as_slice(), audit_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Deletes the audit entries older than `before` (`[store] audit-days`); returns how many.
