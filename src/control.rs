@@ -1,25 +1,45 @@
-//! The control loop: charger events and load readings in, the current plan and the guard's
-//! reductions out.
+//! The control loop: charger events and load readings in, the limits each charger should
+//! have out. Two layers act on them (ARCHITECTURE.md "The control loop"):
 //!
-//! One task (STYLE.md §10). It keeps a `SiteState`, replans every slot and on events that
-//! change what can be charged, and runs the guard on every non-charger load reading. Both
-//! results are published on a `watch` channel for dispatch and the API. The deciding is in
-//! `site`, `planner` and `planner::guard`; this file only waits, reads the clock and moves
-//! values. The plan is computed inline: the solver's time budget bounds how long that takes.
+//! - The **plan** (`planner::plan`, an LP over the next hours) decides who gets how much,
+//!   for energy by departure, peak and price. It is remade every slot and whenever it
+//!   matters: a vehicle plugs in or leaves, a need or a vehicle's own limit changes, a
+//!   charger comes or goes, a meter turns stale or fresh, or the non-charger load moves
+//!   more than `LOAD_DRIFT_A` from what the plan was made for. Replans are rate-limited
+//!   to one per `REPLAN_GAP` (a stale meter replans at once: S5).
+//! - The **guard** (`planner::guard`) runs on every load reading against the plan's
+//!   current slot. It is stateless: its cuts are what the reading demands now, so they
+//!   deepen at once when the load rises and lift as soon as it falls (dispatch then sends
+//!   the increases through S2, its hysteresis and `min-interval-s`).
+//!
+//! Every cut and every restoration is logged at INFO with its numbers and goes to
+//! dispatch with its reason, which the audit log keeps (S6). `Controller` decides and
+//! never awaits or reads the clock; `run` is the thin loop around it (STYLE.md §1, §10).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::planner::forecast::LoadHistory;
 use crate::planner::{self, Plan, Policy, Reduction};
 use crate::session::{ConnectionEvent, SiteEvent};
 use crate::site::{SiteSnapshot, SiteState};
 use crate::units::{Amps, ChargerId};
+
+/// At most one replan this often (a stale meter replans at once). A 40-charger plan takes
+/// a few ms on a Pi-class CPU (BENCHMARKS.md), so this bounds the work, not the latency.
+pub const REPLAN_GAP: Duration = Duration::from_secs(5);
+
+/// The non-charger load on a circuit phase moved this far from what the plan in force was
+/// made for, in A: replan, in either direction (a fall frees room the plan does not use).
+pub const LOAD_DRIFT_A: f64 = 3.0;
 
 /// A non-charger load reading from the meters (another task owns the Modbus side).
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +61,9 @@ pub struct ControlOutput {
     pub replans: u64,
     /// The site as it was when this output was made (dispatch builds its rows from it).
     pub snapshot: Option<Arc<SiteSnapshot>>,
+    /// Why a charger's target is what it is beyond the plan (a guard cut, a cut lifted),
+    /// for the audit log.
+    pub notes: BTreeMap<ChargerId, String>,
 }
 
 impl ControlOutput {
@@ -59,6 +82,226 @@ impl ControlOutput {
     }
 }
 
+/// Why a replan was asked for (logged with it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplanReason {
+    Start,
+    Slot,
+    Vehicle,
+    ChargerGone,
+    ChargerBack,
+    MissedEvents,
+    Staleness,
+    LoadMoved,
+}
+
+/// The deciding half of the control loop: state, plan, guard. Pure: time comes in as
+/// arguments (`wall` for plans, `now` for rate limits).
+#[derive(Debug)]
+pub struct Controller {
+    state: SiteState,
+    policy: Policy,
+    output: ControlOutput,
+    /// The non-charger load per circuit and phase the plan in force was made for.
+    planned_load: Vec<[f64; 3]>,
+    last_replan: Option<Instant>,
+    /// A replan is wanted, no earlier than this, and why.
+    pending: Option<(Instant, ReplanReason)>,
+}
+
+impl Controller {
+    pub fn new(state: SiteState, policy: Policy) -> Self {
+        Self {
+            state,
+            policy,
+            output: ControlOutput::default(),
+            planned_load: Vec::new(),
+            last_replan: None,
+            pending: None,
+        }
+    }
+
+    pub fn output(&self) -> &ControlOutput {
+        &self.output
+    }
+
+    /// When the next wanted replan may run (None: none wanted).
+    pub fn replan_due(&self) -> Option<Instant> {
+        self.pending.map(|(at, _)| at)
+    }
+
+    /// Asks for a replan: at once if the last one is `REPLAN_GAP` ago, else then.
+    pub fn request_replan(&mut self, now: Instant, reason: ReplanReason) {
+        let earliest = self.last_replan.map_or(now, |t| (t + REPLAN_GAP).max(now));
+        match &mut self.pending {
+            Some((at, _)) if *at <= earliest => {}
+            _ => self.pending = Some((earliest, reason)),
+        }
+    }
+
+    /// Runs the wanted replan if it is due; true when a new plan was made.
+    pub fn replan_if_due(&mut self, wall: DateTime<Utc>, now: Instant) -> bool {
+        match self.pending {
+            Some((at, reason)) if at <= now => {
+                self.replan(wall, now, reason);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Makes a new plan now and checks it against the readings at once.
+    pub fn replan(&mut self, wall: DateTime<Utc>, now: Instant, reason: ReplanReason) {
+        let snap = self.state.snapshot(wall);
+        // Solve time is measured for the log only; it decides nothing.
+        let started = std::time::Instant::now();
+        let plan = planner::plan(&snap, &self.policy, wall);
+        self.output.replans += 1;
+        tracing::info!(
+            plan = self.output.replans,
+            ?reason,
+            kind = ?plan.kind,
+            shortfall_wh = plan.total_shortfall().0.round(),
+            solve_ms = started.elapsed().as_millis() as u64,
+            "replanned"
+        );
+        self.output.plan = Some(Arc::new(plan));
+        self.planned_load = loads(&snap);
+        self.last_replan = Some(now);
+        self.pending = None;
+        self.output.notes.clear();
+        let cuts = planner::guard(&snap, &self.plan_targets(wall));
+        self.apply_cuts(cuts);
+        self.output.snapshot = Some(Arc::new(snap));
+    }
+
+    /// A charger event; asks for a replan when it changes what can be charged.
+    pub fn on_event(&mut self, now: Instant, e: &SiteEvent) {
+        if self.state.apply_event(&e.charger, e.at, &e.event) {
+            self.request_replan(now, ReplanReason::Vehicle);
+        }
+    }
+
+    /// A charger connected or went away.
+    pub fn on_connection(&mut self, now: Instant, change: &ConnectionEvent) {
+        if change.connected {
+            self.request_replan(now, ReplanReason::ChargerBack);
+        } else {
+            self.state.set_offline(&change.charger);
+            self.request_replan(now, ReplanReason::ChargerGone);
+        }
+    }
+
+    /// Events were missed: the state may be behind.
+    pub fn on_missed_events(&mut self, now: Instant) {
+        self.request_replan(now, ReplanReason::MissedEvents);
+    }
+
+    /// A load reading: the guard runs against it at once; a change of staleness replans at
+    /// once (S5), a load far from the plan's asks for a replan. False for an unknown
+    /// circuit.
+    pub fn on_reading(&mut self, wall: DateTime<Utc>, now: Instant, r: &LoadReading) -> bool {
+        let was_stale = self.state.snapshot(wall).any_stale();
+        if !self.state.apply_load(r.circuit.as_deref(), r.per_phase) {
+            return false;
+        }
+        if let Some(load) = r.per_phase {
+            let id = r.circuit.as_deref().unwrap_or(crate::config::SITE_CIRCUIT);
+            self.policy.history.record(id, r.at, load);
+        }
+        let snap = self.state.snapshot(wall);
+        if snap.any_stale() != was_stale || self.output.plan.is_none() {
+            // Failsafe plan now, or back to the optimum: not rate-limited.
+            self.replan(wall, now, ReplanReason::Staleness);
+            return true;
+        }
+        if drifted(&self.planned_load, &loads(&snap)) {
+            self.request_replan(now, ReplanReason::LoadMoved);
+        }
+        let cuts = planner::guard(&snap, &self.plan_targets(wall));
+        self.apply_cuts(cuts);
+        self.output.snapshot = Some(Arc::new(snap));
+        true
+    }
+
+    fn plan_targets(&self, wall: DateTime<Utc>) -> Vec<(ChargerId, Amps)> {
+        self.output
+            .plan
+            .as_ref()
+            .map_or_else(Vec::new, |p| p.currents_at(wall))
+    }
+
+    /// Puts the guard's new cuts in force, logging every cut that is new or deeper and
+    /// every one that lifted (S6: the notes reach the audit log through dispatch).
+    fn apply_cuts(&mut self, cuts: Vec<Reduction>) {
+        let old = std::mem::take(&mut self.output.reductions);
+        for cut in &cuts {
+            let before = old.iter().find(|o| o.charger == cut.charger);
+            if before.is_none_or(|b| cut.to.0 < b.to.0 - planner::EPS_A) {
+                tracing::info!(
+                    charger = %cut.charger,
+                    plan_a = cut.from.0,
+                    to_a = cut.to.0,
+                    "guard cut: {}",
+                    cut.why
+                );
+            }
+            self.output
+                .notes
+                .insert(cut.charger.clone(), format!("guard cut, {}", cut.why));
+        }
+        for lifted in &old {
+            let now = cuts.iter().find(|c| c.charger == lifted.charger);
+            if now.is_none_or(|c| c.to.0 > lifted.to.0 + planner::EPS_A) {
+                let to = now.map_or(lifted.from, |c| c.to);
+                let room = describe_room(self.output.snapshot.as_deref());
+                tracing::info!(
+                    charger = %lifted.charger,
+                    from_a = lifted.to.0,
+                    to_a = to.0,
+                    "guard cut lifted toward the plan: {room}"
+                );
+                if now.is_none() {
+                    self.output
+                        .notes
+                        .insert(lifted.charger.clone(), format!("guard cut lifted, {room}"));
+                }
+            }
+        }
+        self.output.reductions = cuts;
+    }
+}
+
+/// The load the snapshot assumes per circuit and phase.
+fn loads(snap: &SiteSnapshot) -> Vec<[f64; 3]> {
+    (0..snap.circuits.len())
+        .map(|c| std::array::from_fn(|p| snap.assumed_load(c, p)))
+        .collect()
+}
+
+fn drifted(planned: &[[f64; 3]], now: &[[f64; 3]]) -> bool {
+    planned.len() != now.len()
+        || planned
+            .iter()
+            .zip(now)
+            .any(|(a, b)| (0..3).any(|p| (a[p] - b[p]).abs() > LOAD_DRIFT_A))
+}
+
+/// The grid connection's load per phase, for a restoration's log line.
+fn describe_room(snap: Option<&SiteSnapshot>) -> String {
+    let Some(snap) = snap else {
+        return String::from("no reading yet");
+    };
+    let load: Vec<String> = (0..3)
+        .map(|p| format!("{:.1}", snap.assumed_load(0, p)))
+        .collect();
+    format!(
+        "site load {} A of {:.1} A per phase",
+        load.join("/"),
+        snap.budget(0)
+    )
+}
+
 /// The running loop's ends: where readings go in, where results come out.
 #[derive(Debug)]
 pub struct Control {
@@ -73,7 +316,14 @@ pub fn spawn(
     events: broadcast::Receiver<SiteEvent>,
     shutdown: watch::Receiver<bool>,
 ) -> Control {
-    spawn_with_history(config, events, None, shutdown, LoadHistory::default())
+    spawn_with_history(
+        config,
+        events,
+        None,
+        shutdown,
+        LoadHistory::default(),
+        Clock::system(),
+    )
 }
 
 /// As `spawn`, with the forecast's history seeded (from the store, at start-up).
@@ -85,21 +335,21 @@ pub fn spawn_with_history(
     connections: Option<broadcast::Receiver<ConnectionEvent>>,
     shutdown: watch::Receiver<bool>,
     history: LoadHistory,
+    clock: Clock,
 ) -> Control {
     let (readings, readings_rx) = mpsc::channel(256);
     let (out_tx, output) = watch::channel(ControlOutput::default());
-    let state = SiteState::from_config(config);
     let mut policy = Policy::from_config(config);
     policy.history = history;
-    let task = tokio::spawn(run(
-        state,
-        policy,
+    let controller = Controller::new(SiteState::from_config(config), policy);
+    let channels = Channels {
         events,
         connections,
-        readings_rx,
-        out_tx,
+        readings: readings_rx,
+        out: out_tx,
         shutdown,
-    ));
+    };
+    let task = tokio::spawn(run(controller, channels, clock));
     Control {
         readings,
         output,
@@ -107,86 +357,59 @@ pub fn spawn_with_history(
     }
 }
 
-async fn run(
-    mut state: SiteState,
-    mut policy: Policy,
-    mut events: broadcast::Receiver<SiteEvent>,
-    mut connections: Option<broadcast::Receiver<ConnectionEvent>>,
-    mut readings: mpsc::Receiver<LoadReading>,
+struct Channels {
+    events: broadcast::Receiver<SiteEvent>,
+    connections: Option<broadcast::Receiver<ConnectionEvent>>,
+    readings: mpsc::Receiver<LoadReading>,
     out: watch::Sender<ControlOutput>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let slot = Duration::from_secs(u64::from(policy.planner.slot_min.max(1)) * 60);
+    shutdown: watch::Receiver<bool>,
+}
+
+async fn run(mut controller: Controller, mut ch: Channels, clock: Clock) {
+    let slot = Duration::from_secs(u64::from(controller.policy.planner.slot_min.max(1)) * 60);
     let mut tick = tokio::time::interval(slot);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut events_open = true;
     let mut readings_open = true;
-    let mut current = ControlOutput::default();
+    let mut first = true;
     loop {
-        let replan = tokio::select! {
-            _ = shutdown.changed() => break,
-                        _ = tick.tick() => true,
-            change = next_connection(&mut connections) => match change {
-                Some(c) if !c.connected => {
-                    state.set_offline(&c.charger);
-                    true
-                }
-                _ => false,
+        let due = controller.replan_due();
+        tokio::select! {
+            _ = ch.shutdown.changed() => break,
+            _ = tick.tick() => {
+                let reason = if std::mem::take(&mut first) { ReplanReason::Start } else { ReplanReason::Slot };
+                controller.request_replan(clock.instant(), reason);
+            }
+            _ = sleep_until(due), if due.is_some() => {}
+            change = next_connection(&mut ch.connections) => if let Some(c) = change {
+                controller.on_connection(clock.instant(), &c);
             },
-            event = events.recv(), if events_open => match event {
-                Ok(e) => state.apply_event(&e.charger, e.at, &e.event),
-                // Missed events: the state may be behind; replan with what we know.
+            event = ch.events.recv(), if events_open => match event {
+                Ok(e) => controller.on_event(clock.instant(), &e),
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     tracing::warn!(missed = n, "control loop lagged behind charger events");
-                    true
+                    controller.on_missed_events(clock.instant());
                 }
-                Err(broadcast::error::RecvError::Closed) => {
-                    events_open = false;
-                    false
-                }
+                Err(broadcast::error::RecvError::Closed) => events_open = false,
             },
-            reading = readings.recv(), if readings_open => match reading {
+            reading = ch.readings.recv(), if readings_open => match reading {
                 Some(r) => {
-                    let now = Utc::now();
-                    let was_stale = state.snapshot(now).any_stale();
-                    if !state.apply_load(r.circuit.as_deref(), r.per_phase) {
+                    if !controller.on_reading(clock.now(), clock.instant(), &r) {
                         tracing::warn!(circuit = ?r.circuit, "load reading for an unknown circuit");
-                        continue;
-                    }
-                    if let Some(load) = r.per_phase {
-                        let id = r.circuit.as_deref().unwrap_or(crate::config::SITE_CIRCUIT);
-                        policy.history.record(id, r.at, load);
-                    }
-                    let snap = state.snapshot(now);
-                    if snap.any_stale() != was_stale {
-                        true // staleness changed: failsafe plan or back to the optimum
-                    } else {
-                        let committed = current.limits_at(now);
-                        let mut cuts = planner::guard(&snap, &committed);
-                                                merge(&mut current.reductions, &mut cuts);
-                        current.snapshot = Some(Arc::new(snap));
-                        out.send_replace(current.clone());
-                        false
                     }
                 }
-                None => {
-                    readings_open = false;
-                    false
-                }
+                None => readings_open = false,
             },
-        };
-        if replan {
-            let now = Utc::now();
-            let snap = state.snapshot(now);
-            let plan = planner::plan(&snap, &policy, now);
-            current.plan = Some(Arc::new(plan));
-            current.replans += 1;
-            // A fresh plan starts from the readings it was made for; check it at once.
-            let committed = current.limits_at(now);
-            current.reductions = planner::guard(&snap, &committed);
-            current.snapshot = Some(Arc::new(snap));
-            out.send_replace(current.clone());
         }
+        controller.replan_if_due(clock.now(), clock.instant());
+        ch.out.send_replace(controller.output().clone());
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -206,20 +429,6 @@ async fn next_connection(
                 *connections = None;
                 return None;
             }
-        }
-    }
-}
-
-/// Keeps the lowest limit per charger across guard rounds until the next plan.
-fn merge(into: &mut Vec<Reduction>, new: &mut Vec<Reduction>) {
-    for cut in new.drain(..) {
-        match into.iter_mut().find(|r| r.charger == cut.charger) {
-            Some(r) => {
-                if cut.to.0 < r.to.0 {
-                    r.to = cut.to;
-                }
-            }
-            None => into.push(cut),
         }
     }
 }

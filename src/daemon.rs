@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::charger::{Chargers, Server, ServerSettings};
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::control::{self, ControlOutput, LoadReading};
 use crate::dispatch::round::ChargerLimit;
@@ -91,6 +92,22 @@ pub async fn start_with_store(
     store: Store,
     limits: Limits,
 ) -> Result<Daemon, StartError> {
+    start_with_clock(config, store, limits, Clock::system()).await
+}
+
+/// As `start_with_store`, with every task reading time from `clock`: a virtual clock runs
+/// the whole daemon on tokio's paused time (simulated sites, `demo`).
+pub async fn start_with_clock(
+    config: &Config,
+    store: Store,
+    limits: Limits,
+    clock: Clock,
+) -> Result<Daemon, StartError> {
+    let store = if clock.is_virtual() {
+        store.for_virtual_time()
+    } else {
+        store
+    };
     store.call(|c| store::all_disconnected(c)).await?;
     let csms = Csms::from_config(store.clone(), config);
     csms.load_tokens(config).await?;
@@ -98,7 +115,7 @@ pub async fn start_with_store(
     let server = Server::bind(
         config.csms.listen,
         config.csms.tls.as_ref(),
-        ServerSettings::from_config(config),
+        ServerSettings::from_config(config, clock),
         csms.clone(),
         chargers.clone(),
     )
@@ -115,6 +132,7 @@ pub async fn start_with_store(
     tokio::spawn(prune_audit(
         store.clone(),
         config.store.audit_days,
+        clock,
         shutdown_rx.clone(),
     ));
     let baseline = BaselineState::default();
@@ -133,17 +151,19 @@ pub async fn start_with_store(
         DispatchSettings::from_config(config),
         baseline.clone(),
         dispatch_input_rx,
+        clock,
         shutdown_rx.clone(),
     );
     tokio::spawn(dispatch_loop);
-    let meters = start_meters(config, &store, shutdown_rx.clone());
-    let history = stored_history(config, &store, Utc::now()).await;
+    let meters = start_meters(config, &store, clock, shutdown_rx.clone());
+    let history = stored_history(config, &store, clock.now()).await;
     let control = control::spawn_with_history(
         config,
         csms.subscribe(),
         Some(csms.subscribe_connections()),
         shutdown_rx.clone(),
         history,
+        clock,
     );
     // Meters -> non-charger load readings -> control loop.
     let feed = crate::site::feed::run(
@@ -153,6 +173,7 @@ pub async fn start_with_store(
         csms.subscribe_connections(),
         accounting.clone(),
         control.readings.clone(),
+        clock,
         shutdown_rx.clone(),
     );
     tokio::spawn(feed);
@@ -161,6 +182,7 @@ pub async fn start_with_store(
         tokio::spawn(dispatch::feed::run(
             control.output.clone(),
             dispatch_input.clone(),
+            clock,
             shutdown_rx.clone(),
         ));
     }
@@ -226,7 +248,7 @@ pub async fn stored_history(
 }
 
 /// Deletes audit entries older than `[store] audit-days`, at start and once an hour.
-async fn prune_audit(store: Store, days: u32, mut shutdown: watch::Receiver<bool>) {
+async fn prune_audit(store: Store, days: u32, clock: Clock, mut shutdown: watch::Receiver<bool>) {
     let keep = chrono::Duration::days(i64::from(days));
     let mut hourly = tokio::time::interval(Duration::from_secs(3600));
     loop {
@@ -234,7 +256,7 @@ async fn prune_audit(store: Store, days: u32, mut shutdown: watch::Receiver<bool
             _ = shutdown.changed() => return,
             _ = hourly.tick() => {}
         }
-        let before = crate::ocpp::time::format(&(Utc::now() - keep));
+        let before = crate::ocpp::time::format(&(clock.now() - keep));
         match store.call(move |c| store::prune_audit(c, &before)).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(entries = n, days, "pruned the audit log"),
@@ -245,7 +267,12 @@ async fn prune_audit(store: Store, days: u32, mut shutdown: watch::Receiver<bool
 
 /// Starts the meter pollers and the task that writes their 1-minute history and prunes
 /// it once an hour after `[store] history-days`.
-fn start_meters(config: &Config, store: &Store, shutdown: watch::Receiver<bool>) -> MeterHandles {
+fn start_meters(
+    config: &Config,
+    store: &Store,
+    clock: Clock,
+    shutdown: watch::Receiver<bool>,
+) -> MeterHandles {
     if config.meters.is_empty() {
         return MeterHandles::default();
     }
@@ -263,7 +290,7 @@ fn start_meters(config: &Config, store: &Store, shutdown: watch::Receiver<bool>)
                     }
                 }
                 _ = prune.tick() => {
-                    let before = Utc::now() - keep;
+                    let before = clock.now() - keep;
                     if let Err(e) = store.call(move |c| store::prune_meter_history(c, before)).await {
                         tracing::warn!("cannot prune meter history: {e}");
                     }
@@ -271,7 +298,7 @@ fn start_meters(config: &Config, store: &Store, shutdown: watch::Receiver<bool>)
             }
         }
     });
-    meter::spawn_meters(&config.meters, Some(history_tx), shutdown)
+    meter::spawn_meters(&config.meters, Some(history_tx), clock, shutdown)
 }
 
 impl Daemon {

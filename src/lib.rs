@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod charger;
+pub mod clock;
 pub mod config;
 pub mod control;
 pub mod daemon;

@@ -31,6 +31,7 @@ fn input(targets: &[(&str, f64)], capacity: f64) -> DispatchInput {
             chargers: vec![id("CP16-1"), id("CS201-1")],
         }],
         why: "test plan".into(),
+        notes: Default::default(),
     }
 }
 

@@ -371,7 +371,12 @@ async fn stale_and_recover(
     let fake = FakeMeter::new(&fixture_named("eastron-sdm630"), 1);
     let (addr, mut server) = serve(fake.clone(), "127.0.0.1:0".parse().unwrap()).await;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let handles = spawn_meters(&[meter_config(addr)], None, stop_rx);
+    let handles = spawn_meters(
+        &[meter_config(addr)],
+        None,
+        chargegate::clock::Clock::system(),
+        stop_rx,
+    );
     let mut rx = handles.status["grid"].clone();
     let fresh = wait_for(&mut rx, "first reading", Duration::from_secs(5), |s| {
         !s.stale
@@ -400,7 +405,7 @@ async fn stale_and_recover(
         "{name}: stale only after {took:?}"
     );
     assert!(
-        stale.usable(std::time::Instant::now()).is_none(),
+        stale.usable(tokio::time::Instant::now()).is_none(),
         "{name}: a stale meter must not be used"
     );
     if !error_contains.is_empty() {
@@ -420,7 +425,7 @@ async fn stale_and_recover(
         |s| !s.stale,
     )
     .await;
-    assert!(back.usable(std::time::Instant::now()).is_some());
+    assert!(back.usable(tokio::time::Instant::now()).is_some());
     let _ = stop_tx.send(true);
     handles.abort();
     server.abort();
@@ -668,6 +673,7 @@ async fn two_meters_share_one_rtu_bus_and_one_failing_does_not_stall_the_other()
             meter("b", 2, "eastron-sdm72d-m"),
         ],
         None,
+        chargegate::clock::Clock::system(),
         stop_rx,
     );
     let (mut a, mut b) = (handles.status["a"].clone(), handles.status["b"].clone());

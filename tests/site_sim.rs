@@ -265,6 +265,7 @@ async fn run(seed: u64, chargers: usize) {
                 targets,
                 rows: rows.clone(),
                 why: format!("seed {seed} step {step}"),
+                notes: Default::default(),
             })
             .unwrap();
         for _ in 0..10 {

@@ -5,9 +5,10 @@
 //! audit log (DESIGN.md S6). Anything a charger sends is answered or logged; nothing it
 //! sends ends the task except a closed or broken socket.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use chrono::Utc;
+use tokio::time::Instant;
+
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -19,6 +20,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::handshake::Admitted;
 use super::registry::{Chargers, CommandError, CommandRequest};
+use crate::clock::Clock;
 use crate::ocpp::model::{ChargerCommand, CommandReply, OcppVersion};
 use crate::ocpp::rpc::{self, Frame, RpcErrorCode};
 use crate::ocpp::session::{Incoming, RpcSession};
@@ -32,6 +34,8 @@ pub struct Limits {
     pub call_timeout: Duration,
     /// Larger text messages are refused with a CALLERROR, in bytes.
     pub max_message_bytes: usize,
+    /// Where the connection reads time (timestamps of records and the audit log).
+    pub clock: Clock,
 }
 
 /// An outgoing CALL waiting for its answer.
@@ -70,12 +74,12 @@ pub async fn serve<S>(
         admission: admitted.admission,
     };
     let mut registration = chargers.register(&ctx.id, ctx.version);
-    if let Err(e) = csms.connected(&ctx, Utc::now()).await {
+    if let Err(e) = csms.connected(&ctx, limits.clock.now()).await {
         tracing::error!(charger = %ctx.id, "cannot record the connection: {e}");
     }
     tracing::info!(charger = %ctx.id, version = ctx.version.subprotocol(), admission = ?ctx.admission, "charger connected");
     // Message ids carry the connection's start so that they never repeat across reconnects.
-    let prefix = format!("cg{}", Utc::now().timestamp_millis());
+    let prefix = format!("cg{}", limits.clock.now().timestamp_millis());
     let mut conn = Connection {
         ws,
         ctx,
@@ -129,7 +133,10 @@ pub async fn serve<S>(
     }
     // A replaced connection leaves the charger's record alone: the newer one owns it.
     if chargers.unregister(&conn.ctx.id, registration.generation)
-        && let Err(e) = conn.csms.disconnected(&conn.ctx, Utc::now()).await
+        && let Err(e) = conn
+            .csms
+            .disconnected(&conn.ctx, conn.limits.clock.now())
+            .await
     {
         tracing::error!(charger = %conn.ctx.id, "cannot record the disconnection: {e}");
     }
@@ -251,7 +258,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 tracing::warn!(charger = %self.ctx.id, action, "refused CALL: {e}");
                 rpc::call_error(version, &id, e.code, &e.message)
             }
-            Ok(event) => match self.csms.handle(&self.ctx, &event, Utc::now()).await {
+            Ok(event) => match self
+                .csms
+                .handle(&self.ctx, &event, self.limits.clock.now())
+                .await
+            {
                 Ok(reply) => match crate::ocpp::encode_reply(version, &event, &reply) {
                     Ok(payload) => rpc::call_result(&id, &payload),
                     Err(e) => {
@@ -383,7 +394,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         reason: &str,
     ) -> AuditRecord {
         AuditRecord {
-            ts: crate::ocpp::time::format(&Utc::now()),
+            ts: crate::ocpp::time::format(&self.limits.clock.now()),
             charger_id: self.ctx.id.to_string(),
             action: action.to_string(),
             request: request.to_string(),

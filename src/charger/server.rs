@@ -21,6 +21,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use super::connection::{self, Limits};
 use super::handshake::{self, Admitted};
 use super::registry::Chargers;
+use crate::clock::Clock;
 use crate::config::{Charger, Config, Tls, UnknownChargers};
 use crate::session::Csms;
 use crate::units::ChargerId;
@@ -53,13 +54,14 @@ pub struct ServerSettings {
 }
 
 impl ServerSettings {
-    pub fn from_config(config: &Config) -> Self {
+    pub fn from_config(config: &Config, clock: Clock) -> Self {
         Self {
             chargers: config.chargers_by_id(),
             unknown_chargers: config.csms.unknown_chargers,
             limits: Limits {
                 call_timeout: Duration::from_secs(u64::from(config.csms.call_timeout_s)),
                 max_message_bytes: config.csms.max_message_bytes,
+                clock,
             },
         }
     }

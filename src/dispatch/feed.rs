@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use super::round::Row;
 use super::task::DispatchInput;
+use crate::clock::Clock;
 use crate::control::ControlOutput;
 use crate::site::SiteSnapshot;
 use crate::units::Amps;
@@ -56,6 +57,7 @@ pub fn input(output: &ControlOutput, at: DateTime<Utc>) -> Option<DispatchInput>
         targets,
         rows: rows(snapshot),
         why,
+        notes: output.notes.clone(),
     })
 }
 
@@ -64,6 +66,7 @@ pub fn input(output: &ControlOutput, at: DateTime<Utc>) -> Option<DispatchInput>
 pub async fn run(
     mut output: watch::Receiver<ControlOutput>,
     dispatch: watch::Sender<DispatchInput>,
+    clock: Clock,
     mut shutdown: watch::Receiver<bool>,
 ) {
     // A slot is at least a minute: checking every few seconds notices its boundary in time.
@@ -74,7 +77,7 @@ pub async fn run(
             changed = output.changed() => if changed.is_err() { break },
             _ = tick.tick() => {}
         }
-        let next = input(&output.borrow(), Utc::now());
+        let next = input(&output.borrow(), clock.now());
         if let Some(next) = next {
             dispatch.send_if_modified(|current| {
                 let changed = *current != next;

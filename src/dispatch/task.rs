@@ -18,6 +18,7 @@ use super::baseline::BaselineState;
 use super::profile;
 use super::round::{self, ChargerLimit, RoundPolicy, Row};
 use crate::charger::{Chargers, CommandError};
+use crate::clock::Clock;
 use crate::config::{Charger, Config};
 use crate::ocpp::model::{ChargerCommand, CommandReply, RateUnit, TxKey};
 use crate::session::{ConnectionEvent, Csms};
@@ -36,6 +37,9 @@ pub struct DispatchInput {
     pub rows: Vec<Row>,
     /// Why these targets (the plan, the guard...), for the audit log.
     pub why: String,
+    /// Why a charger's target differs from the plan (a guard cut or its lifting), added to
+    /// that charger's audit reason.
+    pub notes: BTreeMap<ChargerId, String>,
 }
 
 /// Dispatch settings from the config.
@@ -107,6 +111,7 @@ struct Dispatcher {
     outbox: Vec<(Charger, Amps, String, DateTime<Utc>)>,
     answers: mpsc::UnboundedSender<Answer>,
     published: watch::Sender<BTreeMap<ChargerId, ChargerLimit>>,
+    clock: Clock,
 }
 
 /// Subscribes now and returns the loop (runs until `shutdown`), plus a watch of the
@@ -117,6 +122,7 @@ pub fn run(
     settings: DispatchSettings,
     baseline: BaselineState,
     input: watch::Receiver<DispatchInput>,
+    clock: Clock,
     shutdown: watch::Receiver<bool>,
 ) -> (
     impl Future<Output = ()> + Send + 'static,
@@ -127,7 +133,7 @@ pub fn run(
     // A charger may still hold a lease from before chargegate (re)started, up to its
     // maximum and for up to one lease: count it so until a new lease replaces it (the
     // lease profile id is fixed, so a new one replaces the old on the charger).
-    let unknown_until = Utc::now() + chrono::Duration::seconds(i64::from(settings.lease_s));
+    let unknown_until = clock.now() + chrono::Duration::seconds(i64::from(settings.lease_s));
     let limits: BTreeMap<ChargerId, ChargerLimit> = settings
         .chargers
         .values()
@@ -162,6 +168,7 @@ pub fn run(
         last_sent: HashMap::new(),
         answers,
         published,
+        clock,
     };
     (
         dispatcher.serve(connections, answers_rx, input, shutdown),
@@ -197,7 +204,7 @@ impl Dispatcher {
                 _ = retry.tick() => {}
             }
             let wanted = input.borrow().clone();
-            let now = Utc::now();
+            let now = self.clock.now();
             // The round first: a reduction due now must not wait behind the refresh of the
             // higher limit it replaces (S2); a charger sent a new limit needs no refresh.
             self.round(&wanted, now);
@@ -268,8 +275,8 @@ impl Dispatcher {
                     answer.limit.0
                 );
                 let (store, charger) = (self.csms.store().clone(), answer.charger.to_string());
+                let now = self.clock.now();
                 tokio::spawn(async move {
-                    let now = Utc::now();
                     if let Err(e) = store
                         .call(move |c| store::charger_event(c, &charger, "Alert", &detail, now))
                         .await
@@ -375,7 +382,10 @@ impl Dispatcher {
             .collect();
         // S2: every reduction is issued before any increase.
         for send in decided.reductions.into_iter().chain(increases) {
-            let why = format!("{}: {}", wanted.why, send.reason);
+            let why = match wanted.notes.get(&send.charger) {
+                Some(note) => format!("{}, {note}: {}", wanted.why, send.reason),
+                None => format!("{}: {}", wanted.why, send.reason),
+            };
             self.send(&send.charger, send.limit, why, now);
         }
     }

@@ -8,7 +8,9 @@
 //! and frequency registers change from poll to poll, so an idle site does not freeze.)
 //! Takes `now` as a parameter; must never read the clock or do IO.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// The health of one meter.
 #[derive(Debug, Clone)]

@@ -17,7 +17,9 @@ pub mod probe;
 pub mod profile;
 pub mod task;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::config::MeterRole;
 use crate::units::{Amps, Volts, WattHours, Watts};

@@ -141,7 +141,7 @@ pub async fn probe(
             hint(&ReadError::Decode(e.clone()))
         );
     } else if complete {
-        let r = MeterReading::from_values(&values, std::time::Instant::now(), false);
+        let r = MeterReading::from_values(&values, tokio::time::Instant::now(), false);
         let amps: Vec<String> = r
             .current
             .iter()

@@ -21,6 +21,7 @@ use super::history::{MinuteAggregator, MinuteSummary};
 use super::modbus::{Connection, ReadError, connect, describe};
 use super::plan::{Block, plan};
 use super::{MeterReading, MeterStatus};
+use crate::clock::Clock;
 use crate::config::{Meter, MeterTransport};
 
 /// Recorded when an answer repeats the previous register image word for word.
@@ -54,6 +55,7 @@ fn request_limit(meter: &Meter) -> Duration {
 pub fn spawn_meters(
     meters: &[Meter],
     history: Option<mpsc::Sender<MinuteSummary>>,
+    clock: Clock,
     shutdown: watch::Receiver<bool>,
 ) -> MeterHandles {
     let mut handles = MeterHandles::default();
@@ -66,7 +68,7 @@ pub fn spawn_meters(
             meter.stale_after,
         ));
         handles.status.insert(meter.id.clone(), rx);
-        let slot = Slot::new(meter.clone(), tx, history.clone());
+        let slot = Slot::new(meter.clone(), tx, history.clone(), clock);
         let shared = match &meter.transport {
             MeterTransport::Rtu(rtu) => groups.iter_mut().find(
                 |(t, _)| matches!(t, MeterTransport::Rtu(other) if other.device == rtu.device),
@@ -96,6 +98,7 @@ pub fn spawn_bus_on(
     conn: Connection,
     meters: &[Meter],
     history: Option<mpsc::Sender<MinuteSummary>>,
+    clock: Clock,
     shutdown: watch::Receiver<bool>,
 ) -> MeterHandles {
     let mut handles = MeterHandles::default();
@@ -111,7 +114,7 @@ pub fn spawn_bus_on(
             meter.stale_after,
         ));
         handles.status.insert(meter.id.clone(), rx);
-        slots.push(Slot::new(meter.clone(), tx, history.clone()));
+        slots.push(Slot::new(meter.clone(), tx, history.clone(), clock));
     }
     handles.tasks.push(tokio::spawn(run_group(
         first.transport.clone(),
@@ -134,6 +137,8 @@ struct Slot {
     status: watch::Sender<MeterStatus>,
     minutes: MinuteAggregator,
     history: Option<mpsc::Sender<MinuteSummary>>,
+    /// Wall time for the history's minutes.
+    clock: Clock,
 }
 
 impl Slot {
@@ -141,6 +146,7 @@ impl Slot {
         meter: Meter,
         status: watch::Sender<MeterStatus>,
         history: Option<mpsc::Sender<MinuteSummary>>,
+        clock: Clock,
     ) -> Self {
         let blocks = meter
             .profile
@@ -156,6 +162,7 @@ impl Slot {
             status,
             history,
             meter,
+            clock,
         }
     }
 
@@ -181,9 +188,8 @@ impl Slot {
             Ok((image, values)) => {
                 let mut h = DefaultHasher::new();
                 image.hash(&mut h);
-                if self.health.good(now.into_std(), h.finish()) {
-                    let reading =
-                        MeterReading::from_values(&values, now.into_std(), self.meter.invert);
+                if self.health.good(now, h.finish()) {
+                    let reading = MeterReading::from_values(&values, now, self.meter.invert);
                     self.add_to_history(&reading);
                     self.last = Some(reading);
                 } else {
@@ -206,7 +212,7 @@ impl Slot {
     fn add_to_history(&mut self, r: &MeterReading) {
         let current = r.current.map(|a| a.map(|a| a.0));
         let power = r.power_total.map(|w| w.0);
-        if let Some(done) = self.minutes.add(chrono::Utc::now(), current, power)
+        if let Some(done) = self.minutes.add(self.clock.now(), current, power)
             && let Some(tx) = &self.history
             && tx.try_send(done).is_err()
         {
@@ -218,7 +224,7 @@ impl Slot {
     }
 
     fn publish(&self, now: Instant) {
-        let stale = self.health.is_stale(now.into_std());
+        let stale = self.health.is_stale(now);
         if stale && !self.status.borrow().stale {
             tracing::warn!(
                 meter = self.meter.id,

@@ -6,7 +6,7 @@
 //! our answer (a dropped frame) resends the same message id; `incoming` then hands back the
 //! cached answer instead of processing the CALL twice. Time is a parameter (`Instant`).
 
-use std::time::Instant;
+use tokio::time::Instant;
 
 /// The state of one connection's RPC. `P` is what the caller keeps with an outgoing call
 /// (e.g. the command and whom to answer).

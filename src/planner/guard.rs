@@ -16,6 +16,8 @@ pub struct Reduction {
     pub charger: ChargerId,
     pub from: Amps,
     pub to: Amps,
+    /// The circuit phase that forced it, with its numbers, for the log and the audit.
+    pub why: String,
 }
 
 /// Below this an excess is round-off, in A.
@@ -40,6 +42,7 @@ pub fn guard(snap: &SiteSnapshot, committed: &[(ChargerId, Amps)]) -> Vec<Reduct
         })
         .collect();
     let before = x.clone();
+    let mut why: Vec<Option<String>> = vec![None; x.len()];
     let chains: Vec<Vec<usize>> = snap
         .chargers
         .iter()
@@ -81,6 +84,16 @@ pub fn guard(snap: &SiteSnapshot, committed: &[(ChargerId, Amps)]) -> Vec<Reduct
         let Some(i) = victim else {
             break; // nothing left to cut: only offline failsafes and the load itself
         };
+        if why[i].is_none() {
+            let load = snap.assumed_load(c, p);
+            why[i] = Some(format!(
+                "{}/L{}: load {load:.1} A + limits {:.1} A > {:.1} A",
+                snap.circuits[c].id,
+                p + 1,
+                snap.budget(c) + over - load,
+                snap.budget(c)
+            ));
+        }
         let target = x[i] - over;
         x[i] = if target >= snap.chargers[i].min_current.0 - EPS_A {
             target.max(0.0)
@@ -96,6 +109,7 @@ pub fn guard(snap: &SiteSnapshot, committed: &[(ChargerId, Amps)]) -> Vec<Reduct
             charger: c.id.clone(),
             from: Amps(before[i]),
             to: Amps(x[i]),
+            why: why[i].take().unwrap_or_default(),
         })
         .collect()
 }

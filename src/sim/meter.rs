@@ -45,7 +45,7 @@ struct State {
     silent: bool,
     reads: u64,
     import_kwh: f64,
-    last_read: Option<std::time::Instant>,
+    last_read: Option<tokio::time::Instant>,
 }
 
 /// A handle to a running simulated meter; cheap to clone.
@@ -139,7 +139,7 @@ impl SimMeter {
 
     /// The register image now: 0x0000..=0x004B, input registers.
     fn image(state: &mut State) -> Vec<u16> {
-        let now = std::time::Instant::now();
+        let now = tokio::time::Instant::now();
         let currents = Self::sum(state);
         // The voltage wanders by a few tenths of a volt, as on a live network.
         let jitter = (state.reads % 7) as f64 * 0.05;

@@ -9,12 +9,14 @@
 //! by a sample taken before the vehicle followed. Thin: the deciding is in `load`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use chrono::Utc;
+use tokio::time::Instant;
+
 use tokio::sync::{broadcast, mpsc, watch};
 
 use super::load::{ChargerDraw, EV_RESPONSE, LoadSource, LoadWindow, RecentLimits, site_load};
+use crate::clock::Clock;
 use crate::config::{Config, ancestors};
 use crate::control::LoadReading;
 use crate::dispatch::round::ChargerLimit;
@@ -99,13 +101,14 @@ impl LatestSamples {
         self.0.clear();
     }
 
-    /// The currents to subtract for `charger` at `now` (none when unknown or too old).
-    fn currents(&self, now: Instant, charger: &ChargerId) -> [Option<Amps>; 3] {
+    /// The currents to subtract for `charger` at `now` and when they were received (none
+    /// when unknown or too old).
+    fn currents(&self, now: Instant, charger: &ChargerId) -> ([Option<Amps>; 3], Option<Instant>) {
         match self.0.get(charger) {
             Some((at, currents)) if now.saturating_duration_since(*at) <= MAX_SAMPLE_AGE => {
-                *currents
+                (*currents, Some(*at))
             }
-            _ => [None; 3],
+            _ => ([None; 3], None),
         }
     }
 }
@@ -119,6 +122,7 @@ pub async fn run(
     mut connections: broadcast::Receiver<ConnectionEvent>,
     mut limits: watch::Receiver<BTreeMap<ChargerId, ChargerLimit>>,
     readings: mpsc::Sender<LoadReading>,
+    clock: Clock,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut feeds: Vec<Feed> = config
@@ -158,7 +162,7 @@ pub async fn run(
     let mut samples = LatestSamples::default();
     let mut recent = RecentLimits::new(EV_RESPONSE);
     let record = |recent: &mut RecentLimits, limits: &BTreeMap<ChargerId, ChargerLimit>| {
-        let (now, wall) = (Instant::now(), Utc::now());
+        let (now, wall) = (clock.instant(), clock.now());
         for (id, limit) in limits {
             recent.record(now, id, limit.effective(wall));
         }
@@ -190,7 +194,7 @@ pub async fn run(
             }
             event = events.recv() => {
                 match event {
-                    Ok(e) => samples.apply(Instant::now(), &e.charger, &e.event),
+                    Ok(e) => samples.apply(clock.instant(), &e.charger, &e.event),
                     // A missed end of a transaction, as above.
                     Err(broadcast::error::RecvError::Lagged(_)) => samples.forget_all(),
                     Err(broadcast::error::RecvError::Closed) => break,
@@ -200,14 +204,15 @@ pub async fn run(
             _ = tick.tick() => {}
         }
         record(&mut recent, &limits.borrow());
-        let now = Instant::now();
+        let now = clock.instant();
         for feed in &mut feeds {
             let draws: Vec<ChargerDraw> = feed
                 .chargers
                 .iter()
                 .map(|(id, rotation, phases)| {
-                    ChargerDraw::new(rotation, *phases, samples.currents(now, id))
-                        .capped(recent.lowest(id), recent.fell(id))
+                    let (currents, sampled_at) = samples.currents(now, id);
+                    ChargerDraw::new(rotation, *phases, currents)
+                        .with_limits(&recent, id, sampled_at, now)
                 })
                 .collect();
             let status = feed.status.borrow().clone();
@@ -222,7 +227,7 @@ pub async fn run(
             let reading = LoadReading {
                 circuit: feed.circuit.clone(),
                 per_phase,
-                at: Utc::now(),
+                at: clock.now(),
             };
             if readings.send(reading).await.is_err() {
                 return;
@@ -234,6 +239,7 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Utc;
 
     fn sample(measurand: &str, phase: Option<&str>, value: f64) -> MeterSample {
         MeterSample {
@@ -290,20 +296,21 @@ mod tests {
         let mut s = LatestSamples::default();
         let known = [Some(Amps(16.0)), None, None];
         s.apply(t0, &cp, &meter_values(16.0));
-        assert_eq!(s.currents(t0, &cp), known);
+        assert_eq!(s.currents(t0, &cp).0, known);
         // Charging states keep it; a connector without a drawing vehicle drops it.
         s.apply(t0, &cp, &status(ConnectorStatus::Charging));
-        assert_eq!(s.currents(t0, &cp), known);
+        assert_eq!(s.currents(t0, &cp).0, known);
         s.apply(t0, &cp, &status(ConnectorStatus::SuspendedEv));
-        assert_eq!(s.currents(t0, &cp), [None; 3]);
+        assert_eq!(s.currents(t0, &cp).0, [None; 3]);
         // So does the end of the connection and old age.
         s.apply(t0, &cp, &meter_values(16.0));
         s.forget(&cp);
-        assert_eq!(s.currents(t0, &cp), [None; 3]);
+        assert_eq!(s.currents(t0, &cp).0, [None; 3]);
         s.apply(t0, &cp, &meter_values(16.0));
-        assert_eq!(s.currents(t0 + MAX_SAMPLE_AGE, &cp), known);
+        assert_eq!(s.currents(t0 + MAX_SAMPLE_AGE, &cp).0, known);
         assert_eq!(
-            s.currents(t0 + MAX_SAMPLE_AGE + Duration::from_secs(1), &cp),
+            s.currents(t0 + MAX_SAMPLE_AGE + Duration::from_secs(1), &cp)
+                .0,
             [None; 3]
         );
     }
