@@ -34,7 +34,7 @@ impl SimChargePoint {
             .state
             .statuses
             .insert(evse, status.to_string());
-        let payload = messages::status_notification(self.version(), evse, status, &Utc::now());
+        let payload = messages::status_notification(self.version(), evse, status, &self.shared.clock.now());
         self.call("StatusNotification", payload).await
     }
 
@@ -101,7 +101,7 @@ impl SimChargePoint {
         energy_wh: f64,
         currents_a: &[f64],
     ) -> Result<Value, SimError> {
-        let now = Utc::now();
+        let now = self.shared.clock.now();
         match self.version() {
             OcppVersion::V16 => {
                 let tx = Self::tx_id_v16(tx)?;
@@ -137,7 +137,7 @@ impl SimChargePoint {
             None,
             energy_wh,
             currents_a,
-            &Utc::now(),
+            &self.shared.clock.now(),
         );
         self.call("MeterValues", payload).await
     }

@@ -55,6 +55,8 @@ pub struct SimOptions {
     pub profiles: Vec<Value>,
     /// A faulty charger that accepts ChargingProfiles and ignores them.
     pub ignores_profiles: bool,
+    /// The charger's clock (its message timestamps, the profiles' validity).
+    pub clock: crate::clock::Clock,
 }
 
 impl SimOptions {
@@ -70,6 +72,7 @@ impl SimOptions {
             reply_policy: ReplyPolicy::Accept,
             profiles: Vec::new(),
             ignores_profiles: false,
+            clock: crate::clock::Clock::system(),
         }
     }
 }
@@ -177,6 +180,7 @@ pub(super) struct Shared {
     pub(super) calls: watch::Sender<u64>,
     pub(super) closed: AtomicBool,
     pub(super) next_id: AtomicU64,
+    pub(super) clock: crate::clock::Clock,
 }
 
 impl Shared {
@@ -328,6 +332,7 @@ impl SimChargePoint {
         let (calls, _) = watch::channel(0);
         let shared = Arc::new(Shared {
             version,
+            clock: opts.clock,
             inner: Mutex::new(Inner {
                 pending: HashMap::new(),
                 internal: HashSet::new(),

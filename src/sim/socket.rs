@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use chrono::Utc;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
@@ -107,7 +106,7 @@ pub(super) fn handle_text(
                             &action,
                             &payload,
                             &mut inner.state,
-                            &Utc::now(),
+                            &shared.clock.now(),
                         );
                         drop(applied);
                         None
@@ -118,7 +117,7 @@ pub(super) fn handle_text(
                         &action,
                         &payload,
                         &mut inner.state,
-                        &Utc::now(),
+                        &shared.clock.now(),
                     )),
                 };
                 inner.received.push(Recorded {
