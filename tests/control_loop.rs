@@ -74,7 +74,7 @@ async fn until(
     what: &str,
     f: impl FnMut(&ControlOutput) -> bool,
 ) -> ControlOutput {
-    tokio::time::timeout(Duration::from_secs(5), rx.wait_for(f))
+    tokio::time::timeout(Duration::from_secs(30), rx.wait_for(f))
         .await
         .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
         .unwrap_or_else(|_| panic!("control loop ended while waiting for {what}"))
@@ -132,6 +132,15 @@ async fn events_and_readings_drive_plans_and_the_guard() {
         let a = now_a(&out, id);
         assert!(a == 0.0 || a >= 6.0, "{id} at {a} A (S4)");
     }
+
+    // The load falls back: the cut lifts with the very next reading, before any replan
+    // (issue 9: a cut used to hold until the next slot).
+    c.readings.send(reading(Some(10.0))).await.unwrap();
+    let out = until(&mut c.output, "the cut lifted", |o| o.reductions.is_empty()).await;
+    assert_eq!(out.replans, replans, "the guard lifts its cut by itself");
+    assert!(now_a(&out, "CP-01") > 0.0 && now_a(&out, "CP-02") > 0.0);
+    c.readings.send(reading(Some(70.0))).await.unwrap();
+    until(&mut c.output, "the cut again", |o| !o.reductions.is_empty()).await;
 
     // One slot later the loop replans with the new load; the fresh plan fits by itself.
     tokio::time::advance(Duration::from_secs(15 * 60)).await;
