@@ -168,10 +168,12 @@ pub async fn start_with_clock(
     // Meters -> non-charger load readings -> control loop.
     let feed = crate::site::feed::run(
         config.clone(),
-        meters.status.clone(),
-        csms.subscribe(),
-        csms.subscribe_connections(),
-        accounting.clone(),
+        crate::site::feed::FeedInputs {
+            meters: meters.status.clone(),
+            events: csms.subscribe(),
+            connections: csms.subscribe_connections(),
+            limits: accounting.clone(),
+        },
         control.readings.clone(),
         clock,
         shutdown_rx.clone(),

@@ -15,6 +15,7 @@
 mod actions;
 pub mod answers;
 pub mod charge_point;
+pub mod depot;
 pub mod limits;
 pub mod messages;
 pub mod meter;

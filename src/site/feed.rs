@@ -113,18 +113,33 @@ impl LatestSamples {
     }
 }
 
+/// What the feed listens to.
+#[derive(Debug)]
+pub struct FeedInputs {
+    /// Every meter's status, by `[[meter]] id`.
+    pub meters: BTreeMap<String, watch::Receiver<MeterStatus>>,
+    /// Charger events (their Current.Import samples, transaction ends, statuses).
+    pub events: broadcast::Receiver<SiteEvent>,
+    pub connections: broadcast::Receiver<ConnectionEvent>,
+    /// Dispatch's accounting: the limits chargegate gave each charger.
+    pub limits: watch::Receiver<BTreeMap<ChargerId, ChargerLimit>>,
+}
+
 /// Runs until `shutdown`; returns at once when no meter is configured (the control loop
 /// then keeps assuming the worst case).
 pub async fn run(
     config: Config,
-    meters: BTreeMap<String, watch::Receiver<MeterStatus>>,
-    mut events: broadcast::Receiver<SiteEvent>,
-    mut connections: broadcast::Receiver<ConnectionEvent>,
-    mut limits: watch::Receiver<BTreeMap<ChargerId, ChargerLimit>>,
+    inputs: FeedInputs,
     readings: mpsc::Sender<LoadReading>,
     clock: Clock,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let FeedInputs {
+        meters,
+        mut events,
+        mut connections,
+        mut limits,
+    } = inputs;
     let mut feeds: Vec<Feed> = config
         .meters
         .iter()

@@ -1,0 +1,908 @@
+//! Scoring a depot day: safety, service, cost and how much of the room a controller uses,
+//! accumulated one time step at a time from what the chargers applied and the vehicles
+//! drew.
+//!
+//! The same `DayMetrics` scores the baselines and a run of the real daemon, so they
+//! compare. It takes what a step looked like and never asks how it came about: it must
+//! not read the clock or know about OCPP. Limits are "committed" as DESIGN.md S1 counts
+//! them: a charger's limit loads every site phase of the charger (and the sub-board's,
+//! for a bay on it), whatever phases the vehicle behind it uses.
+//!
+//! Utilisation compares each step with a reference allocation: the max-min fair share
+//! (progressive filling) of the room on every circuit phase among the chargers whose
+//! vehicle wants more, each capped at what its vehicle can take. That reference is
+//! Pareto-efficient (no charger can get more without another getting less), so a
+//! controller that gives everyone their fair maximum scores 100 %, and one that leaves
+//! room unused while vehicles wait scores less. It is measured per site phase on what the
+//! vehicles can use (a limit above the vehicle's maximum counts as the maximum, a phase
+//! the vehicle does not draw on counts nothing), and a step's score is its worst phase.
+
+use std::fmt::Write;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::{Capacity, DepotDay};
+use crate::config::Planner;
+
+/// The default `settle`: chargegate's default `min-interval-s` (30 s, no increase sooner)
+/// plus 5 s for the meter poll, a control pass and the charger's answer.
+pub const DEFAULT_SETTLE: std::time::Duration = std::time::Duration::from_secs(35);
+/// A step is "under-using" the room below this share of the reference.
+const TARGET: f64 = 0.95;
+/// Tolerance for comparing currents, A.
+const EPS_A: f64 = 1e-6;
+/// A phase whose reference share is below a charger's minimum (6 A, IEC 61851-1) is not
+/// scored: no controller can use it without breaking S4.
+const MIN_SCORED_A: f64 = 6.0;
+
+/// What one bay looked like during a step.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct BayStep {
+    /// The limit the charger applies (what it offers the vehicle), A per charger phase;
+    /// 0 when paused.
+    pub limit_a: f64,
+    /// What the vehicle draws, per site phase, A (`Bay::to_site` of its per-phase draw).
+    pub draw_a: [f64; 3],
+    /// A vehicle is plugged in and its battery is not full.
+    pub wants_more: bool,
+}
+
+/// One bay's claim on the circuit phases: up to `cap_a`, loading every constraint whose
+/// bit is set in `mask` (bit `p`: site phase `p`; bit `3 + p`: the sub-board's phase `p`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Claim {
+    pub cap_a: f64,
+    pub mask: u8,
+}
+
+pub(super) fn bits(mask: u8) -> impl Iterator<Item = usize> {
+    (0..6).filter(move |k| mask & (1 << k) != 0)
+}
+
+/// The max-min fair allocation of `rooms` (A per constraint) among `claims`: everyone's
+/// share rises together; a claim stops at its cap or when a constraint it loads is full.
+pub(super) fn fair_fill(claims: &[Claim], rooms: &[f64; 6]) -> Vec<f64> {
+    const EPS: f64 = 1e-9;
+    let mut alloc = vec![0.0; claims.len()];
+    let mut left = rooms.map(|r| r.max(0.0));
+    let mut active: Vec<bool> = claims
+        .iter()
+        .map(|c| c.cap_a > EPS && c.mask != 0 && bits(c.mask).all(|k| left[k] > EPS))
+        .collect();
+    // Every round stops at least one claim (the one whose cap or constraint set `delta`),
+    // so this ends within `claims.len()` rounds.
+    for _ in 0..=claims.len() {
+        let mut count = [0usize; 6];
+        for (c, _) in claims.iter().zip(&active).filter(|(_, a)| **a) {
+            for k in bits(c.mask) {
+                count[k] += 1;
+            }
+        }
+        let mut delta = f64::INFINITY;
+        for k in 0..6 {
+            if count[k] > 0 {
+                delta = delta.min(left[k] / count[k] as f64);
+            }
+        }
+        for (i, c) in claims.iter().enumerate().filter(|(i, _)| active[*i]) {
+            delta = delta.min(c.cap_a - alloc[i]);
+        }
+        if !delta.is_finite() {
+            break;
+        }
+        for (i, c) in claims.iter().enumerate().filter(|(i, _)| active[*i]) {
+            alloc[i] += delta;
+            for k in bits(c.mask) {
+                left[k] -= delta;
+            }
+        }
+        for (i, c) in claims.iter().enumerate() {
+            if active[i] && (c.cap_a - alloc[i] <= EPS || bits(c.mask).any(|k| left[k] <= EPS)) {
+                active[i] = false;
+            }
+        }
+    }
+    alloc
+}
+
+/// The room per constraint before any charger: limit - margin, less the building load on
+/// the site phases (the sub-board feeds only chargers), A.
+pub(super) fn rooms(capacity: &Capacity, building: [f64; 3]) -> [f64; 6] {
+    std::array::from_fn(|k| {
+        if k < 3 {
+            capacity.site_limit_a[k] - capacity.margin_a - building[k]
+        } else {
+            capacity.board_limit_a[k - 3] - capacity.margin_a
+        }
+    })
+}
+
+/// What the metrics keep of a bay.
+#[derive(Debug, Clone)]
+struct BayInfo {
+    id: String,
+    /// Constraints its limit loads (see `Claim`).
+    mask: u8,
+    /// Site phases its vehicle draws on, as bits 0..3.
+    vehicle_mask: u8,
+    min_a: f64,
+    usable_a: f64,
+    need_wh: f64,
+    reachable_wh: f64,
+    arrival: DateTime<Utc>,
+    departure: DateTime<Utc>,
+}
+
+/// What makes the reference allocation change: the building load, the limits and who
+/// wants more. A steady stretch is a run of steps with the same key.
+#[derive(Debug, Clone, PartialEq)]
+struct StretchKey {
+    building: [u64; 3],
+    capacity: [u64; 7],
+    wanting: Vec<bool>,
+}
+
+#[derive(Debug, Clone)]
+struct Stretch {
+    key: StretchKey,
+    since: DateTime<Utc>,
+    /// The reference allocation per bay (0 for those not wanting), A.
+    reference: Vec<f64>,
+    measured_s: f64,
+    /// Sum of score x seconds over the measured steps.
+    score_s: f64,
+}
+
+/// One vehicle's night.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VehicleOutcome {
+    pub bay: String,
+    pub arrival: DateTime<Utc>,
+    pub departure: DateTime<Utc>,
+    pub need_wh: f64,
+    /// The need, or less when the vehicle could not take it even alone (`Bay::reachable_wh`).
+    pub reachable_wh: f64,
+    /// Taken between arrival and departure, Wh.
+    pub delivered_wh: f64,
+}
+
+impl VehicleOutcome {
+    /// Energy missing at departure, Wh.
+    pub fn shortfall_wh(&self) -> f64 {
+        (self.need_wh - self.delivered_wh).max(0.0)
+    }
+
+    /// Energy missing at departure that the site could have given, Wh.
+    pub fn reachable_shortfall_wh(&self) -> f64 {
+        (self.reachable_wh - self.delivered_wh).max(0.0)
+    }
+}
+
+/// The day's scores.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DaySummary {
+    /// Time recorded, s.
+    pub seconds: f64,
+    /// Time some circuit phase had committed limits (+ building) above limit - margin, s.
+    pub over_limit_s: f64,
+    /// Time some circuit phase carried more than limit - margin (building + draws), s.
+    pub over_drawn_s: f64,
+    /// Charger-seconds a wanting vehicle sat below its minimum (paused) while every
+    /// circuit phase its charger loads had room for that minimum.
+    pub starved_s: f64,
+    /// The highest grid current per site phase (building + draws), A.
+    pub peak_grid_a: [f64; 3],
+    /// Energy drawn by all vehicles, Wh.
+    pub energy_wh: f64,
+    /// Energy x the tariff price in force, currency of the tariff.
+    pub cost: f64,
+    pub shortfall_wh: f64,
+    pub reachable_shortfall_wh: f64,
+    pub vehicles: Vec<VehicleOutcome>,
+    /// Time-weighted mean score over the measured time (0..=1); `None`: nothing measured.
+    pub utilisation_mean: Option<f64>,
+    /// The lowest stretch average.
+    pub utilisation_worst_stretch: Option<f64>,
+    /// Share of the measured time below 95 % (0..=1).
+    pub utilisation_below_target: f64,
+    /// Time measured for utilisation (steady, settled, something to share), s.
+    pub measured_s: f64,
+    /// Steady stretches with measured time.
+    pub stretches: usize,
+}
+
+/// Accumulates a day's scores step by step.
+#[derive(Debug, Clone)]
+pub struct DayMetrics {
+    settle: TimeDelta,
+    voltage_v: f64,
+    tariff: Planner,
+    bays: Vec<BayInfo>,
+    seconds: f64,
+    over_limit_s: f64,
+    over_drawn_s: f64,
+    starved_s: f64,
+    peak_grid_a: [f64; 3],
+    energy_wh: f64,
+    cost: f64,
+    delivered_wh: Vec<f64>,
+    stretch: Option<Stretch>,
+    measured_s: f64,
+    score_s: f64,
+    below_s: f64,
+    /// Averages of the stretches closed so far: (lowest, how many).
+    closed: (Option<f64>, usize),
+}
+
+impl DayMetrics {
+    /// Metrics for `day`; utilisation is measured only after `settle` of a steady stretch
+    /// (the controller's allowance to follow a change).
+    pub fn new(day: &DepotDay, settle: std::time::Duration) -> Self {
+        let voltage_v = day.site.voltage_v;
+        let bays: Vec<BayInfo> = day
+            .bays
+            .iter()
+            .map(|b| BayInfo {
+                id: b.id.clone(),
+                mask: b.constraint_mask(),
+                vehicle_mask: b.vehicle_site_phases().iter().fold(0, |m, p| m | 1 << p),
+                min_a: b.min_a,
+                usable_a: b.usable_a(),
+                need_wh: b.vehicle.need_wh,
+                reachable_wh: b.reachable_wh(voltage_v),
+                arrival: b.vehicle.arrival,
+                departure: b.vehicle.departure,
+            })
+            .collect();
+        Self {
+            settle: TimeDelta::from_std(settle).unwrap_or(TimeDelta::MAX),
+            voltage_v,
+            tariff: day.tariff.clone(),
+            delivered_wh: vec![0.0; bays.len()],
+            bays,
+            seconds: 0.0,
+            over_limit_s: 0.0,
+            over_drawn_s: 0.0,
+            starved_s: 0.0,
+            peak_grid_a: [0.0; 3],
+            energy_wh: 0.0,
+            cost: 0.0,
+            stretch: None,
+            measured_s: 0.0,
+            score_s: 0.0,
+            below_s: 0.0,
+            closed: (None, 0),
+        }
+    }
+
+    /// Records the step `[at, at + dt_s)`: what every bay looked like (in the day's bay
+    /// order), the building load per site phase (A) and the limits in force. Steps come in
+    /// time order without gaps.
+    pub fn record_step(
+        &mut self,
+        at: DateTime<Utc>,
+        dt_s: f64,
+        per_bay: &[BayStep],
+        building: [f64; 3],
+        capacity: &Capacity,
+    ) {
+        assert_eq!(per_bay.len(), self.bays.len(), "one BayStep per bay");
+        let dt_s = dt_s.max(0.0);
+        self.seconds += dt_s;
+        let room0 = rooms(capacity, building);
+        let mut committed = [0.0; 6];
+        let mut drawn = [0.0; 3];
+        for (info, step) in self.bays.iter().zip(per_bay) {
+            for k in bits(info.mask) {
+                committed[k] += step.limit_a;
+            }
+            for (p, a) in step.draw_a.iter().enumerate() {
+                drawn[p] += a;
+            }
+        }
+        let room: [f64; 6] = std::array::from_fn(|k| room0[k] - committed[k]);
+        if room.iter().any(|r| *r < -EPS_A) {
+            self.over_limit_s += dt_s;
+        }
+        let mut over_drawn = false;
+        for p in 0..3 {
+            let grid = building[p] + drawn[p];
+            self.peak_grid_a[p] = self.peak_grid_a[p].max(grid);
+            over_drawn |= grid > capacity.site_limit_a[p] - capacity.margin_a + EPS_A;
+        }
+        let mut board_drawn = [0.0; 3];
+        for (info, step) in self.bays.iter().zip(per_bay) {
+            if info.mask >> 3 != 0 {
+                for (p, a) in step.draw_a.iter().enumerate() {
+                    board_drawn[p] += a;
+                }
+            }
+        }
+        over_drawn |=
+            (0..3).any(|p| board_drawn[p] > capacity.board_limit_a[p] - capacity.margin_a + EPS_A);
+        if over_drawn {
+            self.over_drawn_s += dt_s;
+        }
+        for (info, step) in self.bays.iter().zip(per_bay) {
+            if step.wants_more
+                && step.limit_a < info.min_a - EPS_A
+                && bits(info.mask).all(|k| room[k] >= info.min_a - EPS_A)
+            {
+                self.starved_s += dt_s;
+            }
+        }
+        let price = crate::config::price_at(&self.tariff, super::minute_of_day(at));
+        let step_wh = drawn.iter().sum::<f64>() * self.voltage_v * dt_s / 3600.0;
+        self.energy_wh += step_wh;
+        self.cost += step_wh / 1000.0 * price;
+        for (i, (info, step)) in self.bays.iter().zip(per_bay).enumerate() {
+            if info.arrival <= at && at < info.departure {
+                self.delivered_wh[i] +=
+                    step.draw_a.iter().sum::<f64>() * self.voltage_v * dt_s / 3600.0;
+            }
+        }
+        self.score(at, dt_s, per_bay, building, capacity, &room0);
+    }
+
+    /// The utilisation part of `record_step`.
+    fn score(
+        &mut self,
+        at: DateTime<Utc>,
+        dt_s: f64,
+        per_bay: &[BayStep],
+        building: [f64; 3],
+        capacity: &Capacity,
+        room0: &[f64; 6],
+    ) {
+        let key = StretchKey {
+            building: building.map(f64::to_bits),
+            capacity: [
+                capacity.site_limit_a[0].to_bits(),
+                capacity.site_limit_a[1].to_bits(),
+                capacity.site_limit_a[2].to_bits(),
+                capacity.board_limit_a[0].to_bits(),
+                capacity.board_limit_a[1].to_bits(),
+                capacity.board_limit_a[2].to_bits(),
+                capacity.margin_a.to_bits(),
+            ],
+            wanting: per_bay.iter().map(|s| s.wants_more).collect(),
+        };
+        if self.stretch.as_ref().is_none_or(|s| s.key != key) {
+            self.close_stretch();
+            let claims: Vec<Claim> = self
+                .bays
+                .iter()
+                .zip(&key.wanting)
+                .map(|(info, wants)| Claim {
+                    cap_a: if *wants { info.usable_a } else { 0.0 },
+                    mask: info.mask,
+                })
+                .collect();
+            self.stretch = Some(Stretch {
+                reference: fair_fill(&claims, room0),
+                key,
+                since: at,
+                measured_s: 0.0,
+                score_s: 0.0,
+            });
+        }
+        let Some(stretch) = self.stretch.as_mut() else {
+            return;
+        };
+        if at - stretch.since < self.settle {
+            return;
+        }
+        let mut worst: Option<f64> = None;
+        for p in 0..3 {
+            let (mut used, mut reference) = (0.0, 0.0);
+            for (i, (info, step)) in self.bays.iter().zip(per_bay).enumerate() {
+                if step.wants_more && info.vehicle_mask & (1 << p) != 0 {
+                    used += step.limit_a.clamp(0.0, info.usable_a);
+                    reference += stretch.reference[i];
+                }
+            }
+            if reference >= MIN_SCORED_A {
+                // Above the reference on a phase is no credit for another step.
+                let score = (used / reference).min(1.0);
+                worst = Some(worst.map_or(score, |w: f64| w.min(score)));
+            }
+        }
+        if let Some(score) = worst {
+            stretch.measured_s += dt_s;
+            stretch.score_s += score * dt_s;
+            self.measured_s += dt_s;
+            self.score_s += score * dt_s;
+            if score < TARGET {
+                self.below_s += dt_s;
+            }
+        }
+    }
+
+    fn close_stretch(&mut self) {
+        if let Some(s) = self.stretch.take()
+            && s.measured_s > 0.0
+        {
+            let avg = s.score_s / s.measured_s;
+            self.closed.0 = Some(self.closed.0.map_or(avg, |w| w.min(avg)));
+            self.closed.1 += 1;
+        }
+    }
+
+    /// The scores so far.
+    pub fn summary(&self) -> DaySummary {
+        let mut closed = self.closed;
+        if let Some(s) = &self.stretch
+            && s.measured_s > 0.0
+        {
+            let avg = s.score_s / s.measured_s;
+            closed.0 = Some(closed.0.map_or(avg, |w| w.min(avg)));
+            closed.1 += 1;
+        }
+        let vehicles: Vec<VehicleOutcome> = self
+            .bays
+            .iter()
+            .zip(&self.delivered_wh)
+            .map(|(b, delivered)| VehicleOutcome {
+                bay: b.id.clone(),
+                arrival: b.arrival,
+                departure: b.departure,
+                need_wh: b.need_wh,
+                reachable_wh: b.reachable_wh,
+                delivered_wh: *delivered,
+            })
+            .collect();
+        DaySummary {
+            seconds: self.seconds,
+            over_limit_s: self.over_limit_s,
+            over_drawn_s: self.over_drawn_s,
+            starved_s: self.starved_s,
+            peak_grid_a: self.peak_grid_a,
+            energy_wh: self.energy_wh,
+            cost: self.cost,
+            shortfall_wh: vehicles.iter().map(VehicleOutcome::shortfall_wh).sum(),
+            reachable_shortfall_wh: vehicles
+                .iter()
+                .map(VehicleOutcome::reachable_shortfall_wh)
+                .sum(),
+            vehicles,
+            utilisation_mean: (self.measured_s > 0.0).then(|| self.score_s / self.measured_s),
+            utilisation_worst_stretch: closed.0,
+            utilisation_below_target: if self.measured_s > 0.0 {
+                self.below_s / self.measured_s
+            } else {
+                0.0
+            },
+            measured_s: self.measured_s,
+            stretches: closed.1,
+        }
+    }
+
+    /// The scores as a readable table.
+    pub fn report(&self) -> String {
+        let s = self.summary();
+        let pct = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{:.1} %", x * 100.0));
+        let short =
+            |f: fn(&VehicleOutcome) -> f64| s.vehicles.iter().filter(|v| f(v) > 1.0).count();
+        let mut out = String::new();
+        let _ = writeln!(out, "{:<34} {:.2} h", "recorded", s.seconds / 3600.0);
+        let _ = writeln!(
+            out,
+            "{:<34} {:.0} s",
+            "over a limit (committed)", s.over_limit_s
+        );
+        let _ = writeln!(
+            out,
+            "{:<34} {:.0} s",
+            "over a limit (drawn)", s.over_drawn_s
+        );
+        let _ = writeln!(
+            out,
+            "{:<34} {:.0} charger-s",
+            "paused with room (starved)", s.starved_s
+        );
+        let _ = writeln!(
+            out,
+            "{:<34} {:.1} / {:.1} / {:.1} A",
+            "peak grid current L1 / L2 / L3", s.peak_grid_a[0], s.peak_grid_a[1], s.peak_grid_a[2]
+        );
+        let _ = writeln!(
+            out,
+            "{:<34} {:.1} kWh",
+            "energy delivered",
+            s.energy_wh / 1000.0
+        );
+        let _ = writeln!(
+            out,
+            "{:<34} {:.2} ({:.3} per kWh)",
+            "cost",
+            s.cost,
+            if s.energy_wh > 0.0 {
+                s.cost / (s.energy_wh / 1000.0)
+            } else {
+                0.0
+            }
+        );
+        let _ = writeln!(
+            out,
+            "{:<34} {:.1} kWh, {} vehicle(s) short",
+            "shortfall vs need",
+            s.shortfall_wh / 1000.0,
+            short(VehicleOutcome::shortfall_wh)
+        );
+        let _ = writeln!(
+            out,
+            "{:<34} {:.1} kWh, {} vehicle(s) short",
+            "shortfall vs reachable need",
+            s.reachable_shortfall_wh / 1000.0,
+            short(VehicleOutcome::reachable_shortfall_wh)
+        );
+        let _ = writeln!(
+            out,
+            "{:<34} mean {}, worst stretch {}, {:.1} % of the time below 95 % ({:.1} h in {} stretches)",
+            "utilisation vs fair share",
+            pct(s.utilisation_mean),
+            pct(s.utilisation_worst_stretch),
+            s.utilisation_below_target * 100.0,
+            s.measured_s / 3600.0,
+            s.stretches
+        );
+        let _ = writeln!(
+            out,
+            "  {:<10} {:>8} {:>8} {:>9} {:>9} {:>9} {:>8}",
+            "bay", "arrives", "leaves", "need kWh", "reach kWh", "got kWh", "short"
+        );
+        for v in &s.vehicles {
+            let _ = writeln!(
+                out,
+                "  {:<10} {:>8} {:>8} {:>9.1} {:>9.1} {:>9.1} {:>8.1}",
+                v.bay,
+                v.arrival.format("%H:%M"),
+                v.departure.format("%H:%M"),
+                v.need_wh / 1000.0,
+                v.reachable_wh / 1000.0,
+                v.delivered_wh / 1000.0,
+                v.shortfall_wh() / 1000.0
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::start;
+    use super::*;
+
+    fn claim(cap_a: f64, mask: u8) -> Claim {
+        Claim { cap_a, mask }
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-6
+    }
+
+    #[test]
+    fn fair_fill_shares_equally_and_gives_leftovers_to_who_can_take_them() {
+        // Two three-phase and one single-phase (L1) on 60 A per phase: 20 A each.
+        let rooms = [60.0, 60.0, 60.0, 100.0, 100.0, 100.0];
+        let a = fair_fill(
+            &[claim(32.0, 0b111), claim(32.0, 0b111), claim(32.0, 0b001)],
+            &rooms,
+        );
+        assert!(a.iter().all(|x| close(*x, 20.0)), "{a:?}");
+        // A 10 A vehicle leaves its share to the others: (60 - 10) / 2 on L1.
+        let a = fair_fill(
+            &[claim(32.0, 0b111), claim(32.0, 0b111), claim(10.0, 0b001)],
+            &rooms,
+        );
+        assert!(
+            close(a[2], 10.0) && close(a[0], 25.0) && close(a[1], 25.0),
+            "{a:?}"
+        );
+        // L1 is tight, L2 is not: the L2-only claim gets what L2 has left.
+        let rooms = [30.0, 60.0, 60.0, 100.0, 100.0, 100.0];
+        let a = fair_fill(
+            &[claim(32.0, 0b011), claim(32.0, 0b001), claim(64.0, 0b010)],
+            &rooms,
+        );
+        assert!(
+            close(a[0], 15.0) && close(a[1], 15.0) && close(a[2], 45.0),
+            "{a:?}"
+        );
+        // The sub-board binds its chargers; the site's room goes to the others.
+        let rooms = [100.0, 100.0, 100.0, 20.0, 20.0, 20.0];
+        let a = fair_fill(
+            &[
+                claim(32.0, 0b111_111),
+                claim(32.0, 0b111_111),
+                claim(32.0, 0b111),
+            ],
+            &rooms,
+        );
+        assert!(
+            close(a[0], 10.0) && close(a[1], 10.0) && close(a[2], 32.0),
+            "{a:?}"
+        );
+        // No room, no cap, no claim.
+        let a = fair_fill(
+            &[claim(32.0, 0b1), claim(0.0, 0b10)],
+            &[0.0, 9.0, 9.0, 9.0, 9.0, 9.0],
+        );
+        assert_eq!(a, vec![0.0, 0.0]);
+    }
+
+    /// A two-bay day: bay 0 three-phase (RST) with a 3-phase 32 A vehicle, bay 1
+    /// single-phase on L1 with a 16 A vehicle, neither on the sub-board.
+    fn two_bays() -> DepotDay {
+        let mut day = DepotDay::generate(1, 2, start());
+        for (bay, (phases, vmax)) in day.bays.iter_mut().zip([(3, 32.0), (1, 16.0)]) {
+            bay.phases = phases;
+            bay.rotation = "RST";
+            bay.on_board = false;
+            bay.vehicle.phases = phases;
+            bay.vehicle.max_a = vmax;
+            bay.vehicle.arrival = day.start;
+            bay.vehicle.departure = day.start + TimeDelta::hours(2);
+            bay.vehicle.need_wh = 50_000.0;
+        }
+        day
+    }
+
+    fn step(limit_a: f64, draw_a: [f64; 3], wants_more: bool) -> BayStep {
+        BayStep {
+            limit_a,
+            draw_a,
+            wants_more,
+        }
+    }
+
+    #[test]
+    fn over_the_limit_counts_committed_limits_on_every_charger_phase() {
+        let day = two_bays();
+        let mut m = DayMetrics::new(&day, DEFAULT_SETTLE);
+        let mut cap = day.capacity();
+        cap.site_limit_a = [60.0, 250.0, 250.0];
+        // L1: 20 + 20 + 10 = 50 <= 55: fine.
+        m.record_step(
+            day.start,
+            10.0,
+            &[step(20.0, [0.0; 3], true), step(10.0, [0.0; 3], true)],
+            [20.0, 0.0, 0.0],
+            &cap,
+        );
+        assert_eq!(m.summary().over_limit_s, 0.0);
+        // The single-phase vehicle draws nothing, but its 16 A limit is committed: 56 > 55.
+        m.record_step(
+            day.start,
+            10.0,
+            &[step(20.0, [0.0; 3], true), step(16.0, [0.0; 3], true)],
+            [20.0, 0.0, 0.0],
+            &cap,
+        );
+        let s = m.summary();
+        assert_eq!(s.over_limit_s, 10.0);
+        assert_eq!(s.over_drawn_s, 0.0, "nothing drawn");
+        // Drawing over: building 40 + 16 on L1 > 55.
+        m.record_step(
+            day.start,
+            5.0,
+            &[
+                step(0.0, [0.0; 3], true),
+                step(16.0, [16.0, 0.0, 0.0], true),
+            ],
+            [40.0, 0.0, 0.0],
+            &cap,
+        );
+        let s = m.summary();
+        assert_eq!(s.over_limit_s, 15.0);
+        assert_eq!(s.over_drawn_s, 5.0);
+        assert_eq!(s.peak_grid_a, [56.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn the_sub_board_is_a_limit_of_its_own() {
+        let mut day = two_bays();
+        day.bays[0].on_board = true;
+        let mut m = DayMetrics::new(&day, DEFAULT_SETTLE);
+        let mut cap = day.capacity();
+        cap.board_limit_a = [30.0; 3];
+        m.record_step(
+            day.start,
+            1.0,
+            &[step(25.0, [25.0; 3], true), step(0.0, [0.0; 3], false)],
+            [0.0; 3],
+            &cap,
+        );
+        assert_eq!(m.summary().over_limit_s, 0.0);
+        m.record_step(
+            day.start,
+            1.0,
+            &[step(26.0, [26.0; 3], true), step(0.0, [0.0; 3], false)],
+            [0.0; 3],
+            &cap,
+        );
+        let s = m.summary();
+        assert_eq!((s.over_limit_s, s.over_drawn_s), (1.0, 1.0));
+    }
+
+    #[test]
+    fn a_paused_charger_with_room_is_starved_and_one_without_is_not() {
+        let day = two_bays();
+        let mut m = DayMetrics::new(&day, DEFAULT_SETTLE);
+        let mut cap = day.capacity();
+        cap.site_limit_a = [60.0, 250.0, 250.0];
+        // L1 room: 55 - 20 - 30 = 5 < 6: bay 1 cannot start.
+        m.record_step(
+            day.start,
+            10.0,
+            &[step(30.0, [30.0; 3], true), step(0.0, [0.0; 3], true)],
+            [20.0, 0.0, 0.0],
+            &cap,
+        );
+        assert_eq!(m.summary().starved_s, 0.0);
+        // With 25 A on bay 0 there are 10 A: bay 1 starves. A full vehicle does not.
+        m.record_step(
+            day.start,
+            10.0,
+            &[step(25.0, [25.0; 3], true), step(0.0, [0.0; 3], true)],
+            [20.0, 0.0, 0.0],
+            &cap,
+        );
+        m.record_step(
+            day.start,
+            10.0,
+            &[step(25.0, [25.0; 3], true), step(0.0, [0.0; 3], false)],
+            [20.0, 0.0, 0.0],
+            &cap,
+        );
+        assert_eq!(m.summary().starved_s, 10.0);
+    }
+
+    #[test]
+    fn energy_cost_and_shortfall_follow_the_draws() {
+        let day = two_bays();
+        let mut m = DayMetrics::new(&day, DEFAULT_SETTLE);
+        let cap = day.capacity();
+        // One hour from 15:00 (0.28) at 32 A x 3 on bay 0 and 16 A on bay 1, in 60 s steps;
+        // then an hour at 16:00 (0.40) with bay 1 only.
+        let mut t = day.start;
+        for _ in 0..60 {
+            m.record_step(
+                t,
+                60.0,
+                &[
+                    step(32.0, [32.0; 3], true),
+                    step(16.0, [16.0, 0.0, 0.0], true),
+                ],
+                [10.0; 3],
+                &cap,
+            );
+            t += TimeDelta::minutes(1);
+        }
+        for _ in 0..60 {
+            m.record_step(
+                t,
+                60.0,
+                &[
+                    step(0.0, [0.0; 3], false),
+                    step(16.0, [16.0, 0.0, 0.0], true),
+                ],
+                [10.0; 3],
+                &cap,
+            );
+            t += TimeDelta::minutes(1);
+        }
+        // After departure nothing counts for the vehicle, though it still counts as energy.
+        m.record_step(
+            t,
+            3600.0,
+            &[
+                step(0.0, [0.0; 3], false),
+                step(16.0, [16.0, 0.0, 0.0], true),
+            ],
+            [10.0; 3],
+            &cap,
+        );
+        let s = m.summary();
+        let bay0 = 32.0 * 3.0 * 230.0;
+        let bay1 = 16.0 * 230.0;
+        assert!(
+            close(s.vehicles[0].delivered_wh, bay0),
+            "{:?}",
+            s.vehicles[0]
+        );
+        assert!(close(s.vehicles[1].delivered_wh, 2.0 * bay1));
+        assert!(close(s.energy_wh, bay0 + 3.0 * bay1));
+        // 15:00-16:00 at 0.28, then 16:00-18:00 at 0.40.
+        assert!(close(
+            s.cost,
+            (bay0 + bay1) / 1000.0 * 0.28 + 2.0 * bay1 / 1000.0 * 0.40
+        ));
+        assert!(close(s.shortfall_wh, 2.0 * 50_000.0 - bay0 - 2.0 * bay1));
+        // Bay 1 alone could take 16 A x 230 V x 2 h = 7360 Wh: all of it reached.
+        assert!(close(s.vehicles[1].reachable_wh, 2.0 * bay1));
+        assert!(close(s.vehicles[1].reachable_shortfall_wh(), 0.0));
+        assert!(close(s.vehicles[0].reachable_wh, 2.0 * bay0));
+        assert!(close(s.reachable_shortfall_wh, bay0));
+        assert!(m.report().contains("energy delivered"));
+    }
+
+    #[test]
+    fn utilisation_is_full_for_the_fair_share_and_counts_only_usable_current() {
+        let day = two_bays();
+        let mut cap = day.capacity();
+        cap.site_limit_a = [45.0, 250.0, 250.0];
+        // L1 room 40: fair share 20 A each; bay 1's vehicle takes 16, so 24 / 16.
+        let room0 = rooms(&cap, [0.0; 3]);
+        let reference = fair_fill(&[claim(32.0, 0b111), claim(16.0, 0b001)], &room0);
+        assert!(
+            close(reference[0], 24.0) && close(reference[1], 16.0),
+            "{reference:?}"
+        );
+        let run = |limits: [f64; 2]| {
+            let mut m = DayMetrics::new(&day, std::time::Duration::from_secs(30));
+            let mut t = day.start;
+            for _ in 0..120 {
+                m.record_step(
+                    t,
+                    1.0,
+                    &[
+                        step(limits[0], [0.0; 3], true),
+                        step(limits[1], [0.0; 3], true),
+                    ],
+                    [0.0; 3],
+                    &cap,
+                );
+                t += TimeDelta::seconds(1);
+            }
+            m.summary()
+        };
+        let fair = run([24.0, 16.0]);
+        assert_eq!(
+            fair.measured_s, 90.0,
+            "the first 30 s of the stretch are not scored"
+        );
+        assert_eq!(fair.stretches, 1);
+        assert!(close(fair.utilisation_mean.unwrap(), 1.0));
+        assert_eq!(fair.utilisation_below_target, 0.0);
+        // Giving bay 1 more than its vehicle takes is no use: L1 carries 12 + 16 of 40,
+        // and L2 (bay 0 alone) 12 of 24, the worst phase.
+        let wasteful = run([12.0, 28.0]);
+        assert!(
+            close(wasteful.utilisation_worst_stretch.unwrap(), 0.5),
+            "{wasteful:?}"
+        );
+        assert_eq!(wasteful.utilisation_below_target, 1.0);
+        // Half of everything: 50 %.
+        let half = run([12.0, 8.0]);
+        assert!(close(half.utilisation_mean.unwrap(), 0.5));
+    }
+
+    #[test]
+    fn a_change_of_building_load_starts_a_new_stretch() {
+        let day = two_bays();
+        let cap = day.capacity();
+        let mut m = DayMetrics::new(&day, std::time::Duration::from_secs(10));
+        let mut t = day.start;
+        for i in 0..60 {
+            // The building steps every 20 s; only the last 10 s of each are scored.
+            let building = [if (i / 20) % 2 == 0 { 30.0 } else { 40.0 }; 3];
+            m.record_step(
+                t,
+                1.0,
+                &[
+                    step(32.0, [32.0; 3], true),
+                    step(16.0, [16.0, 0.0, 0.0], true),
+                ],
+                building,
+                &cap,
+            );
+            t += TimeDelta::seconds(1);
+        }
+        let s = m.summary();
+        assert_eq!(s.stretches, 3);
+        assert_eq!(s.measured_s, 30.0);
+        // Both vehicles at their maximum: nothing more to give.
+        assert!(close(s.utilisation_mean.unwrap(), 1.0));
+    }
+}
