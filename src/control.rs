@@ -48,6 +48,9 @@ pub struct LoadReading {
     pub circuit: Option<String>,
     /// Per site phase (L1, L2, L3), in A; `None`: the meter is stale (S5).
     pub per_phase: Option<[Amps; 3]>,
+    /// What the meter shows beyond `per_phase` that is put down to vehicles ramping after
+    /// chargegate's own increases, unconfirmed yet (`site::load`); no increase goes into it.
+    pub unconfirmed: [Amps; 3],
     pub at: DateTime<Utc>,
 }
 
@@ -202,7 +205,10 @@ impl Controller {
     /// circuit.
     pub fn on_reading(&mut self, wall: DateTime<Utc>, now: Instant, r: &LoadReading) -> bool {
         let was_stale = self.state.snapshot(wall).any_stale();
-        if !self.state.apply_load(r.circuit.as_deref(), r.per_phase) {
+        if !self
+            .state
+            .apply_reading(r.circuit.as_deref(), r.per_phase, r.unconfirmed)
+        {
             return false;
         }
         if let Some(load) = r.per_phase {

@@ -28,6 +28,7 @@ fn input(targets: &[(&str, f64)], capacity: f64) -> DispatchInput {
         rows: vec![Row {
             name: "site/L1".into(),
             capacity: Amps(capacity),
+            increase_capacity: Amps(capacity),
             chargers: vec![id("CP16-1"), id("CS201-1")],
         }],
         why: "test plan".into(),

@@ -59,6 +59,7 @@ async fn the_audit_log_shows_every_profile_its_answer_and_its_reason() {
             rows: vec![Row {
                 name: "site/L1".into(),
                 capacity: Amps(100.0),
+                increase_capacity: Amps(100.0),
                 chargers: vec![id.clone()],
             }],
             why: "operator test".into(),

@@ -120,6 +120,7 @@ fn the_plan_beats_equal_share_and_first_come_first_served() {
         let early = i < 10;
         c.vehicle = Some(Vehicle {
             measured_max: None,
+            learning: None,
             since: at(18) - Duration::hours(if early { 1 } else { 5 }),
             max_current: None,
             min_current: None,

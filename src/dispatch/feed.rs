@@ -35,9 +35,12 @@ pub fn rows(snapshot: &SiteSnapshot) -> Vec<Row> {
                 continue;
             }
             let capacity = (snapshot.budget(c) - snapshot.assumed_load(c, p)).max(0.0);
+            let increase_capacity =
+                (snapshot.budget(c) - snapshot.load_for_increase(c, p)).max(0.0);
             rows.push(Row {
                 name: format!("{}/L{}", circuit.id, p + 1),
                 capacity: Amps(capacity),
+                increase_capacity: Amps(increase_capacity),
                 chargers,
             });
         }

@@ -57,6 +57,12 @@ impl ChargerLimit {
         }
     }
 
+    /// The limit chargegate last sent it (in flight or acknowledged), whatever the charger
+    /// may do beyond it: what its vehicle is told it may ramp up to.
+    pub fn ordered(&self) -> Option<Amps> {
+        self.pending.or(self.acknowledged.map(|(a, _)| a))
+    }
+
     /// The current this charger may draw as far as the site's accounting knows (S1).
     pub fn effective(&self, now: DateTime<Utc>) -> Amps {
         let acknowledged = match self.acknowledged {
@@ -87,6 +93,10 @@ pub struct Row {
     pub name: String,
     /// Current available to chargers on this row (limit - margin - non-charger load).
     pub capacity: Amps,
+    /// What increases may fill: `capacity` less the load the meter shows that is not yet
+    /// confirmed as vehicles ramping (`SiteSnapshot::load_for_increase`). At most
+    /// `capacity`.
+    pub increase_capacity: Amps,
     /// The chargers that draw on this row, each once.
     pub chargers: Vec<ChargerId>,
 }
@@ -173,7 +183,7 @@ pub fn decide(
         let mut room = f64::INFINITY;
         let mut tightest = String::new();
         for row in rows.iter().filter(|r| r.chargers.contains(id)) {
-            let free = row.capacity.0 - load(&committed, row);
+            let free = row.increase_capacity.0.min(row.capacity.0) - load(&committed, row);
             if free < room {
                 room = free;
                 tightest = row.name.clone();

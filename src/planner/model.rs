@@ -27,8 +27,11 @@ use super::{EPS_A, Inputs, Policy, repair};
 const W_SHORT_PER_KWH: f64 = 1000.0;
 /// Extra shortfall weight for priority 1000 over priority 0 (relative).
 const W_PRIORITY: f64 = 0.1;
-/// Shortfall weight of a vehicle without a known need (it takes what is left).
-const W_UNKNOWN: f64 = 0.01;
+/// Shortfall weight of a vehicle without a known need, relative to a known one: half, so
+/// known needs come first, yet far above the peak term (a 1 A single-phase slot of 15 min
+/// is worth ~29 against 10 for raising the peak by 1 A once), so a vehicle that wants
+/// energy is not left idle to keep the peak down while the site has room (issue 9).
+const W_UNKNOWN: f64 = 0.5;
 /// Peak weight per A at the grid connection.
 const W_PEAK_PER_A: f64 = 10.0;
 /// Tie-break per kWh, growing over the horizon: earlier is better.

@@ -26,6 +26,7 @@ fn site(text: &str, load: f64) -> (SiteSnapshot, Policy) {
 fn plug(snap: &mut SiteSnapshot, i: usize, kwh: Option<f64>, hours: i64) {
     snap.chargers[i].vehicle = Some(Vehicle {
         measured_max: None,
+        learning: None,
         since: now(),
         max_current: None,
         min_current: None,

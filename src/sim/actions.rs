@@ -34,7 +34,8 @@ impl SimChargePoint {
             .state
             .statuses
             .insert(evse, status.to_string());
-        let payload = messages::status_notification(self.version(), evse, status, &self.shared.clock.now());
+        let payload =
+            messages::status_notification(self.version(), evse, status, &self.shared.clock.now());
         self.call("StatusNotification", payload).await
     }
 
@@ -113,13 +114,15 @@ impl SimChargePoint {
                     currents_a,
                     &now,
                 );
-                self.call("MeterValues", payload).await
+                self.call("MeterValues", self.with_offered(payload, now))
+                    .await
             }
             OcppVersion::V201 => {
                 let seq = self.next_seq_no(tx);
                 let payload =
                     messages::transaction_updated_v201(tx, seq, evse, energy_wh, currents_a, &now);
-                self.call("TransactionEvent", payload).await
+                self.call("TransactionEvent", self.with_offered(payload, now))
+                    .await
             }
         }
     }
@@ -164,6 +167,34 @@ impl SimChargePoint {
                 self.call("TransactionEvent", payload).await
             }
         }
+    }
+}
+
+impl SimChargePoint {
+    /// Adds Current.Offered (what the charger's profiles let the vehicle draw now, as real
+    /// chargers report it) to a meter-value payload's first MeterValue.
+    fn with_offered(&self, mut payload: Value, now: DateTime<Utc>) -> Value {
+        let Some(offered) = self.applied_limit(now) else {
+            return payload;
+        };
+        let sample = match self.version() {
+            OcppVersion::V16 => serde_json::json!({
+                "value": messages::value_string(offered),
+                "context": "Sample.Periodic",
+                "measurand": "Current.Offered",
+                "unit": "A",
+            }),
+            OcppVersion::V201 => serde_json::json!({
+                "value": offered,
+                "context": "Sample.Periodic",
+                "measurand": "Current.Offered",
+                "unitOfMeasure": { "unit": "A" },
+            }),
+        };
+        if let Some(samples) = payload["meterValue"][0]["sampledValue"].as_array_mut() {
+            samples.push(sample);
+        }
+        payload
     }
 }
 

@@ -23,7 +23,7 @@ pub fn timestamp(t: &DateTime<Utc>) -> String {
 }
 
 /// A 1.6 sampled value is a string; write whole numbers without a fraction.
-fn value_string(v: f64) -> String {
+pub(super) fn value_string(v: f64) -> String {
     if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 {
         format!("{}", v as i64)
     } else {

@@ -56,6 +56,15 @@ pub fn measured_currents(samples: &[MeterSample]) -> Option<[Option<Amps>; 3]> {
     any.then_some(out)
 }
 
+/// Current.Offered, the highest per phase, if the charger reports it.
+fn offered_current(samples: &[MeterSample]) -> Option<f64> {
+    samples
+        .iter()
+        .filter(|s| s.measurand == "Current.Offered")
+        .map(|s| s.value)
+        .reduce(f64::max)
+}
+
 /// A sample older than this is not subtracted any more: a charger that stopped reporting
 /// may have stopped charging, and subtracting nothing errs on the safe side.
 const MAX_SAMPLE_AGE: Duration = Duration::from_secs(600);
@@ -64,7 +73,13 @@ const MAX_SAMPLE_AGE: Duration = Duration::from_secs(600);
 /// unsafe direction: the transaction ended, the connector says no vehicle draws, the
 /// connection closed, or the sample grew old.
 #[derive(Debug, Default)]
-struct LatestSamples(HashMap<ChargerId, (Instant, [Option<Amps>; 3])>);
+struct LatestSamples {
+    latest: HashMap<ChargerId, (Instant, [Option<Amps>; 3])>,
+    /// The most a vehicle has shown it takes: its highest current while it drew clearly
+    /// less than offered (Current.Offered), for the ramp attribution (`ChargerDraw::ramp`);
+    /// forgotten with the samples.
+    vehicle_max: HashMap<ChargerId, Amps>,
+}
 
 impl LatestSamples {
     fn apply(&mut self, now: Instant, charger: &ChargerId, event: &ChargerEvent) {
@@ -89,22 +104,37 @@ impl LatestSamples {
             _ => return,
         };
         if let Some(currents) = measured_currents(samples) {
-            self.0.insert(charger.clone(), (now, currents));
+            let drawn = currents.iter().flatten().map(|a| a.0).fold(0.0, f64::max);
+            if let Some(offered) = offered_current(samples)
+                && drawn >= 1.0
+                && drawn < 0.8 * offered
+            {
+                let max = self.vehicle_max.entry(charger.clone()).or_insert(Amps(0.0));
+                max.0 = max.0.max(drawn);
+            }
+            self.latest.insert(charger.clone(), (now, currents));
         }
     }
 
     fn forget(&mut self, charger: &ChargerId) {
-        self.0.remove(charger);
+        self.latest.remove(charger);
+        self.vehicle_max.remove(charger);
     }
 
     fn forget_all(&mut self) {
-        self.0.clear();
+        self.latest.clear();
+        self.vehicle_max.clear();
+    }
+
+    /// The most the charger's vehicle has shown it takes, if it was ever offered more.
+    fn vehicle_max(&self, charger: &ChargerId) -> Option<Amps> {
+        self.vehicle_max.get(charger).copied()
     }
 
     /// The currents to subtract for `charger` at `now` and when they were received (none
     /// when unknown or too old).
     fn currents(&self, now: Instant, charger: &ChargerId) -> ([Option<Amps>; 3], Option<Instant>) {
-        match self.0.get(charger) {
+        match self.latest.get(charger) {
             Some((at, currents)) if now.saturating_duration_since(*at) <= MAX_SAMPLE_AGE => {
                 (*currents, Some(*at))
             }
@@ -176,10 +206,16 @@ pub async fn run(
     }
     let mut samples = LatestSamples::default();
     let mut recent = RecentLimits::new(EV_RESPONSE);
-    let record = |recent: &mut RecentLimits, limits: &BTreeMap<ChargerId, ChargerLimit>| {
+    let mut ordered = RecentLimits::new(EV_RESPONSE);
+    let record = |recent: &mut RecentLimits,
+                  ordered: &mut RecentLimits,
+                  limits: &BTreeMap<ChargerId, ChargerLimit>| {
         let (now, wall) = (clock.instant(), clock.now());
         for (id, limit) in limits {
             recent.record(now, id, limit.effective(wall));
+            if let Some(sent) = limit.ordered() {
+                ordered.record(now, id, sent);
+            }
         }
     };
     let mut limits_open = true;
@@ -189,7 +225,7 @@ pub async fn run(
             _ = shutdown.changed() => break,
             changed = limits.changed(), if limits_open => {
                 match changed {
-                    Ok(()) => record(&mut recent, &limits.borrow_and_update()),
+                    Ok(()) => record(&mut recent, &mut ordered, &limits.borrow_and_update()),
                     // Dispatch is gone: the last limits seen stay in `recent` and age out;
                     // the readings go on.
                     Err(_) => limits_open = false,
@@ -218,7 +254,7 @@ pub async fn run(
             }
             _ = tick.tick() => {}
         }
-        record(&mut recent, &limits.borrow());
+        record(&mut recent, &mut ordered, &limits.borrow());
         let now = clock.instant();
         for feed in &mut feeds {
             let draws: Vec<ChargerDraw> = feed
@@ -227,7 +263,8 @@ pub async fn run(
                 .map(|(id, rotation, phases)| {
                     let (currents, sampled_at) = samples.currents(now, id);
                     ChargerDraw::new(rotation, *phases, currents)
-                        .with_limits(&recent, id, sampled_at, now)
+                        .with_limits(&recent, &ordered, id, sampled_at, now)
+                        .with_vehicle_max(samples.vehicle_max(id))
                 })
                 .collect();
             let status = feed.status.borrow().clone();
@@ -242,6 +279,7 @@ pub async fn run(
             let reading = LoadReading {
                 circuit: feed.circuit.clone(),
                 per_phase,
+                unconfirmed: load.unconfirmed,
                 at: clock.now(),
             };
             if readings.send(reading).await.is_err() {

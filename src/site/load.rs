@@ -13,8 +13,7 @@
 //! - A vehicle that draws less than its last sample says (it tapered, or followed a cut)
 //!   makes "meter minus chargers" underestimate the other load — the unsafe direction.
 //!   Reductions chargegate ordered are known at once: a sample is subtracted at most up to
-//!   the lowest limit the charger held since the sample was taken (or within the vehicle's
-//!   response time, IEC 61851-1: 5 s, `ChargerDraw::cap`). For the rest, the result is the
+//!   the lowest limit the charger held since the sample was taken (`ChargerDraw::cap`). For the rest, the result is the
 //!   maximum over a short window of settled derived values (`LoadWindow`) that reaches
 //!   back to the oldest sample subtracted: a value derived before an unreported change
 //!   covers it, and a real fall of the other load is seen as soon as every subtracted
@@ -26,8 +25,8 @@
 //!   meter rises and naive derivation calls that other load, a phantom overload that made
 //!   the guard cut every vehicle it had just raised. chargegate knows what it raised, so a
 //!   rise of the meter up to the raised limit minus the subtracted sample is put down to
-//!   that vehicle (`ChargerDraw::ramp`) until a sample taken after the ramp arrives, for at
-//!   most `RAMP_WINDOW`. The result never goes below the last settled value, so the
+//!   that vehicle (`ChargerDraw::ramp`), at most what the vehicle has shown it takes, until
+//!   a sample taken after the ramp arrives, for at most `RAMP_WINDOW`. The result never goes below the last settled value, so the
 //!   attribution can only mistake a rise of the other load that coincides with a ramp for
 //!   the vehicle's, never invent a fall; the metered total (what the fuse carries) stays
 //!   covered because the ramping vehicle's limit is counted whole.
@@ -53,9 +52,18 @@ pub const EV_RESPONSE: Duration = Duration::from_secs(5);
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(60);
 
 /// How long after chargegate raised a limit a rise of the meter may be put down to that
-/// vehicle ramping up, at most, while no sample taken after the ramp has arrived (the usual
-/// upper end of MeterValueSampleInterval).
-pub const RAMP_WINDOW: Duration = Duration::from_secs(60);
+/// vehicle ramping up, at most, while no sample taken after the ramp has arrived. Short on
+/// purpose: a rise of the other load that coincides with a ramp is not cut for that long
+/// (no increase builds on it, `SiteLoad::unconfirmed`); a charger reporting more rarely
+/// shows its ramp as other load until its next sample, which the guard may cut.
+pub const RAMP_WINDOW: Duration = Duration::from_secs(15);
+
+/// A sample taken this long after a rise shows the ramp: vehicles follow a higher offer
+/// within a second or two (the IEC 61851-1 bound of 5 s is for reductions).
+pub const RAMP_SETTLE: Duration = Duration::from_secs(2);
+
+/// A rise smaller than this is not a ramp, in A: the rounding of a replan's targets.
+pub const RAMP_MIN_RISE_A: f64 = 1.0;
 
 /// How long the limits seen are kept: as long as a sample may be subtracted (`feed`).
 pub const LIMIT_HISTORY: Duration = Duration::from_secs(600);
@@ -69,10 +77,9 @@ pub struct ChargerDraw {
     pub measured: [Option<Amps>; 3],
     /// When the sample was received (None: unknown, as old as can be).
     pub sampled_at: Option<Instant>,
-    /// The lowest limit the charger held since its sample was taken, or within the
-    /// vehicle's response time if that is longer ago (None: unknown). A sample is never
-    /// subtracted above it: after a reduction the vehicle draws less than its last sample
-    /// says, once it has followed.
+    /// The lowest limit the charger held since its sample was taken (None: unknown). A
+    /// sample is never subtracted above it: after a reduction the vehicle draws less than
+    /// its last sample says, once it has followed.
     pub cap: Option<Amps>,
     /// The limit fell within the response time: the vehicle may still draw more than
     /// `cap`, and the meter sees it (see `site_load`).
@@ -81,6 +88,9 @@ pub struct ChargerDraw {
     /// `RAMP_WINDOW`): the vehicle may be drawing anything up to it, and a rise of the
     /// meter up to that much is this vehicle's, not other load.
     pub ramp: Option<Amps>,
+    /// The most the vehicle has shown it takes (None: unknown): a ramp is never put down
+    /// to more than that.
+    pub vehicle_max: Option<Amps>,
 }
 
 impl ChargerDraw {
@@ -107,7 +117,14 @@ impl ChargerDraw {
             cap: None,
             settling: false,
             ramp: None,
+            vehicle_max: None,
         }
+    }
+
+    /// The same draw with the most its vehicle has shown it takes.
+    pub fn with_vehicle_max(mut self, max: Option<Amps>) -> Self {
+        self.vehicle_max = max;
+        self
     }
 
     /// The same draw, never subtracted above `cap` per phase; `settling` when the cap
@@ -118,23 +135,27 @@ impl ChargerDraw {
         self
     }
 
-    /// The same draw with what chargegate's own limits say about it at `now`: the cap,
-    /// whether it is settling after a cut, and whether it is ramping after a rise.
+    /// The same draw with what chargegate's own limits say about it at `now`: the cap and
+    /// whether it is settling after a cut (from `recent`, the accounting of what the
+    /// charger may draw), and whether it is ramping after an increase (from `ordered`, the
+    /// limits chargegate sent).
     pub fn with_limits(
         mut self,
         recent: &RecentLimits,
+        ordered: &RecentLimits,
         charger: &ChargerId,
         sampled_at: Option<Instant>,
         now: Instant,
     ) -> Self {
         self.sampled_at = sampled_at;
-        let since = match (sampled_at, now.checked_sub(EV_RESPONSE)) {
-            (Some(s), Some(r)) => Some(s.min(r)),
-            (None, _) | (_, None) => None,
-        };
-        self.cap = recent.lowest_since(charger, since);
+        // Every limit in force since the sample was taken: one below the sample means the
+        // vehicle may draw less now (it had 5 s to follow, IEC 61851-1). Limits before the
+        // sample do not matter: the sample shows what the vehicle did under them.
+        self.cap = recent.lowest_since(charger, sampled_at);
         self.settling = recent.fell(charger, now);
-        self.ramp = recent.ramp(charger, sampled_at, now);
+        // Only an increase chargegate sent: an accounting that rises because a charger went
+        // silent (counted at its fallback) tells nothing about what its vehicle draws.
+        self.ramp = ordered.ramp(charger, sampled_at, now);
         self
     }
 }
@@ -206,8 +227,9 @@ impl RecentLimits {
     }
 
     /// The highest limit since the earliest rise that a sample taken at `sampled_at` (None:
-    /// never) cannot show yet — a rise within `RAMP_WINDOW` that came after the sample or
-    /// less than the response time before it — or None when there is no such rise.
+    /// never) cannot show yet — a rise of at least `RAMP_MIN_RISE_A` within `RAMP_WINDOW`
+    /// that came after the sample or less than `RAMP_SETTLE` before it — or None when there
+    /// is no such rise.
     pub fn ramp(
         &self,
         charger: &ChargerId,
@@ -217,12 +239,12 @@ impl RecentLimits {
         let entries = self.seen.get(charger)?;
         let horizon = now.checked_sub(RAMP_WINDOW);
         let unseen = |t: Instant| {
-            horizon.is_none_or(|h| t >= h) && sampled_at.is_none_or(|s| s < t + EV_RESPONSE)
+            horizon.is_none_or(|h| t >= h) && sampled_at.is_none_or(|s| s < t + RAMP_SETTLE)
         };
         let rise = entries
             .iter()
             .zip(entries.iter().skip(1))
-            .position(|((_, a), (t, b))| b.0 > a.0 && unseen(*t))?;
+            .position(|((_, a), (t, b))| b.0 >= a.0 + RAMP_MIN_RISE_A && unseen(*t))?;
         entries
             .iter()
             .skip(rise + 1)
@@ -247,6 +269,12 @@ pub enum LoadSource {
 pub struct SiteLoad {
     pub per_phase: [Amps; 3],
     pub source: LoadSource,
+    /// What the meter shows beyond `per_phase`, per phase, put down to vehicles ramping
+    /// after chargegate's own increases and not yet confirmed by their samples. The guard
+    /// does not cut for it (it would cut the very vehicles it just raised), but no
+    /// increase may go into it: a rise of the other load hidden by the attribution is
+    /// never built upon.
+    pub unconfirmed: [Amps; 3],
 }
 
 /// The settled derived loads of the recent past, for the short-term maximum.
@@ -310,6 +338,7 @@ pub fn site_load(
     let worst = SiteLoad {
         per_phase: [worst_case; 3],
         source: LoadSource::WorstCase,
+        unconfirmed: [Amps(0.0); 3],
     };
     let Some(status) = meter else { return worst };
     let Some(reading) = status.usable(now) else {
@@ -325,6 +354,7 @@ pub fn site_load(
         return SiteLoad {
             per_phase: clean(per_phase, worst_case),
             source,
+            unconfirmed: [Amps(0.0); 3],
         };
     }
     // A vehicle still following a cut: the meter sees its old draw, which this reading
@@ -350,7 +380,8 @@ pub fn site_load(
                 oldest_sample = oldest_sample.max(age);
             }
             if let Some(top) = c.ramp {
-                ramping[p] += (top.0 - subtracted).max(0.0);
+                let top = c.vehicle_max.map_or(top.0, |v| v.0.min(top.0));
+                ramping[p] += (top - subtracted).max(0.0);
             }
         }
     }
@@ -360,6 +391,7 @@ pub fn site_load(
     // the result never goes below: a rise of the other load during a ramp can be taken for
     // the vehicles' (until their next sample), a fall cannot be invented.
     let ramp = ramping.iter().any(|a| *a > 0.0) && !window.is_empty();
+    let mut unconfirmed = [0.0; 3];
     let value = if settling || ramp {
         let attributed = std::array::from_fn(|p| {
             if ramp {
@@ -368,7 +400,12 @@ pub fn site_load(
                 derived[p]
             }
         });
-        window.max_with(attributed)
+        let value = window.max_with(attributed);
+        let without = window.max_with(derived);
+        for p in 0..3 {
+            unconfirmed[p] = (without[p] - value[p]).max(0.0);
+        }
+        value
     } else {
         // The window spans back to the oldest sample subtracted (plus one reading): a
         // vehicle that drew less since then without reporting it would hide load, and a
@@ -385,6 +422,7 @@ pub fn site_load(
     SiteLoad {
         per_phase: out.map(Amps),
         source,
+        unconfirmed: unconfirmed.map(Amps),
     }
 }
 
@@ -618,7 +656,8 @@ mod tests {
         let sampled = Some(t0);
         recent.record(t0, &cp, Amps(0.0));
         let draw = |recent: &RecentLimits, now| {
-            ChargerDraw::new("RST", 3, [Some(Amps(0.0)); 3]).with_limits(recent, &cp, sampled, now)
+            ChargerDraw::new("RST", 3, [Some(Amps(0.0)); 3])
+                .with_limits(recent, recent, &cp, sampled, now)
         };
         let l = site_load(
             t0,
@@ -681,6 +720,7 @@ mod tests {
         assert_eq!(amps(&l), [39.0; 3]);
         // A sample taken after the ramp ends it at once.
         let fresh = ChargerDraw::new("RST", 3, [Some(Amps(19.0)); 3]).with_limits(
+            &recent,
             &recent,
             &cp,
             Some(t0 + 7 * S),
@@ -834,7 +874,7 @@ mod tests {
                 };
                 let phases: u8 = if single { 1 } else { 3 };
                 let c = ChargerDraw::new(ROTATIONS[rotation], phases, [Some(Amps(sample)); 3])
-                    .with_limits(&recent, &id, Some(sampled_at), now);
+                    .with_limits(&recent, &recent, &id, Some(sampled_at), now);
                 for p in c.site_phase.iter().flatten() {
                     meter[*p] += actual;
                 }

@@ -32,6 +32,10 @@ pub struct CircuitNode {
     pub stale: bool,
     /// Non-charger load per phase assumed while stale, in A.
     pub worst_case_load: Amps,
+    /// What the meter shows beyond `load`, per phase, that was put down to vehicles
+    /// ramping after chargegate's own increases and is not yet confirmed by their samples
+    /// (`site::load`): the guard does not cut for it, but no increase goes into it.
+    pub unconfirmed: [Amps; 3],
 }
 
 /// What a vehicle needs, from NotifyEVChargingNeeds, the departure schedule or the API.
@@ -49,6 +53,9 @@ pub struct Vehicle {
     pub max_current: Option<Amps>,
     /// The most it was seen to draw when offered clearly more (learned from meter values).
     pub measured_max: Option<Amps>,
+    /// What the last meter values suggested for `measured_max`: it changes only when two
+    /// samples in a row agree, since one may be taken while the vehicle is still ramping.
+    pub learning: Option<Option<Amps>>,
     pub min_current: Option<Amps>,
     pub need: Option<Need>,
     pub id_token: Option<String>,
@@ -117,6 +124,12 @@ impl SiteSnapshot {
     }
 
     /// The non-charger load assumed on circuit `c`, phase `p`: measured, or worst case.
+    /// The load an increase must leave room for: the assumed load plus what is not yet
+    /// confirmed as a vehicle's ramp.
+    pub fn load_for_increase(&self, c: usize, p: usize) -> f64 {
+        self.assumed_load(c, p) + self.circuits[c].unconfirmed[p].0
+    }
+
     pub fn assumed_load(&self, c: usize, p: usize) -> f64 {
         let node = &self.circuits[c];
         if node.stale {
@@ -160,6 +173,7 @@ impl SiteState {
             load: [Amps(0.0); 3],
             stale: true,
             worst_case_load: config.site.worst_case_load,
+            unconfirmed: [Amps(0.0); 3],
         }];
         // Parents before children: insert in rounds (config::circuit rejects cycles).
         let mut left: Vec<&config::Circuit> = config.circuits.iter().collect();
@@ -191,6 +205,7 @@ impl SiteState {
                             } else {
                                 [worst_case_load; 3]
                             },
+                            unconfirmed: [Amps(0.0); 3],
                             stale: metered,
                             worst_case_load,
                         });
@@ -252,6 +267,17 @@ impl SiteState {
     /// A non-charger load reading for a circuit (`None`: the grid connection);
     /// `per_phase = None` marks it stale. Returns false for an unknown circuit.
     pub fn apply_load(&mut self, circuit: Option<&str>, per_phase: Option<[Amps; 3]>) -> bool {
+        self.apply_reading(circuit, per_phase, [Amps(0.0); 3])
+    }
+
+    /// As `apply_load`, with the part of the meter's rise put down to ramping vehicles
+    /// (`CircuitNode::unconfirmed`).
+    pub fn apply_reading(
+        &mut self,
+        circuit: Option<&str>,
+        per_phase: Option<[Amps; 3]>,
+        unconfirmed: [Amps; 3],
+    ) -> bool {
         let id = circuit.unwrap_or(config::SITE_CIRCUIT);
         let Some(node) = self.snapshot.circuits.iter_mut().find(|c| c.id == id) else {
             return false;
@@ -260,8 +286,12 @@ impl SiteState {
             Some(load) => {
                 node.load = load;
                 node.stale = false;
+                node.unconfirmed = unconfirmed;
             }
-            None => node.stale = true,
+            None => {
+                node.stale = true;
+                node.unconfirmed = [Amps(0.0); 3];
+            }
         }
         true
     }
@@ -426,6 +456,9 @@ fn revive(
 /// charging at all) is limited by its on-board charger, so the plan should not reserve
 /// more for it. Drawing close to the offer clears the learned limit. Returns whether the
 /// limit changed by at least 2 A (smaller changes do not warrant a new plan).
+/// The lowest current a vehicle charges at (IEC 61851-1: a 10 % duty cycle, 6 A).
+const IEC_MIN_A: f64 = 6.0;
+
 fn learn_vehicle_limit(vehicle: &mut Vehicle, samples: &[crate::ocpp::model::MeterSample]) -> bool {
     let per_phase = |measurand: &str| -> Option<f64> {
         samples
@@ -440,16 +473,26 @@ fn learn_vehicle_limit(vehicle: &mut Vehicle, samples: &[crate::ocpp::model::Met
     };
     let learned = if import >= 1.0 && import < 0.8 * offered {
         Some(Amps(import.ceil() + 1.0))
+    } else if import < 1.0 && offered >= IEC_MIN_A {
+        // Offered enough to charge but draws nothing: full, or paused by the vehicle. It
+        // keeps the IEC 61851-1 minimum, so it can resume (and be seen to), and the rest
+        // of its share goes to vehicles that want it.
+        Some(Amps(IEC_MIN_A))
     } else if import >= 0.9 * offered {
         None
     } else {
         return false;
     };
-    let changed = match (vehicle.measured_max, learned) {
+    let differs = |a: Option<Amps>, b: Option<Amps>| match (a, b) {
         (Some(old), Some(new)) => (old.0 - new.0).abs() >= 2.0,
         (None, None) => false,
         _ => true,
     };
+    let confirmed = vehicle
+        .learning
+        .replace(learned)
+        .is_some_and(|previous| !differs(previous, learned));
+    let changed = confirmed && differs(vehicle.measured_max, learned);
     if changed {
         vehicle.measured_max = learned;
     }
@@ -479,6 +522,7 @@ fn plugged(
     });
     Vehicle {
         measured_max: None,
+        learning: None,
         since: at,
         max_current: None,
         min_current: None,

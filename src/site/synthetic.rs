@@ -63,6 +63,7 @@ pub fn site(n: usize, seed: u64, now: DateTime<Utc>) -> SiteSnapshot {
         load: [Amps(0.0); 3],
         stale: false,
         worst_case_load: Amps(50.0),
+        unconfirmed: [Amps(0.0); 3],
     }];
     for b in 0..boards {
         let parent = if b % 3 == 2 { b } else { 0 };
@@ -73,6 +74,7 @@ pub fn site(n: usize, seed: u64, now: DateTime<Utc>) -> SiteSnapshot {
             load: [Amps(0.0); 3],
             stale: false,
             worst_case_load: Amps(10.0),
+            unconfirmed: [Amps(0.0); 3],
         });
     }
     let mut chargers = Vec::with_capacity(n);
@@ -89,6 +91,7 @@ pub fn site(n: usize, seed: u64, now: DateTime<Utc>) -> SiteSnapshot {
             let energy_kwh = 5.0 + 55.0 * rng.unit();
             Vehicle {
                 measured_max: None,
+                learning: None,
                 since: now - Duration::minutes(rng.range(0, 600) as i64),
                 max_current: (rng.unit() < 0.2).then_some(Amps(16.0)),
                 min_current: None,

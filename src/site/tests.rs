@@ -224,14 +224,23 @@ fn a_vehicle_that_draws_less_than_offered_is_planned_at_what_it_draws() {
             .range()
     };
     assert_eq!(range(&state), Some((Amps(6.0), Amps(32.0))));
-    // Offered 32 A, draws 10 A: its on-board charger limits it to about 11 A.
+    // Offered 32 A, draws 10 A: its on-board charger limits it to about 11 A — once a
+    // second sample agrees (one may be taken while the vehicle still ramps up).
+    assert!(!state.apply_event(&cp, at(22, 1), &meter_values(10.0, 32.0)));
+    assert_eq!(range(&state), Some((Amps(6.0), Amps(32.0))));
     assert!(state.apply_event(&cp, at(22, 1), &meter_values(10.0, 32.0)));
     assert_eq!(range(&state), Some((Amps(6.0), Amps(11.0))));
     // A wobble of under 2 A is no reason to replan.
     assert!(!state.apply_event(&cp, at(22, 2), &meter_values(10.6, 32.0)));
     // Drawing what it is offered clears the learned limit.
+    assert!(!state.apply_event(&cp, at(22, 3), &meter_values(11.0, 11.0)));
     assert!(state.apply_event(&cp, at(22, 3), &meter_values(11.0, 11.0)));
     assert_eq!(range(&state), Some((Amps(6.0), Amps(32.0))));
+    // Offered enough to charge but drawing nothing (full, or paused by the vehicle): it
+    // keeps the IEC minimum, the rest of its share goes elsewhere.
+    assert!(!state.apply_event(&cp, at(22, 4), &meter_values(0.5, 16.0)));
+    assert!(state.apply_event(&cp, at(22, 4), &meter_values(0.5, 16.0)));
+    assert_eq!(range(&state), Some((Amps(6.0), Amps(6.0))));
     // Without an offer nothing is learned.
     let no_offer = ChargerEvent::MeterValues {
         evse_id: 1,

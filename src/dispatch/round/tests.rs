@@ -33,6 +33,7 @@ fn row(capacity: f64, members: &[usize]) -> Row {
     Row {
         name: format!("row{capacity}"),
         capacity: Amps(capacity),
+        increase_capacity: Amps(capacity),
         chargers: members.iter().map(|n| id(*n)).collect(),
     }
 }

@@ -12,12 +12,14 @@
 //! kWh, times are whole seconds.
 
 mod baseline;
+mod drive;
 mod metrics;
 mod site_config;
 
 use chrono::{DateTime, TimeDelta, Timelike, Utc};
 
 pub use baseline::{Baseline, simulate_baseline};
+pub use drive::{DriveError, DriveOptions, DriveOutcome, drive};
 pub use metrics::{BayStep, DEFAULT_SETTLE, DayMetrics, DaySummary, VehicleOutcome};
 
 use super::SimVehicle;

@@ -1,0 +1,451 @@
+//! Plays a `DepotDay` against the real daemon on virtual time: a simulated SDM630 on
+//! Modbus TCP, one simulated charger per bay over loopback WebSocket (both OCPP versions),
+//! a vehicle behind each that arrives, draws what it is offered after its delay until its
+//! battery is full, reports its current and energy, and leaves; the building load, the
+//! meter's silence, the chargers' faults and chargegate's restart as the day scripts them.
+//!
+//! IO: this is the doing half of the depot day (the script, the metrics and the baselines
+//! are pure, in the sibling modules). It expects tokio's paused clock
+//! (`#[tokio::test(start_paused = true)]`, or a current-thread runtime built with
+//! `start_paused(true)` in the bench), so 18 h pass in seconds and a seed replays exactly;
+//! it also runs on a real clock, in real time.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::{BayStep, DayMetrics, DepotDay, FaultKind, PASSWORD};
+use crate::clock::Clock;
+use crate::daemon::{self, Daemon, Limits};
+use crate::ocpp::model::OcppVersion;
+use crate::sim::{ReplyPolicy, SimChargePoint, SimMeter, SimMeterServer, SimOptions, SimVehicle};
+use crate::store::Store;
+
+/// How a day is driven.
+#[derive(Debug, Clone)]
+pub struct DriveOptions {
+    /// Simulation step: vehicles follow, the meter and the metrics are updated.
+    pub tick: Duration,
+    /// Each charger reports its vehicle's current and energy this often
+    /// (MeterValueSampleInterval).
+    pub report_every: Duration,
+    /// The time chargegate is given to follow a rise of the building load before S1 is
+    /// held against it: a meter poll, the 1 s feed, a dispatch round, the charger's answer
+    /// and the vehicle's delay (no controller lowers a limit before it saw the reading).
+    pub reaction: Duration,
+    /// Give the planner each vehicle's departure and need (`[[departure]]`).
+    pub departures: bool,
+    /// Settle time of the utilisation stretches (`DayMetrics::new`).
+    pub settle: Duration,
+}
+
+impl Default for DriveOptions {
+    fn default() -> Self {
+        Self {
+            tick: Duration::from_secs(1),
+            report_every: Duration::from_secs(10),
+            reaction: Duration::from_secs(5),
+            departures: true,
+            settle: super::DEFAULT_SETTLE,
+        }
+    }
+}
+
+/// What a driven day produced.
+#[derive(Debug)]
+pub struct DriveOutcome {
+    pub metrics: DayMetrics,
+    /// Plans made over the day (all daemon lifetimes).
+    pub replans: u64,
+    /// The meter's silence was seen as stale (S5).
+    pub saw_stale: bool,
+    /// Moments when the applied limits plus the building load went over a limit, with what
+    /// chargegate believed (empty on a good day).
+    pub violations: Vec<String>,
+}
+
+/// Why a day could not be driven.
+#[derive(Debug, thiserror::Error)]
+pub enum DriveError {
+    #[error("simulated meter: {0}")]
+    Meter(#[from] std::io::Error),
+    #[error("the day's config: {0}")]
+    Config(String),
+    #[error("daemon: {0}")]
+    Daemon(#[from] daemon::StartError),
+    #[error("store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("charger {0}: {1}")]
+    Charger(String, crate::sim::SimError),
+}
+
+/// One bay while the day runs.
+struct Live {
+    sim: Option<SimChargePoint>,
+    /// The profiles a disconnected charger keeps applying.
+    held: Vec<Value>,
+    ev: SimVehicle,
+    /// The running transaction and the 2.0.1 seqNo the day has used.
+    tx: Option<String>,
+    seq_used: u64,
+    arrived: bool,
+    left: bool,
+    fault: Option<FaultKind>,
+    full_reported: bool,
+}
+
+/// Plays `day` against the daemon and returns the metrics. Panics nowhere: a failure of a
+/// simulated device is an error.
+pub async fn drive(day: &DepotDay, opts: &DriveOptions) -> Result<DriveOutcome, DriveError> {
+    let clock = Clock::virtual_from(day.start);
+    let server = SimMeterServer::start(SocketAddr::from(([127, 0, 0, 1], 0)), 1).await?;
+    let meter = server.meter.clone();
+    meter.set_building(day.building_at(day.start));
+    let mut text = day.config_toml(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        meter.addr(),
+        Path::new(":memory:"),
+    );
+    if opts.departures {
+        text.push_str(&day.departures_toml());
+    }
+    let config = crate::config::parse(&text).map_err(|p| DriveError::Config(format!("{p:?}")))?;
+    let store = Store::in_memory()?;
+    let mut daemon =
+        daemon::start_with_clock(&config, store.clone(), Limits::Planned, clock).await?;
+    let mut live: Vec<Live> = day
+        .bays
+        .iter()
+        .map(|b| Live {
+            sim: None,
+            held: Vec::new(),
+            ev: b.vehicle.sim(day.site.voltage_v),
+            tx: None,
+            seq_used: 0,
+            arrived: false,
+            left: false,
+            fault: None,
+            full_reported: false,
+        })
+        .collect();
+    for (bay, l) in day.bays.iter().zip(live.iter_mut()) {
+        connect(&daemon, clock, bay.id.as_str(), bay.ocpp, l).await?;
+    }
+    let mut metrics = DayMetrics::new(day, opts.settle);
+    let capacity = day.capacity();
+    let mut building_log: VecDeque<(DateTime<Utc>, [f64; 3])> = VecDeque::new();
+    let mut outcome = Outcome::default();
+    let mut restarted = false;
+    let origin = clock.instant();
+    let mut step: u32 = 0;
+    let mut last_report = day.start;
+    loop {
+        let now = clock.now();
+        if now >= day.end {
+            break;
+        }
+        // The script: building load, meter silence, faults, the restart.
+        let building = day.building_at(now);
+        meter.set_building(building);
+        building_log.push_back((now, building));
+        meter.set_silent(day.faults.meter_silent_at(now));
+        outcome.saw_stale |= daemon.meters.status.values().any(|m| m.borrow().stale);
+        apply_faults(day, &daemon, clock, &mut live, now).await?;
+        if !restarted && now >= day.faults.restart_at {
+            restarted = true;
+            outcome.replans += daemon.plan.borrow().replans;
+            daemon = restart(day, &config, &store, daemon, clock, &mut live).await?;
+        }
+        arrivals_and_departures(day, clock, &mut live, now).await?;
+        // The physics: every vehicle follows what its charger offers now.
+        let steps = drive_vehicles(day, &mut live, &meter, now);
+        let due = due_building(&mut building_log, now, opts.reaction);
+        metrics.record_step(now, opts.tick.as_secs_f64(), &steps, due, &capacity);
+        check_s1(day, &steps, due, now, &daemon, &mut outcome.violations);
+        if (now - last_report).to_std().unwrap_or_default() >= opts.report_every {
+            last_report = now;
+            report(day, &mut live, now).await;
+        }
+        step += 1;
+        tokio::time::sleep_until(origin + opts.tick * step).await;
+    }
+    outcome.replans += daemon.plan.borrow().replans;
+    for l in live {
+        if let Some(sim) = l.sim {
+            sim.close().await;
+        }
+    }
+    daemon.stop().await;
+    server.stop();
+    Ok(DriveOutcome {
+        metrics,
+        replans: outcome.replans,
+        saw_stale: outcome.saw_stale,
+        violations: outcome.violations,
+    })
+}
+
+#[derive(Default)]
+struct Outcome {
+    replans: u64,
+    saw_stale: bool,
+    violations: Vec<String>,
+}
+
+async fn connect(
+    daemon: &Daemon,
+    clock: Clock,
+    id: &str,
+    version: OcppVersion,
+    l: &mut Live,
+) -> Result<(), DriveError> {
+    let fail = |e| DriveError::Charger(id.to_string(), e);
+    let mut opts = SimOptions::new(format!("ws://{}/ocpp", daemon.csms_addr), id, &[version]);
+    opts.password = Some(PASSWORD.into());
+    opts.clock = clock;
+    opts.profiles = std::mem::take(&mut l.held);
+    let sim = SimChargePoint::connect(opts).await.map_err(fail)?;
+    sim.boot().await.map_err(fail)?;
+    let status = if l.tx.is_some() {
+        "Charging"
+    } else {
+        "Available"
+    };
+    sim.status(1, status).await.map_err(fail)?;
+    if let Some(tx) = &l.tx {
+        // The same device on a new connection: its seqNo counter goes on (2.0.1 E01).
+        while sim.next_seq_no(tx) + 1 < l.seq_used {}
+    }
+    l.sim = Some(sim);
+    Ok(())
+}
+
+/// A charger's fault starts or ends: its reply policy, or its connection.
+async fn apply_faults(
+    day: &DepotDay,
+    daemon: &Daemon,
+    clock: Clock,
+    live: &mut [Live],
+    now: DateTime<Utc>,
+) -> Result<(), DriveError> {
+    for (i, l) in live.iter_mut().enumerate() {
+        let fault = day.faults.fault_at(i, now);
+        if fault == l.fault {
+            continue;
+        }
+        if l.fault == Some(FaultKind::Disconnect) {
+            connect(daemon, clock, &day.bays[i].id, day.bays[i].ocpp, l).await?;
+        }
+        match fault.map(|f| (f, f.reply_policy())) {
+            Some((_, Some(policy))) => {
+                if let Some(sim) = &l.sim {
+                    sim.set_reply_policy(policy);
+                }
+            }
+            Some((_, None)) => {
+                if let Some(sim) = l.sim.take() {
+                    l.held = sim.profiles();
+                    sim.close().await;
+                }
+            }
+            None => {
+                if let Some(sim) = &l.sim {
+                    sim.set_reply_policy(ReplyPolicy::Accept);
+                }
+            }
+        }
+        l.fault = fault;
+    }
+    Ok(())
+}
+
+/// chargegate is stopped and started again on the same store; every charger keeps what it
+/// holds and reconnects.
+async fn restart(
+    day: &DepotDay,
+    config: &crate::config::Config,
+    store: &Store,
+    daemon: Daemon,
+    clock: Clock,
+    live: &mut [Live],
+) -> Result<Daemon, DriveError> {
+    for sim in live.iter().filter_map(|l| l.sim.as_ref()) {
+        sim.set_reply_policy(ReplyPolicy::Ignore);
+    }
+    daemon.stop().await;
+    let daemon = daemon::start_with_clock(config, store.clone(), Limits::Planned, clock).await?;
+    for (i, l) in live.iter_mut().enumerate() {
+        if let Some(sim) = l.sim.take() {
+            l.held = sim.profiles();
+            sim.close().await;
+            connect(&daemon, clock, &day.bays[i].id, day.bays[i].ocpp, l).await?;
+            if let (Some(sim), Some(policy)) = (&l.sim, l.fault.and_then(FaultKind::reply_policy)) {
+                sim.set_reply_policy(policy);
+            }
+        }
+    }
+    Ok(daemon)
+}
+
+/// Vehicles plug in (status, transaction) and leave (end of transaction, Available).
+async fn arrivals_and_departures(
+    day: &DepotDay,
+    clock: Clock,
+    live: &mut [Live],
+    now: DateTime<Utc>,
+) -> Result<(), DriveError> {
+    for (bay, l) in day.bays.iter().zip(live.iter_mut()) {
+        let Some(sim) = &l.sim else { continue };
+        let fail = |e| DriveError::Charger(bay.id.clone(), e);
+        if !l.arrived && bay.vehicle.present(now) && l.fault.is_none() {
+            l.arrived = true;
+            sim.status(1, "Preparing").await.map_err(fail)?;
+            let tx = sim
+                .start_transaction(1, "DEPOT", 0, clock.now())
+                .await
+                .map_err(fail)?;
+            sim.status(1, "Charging").await.map_err(fail)?;
+            l.tx = Some(tx.key);
+            l.seq_used = 1;
+        } else if l.arrived && !l.left && now >= bay.vehicle.departure && l.fault.is_none() {
+            l.left = true;
+            if let Some(tx) = l.tx.take() {
+                let wh = l.ev.meter_wh(now, day.site.voltage_v);
+                sim.stop_transaction(&tx, wh.round() as i64, "EVDisconnected", now)
+                    .await
+                    .map_err(fail)?;
+            }
+            sim.status(1, "Available").await.map_err(fail)?;
+        }
+    }
+    Ok(())
+}
+
+/// Every present vehicle follows its charger's offer; the meter sees the result.
+fn drive_vehicles(
+    day: &DepotDay,
+    live: &mut [Live],
+    meter: &SimMeter,
+    now: DateTime<Utc>,
+) -> Vec<BayStep> {
+    let mut steps = Vec::with_capacity(live.len());
+    for (bay, l) in day.bays.iter().zip(live.iter_mut()) {
+        // What the charger offers: per the profiles it holds, connected or not; its
+        // hardware maximum without a profile in force.
+        let applied = match &l.sim {
+            Some(sim) => sim.applied_limit(now),
+            None => crate::sim::limits::applied_limit(bay.ocpp, &l.held, now),
+        }
+        .unwrap_or(bay.max_a);
+        let here = l.arrived && !l.left;
+        l.ev.offer(now, if here { applied } else { 0.0 });
+        l.ev.meter_wh(now, day.site.voltage_v);
+        let draw = if here {
+            bay.to_site(l.ev.draw_per_phase(now))
+        } else {
+            [0.0; 3]
+        };
+        meter.set_draw(&bay.id, draw);
+        steps.push(BayStep {
+            limit_a: applied,
+            draw_a: draw,
+            wants_more: here && l.ev.wants_more(now),
+        });
+    }
+    steps
+}
+
+/// The building load chargegate can be held to now: per phase the lowest value in force
+/// during the last `reaction` (a rise counts once chargegate had time to see it).
+fn due_building(
+    log: &mut VecDeque<(DateTime<Utc>, [f64; 3])>,
+    now: DateTime<Utc>,
+    reaction: Duration,
+) -> [f64; 3] {
+    let horizon = now - chrono::TimeDelta::from_std(reaction).unwrap_or_default();
+    // Keep the entry in force at the horizon.
+    while log.len() > 1 && log[1].0 <= horizon {
+        log.pop_front();
+    }
+    let mut due = [f64::INFINITY; 3];
+    for (_, b) in log.iter() {
+        for p in 0..3 {
+            due[p] = due[p].min(b[p]);
+        }
+    }
+    due
+}
+
+/// S1 on what the chargers apply, per phase of the grid connection and of the sub-board;
+/// a violation is kept with what chargegate believed, for the failure message.
+fn check_s1(
+    day: &DepotDay,
+    steps: &[BayStep],
+    building: [f64; 3],
+    now: DateTime<Utc>,
+    daemon: &Daemon,
+    violations: &mut Vec<String>,
+) {
+    let mut site = [0.0; 3];
+    let mut board = [0.0; 3];
+    for (bay, step) in day.bays.iter().zip(steps) {
+        for p in bay.site_phases() {
+            site[p] += step.limit_a;
+            if bay.on_board {
+                board[p] += step.limit_a;
+            }
+        }
+    }
+    let s = &day.site;
+    for p in 0..3 {
+        let over_site = site[p] + building[p] - (s.grid_limit_a - s.margin_a);
+        let over_board = board[p] - (s.board_limit_a - s.margin_a);
+        if (over_site > 1e-6 || over_board > 1e-6) && violations.len() < 20 {
+            let believed = daemon
+                .plan
+                .borrow()
+                .snapshot
+                .as_ref()
+                .map(|snap| snap.circuits[0].load[p].0);
+            violations.push(format!(
+                "{now}: L{}: chargers apply {:.1} A (board {:.1} A) + building {:.1} A; chargegate believed the load {believed:?}",
+                p + 1,
+                site[p],
+                board[p],
+                building[p]
+            ));
+        }
+    }
+}
+
+/// Each charger with a running transaction reports its vehicle's current and energy.
+async fn report(day: &DepotDay, live: &mut [Live], now: DateTime<Utc>) {
+    let mut calls = Vec::new();
+    for (bay, l) in day.bays.iter().zip(live.iter_mut()) {
+        let (Some(sim), Some(tx)) = (&l.sim, &l.tx) else {
+            continue;
+        };
+        if l.fault.is_some() {
+            continue;
+        }
+        let wh = l.ev.meter_wh(now, day.site.voltage_v);
+        let currents: Vec<f64> = l.ev.draw_per_phase(now)[..bay.phases].to_vec();
+        if bay.ocpp == OcppVersion::V201 {
+            l.seq_used += 1;
+        }
+        let full = !l.ev.wants_more(now) && !l.full_reported;
+        l.full_reported |= full;
+        calls.push(async move {
+            // A charger that loses a report loses it, as a real one might.
+            let _ = sim.meter_values(1, tx, wh, &currents).await;
+            if full {
+                let _ = sim.status(1, "SuspendedEV").await;
+            }
+        });
+    }
+    futures_util::future::join_all(calls).await;
+}
