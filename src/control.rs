@@ -6,7 +6,7 @@
 //!   matters: a vehicle plugs in or leaves, a need or a vehicle's own limit changes, a
 //!   charger comes or goes, a meter turns stale or fresh, or the non-charger load moves
 //!   more than `LOAD_DRIFT_A` from what the plan was made for. Replans are rate-limited
-//!   to one per `REPLAN_GAP` (a stale meter replans at once: S5).
+//!   to one per `REPLAN_GAP` (a stale meter or a slot boundary replans at once).
 //! - The **guard** (`planner::guard`) runs on every load reading against the plan's
 //!   current slot. It is stateless: its cuts are what the reading demands now, so they
 //!   deepen at once when the load rises and lift as soon as it falls (dispatch then sends
@@ -33,13 +33,15 @@ use crate::session::{ConnectionEvent, SiteEvent};
 use crate::site::{SiteSnapshot, SiteState};
 use crate::units::{Amps, ChargerId};
 
-/// At most one replan this often (a stale meter replans at once). A 40-charger plan takes
-/// a few ms on a Pi-class CPU (BENCHMARKS.md), so this bounds the work, not the latency.
-pub const REPLAN_GAP: Duration = Duration::from_secs(5);
+/// At most one replan this often (a stale meter and a slot boundary replan at once). The
+/// room filler and the guard follow the load every reading in between, so a replan is for
+/// the longer view (who gets what by departure), not for the next seconds.
+pub const REPLAN_GAP: Duration = Duration::from_secs(15);
 
 /// The non-charger load on a circuit phase moved this far from what the plan in force was
-/// made for, in A: replan, in either direction (a fall frees room the plan does not use).
-pub const LOAD_DRIFT_A: f64 = 3.0;
+/// made for, in A: replan, in either direction. Above the derivation's own jitter (its
+/// short-term maximum over readings with charger samples of different ages).
+pub const LOAD_DRIFT_A: f64 = 8.0;
 
 /// A non-charger load reading from the meters (another task owns the Modbus side).
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +69,9 @@ pub struct ControlOutput {
     /// Why a charger's target is what it is beyond the plan (a guard cut, a cut lifted),
     /// for the audit log.
     pub notes: BTreeMap<ChargerId, String>,
+    /// The plan's current slot with the room it leaves filled (`planner::fill`), as of the
+    /// latest reading: what the guard checks and dispatch aims at, before cuts.
+    pub filled: BTreeMap<ChargerId, Amps>,
 }
 
 impl ControlOutput {
@@ -78,6 +83,7 @@ impl ControlOutput {
         plan.currents_at(at)
             .into_iter()
             .map(|(id, a)| {
+                let a = self.filled.get(&id).map_or(a, |f| Amps(f.0.max(a.0)));
                 let cut = self.reductions.iter().find(|r| r.charger == id);
                 (id, cut.map_or(a, |r| Amps(r.to.0.min(a.0))))
             })
@@ -173,7 +179,8 @@ impl Controller {
         self.last_replan = Some(now);
         self.pending = None;
         self.output.notes.clear();
-        let cuts = planner::guard(&snap, &self.plan_targets(wall));
+        let targets = self.fill(&snap, wall);
+        let cuts = planner::guard(&snap, &targets);
         self.apply_cuts(cuts);
         self.output.snapshot = Some(Arc::new(snap));
     }
@@ -224,17 +231,32 @@ impl Controller {
         if drifted(&self.planned_load, &loads(&snap)) {
             self.request_replan(now, ReplanReason::LoadMoved);
         }
-        let cuts = planner::guard(&snap, &self.plan_targets(wall));
+        let targets = self.fill(&snap, wall);
+        let cuts = planner::guard(&snap, &targets);
         self.apply_cuts(cuts);
         self.output.snapshot = Some(Arc::new(snap));
         true
     }
 
-    fn plan_targets(&self, wall: DateTime<Utc>) -> Vec<(ChargerId, Amps)> {
-        self.output
-            .plan
-            .as_ref()
-            .map_or_else(Vec::new, |p| p.currents_at(wall))
+    /// The plan's targets for now with the room it leaves filled; kept in the output.
+    fn fill(&mut self, snap: &SiteSnapshot, wall: DateTime<Utc>) -> Vec<(ChargerId, Amps)> {
+        let Some(plan) = self.output.plan.clone() else {
+            return Vec::new();
+        };
+        let targets = plan.currents_at(wall);
+        let filled = if plan.kind == planner::PlanKind::Optimal {
+            planner::fill::fill(snap, &plan, &targets, &self.output.filled)
+        } else {
+            // A failsafe or fallback plan is followed as it is.
+            targets.clone()
+        };
+        self.output.filled = filled
+            .iter()
+            .zip(&targets)
+            .filter(|((_, f), (_, t))| f.0 > t.0 + planner::EPS_A)
+            .map(|((id, f), _)| (id.clone(), *f))
+            .collect();
+        filled
     }
 
     /// Puts the guard's new cuts in force, logging every cut that is new or deeper and
@@ -372,9 +394,17 @@ struct Channels {
 }
 
 async fn run(mut controller: Controller, mut ch: Channels, clock: Clock) {
-    let slot = Duration::from_secs(u64::from(controller.policy.planner.slot_min.max(1)) * 60);
-    let mut tick = tokio::time::interval(slot);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let slot_min = controller.policy.planner.slot_min.max(1);
+    // Plans are cut into slots on the wall clock (10:00, 10:15, ...): replan at each
+    // boundary, not a slot after start, or the plan's next slot (made a slot earlier, for
+    // another load) takes over between two plans.
+    let next_boundary = |clock: &Clock| -> Instant {
+        let now = clock.now();
+        let next =
+            planner::slot_start(now, slot_min) + chrono::TimeDelta::minutes(i64::from(slot_min));
+        clock.instant() + (next - now).to_std().unwrap_or_default()
+    };
+    let mut slot_at = clock.instant();
     let mut events_open = true;
     let mut readings_open = true;
     let mut first = true;
@@ -382,9 +412,11 @@ async fn run(mut controller: Controller, mut ch: Channels, clock: Clock) {
         let due = controller.replan_due();
         tokio::select! {
             _ = ch.shutdown.changed() => break,
-            _ = tick.tick() => {
+            _ = tokio::time::sleep_until(slot_at) => {
                 let reason = if std::mem::take(&mut first) { ReplanReason::Start } else { ReplanReason::Slot };
-                controller.request_replan(clock.instant(), reason);
+                // Not rate-limited: the slot changes now.
+                controller.replan(clock.now(), clock.instant(), reason);
+                slot_at = next_boundary(&clock);
             }
             _ = sleep_until(due), if due.is_some() => {}
             change = next_connection(&mut ch.connections) => if let Some(c) = change {

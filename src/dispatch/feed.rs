@@ -64,21 +64,20 @@ pub fn input(output: &ControlOutput, at: DateTime<Utc>) -> Option<DispatchInput>
     })
 }
 
-/// Publishes dispatch's input whenever the control output changes and at every slot
-/// boundary (the plan's current slot moves on by itself), until `shutdown`.
+/// Publishes dispatch's input whenever the control output changes, until `shutdown`. The
+/// control loop replans at every slot boundary and publishes at every load reading, so the
+/// plan's slot never moves on without a new output: a tick of its own here would read the
+/// old plan's next slot an instant before the new plan arrives.
 pub async fn run(
     mut output: watch::Receiver<ControlOutput>,
     dispatch: watch::Sender<DispatchInput>,
     clock: Clock,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    // A slot is at least a minute: checking every few seconds notices its boundary in time.
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
             changed = output.changed() => if changed.is_err() { break },
-            _ = tick.tick() => {}
         }
         let next = input(&output.borrow(), clock.now());
         if let Some(next) = next {

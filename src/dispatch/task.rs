@@ -355,6 +355,18 @@ impl Dispatcher {
                     Some(c) if !c.quirks.zero_pause => Amps(first.0.max(c.min_current.0)),
                     _ => first,
                 };
+                // No chatter: an increase waits out the minimum interval since the
+                // charger's last limit (the loop's short tick tries it again). Held here,
+                // before the round, so that a held increase reserves no room another
+                // charger could use now.
+                let recent = self
+                    .last_sent
+                    .get(id)
+                    .is_some_and(|t| now - *t < self.settings.min_interval);
+                let first = match self.limits.get(id) {
+                    Some(limit) if recent => Amps(first.0.min(limit.effective(now).0)),
+                    _ => first,
+                };
                 (id.clone(), first)
             })
             .collect();
@@ -368,18 +380,7 @@ impl Dispatcher {
         for held in &decided.held {
             tracing::debug!(charger = %held.0, wanted = held.1.0, row = held.2, "increase held: no room");
         }
-        // No chatter: an increase waits out the minimum interval since the charger's last
-        // limit; the loop's short tick tries it again.
-        let min_interval = self.settings.min_interval;
-        let increases: Vec<_> = decided
-            .increases
-            .into_iter()
-            .filter(|s| {
-                self.last_sent
-                    .get(&s.charger)
-                    .is_none_or(|t| now - *t >= min_interval)
-            })
-            .collect();
+        let increases = decided.increases;
         // S2: every reduction is issued before any increase.
         for send in decided.reductions.into_iter().chain(increases) {
             let why = match wanted.notes.get(&send.charger) {

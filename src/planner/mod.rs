@@ -9,6 +9,7 @@
 //! (the solver's own time limit is the only clock involved).
 
 pub mod fallback;
+pub mod fill;
 pub mod forecast;
 pub mod guard;
 pub mod model;

@@ -478,7 +478,15 @@ fn learn_vehicle_limit(vehicle: &mut Vehicle, samples: &[crate::ocpp::model::Met
         // keeps the IEC 61851-1 minimum, so it can resume (and be seen to), and the rest
         // of its share goes to vehicles that want it.
         Some(Amps(IEC_MIN_A))
-    } else if import >= 0.9 * offered {
+    } else if import >= 0.9 * offered
+        && vehicle
+            .measured_max
+            .is_none_or(|learned| import >= learned.0 - 0.5)
+    {
+        // It takes what it is offered, and at least what it was thought to take: it may
+        // take more now (a warmer battery, a phase switched on). Offered just its learned
+        // limit and drawing a little less is no news: keeping it avoids a replan loop of
+        // learn, offer the learned limit, forget, offer everything.
         None
     } else {
         return false;
