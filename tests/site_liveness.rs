@@ -174,7 +174,7 @@ async fn run(vehicle_max: &[f64]) -> Vec<usize> {
             assert!(
                 total >= 0.95 * due,
                 "at {elapsed:?}: the chargers apply {total:.1} A of the {due:.1} A the site allows: {applied:?}\naudit:\n{}",
-                audit_tail(&daemon).await
+                common::audit_tail(&daemon, 20).await
             );
             for (bay, a) in bays.iter().zip(&applied) {
                 assert!(
@@ -207,19 +207,6 @@ async fn run(vehicle_max: &[f64]) -> Vec<usize> {
     daemon.stop().await;
     server.stop();
     falls
-}
-
-async fn audit_tail(daemon: &Daemon) -> String {
-    let rows = daemon
-        .csms
-        .store()
-        .call(|c| chargegate::store::audit_entries(c, None, None, 20))
-        .await
-        .unwrap_or_default();
-    rows.iter()
-        .map(|r| format!("  {} {} {}: {}", r.ts, r.charger_id, r.outcome, r.reason))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[tokio::test(start_paused = true)]

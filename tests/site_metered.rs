@@ -336,25 +336,8 @@ fn diagnose(bays: &[Bay], site: &Site, daemon: &Daemon) -> String {
             .collect::<Vec<_>>()
     );
     {
+        out += &common::control_state(daemon);
         let plan = daemon.plan.borrow();
-        out += &format!(
-            "replans {}; guard reductions: {:?}\nnotes: {:?}\n",
-            plan.replans,
-            plan.reductions
-                .iter()
-                .map(|r| format!("{} {:.1}->{:.1} ({})", r.charger, r.from.0, r.to.0, r.why))
-                .collect::<Vec<_>>(),
-            plan.notes
-        );
-        if let Some(snap) = &plan.snapshot {
-            out += &format!(
-                "snapshot load: {:?}\n",
-                snap.circuits
-                    .iter()
-                    .map(|c| (&c.id, c.load, c.stale))
-                    .collect::<Vec<_>>()
-            );
-        }
         let plan_now: std::collections::BTreeMap<_, _> = plan
             .plan
             .as_ref()
@@ -519,7 +502,7 @@ async fn check(
                 building[p],
                 GRID_A - MARGIN_A,
                 diagnose(bays, site, daemon),
-                audit_tail(daemon).await
+                common::audit_tail(daemon, 30).await
             );
         }
         assert!(
@@ -605,7 +588,7 @@ async fn check(
             && site.underused.is_none()
         {
             let since = site.steady_since.map(|s| instant - s);
-            let audit = audit_tail(daemon).await;
+            let audit = common::audit_tail(daemon, 30).await;
             site.underused = Some(format!(
                 "seed {seed}: {since:?} into a steady stretch room is left unused: {unused}; the \
                  chargers apply {used:.1} A of the {allowed:.1} A bound (building \
@@ -620,19 +603,6 @@ async fn check(
             .map(|p| GRID_A - MARGIN_A - site_a[p] - building[p])
             .fold(f64::INFINITY, f64::min),
     }
-}
-
-async fn audit_tail(daemon: &Daemon) -> String {
-    let rows = daemon
-        .csms
-        .store()
-        .call(|c| chargegate::store::audit_entries(c, None, None, 30))
-        .await
-        .unwrap_or_default();
-    rows.iter()
-        .map(|r| format!("  {} {} {}: {}", r.ts, r.charger_id, r.outcome, r.reason))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// Runs one seed; returns the worst utilisation of each settled stretch, and the first

@@ -97,22 +97,7 @@ impl LoadLog {
 /// What the control loop and dispatch were doing, for a failure message.
 async fn diagnose(daemon: &Daemon) -> String {
     let mut out = String::new();
-    {
-        let plan = daemon.plan.borrow();
-        out += &format!(
-            "replans {}, reductions {:?}\nnotes {:?}\n",
-            plan.replans, plan.reductions, plan.notes
-        );
-        if let Some(snap) = &plan.snapshot {
-            out += &format!(
-                "snapshot load: {:?}\n",
-                snap.circuits
-                    .iter()
-                    .map(|c| (&c.id, c.load, c.stale))
-                    .collect::<Vec<_>>()
-            );
-        }
-    }
+    out += &common::control_state(daemon);
     {
         let input = daemon.dispatch_input.borrow();
         out += &format!(

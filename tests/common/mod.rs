@@ -152,3 +152,42 @@ impl Rng {
         self.next() % n
     }
 }
+
+/// The newest `n` audit entries, one line each, for a failure message.
+pub async fn audit_tail(daemon: &Daemon, n: u32) -> String {
+    let rows = daemon
+        .csms
+        .store()
+        .call(move |c| chargegate::store::audit_entries(c, None, None, n))
+        .await
+        .unwrap_or_default();
+    rows.iter()
+        .map(|r| format!("  {} {} {}: {}", r.ts, r.charger_id, r.outcome, r.reason))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The control loop's state, for a failure message: replans, guard cuts with their reasons,
+/// notes, and the load each circuit is believed to carry.
+pub fn control_state(daemon: &Daemon) -> String {
+    let plan = daemon.plan.borrow();
+    let mut out = format!(
+        "replans {}; guard reductions: {:?}\nnotes: {:?}\n",
+        plan.replans,
+        plan.reductions
+            .iter()
+            .map(|r| format!("{} {:.1}->{:.1} ({})", r.charger, r.from.0, r.to.0, r.why))
+            .collect::<Vec<_>>(),
+        plan.notes
+    );
+    if let Some(snap) = &plan.snapshot {
+        out += &format!(
+            "snapshot load: {:?}\n",
+            snap.circuits
+                .iter()
+                .map(|c| (&c.id, c.load, c.stale))
+                .collect::<Vec<_>>()
+        );
+    }
+    out
+}
