@@ -181,7 +181,7 @@ impl Controller {
         self.output.notes.clear();
         let targets = self.fill(&snap, wall);
         let cuts = planner::guard(&snap, &targets);
-        self.apply_cuts(cuts);
+        self.apply_cuts(cuts, &snap);
         self.output.snapshot = Some(Arc::new(snap));
     }
 
@@ -233,7 +233,7 @@ impl Controller {
         }
         let targets = self.fill(&snap, wall);
         let cuts = planner::guard(&snap, &targets);
-        self.apply_cuts(cuts);
+        self.apply_cuts(cuts, &snap);
         self.output.snapshot = Some(Arc::new(snap));
         true
     }
@@ -261,7 +261,7 @@ impl Controller {
 
     /// Puts the guard's new cuts in force, logging every cut that is new or deeper and
     /// every one that lifted (S6: the notes reach the audit log through dispatch).
-    fn apply_cuts(&mut self, cuts: Vec<Reduction>) {
+    fn apply_cuts(&mut self, cuts: Vec<Reduction>, snap: &SiteSnapshot) {
         let old = std::mem::take(&mut self.output.reductions);
         for cut in &cuts {
             let before = old.iter().find(|o| o.charger == cut.charger);
@@ -282,7 +282,7 @@ impl Controller {
             let now = cuts.iter().find(|c| c.charger == lifted.charger);
             if now.is_none_or(|c| c.to.0 > lifted.to.0 + planner::EPS_A) {
                 let to = now.map_or(lifted.from, |c| c.to);
-                let room = describe_room(self.output.snapshot.as_deref());
+                let room = describe_room(snap);
                 tracing::info!(
                     charger = %lifted.charger,
                     from_a = lifted.to.0,
@@ -316,10 +316,7 @@ fn drifted(planned: &[[f64; 3]], now: &[[f64; 3]]) -> bool {
 }
 
 /// The grid connection's load per phase, for a restoration's log line.
-fn describe_room(snap: Option<&SiteSnapshot>) -> String {
-    let Some(snap) = snap else {
-        return String::from("no reading yet");
-    };
+fn describe_room(snap: &SiteSnapshot) -> String {
     let load: Vec<String> = (0..3)
         .map(|p| format!("{:.1}", snap.assumed_load(0, p)))
         .collect();

@@ -83,6 +83,16 @@ fn fill_pass(
             wants_more(id).then_some((min.0, max.0))
         })
         .collect();
+    // Each charger's circuit chain and whether it has a target, once per pass.
+    let chains: Vec<Vec<usize>> = snap
+        .chargers
+        .iter()
+        .map(|c| snap.chain(c.circuit))
+        .collect();
+    let mut targeted = vec![false; snap.chargers.len()];
+    for i in index.iter().flatten() {
+        targeted[*i] = true;
+    }
     // Rows: every circuit phase with its free room for the chargers on it.
     let rows: Vec<(Vec<usize>, f64)> = (0..snap.circuits.len())
         .flat_map(|c| (0..3).map(move |p| (c, p)))
@@ -91,8 +101,8 @@ fn fill_pass(
                 .iter()
                 .enumerate()
                 .filter_map(|(k, i)| {
-                    let ch = &snap.chargers[(*i)?];
-                    (ch.site_phases[p] && snap.chain(ch.circuit).contains(&c)).then_some(k)
+                    let i = (*i)?;
+                    (snap.chargers[i].site_phases[p] && chains[i].contains(&c)).then_some(k)
                 })
                 .collect();
             // Offline chargers and those without a target still draw: count them too.
@@ -100,11 +110,7 @@ fn fill_pass(
                 .chargers
                 .iter()
                 .enumerate()
-                .filter(|(i, ch)| {
-                    ch.site_phases[p]
-                        && snap.chain(ch.circuit).contains(&c)
-                        && !index.contains(&Some(*i))
-                })
+                .filter(|(i, ch)| ch.site_phases[p] && chains[*i].contains(&c) && !targeted[*i])
                 .map(|(_, ch)| {
                     if ch.online {
                         0.0
