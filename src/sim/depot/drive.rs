@@ -48,7 +48,10 @@ impl Default for DriveOptions {
         Self {
             tick: Duration::from_secs(1),
             report_every: Duration::from_secs(10),
-            reaction: Duration::from_secs(5),
+            // 5 s to follow a rise, plus the known gap of issue 9: a rise of the building
+            // load that coincides with a vehicle's ramp is taken for the ramp until that
+            // charger's next report (`report_every`) taken `RAMP_SETTLE` after the rise.
+            reaction: Duration::from_secs(5 + 10 + 2),
             departures: true,
             settle: super::DEFAULT_SETTLE,
         }
