@@ -12,6 +12,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod dispatch;
+pub mod ev;
 pub mod http;
 pub mod meter;
 pub mod ocpp;

@@ -462,3 +462,211 @@ async fn increases_wait_out_the_minimum_interval_but_reductions_do_not() {
     sim.close().await;
     daemon.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_charger_back_late_in_its_lease_is_refreshed_before_the_lease_ends() {
+    // The depot day found it: the lease check ran only every quarter lease, so a charger
+    // that came back after the last check before its lease ended fell to its failsafe for
+    // a moment that nobody had made room for. Every applied limit is checked each second.
+    let site = Site::new("");
+    let clock = chargegate::clock::Clock::virtual_from(
+        chrono::DateTime::parse_from_rfc3339("2026-12-01T18:00:00Z")
+            .unwrap()
+            .to_utc(),
+    );
+    let store = chargegate::store::Store::open(&site.config.store.path).unwrap();
+    let daemon = chargegate::daemon::start_with_clock(
+        &site.config,
+        store,
+        chargegate::daemon::Limits::Manual,
+        clock,
+    )
+    .await
+    .unwrap();
+    let connect = |profiles: Vec<serde_json::Value>| {
+        let mut opts =
+            chargegate::sim::SimOptions::new(common::url(&daemon), "CS201-1", &[OcppVersion::V201]);
+        opts.password = Some(common::PASSWORD.into());
+        opts.clock = clock;
+        opts.profiles = profiles;
+        SimChargePoint::connect(opts)
+    };
+    let sim = connect(Vec::new()).await.unwrap();
+    sim.boot().await.unwrap();
+    let start = clock.instant();
+    // The limit goes out a minute in: its 600 s lease ends at 660 s, after the quarter-lease
+    // ticks at 150, 300, 450 and 600 s.
+    tokio::time::sleep_until(start + Duration::from_secs(60)).await;
+    daemon
+        .dispatch_input
+        .send(input(&[("CS201-1", 16.0)], 80.0))
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        sim.applied_limit(clock.now()),
+        Some(16.0),
+        "{:?}",
+        leases(&sim)
+    );
+    // Gone at 100 s, back at 605 s (after the last tick before the lease ends) with the
+    // profiles it holds.
+    tokio::time::sleep_until(start + Duration::from_secs(100)).await;
+    let held = sim.profiles();
+    sim.close().await;
+    tokio::time::sleep_until(start + Duration::from_secs(605)).await;
+    let sim = connect(held).await.unwrap();
+    sim.boot().await.unwrap();
+    for s in 606..=900 {
+        tokio::time::sleep_until(start + Duration::from_secs(s)).await;
+        assert_eq!(
+            sim.applied_limit(clock.now()),
+            Some(16.0),
+            "at {s} s the charger applies another limit: {:?}",
+            sim.profiles()
+        );
+    }
+    sim.close().await;
+    daemon.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_increase_is_followed_by_a_triggered_sample_once_the_vehicle_has_ramped() {
+    // Until a charger's sample shows its vehicle's ramp, a rise of the grid meter is put
+    // down to that ramp (site::load); the sooner the sample, the shorter a coinciding rise
+    // of the building load stays hidden (S1). A reduction needs no sample.
+    let site = Site::new("");
+    let clock = chargegate::clock::Clock::virtual_from(
+        chrono::DateTime::parse_from_rfc3339("2026-12-01T18:00:00Z")
+            .unwrap()
+            .to_utc(),
+    );
+    let store = chargegate::store::Store::open(&site.config.store.path).unwrap();
+    let daemon = chargegate::daemon::start_with_clock(
+        &site.config,
+        store,
+        chargegate::daemon::Limits::Manual,
+        clock,
+    )
+    .await
+    .unwrap();
+    let mut sims = Vec::new();
+    for (id, version) in [("CP16-1", OcppVersion::V16), ("CS201-1", OcppVersion::V201)] {
+        let mut opts = chargegate::sim::SimOptions::new(common::url(&daemon), id, &[version]);
+        opts.password = Some(common::PASSWORD.into());
+        opts.clock = clock;
+        let sim = SimChargePoint::connect(opts).await.unwrap();
+        sim.boot().await.unwrap();
+        sim.status(1, "Charging").await.unwrap();
+        sim.start_transaction(1, "TAG", 0, clock.now())
+            .await
+            .unwrap();
+        sims.push(sim);
+    }
+    let calls = |sim: &SimChargePoint, action: &str| {
+        common::calls_after_baseline(sim)
+            .into_iter()
+            .filter(|c| c.action == action)
+            .count()
+    };
+    let start = clock.instant();
+    daemon
+        .dispatch_input
+        .send(input(&[("CP16-1", 16.0), ("CS201-1", 16.0)], 80.0))
+        .unwrap();
+    // When each charger got its lease and when it was asked for a sample, to 100 ms.
+    let mut leased = [None; 2];
+    let mut triggered = [None; 2];
+    while start.elapsed() < Duration::from_secs(10) {
+        for (i, sim) in sims.iter().enumerate() {
+            if leased[i].is_none() && calls(sim, "SetChargingProfile") > 0 {
+                leased[i] = Some(start.elapsed());
+            }
+            if triggered[i].is_none() && calls(sim, "TriggerMessage") > 0 {
+                triggered[i] = Some(start.elapsed());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (i, sim) in sims.iter().enumerate() {
+        let (Some(leased), Some(triggered)) = (leased[i], triggered[i]) else {
+            panic!(
+                "{}: leased {:?}, triggered {:?}",
+                sim.id(),
+                leased[i],
+                triggered[i]
+            );
+        };
+        let after = triggered.saturating_sub(leased);
+        assert!(
+            after >= Duration::from_millis(1900) && after <= Duration::from_secs(3),
+            "{}: asked {after:?} after the increase, not once the vehicle had 2 s to ramp",
+            sim.id()
+        );
+        let trigger = common::calls_after_baseline(sim)
+            .into_iter()
+            .find(|c| c.action == "TriggerMessage")
+            .unwrap();
+        schema_check::assert_valid(
+            if i == 0 { "v16" } else { "v201" },
+            "TriggerMessage",
+            false,
+            &trigger.payload,
+        );
+        assert_eq!(trigger.payload["requestedMessage"], "MeterValues");
+        let evse = trigger
+            .payload
+            .get("connectorId")
+            .or_else(|| trigger.payload.pointer("/evse/id"));
+        assert_eq!(evse, Some(&serde_json::json!(1)), "{}", trigger.payload);
+    }
+    // A reduction: no sample asked for.
+    let before: Vec<usize> = sims
+        .iter()
+        .map(|sim| calls(sim, "SetChargingProfile"))
+        .collect();
+    daemon
+        .dispatch_input
+        .send(input(&[("CP16-1", 10.0), ("CS201-1", 10.0)], 80.0))
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    for (sim, before) in sims.iter().zip(before) {
+        assert_eq!(calls(sim, "SetChargingProfile"), before + 1, "{}", sim.id());
+        assert_eq!(calls(sim, "TriggerMessage"), 1, "{}", sim.id());
+    }
+    for sim in sims {
+        sim.close().await;
+    }
+    daemon.stop().await;
+}
+
+#[tokio::test]
+async fn a_2_0_1_transaction_id_reaches_the_charger_as_it_named_it() {
+    // 2.0.1 transaction ids are the station's strings: "0042" is not the number 42.
+    let site = Site::new("");
+    let daemon = site.start().await;
+    let sim = common::connect_settled(&daemon, "CS201-1", OcppVersion::V201).await;
+    sim.status(1, "Occupied").await.unwrap();
+    let started =
+        chargegate::sim::messages::transaction_started_v201("0042", 1, "GOOD", 0, &Utc::now());
+    sim.call("TransactionEvent", started).await.unwrap();
+    daemon
+        .dispatch_input
+        .send(input(&[("CS201-1", 16.0)], 80.0))
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let lease = loop {
+        if let Some(lease) = leases(&sim).pop() {
+            break lease;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no lease");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    schema_check::assert_valid("v201", "SetChargingProfile", false, &lease);
+    assert_eq!(
+        lease["chargingProfile"]["chargingProfilePurpose"], "TxProfile",
+        "{lease}"
+    );
+    assert_eq!(lease["chargingProfile"]["transactionId"], "0042", "{lease}");
+    sim.close().await;
+    daemon.stop().await;
+}

@@ -127,6 +127,11 @@ impl Chargers {
     }
 
     /// The connected chargers and their OCPP versions, sorted by id.
+    /// The OCPP version the charger speaks on its current connection (None: not connected).
+    pub fn version(&self, id: &ChargerId) -> Option<OcppVersion> {
+        self.lock().handles.get(id).map(|h| h.version)
+    }
+
     pub fn connected(&self) -> Vec<(ChargerId, OcppVersion)> {
         let mut list: Vec<_> = self
             .lock()

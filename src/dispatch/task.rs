@@ -7,7 +7,7 @@
 //! timeout leaves the charger unresponsive: it keeps counting at the highest it may draw
 //! until a later send is acknowledged. Thin: every decision is in `round` and `profile`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +20,8 @@ use super::round::{self, ChargerLimit, RoundPolicy, Row};
 use crate::charger::{Chargers, CommandError};
 use crate::clock::Clock;
 use crate::config::{Charger, Config};
-use crate::ocpp::model::{ChargerCommand, CommandReply, RateUnit, TxKey};
+use crate::ev::RAMP_SETTLE;
+use crate::ocpp::model::{ChargerCommand, CommandReply, OcppVersion, RateUnit, TriggerKind, TxKey};
 use crate::session::{ConnectionEvent, Csms};
 use crate::store;
 use crate::units::{Amps, ChargerId, Volts, Watts};
@@ -92,6 +93,17 @@ struct Answer {
     sent_at: DateTime<Utc>,
 }
 
+/// A limit decided and counted as pending, waiting for the next publish to be sent.
+struct Queued {
+    charger: Charger,
+    limit: Amps,
+    why: String,
+    at: DateTime<Utc>,
+    /// Higher than what the charger may draw now: once accepted, the charger is asked for
+    /// a sample that shows the vehicle's ramp (`confirm_ramp`).
+    increase: bool,
+}
+
 struct Dispatcher {
     chargers: Chargers,
     csms: Csms,
@@ -104,11 +116,14 @@ struct Dispatcher {
     failed: HashMap<ChargerId, (Amps, DateTime<Utc>)>,
     /// Chargers whose `acknowledged` is still the start-up assumption (an unknown old lease
     /// at the maximum), not a lease of ours: never "refreshed".
-    assumed: std::collections::HashSet<ChargerId>,
+    assumed: HashSet<ChargerId>,
     /// When each charger was last sent a limit (for the minimum interval between increases).
     last_sent: HashMap<ChargerId, DateTime<Utc>>,
     /// Limits decided and counted as pending, to be sent after the next publish.
-    outbox: Vec<(Charger, Amps, String, DateTime<Utc>)>,
+    outbox: Vec<Queued>,
+    /// Chargers that refused a TriggerMessage(MeterValues): their ramps are confirmed by
+    /// their periodic samples only. Shared with the send tasks that learn it.
+    no_meter_trigger: Arc<std::sync::Mutex<HashSet<ChargerId>>>,
     answers: mpsc::UnboundedSender<Answer>,
     published: watch::Sender<BTreeMap<ChargerId, ChargerLimit>>,
     clock: Clock,
@@ -165,6 +180,7 @@ pub fn run(
         failed: HashMap::new(),
         assumed,
         outbox: Vec::new(),
+        no_meter_trigger: Arc::default(),
         last_sent: HashMap::new(),
         answers,
         published,
@@ -184,11 +200,12 @@ impl Dispatcher {
         mut input: watch::Receiver<DispatchInput>,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        // Refresh at half the lease (S3); check a little more often so a refresh is never late.
+        // Unresponsive chargers are probed every quarter lease; leases themselves are
+        // checked on every pass, which the 5 s retry tick guarantees (S3).
         let tick = Duration::from_secs(u64::from(self.settings.lease_s / 4).max(1));
-        let mut refresh = tokio::time::interval(tick);
+        let mut probe = tokio::time::interval(tick);
         let mut retry = tokio::time::interval(Duration::from_secs(5));
-        let mut refresh_due = false;
+        let mut probe_due = false;
         loop {
             tokio::select! {
                 _ = shutdown.changed() => break,
@@ -199,7 +216,7 @@ impl Dispatcher {
                     Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
-                                _ = refresh.tick() => refresh_due = true,
+                _ = probe.tick() => probe_due = true,
                 // Held increases (minimum interval, retries) are tried again.
                 _ = retry.tick() => {}
             }
@@ -207,10 +224,11 @@ impl Dispatcher {
             let now = self.clock.now();
             // The round first: a reduction due now must not wait behind the refresh of the
             // higher limit it replaces (S2); a charger sent a new limit needs no refresh.
+            // Leases are checked on every pass, not only on the tick: a charger that
+            // reconnects late in its lease must be refreshed before it expires, or it falls
+            // back to its baseline in the meantime (S1 counts that, but nobody made room).
             self.round(&wanted, now);
-            if std::mem::take(&mut refresh_due) {
-                self.refresh(now);
-            }
+            self.refresh(now, std::mem::take(&mut probe_due));
             let _ = self.published.send(self.limits.clone());
             self.flush();
         }
@@ -290,9 +308,9 @@ impl Dispatcher {
         }
     }
 
-    /// Resends leases that are past half their length, and probes unresponsive but
-    /// connected chargers with a limit no higher than their fallback.
-    fn refresh(&mut self, now: DateTime<Utc>) {
+    /// Resends leases that are past half their length, and with `probe` probes
+    /// unresponsive but connected chargers with a limit no higher than their fallback.
+    fn refresh(&mut self, now: DateTime<Utc>, probe: bool) {
         let half = chrono::Duration::seconds(i64::from(self.settings.lease_s / 2));
         let mut sends = Vec::new();
         for (id, limit) in &self.limits {
@@ -306,7 +324,7 @@ impl Dispatcher {
                 (true, Some((current, Some(until)))) if until - now <= half => {
                     sends.push((id.clone(), current, "refresh lease".to_string()));
                 }
-                (false, _) => {
+                (false, _) if probe => {
                     // The probe is the failsafe: never more than the charger may already
                     // draw by itself, so an acknowledgement cannot raise the accounting.
                     let probe = Amps(limit.failsafe.0.min(limit.fallback().0));
@@ -406,29 +424,47 @@ impl Dispatcher {
         else {
             return;
         };
+        let increase = current.0 > limit.effective(now).0;
         limit.pending = Some(current);
         self.last_sent.insert(id.clone(), now);
-        self.outbox.push((charger.clone(), current, why, now));
+        self.outbox.push(Queued {
+            charger: charger.clone(),
+            limit: current,
+            why,
+            at: now,
+            increase,
+        });
     }
 
     /// Sends the queued limits, in queue order (reductions first, S2).
     fn flush(&mut self) {
-        for (charger, current, why, now) in self.outbox.drain(..) {
+        for queued in self.outbox.drain(..) {
             let (chargers, csms, settings, answers) = (
                 self.chargers.clone(),
                 self.csms.clone(),
                 self.settings.clone(),
                 self.answers.clone(),
             );
+            let no_meter_trigger = self.no_meter_trigger.clone();
             tokio::spawn(async move {
+                let Queued {
+                    charger,
+                    limit,
+                    why,
+                    at,
+                    increase,
+                } = queued;
                 let outcome =
-                    send_lease(&chargers, &csms, &settings, &charger, current, why, now).await;
+                    send_lease(&chargers, &csms, &settings, &charger, limit, why, at).await;
                 let _ = answers.send(Answer {
                     charger: charger.id.clone(),
-                    limit: current,
+                    limit,
                     outcome,
-                    sent_at: now,
+                    sent_at: at,
                 });
+                if increase && outcome == Outcome::Accepted {
+                    confirm_ramp(&chargers, &csms, &charger.id, limit, &no_meter_trigger).await;
+                }
             });
         }
     }
@@ -455,8 +491,14 @@ async fn send_lease(
     let quirks = &charger.quirks;
     // A charger that ignores TxProfile gets the station-wide TxDefaultProfile even during
     // a transaction (its profile says it applies that to the running transaction).
-    let (evse_id, tx) = match open {
-        Some((evse, key)) if quirks.tx_profile => (evse, Some(tx_key(&key))),
+    let version = chargers.version(&charger.id);
+    let (evse_id, tx) = match (open, version) {
+        (Some((evse, stored)), Some(version)) if quirks.tx_profile => {
+            match tx_key(&stored, version) {
+                Some(key) => (evse, Some(key)),
+                None => (0, None),
+            }
+        }
         _ => (0, None),
     };
     let profile = profile::lease(
@@ -529,11 +571,69 @@ async fn send_lease(
     }
 }
 
-/// A stored OCPP transaction id back as the key its version uses: 1.6 ids are our
-/// integers, 2.0.1 ids are the station's strings.
-fn tx_key(stored: &str) -> TxKey {
-    match stored.parse::<i64>() {
-        Ok(n) => TxKey::Csms(n),
-        Err(_) => TxKey::Charger(stored.to_string()),
+/// After an accepted increase, asks the charger for a sample once the vehicle has had
+/// `RAMP_SETTLE` to follow (TriggerMessage MeterValues on the transaction's EVSE; OCPP 1.6
+/// §5.17, 2.0.1 F06). Until a sample taken that late arrives, the grid-meter derivation
+/// puts a rise of the meter down to this vehicle's ramp (`site::load`), so a rise of the
+/// other load that coincides with it stays hidden: a charger that reports only every
+/// `MeterValueSampleInterval` would keep it hidden that long, one that answers the
+/// trigger only a round trip past `RAMP_SETTLE` (S1's response time). A charger that
+/// refuses is not asked again; its periodic samples end the ramp, within `RAMP_WINDOW`.
+async fn confirm_ramp(
+    chargers: &Chargers,
+    csms: &Csms,
+    id: &ChargerId,
+    limit: Amps,
+    no_meter_trigger: &std::sync::Mutex<HashSet<ChargerId>>,
+) {
+    if no_meter_trigger
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .contains(id)
+    {
+        return;
+    }
+    tokio::time::sleep(RAMP_SETTLE).await;
+    let key = id.to_string();
+    let open = csms
+        .store()
+        .call(move |c| store::open_transaction_of(c, &key))
+        .await
+        .ok()
+        .flatten();
+    // No transaction, no vehicle to ramp (1.6 connector 0 would report the station meter).
+    let Some((evse_id, _)) = open else { return };
+    let command = ChargerCommand::Trigger {
+        message: TriggerKind::MeterValues,
+        evse_id: Some(evse_id),
+    };
+    let why = format!("confirm the vehicle's ramp to {} A (S1)", limit.0);
+    let refused = match chargers.send(id, command, why).await {
+        Ok(reply) => !reply.is_accepted(),
+        Err(CommandError::CallError { .. } | CommandError::NotInVersion(_)) => true,
+        // Gone, busy or slow: asked again after its next increase.
+        Err(_) => false,
+    };
+    if refused {
+        tracing::info!(
+            charger = %id,
+            "charger refuses TriggerMessage(MeterValues): after an increase its rise on the \
+             grid meter is taken for the vehicle until its next periodic sample"
+        );
+        no_meter_trigger
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id.clone());
+    }
+}
+
+/// A stored OCPP transaction id back as the key the charger's version uses: 1.6 ids are
+/// the integers chargegate assigned, 2.0.1 ids are the station's strings, kept as they are
+/// ("0042" is not 42). None: a stored id that cannot be a 1.6 id (the charger changed
+/// version mid-transaction); the lease then goes out station-wide.
+fn tx_key(stored: &str, version: OcppVersion) -> Option<TxKey> {
+    match version {
+        OcppVersion::V16 => stored.parse::<i64>().ok().map(TxKey::Csms),
+        OcppVersion::V201 => Some(TxKey::Charger(stored.to_string())),
     }
 }

@@ -50,6 +50,10 @@ pub struct ChargerState {
     pub statuses: BTreeMap<u32, String>,
     /// A faulty charger: accepts ChargingProfiles but does not apply them.
     pub ignores_profiles: bool,
+    /// EVSEs (1.6 connectors) the CSMS asked for a MeterValues by TriggerMessage, not yet
+    /// answered: the simulator does not know what its vehicles draw, so whoever drives
+    /// them takes these (`SimChargePoint::take_meter_value_requests`) and reports.
+    pub meter_value_requests: Vec<u32>,
 }
 
 impl ChargerState {
@@ -110,6 +114,7 @@ impl ChargerState {
             local_list_version: 0,
             statuses: BTreeMap::new(),
             ignores_profiles: false,
+            meter_value_requests: Vec::new(),
         }
     }
 }
@@ -483,12 +488,13 @@ pub fn answer(
 }
 
 /// TriggerMessage: Heartbeat, BootNotification and StatusNotification are sent after the
-/// answer; other messages are answered `NotImplemented`.
+/// answer; MeterValues is accepted and left to whoever drives the vehicles
+/// (`ChargerState::meter_value_requests`); other messages are answered `NotImplemented`.
 fn trigger(
     version: OcppVersion,
     accept: bool,
     payload: &Value,
-    state: &ChargerState,
+    state: &mut ChargerState,
     now: &DateTime<Utc>,
 ) -> Answer {
     if !accept {
@@ -520,6 +526,11 @@ fn trigger(
                     )
                 })
                 .collect()
+        }
+        "MeterValues" => {
+            let evse = evse.and_then(|e| u32::try_from(e).ok()).unwrap_or(0);
+            state.meter_value_requests.push(evse);
+            Vec::new()
         }
         _ => return result(json!({ "status": "NotImplemented" })),
     };

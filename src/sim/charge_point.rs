@@ -493,6 +493,12 @@ impl SimChargePoint {
         self.shared.lock().state.profiles.clone()
     }
 
+    /// The EVSEs (1.6 connectors) the CSMS asked for a MeterValues by TriggerMessage since
+    /// the last call, oldest first: the caller, who knows what the vehicles draw, sends them.
+    pub fn take_meter_value_requests(&self) -> Vec<u32> {
+        std::mem::take(&mut self.shared.lock().state.meter_value_requests)
+    }
+
     /// The current per phase this charger lets its vehicle draw at `at`, from the profiles
     /// it accepted (`None`: no profile in force, its hardware maximum applies).
     pub fn applied_limit(&self, at: chrono::DateTime<Utc>) -> Option<f64> {

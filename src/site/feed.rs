@@ -15,11 +15,12 @@ use tokio::time::Instant;
 
 use tokio::sync::{broadcast, mpsc, watch};
 
-use super::load::{ChargerDraw, EV_RESPONSE, LoadSource, LoadWindow, RecentLimits, site_load};
+use super::load::{ChargerDraw, LoadSource, LoadWindow, RecentLimits, site_load};
 use crate::clock::Clock;
 use crate::config::{Config, ancestors};
 use crate::control::LoadReading;
 use crate::dispatch::round::ChargerLimit;
+use crate::ev::EV_RESPONSE;
 use crate::meter::MeterStatus;
 use crate::ocpp::model::{ChargerEvent, ConnectorStatus, MeterSample, TxPhase};
 use crate::session::{ConnectionEvent, SiteEvent};
@@ -64,10 +65,6 @@ fn offered_current(samples: &[MeterSample]) -> Option<f64> {
         .map(|s| s.value)
         .reduce(f64::max)
 }
-
-/// A sample older than this is not subtracted any more: a charger that stopped reporting
-/// may have stopped charging, and subtracting nothing errs on the safe side.
-const MAX_SAMPLE_AGE: Duration = Duration::from_secs(600);
 
 /// Each charger's latest measured currents, forgotten as soon as they may be wrong in the
 /// unsafe direction: the transaction ended, the connector says no vehicle draws, the
@@ -131,14 +128,12 @@ impl LatestSamples {
         self.vehicle_max.get(charger).copied()
     }
 
-    /// The currents to subtract for `charger` at `now` and when they were received (none
-    /// when unknown or too old).
-    fn currents(&self, now: Instant, charger: &ChargerId) -> ([Option<Amps>; 3], Option<Instant>) {
+    /// The latest currents of `charger` and when they were received (none when unknown).
+    /// How old a sample may be and still be subtracted is `site_load`'s rule (its window).
+    fn currents(&self, charger: &ChargerId) -> ([Option<Amps>; 3], Option<Instant>) {
         match self.latest.get(charger) {
-            Some((at, currents)) if now.saturating_duration_since(*at) <= MAX_SAMPLE_AGE => {
-                (*currents, Some(*at))
-            }
-            _ => ([None; 3], None),
+            Some((at, currents)) => (*currents, Some(*at)),
+            None => ([None; 3], None),
         }
     }
 }
@@ -261,7 +256,7 @@ pub async fn run(
                 .chargers
                 .iter()
                 .map(|(id, rotation, phases)| {
-                    let (currents, sampled_at) = samples.currents(now, id);
+                    let (currents, sampled_at) = samples.currents(id);
                     ChargerDraw::new(rotation, *phases, currents)
                         .with_limits(&recent, &ordered, id, sampled_at, now)
                         .with_vehicle_max(samples.vehicle_max(id))
@@ -349,22 +344,15 @@ mod tests {
         let mut s = LatestSamples::default();
         let known = [Some(Amps(16.0)), None, None];
         s.apply(t0, &cp, &meter_values(16.0));
-        assert_eq!(s.currents(t0, &cp).0, known);
+        assert_eq!(s.currents(&cp).0, known);
         // Charging states keep it; a connector without a drawing vehicle drops it.
         s.apply(t0, &cp, &status(ConnectorStatus::Charging));
-        assert_eq!(s.currents(t0, &cp).0, known);
+        assert_eq!(s.currents(&cp).0, known);
         s.apply(t0, &cp, &status(ConnectorStatus::SuspendedEv));
-        assert_eq!(s.currents(t0, &cp).0, [None; 3]);
-        // So does the end of the connection and old age.
+        assert_eq!(s.currents(&cp).0, [None; 3]);
+        // So does the end of the connection (old age is site_load's: its window).
         s.apply(t0, &cp, &meter_values(16.0));
         s.forget(&cp);
-        assert_eq!(s.currents(t0, &cp).0, [None; 3]);
-        s.apply(t0, &cp, &meter_values(16.0));
-        assert_eq!(s.currents(t0 + MAX_SAMPLE_AGE, &cp).0, known);
-        assert_eq!(
-            s.currents(t0 + MAX_SAMPLE_AGE + Duration::from_secs(1), &cp)
-                .0,
-            [None; 3]
-        );
+        assert_eq!(s.currents(&cp).0, [None; 3]);
     }
 }

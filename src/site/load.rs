@@ -17,7 +17,8 @@
 //!   maximum over a short window of settled derived values (`LoadWindow`) that reaches
 //!   back to the oldest sample subtracted: a value derived before an unreported change
 //!   covers it, and a real fall of the other load is seen as soon as every subtracted
-//!   sample is newer than the fall (not a fixed minute later).
+//!   sample is newer than the fall (not a fixed minute later). A sample older than the
+//!   window is not subtracted at all, since nothing would cover it.
 //! - While a vehicle is still following a cut (`ChargerDraw::settling`) the meter carries
 //!   its old draw; the reading counts it as other load (it is on the fuse) but the window
 //!   does not remember it, so one cut does not shrink the room for the window's span.
@@ -40,12 +41,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::config::MeterRole;
+use crate::ev::RAMP_SETTLE;
 use crate::meter::MeterStatus;
 use crate::units::{Amps, ChargerId};
-
-/// How long a vehicle may take to follow a lower offer (IEC 61851-1: 5 s after the
-/// control pilot's duty cycle changes).
-pub const EV_RESPONSE: Duration = Duration::from_secs(5);
 
 /// The default window of the short-term maximum: the usual upper end of chargers'
 /// MeterValueSampleInterval.
@@ -57,10 +55,6 @@ pub const DEFAULT_WINDOW: Duration = Duration::from_secs(60);
 /// (no increase builds on it, `SiteLoad::unconfirmed`); a charger reporting more rarely
 /// shows its ramp as other load until its next sample, which the guard may cut.
 pub const RAMP_WINDOW: Duration = Duration::from_secs(15);
-
-/// A sample taken this long after a rise shows the ramp: vehicles follow a higher offer
-/// within a second or two (the IEC 61851-1 bound of 5 s is for reductions).
-pub const RAMP_SETTLE: Duration = Duration::from_secs(2);
 
 /// A rise smaller than this is not a ramp, in A: the rounding of a replan's targets.
 pub const RAMP_MIN_RISE_A: f64 = 1.0;
@@ -366,17 +360,22 @@ pub fn site_load(
     // The oldest sample subtracted: a vehicle may have drawn less since, unreported.
     let mut oldest_sample = Duration::ZERO;
     for c in chargers {
+        // A sample older than the window is not subtracted: the window could no longer
+        // cover a fall of that vehicle's draw since it was taken (a charger that reports
+        // rarely, or has stopped answering), and subtracting nothing errs on the safe side.
+        let age = c
+            .sampled_at
+            .map_or(window.window, |t| now.saturating_duration_since(t));
+        let covered = age <= window.window;
         for (i, site_phase) in c.site_phase.iter().enumerate() {
             let Some(p) = *site_phase else { continue };
             let sample = c.measured[i].map_or(0.0, |a| a.0.max(0.0));
+            let sample = if covered { sample } else { 0.0 };
             let cap = c.cap.map_or(f64::INFINITY, |c| c.0.max(0.0));
             let subtracted = sample.min(cap);
             settling |= c.settling && cap < sample;
             per_phase[p] -= subtracted;
             if subtracted > 0.0 {
-                let age = c
-                    .sampled_at
-                    .map_or(DEFAULT_WINDOW, |t| now.saturating_duration_since(t));
                 oldest_sample = oldest_sample.max(age);
             }
             if let Some(top) = c.ramp {
@@ -441,6 +440,7 @@ fn clean(per_phase: [f64; 3], worst_case: Amps) -> [Amps; 3] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ev::EV_RESPONSE;
     use crate::meter::{MeterReading, Quantity, Values};
     use proptest::prelude::{Just, Strategy, any, prop_oneof};
 
@@ -628,6 +628,35 @@ mod tests {
             &mut w,
         );
         assert_eq!(amps(&l), [15.0; 3]);
+    }
+
+    #[test]
+    fn a_sample_older_than_the_window_is_not_subtracted() {
+        // Other load 20 A; the vehicle drew 16 A when its charger last reported, then its
+        // battery filled (0 A) and the charger never reported again (hung, or a long
+        // MeterValueSampleInterval). Checked every second for five minutes.
+        let t0 = Instant::now();
+        let mut w = LoadWindow::new(DEFAULT_WINDOW);
+        let mut draw = ChargerDraw::new("RST", 3, [Some(Amps(16.0)); 3]);
+        draw.sampled_at = Some(t0);
+        for s in 0..300u32 {
+            let now = t0 + s * S;
+            let vehicle = if s < 30 { 16.0 } else { 0.0 };
+            let meter = status(MeterRole::Grid, now, [20.0 + vehicle; 3]);
+            let l = site_load(
+                now,
+                Some(&meter),
+                std::slice::from_ref(&draw),
+                Amps(150.0),
+                &mut w,
+            );
+            for a in amps(&l) {
+                assert!(
+                    a >= 20.0 - 1e-9,
+                    "at {s} s the other load is taken for {a} A"
+                );
+            }
+        }
     }
 
     #[test]

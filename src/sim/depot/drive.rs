@@ -48,10 +48,7 @@ impl Default for DriveOptions {
         Self {
             tick: Duration::from_secs(1),
             report_every: Duration::from_secs(10),
-            // 5 s to follow a rise, plus the known gap of issue 9: a rise of the building
-            // load that coincides with a vehicle's ramp is taken for the ramp until that
-            // charger's next report (`report_every`) taken `RAMP_SETTLE` after the rise.
-            reaction: Duration::from_secs(5 + 10 + 2),
+            reaction: Duration::from_secs(5),
             departures: true,
             settle: super::DEFAULT_SETTLE,
         }
@@ -169,10 +166,26 @@ pub async fn drive(day: &DepotDay, opts: &DriveOptions) -> Result<DriveOutcome, 
         let due = due_building(&mut building_log, now, opts.reaction);
         metrics.record_step(now, opts.tick.as_secs_f64(), &steps, due, &capacity);
         check_s1(day, &steps, due, now, &daemon, &mut outcome.violations);
-        if (now - last_report).to_std().unwrap_or_default() >= opts.report_every {
+        let periodic = (now - last_report).to_std().unwrap_or_default() >= opts.report_every;
+        if periodic {
             last_report = now;
-            report(day, &mut live, now).await;
         }
+        // A charger reports every `report_every`, and when chargegate asks (TriggerMessage).
+        let due: Vec<Report> = live
+            .iter()
+            .map(|l| {
+                let asked = l
+                    .sim
+                    .as_ref()
+                    .is_some_and(|sim| !sim.take_meter_value_requests().is_empty());
+                match (periodic, asked) {
+                    (true, _) => Report::Periodic,
+                    (false, true) => Report::Triggered,
+                    (false, false) => Report::None,
+                }
+            })
+            .collect();
+        report(day, &mut live, &due, now).await;
         step += 1;
         tokio::time::sleep_until(origin + opts.tick * step).await;
     }
@@ -414,8 +427,25 @@ fn check_s1(
                 .snapshot
                 .as_ref()
                 .map(|snap| snap.circuits[0].load[p].0);
+            // The chargers that apply more than dispatch's S1 accounting counts for them.
+            let accounting = daemon.accounting.borrow();
+            let beyond: Vec<String> = day
+                .bays
+                .iter()
+                .zip(steps)
+                .filter_map(|(bay, step)| {
+                    let id = crate::units::ChargerId::new(bay.id.as_str()).ok()?;
+                    let counted = accounting.get(&id)?.effective(now).0;
+                    (step.limit_a > counted + 0.1).then(|| {
+                        format!(
+                            "{} applies {:.1} A, counted {counted:.1} A",
+                            bay.id, step.limit_a
+                        )
+                    })
+                })
+                .collect();
             violations.push(format!(
-                "{now}: L{}: chargers apply {:.1} A (board {:.1} A) + building {:.1} A; chargegate believed the load {believed:?}",
+                "{now}: L{}: chargers apply {:.1} A (board {:.1} A) + building {:.1} A; chargegate believed the load {believed:?}; {beyond:?}",
                 p + 1,
                 site[p],
                 board[p],
@@ -425,26 +455,42 @@ fn check_s1(
     }
 }
 
-/// Each charger with a running transaction reports its vehicle's current and energy.
-async fn report(day: &DepotDay, live: &mut [Live], now: DateTime<Utc>) {
+/// Whether a charger reports this tick.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Report {
+    None,
+    /// Its MeterValueSampleInterval: 1.6 MeterValues, 2.0.1 TransactionEvent Updated.
+    Periodic,
+    /// Asked by TriggerMessage(MeterValues): a MeterValues in both versions (2.0.1 F06).
+    Triggered,
+}
+
+/// Each charger that is `due` and has a running transaction reports its vehicle's current
+/// and energy.
+async fn report(day: &DepotDay, live: &mut [Live], due: &[Report], now: DateTime<Utc>) {
     let mut calls = Vec::new();
-    for (bay, l) in day.bays.iter().zip(live.iter_mut()) {
+    for ((bay, l), due) in day.bays.iter().zip(live.iter_mut()).zip(due) {
         let (Some(sim), Some(tx)) = (&l.sim, &l.tx) else {
             continue;
         };
-        if l.fault.is_some() {
+        if l.fault.is_some() || *due == Report::None {
             continue;
         }
         let wh = l.ev.meter_wh(now, day.site.voltage_v);
         let currents: Vec<f64> = l.ev.draw_per_phase(now)[..bay.phases].to_vec();
-        if bay.ocpp == OcppVersion::V201 {
+        let plain = *due == Report::Triggered && bay.ocpp == OcppVersion::V201;
+        if bay.ocpp == OcppVersion::V201 && !plain {
             l.seq_used += 1;
         }
         let full = !l.ev.wants_more(now) && !l.full_reported;
         l.full_reported |= full;
         calls.push(async move {
             // A charger that loses a report loses it, as a real one might.
-            let _ = sim.meter_values(1, tx, wh, &currents).await;
+            let _ = if plain {
+                sim.meter_values_plain(1, wh, &currents).await
+            } else {
+                sim.meter_values(1, tx, wh, &currents).await
+            };
             if full {
                 let _ = sim.status(1, "SuspendedEV").await;
             }
