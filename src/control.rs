@@ -30,6 +30,7 @@ use crate::config::Config;
 use crate::planner::forecast::LoadHistory;
 use crate::planner::{self, Plan, Policy, Reduction};
 use crate::session::{ConnectionEvent, SiteEvent};
+use crate::site::feed::LoadReading;
 use crate::site::{SiteSnapshot, SiteState};
 use crate::units::{Amps, ChargerId};
 
@@ -42,19 +43,6 @@ pub const REPLAN_GAP: Duration = Duration::from_secs(15);
 /// made for, in A: replan, in either direction. Above the derivation's own jitter (its
 /// short-term maximum over readings with charger samples of different ages).
 pub const LOAD_DRIFT_A: f64 = 8.0;
-
-/// A non-charger load reading from the meters (another task owns the Modbus side).
-#[derive(Debug, Clone, PartialEq)]
-pub struct LoadReading {
-    /// The `[[circuit]]` id; `None`: the grid connection.
-    pub circuit: Option<String>,
-    /// Per site phase (L1, L2, L3), in A; `None`: the meter is stale (S5).
-    pub per_phase: Option<[Amps; 3]>,
-    /// What the meter shows beyond `per_phase` that is put down to vehicles ramping after
-    /// chargegate's own increases, unconfirmed yet (`site::load`); no increase goes into it.
-    pub unconfirmed: [Amps; 3],
-    pub at: DateTime<Utc>,
-}
 
 /// What the control loop publishes: the plan in force and the guard's latest cuts.
 #[derive(Debug, Clone, Default)]

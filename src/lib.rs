@@ -17,6 +17,7 @@ pub mod http;
 pub mod meter;
 pub mod ocpp;
 pub mod planner;
+pub mod profiles;
 pub mod session;
 pub mod sim;
 pub mod site;

@@ -169,7 +169,7 @@ fn hash_password() -> ExitCode {
 
 fn meter_probe(args: ProbeArgs) -> ExitCode {
     use chargegate::config::{MeterTransport, Parity, RtuSettings};
-    use chargegate::meter::profile::{Profile, default_profile_dirs};
+    use chargegate::profiles::meter::{Profile, default_profile_dirs};
     let dirs = match args.profiles_dir {
         Some(d) => vec![d],
         None => default_profile_dirs(),

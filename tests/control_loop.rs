@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
-use chargegate::control::{self, ControlOutput, LoadReading};
+use chargegate::control::{self, ControlOutput};
 use chargegate::ocpp::model::{ChargerEvent, ConnectorStatus, EvseRef};
 use chargegate::planner::PlanKind;
 use chargegate::session::SiteEvent;
+use chargegate::site::feed::LoadReading;
 use chargegate::units::{Amps, ChargerId};
 use chrono::Utc;
 use tokio::sync::{broadcast, watch};

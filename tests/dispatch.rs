@@ -370,14 +370,14 @@ async fn the_plan_reaches_the_chargers_through_dispatch() {
 async fn limits_fit_each_charger_profile() {
     let site = Site::new("");
     let mut config = site.config.clone();
-    let dirs = chargegate::dispatch::quirks::default_dirs();
+    let dirs = chargegate::profiles::charger::default_dirs();
     for c in &mut config.chargers {
         match c.id.as_str() {
             "CS201-1" => {
-                c.quirks = chargegate::dispatch::quirks::load("watts-only", &dirs).unwrap()
+                c.quirks = chargegate::profiles::charger::load("watts-only", &dirs).unwrap()
             }
             "CP16-1" => {
-                c.quirks = chargegate::dispatch::quirks::load("no-zero-pause", &dirs).unwrap()
+                c.quirks = chargegate::profiles::charger::load("no-zero-pause", &dirs).unwrap()
             }
             _ => {}
         }

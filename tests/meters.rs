@@ -23,8 +23,8 @@ use chargegate::meter::decode::decode;
 use chargegate::meter::modbus::{Connection, connect};
 use chargegate::meter::plan::plan;
 use chargegate::meter::probe::probe;
-use chargegate::meter::profile::{Profile, Quantity};
 use chargegate::meter::{MeterStatus, spawn_bus_on, spawn_meters};
+use chargegate::profiles::meter::{Profile, Quantity};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

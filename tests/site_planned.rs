@@ -18,10 +18,10 @@ use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
 use chargegate::clock::Clock;
-use chargegate::control::LoadReading;
 use chargegate::daemon::{Daemon, Limits};
 use chargegate::ocpp::model::OcppVersion;
 use chargegate::sim::{ReplyPolicy, SimChargePoint, SimOptions};
+use chargegate::site::feed::LoadReading;
 use chargegate::store::Store;
 use chargegate::units::Amps;
 use tokio::time::Instant;

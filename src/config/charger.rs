@@ -97,7 +97,7 @@ pub(super) fn read_charger(t: &Table<'_, '_>, profile_dirs: &[PathBuf]) -> Optio
     let profile = t
         .opt_str("profile")
         .unwrap_or_else(|| "generic".to_string());
-    let quirks = match crate::dispatch::quirks::load(&profile, profile_dirs) {
+    let quirks = match crate::profiles::charger::load(&profile, profile_dirs) {
         Ok(q) => Some(q),
         Err(e) => {
             t.problem("profile", e.to_string(), Some("a file in profiles/charger/ without .toml, e.g. \"generic\"; or set [profiles] charger-dir".into()));

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::decode::{Doc, Table};
-use crate::meter::profile::{Profile, ProfileError, default_profile_dirs};
+use crate::profiles::meter::{Profile, ProfileError, default_profile_dirs};
 
 pub const METER_KEYS: &[&str] = &[
     "id",

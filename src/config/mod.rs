@@ -153,7 +153,7 @@ pub struct Charger {
     /// The charger profile's name (`profiles/charger/<name>.toml`).
     pub profile: String,
     /// How it takes limits, from that profile.
-    pub quirks: crate::dispatch::quirks::ChargerQuirks,
+    pub quirks: crate::profiles::charger::ChargerQuirks,
     /// The `[[circuit]]` the charger hangs on; `None`: directly on the grid connection.
     pub circuit: Option<String>,
 }

@@ -103,7 +103,7 @@ pub fn read(root: &Table<'_, '_>) -> Option<Config> {
     let charger_dirs = root
         .opt_table("profiles")
         .and_then(|t| t.opt_str("charger-dir"))
-        .map_or_else(crate::dispatch::quirks::default_dirs, |d| {
+        .map_or_else(crate::profiles::charger::default_dirs, |d| {
             vec![PathBuf::from(d)]
         });
     let chargers: Vec<Option<Charger>> = root

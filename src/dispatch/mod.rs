@@ -9,7 +9,6 @@
 pub mod baseline;
 pub mod feed;
 pub mod profile;
-pub mod quirks;
 pub mod round;
 pub mod task;
 

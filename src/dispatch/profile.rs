@@ -12,11 +12,11 @@
 
 use chrono::{DateTime, Utc};
 
-use super::quirks::ChargerQuirks;
 use crate::config::Charger;
 use crate::ocpp::model::{
     ChargingProfile, ChargingSchedule, ProfileKind, ProfilePurpose, RateUnit, SchedulePeriod, TxKey,
 };
+use crate::profiles::charger::ChargerQuirks;
 use crate::units::{Amps, Volts};
 
 /// The profile id of the baseline. Ids are per charger; a fixed id makes a resent baseline

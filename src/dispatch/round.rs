@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+use crate::site::feed::LimitAccount;
 use crate::units::{Amps, ChargerId};
 
 /// What dispatch knows about one charger's limit.
@@ -83,6 +84,16 @@ impl ChargerLimit {
             effective = effective.max(self.max.0);
         }
         Amps(effective)
+    }
+}
+
+impl LimitAccount for ChargerLimit {
+    fn may_draw(&self, now: DateTime<Utc>) -> Amps {
+        self.effective(now)
+    }
+
+    fn ordered(&self) -> Option<Amps> {
+        ChargerLimit::ordered(self)
     }
 }
 

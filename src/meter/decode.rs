@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::profile::{Order, Profile, Quantity, Register, RegisterKind, ValueType};
+use crate::profiles::meter::{Order, Profile, Quantity, Register, RegisterKind, ValueType};
 
 /// Register words read in one poll, by table and 0-based address.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]

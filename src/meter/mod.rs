@@ -1,6 +1,7 @@
-//! Energy meters over Modbus TCP and RTU, described by device profiles.
+//! Energy meters over Modbus TCP and RTU, described by device profiles
+//! (`profiles::meter`, the register-map files).
 //!
-//! Deciding code is pure: `profile` (the register-map files), `plan` (batched reads),
+//! Deciding code is pure: `plan` (batched reads),
 //! `decode` (words to quantities, plausibility), `health` (staleness, frozen values,
 //! backoff), `history` (1-minute downsampling). Doing code is thin: `modbus` (one
 //! time-limited request at a time), `task` (one poller per TCP meter and one per RTU bus),
@@ -14,7 +15,6 @@ pub mod history;
 pub mod modbus;
 pub mod plan;
 pub mod probe;
-pub mod profile;
 pub mod task;
 
 use std::time::Duration;
@@ -24,8 +24,8 @@ use tokio::time::Instant;
 use crate::config::MeterRole;
 use crate::units::{Amps, Volts, WattHours, Watts};
 
+pub use crate::profiles::meter::{Profile, ProfileError, Quantity};
 pub use decode::{DecodeError, RegisterImage, Values};
-pub use profile::{Profile, ProfileError, Quantity};
 pub use task::{MeterHandles, spawn_bus_on, spawn_meters};
 
 /// One good reading of a meter, in base units, with `invert` applied. Phase index 0..3 is

@@ -16,8 +16,8 @@ use tokio_modbus::prelude::{ExceptionCode, Slave, SlaveContext};
 
 use super::decode::{DecodeError, RegisterImage};
 use super::plan::Block;
-use super::profile::{RegisterKind, SunSpec};
 use crate::config::{MeterTransport, Parity, RtuSettings};
+use crate::profiles::meter::{RegisterKind, SunSpec};
 
 /// Why a read failed, and whose fault it is.
 #[derive(Debug, Clone, thiserror::Error)]

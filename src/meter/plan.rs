@@ -5,7 +5,7 @@
 //! `max-block-registers` and the unmapped gap between two neighbours within
 //! `max-gap-registers`. Scale-factor registers are part of the plan. Must never do IO.
 
-use super::profile::{Profile, RegisterKind};
+use crate::profiles::meter::{Profile, RegisterKind};
 
 /// One read request: function code 0x04 (input) or 0x03 (holding), `count` registers
 /// from `start`.

@@ -12,9 +12,9 @@ use std::time::Duration;
 use super::decode::{RegisterImage, decode_register, plausible};
 use super::modbus::{Connection, ReadError, connect, describe};
 use super::plan::{Block, plan};
-use super::profile::{Profile, Quantity};
 use super::{MeterReading, Values};
 use crate::config::MeterTransport;
+use crate::profiles::meter::{Profile, Quantity};
 
 /// The outcome: the report text, and whether every mapped quantity was read.
 #[derive(Debug, Clone, PartialEq, Eq)]

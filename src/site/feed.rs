@@ -11,15 +11,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use tokio::time::Instant;
-
+use chrono::{DateTime, Utc};
 use tokio::sync::{broadcast, mpsc, watch};
+use tokio::time::Instant;
 
 use super::load::{ChargerDraw, LoadSource, LoadWindow, RecentLimits, site_load};
 use crate::clock::Clock;
 use crate::config::{Config, ancestors};
-use crate::control::LoadReading;
-use crate::dispatch::round::ChargerLimit;
 use crate::ev::EV_RESPONSE;
 use crate::meter::MeterStatus;
 use crate::ocpp::model::{ChargerEvent, ConnectorStatus, MeterSample, TxPhase};
@@ -138,23 +136,46 @@ impl LatestSamples {
     }
 }
 
+/// A non-charger load reading from the meters, for the control loop.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadReading {
+    /// The `[[circuit]]` id; `None`: the grid connection.
+    pub circuit: Option<String>,
+    /// Per site phase (L1, L2, L3), in A; `None`: the meter is stale (S5).
+    pub per_phase: Option<[Amps; 3]>,
+    /// What the meter shows beyond `per_phase` that is put down to vehicles ramping after
+    /// chargegate's own increases, unconfirmed yet (`site::load`); no increase goes into it.
+    pub unconfirmed: [Amps; 3],
+    pub at: DateTime<Utc>,
+}
+
+/// What the feed needs to know of each charger's limit, from dispatch's S1 accounting
+/// (dispatch implements it; the feed follows its published accounting).
+pub trait LimitAccount {
+    /// The current the charger may draw at `now` as far as the accounting knows (S1).
+    fn may_draw(&self, now: DateTime<Utc>) -> Amps;
+    /// The limit chargegate last sent it, in flight or acknowledged: what its vehicle is
+    /// told it may ramp up to.
+    fn ordered(&self) -> Option<Amps>;
+}
+
 /// What the feed listens to.
 #[derive(Debug)]
-pub struct FeedInputs {
+pub struct FeedInputs<L> {
     /// Every meter's status, by `[[meter]] id`.
     pub meters: BTreeMap<String, watch::Receiver<MeterStatus>>,
     /// Charger events (their Current.Import samples, transaction ends, statuses).
     pub events: broadcast::Receiver<SiteEvent>,
     pub connections: broadcast::Receiver<ConnectionEvent>,
     /// Dispatch's accounting: the limits chargegate gave each charger.
-    pub limits: watch::Receiver<BTreeMap<ChargerId, ChargerLimit>>,
+    pub limits: watch::Receiver<BTreeMap<ChargerId, L>>,
 }
 
 /// Runs until `shutdown`; returns at once when no meter is configured (the control loop
 /// then keeps assuming the worst case).
-pub async fn run(
+pub async fn run<L: LimitAccount>(
     config: Config,
-    inputs: FeedInputs,
+    inputs: FeedInputs<L>,
     readings: mpsc::Sender<LoadReading>,
     clock: Clock,
     mut shutdown: watch::Receiver<bool>,
@@ -202,17 +223,16 @@ pub async fn run(
     let mut samples = LatestSamples::default();
     let mut recent = RecentLimits::new(EV_RESPONSE);
     let mut ordered = RecentLimits::new(EV_RESPONSE);
-    let record = |recent: &mut RecentLimits,
-                  ordered: &mut RecentLimits,
-                  limits: &BTreeMap<ChargerId, ChargerLimit>| {
-        let (now, wall) = (clock.instant(), clock.now());
-        for (id, limit) in limits {
-            recent.record(now, id, limit.effective(wall));
-            if let Some(sent) = limit.ordered() {
-                ordered.record(now, id, sent);
+    let record =
+        |recent: &mut RecentLimits, ordered: &mut RecentLimits, limits: &BTreeMap<ChargerId, L>| {
+            let (now, wall) = (clock.instant(), clock.now());
+            for (id, limit) in limits {
+                recent.record(now, id, limit.may_draw(wall));
+                if let Some(sent) = limit.ordered() {
+                    ordered.record(now, id, sent);
+                }
             }
-        }
-    };
+        };
     let mut limits_open = true;
     let mut tick = tokio::time::interval(PERIOD);
     loop {

@@ -3,8 +3,10 @@
 //!
 //! `SiteState` is built from the config and then fed charger events and non-charger load
 //! readings; `snapshot(now)` freezes it. Circuit 0 is always the grid connection; every
-//! other circuit has a parent with a lower index, so a walk to the root ends. This module
-//! never performs IO, never reads the clock and carries no serde (STYLE.md §2).
+//! other circuit has a parent with a lower index, so a walk to the root ends. The deciding
+//! code here and in `load` never performs IO, never reads the clock and carries no serde
+//! (STYLE.md §2); `feed` is the one thin task that reads the meters and the chargers'
+//! samples and hands `LoadReading`s to the control loop.
 
 pub mod feed;
 pub mod load;
