@@ -3,8 +3,6 @@
 //! reason (DESIGN.md S6); malformed and hostile requests get a JSON 4xx and the daemon
 //! keeps answering.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -48,9 +46,9 @@ async fn get(addr: SocketAddr, target: &str) -> (u16, Value) {
 
 #[tokio::test]
 async fn the_audit_log_shows_every_profile_its_answer_and_its_reason() {
-    let site = common::Site::new("");
+    let site = crate::common::Site::new("");
     let daemon = site.start().await;
-    let sim = common::connect_settled(&daemon, "CS201-1", OcppVersion::V201).await;
+    let sim = crate::common::connect_settled(&daemon, "CS201-1", OcppVersion::V201).await;
     let id = ChargerId::new("CS201-1").unwrap();
     daemon
         .dispatch_input
@@ -120,7 +118,7 @@ async fn the_audit_log_shows_every_profile_its_answer_and_its_reason() {
 
 #[tokio::test]
 async fn bad_requests_get_a_json_error_and_the_daemon_keeps_answering() {
-    let site = common::Site::new("");
+    let site = crate::common::Site::new("");
     let daemon = site.start().await;
     let addr = daemon.http_addr;
     for (target, status, says) in [
@@ -169,7 +167,7 @@ async fn bad_requests_get_a_json_error_and_the_daemon_keeps_answering() {
 
 #[tokio::test]
 async fn idle_connections_cannot_use_up_the_gateway() {
-    let site = common::Site::new("");
+    let site = crate::common::Site::new("");
     let daemon = site.start().await;
     let addr = daemon.http_addr;
     // Connections that never send a request hold every slot.
@@ -191,7 +189,7 @@ async fn idle_connections_cannot_use_up_the_gateway() {
         .unwrap();
     assert_eq!(status, 200, "{body}");
     // The chargers' listener is another socket and never waited.
-    let sim = common::connect_settled(&daemon, "CP16-1", OcppVersion::V16).await;
+    let sim = crate::common::connect_settled(&daemon, "CP16-1", OcppVersion::V16).await;
     sim.close().await;
     drop(idle);
     daemon.stop().await;

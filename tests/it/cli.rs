@@ -1,8 +1,6 @@
 //! The `chargegate` binary as the electrician and systemd use it: `validate` exit codes and
 //! output, `run` refusing a bad config, and a clean stop on SIGTERM.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -138,7 +136,7 @@ async fn run_serves_chargers_and_stops_cleanly_on_sigterm() {
         .unwrap()
         .port();
     let config = dir.path().join("site.toml");
-    let text = common::site_toml(&dir.path().join("cg.db"), "")
+    let text = crate::common::site_toml(&dir.path().join("cg.db"), "")
         // The first listen is the CSMS's; the HTTP API keeps port 0.
         .replacen("127.0.0.1:0", &format!("127.0.0.1:{port}"), 1);
     std::fs::write(&config, text).unwrap();
@@ -172,7 +170,7 @@ async fn run_serves_chargers_and_stops_cleanly_on_sigterm() {
         "CP16-1",
         &[OcppVersion::V16],
     );
-    opts.password = Some(common::PASSWORD.into());
+    opts.password = Some(crate::common::PASSWORD.into());
     let sim = SimChargePoint::connect(opts).await.unwrap();
     assert_eq!(sim.boot().await.unwrap()["status"], "Accepted");
 

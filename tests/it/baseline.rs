@@ -1,8 +1,6 @@
 //! DESIGN.md S3: every configured charger gets a permanent failsafe profile at the lowest
 //! stack level when it connects and when it boots, valid for its OCPP version, audited.
 
-mod common;
-
 use std::time::Duration;
 
 use chargegate::ocpp::model::OcppVersion;
@@ -10,7 +8,7 @@ use chargegate::sim::{ReplyPolicy, SimChargePoint, SimOptions};
 use chargegate::store;
 use chargegate::units::ChargerId;
 
-use common::{PASSWORD, Site, schema_check, url};
+use crate::common::{PASSWORD, Site, schema_check, url};
 
 #[tokio::test]
 async fn the_failsafe_baseline_is_installed_on_connect_and_on_boot() {
@@ -20,7 +18,7 @@ async fn the_failsafe_baseline_is_installed_on_connect_and_on_boot() {
         (OcppVersion::V16, "CP16-1", "v16"),
         (OcppVersion::V201, "CS201-1", "v201"),
     ] {
-        let sim = common::connect_settled(&daemon, id, version).await;
+        let sim = crate::common::connect_settled(&daemon, id, version).await;
         let first = sim
             .wait_for_call("SetChargingProfile", Duration::from_secs(2))
             .await

@@ -2,7 +2,7 @@
 //! database, and the schema check for every message it sends.
 #![allow(dead_code)]
 
-#[path = "../../src/ocpp/schema_check.rs"]
+#[path = "../../../src/ocpp/schema_check.rs"]
 pub mod schema_check;
 
 use std::path::PathBuf;

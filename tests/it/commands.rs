@@ -2,8 +2,6 @@
 //! chargers of both versions, each CALL chargegate sends is validated against the official
 //! schema, the answers come back typed, and every command lands in the audit log.
 
-mod common;
-
 use std::time::Duration;
 
 use chargegate::charger::CommandError;
@@ -13,7 +11,7 @@ use chargegate::store;
 use chargegate::units::ChargerId;
 use chrono::Utc;
 
-use common::{PASSWORD, Site, schema_check, url};
+use crate::common::{PASSWORD, Site, schema_check, url};
 
 fn profile(purpose: ProfilePurpose, tx: Option<TxKey>, limit: f64) -> ChargingProfile {
     ChargingProfile {
@@ -153,7 +151,7 @@ async fn every_command_reaches_both_versions_valid_and_audited() {
     let site = Site::new("");
     let daemon = site.start().await;
     for (version, id) in [(OcppVersion::V16, "CP16-1"), (OcppVersion::V201, "CS201-1")] {
-        let sim = common::connect_settled(&daemon, id, version).await;
+        let sim = crate::common::connect_settled(&daemon, id, version).await;
         let charger = ChargerId::new(id).unwrap();
         let list = commands(version);
         for command in &list {
@@ -168,7 +166,7 @@ async fn every_command_reaches_both_versions_valid_and_audited() {
                 command.name()
             );
         }
-        let calls = common::calls_after_baseline(&sim);
+        let calls = crate::common::calls_after_baseline(&sim);
         assert_eq!(calls.len(), list.len(), "one CALL per command");
         let dir = if version == OcppVersion::V16 {
             "v16"
@@ -228,7 +226,7 @@ async fn every_command_reaches_both_versions_valid_and_audited() {
 async fn commands_the_version_lacks_and_absent_chargers_fail_cleanly() {
     let site = Site::new("");
     let daemon = site.start().await;
-    let sim = common::connect_settled(&daemon, "CP16-1", OcppVersion::V16).await;
+    let sim = crate::common::connect_settled(&daemon, "CP16-1", OcppVersion::V16).await;
     let charger = ChargerId::new("CP16-1").unwrap();
     let report = ChargerCommand::GetBaseReport {
         request_id: 1,
@@ -240,7 +238,7 @@ async fn commands_the_version_lacks_and_absent_chargers_fail_cleanly() {
         "{answer:?}"
     );
     assert!(
-        common::calls_after_baseline(&sim).is_empty(),
+        crate::common::calls_after_baseline(&sim).is_empty(),
         "nothing was sent"
     );
     let audit = daemon
@@ -294,9 +292,9 @@ async fn a_reconnecting_charger_replaces_its_old_connection() {
         .await
         .unwrap();
     assert_eq!(answer, CommandReply::LocalListVersion(0));
-    let to_new = common::calls_after_baseline(&new);
+    let to_new = crate::common::calls_after_baseline(&new);
     assert_eq!(to_new.len(), 1, "the command went to the new connection");
-    assert!(common::calls_after_baseline(&old).is_empty());
+    assert!(crate::common::calls_after_baseline(&old).is_empty());
     // The old socket is closed by chargegate.
     for _ in 0..50 {
         if old.is_closed() {

@@ -1,8 +1,6 @@
 //! OCPP security profiles 2 (TLS + Basic auth) and 3 (TLS client certificates) over real
 //! loopback sockets, with certificates made for the test.
 
-mod common;
-
 use std::sync::Arc;
 
 use chargegate::ocpp::model::OcppVersion;
@@ -12,7 +10,7 @@ use rcgen::{
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-use common::{PASSWORD, schema_check};
+use crate::common::{PASSWORD, schema_check};
 
 struct Pki {
     ca: CertificateDer<'static>,

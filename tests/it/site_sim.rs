@@ -7,8 +7,6 @@
 //! chargegate, and the applied limits together
 //! never exceed the row (DESIGN.md S1).
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -55,7 +53,7 @@ fn config(dir: &std::path::Path, chargers: usize) -> chargegate::config::Config 
         text.push_str(&format!(
             "\n[[charger]]\nid = \"{}\"\npassword = \"{}\"\nmax-current-a = {MAX_A}\nfailsafe-current-a = 6\n",
             name(i),
-            common::PASSWORD
+            crate::common::PASSWORD
         ));
     }
     chargegate::config::parse(&text).unwrap_or_else(|p| panic!("{p:#?}"))
@@ -67,8 +65,8 @@ async fn connect(
     i: usize,
     profiles: Vec<serde_json::Value>,
 ) -> SimChargePoint {
-    let mut opts = SimOptions::new(common::url(daemon), name(i), &[version(i)]);
-    opts.password = Some(common::PASSWORD.into());
+    let mut opts = SimOptions::new(crate::common::url(daemon), name(i), &[version(i)]);
+    opts.password = Some(crate::common::PASSWORD.into());
     opts.call_timeout = Duration::from_secs(2);
     opts.profiles = profiles;
     opts.clock = clock;
@@ -80,7 +78,7 @@ async fn connect(
 /// A stand-in for the planner: random wishes scaled into the room left by the chargers
 /// dispatch cannot control (silent ones count at what they may draw).
 fn plan(
-    rng: &mut common::Rng,
+    rng: &mut crate::common::Rng,
     accounting: &BTreeMap<ChargerId, ChargerLimit>,
     clock: Clock,
 ) -> BTreeMap<ChargerId, Amps> {
@@ -213,7 +211,7 @@ async fn run(seed: u64, chargers: usize) {
             .map(|i| ChargerId::new(name(i)).unwrap())
             .collect(),
     }];
-    let mut rng = common::Rng(seed);
+    let mut rng = crate::common::Rng(seed);
     for step in 0..25 {
         match rng.below(13) {
             0 => {

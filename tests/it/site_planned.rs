@@ -12,8 +12,6 @@
 //!   chargers together apply at least 95 % of what the site allows them (the room left by
 //!   the load, or what they can take).
 
-mod common;
-
 use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
@@ -65,7 +63,7 @@ fn config(dir: &std::path::Path) -> chargegate::config::Config {
         text.push_str(&format!(
             "\n[[charger]]\nid = \"{}\"\npassword = \"{}\"\nmax-current-a = {MAX_A}\nfailsafe-current-a = 6\n",
             name(i),
-            common::PASSWORD
+            crate::common::PASSWORD
         ));
     }
     chargegate::config::parse(&text).unwrap_or_else(|p| panic!("{p:#?}"))
@@ -97,7 +95,7 @@ impl LoadLog {
 /// What the control loop and dispatch were doing, for a failure message.
 async fn diagnose(daemon: &Daemon) -> String {
     let mut out = String::new();
-    out += &common::control_state(daemon);
+    out += &crate::common::control_state(daemon);
     {
         let input = daemon.dispatch_input.borrow();
         out += &format!(
@@ -144,7 +142,7 @@ async fn the_planned_site_never_applies_more_than_the_grid_carries() {
     let mut sims = Vec::new();
     for i in 0..CHARGERS {
         let mut opts = SimOptions::new(
-            common::url(&daemon),
+            crate::common::url(&daemon),
             name(i),
             &[if i.is_multiple_of(2) {
                 OcppVersion::V16
@@ -152,7 +150,7 @@ async fn the_planned_site_never_applies_more_than_the_grid_carries() {
                 OcppVersion::V201
             }],
         );
-        opts.password = Some(common::PASSWORD.into());
+        opts.password = Some(crate::common::PASSWORD.into());
         opts.call_timeout = Duration::from_secs(2);
         opts.clock = clock;
         let sim = SimChargePoint::connect(opts).await.unwrap();
@@ -212,7 +210,7 @@ async fn the_planned_site_never_applies_more_than_the_grid_carries() {
             .collect::<Vec<_>>()
     );
 
-    let mut rng = common::Rng(0x5eed);
+    let mut rng = crate::common::Rng(0x5eed);
     let mut checks = 0;
     // The faulty chargers, and when the load or the faults last changed.
     let mut faulty = BTreeSet::new();

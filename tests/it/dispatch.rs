@@ -3,8 +3,6 @@
 //! capacity, reductions are acknowledged before the room they free is given away, a
 //! rejecting charger keeps counting at what it may draw, and leases are refreshed.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -16,7 +14,7 @@ use chargegate::units::{Amps, ChargerId};
 use chrono::Utc;
 use tokio::sync::watch;
 
-use common::{Site, schema_check};
+use crate::common::{Site, schema_check};
 
 fn id(s: &str) -> ChargerId {
     ChargerId::new(s).unwrap()
@@ -80,7 +78,7 @@ fn acked(s: &BTreeMap<ChargerId, ChargerLimit>, charger: &str, limit: f64) -> bo
 }
 
 fn leases(sim: &SimChargePoint) -> Vec<serde_json::Value> {
-    common::calls_after_baseline(sim)
+    crate::common::calls_after_baseline(sim)
         .into_iter()
         .filter(|c| c.action == "SetChargingProfile")
         .map(|c| c.payload)
@@ -91,8 +89,8 @@ fn leases(sim: &SimChargePoint) -> Vec<serde_json::Value> {
 async fn limits_move_without_ever_overcommitting_the_row() {
     let site = Site::new("");
     let daemon = site.start().await;
-    let v16 = common::connect_settled(&daemon, "CP16-1", OcppVersion::V16).await;
-    let v201 = common::connect_settled(&daemon, "CS201-1", OcppVersion::V201).await;
+    let v16 = crate::common::connect_settled(&daemon, "CP16-1", OcppVersion::V16).await;
+    let v201 = crate::common::connect_settled(&daemon, "CS201-1", OcppVersion::V201).await;
     let mut accounting = daemon.accounting.clone();
 
     daemon
@@ -152,8 +150,8 @@ async fn limits_move_without_ever_overcommitting_the_row() {
 async fn a_rejecting_charger_keeps_counting_at_what_it_may_draw() {
     let site = Site::new("");
     let daemon = site.start().await;
-    let v16 = common::connect_settled(&daemon, "CP16-1", OcppVersion::V16).await;
-    let v201 = common::connect_settled(&daemon, "CS201-1", OcppVersion::V201).await;
+    let v16 = crate::common::connect_settled(&daemon, "CP16-1", OcppVersion::V16).await;
+    let v201 = crate::common::connect_settled(&daemon, "CS201-1", OcppVersion::V201).await;
     let mut accounting = daemon.accounting.clone();
     daemon
         .dispatch_input
@@ -190,7 +188,7 @@ async fn leases_are_refreshed_before_they_end() {
     let mut config = site.config.clone();
     config.dispatch.lease_s = 2;
     let daemon = chargegate::daemon::start_manual(&config).await.unwrap();
-    let v201 = common::connect_settled(&daemon, "CS201-1", OcppVersion::V201).await;
+    let v201 = crate::common::connect_settled(&daemon, "CS201-1", OcppVersion::V201).await;
     // CP16-1 is offline without a baseline, so it counts at its 32 A maximum on the row.
     daemon
         .dispatch_input
@@ -223,8 +221,8 @@ async fn a_stopped_chargegate_leaves_every_charger_on_its_failsafe_within_one_le
     let site = Site::new("");
     let daemon = site.start().await;
     let sims = [
-        common::connect_settled(&daemon, "CP16-1", OcppVersion::V16).await,
-        common::connect_settled(&daemon, "CS201-1", OcppVersion::V201).await,
+        crate::common::connect_settled(&daemon, "CP16-1", OcppVersion::V16).await,
+        crate::common::connect_settled(&daemon, "CS201-1", OcppVersion::V201).await,
     ];
     let mut accounting = daemon.accounting.clone();
     daemon
@@ -253,12 +251,15 @@ async fn a_charger_that_ignores_its_profiles_is_caught_and_counted_at_its_maximu
     let mut config = site.config.clone();
     config.dispatch.verify = true;
     let daemon = chargegate::daemon::start_manual(&config).await.unwrap();
-    let honest = common::connect_settled(&daemon, "CP16-1", OcppVersion::V16).await;
+    let honest = crate::common::connect_settled(&daemon, "CP16-1", OcppVersion::V16).await;
     // CS201-1 says Accepted to every profile and applies none of them (its baseline too,
     // so it is connected without a working failsafe).
-    let mut opts =
-        chargegate::sim::SimOptions::new(common::url(&daemon), "CS201-1", &[OcppVersion::V201]);
-    opts.password = Some(common::PASSWORD.into());
+    let mut opts = chargegate::sim::SimOptions::new(
+        crate::common::url(&daemon),
+        "CS201-1",
+        &[OcppVersion::V201],
+    );
+    opts.password = Some(crate::common::PASSWORD.into());
     opts.ignores_profiles = true;
     let liar = SimChargePoint::connect(opts).await.unwrap();
     let mut accounting = daemon.accounting.clone();
@@ -313,7 +314,7 @@ async fn the_plan_reaches_the_chargers_through_dispatch() {
     // gets a lease no higher than its failsafe.
     let site = Site::new("");
     let daemon = chargegate::daemon::start(&site.config).await.unwrap();
-    let sim = common::connect_settled(&daemon, "CS201-1", OcppVersion::V201).await;
+    let sim = crate::common::connect_settled(&daemon, "CS201-1", OcppVersion::V201).await;
     sim.boot().await.unwrap();
     sim.start_transaction(1, "GOOD", 0, Utc::now())
         .await
@@ -383,8 +384,8 @@ async fn limits_fit_each_charger_profile() {
         }
     }
     let daemon = chargegate::daemon::start_manual(&config).await.unwrap();
-    let watts = common::connect_settled(&daemon, "CS201-1", OcppVersion::V201).await;
-    let no_pause = common::connect_settled(&daemon, "CP16-1", OcppVersion::V16).await;
+    let watts = crate::common::connect_settled(&daemon, "CS201-1", OcppVersion::V201).await;
+    let no_pause = crate::common::connect_settled(&daemon, "CP16-1", OcppVersion::V16).await;
     let mut accounting = daemon.accounting.clone();
     // CP16-1 is asked to pause: it cannot, so it gets its 6 A minimum and counts at 6 A.
     daemon
@@ -432,7 +433,7 @@ async fn increases_wait_out_the_minimum_interval_but_reductions_do_not() {
     let mut config = site.config.clone();
     config.dispatch.min_interval_s = 30;
     let daemon = chargegate::daemon::start_manual(&config).await.unwrap();
-    let sim = common::connect_settled(&daemon, "CS201-1", OcppVersion::V201).await;
+    let sim = crate::common::connect_settled(&daemon, "CS201-1", OcppVersion::V201).await;
     let accounting = daemon.accounting.clone();
     let wait = async |done: &dyn Fn(&BTreeMap<ChargerId, ChargerLimit>) -> bool| {
         for _ in 0..100 {
@@ -484,9 +485,12 @@ async fn a_charger_back_late_in_its_lease_is_refreshed_before_the_lease_ends() {
     .await
     .unwrap();
     let connect = |profiles: Vec<serde_json::Value>| {
-        let mut opts =
-            chargegate::sim::SimOptions::new(common::url(&daemon), "CS201-1", &[OcppVersion::V201]);
-        opts.password = Some(common::PASSWORD.into());
+        let mut opts = chargegate::sim::SimOptions::new(
+            crate::common::url(&daemon),
+            "CS201-1",
+            &[OcppVersion::V201],
+        );
+        opts.password = Some(crate::common::PASSWORD.into());
         opts.clock = clock;
         opts.profiles = profiles;
         SimChargePoint::connect(opts)
@@ -551,8 +555,9 @@ async fn an_increase_is_followed_by_a_triggered_sample_once_the_vehicle_has_ramp
     .unwrap();
     let mut sims = Vec::new();
     for (id, version) in [("CP16-1", OcppVersion::V16), ("CS201-1", OcppVersion::V201)] {
-        let mut opts = chargegate::sim::SimOptions::new(common::url(&daemon), id, &[version]);
-        opts.password = Some(common::PASSWORD.into());
+        let mut opts =
+            chargegate::sim::SimOptions::new(crate::common::url(&daemon), id, &[version]);
+        opts.password = Some(crate::common::PASSWORD.into());
         opts.clock = clock;
         let sim = SimChargePoint::connect(opts).await.unwrap();
         sim.boot().await.unwrap();
@@ -563,7 +568,7 @@ async fn an_increase_is_followed_by_a_triggered_sample_once_the_vehicle_has_ramp
         sims.push(sim);
     }
     let calls = |sim: &SimChargePoint, action: &str| {
-        common::calls_after_baseline(sim)
+        crate::common::calls_after_baseline(sim)
             .into_iter()
             .filter(|c| c.action == action)
             .count()
@@ -602,7 +607,7 @@ async fn an_increase_is_followed_by_a_triggered_sample_once_the_vehicle_has_ramp
             "{}: asked {after:?} after the increase, not once the vehicle had 2 s to ramp",
             sim.id()
         );
-        let trigger = common::calls_after_baseline(sim)
+        let trigger = crate::common::calls_after_baseline(sim)
             .into_iter()
             .find(|c| c.action == "TriggerMessage")
             .unwrap();
@@ -644,7 +649,7 @@ async fn a_2_0_1_transaction_id_reaches_the_charger_as_it_named_it() {
     // 2.0.1 transaction ids are the station's strings: "0042" is not the number 42.
     let site = Site::new("");
     let daemon = site.start().await;
-    let sim = common::connect_settled(&daemon, "CS201-1", OcppVersion::V201).await;
+    let sim = crate::common::connect_settled(&daemon, "CS201-1", OcppVersion::V201).await;
     sim.status(1, "Occupied").await.unwrap();
     let started =
         chargegate::sim::messages::transaction_started_v201("0042", 1, "GOOD", 0, &Utc::now());

@@ -25,8 +25,6 @@
 //! simulated chargers and the vehicles: a seed runs the same script in seconds (the order of
 //! events may still vary with how fast SQLite answers).
 
-mod common;
-
 use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
@@ -157,7 +155,7 @@ fn site_phases(i: usize) -> Vec<usize> {
         .collect()
 }
 
-fn bays(rng: &mut common::Rng) -> Vec<Bay> {
+fn bays(rng: &mut crate::common::Rng) -> Vec<Bay> {
     (0..CHARGERS)
         .map(|i| {
             let phases = site_phases(i);
@@ -202,7 +200,7 @@ fn config(dir: &std::path::Path, meter: std::net::SocketAddr, bays: &[Bay]) -> S
             "\n[[charger]]\nid = \"{}\"\npassword = \"{}\"\nmax-current-a = {MAX_A}\nfailsafe-current-a = {}\n\
              phases = {}\nphase-rotation = \"{}\"\n",
             bay.name,
-            common::PASSWORD,
+            crate::common::PASSWORD,
             // A third pause when chargegate is gone, so the failsafes fit (S3).
             if i % 3 == 0 { 0 } else { 6 },
             bay.site_phases.len(),
@@ -244,8 +242,8 @@ async fn start(config: &Config, clock: Clock) -> Daemon {
 }
 
 async fn connect(daemon: &Daemon, clock: Clock, bay: &mut Bay, profiles: Vec<serde_json::Value>) {
-    let mut opts = SimOptions::new(common::url(daemon), bay.name.clone(), &[bay.version]);
-    opts.password = Some(common::PASSWORD.into());
+    let mut opts = SimOptions::new(crate::common::url(daemon), bay.name.clone(), &[bay.version]);
+    opts.password = Some(crate::common::PASSWORD.into());
     opts.call_timeout = Duration::from_secs(2);
     opts.profiles = profiles;
     opts.clock = clock;
@@ -336,7 +334,7 @@ fn diagnose(bays: &[Bay], site: &Site, daemon: &Daemon) -> String {
             .collect::<Vec<_>>()
     );
     {
-        out += &common::control_state(daemon);
+        out += &crate::common::control_state(daemon);
         let plan = daemon.plan.borrow();
         let plan_now: std::collections::BTreeMap<_, _> = plan
             .plan
@@ -502,7 +500,7 @@ async fn check(
                 building[p],
                 GRID_A - MARGIN_A,
                 diagnose(bays, site, daemon),
-                common::audit_tail(daemon, 30).await
+                crate::common::audit_tail(daemon, 30).await
             );
         }
         assert!(
@@ -588,7 +586,7 @@ async fn check(
             && site.underused.is_none()
         {
             let since = site.steady_since.map(|s| instant - s);
-            let audit = common::audit_tail(daemon, 30).await;
+            let audit = crate::common::audit_tail(daemon, 30).await;
             site.underused = Some(format!(
                 "seed {seed}: {since:?} into a steady stretch room is left unused: {unused}; the \
                  chargers apply {used:.1} A of the {allowed:.1} A bound (building \
@@ -613,7 +611,7 @@ async fn run(seed: u64) -> (Vec<(f64, f64, f64, f64)>, Option<String>, f64) {
             .unwrap()
             .to_utc(),
     );
-    let mut rng = common::Rng(seed);
+    let mut rng = crate::common::Rng(seed);
     let dir = tempfile::tempdir().unwrap();
     let server = SimMeterServer::start("127.0.0.1:0".parse().unwrap(), 1)
         .await

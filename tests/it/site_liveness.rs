@@ -10,8 +10,6 @@
 //! apply at least 95 % of the room (or of what the vehicles can take), no charger with a
 //! wanting vehicle sits at 0 A, and no limit falls while the load stays put.
 
-mod common;
-
 use std::time::Duration;
 
 use chargegate::clock::Clock;
@@ -50,7 +48,7 @@ fn config(dir: &std::path::Path, meter: std::net::SocketAddr, bays: &[(String, f
     for (name, _) in bays {
         text.push_str(&format!(
             "\n[[charger]]\nid = \"{name}\"\npassword = \"{}\"\nmax-current-a = 32\nfailsafe-current-a = 6\nphases = 3\n",
-            common::PASSWORD
+            crate::common::PASSWORD
         ));
     }
     text
@@ -62,8 +60,8 @@ async fn connect(
     name: &str,
     version: OcppVersion,
 ) -> (SimChargePoint, String) {
-    let mut opts = SimOptions::new(common::url(daemon), name, &[version]);
-    opts.password = Some(common::PASSWORD.into());
+    let mut opts = SimOptions::new(crate::common::url(daemon), name, &[version]);
+    opts.password = Some(crate::common::PASSWORD.into());
     opts.clock = clock;
     let sim = SimChargePoint::connect(opts)
         .await
@@ -174,7 +172,7 @@ async fn run(vehicle_max: &[f64]) -> Vec<usize> {
             assert!(
                 total >= 0.95 * due,
                 "at {elapsed:?}: the chargers apply {total:.1} A of the {due:.1} A the site allows: {applied:?}\naudit:\n{}",
-                common::audit_tail(&daemon, 20).await
+                crate::common::audit_tail(&daemon, 20).await
             );
             for (bay, a) in bays.iter().zip(&applied) {
                 assert!(

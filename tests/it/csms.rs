@@ -2,8 +2,6 @@
 //! daemon over loopback WebSockets. Every message chargegate sends is validated against the
 //! official schema.
 
-mod common;
-
 use std::time::Duration;
 
 use chargegate::ocpp::model::OcppVersion;
@@ -12,7 +10,7 @@ use chargegate::store;
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use common::{PASSWORD, Site, schema_check, url};
+use crate::common::{PASSWORD, Site, schema_check, url};
 
 const VERSIONS: [OcppVersion; 2] = [OcppVersion::V16, OcppVersion::V201];
 
@@ -495,7 +493,7 @@ async fn a_charger_that_never_answers_times_out_and_stays_connected() {
     let daemon = site.start().await;
     for version in VERSIONS {
         let id = charger_for(version, 1);
-        let sim = common::connect_settled(&daemon, &id, version).await;
+        let sim = crate::common::connect_settled(&daemon, &id, version).await;
         sim.set_reply_policy(ReplyPolicy::Ignore);
         let charger = chargegate::units::ChargerId::new(id.clone()).unwrap();
         let reset = chargegate::ocpp::model::ChargerCommand::Reset {

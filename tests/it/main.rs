@@ -1,0 +1,22 @@
+//! The integration tests, one binary (one link, one `common`): each module talks to the
+//! real daemon the way devices do, over loopback WebSocket, Modbus TCP and HTTP, or drives
+//! one layer through its public API. `cargo test --test it <module>::` runs one module.
+
+mod common;
+
+mod baseline;
+mod cli;
+mod commands;
+mod control_loop;
+mod csms;
+mod depot_day;
+mod dispatch;
+mod http_api;
+mod meters;
+mod planner_props;
+mod planner_scenarios;
+mod site_liveness;
+mod site_metered;
+mod site_planned;
+mod site_sim;
+mod tls;
