@@ -107,9 +107,104 @@ impl fmt::Display for ChargerId {
     }
 }
 
+/// Float noise a limit may carry from arithmetic (a plan's 15.999999999 A is 16 A): far
+/// below anything a charger or a fuse can tell apart.
+const LIMIT_NOISE: f64 = 1e-9;
+
+/// The one rounding of a limit before it goes to a charger (S1: never above the limit
+/// decided): the largest multiple of `step` (A or W) not above `limit`, as the decimal it
+/// means (7.3 stays 7.3 although 73 * 0.1 is 7.300000000000001 in binary). Float noise up
+/// to `LIMIT_NOISE` is absorbed first. A NaN, infinite, zero or negative limit becomes 0,
+/// the safe side (and never `null` on the wire); a step that is not positive leaves the
+/// limit as it is. Both OCPP versions write limits with one decimal (`step` 0.1), and
+/// dispatch rounds to each charger's step with it.
+pub fn floor_limit(limit: f64, step: f64) -> f64 {
+    if !limit.is_finite() || limit <= 0.0 {
+        return 0.0;
+    }
+    if !(step.is_finite() && step > 0.0) {
+        return limit;
+    }
+    let target = limit + LIMIT_NOISE;
+    // A step that is 1/n of a unit (0.1, 0.5) is written as k / n, which is the double
+    // nearest the decimal; any other step as k * step.
+    let per_unit = (1.0 / step).round();
+    let at = |k: f64| {
+        if per_unit >= 1.0 && (per_unit * step - 1.0).abs() < 1e-12 {
+            k / per_unit
+        } else {
+            k * step
+        }
+    };
+    let mut k = (target / step).floor();
+    // `target / step` can land just below an integer or round up onto one: correct against
+    // the value as written.
+    if at(k + 1.0) <= target {
+        k += 1.0;
+    }
+    while k > 0.0 && at(k) > target {
+        k -= 1.0;
+    }
+    at(k.max(0.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::{Just, prop_oneof};
+
+    #[test]
+    fn a_limit_rounds_down_to_its_step_as_the_decimal_it_means() {
+        let cases: &[(f64, f64, f64)] = &[
+            (16.0, 0.1, 16.0),
+            (7.3, 0.1, 7.3),
+            (7.35, 0.1, 7.3),
+            (7.39999, 0.1, 7.3),
+            (15.97, 0.1, 15.9),
+            (6.05, 0.1, 6.0),
+            (0.1 + 0.2, 0.1, 0.3),
+            (0.04, 0.1, 0.0),
+            (11039.99, 0.1, 11039.9),
+            (15.999_999_999_9, 1.0, 16.0),
+            (15.9, 1.0, 15.0),
+            (13.7, 0.5, 13.5),
+            (13.7, 6.0, 12.0),
+            (5.0, 0.0, 5.0),
+            (-3.0, 0.1, 0.0),
+            (f64::NAN, 0.1, 0.0),
+            (f64::INFINITY, 1.0, 0.0),
+        ];
+        for &(limit, step, want) in cases {
+            assert_eq!(floor_limit(limit, step), want, "{limit} by {step}");
+        }
+        // Every tenth up to 1000 stays itself; a micro-amp below it rounds to the tenth below.
+        for tenths in 1..10_000_i32 {
+            let tenth = f64::from(tenths) / 10.0;
+            assert_eq!(floor_limit(tenth, 0.1), tenth, "{tenth}");
+            assert_eq!(
+                floor_limit(tenth - 1e-6, 0.1),
+                f64::from(tenths - 1) / 10.0,
+                "{tenth}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        /// S1: never above the limit (beyond float noise), never a whole step below it, a
+        /// multiple of the step, and rounding again changes nothing.
+        #[test]
+        fn a_rounded_limit_is_the_largest_step_not_above_it(
+            limit in 0.0..100_000.0f64,
+            step in prop_oneof![Just(0.1), Just(0.5), Just(1.0), Just(0.01), Just(6.0), 0.05..10.0f64],
+        ) {
+            let got = floor_limit(limit, step);
+            proptest::prop_assert!(got <= limit + LIMIT_NOISE, "{limit} by {step}: {got}");
+            proptest::prop_assert!(got > limit - step - 1e-6, "{limit} by {step}: {got}");
+            let k = got / step;
+            proptest::prop_assert!((k - k.round()).abs() < 1e-6, "{got} is no multiple of {step}");
+            proptest::prop_assert_eq!(floor_limit(got, step), got);
+        }
+    }
 
     #[test]
     fn charger_id_accepts_url_safe_identities() {

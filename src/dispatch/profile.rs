@@ -17,26 +17,13 @@ use crate::ocpp::model::{
     ChargingProfile, ChargingSchedule, ProfileKind, ProfilePurpose, RateUnit, SchedulePeriod, TxKey,
 };
 use crate::profiles::charger::ChargerQuirks;
-use crate::units::{Amps, Volts};
+use crate::units::{Amps, Volts, floor_limit};
 
 /// The profile id of the baseline. Ids are per charger; a fixed id makes a resent baseline
 /// replace the previous one (1.6 §3.13.2: same id replaces) instead of piling up.
 pub const BASELINE_PROFILE_ID: i32 = 1;
 /// The stack level of the baseline: the lowest.
 pub const BASELINE_STACK_LEVEL: u32 = 0;
-
-/// Rounds a current down to the charger's step, so that a limit sent is never above the
-/// limit decided (S1). Tiny float errors (15.9 stored as 15.8999…) are absorbed first.
-pub fn round_down(current: Amps, step_a: f64) -> Amps {
-    if !current.0.is_finite() || current.0 <= 0.0 {
-        return Amps(0.0);
-    }
-    if step_a <= 0.0 {
-        return current;
-    }
-    let steps = (current.0 / step_a + 1e-9).floor();
-    Amps((steps * step_a * 1e6).round() / 1e6)
-}
 
 /// The schedule for a constant per-phase current, in the unit the charger takes.
 fn constant_schedule(
@@ -45,7 +32,7 @@ fn constant_schedule(
     quirks: &ChargerQuirks,
     voltage: Volts,
 ) -> ChargingSchedule {
-    let current = round_down(current, quirks.step_a);
+    let current = Amps(floor_limit(current.0, quirks.step_a));
     let (rate_unit, limit) = if quirks.watts_only {
         // W limits are totals over the charger's phases (OCPP 1.6 §7.13 chargingRateUnit),
         // rounded down to whole watts.
@@ -164,7 +151,7 @@ mod tests {
             (f64::NAN, 0.1, 0.0),
         ] {
             assert_eq!(
-                round_down(Amps(value), step),
+                Amps(floor_limit(value, step)),
                 Amps(want),
                 "{value} step {step}"
             );

@@ -133,6 +133,11 @@ pub struct MeterSample {
     pub location: Option<String>,
 }
 
+/// The step a limit is written in on the wire, A or W: OCPP 1.6 allows "at most one digit
+/// fraction" (§7.13, §7.14), the 2.0.1 schemas say `multipleOf 0.1`. Limits are rounded down
+/// to it with `units::floor_limit` (S1: never above the limit decided).
+pub const WIRE_STEP: f64 = 0.1;
+
 /// How a charger names a transaction.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TxKey {

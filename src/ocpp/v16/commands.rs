@@ -22,12 +22,14 @@ use super::enums::{
 use super::messages as wire;
 use super::{VERSION, parse, to_json};
 use crate::ocpp::NotInVersion;
+use crate::ocpp::model::WIRE_STEP;
 use crate::ocpp::model::{
     ChargerCommand, ChargingProfile, ChargingSchedule, CommandReply, ConfigKey, ConfigValue,
     ProfileKind, ProfilePurpose, RateUnit, ResetKind, SchedulePeriod, TriggerKind, TxKey,
 };
 use crate::ocpp::rpc::{PayloadError, RpcErrorCode};
 use crate::ocpp::strings::Bounded;
+use crate::units::floor_limit;
 
 // ---- Commands -> requests -----------------------------------------------------------------
 
@@ -280,24 +282,12 @@ fn schedule_to_wire(schedule: &ChargingSchedule) -> wire::ChargingSchedule {
             .iter()
             .map(|p| wire::ChargingSchedulePeriod {
                 start_period: p.start_s,
-                limit: floor_tenth(p.limit),
+                limit: floor_limit(p.limit, WIRE_STEP),
                 number_phases: p.phases,
             })
             .collect(),
-        min_charging_rate: schedule.min_rate.map(floor_tenth),
+        min_charging_rate: schedule.min_rate.map(|r| floor_limit(r, WIRE_STEP)),
     }
-}
-
-/// Rounds a limit down to the one fractional digit 1.6 accepts (§7.14, §7.13 "at most one
-/// digit fraction"), so that a charger is never sent a higher limit than the planner asked
-/// for (DESIGN.md S1). The 1e-9 nudge absorbs binary representation noise only: 15.9 is
-/// stored as 15.899999999999999 and must stay 15.9, not fall to 15.8. A limit that is not a
-/// finite positive number is a bug upstream; 0 is the only value that cannot overload.
-pub fn floor_tenth(limit: f64) -> f64 {
-    if !limit.is_finite() || limit <= 0.0 {
-        return 0.0;
-    }
-    ((limit * 10.0) + 1e-9).floor() / 10.0
 }
 
 fn profile_purpose(purpose: ProfilePurpose) -> ChargingProfilePurpose {
@@ -927,27 +917,7 @@ mod tests {
 
     #[test]
     fn limits_round_down_to_one_decimal() {
-        let cases = [
-            (15.97, 15.9),
-            (15.9, 15.9),
-            (16.0, 16.0),
-            (6.05, 6.0),
-            (7.99999, 7.9),
-            (0.1 + 0.2, 0.3),
-            (11039.99, 11039.9),
-            (0.04, 0.0),
-            (-3.0, 0.0),
-            (f64::NAN, 0.0),
-            (f64::INFINITY, 0.0),
-        ];
-        for (limit, want) in cases {
-            let got = floor_tenth(limit);
-            assert_eq!(got, want, "{limit}");
-            assert!(
-                got <= limit || !limit.is_finite() || limit < 0.0,
-                "{limit} rounded up"
-            );
-        }
+        // The rounding itself is `units::floor_limit`'s (property-tested there).
         // As written on the wire, and accepted by the schema's multipleOf 0.1.
         let (action, payload) = encode_command(&ChargerCommand::SetChargingProfile {
             evse_id: 1,

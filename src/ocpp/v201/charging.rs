@@ -14,11 +14,13 @@ use super::enums::{
     ChargingLimitSource, EnergyTransferMode, ProfileKindWire, ProfilePurposeWire, RateUnitWire,
     RecurrencyKind,
 };
+use crate::ocpp::model::WIRE_STEP;
 use crate::ocpp::model::{
     ChargingProfile, ChargingSchedule, ProfileKind, ProfilePurpose, RateUnit, SchedulePeriod, TxKey,
 };
 use crate::ocpp::rpc::{PayloadError, RpcErrorCode};
 use crate::ocpp::strings::Bounded;
+use crate::units::floor_limit;
 
 // ---- Wire types ---------------------------------------------------------------------------
 
@@ -169,27 +171,6 @@ pub struct ReportChargingProfilesRequest {
 
 // ---- Model to wire ------------------------------------------------------------------------
 
-/// Rounds a limit down to a multiple of 0.1 (A or W), so the charger is never told more
-/// than the planner allowed. Exact for the decimal the caller meant: `7.3` stays `7.3`
-/// even though `7.3 * 10.0` is not exactly 73 in binary. A NaN or infinite limit is a bug
-/// upstream; it becomes 0, the safe side, rather than `null` (schema-invalid).
-pub fn round_limit_down(limit: f64) -> f64 {
-    if !limit.is_finite() {
-        return 0.0;
-    }
-    let mut tenths = (limit * 10.0).floor();
-    // `limit * 10.0` can land just below an integer (…x.9999) or round up onto one; the
-    // two corrections compare against `limit` itself, so the result is the largest tenth
-    // not above it.
-    if (tenths + 1.0) / 10.0 <= limit {
-        tenths += 1.0;
-    }
-    if tenths / 10.0 > limit {
-        tenths -= 1.0;
-    }
-    tenths / 10.0
-}
-
 pub fn purpose_to_wire(purpose: ProfilePurpose) -> ProfilePurposeWire {
     match purpose {
         ProfilePurpose::ChargePointMax => ProfilePurposeWire::ChargingStationMaxProfile,
@@ -265,7 +246,7 @@ pub fn profile_to_wire(profile: &ChargingProfile) -> Option<ChargingProfileWire>
                 .iter()
                 .map(|p| SchedulePeriodWire {
                     start_period: p.start_s,
-                    limit: round_limit_down(p.limit),
+                    limit: floor_limit(p.limit, WIRE_STEP),
                     number_phases: p.phases,
                 })
                 .collect(),
@@ -359,41 +340,6 @@ pub fn composite_from_wire(wire: CompositeScheduleWire) -> ChargingSchedule {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn limits_round_down_to_a_tenth_never_up() {
-        let cases: &[(f64, f64)] = &[
-            (16.0, 16.0),
-            (7.3, 7.3),
-            (7.35, 7.3),
-            (7.39999, 7.3),
-            (0.7, 0.7),
-            (0.05, 0.0),
-            (6.1, 6.1),
-            (11039.99, 11039.9),
-            (4.35, 4.3),
-            (32.1, 32.1),
-            (f64::NAN, 0.0),
-            (f64::INFINITY, 0.0),
-        ];
-        for &(limit, want) in cases {
-            assert_eq!(round_limit_down(limit), want, "{limit}");
-        }
-        // Exhaustively: every tenth up to 1000 A stays itself, and a hair below a tenth
-        // rounds to the tenth below it.
-        for tenths in 0..10_000_i32 {
-            let tenth = f64::from(tenths) / 10.0;
-            assert_eq!(round_limit_down(tenth), tenth, "{tenth}");
-            let below = tenth - 1e-9;
-            if tenths > 0 {
-                let got = round_limit_down(below);
-                assert!(
-                    got <= below && got == f64::from(tenths - 1) / 10.0,
-                    "{below}: {got}"
-                );
-            }
-        }
-    }
 
     #[test]
     fn external_constraints_read_as_station_max() {
