@@ -18,8 +18,9 @@ use chargegate::sim::depot::{Baseline, DepotDay, DriveOptions, drive, simulate_b
 /// chargegate must deliver at least this share of what equal share delivers on the same
 /// day (equal share knows the true building load and every vehicle's limit; chargegate
 /// learns them through a grid meter and MeterValues, and keeps S1 with a margin for what it
-/// cannot see yet).
-const ENERGY_VS_EQUAL_SHARE: f64 = 0.75;
+/// cannot see yet). Runs deliver 87-91 % since chargegate asks for a sample after each
+/// increase; a run varies by a few percent with the order of events.
+const ENERGY_VS_EQUAL_SHARE: f64 = 0.85;
 
 #[tokio::test(start_paused = true)]
 async fn a_depot_day_stays_within_limits_and_charges_what_they_allow() {
