@@ -13,3 +13,7 @@ pub const EV_RESPONSE: Duration = Duration::from_secs(5);
 /// follow a higher offer within a second or two (the IEC 61851-1 bound of 5 s is for
 /// reductions).
 pub const RAMP_SETTLE: Duration = Duration::from_secs(2);
+
+/// The lowest current a vehicle may charge with (IEC 61851-1: a duty cycle below 10 %
+/// means no charging): a limit is 0 or at least this (DESIGN.md S4), in A.
+pub const IEC_MIN_CURRENT_A: f64 = 6.0;

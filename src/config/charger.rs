@@ -4,9 +4,9 @@
 
 use std::path::PathBuf;
 
-use super::decode::Table;
-use super::site::{IEC_MIN_CURRENT_A, amps, phases};
+use super::decode::{Table, amps, phases};
 use super::{Charger, ChargerSecret};
+use crate::ev::IEC_MIN_CURRENT_A;
 use crate::units::{Amps, ChargerId};
 
 const CHARGER_KEYS: &[&str] = &[

@@ -14,6 +14,8 @@ use std::ops::Range;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use crate::units::Amps;
+
 /// One thing wrong with a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -377,6 +379,27 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
+}
+
+/// A positive current in A.
+pub(super) fn amps(t: &Table<'_, '_>, key: &str, required: Option<&str>) -> Option<Amps> {
+    let value = match required {
+        Some(hint) => t.req_f64(key, hint)?,
+        None => t.opt_f64(key)?,
+    };
+    if value < 0.0 {
+        t.problem(
+            key,
+            format!("a current cannot be negative ({value} A)"),
+            None,
+        );
+        return None;
+    }
+    Some(Amps(value))
+}
+
+pub(super) fn phases(t: &Table<'_, '_>, key: &str) -> Option<u8> {
+    t.opt_int(key, 1, 3).map(|p| p as u8)
 }
 
 #[cfg(test)]

@@ -8,11 +8,12 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use super::decode::{Doc, Table};
+use super::decode::{Doc, Table, amps, phases};
 use super::{
     Charger, Config, Csms, Dispatch, Http, IdTokenEntry, Site, Store, Tls, TokenStatus,
     UnknownChargers,
 };
+use crate::ev::IEC_MIN_CURRENT_A;
 use crate::units::{Amps, Volts};
 
 pub const TOP_LEVEL_KEYS: &[&str] = &[
@@ -48,9 +49,6 @@ const CSMS_KEYS: &[&str] = &[
     "max-message-bytes",
 ];
 const TOKEN_KEYS: &[&str] = &["id", "status", "expires", "group"];
-
-/// IEC 61851-1: below 6 A a vehicle may not charge at all (DESIGN.md S4).
-pub(super) const IEC_MIN_CURRENT_A: f64 = 6.0;
 
 pub fn read(root: &Table<'_, '_>) -> Option<Config> {
     let site = root
@@ -211,27 +209,6 @@ fn addr(t: &Table<'_, '_>, key: &str) -> Option<SocketAddr> {
             None
         }
     }
-}
-
-/// A positive current in A.
-pub(super) fn amps(t: &Table<'_, '_>, key: &str, required: Option<&str>) -> Option<Amps> {
-    let value = match required {
-        Some(hint) => t.req_f64(key, hint)?,
-        None => t.opt_f64(key)?,
-    };
-    if value < 0.0 {
-        t.problem(
-            key,
-            format!("a current cannot be negative ({value} A)"),
-            None,
-        );
-        return None;
-    }
-    Some(Amps(value))
-}
-
-pub(super) fn phases(t: &Table<'_, '_>, key: &str) -> Option<u8> {
-    t.opt_int(key, 1, 3).map(|p| p as u8)
 }
 
 fn read_site(t: &Table<'_, '_>) -> Option<Site> {

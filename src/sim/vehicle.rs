@@ -15,8 +15,7 @@ use std::collections::VecDeque;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-/// Below this offer (A per phase) a vehicle does not charge (IEC 61851-1 duty cycle 10 %).
-pub const IEC_MIN_OFFER_A: f64 = 6.0;
+use crate::ev::IEC_MIN_CURRENT_A;
 
 /// One simulated vehicle.
 #[derive(Debug, Clone)]
@@ -126,7 +125,7 @@ impl SimVehicle {
             .rev()
             .find(|(t, _)| *t <= seen)
             .map_or(0.0, |(_, a)| *a);
-        if offered < IEC_MIN_OFFER_A {
+        if offered < IEC_MIN_CURRENT_A {
             0.0
         } else {
             offered.min(self.max_a)
