@@ -470,33 +470,11 @@ async fn a_charger_back_late_in_its_lease_is_refreshed_before_the_lease_ends() {
     // that came back after the last check before its lease ended fell to its failsafe for
     // a moment that nobody had made room for. Every applied limit is checked each second.
     let site = Site::new("");
-    let clock = chargegate::clock::Clock::virtual_from(
-        chrono::DateTime::parse_from_rfc3339("2026-12-01T18:00:00Z")
-            .unwrap()
-            .to_utc(),
-    );
-    let store = chargegate::store::Store::open(&site.config.store.path).unwrap();
-    let daemon = chargegate::daemon::start_with_clock(
-        &site.config,
-        store,
-        chargegate::daemon::Limits::Manual,
-        clock,
-    )
-    .await
-    .unwrap();
-    let connect = |profiles: Vec<serde_json::Value>| {
-        let mut opts = chargegate::sim::SimOptions::new(
-            crate::common::url(&daemon),
-            "CS201-1",
-            &[OcppVersion::V201],
-        );
-        opts.password = Some(crate::common::PASSWORD.into());
-        opts.clock = clock;
-        opts.profiles = profiles;
-        SimChargePoint::connect(opts)
+    let (daemon, clock) = site.start_virtual("2026-12-01T18:00:00Z").await;
+    let connect = |profiles| {
+        crate::common::connect_virtual(&daemon, clock, "CS201-1", OcppVersion::V201, profiles)
     };
-    let sim = connect(Vec::new()).await.unwrap();
-    sim.boot().await.unwrap();
+    let sim = connect(Vec::new()).await;
     let start = clock.instant();
     // The limit goes out a minute in: its 600 s lease ends at 660 s, after the quarter-lease
     // ticks at 150, 300, 450 and 600 s.
@@ -518,8 +496,7 @@ async fn a_charger_back_late_in_its_lease_is_refreshed_before_the_lease_ends() {
     let held = sim.profiles();
     sim.close().await;
     tokio::time::sleep_until(start + Duration::from_secs(605)).await;
-    let sim = connect(held).await.unwrap();
-    sim.boot().await.unwrap();
+    let sim = connect(held).await;
     for s in 606..=900 {
         tokio::time::sleep_until(start + Duration::from_secs(s)).await;
         assert_eq!(
@@ -539,28 +516,10 @@ async fn an_increase_is_followed_by_a_triggered_sample_once_the_vehicle_has_ramp
     // down to that ramp (site::load); the sooner the sample, the shorter a coinciding rise
     // of the building load stays hidden (S1). A reduction needs no sample.
     let site = Site::new("");
-    let clock = chargegate::clock::Clock::virtual_from(
-        chrono::DateTime::parse_from_rfc3339("2026-12-01T18:00:00Z")
-            .unwrap()
-            .to_utc(),
-    );
-    let store = chargegate::store::Store::open(&site.config.store.path).unwrap();
-    let daemon = chargegate::daemon::start_with_clock(
-        &site.config,
-        store,
-        chargegate::daemon::Limits::Manual,
-        clock,
-    )
-    .await
-    .unwrap();
+    let (daemon, clock) = site.start_virtual("2026-12-01T18:00:00Z").await;
     let mut sims = Vec::new();
     for (id, version) in [("CP16-1", OcppVersion::V16), ("CS201-1", OcppVersion::V201)] {
-        let mut opts =
-            chargegate::sim::SimOptions::new(crate::common::url(&daemon), id, &[version]);
-        opts.password = Some(crate::common::PASSWORD.into());
-        opts.clock = clock;
-        let sim = SimChargePoint::connect(opts).await.unwrap();
-        sim.boot().await.unwrap();
+        let sim = crate::common::connect_virtual(&daemon, clock, id, version, Vec::new()).await;
         sim.status(1, "Charging").await.unwrap();
         sim.start_transaction(1, "TAG", 0, clock.now())
             .await

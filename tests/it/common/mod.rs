@@ -95,6 +95,43 @@ impl Site {
     }
 }
 
+impl Site {
+    /// The daemon on a virtual clock (tokio's paused clock, started at `start`, RFC 3339),
+    /// with dispatch driven by the test as in `start`.
+    pub async fn start_virtual(&self, start: &str) -> (Daemon, chargegate::clock::Clock) {
+        let clock = chargegate::clock::Clock::virtual_from(
+            chrono::DateTime::parse_from_rfc3339(start)
+                .expect("test start time")
+                .to_utc(),
+        );
+        let store = chargegate::store::Store::open(&self.config.store.path).expect("store");
+        let daemon = daemon::start_with_clock(&self.config, store, daemon::Limits::Manual, clock)
+            .await
+            .expect("daemon starts");
+        (daemon, clock)
+    }
+}
+
+/// Connects a simulated charger on the daemon's virtual `clock`, holding `profiles` (a
+/// charger that comes back with what it applied before), and boots it.
+pub async fn connect_virtual(
+    daemon: &Daemon,
+    clock: chargegate::clock::Clock,
+    id: &str,
+    version: chargegate::ocpp::model::OcppVersion,
+    profiles: Vec<serde_json::Value>,
+) -> chargegate::sim::SimChargePoint {
+    let mut opts = chargegate::sim::SimOptions::new(url(daemon), id, &[version]);
+    opts.password = Some(PASSWORD.into());
+    opts.clock = clock;
+    opts.profiles = profiles;
+    let sim = chargegate::sim::SimChargePoint::connect(opts)
+        .await
+        .expect("charger connects");
+    sim.boot().await.expect("boot accepted");
+    sim
+}
+
 pub fn url(daemon: &Daemon) -> String {
     format!("ws://{}/ocpp", daemon.csms_addr)
 }
