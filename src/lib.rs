@@ -1,9 +1,12 @@
 //! chargegate: a local smart-charging controller for EV depots.
 //!
-//! Modules in data-flow order (ARCHITECTURE.md): configuration, units, the OCPP protocol,
-//! the charger connections, the charging-session rules, the store, the site snapshot, the
-//! planner and guard, the control loop, dispatch, the HTTP API, and the simulator that tests
-//! and `demo` share.
+//! The data flows meters -> `site` -> `control` (with `planner`) -> `dispatch` -> chargers,
+//! and chargers -> `charger` (connections) -> `session` (the CSMS rules) -> `store`; the
+//! daemon (`daemon`) wires them, `http` reads them. Layers, lowest first, each importing
+//! only from those below it: `units`, `ev`, `clock`, `ocpp` and `profiles`; `config`;
+//! `meter`; `store`; `session`, `http`; `charger`, `site`; `planner`; `control`;
+//! `dispatch`; `daemon`; and the simulator (`sim`) that tests and `demo` share.
+//! ARCHITECTURE.md draws the same in more detail.
 #![forbid(unsafe_code)]
 
 pub mod charger;

@@ -1,10 +1,12 @@
 //! Dispatch: limits reach the chargers as ChargingProfiles without the site ever going over
 //! its limit (DESIGN.md S1-S6).
 //!
-//! Today: the failsafe baseline of S3 (`profile::baseline`, installed by `baseline::run` on
-//! every connect and boot). The leased limits, the S1 accounting and the S2 ordering come
-//! with the dispatch issue and attach to the same command API. Deciding code (`profile`)
-//! is pure; `baseline` is the thin loop.
+//! `feed` turns the control loop's output into `DispatchInput` (targets and rows);
+//! `round` decides purely which limits go out now (S1, S2, S4); `profile` builds the
+//! profiles (the S3 baseline, the leases); `task` runs the rounds, keeps the S1 accounting
+//! and sends the leases; `baseline` installs the failsafe baseline on every connect and
+//! boot. Deciding code (`round`, `profile`) is pure; `task`, `feed` and `baseline` are thin
+//! loops.
 
 pub mod baseline;
 pub mod feed;
