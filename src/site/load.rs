@@ -21,7 +21,9 @@
 //!   window is not subtracted at all, since nothing would cover it.
 //! - While a vehicle is still following a cut (`ChargerDraw::settling`) the meter carries
 //!   its old draw; the reading counts it as other load (it is on the fuse) but the window
-//!   does not remember it, so one cut does not shrink the room for the window's span.
+//!   does not remember it, so one cut does not shrink the room for the window's span. The
+//!   same holds for a sample newer than the meter reading (a vehicle that ramped and
+//!   reported before the meter was read again): never below the window, not remembered.
 //! - After chargegate raised a limit, the vehicle ramps up before any sample shows it: the
 //!   meter rises and naive derivation calls that other load, a phantom overload that made
 //!   the guard cut every vehicle it had just raised. chargegate knows what it raised, so a
@@ -29,7 +31,9 @@
 //!   that vehicle (`ChargerDraw::ramp`), at most what the vehicle has shown it takes, until
 //!   a sample taken after the ramp arrives, for at most `RAMP_WINDOW`. The result never goes below the last settled value, so the
 //!   attribution can only mistake a rise of the other load that coincides with a ramp for
-//!   the vehicle's, never invent a fall; the metered total (what the fuse carries) stays
+//!   the vehicle's, never invent a fall; and an unbroken stretch of ramps (one increase
+//!   after another) is attributed for at most `MAX_ATTRIBUTION`, so such a rise is seen
+//!   within that time however long the increases go on; the metered total (what the fuse carries) stays
 //!   covered because the ramping vehicle's limit is counted whole.
 //!
 //! A negative derived or measured load (PV exporting) counts as 0: production can vanish
@@ -55,6 +59,15 @@ pub const DEFAULT_WINDOW: Duration = Duration::from_secs(60);
 /// (no increase builds on it, `SiteLoad::unconfirmed`); a charger reporting more rarely
 /// shows its ramp as other load until its next sample, which the guard may cut.
 pub const RAMP_WINDOW: Duration = Duration::from_secs(15);
+
+/// The longest unbroken stretch in which a rise of the meter is put down to ramping
+/// vehicles. Each ramp ends with the charger's sample `RAMP_SETTLE` after the increase
+/// (dispatch asks for it), but increases that follow one another keep some ramp open, and
+/// a rise of the other load inside such a stretch would stay hidden for as long as it
+/// lasts. Past this, the stretch's rises count as other load (the guard may cut a vehicle
+/// that really ramped, until its sample shows it): `RAMP_SETTLE` plus a second for the
+/// triggered sample's round trip.
+pub const MAX_ATTRIBUTION: Duration = Duration::from_secs(3);
 
 /// A rise smaller than this is not a ramp, in A: the rounding of a replan's targets.
 pub const RAMP_MIN_RISE_A: f64 = 1.0;
@@ -271,11 +284,14 @@ pub struct SiteLoad {
     pub unconfirmed: [Amps; 3],
 }
 
-/// The settled derived loads of the recent past, for the short-term maximum.
+/// The settled derived loads of the recent past, for the short-term maximum, and since
+/// when the derivation has been putting a rise of the meter down to ramping vehicles.
 #[derive(Debug, Clone)]
 pub struct LoadWindow {
     window: Duration,
     entries: VecDeque<(Instant, [f64; 3])>,
+    /// The start of the current unbroken stretch of readings with a ramp (None: none now).
+    ramp_since: Option<Instant>,
 }
 
 impl LoadWindow {
@@ -283,6 +299,7 @@ impl LoadWindow {
         Self {
             window,
             entries: VecDeque::new(),
+            ramp_since: None,
         }
     }
 
@@ -374,6 +391,11 @@ pub fn site_load(
             let cap = c.cap.map_or(f64::INFINITY, |c| c.0.max(0.0));
             let subtracted = sample.min(cap);
             settling |= c.settling && cap < sample;
+            // A sample newer than the meter reading describes a later moment: a vehicle
+            // that ramped in between shows its new draw in the sample but not yet on the
+            // meter, and subtracting it would hide other load. Such a reading counts (never
+            // below the window) but is not remembered, as while a vehicle follows a cut.
+            settling |= subtracted > 0.0 && c.sampled_at.is_some_and(|t| t > reading.at);
             per_phase[p] -= subtracted;
             if subtracted > 0.0 {
                 oldest_sample = oldest_sample.max(age);
@@ -390,6 +412,17 @@ pub fn site_load(
     // the result never goes below: a rise of the other load during a ramp can be taken for
     // the vehicles' (until their next sample), a fall cannot be invented.
     let ramp = ramping.iter().any(|a| *a > 0.0) && !window.is_empty();
+    let since = if ramp {
+        *window.ramp_since.get_or_insert(now)
+    } else {
+        window.ramp_since = None;
+        now
+    };
+    // A vehicle may be ramping all the same: the reading is not settled (not remembered),
+    // but nothing is put down to the ramp any more.
+    let expired = ramp && now.saturating_duration_since(since) > MAX_ATTRIBUTION;
+    let ramp = ramp && !expired;
+    let settling = settling || expired;
     let mut unconfirmed = [0.0; 3];
     let value = if settling || ramp {
         let attributed = std::array::from_fn(|p| {
@@ -757,6 +790,80 @@ mod tests {
         );
         assert_eq!(fresh.ramp, None);
         assert_eq!(fresh.cap, Some(Amps(19.0)));
+    }
+
+    #[test]
+    fn a_rise_inside_back_to_back_ramps_is_seen_after_the_longest_attribution() {
+        // Found by the depot day: one vehicle is raised every second, so some ramp is always
+        // open, and a 10 A rise of the other load at 2 s was put down to the ramps for as
+        // long as they kept coming. None of the vehicles draws yet (their samples are 0 A).
+        let t0 = Instant::now();
+        let ids: Vec<ChargerId> = (0..12)
+            .map(|i| ChargerId::new(format!("CP-{i}")).unwrap())
+            .collect();
+        let mut recent = RecentLimits::new(EV_RESPONSE);
+        for id in &ids {
+            recent.record(t0, id, Amps(0.0));
+        }
+        let mut w = LoadWindow::new(DEFAULT_WINDOW);
+        for k in 0..12u32 {
+            let now = t0 + k * S;
+            if k >= 1 {
+                recent.record(now, &ids[k as usize], Amps(16.0));
+            }
+            let other = if k >= 2 { 30.0 } else { 20.0 };
+            let draws: Vec<ChargerDraw> = ids
+                .iter()
+                .map(|id| {
+                    ChargerDraw::new("RST", 3, [Some(Amps(0.0)); 3]).with_limits(
+                        &recent,
+                        &recent,
+                        id,
+                        Some(t0),
+                        now,
+                    )
+                })
+                .collect();
+            let meter = status(MeterRole::Grid, now, [other; 3]);
+            let l = site_load(now, Some(&meter), &draws, Amps(90.0), &mut w);
+            // The ramps opened at 1 s; past MAX_ATTRIBUTION the rise counts.
+            let due = if now.duration_since(t0 + S) > MAX_ATTRIBUTION {
+                other
+            } else {
+                20.0
+            };
+            for a in amps(&l) {
+                assert!(
+                    a >= due - 1e-9,
+                    "at {k} s: {a} A of other load, {other} A true"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_sample_newer_than_the_meter_reading_does_not_hide_load() {
+        // Found by the depot day: the vehicle ramped from 12 A to 32 A and reported it
+        // before the meter's next reading, and the feed subtracted the new sample from the
+        // old reading: 20 A of other load vanished.
+        let t0 = Instant::now();
+        let mut w = LoadWindow::new(DEFAULT_WINDOW);
+        let mut old = ChargerDraw::new("RST", 3, [Some(Amps(12.0)); 3]);
+        old.sampled_at = Some(t0);
+        let meter = status(MeterRole::Grid, t0, [32.0; 3]);
+        let l = site_load(t0, Some(&meter), &[old], Amps(150.0), &mut w);
+        assert_eq!(amps(&l), [20.0; 3]);
+        // The meter read again at 1 s (the vehicle still at 12 A); the vehicle's sample
+        // of 32 A arrives at 2 s, when the feed computes with the 1 s reading.
+        let meter = status(MeterRole::Grid, t0 + S, [32.0; 3]);
+        let mut new = ChargerDraw::new("RST", 3, [Some(Amps(32.0)); 3]);
+        new.sampled_at = Some(t0 + 2 * S);
+        let l = site_load(t0 + 2 * S, Some(&meter), &[new], Amps(150.0), &mut w);
+        assert_eq!(
+            amps(&l),
+            [20.0; 3],
+            "the older reading minus the newer sample"
+        );
     }
 
     #[test]
