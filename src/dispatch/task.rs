@@ -481,13 +481,7 @@ async fn send_lease(
     why: String,
     now: DateTime<Utc>,
 ) -> Outcome {
-    let id = charger.id.to_string();
-    let open = csms
-        .store()
-        .call(move |c| store::open_transaction_of(c, &id))
-        .await
-        .ok()
-        .flatten();
+    let open = open_transaction(csms, &charger.id).await;
     let quirks = &charger.quirks;
     // A charger that ignores TxProfile gets the station-wide TxDefaultProfile even during
     // a transaction (its profile says it applies that to the running transaction).
@@ -571,6 +565,17 @@ async fn send_lease(
     }
 }
 
+/// The charger's running transaction, (EVSE, stored OCPP id), if any; a store error
+/// reads as none (the lease then goes out station-wide, which covers the transaction too).
+async fn open_transaction(csms: &Csms, id: &ChargerId) -> Option<(u32, String)> {
+    let key = id.to_string();
+    csms.store()
+        .call(move |c| store::open_transaction_of(c, &key))
+        .await
+        .ok()
+        .flatten()
+}
+
 /// After an accepted increase, asks the charger for a sample once the vehicle has had
 /// `RAMP_SETTLE` to follow (TriggerMessage MeterValues on the transaction's EVSE; OCPP 1.6
 /// §5.17, 2.0.1 F06). Until a sample taken that late arrives, the grid-meter derivation
@@ -594,13 +599,7 @@ async fn confirm_ramp(
         return;
     }
     tokio::time::sleep(RAMP_SETTLE).await;
-    let key = id.to_string();
-    let open = csms
-        .store()
-        .call(move |c| store::open_transaction_of(c, &key))
-        .await
-        .ok()
-        .flatten();
+    let open = open_transaction(csms, id).await;
     // No transaction, no vehicle to ramp (1.6 connector 0 would report the station meter).
     let Some((evse_id, _)) = open else { return };
     let command = ChargerCommand::Trigger {
