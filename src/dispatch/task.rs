@@ -580,10 +580,11 @@ async fn open_transaction(csms: &Csms, id: &ChargerId) -> Option<(u32, String)> 
 /// `RAMP_SETTLE` to follow (TriggerMessage MeterValues on the transaction's EVSE; OCPP 1.6
 /// §5.17, 2.0.1 F06). Until a sample taken that late arrives, the grid-meter derivation
 /// puts a rise of the meter down to this vehicle's ramp (`site::load`), so a rise of the
-/// other load that coincides with it stays hidden: a charger that reports only every
-/// `MeterValueSampleInterval` would keep it hidden that long, one that answers the
-/// trigger only a round trip past `RAMP_SETTLE` (S1's response time). A charger that
-/// refuses is not asked again; its periodic samples end the ramp, within `RAMP_WINDOW`.
+/// other load that coincides with it stays hidden until then, for at most
+/// `site::load::MAX_ATTRIBUTION`; a charger that answers the trigger confirms the ramp a
+/// round trip past `RAMP_SETTLE`, well within that (S1's response time). A charger that
+/// refuses is not asked again: past `MAX_ATTRIBUTION` its ramp counts as other load (the
+/// guard may cut it) until its periodic sample shows it.
 async fn confirm_ramp(
     chargers: &Chargers,
     csms: &Csms,
