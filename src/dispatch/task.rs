@@ -23,6 +23,7 @@ use crate::config::{Charger, Config};
 use crate::ev::RAMP_SETTLE;
 use crate::ocpp::model::{ChargerCommand, CommandReply, OcppVersion, RateUnit, TriggerKind, TxKey};
 use crate::session::{ConnectionEvent, Csms};
+use crate::site::load::RAMP_MIN_RISE_A;
 use crate::store;
 use crate::units::{Amps, ChargerId, Volts, Watts};
 
@@ -424,7 +425,11 @@ impl Dispatcher {
         else {
             return;
         };
-        let increase = current.0 > limit.effective(now).0;
+        // The same rise the grid-meter derivation puts down to a ramp (`site::load`): of
+        // what the vehicle was last told, not of what the accounting counts.
+        let increase = limit
+            .ordered()
+            .is_none_or(|told| current.0 >= told.0 + RAMP_MIN_RISE_A);
         limit.pending = Some(current);
         self.last_sent.insert(id.clone(), now);
         self.outbox.push(Queued {
@@ -488,10 +493,7 @@ async fn send_lease(
     let version = chargers.version(&charger.id);
     let (evse_id, tx) = match (open, version) {
         (Some((evse, stored)), Some(version)) if quirks.tx_profile => {
-            match tx_key(&stored, version) {
-                Some(key) => (evse, Some(key)),
-                None => (0, None),
-            }
+            tx_key(&stored, version).map_or((0, None), |key| (evse, Some(key)))
         }
         _ => (0, None),
     };
