@@ -21,7 +21,7 @@ use crate::charger::{Chargers, CommandError};
 use crate::clock::Clock;
 use crate::config::{Charger, Config};
 use crate::ev::RAMP_SETTLE;
-use crate::ocpp::model::{ChargerCommand, CommandReply, OcppVersion, RateUnit, TriggerKind, TxKey};
+use crate::ocpp::model::{ChargerCommand, CommandReply, RateUnit, TriggerKind, TxKey};
 use crate::session::{ConnectionEvent, Csms};
 use crate::site::load::RAMP_MIN_RISE_A;
 use crate::store;
@@ -490,11 +490,8 @@ async fn send_lease(
     let quirks = &charger.quirks;
     // A charger that ignores TxProfile gets the station-wide TxDefaultProfile even during
     // a transaction (its profile says it applies that to the running transaction).
-    let version = chargers.version(&charger.id);
-    let (evse_id, tx) = match (open, version) {
-        (Some((evse, stored)), Some(version)) if quirks.tx_profile => {
-            tx_key(&stored, version).map_or((0, None), |key| (evse, Some(key)))
-        }
+    let (evse_id, tx) = match open {
+        Some((evse, key)) if quirks.tx_profile => (evse, Some(key)),
         _ => (0, None),
     };
     let profile = profile::lease(
@@ -567,9 +564,9 @@ async fn send_lease(
     }
 }
 
-/// The charger's running transaction, (EVSE, stored OCPP id), if any; a store error
+/// The charger's running transaction, (EVSE, OCPP id), if any; a store error
 /// reads as none (the lease then goes out station-wide, which covers the transaction too).
-async fn open_transaction(csms: &Csms, id: &ChargerId) -> Option<(u32, String)> {
+async fn open_transaction(csms: &Csms, id: &ChargerId) -> Option<(u32, TxKey)> {
     let key = id.to_string();
     csms.store()
         .call(move |c| store::open_transaction_of(c, &key))
@@ -629,13 +626,3 @@ async fn confirm_ramp(
     }
 }
 
-/// A stored OCPP transaction id back as the key the charger's version uses: 1.6 ids are
-/// the integers chargegate assigned, 2.0.1 ids are the station's strings, kept as they are
-/// ("0042" is not 42). None: a stored id that cannot be a 1.6 id (the charger changed
-/// version mid-transaction); the lease then goes out station-wide.
-fn tx_key(stored: &str, version: OcppVersion) -> Option<TxKey> {
-    match version {
-        OcppVersion::V16 => stored.parse::<i64>().ok().map(TxKey::Csms),
-        OcppVersion::V201 => Some(TxKey::Charger(stored.to_string())),
-    }
-}

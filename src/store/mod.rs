@@ -36,6 +36,8 @@ pub enum StoreError {
     },
     #[error("the store thread has stopped")]
     Closed,
+    #[error("stored data contradicts itself: {0}")]
+    Corrupt(String),
 }
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;

@@ -274,7 +274,7 @@ pub fn start_transaction_v16(
     )?;
     if inserted == 1 {
         tx.execute(
-            "UPDATE transactions SET ocpp_tx_id = ?1 WHERE id = ?2",
+            "UPDATE transactions SET ocpp_tx_id = ?1, ocpp_tx_id_by = 'csms' WHERE id = ?2",
             params![id.to_string(), id],
         )?;
     }
@@ -439,18 +439,31 @@ pub fn transaction_event(
     })
 }
 
-/// The newest open transaction of a charger: (EVSE or connector id, OCPP transaction id).
+/// The newest open transaction of a charger: (EVSE or connector id, its OCPP id in the
+/// kind the charger knows it by).
 pub fn open_transaction_of(
     c: &Connection,
     charger: &str,
-) -> Result<Option<(u32, String)>, StoreError> {
-    Ok(c.query_row(
-        "SELECT COALESCE(evse_id, 0), ocpp_tx_id FROM transactions
-         WHERE charger_id = ?1 AND status = 'open' AND ocpp_tx_id IS NOT NULL ORDER BY id DESC LIMIT 1",
-        [charger],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
-    .optional()?)
+) -> Result<Option<(u32, TxKey)>, StoreError> {
+    let row: Option<(u32, String, String)> = c
+        .query_row(
+            "SELECT COALESCE(evse_id, 0), ocpp_tx_id, ocpp_tx_id_by FROM transactions
+             WHERE charger_id = ?1 AND status = 'open' AND ocpp_tx_id IS NOT NULL ORDER BY id DESC LIMIT 1",
+            [charger],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((evse, id, by)) = row else {
+        return Ok(None);
+    };
+    let key = match by.as_str() {
+        // Written by `start_transaction_v16` from the row id, so always an integer.
+        "csms" => TxKey::Csms(id.parse().map_err(|_| StoreError::Corrupt(format!(
+            "transaction id {id:?} of {charger} was assigned by chargegate but is not an integer"
+        )))?),
+        _ => TxKey::Charger(id),
+    };
+    Ok(Some((evse, key)))
 }
 
 /// Updates the latest energy register of an open transaction (from 1.6 MeterValues).

@@ -9,7 +9,7 @@ use rusqlite_migration::{M, Migrations};
 
 use super::StoreError;
 
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: the local CSMS.
     r#"
     CREATE TABLE chargers (
@@ -129,6 +129,14 @@ const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX audit_charger_id ON audit (charger_id, id);
     CREATE INDEX audit_action_id ON audit (action, id);
+    "#,
+    // 4: who assigned a transaction's OCPP id, so it goes back to the charger in its own
+    // kind: 'csms' (1.6: the integer chargegate gave out) or 'charger' (2.0.1: the
+    // station's identifierString, kept as text: "0042" is not 42). Rows written before
+    // this migration are 1.6 exactly when they carry a StartTransaction key.
+    r#"
+    ALTER TABLE transactions ADD COLUMN ocpp_tx_id_by TEXT NOT NULL DEFAULT 'charger';
+    UPDATE transactions SET ocpp_tx_id_by = 'csms' WHERE start_key IS NOT NULL;
     "#,
 ];
 

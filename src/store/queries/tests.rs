@@ -187,3 +187,52 @@ fn config_tokens_are_replaced_without_touching_others() {
     assert_eq!(token(&c, "B").unwrap().unwrap().status, "accepted");
     assert!(token(&c, "API1").unwrap().is_some());
 }
+
+#[test]
+fn an_open_transaction_comes_back_in_the_kind_of_id_its_charger_uses() {
+    let mut c = conn();
+    let now = t("2026-11-24T10:00:00Z");
+    let v16 = start_transaction_v16(&mut c, "CP-16", 2, "CARD", 0.0, now, now).unwrap();
+    assert_eq!(
+        open_transaction_of(&c, "CP-16").unwrap(),
+        Some((2, TxKey::Csms(v16.id)))
+    );
+    // A 2.0.1 id that reads as a number stays the station's text.
+    let (mut started, register) = event(TxPhase::Started, 0, 0.0);
+    started.tx = Some(TxKey::Charger("0042".into()));
+    transaction_event(&mut c, "CP-201", &started, Some(register), now).unwrap();
+    assert_eq!(
+        open_transaction_of(&c, "CP-201").unwrap(),
+        Some((1, TxKey::Charger("0042".into())))
+    );
+    assert_eq!(open_transaction_of(&c, "CP-none").unwrap(), None);
+}
+
+#[test]
+fn rows_from_before_the_id_kind_was_stored_get_their_kind_from_the_start_key() {
+    // Schema 3 plus one row of each version, then migration 4.
+    let mut c = Connection::open_in_memory().unwrap();
+    let before = rusqlite_migration::Migrations::new(
+        schema::MIGRATIONS[..3]
+            .iter()
+            .map(|sql| rusqlite_migration::M::up(sql))
+            .collect(),
+    );
+    before.to_latest(&mut c).unwrap();
+    c.execute_batch(
+        "INSERT INTO transactions (charger_id, ocpp_tx_id, start_key, status, updated_at)
+           VALUES ('CP-16', '7', '1|x|0|CARD', 'open', 'x');
+         INSERT INTO transactions (charger_id, ocpp_tx_id, status, updated_at)
+           VALUES ('CP-201', '0042', 'open', 'x');",
+    )
+    .unwrap();
+    schema::prepare(&mut c).unwrap();
+    assert_eq!(
+        open_transaction_of(&c, "CP-16").unwrap(),
+        Some((0, TxKey::Csms(7)))
+    );
+    assert_eq!(
+        open_transaction_of(&c, "CP-201").unwrap(),
+        Some((0, TxKey::Charger("0042".into())))
+    );
+}
