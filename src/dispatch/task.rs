@@ -625,4 +625,3 @@ async fn confirm_ramp(
             .insert(id.clone());
     }
 }
-

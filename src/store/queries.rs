@@ -245,9 +245,10 @@ pub fn token_has_open_transaction(c: &Connection, id: &str) -> Result<bool, Stor
     Ok(n > 0)
 }
 
-/// Records a 1.6 StartTransaction. A resend (same connector, timestamp, meter and tag)
+/// Records the start of a transaction whose id the CSMS assigns (1.6 StartTransaction): the
+/// id is the row id. A resend (same connector, timestamp, meter and tag)
 /// returns the id already given out, so the charger never gets two ids for one session.
-pub fn start_transaction_v16(
+pub fn start_transaction_assigning_id(
     c: &mut Connection,
     charger: &str,
     connector_id: u32,
@@ -285,9 +286,10 @@ pub fn start_transaction_v16(
     })
 }
 
-/// Records a 1.6 StopTransaction. `Ok(None)`: no such transaction of this charger (it is
+/// Records the end of a transaction named by the id the CSMS assigned (1.6
+/// StopTransaction). `Ok(None)`: no such transaction of this charger (it is
 /// still acknowledged, or the charger would resend it forever; OCPP 1.6 §4.10).
-pub fn stop_transaction_v16(
+pub fn stop_transaction_by_assigned_id(
     c: &mut Connection,
     charger: &str,
     transaction_id: i64,
@@ -347,7 +349,8 @@ pub fn find_transaction(
     .optional()?)
 }
 
-/// Records a 2.0.1 TransactionEvent. The transaction row is created by the first event
+/// Records an event of a transaction named by the charger's own id (2.0.1 TransactionEvent).
+/// The transaction row is created by the first event
 /// seen (normally Started, but an Updated after a lost Started still opens it); an event
 /// whose seqNo was already recorded is a resend and changes nothing (2.0.1 E01-E15:
 /// the station retries until it gets a response). `energy_register_wh` is the event's
@@ -457,7 +460,7 @@ pub fn open_transaction_of(
         return Ok(None);
     };
     let key = match by.as_str() {
-        // Written by `start_transaction_v16` from the row id, so always an integer.
+        // Written by `start_transaction_assigning_id` from the row id, so always an integer.
         "csms" => TxKey::Csms(id.parse().map_err(|_| StoreError::Corrupt(format!(
             "transaction id {id:?} of {charger} was assigned by chargegate but is not an integer"
         )))?),

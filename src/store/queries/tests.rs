@@ -41,8 +41,10 @@ fn event(phase: TxPhase, seq_no: u32, register: f64) -> (TransactionEvent, f64) 
 fn v16_start_resend_returns_the_same_transaction_id() {
     let mut c = conn();
     let now = t("2026-11-24T10:00:00Z");
-    let first = start_transaction_v16(&mut c, "CP-1", 1, "CARD", 1000.0, now, now).unwrap();
-    let again = start_transaction_v16(&mut c, "CP-1", 1, "CARD", 1000.0, now, now).unwrap();
+    let first =
+        start_transaction_assigning_id(&mut c, "CP-1", 1, "CARD", 1000.0, now, now).unwrap();
+    let again =
+        start_transaction_assigning_id(&mut c, "CP-1", 1, "CARD", 1000.0, now, now).unwrap();
     assert_eq!(
         first,
         TxWrite {
@@ -57,7 +59,8 @@ fn v16_start_resend_returns_the_same_transaction_id() {
             duplicate: true
         }
     );
-    let other = start_transaction_v16(&mut c, "CP-2", 1, "CARD", 1000.0, now, now).unwrap();
+    let other =
+        start_transaction_assigning_id(&mut c, "CP-2", 1, "CARD", 1000.0, now, now).unwrap();
     assert_ne!(
         other.id, first.id,
         "another charger's session gets its own id"
@@ -72,8 +75,9 @@ fn v16_start_resend_returns_the_same_transaction_id() {
 fn v16_stop_closes_once_and_computes_energy() {
     let mut c = conn();
     let now = t("2026-11-24T10:00:00Z");
-    let start = start_transaction_v16(&mut c, "CP-1", 1, "CARD", 1000.0, now, now).unwrap();
-    let stop = stop_transaction_v16(
+    let start =
+        start_transaction_assigning_id(&mut c, "CP-1", 1, "CARD", 1000.0, now, now).unwrap();
+    let stop = stop_transaction_by_assigned_id(
         &mut c,
         "CP-1",
         start.id,
@@ -90,7 +94,8 @@ fn v16_stop_closes_once_and_computes_energy() {
             duplicate: false
         })
     );
-    let resent = stop_transaction_v16(&mut c, "CP-1", start.id, 9999.0, now, None, now).unwrap();
+    let resent =
+        stop_transaction_by_assigned_id(&mut c, "CP-1", start.id, 9999.0, now, None, now).unwrap();
     assert_eq!(
         resent,
         Some(TxWrite {
@@ -103,7 +108,7 @@ fn v16_stop_closes_once_and_computes_energy() {
     assert_eq!(record.energy_wh, Some(7500.0));
     assert_eq!(record.stop_reason.as_deref(), Some("EVDisconnected"));
     assert_eq!(
-        stop_transaction_v16(&mut c, "CP-9", start.id, 1.0, now, None, now).unwrap(),
+        stop_transaction_by_assigned_id(&mut c, "CP-9", start.id, 1.0, now, None, now).unwrap(),
         None
     );
 }
@@ -143,7 +148,7 @@ fn v201_events_are_idempotent_by_seq_no() {
 fn resent_samples_are_not_stored_twice() {
     let mut c = conn();
     let now = t("2026-11-24T10:00:00Z");
-    let start = start_transaction_v16(&mut c, "CP-1", 1, "CARD", 0.0, now, now).unwrap();
+    let start = start_transaction_assigning_id(&mut c, "CP-1", 1, "CARD", 0.0, now, now).unwrap();
     let samples: Vec<MeterSample> = ["L1", "L2", "L3"]
         .iter()
         .map(|p| MeterSample {
@@ -192,7 +197,7 @@ fn config_tokens_are_replaced_without_touching_others() {
 fn an_open_transaction_comes_back_in_the_kind_of_id_its_charger_uses() {
     let mut c = conn();
     let now = t("2026-11-24T10:00:00Z");
-    let v16 = start_transaction_v16(&mut c, "CP-16", 2, "CARD", 0.0, now, now).unwrap();
+    let v16 = start_transaction_assigning_id(&mut c, "CP-16", 2, "CARD", 0.0, now, now).unwrap();
     assert_eq!(
         open_transaction_of(&c, "CP-16").unwrap(),
         Some((2, TxKey::Csms(v16.id)))

@@ -1,0 +1,142 @@
+//! The store side of the CSMS rules: looking up what `decide::needs` names, and writing a
+//! `decide::Decision`'s records. Both run on the store's owner thread (`Store::call`), each
+//! as one call; the write functions they use are idempotent (store/queries.rs), so a
+//! charger's resend changes nothing.
+
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+
+use super::decide::{Facts, Needs, StoredTransaction, Write};
+use crate::store::{self, StoreError};
+
+/// What the writes report back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// The id `Write::StartAssigningId` gave out.
+    pub assigned: Option<i64>,
+    /// The charger resent a transaction record already stored; nothing changed.
+    pub resent: bool,
+}
+
+/// The facts `decide` needs about an event of `charger`.
+pub fn look_up(c: &Connection, charger: &str, needs: &Needs) -> Result<Facts, StoreError> {
+    let (token, token_busy) = match &needs.token {
+        Some(id) => (
+            store::token(c, id)?,
+            store::token_has_open_transaction(c, id)?,
+        ),
+        None => (None, false),
+    };
+    let transaction = match &needs.transaction {
+        Some(key) => match store::find_transaction(c, charger, key)? {
+            Some(row) => Some(StoredTransaction {
+                row,
+                evse_id: store::transaction(c, row)?.and_then(|t| t.evse_id),
+            }),
+            None => None,
+        },
+        None => None,
+    };
+    Ok(Facts {
+        token,
+        token_busy,
+        transaction,
+    })
+}
+
+/// Writes `writes` for `charger`, in order.
+pub fn write(
+    c: &mut Connection,
+    charger: &str,
+    writes: &[Write],
+    now: DateTime<Utc>,
+) -> Result<Applied, StoreError> {
+    let mut applied = Applied::default();
+    for w in writes {
+        match w {
+            Write::Booted { boot, registration } => {
+                store::charger_booted(c, charger, boot, registration, now)?;
+            }
+            Write::Seen => store::charger_seen(c, charger, now)?,
+            Write::ConnectorStatus {
+                evse_id,
+                connector_id,
+                status,
+                error_code,
+                info,
+            } => store::connector_status(
+                c,
+                charger,
+                *evse_id,
+                *connector_id,
+                status,
+                error_code.as_deref(),
+                info.as_deref(),
+                now,
+            )?,
+            Write::Note { kind, detail, .. } => {
+                store::charger_event(c, charger, kind, detail, now)?;
+            }
+            Write::Samples {
+                evse_id,
+                transaction,
+                samples,
+            } => {
+                store::add_samples(c, charger, *evse_id, *transaction, samples)?;
+            }
+            Write::Register { transaction, wh } => {
+                store::transaction_register(c, *transaction, *wh, now)?;
+            }
+            Write::StartAssigningId {
+                connector_id,
+                token,
+                meter_wh,
+                started,
+                samples,
+            } => {
+                let start = store::start_transaction_assigning_id(
+                    c,
+                    charger,
+                    *connector_id,
+                    token,
+                    *meter_wh,
+                    *started,
+                    now,
+                )?;
+                store::add_samples(c, charger, *connector_id, Some(start.id), samples)?;
+                applied.assigned = Some(start.id);
+                applied.resent |= start.duplicate;
+            }
+            Write::StopAssignedId {
+                id,
+                meter_wh,
+                stopped,
+                reason,
+            } => {
+                let stop = store::stop_transaction_by_assigned_id(
+                    c,
+                    charger,
+                    *id,
+                    *meter_wh,
+                    *stopped,
+                    reason.as_deref(),
+                    now,
+                )?;
+                applied.resent |= stop.is_some_and(|s| s.duplicate);
+            }
+            Write::ChargerTransactionEvent {
+                event,
+                evse_id,
+                register_wh,
+                samples,
+            } => {
+                let tx = store::transaction_event(c, charger, event, *register_wh, now)?;
+                if !tx.duplicate {
+                    store::add_samples(c, charger, *evse_id, Some(tx.id), samples)?;
+                }
+                applied.resent |= tx.duplicate;
+            }
+        }
+    }
+    Ok(applied)
+}

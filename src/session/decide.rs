@@ -1,0 +1,488 @@
+//! The CSMS rules as one pure function: the charger's context, an event, the facts the
+//! store holds about it and the time in; the reply and the records to write out.
+//!
+//! `Csms::handle` runs the three steps around it: look the facts up (`needs`, then
+//! `apply::look_up`), `decide`, apply the writes (`apply::write`) and only then answer,
+//! because the CALLRESULT is the charger's acknowledgement. Nothing here awaits, reads a
+//! clock or knows the OCPP version: a transaction whose id the CSMS assigns is told apart
+//! by the event's shape (no id yet, or a `TxKey::Csms`), not by the version.
+
+use chrono::{DateTime, Utc};
+
+use super::rules;
+use super::{Admission, ChargerContext, Policy, SessionError};
+use crate::ocpp::model::{
+    ChargerEvent, DataTransferStatus, EventReply, IdTokenInfo, MeterSample, RegistrationStatus,
+    TransactionEvent, TxKey, TxPhase,
+};
+use crate::store::{BootRecord, TokenRecord};
+
+/// What must be read from the store before deciding on an event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// The id token the event presents.
+    pub token: Option<String>,
+    /// The transaction the event names by an id the store already knows.
+    pub transaction: Option<TxKey>,
+}
+
+/// What the store said about `Needs`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Facts {
+    /// The token's local record (`None`: not in the local list).
+    pub token: Option<TokenRecord>,
+    /// The token already has an open transaction somewhere.
+    pub token_busy: bool,
+    /// The named transaction, if the store has it.
+    pub transaction: Option<StoredTransaction>,
+}
+
+/// A transaction the store knows, as far as the rules need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredTransaction {
+    /// The store's row id.
+    pub row: i64,
+    pub evse_id: Option<u32>,
+}
+
+/// How serious a note is: a warning is also logged, for the electrician's journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Info,
+    Warning,
+}
+
+/// One record to write, in order, in one store call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    Booted {
+        boot: BootRecord,
+        /// `accepted` or `pending`, as the store spells it.
+        registration: &'static str,
+    },
+    Seen,
+    ConnectorStatus {
+        evse_id: u32,
+        connector_id: u32,
+        status: &'static str,
+        error_code: Option<String>,
+        info: Option<String>,
+    },
+    /// An event worth keeping in the charger's event log but not acting on.
+    Note {
+        kind: &'static str,
+        detail: String,
+        severity: Severity,
+    },
+    /// Samples (normalised), linked to a transaction's row when one is known.
+    Samples {
+        evse_id: u32,
+        transaction: Option<i64>,
+        samples: Vec<MeterSample>,
+    },
+    /// The latest energy register of an open transaction, in Wh.
+    Register {
+        transaction: i64,
+        wh: f64,
+    },
+    /// A transaction that gets its id from the CSMS (1.6 StartTransaction); a resend
+    /// gets the id already given out. Its samples follow it.
+    StartAssigningId {
+        connector_id: u32,
+        token: String,
+        meter_wh: f64,
+        started: DateTime<Utc>,
+        samples: Vec<MeterSample>,
+    },
+    /// The end of a transaction named by the id the CSMS assigned (1.6 StopTransaction).
+    StopAssignedId {
+        id: i64,
+        meter_wh: f64,
+        stopped: DateTime<Utc>,
+        reason: Option<String>,
+    },
+    /// A transaction event named by the charger's own id (2.0.1 TransactionEvent), with
+    /// its samples unless the event is a resend.
+    ChargerTransactionEvent {
+        event: Box<TransactionEvent>,
+        evse_id: u32,
+        register_wh: Option<f64>,
+        samples: Vec<MeterSample>,
+    },
+}
+
+/// The reply, or what it still needs from the writes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    Ready(EventReply),
+    /// The transaction id `Write::StartAssigningId` assigns goes into the reply.
+    WithAssignedId {
+        info: Option<IdTokenInfo>,
+    },
+}
+
+impl Reply {
+    /// The reply to send, once the writes are done; `assigned` is the id
+    /// `Write::StartAssigningId` gave out, if there was one.
+    pub fn complete(self, assigned: Option<i64>) -> Result<EventReply, SessionError> {
+        match self {
+            Reply::Ready(reply) => Ok(reply),
+            Reply::WithAssignedId { info } => Ok(EventReply::Transaction {
+                transaction_id: Some(assigned.ok_or(SessionError::Mismatch)?),
+                info,
+            }),
+        }
+    }
+}
+
+/// The outcome of `decide`: the reply and the records behind it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub reply: Reply,
+    pub writes: Vec<Write>,
+}
+
+impl Decision {
+    fn reply(reply: EventReply, writes: Vec<Write>) -> Self {
+        Self {
+            reply: Reply::Ready(reply),
+            writes,
+        }
+    }
+
+    /// An event that is only kept in the charger's event log.
+    fn note(kind: &'static str, detail: String, severity: Severity, reply: EventReply) -> Self {
+        Self::reply(
+            reply,
+            vec![Write::Note {
+                kind,
+                detail,
+                severity,
+            }],
+        )
+    }
+}
+
+/// What `decide` needs looked up for `event`.
+pub fn needs(event: &ChargerEvent) -> Needs {
+    match event {
+        ChargerEvent::Authorize { id_token } => Needs {
+            token: Some(id_token.id.clone()),
+            transaction: None,
+        },
+        ChargerEvent::Transaction(tx) => Needs {
+            token: tx.id_token.as_ref().map(|t| t.id.clone()),
+            transaction: match (&tx.tx, tx.phase) {
+                (Some(key @ TxKey::Csms(_)), TxPhase::Ended) => Some(key.clone()),
+                _ => None,
+            },
+        },
+        ChargerEvent::MeterValues { tx, .. } => Needs {
+            token: None,
+            transaction: tx.clone(),
+        },
+        _ => Needs::default(),
+    }
+}
+
+/// The reply to `event` and the records to write for it.
+pub fn decide(
+    ctx: &ChargerContext,
+    policy: &Policy,
+    event: &ChargerEvent,
+    facts: &Facts,
+    now: DateTime<Utc>,
+) -> Result<Decision, SessionError> {
+    if ctx.admission == Admission::Pending
+        && !matches!(event, ChargerEvent::Boot { .. } | ChargerEvent::Heartbeat)
+    {
+        // 2.0.1 B02.FR.09 and 1.6 §4.2: a Pending station may only boot (and keep alive).
+        return Err(SessionError::NotAccepted);
+    }
+    let empty = EventReply::Empty;
+    Ok(match event {
+        ChargerEvent::Boot {
+            vendor,
+            model,
+            serial,
+            firmware,
+            ..
+        } => boot(ctx.admission, policy, vendor, model, serial, firmware, now),
+        ChargerEvent::Heartbeat => Decision::reply(
+            EventReply::Heartbeat { current_time: now },
+            vec![Write::Seen],
+        ),
+        ChargerEvent::Status {
+            evse,
+            status,
+            error_code,
+            info,
+            ..
+        } => Decision::reply(
+            empty,
+            vec![Write::ConnectorStatus {
+                evse_id: evse.evse_id,
+                connector_id: evse.connector_id.unwrap_or(0),
+                status: status.as_str(),
+                error_code: error_code.clone(),
+                info: info.clone(),
+            }],
+        ),
+        ChargerEvent::Authorize { .. } => Decision::reply(
+            EventReply::Authorize {
+                info: rules::authorize(facts.token.as_ref(), facts.token_busy, now),
+            },
+            Vec::new(),
+        ),
+        ChargerEvent::Transaction(tx) => transaction(tx, facts, now)?,
+        ChargerEvent::MeterValues {
+            evse_id, samples, ..
+        } => meter_values(*evse_id, samples, facts),
+        ChargerEvent::DataTransfer {
+            vendor_id,
+            message_id,
+            ..
+        } => Decision::note(
+            "DataTransfer",
+            format!(
+                "vendor {vendor_id} message {}",
+                message_id.as_deref().unwrap_or("-")
+            ),
+            Severity::Info,
+            // No vendor extensions are implemented: OCPP 1.6 §4.3 says to answer
+            // UnknownVendorId, which tells the charger not to retry.
+            EventReply::DataTransfer {
+                status: DataTransferStatus::UnknownVendorId,
+                data: None,
+            },
+        ),
+        ChargerEvent::DiagnosticsStatus { status, .. } => {
+            Decision::note("DiagnosticsStatus", status.clone(), Severity::Info, empty)
+        }
+        ChargerEvent::FirmwareStatus { status, .. } => {
+            Decision::note("FirmwareStatus", status.clone(), Severity::Info, empty)
+        }
+        other => notice(other),
+    })
+}
+
+/// The events that are only logged: reports and notices the CSMS does not act on yet.
+fn notice(event: &ChargerEvent) -> Decision {
+    let (kind, detail, severity, reply) = match event {
+        ChargerEvent::SecurityEvent {
+            kind, tech_info, ..
+        } => (
+            "SecurityEvent",
+            format!("{kind} {}", tech_info.as_deref().unwrap_or("")),
+            Severity::Warning,
+            EventReply::Empty,
+        ),
+        ChargerEvent::Report {
+            request_id,
+            seq_no,
+            variables,
+            ..
+        } => (
+            "Report",
+            format!(
+                "request {request_id} part {seq_no}: {} variable(s)",
+                variables.len()
+            ),
+            Severity::Info,
+            EventReply::Empty,
+        ),
+        ChargerEvent::EvChargingNeeds(needs) => (
+            "EvChargingNeeds",
+            format!(
+                "evse {} departure {} energy {:?} Wh max {:?} A",
+                needs.evse_id,
+                needs
+                    .departure_time
+                    .map(|t| crate::ocpp::time::format(&t))
+                    .unwrap_or_default(),
+                needs.energy_wh,
+                needs.max_current_a
+            ),
+            Severity::Info,
+            EventReply::EvChargingNeeds { accepted: true },
+        ),
+        ChargerEvent::ChargingLimit {
+            source, evse_id, ..
+        } => (
+            "ChargingLimit",
+            format!("source {source} evse {evse_id:?}: a limit set by another party"),
+            Severity::Warning,
+            EventReply::Empty,
+        ),
+        ChargerEvent::ChargingProfilesReport {
+            request_id,
+            evse_id,
+            profiles,
+            ..
+        } => (
+            "ChargingProfilesReport",
+            format!(
+                "request {request_id} evse {evse_id}: {} profile(s)",
+                profiles.len()
+            ),
+            Severity::Info,
+            EventReply::Empty,
+        ),
+        ChargerEvent::Notify { events } => {
+            let writes = events
+                .iter()
+                .map(|e| Write::Note {
+                    kind: "Notify",
+                    detail: format!(
+                        "{}.{} {} = {}",
+                        e.component, e.variable, e.trigger, e.actual_value
+                    ),
+                    severity: Severity::Info,
+                })
+                .collect();
+            return Decision::reply(EventReply::Empty, writes);
+        }
+        handled_by_decide => unreachable!("decide handles {handled_by_decide:?} itself"),
+    };
+    Decision::note(kind, detail, severity, reply)
+}
+
+fn boot(
+    admission: Admission,
+    policy: &Policy,
+    vendor: &str,
+    model: &str,
+    serial: &Option<String>,
+    firmware: &Option<String>,
+    now: DateTime<Utc>,
+) -> Decision {
+    let (status, interval_s, registration) = match admission {
+        Admission::Known => (
+            RegistrationStatus::Accepted,
+            policy.heartbeat_interval_s,
+            "accepted",
+        ),
+        Admission::Pending => (
+            RegistrationStatus::Pending,
+            policy.pending_retry_s,
+            "pending",
+        ),
+    };
+    let boot = BootRecord {
+        vendor: vendor.to_string(),
+        model: model.to_string(),
+        serial: serial.clone(),
+        firmware: firmware.clone(),
+    };
+    Decision::reply(
+        EventReply::Boot {
+            status,
+            current_time: now,
+            interval_s,
+        },
+        vec![Write::Booted { boot, registration }],
+    )
+}
+
+fn meter_values(evse_id: u32, samples: &[MeterSample], facts: &Facts) -> Decision {
+    let samples: Vec<_> = samples.iter().cloned().map(rules::normalise).collect();
+    let transaction = facts.transaction.map(|t| t.row);
+    let register = rules::energy_register_wh(&samples);
+    let mut writes = vec![Write::Samples {
+        evse_id,
+        transaction,
+        samples,
+    }];
+    if let (Some(transaction), Some(wh)) = (transaction, register) {
+        writes.push(Write::Register { transaction, wh });
+    }
+    Decision::reply(EventReply::Empty, writes)
+}
+
+fn transaction(
+    tx: &TransactionEvent,
+    facts: &Facts,
+    now: DateTime<Utc>,
+) -> Result<Decision, SessionError> {
+    let samples: Vec<_> = tx.samples.iter().cloned().map(rules::normalise).collect();
+    // The token's status is reported back whenever the event carries one, so a charger
+    // stops a session whose card was blocked meanwhile (1.6 §5.11, 2.0.1 E05). The
+    // concurrency check is for Authorize only: this token's own session is open.
+    let info = tx
+        .id_token
+        .as_ref()
+        .map(|_| rules::authorize(facts.token.as_ref(), false, now));
+    let evse_id = tx.evse.map_or(0, |e| e.evse_id);
+    let ready = |info| {
+        Reply::Ready(EventReply::Transaction {
+            transaction_id: None,
+            info,
+        })
+    };
+    Ok(match (&tx.tx, tx.phase) {
+        // No id yet: the CSMS assigns it (1.6 StartTransaction).
+        (None, TxPhase::Started) => Decision {
+            reply: Reply::WithAssignedId { info },
+            writes: vec![Write::StartAssigningId {
+                connector_id: evse_id,
+                token: tx
+                    .id_token
+                    .as_ref()
+                    .map(|t| t.id.clone())
+                    .unwrap_or_default(),
+                meter_wh: tx.meter_wh.unwrap_or(0.0),
+                started: tx.timestamp,
+                samples,
+            }],
+        },
+        // The end of a transaction named by our id (1.6 StopTransaction). An unknown id
+        // is still acknowledged, or the charger would resend it forever (1.6 §4.10); its
+        // samples are kept, unlinked.
+        (Some(TxKey::Csms(id)), TxPhase::Ended) => {
+            let known = facts.transaction;
+            let mut writes = Vec::new();
+            if known.is_some() {
+                writes.push(Write::StopAssignedId {
+                    id: *id,
+                    meter_wh: tx.meter_wh.unwrap_or(0.0),
+                    stopped: tx.timestamp,
+                    reason: tx.stop_reason.clone(),
+                });
+            } else {
+                writes.push(Write::Note {
+                    kind: "StopTransaction",
+                    detail: format!("unknown transaction {id}"),
+                    severity: Severity::Warning,
+                });
+            }
+            writes.push(Write::Samples {
+                // It names no connector: take the transaction's.
+                evse_id: known.and_then(|t| t.evse_id).unwrap_or(evse_id),
+                transaction: known.map(|t| t.row),
+                samples,
+            });
+            Decision {
+                reply: ready(info),
+                writes,
+            }
+        }
+        // A transaction named by the charger's id (2.0.1 TransactionEvent).
+        (Some(TxKey::Charger(_)), _) => Decision {
+            reply: ready(info),
+            writes: vec![Write::ChargerTransactionEvent {
+                event: Box::new(tx.clone()),
+                evse_id,
+                register_wh: rules::energy_register_wh(&samples),
+                samples,
+            }],
+        },
+        // A started or updated transaction under an id only the CSMS gives out, or an
+        // update without any id: no message of either version has that shape.
+        (Some(TxKey::Csms(_)), TxPhase::Started | TxPhase::Updated) | (None, _) => {
+            return Err(SessionError::Mismatch);
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests;
