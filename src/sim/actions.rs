@@ -56,8 +56,7 @@ impl SimChargePoint {
     ) -> Result<StartedTransaction, SimError> {
         match self.version() {
             OcppVersion::V16 => {
-                let payload =
-                    messages::start_transaction_assigning_id(evse, id_tag, meter_start_wh, &at);
+                let payload = messages::start_transaction_v16(evse, id_tag, meter_start_wh, &at);
                 let response = self.call("StartTransaction", payload).await?;
                 let key = response
                     .get("transactionId")
@@ -158,8 +157,7 @@ impl SimChargePoint {
         match self.version() {
             OcppVersion::V16 => {
                 let tx = Self::tx_id_v16(tx)?;
-                let payload =
-                    messages::stop_transaction_by_assigned_id(tx, meter_stop_wh, reason, &at);
+                let payload = messages::stop_transaction_v16(tx, meter_stop_wh, reason, &at);
                 self.call("StopTransaction", payload).await
             }
             OcppVersion::V201 => {

@@ -171,7 +171,7 @@ pub fn meter_values(
 }
 
 /// 1.6 StartTransaction.req.
-pub fn start_transaction_assigning_id(
+pub fn start_transaction_v16(
     connector: u32,
     id_tag: &str,
     meter_start_wh: i64,
@@ -186,7 +186,7 @@ pub fn start_transaction_assigning_id(
 }
 
 /// 1.6 StopTransaction.req.
-pub fn stop_transaction_by_assigned_id(
+pub fn stop_transaction_v16(
     transaction_id: i64,
     meter_stop_wh: i64,
     reason: &str,
@@ -318,13 +318,13 @@ mod tests {
             "v16",
             "StartTransaction",
             false,
-            &start_transaction_assigning_id(1, "TAG", 100, &now),
+            &start_transaction_v16(1, "TAG", 100, &now),
         );
         assert_valid(
             "v16",
             "StopTransaction",
             false,
-            &stop_transaction_by_assigned_id(7, 900, "Local", &now),
+            &stop_transaction_v16(7, 900, "Local", &now),
         );
         let tx = "0b7e6a4c-1d2f-4c3b-8a9e-0123456789ab";
         assert_valid(
