@@ -384,8 +384,9 @@ pub fn transaction_event(
             TxPhase::Ended => "Ended",
         };
         let fresh = tx.execute(
-            "INSERT OR IGNORE INTO transaction_events (transaction_id, seq_no, phase, received_at) VALUES (?1, ?2, ?3, ?4)",
-            params![id, seq_no, phase, ts(&now)],
+            "INSERT OR IGNORE INTO transaction_events (transaction_id, seq_no, digest, phase, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, seq_no, event_digest(event), phase, ts(&now)],
         )?;
         if fresh == 0 {
             tx.commit()?;
@@ -440,6 +441,46 @@ pub fn transaction_event(
         id,
         duplicate: false,
     })
+}
+
+/// What makes a transaction event the same event, as a stable digest (FNV-1a, 64 bit, in
+/// hex; stored, so it must not change between releases): everything the station says
+/// about it except the seqNo. A resend repeats all of it; a station that restarted its
+/// seqNo sends new timestamps and readings under old numbers.
+pub fn event_digest(event: &TransactionEvent) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::new();
+    let _ = write!(
+        text,
+        "{:?}|{}|{:?}|{:?}|{:?}|{}|{:?}|{:?}|{:?}|{:?}",
+        event.phase,
+        ts(&event.timestamp),
+        event.trigger_reason,
+        event.charging_state,
+        event.stop_reason,
+        event.offline,
+        event.id_token.as_ref().map(|t| &t.id),
+        event.evse.map(|e| (e.evse_id, e.connector_id)),
+        event.meter_wh,
+        event.reservation_id,
+    );
+    for s in &event.samples {
+        let _ = write!(
+            text,
+            "|{} {} {:?} {} {:?} {:?} {:?}",
+            ts(&s.timestamp),
+            s.measurand,
+            s.phase,
+            s.value,
+            s.unit,
+            s.context,
+            s.location
+        );
+    }
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{hash:016x}")
 }
 
 /// The newest open transaction of a charger: (EVSE or connector id, its OCPP id in the

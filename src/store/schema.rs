@@ -138,14 +138,53 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE transactions ADD COLUMN ocpp_tx_id_by TEXT NOT NULL DEFAULT 'charger';
     UPDATE transactions SET ocpp_tx_id_by = 'csms' WHERE start_key IS NOT NULL;
     "#,
+    // 5: a resend is the same record, not the same label. A charger with an unset clock
+    // stamps different readings alike, so a sample's key includes its value; a 2.0.1
+    // station that restarts its seqNo reuses numbers for new events, so an event's key
+    // includes a digest of its content (`queries::event_digest`; '' for older rows).
+    r#"
+    CREATE TABLE samples_new (
+        id              INTEGER PRIMARY KEY,
+        charger_id      TEXT NOT NULL,
+        evse_id         INTEGER NOT NULL,
+        transaction_id  INTEGER REFERENCES transactions(id),
+        ts              TEXT NOT NULL,
+        measurand       TEXT NOT NULL,
+        phase           TEXT NOT NULL DEFAULT '',
+        location        TEXT NOT NULL DEFAULT '',
+        context         TEXT,
+        value           REAL NOT NULL,
+        unit            TEXT,
+        UNIQUE (charger_id, evse_id, ts, measurand, phase, location, value)
+    );
+    INSERT INTO samples_new SELECT id, charger_id, evse_id, transaction_id, ts, measurand,
+        phase, location, context, value, unit FROM samples;
+    DROP TABLE samples;
+    ALTER TABLE samples_new RENAME TO samples;
+    CREATE INDEX samples_tx ON samples (transaction_id);
+    CREATE TABLE transaction_events_new (
+        transaction_id  INTEGER NOT NULL REFERENCES transactions(id),
+        seq_no          INTEGER NOT NULL,
+        digest          TEXT NOT NULL,
+        phase           TEXT NOT NULL,
+        received_at     TEXT NOT NULL,
+        PRIMARY KEY (transaction_id, seq_no, digest)
+    );
+    INSERT INTO transaction_events_new SELECT transaction_id, seq_no, '', phase, received_at
+        FROM transaction_events;
+    DROP TABLE transaction_events;
+    ALTER TABLE transaction_events_new RENAME TO transaction_events;
+    "#,
 ];
 
 /// Sets the connection pragmas and applies pending migrations.
 pub fn prepare(conn: &mut Connection) -> Result<(), StoreError> {
-    // WAL: readers never block the writer; NORMAL is durable across a process crash
-    // (only an OS crash may lose the last transactions), the usual choice with WAL.
+    // WAL: readers never block the writer. FULL: every commit is synced to disk before
+    // the commit returns, so a record is durable before the CALLRESULT that acknowledges
+    // it (issue 17: a depot gateway loses power; NORMAL may roll back the last commits
+    // then, after the charger has forgotten them). BENCHMARKS.md has the cost.
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     let migrations = Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect());
@@ -156,6 +195,21 @@ pub fn prepare(conn: &mut Connection) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn commits_are_synced_before_they_are_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("s.db")).unwrap();
+        prepare(&mut conn).unwrap();
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        let sync: i64 = conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .unwrap();
+        // 2 = FULL (SQLite's PRAGMA synchronous numbering).
+        assert_eq!((mode.as_str(), sync), ("wal", 2));
+    }
 
     #[test]
     fn migrations_are_valid_and_idempotent() {

@@ -11,6 +11,7 @@ mod control_loop;
 mod csms;
 mod depot_day;
 mod dispatch;
+mod durability;
 mod http_api;
 mod meters;
 mod planner_props;
