@@ -25,7 +25,8 @@ use super::messages as wire;
 use super::{VERSION, parse, to_json};
 use crate::ocpp::NotInVersion;
 use crate::ocpp::model::{
-    ChargerCommand, CommandReply, ConfigKey, ConfigValue, ResetKind, TriggerKind,
+    ChargerCommand, ChargingProfile, CommandReply, ConfigKey, ConfigValue, IdToken, LocalListEntry,
+    ResetKind, TriggerKind,
 };
 use crate::ocpp::rpc::{PayloadError, RpcErrorCode};
 use crate::ocpp::strings::Bounded;
@@ -48,15 +49,9 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
             remote_start_id: _,
         } => (
             "RemoteStartTransaction",
-            to_json(&wire::RemoteStartTransactionRequest {
-                // §6.33: connectorId "SHALL be > 0"; "any connector" is said by leaving it out.
-                connector_id: evse_id.filter(|&id| id > 0),
-                id_tag: bounded(&id_token.id).ok_or_else(refuse)?,
-                charging_profile: match profile {
-                    Some(profile) => Some(profile_to_wire(profile).ok_or_else(refuse)?),
-                    None => None,
-                },
-            }),
+            to_json(
+                &remote_start_request(*evse_id, id_token, profile.as_ref()).ok_or_else(refuse)?,
+            ),
         ),
         C::RemoteStop { tx } => (
             "RemoteStopTransaction",
@@ -112,19 +107,7 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
         C::Trigger { message, evse_id } => (
             "TriggerMessage",
             to_json(&wire::TriggerMessageRequest {
-                requested_message: match message {
-                    TriggerKind::BootNotification => MessageTrigger::BootNotification,
-                    TriggerKind::Heartbeat => MessageTrigger::Heartbeat,
-                    TriggerKind::MeterValues => MessageTrigger::MeterValues,
-                    TriggerKind::StatusNotification => MessageTrigger::StatusNotification,
-                    TriggerKind::FirmwareStatusNotification => {
-                        MessageTrigger::FirmwareStatusNotification
-                    }
-                    TriggerKind::DiagnosticsStatusNotification => {
-                        MessageTrigger::DiagnosticsStatusNotification
-                    }
-                    TriggerKind::TransactionEvent => return Err(refuse()),
-                },
+                requested_message: message_trigger(*message).ok_or_else(refuse)?,
                 connector_id: *evse_id,
             }),
         ),
@@ -186,37 +169,75 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
             version,
             full,
             entries,
-        } => {
-            let mut list = Vec::with_capacity(entries.len());
-            for entry in entries {
-                // §6.41/§7.1: in a full update every entry carries idTagInfo, and a tag that
-                // is not in the list is not authorized locally; an entry without info is
-                // therefore simply left out. In a differential update it deletes the tag.
-                if *full && entry.info.is_none() {
-                    continue;
-                }
-                list.push(wire::AuthorizationDataWire {
-                    // Refusing the whole list rather than dropping one entry: a dropped
-                    // deletion would leave a revoked tag authorized.
-                    id_tag: bounded(&entry.id_token.id).ok_or_else(refuse)?,
-                    id_tag_info: entry.info.as_ref().map(id_tag_info),
-                });
-            }
-            (
-                "SendLocalList",
-                to_json(&wire::SendLocalListRequest {
-                    list_version: *version,
-                    local_authorization_list: list,
-                    update_type: if *full {
-                        UpdateType::Full
-                    } else {
-                        UpdateType::Differential
-                    },
-                }),
-            )
-        }
+        } => (
+            "SendLocalList",
+            to_json(&send_local_list_request(*version, *full, entries).ok_or_else(refuse)?),
+        ),
         C::GetLocalListVersion => ("GetLocalListVersion", serde_json::json!({})),
         C::GetBaseReport { .. } | C::GetChargingProfiles { .. } => return Err(refuse()),
+    })
+}
+
+/// RemoteStartTransaction.req (§6.33); `None` when the id tag or the profile cannot be
+/// written in 1.6.
+fn remote_start_request(
+    evse_id: Option<u32>,
+    id_token: &IdToken,
+    profile: Option<&ChargingProfile>,
+) -> Option<wire::RemoteStartTransactionRequest> {
+    Some(wire::RemoteStartTransactionRequest {
+        // §6.33: connectorId "SHALL be > 0"; "any connector" is said by leaving it out.
+        connector_id: evse_id.filter(|&id| id > 0),
+        id_tag: bounded(&id_token.id)?,
+        charging_profile: match profile {
+            Some(profile) => Some(profile_to_wire(profile)?),
+            None => None,
+        },
+    })
+}
+
+/// The message TriggerMessage.req asks for (§7.32); 1.6 has no TransactionEvent.
+fn message_trigger(kind: TriggerKind) -> Option<MessageTrigger> {
+    Some(match kind {
+        TriggerKind::BootNotification => MessageTrigger::BootNotification,
+        TriggerKind::Heartbeat => MessageTrigger::Heartbeat,
+        TriggerKind::MeterValues => MessageTrigger::MeterValues,
+        TriggerKind::StatusNotification => MessageTrigger::StatusNotification,
+        TriggerKind::FirmwareStatusNotification => MessageTrigger::FirmwareStatusNotification,
+        TriggerKind::DiagnosticsStatusNotification => MessageTrigger::DiagnosticsStatusNotification,
+        TriggerKind::TransactionEvent => return None,
+    })
+}
+
+/// SendLocalList.req (§6.41); `None` when an id tag is too long for 1.6.
+fn send_local_list_request(
+    version: i32,
+    full: bool,
+    entries: &[LocalListEntry],
+) -> Option<wire::SendLocalListRequest> {
+    let mut list = Vec::with_capacity(entries.len());
+    for entry in entries {
+        // §6.41/§7.1: in a full update every entry carries idTagInfo, and a tag that
+        // is not in the list is not authorized locally; an entry without info is
+        // therefore simply left out. In a differential update it deletes the tag.
+        if full && entry.info.is_none() {
+            continue;
+        }
+        list.push(wire::AuthorizationDataWire {
+            // Refusing the whole list rather than dropping one entry: a dropped
+            // deletion would leave a revoked tag authorized.
+            id_tag: bounded(&entry.id_token.id)?,
+            id_tag_info: entry.info.as_ref().map(id_tag_info),
+        });
+    }
+    Some(wire::SendLocalListRequest {
+        list_version: version,
+        local_authorization_list: list,
+        update_type: if full {
+            UpdateType::Full
+        } else {
+            UpdateType::Differential
+        },
     })
 }
 

@@ -22,7 +22,8 @@ use super::messages::*;
 use super::{VERSION, parse, to_json};
 use crate::ocpp::NotInVersion;
 use crate::ocpp::model::{
-    ChargerCommand, CommandReply, ConfigKey, ConfigValue, IdToken, ResetKind, TriggerKind,
+    ChargerCommand, CommandReply, ConfigKey, ConfigValue, IdToken, LocalListEntry, ProfilePurpose,
+    ResetKind, TriggerKind,
 };
 use crate::ocpp::rpc::{PayloadError, RpcErrorCode};
 use crate::ocpp::strings::Bounded;
@@ -116,6 +117,90 @@ fn evse_wire(evse_id: Option<u32>) -> Option<EvseWire> {
     })
 }
 
+/// GetVariablesRequest (B06) for `keys`; `None` for no keys (GetVariables has no "all"
+/// form: the full device model comes from GetBaseReport, whose answer arrives as
+/// NotifyReport events, so the caller sends `ChargerCommand::GetBaseReport` instead) or for
+/// a key too long for 2.0.1.
+fn get_variables_request(keys: &[ConfigKey]) -> Option<GetVariablesRequest> {
+    if keys.is_empty() {
+        return None;
+    }
+    let get_variable_data = keys
+        .iter()
+        .map(|key| {
+            variable_ref(key).map(|(component, variable)| GetVariableDataWire {
+                component,
+                variable,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(GetVariablesRequest { get_variable_data })
+}
+
+/// The message TriggerMessageRequest asks for (F06). 1.6 DiagnosticsStatusNotification is
+/// 2.0.1 LogStatusNotification.
+fn message_trigger(kind: TriggerKind) -> MessageTrigger {
+    match kind {
+        TriggerKind::BootNotification => MessageTrigger::BootNotification,
+        TriggerKind::Heartbeat => MessageTrigger::Heartbeat,
+        TriggerKind::MeterValues => MessageTrigger::MeterValues,
+        TriggerKind::StatusNotification => MessageTrigger::StatusNotification,
+        TriggerKind::FirmwareStatusNotification => MessageTrigger::FirmwareStatusNotification,
+        TriggerKind::DiagnosticsStatusNotification => MessageTrigger::LogStatusNotification,
+        TriggerKind::TransactionEvent => MessageTrigger::TransactionEvent,
+    }
+}
+
+/// ClearChargingProfileRequest (K10). The criteria object is left out when it would filter
+/// nothing.
+fn clear_charging_profile_request(
+    id: Option<i32>,
+    evse_id: Option<u32>,
+    purpose: Option<ProfilePurpose>,
+    stack_level: Option<u32>,
+) -> ClearChargingProfileRequest {
+    let criteria = (evse_id.is_some() || purpose.is_some() || stack_level.is_some()).then(|| {
+        ClearChargingProfileWire {
+            evse_id,
+            charging_profile_purpose: purpose.map(purpose_to_wire),
+            stack_level,
+        }
+    });
+    ClearChargingProfileRequest {
+        charging_profile_id: id,
+        charging_profile_criteria: criteria,
+    }
+}
+
+/// SendLocalListRequest (D01). Local lists hold cards for offline authorisation: untyped
+/// tokens are ISO14443, as for ReserveNow. An empty list is sent without the array
+/// (minItems 1): a Full update without entries empties the list. `None` when a token cannot
+/// be written in 2.0.1.
+fn send_local_list_request(
+    version: i32,
+    full: bool,
+    entries: &[LocalListEntry],
+) -> Option<SendLocalListRequest> {
+    let local_authorization_list = entries
+        .iter()
+        .map(|entry| {
+            Some(AuthorizationDataWire {
+                id_token: id_token_to_wire(&entry.id_token, IdTokenKind::Iso14443)?,
+                id_token_info: entry.info.as_ref().map(id_token_info_to_wire),
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(SendLocalListRequest {
+        local_authorization_list,
+        version_number: version,
+        update_type: if full {
+            UpdateKind::Full
+        } else {
+            UpdateKind::Differential
+        },
+    })
+}
+
 // ---- Commands to requests -------------------------------------------------------------------
 
 /// Writes a command as (action, payload). See the module doc for when it refuses.
@@ -180,29 +265,11 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
                 },
             }),
         ),
-        // B06. GetVariables needs at least one variable and has no "all" form; the full
-        // device model comes from GetBaseReport, whose answer arrives as NotifyReport
-        // events, not as this command's reply. So "every key" is refused here and the
-        // caller sends `ChargerCommand::GetBaseReport` instead.
-        ChargerCommand::GetConfiguration { keys } => {
-            if keys.is_empty() {
-                return Err(refused());
-            }
-            let get_variable_data = keys
-                .iter()
-                .map(|key| {
-                    variable_ref(key).map(|(component, variable)| GetVariableDataWire {
-                        component,
-                        variable,
-                    })
-                })
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(refused)?;
-            (
-                "GetVariables",
-                to_json(&GetVariablesRequest { get_variable_data }),
-            )
-        }
+        // B06. "Every key" is refused (see `get_variables_request`).
+        ChargerCommand::GetConfiguration { keys } => (
+            "GetVariables",
+            to_json(&get_variables_request(keys).ok_or_else(refused)?),
+        ),
         // B05.
         ChargerCommand::SetConfiguration { key, value } => {
             let (component, variable) = variable_ref(key).ok_or_else(refused)?;
@@ -225,24 +292,12 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
                 report_base: ReportBase::parse(report).ok_or_else(refused)?,
             }),
         ),
-        // F06. 1.6 DiagnosticsStatusNotification is 2.0.1 LogStatusNotification.
+        // F06.
         ChargerCommand::Trigger { message, evse_id } => (
             "TriggerMessage",
             to_json(&TriggerMessageRequest {
                 evse: evse_wire(*evse_id),
-                requested_message: match message {
-                    TriggerKind::BootNotification => MessageTrigger::BootNotification,
-                    TriggerKind::Heartbeat => MessageTrigger::Heartbeat,
-                    TriggerKind::MeterValues => MessageTrigger::MeterValues,
-                    TriggerKind::StatusNotification => MessageTrigger::StatusNotification,
-                    TriggerKind::FirmwareStatusNotification => {
-                        MessageTrigger::FirmwareStatusNotification
-                    }
-                    TriggerKind::DiagnosticsStatusNotification => {
-                        MessageTrigger::LogStatusNotification
-                    }
-                    TriggerKind::TransactionEvent => MessageTrigger::TransactionEvent,
-                },
+                requested_message: message_trigger(*message),
             }),
         ),
         // K01. Limits are rounded down to 0.1 in `profile_to_wire`.
@@ -253,29 +308,21 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
                 charging_profile: profile_to_wire(profile).ok_or_else(refused)?,
             }),
         ),
-        // K10. The criteria object is left out when it would filter nothing.
+        // K10.
         ChargerCommand::ClearChargingProfile {
             id,
             evse_id,
             purpose,
             stack_level,
-        } => {
-            let criteria =
-                (evse_id.is_some() || purpose.is_some() || stack_level.is_some()).then(|| {
-                    ClearChargingProfileWire {
-                        evse_id: *evse_id,
-                        charging_profile_purpose: purpose.map(purpose_to_wire),
-                        stack_level: *stack_level,
-                    }
-                });
-            (
-                "ClearChargingProfile",
-                to_json(&ClearChargingProfileRequest {
-                    charging_profile_id: *id,
-                    charging_profile_criteria: criteria,
-                }),
-            )
-        }
+        } => (
+            "ClearChargingProfile",
+            to_json(&clear_charging_profile_request(
+                *id,
+                *evse_id,
+                *purpose,
+                *stack_level,
+            )),
+        ),
         // K09. An empty criterion asks for every profile.
         ChargerCommand::GetChargingProfiles {
             request_id,
@@ -327,37 +374,15 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
                 reservation_id: *reservation_id,
             }),
         ),
-        // D01. Local lists hold cards for offline authorisation: untyped tokens are
-        // ISO14443, as for ReserveNow. An empty list is sent without the array (minItems
-        // 1): a Full update without entries empties the list.
+        // D01.
         ChargerCommand::SendLocalList {
             version,
             full,
             entries,
-        } => {
-            let local_authorization_list = entries
-                .iter()
-                .map(|entry| {
-                    Some(AuthorizationDataWire {
-                        id_token: id_token_to_wire(&entry.id_token, IdTokenKind::Iso14443)?,
-                        id_token_info: entry.info.as_ref().map(id_token_info_to_wire),
-                    })
-                })
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(refused)?;
-            (
-                "SendLocalList",
-                to_json(&SendLocalListRequest {
-                    local_authorization_list,
-                    version_number: *version,
-                    update_type: if *full {
-                        UpdateKind::Full
-                    } else {
-                        UpdateKind::Differential
-                    },
-                }),
-            )
-        }
+        } => (
+            "SendLocalList",
+            to_json(&send_local_list_request(*version, *full, entries).ok_or_else(refused)?),
+        ),
         // D02.
         ChargerCommand::GetLocalListVersion => (
             "GetLocalListVersion",
