@@ -219,14 +219,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             }
             Err(e) => {
                 tracing::warn!(charger = %self.ctx.id, "malformed frame: {e}");
-                // 2.0.1 Part 4 §4.2.3: an unreadable message id is answered with "-1";
-                // OCPP-J 1.6 has no such rule, so a 1.6 charger gets nothing.
-                let id = match (&e.id, self.version()) {
-                    (Some(id), _) => Some(id.clone()),
-                    (None, OcppVersion::V201) => Some("-1".to_string()),
-                    (None, OcppVersion::V16) => None,
-                };
-                match id.filter(|_| e.answerable) {
+                match rpc::error_reply_id(self.version(), e.id.as_deref()).filter(|_| e.answerable)
+                {
                     Some(id) => {
                         self.send(rpc::call_error(
                             self.version(),

@@ -13,6 +13,7 @@ pub mod strings;
 pub mod time;
 pub mod v16;
 pub mod v201;
+pub mod wire_enum;
 
 use serde_json::Value;
 

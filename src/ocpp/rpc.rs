@@ -169,6 +169,19 @@ impl FrameError {
 
 /// Parses one WebSocket text message into a frame.
 pub fn parse(text: &str) -> Result<Frame, FrameError> {
+    let (type_id, id, mut items) = read_envelope(text)?;
+    // Take the elements out by position; `read_envelope` checked the lengths.
+    let rest = items.drain(2..);
+    match type_id {
+        2 => read_call(id, rest),
+        3 => read_call_result(id, rest),
+        _ => read_call_error(id, rest),
+    }
+}
+
+/// Reads what every frame shares: a JSON array of the right length for its message type
+/// (2, 3 or 4) with a readable message id. Returns the type, the id and the elements.
+fn read_envelope(text: &str) -> Result<(u64, String, Vec<Value>), FrameError> {
     let value: Value = serde_json::from_str(text).map_err(|e| {
         FrameError::new(
             None,
@@ -177,7 +190,7 @@ pub fn parse(text: &str) -> Result<Frame, FrameError> {
             format!("not JSON: {e}"),
         )
     })?;
-    let Value::Array(mut items) = value else {
+    let Value::Array(items) = value else {
         return Err(FrameError::new(
             None,
             true,
@@ -234,65 +247,82 @@ pub fn parse(text: &str) -> Result<Frame, FrameError> {
             ),
         ));
     }
-    // Take the elements out by position; the lengths were checked above.
-    let mut rest = items.drain(2..);
-    match type_id {
-        2 => {
-            let action = rest.next().unwrap_or(Value::Null);
-            let payload = rest.next().unwrap_or(Value::Null);
-            let Value::String(action) = action else {
-                return Err(FrameError::new(
-                    Some(id),
-                    true,
-                    RpcErrorCode::FormatViolation,
-                    "the action must be a string",
-                ));
-            };
-            if !payload.is_object() {
-                return Err(FrameError::new(
-                    Some(id),
-                    true,
-                    RpcErrorCode::FormatViolation,
-                    "the payload must be a JSON object",
-                ));
-            }
-            Ok(Frame::Call {
-                id,
-                action,
-                payload,
-            })
-        }
-        3 => {
-            let payload = rest.next().unwrap_or(Value::Null);
-            if !payload.is_object() {
-                return Err(FrameError::new(
-                    Some(id),
-                    false,
-                    RpcErrorCode::FormatViolation,
-                    "the payload must be a JSON object",
-                ));
-            }
-            Ok(Frame::CallResult { id, payload })
-        }
-        _ => {
-            let code = rest.next().unwrap_or(Value::Null);
-            let description = rest.next().unwrap_or(Value::Null);
-            let details = rest.next().unwrap_or(Value::Null);
-            match (code, description) {
-                (Value::String(code), Value::String(description)) => Ok(Frame::CallError {
-                    id,
-                    code,
-                    description,
-                    details,
-                }),
-                _ => Err(FrameError::new(
-                    Some(id),
-                    false,
-                    RpcErrorCode::FormatViolation,
-                    "a CALLERROR has a string code and a string description",
-                )),
-            }
-        }
+    Ok((type_id, id, items))
+}
+
+/// The action and payload of a CALL, `[2, id, action, payload]`.
+fn read_call(id: String, mut rest: impl Iterator<Item = Value>) -> Result<Frame, FrameError> {
+    let action = rest.next().unwrap_or(Value::Null);
+    let payload = rest.next().unwrap_or(Value::Null);
+    let Value::String(action) = action else {
+        return Err(FrameError::new(
+            Some(id),
+            true,
+            RpcErrorCode::FormatViolation,
+            "the action must be a string",
+        ));
+    };
+    if !payload.is_object() {
+        return Err(FrameError::new(
+            Some(id),
+            true,
+            RpcErrorCode::FormatViolation,
+            "the payload must be a JSON object",
+        ));
+    }
+    Ok(Frame::Call {
+        id,
+        action,
+        payload,
+    })
+}
+
+/// The payload of a CALLRESULT, `[3, id, payload]`.
+fn read_call_result(
+    id: String,
+    mut rest: impl Iterator<Item = Value>,
+) -> Result<Frame, FrameError> {
+    let payload = rest.next().unwrap_or(Value::Null);
+    if !payload.is_object() {
+        return Err(FrameError::new(
+            Some(id),
+            false,
+            RpcErrorCode::FormatViolation,
+            "the payload must be a JSON object",
+        ));
+    }
+    Ok(Frame::CallResult { id, payload })
+}
+
+/// The code, description and details of a CALLERROR, `[4, id, code, description, details]`.
+fn read_call_error(id: String, mut rest: impl Iterator<Item = Value>) -> Result<Frame, FrameError> {
+    let code = rest.next().unwrap_or(Value::Null);
+    let description = rest.next().unwrap_or(Value::Null);
+    let details = rest.next().unwrap_or(Value::Null);
+    match (code, description) {
+        (Value::String(code), Value::String(description)) => Ok(Frame::CallError {
+            id,
+            code,
+            description,
+            details,
+        }),
+        _ => Err(FrameError::new(
+            Some(id),
+            false,
+            RpcErrorCode::FormatViolation,
+            "a CALLERROR has a string code and a string description",
+        )),
+    }
+}
+
+/// The message id a CALLERROR for an unparseable frame goes out with: the frame's own id
+/// when it could be read; otherwise "-1" in 2.0.1 (Part 4 §4.2.3), and none in 1.6, which
+/// has no such rule (the frame is then only logged).
+pub fn error_reply_id(version: OcppVersion, parsed_id: Option<&str>) -> Option<String> {
+    match (parsed_id, version) {
+        (Some(id), _) => Some(id.to_string()),
+        (None, OcppVersion::V201) => Some("-1".to_string()),
+        (None, OcppVersion::V16) => None,
     }
 }
 
@@ -388,6 +418,23 @@ mod tests {
             None
         );
         assert!(!parse(r#"[3,"x",5]"#).unwrap_err().answerable);
+    }
+
+    #[test]
+    fn an_unreadable_message_id_is_answered_as_minus_one_in_201_only() {
+        assert_eq!(
+            error_reply_id(OcppVersion::V16, Some("m7")).as_deref(),
+            Some("m7")
+        );
+        assert_eq!(
+            error_reply_id(OcppVersion::V201, Some("m7")).as_deref(),
+            Some("m7")
+        );
+        assert_eq!(
+            error_reply_id(OcppVersion::V201, None).as_deref(),
+            Some("-1")
+        );
+        assert_eq!(error_reply_id(OcppVersion::V16, None), None);
     }
 
     #[test]

@@ -11,25 +11,25 @@
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::charging::{
+    composite_from_wire, profile_to_wire, purpose_to_wire, rate_unit_to_wire, tx_key_to_wire,
+};
 use super::convert::id_tag_info;
 use super::enums::{
-    AvailabilityStatus, AvailabilityType, CancelReservationStatus, ChargingProfileKind,
-    ChargingProfilePurpose, ChargingProfileStatus, ChargingRateUnit, ClearChargingProfileStatus,
-    ConfigurationStatus, GetCompositeScheduleStatus, MessageTrigger, RecurrencyKind,
+    AvailabilityStatus, AvailabilityType, CancelReservationStatus, ChargingProfileStatus,
+    ClearChargingProfileStatus, ConfigurationStatus, GetCompositeScheduleStatus, MessageTrigger,
     RemoteStartStopStatus, ReservationStatus, ResetStatus, ResetType, TriggerMessageStatus,
     UnlockStatus, UpdateStatus, UpdateType, WireEnum,
 };
 use super::messages as wire;
 use super::{VERSION, parse, to_json};
 use crate::ocpp::NotInVersion;
-use crate::ocpp::model::WIRE_STEP;
 use crate::ocpp::model::{
-    ChargerCommand, ChargingProfile, ChargingSchedule, CommandReply, ConfigKey, ConfigValue,
-    ProfileKind, ProfilePurpose, RateUnit, ResetKind, SchedulePeriod, TriggerKind, TxKey,
+    ChargerCommand, ChargingProfile, CommandReply, ConfigKey, ConfigValue, IdToken, LocalListEntry,
+    ResetKind, TriggerKind,
 };
 use crate::ocpp::rpc::{PayloadError, RpcErrorCode};
 use crate::ocpp::strings::Bounded;
-use crate::units::floor_limit;
 
 // ---- Commands -> requests -----------------------------------------------------------------
 
@@ -49,25 +49,19 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
             remote_start_id: _,
         } => (
             "RemoteStartTransaction",
-            to_json(&wire::RemoteStartTransactionReq {
-                // §6.33: connectorId "SHALL be > 0"; "any connector" is said by leaving it out.
-                connector_id: evse_id.filter(|&id| id > 0),
-                id_tag: bounded(&id_token.id).ok_or_else(refuse)?,
-                charging_profile: match profile {
-                    Some(profile) => Some(charging_profile(profile).ok_or_else(refuse)?),
-                    None => None,
-                },
-            }),
+            to_json(
+                &remote_start_request(*evse_id, id_token, profile.as_ref()).ok_or_else(refuse)?,
+            ),
         ),
         C::RemoteStop { tx } => (
             "RemoteStopTransaction",
-            to_json(&wire::RemoteStopTransactionReq {
-                transaction_id: transaction_id(tx).ok_or_else(refuse)?,
+            to_json(&wire::RemoteStopTransactionRequest {
+                transaction_id: tx_key_to_wire(tx).ok_or_else(refuse)?,
             }),
         ),
         C::Reset { kind } => (
             "Reset",
-            to_json(&wire::ResetReq {
+            to_json(&wire::ResetRequest {
                 kind: match kind {
                     ResetKind::Soft => ResetType::Soft,
                     ResetKind::Hard => ResetType::Hard,
@@ -76,13 +70,13 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
         ),
         C::UnlockConnector { evse } => (
             "UnlockConnector",
-            to_json(&wire::UnlockConnectorReq {
+            to_json(&wire::UnlockConnectorRequest {
                 connector_id: evse.evse_id,
             }),
         ),
         C::ChangeAvailability { evse, operative } => (
             "ChangeAvailability",
-            to_json(&wire::ChangeAvailabilityReq {
+            to_json(&wire::ChangeAvailabilityRequest {
                 // §6.7: connectorId 0 is the whole charge point.
                 connector_id: evse.map_or(0, |e| e.evse_id),
                 kind: if *operative {
@@ -94,7 +88,7 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
         ),
         C::GetConfiguration { keys } => (
             "GetConfiguration",
-            to_json(&wire::GetConfigurationReq {
+            to_json(&wire::GetConfigurationRequest {
                 // A 1.6 key is only a name; a 2.0.1 component has no 1.6 counterpart.
                 key: keys
                     .iter()
@@ -105,35 +99,23 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
         ),
         C::SetConfiguration { key, value } => (
             "ChangeConfiguration",
-            to_json(&wire::ChangeConfigurationReq {
+            to_json(&wire::ChangeConfigurationRequest {
                 key: bounded(&key.variable).ok_or_else(refuse)?,
                 value: bounded(value).ok_or_else(refuse)?,
             }),
         ),
         C::Trigger { message, evse_id } => (
             "TriggerMessage",
-            to_json(&wire::TriggerMessageReq {
-                requested_message: match message {
-                    TriggerKind::BootNotification => MessageTrigger::BootNotification,
-                    TriggerKind::Heartbeat => MessageTrigger::Heartbeat,
-                    TriggerKind::MeterValues => MessageTrigger::MeterValues,
-                    TriggerKind::StatusNotification => MessageTrigger::StatusNotification,
-                    TriggerKind::FirmwareStatusNotification => {
-                        MessageTrigger::FirmwareStatusNotification
-                    }
-                    TriggerKind::DiagnosticsStatusNotification => {
-                        MessageTrigger::DiagnosticsStatusNotification
-                    }
-                    TriggerKind::TransactionEvent => return Err(refuse()),
-                },
+            to_json(&wire::TriggerMessageRequest {
+                requested_message: message_trigger(*message).ok_or_else(refuse)?,
                 connector_id: *evse_id,
             }),
         ),
         C::SetChargingProfile { evse_id, profile } => (
             "SetChargingProfile",
-            to_json(&wire::SetChargingProfileReq {
+            to_json(&wire::SetChargingProfileRequest {
                 connector_id: *evse_id,
-                cs_charging_profiles: charging_profile(profile).ok_or_else(refuse)?,
+                cs_charging_profiles: profile_to_wire(profile).ok_or_else(refuse)?,
             }),
         ),
         C::ClearChargingProfile {
@@ -143,10 +125,10 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
             stack_level,
         } => (
             "ClearChargingProfile",
-            to_json(&wire::ClearChargingProfileReq {
+            to_json(&wire::ClearChargingProfileRequest {
                 id: *id,
                 connector_id: *evse_id,
-                charging_profile_purpose: purpose.map(profile_purpose),
+                charging_profile_purpose: purpose.map(purpose_to_wire),
                 stack_level: *stack_level,
             }),
         ),
@@ -156,7 +138,7 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
             rate_unit,
         } => (
             "GetCompositeSchedule",
-            to_json(&wire::GetCompositeScheduleReq {
+            to_json(&wire::GetCompositeScheduleRequest {
                 connector_id: *evse_id,
                 duration: *duration_s,
                 charging_rate_unit: rate_unit.map(rate_unit_to_wire),
@@ -169,7 +151,7 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
             id_token,
         } => (
             "ReserveNow",
-            to_json(&wire::ReserveNowReq {
+            to_json(&wire::ReserveNowRequest {
                 // §6.37: connectorId 0 reserves "not a specific connector".
                 connector_id: evse_id.unwrap_or(0),
                 expiry_date: *expiry,
@@ -179,7 +161,7 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
         ),
         C::CancelReservation { reservation_id } => (
             "CancelReservation",
-            to_json(&wire::CancelReservationReq {
+            to_json(&wire::CancelReservationRequest {
                 reservation_id: *reservation_id,
             }),
         ),
@@ -187,37 +169,75 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
             version,
             full,
             entries,
-        } => {
-            let mut list = Vec::with_capacity(entries.len());
-            for entry in entries {
-                // §6.41/§7.1: in a full update every entry carries idTagInfo, and a tag that
-                // is not in the list is not authorized locally; an entry without info is
-                // therefore simply left out. In a differential update it deletes the tag.
-                if *full && entry.info.is_none() {
-                    continue;
-                }
-                list.push(wire::AuthorizationData {
-                    // Refusing the whole list rather than dropping one entry: a dropped
-                    // deletion would leave a revoked tag authorized.
-                    id_tag: bounded(&entry.id_token.id).ok_or_else(refuse)?,
-                    id_tag_info: entry.info.as_ref().map(id_tag_info),
-                });
-            }
-            (
-                "SendLocalList",
-                to_json(&wire::SendLocalListReq {
-                    list_version: *version,
-                    local_authorization_list: list,
-                    update_type: if *full {
-                        UpdateType::Full
-                    } else {
-                        UpdateType::Differential
-                    },
-                }),
-            )
-        }
+        } => (
+            "SendLocalList",
+            to_json(&send_local_list_request(*version, *full, entries).ok_or_else(refuse)?),
+        ),
         C::GetLocalListVersion => ("GetLocalListVersion", serde_json::json!({})),
         C::GetBaseReport { .. } | C::GetChargingProfiles { .. } => return Err(refuse()),
+    })
+}
+
+/// RemoteStartTransaction.req (§6.33); `None` when the id tag or the profile cannot be
+/// written in 1.6.
+fn remote_start_request(
+    evse_id: Option<u32>,
+    id_token: &IdToken,
+    profile: Option<&ChargingProfile>,
+) -> Option<wire::RemoteStartTransactionRequest> {
+    Some(wire::RemoteStartTransactionRequest {
+        // §6.33: connectorId "SHALL be > 0"; "any connector" is said by leaving it out.
+        connector_id: evse_id.filter(|&id| id > 0),
+        id_tag: bounded(&id_token.id)?,
+        charging_profile: match profile {
+            Some(profile) => Some(profile_to_wire(profile)?),
+            None => None,
+        },
+    })
+}
+
+/// The message TriggerMessage.req asks for (§7.32); 1.6 has no TransactionEvent.
+fn message_trigger(kind: TriggerKind) -> Option<MessageTrigger> {
+    Some(match kind {
+        TriggerKind::BootNotification => MessageTrigger::BootNotification,
+        TriggerKind::Heartbeat => MessageTrigger::Heartbeat,
+        TriggerKind::MeterValues => MessageTrigger::MeterValues,
+        TriggerKind::StatusNotification => MessageTrigger::StatusNotification,
+        TriggerKind::FirmwareStatusNotification => MessageTrigger::FirmwareStatusNotification,
+        TriggerKind::DiagnosticsStatusNotification => MessageTrigger::DiagnosticsStatusNotification,
+        TriggerKind::TransactionEvent => return None,
+    })
+}
+
+/// SendLocalList.req (§6.41); `None` when an id tag is too long for 1.6.
+fn send_local_list_request(
+    version: i32,
+    full: bool,
+    entries: &[LocalListEntry],
+) -> Option<wire::SendLocalListRequest> {
+    let mut list = Vec::with_capacity(entries.len());
+    for entry in entries {
+        // §6.41/§7.1: in a full update every entry carries idTagInfo, and a tag that
+        // is not in the list is not authorized locally; an entry without info is
+        // therefore simply left out. In a differential update it deletes the tag.
+        if full && entry.info.is_none() {
+            continue;
+        }
+        list.push(wire::AuthorizationDataWire {
+            // Refusing the whole list rather than dropping one entry: a dropped
+            // deletion would leave a revoked tag authorized.
+            id_tag: bounded(&entry.id_token.id)?,
+            id_tag_info: entry.info.as_ref().map(id_tag_info),
+        });
+    }
+    Some(wire::SendLocalListRequest {
+        list_version: version,
+        local_authorization_list: list,
+        update_type: if full {
+            UpdateType::Full
+        } else {
+            UpdateType::Differential
+        },
     })
 }
 
@@ -225,84 +245,6 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
 /// identifier into another one, so callers refuse the command instead.
 fn bounded<const N: usize>(text: &str) -> Option<Bounded<N>> {
     (text.chars().count() <= N).then(|| Bounded(text.to_string()))
-}
-
-/// A 1.6 transactionId is the integer the CSMS assigned (§6.46). A `TxKey::Charger` is
-/// usable only when it is such an integer written as text; any other string names no 1.6
-/// transaction, and guessing one (e.g. 0) could stop or limit the wrong session.
-fn transaction_id(tx: &TxKey) -> Option<i64> {
-    match tx {
-        TxKey::Csms(id) => Some(*id),
-        TxKey::Charger(text) => text.parse().ok(),
-    }
-}
-
-/// ChargingProfile (§7.8); `None` when its transaction key is not a 1.6 id.
-fn charging_profile(profile: &ChargingProfile) -> Option<wire::ChargingProfile> {
-    let transaction_id = match (profile.purpose, &profile.tx) {
-        (ProfilePurpose::Tx, Some(tx)) => Some(transaction_id(tx)?),
-        // §7.8: transactionId is "only valid if ChargingProfilePurpose is set to TxProfile";
-        // a key on another purpose is dropped, not sent.
-        _ => None,
-    };
-    Some(wire::ChargingProfile {
-        charging_profile_id: profile.id,
-        transaction_id,
-        stack_level: profile.stack_level,
-        charging_profile_purpose: profile_purpose(profile.purpose),
-        charging_profile_kind: match profile.kind {
-            ProfileKind::Absolute => ChargingProfileKind::Absolute,
-            ProfileKind::Recurring => ChargingProfileKind::Recurring,
-            ProfileKind::Relative => ChargingProfileKind::Relative,
-        },
-        // §7.8: recurrencyKind belongs to Recurring profiles only.
-        recurrency_kind: match profile.kind {
-            ProfileKind::Recurring => profile.recurrency_weekly.map(|weekly| {
-                if weekly {
-                    RecurrencyKind::Weekly
-                } else {
-                    RecurrencyKind::Daily
-                }
-            }),
-            ProfileKind::Absolute | ProfileKind::Relative => None,
-        },
-        valid_from: profile.valid_from,
-        valid_to: profile.valid_to,
-        charging_schedule: schedule_to_wire(&profile.schedule),
-    })
-}
-
-fn schedule_to_wire(schedule: &ChargingSchedule) -> wire::ChargingSchedule {
-    wire::ChargingSchedule {
-        duration: schedule.duration_s,
-        start_schedule: schedule.start,
-        charging_rate_unit: rate_unit_to_wire(schedule.rate_unit),
-        charging_schedule_period: schedule
-            .periods
-            .iter()
-            .map(|p| wire::ChargingSchedulePeriod {
-                start_period: p.start_s,
-                limit: floor_limit(p.limit, WIRE_STEP),
-                number_phases: p.phases,
-            })
-            .collect(),
-        min_charging_rate: schedule.min_rate.map(|r| floor_limit(r, WIRE_STEP)),
-    }
-}
-
-fn profile_purpose(purpose: ProfilePurpose) -> ChargingProfilePurpose {
-    match purpose {
-        ProfilePurpose::ChargePointMax => ChargingProfilePurpose::ChargePointMax,
-        ProfilePurpose::TxDefault => ChargingProfilePurpose::TxDefault,
-        ProfilePurpose::Tx => ChargingProfilePurpose::Tx,
-    }
-}
-
-fn rate_unit_to_wire(unit: RateUnit) -> ChargingRateUnit {
-    match unit {
-        RateUnit::Amps => ChargingRateUnit::A,
-        RateUnit::Watts => ChargingRateUnit::W,
-    }
 }
 
 // ---- .conf payloads -> replies ------------------------------------------------------------
@@ -326,9 +268,17 @@ pub fn decode_reply(
         C::CancelReservation { .. } => status::<CancelReservationStatus>(payload),
         C::SendLocalList { .. } => status::<UpdateStatus>(payload),
         C::GetConfiguration { .. } => Ok(configuration(parse(payload)?)),
-        C::GetCompositeSchedule { .. } => Ok(composite_schedule(parse(payload)?)),
+        C::GetCompositeSchedule { .. } => {
+            let response: wire::GetCompositeScheduleResponse = parse(payload)?;
+            Ok(CommandReply::CompositeSchedule {
+                accepted: response.status == GetCompositeScheduleStatus::Accepted,
+                schedule: response
+                    .charging_schedule
+                    .map(|s| composite_from_wire(s, response.schedule_start)),
+            })
+        }
         C::GetLocalListVersion => {
-            let conf: wire::GetLocalListVersionConf = parse(payload)?;
+            let conf: wire::GetLocalListVersionResponse = parse(payload)?;
             Ok(CommandReply::LocalListVersion(conf.list_version))
         }
         // `encode` refuses these, so no 1.6 charger can be answering one.
@@ -341,7 +291,7 @@ pub fn decode_reply(
 
 /// A .conf carrying only a status of the enumeration `S`.
 fn status<S: WireEnum + DeserializeOwned>(payload: Value) -> Result<CommandReply, PayloadError> {
-    let conf: wire::StatusConf<S> = parse(payload)?;
+    let conf: wire::StatusResponse<S> = parse(payload)?;
     let status = conf.status.as_str();
     Ok(CommandReply::Status {
         status: status.to_string(),
@@ -354,7 +304,7 @@ fn status<S: WireEnum + DeserializeOwned>(payload: Value) -> Result<CommandReply
     })
 }
 
-fn configuration(conf: wire::GetConfigurationConf) -> CommandReply {
+fn configuration(conf: wire::GetConfigurationResponse) -> CommandReply {
     CommandReply::Configuration {
         values: conf
             .configuration_key
@@ -376,38 +326,14 @@ fn config_key(key: Bounded<50>) -> ConfigKey {
     }
 }
 
-fn composite_schedule(conf: wire::GetCompositeScheduleConf) -> CommandReply {
-    let schedule_start = conf.schedule_start;
-    CommandReply::CompositeSchedule {
-        accepted: conf.status == GetCompositeScheduleStatus::Accepted,
-        schedule: conf.charging_schedule.map(|s| ChargingSchedule {
-            // §6.22: scheduleStart is the start of the composite schedule; a startSchedule
-            // inside it, when a charger sends one, says the same more specifically.
-            start: s.start_schedule.or(schedule_start),
-            duration_s: s.duration,
-            rate_unit: match s.charging_rate_unit {
-                ChargingRateUnit::A => RateUnit::Amps,
-                ChargingRateUnit::W => RateUnit::Watts,
-            },
-            periods: s
-                .charging_schedule_period
-                .into_iter()
-                .map(|p| SchedulePeriod {
-                    start_s: p.start_period,
-                    limit: p.limit,
-                    phases: p.number_phases,
-                })
-                .collect(),
-            min_rate: s.min_charging_rate,
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::{decode_command_reply, encode_command};
     use super::*;
-    use crate::ocpp::model::{AuthorizationStatus, EvseRef, IdToken, IdTokenInfo, LocalListEntry};
+    use crate::ocpp::model::{
+        AuthorizationStatus, ChargingProfile, ChargingSchedule, EvseRef, IdToken, IdTokenInfo,
+        LocalListEntry, ProfileKind, ProfilePurpose, RateUnit, SchedulePeriod, TxKey,
+    };
     use crate::ocpp::schema_check::assert_valid;
     use crate::ocpp::time;
     use chrono::{DateTime, Utc};

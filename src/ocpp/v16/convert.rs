@@ -14,11 +14,13 @@ use super::enums::{
     Measurand, Reason, RegistrationStatus as WireRegStatus, UnitOfMeasure, ValueFormat, WireEnum,
 };
 use super::messages::{
-    AuthorizeConf, AuthorizeReq, BootNotificationConf, BootNotificationReq, DataTransferConf,
-    DataTransferReq, DiagnosticsStatusNotificationReq, FirmwareStatusNotificationReq,
-    HeartbeatConf, IdTagInfo, LogStatusNotificationReq, MeterValue, MeterValuesReq, SampledValue,
-    SecurityEventNotificationReq, SignedFirmwareStatusNotificationReq, StartTransactionConf,
-    StartTransactionReq, StatusNotificationReq, StopTransactionConf, StopTransactionReq,
+    AuthorizeRequest, AuthorizeResponse, BootNotificationRequest, BootNotificationResponse,
+    DataTransferRequest, DataTransferResponse, DiagnosticsStatusNotificationRequest,
+    FirmwareStatusNotificationRequest, HeartbeatRequest, HeartbeatResponse, IdTagInfoWire,
+    LogStatusNotificationRequest, MeterValueWire, MeterValuesRequest, SampledValueWire,
+    SecurityEventNotificationRequest, SignedFirmwareStatusNotificationRequest,
+    StartTransactionRequest, StartTransactionResponse, StatusNotificationRequest,
+    StopTransactionRequest, StopTransactionResponse,
 };
 use super::to_json;
 use crate::ocpp::model::{
@@ -30,7 +32,7 @@ use crate::ocpp::strings::Bounded;
 
 // ---- Requests -> events -------------------------------------------------------------------
 
-pub fn boot(req: BootNotificationReq) -> ChargerEvent {
+pub fn boot(req: BootNotificationRequest) -> ChargerEvent {
     ChargerEvent::Boot {
         vendor: req.charge_point_vendor.into_inner(),
         model: req.charge_point_model.into_inner(),
@@ -44,7 +46,11 @@ pub fn boot(req: BootNotificationReq) -> ChargerEvent {
     }
 }
 
-pub fn status(req: StatusNotificationReq) -> ChargerEvent {
+pub fn heartbeat(_req: HeartbeatRequest) -> ChargerEvent {
+    ChargerEvent::Heartbeat
+}
+
+pub fn status(req: StatusNotificationRequest) -> ChargerEvent {
     ChargerEvent::Status {
         evse: connector(req.connector_id),
         status: connector_status(req.status),
@@ -54,7 +60,7 @@ pub fn status(req: StatusNotificationReq) -> ChargerEvent {
     }
 }
 
-pub fn authorize(req: AuthorizeReq) -> ChargerEvent {
+pub fn authorize(req: AuthorizeRequest) -> ChargerEvent {
     ChargerEvent::Authorize {
         id_token: id_token(req.id_tag),
     }
@@ -62,7 +68,7 @@ pub fn authorize(req: AuthorizeReq) -> ChargerEvent {
 
 /// StartTransaction.req (§6.45): the CSMS assigns the transaction id in its reply, so `tx`
 /// is `None`.
-pub fn start_transaction(req: StartTransactionReq) -> ChargerEvent {
+pub fn start_transaction(req: StartTransactionRequest) -> ChargerEvent {
     ChargerEvent::Transaction(TransactionEvent {
         phase: TxPhase::Started,
         tx: None,
@@ -81,7 +87,7 @@ pub fn start_transaction(req: StartTransactionReq) -> ChargerEvent {
 }
 
 /// StopTransaction.req (§6.49). It names no connector; the session layer finds it by `tx`.
-pub fn stop_transaction(req: StopTransactionReq) -> Result<ChargerEvent, PayloadError> {
+pub fn stop_transaction(req: StopTransactionRequest) -> Result<ChargerEvent, PayloadError> {
     Ok(ChargerEvent::Transaction(TransactionEvent {
         phase: TxPhase::Ended,
         tx: Some(TxKey::Csms(req.transaction_id)),
@@ -102,7 +108,7 @@ pub fn stop_transaction(req: StopTransactionReq) -> Result<ChargerEvent, Payload
     }))
 }
 
-pub fn meter_values(req: MeterValuesReq) -> Result<ChargerEvent, PayloadError> {
+pub fn meter_values(req: MeterValuesRequest) -> Result<ChargerEvent, PayloadError> {
     // §6.31 and §7.33: meterValue and each sampledValue are 1..*.
     if req.meter_value.is_empty() || req.meter_value.iter().any(|m| m.sampled_value.is_empty()) {
         return Err(PayloadError::new(
@@ -117,7 +123,7 @@ pub fn meter_values(req: MeterValuesReq) -> Result<ChargerEvent, PayloadError> {
     })
 }
 
-pub fn data_transfer(req: DataTransferReq) -> ChargerEvent {
+pub fn data_transfer(req: DataTransferRequest) -> ChargerEvent {
     ChargerEvent::DataTransfer {
         vendor_id: req.vendor_id.into_inner(),
         message_id: req.message_id.map(Bounded::into_inner),
@@ -125,21 +131,21 @@ pub fn data_transfer(req: DataTransferReq) -> ChargerEvent {
     }
 }
 
-pub fn diagnostics_status(req: DiagnosticsStatusNotificationReq) -> ChargerEvent {
+pub fn diagnostics_status(req: DiagnosticsStatusNotificationRequest) -> ChargerEvent {
     ChargerEvent::DiagnosticsStatus {
         status: req.status.as_str().to_string(),
         request_id: None,
     }
 }
 
-pub fn firmware_status(req: FirmwareStatusNotificationReq) -> ChargerEvent {
+pub fn firmware_status(req: FirmwareStatusNotificationRequest) -> ChargerEvent {
     ChargerEvent::FirmwareStatus {
         status: req.status.as_str().to_string(),
         request_id: None,
     }
 }
 
-pub fn security_event(req: SecurityEventNotificationReq) -> ChargerEvent {
+pub fn security_event(req: SecurityEventNotificationRequest) -> ChargerEvent {
     ChargerEvent::SecurityEvent {
         kind: req.kind.into_inner(),
         timestamp: req.timestamp,
@@ -148,14 +154,14 @@ pub fn security_event(req: SecurityEventNotificationReq) -> ChargerEvent {
 }
 
 /// LogStatusNotification (whitepaper §5.13) is the security extension's diagnostics upload.
-pub fn log_status(req: LogStatusNotificationReq) -> ChargerEvent {
+pub fn log_status(req: LogStatusNotificationRequest) -> ChargerEvent {
     ChargerEvent::DiagnosticsStatus {
         status: req.status.as_str().to_string(),
         request_id: req.request_id,
     }
 }
 
-pub fn signed_firmware_status(req: SignedFirmwareStatusNotificationReq) -> ChargerEvent {
+pub fn signed_firmware_status(req: SignedFirmwareStatusNotificationRequest) -> ChargerEvent {
     ChargerEvent::FirmwareStatus {
         status: req.status.as_str().to_string(),
         request_id: req.request_id,
@@ -192,7 +198,7 @@ fn connector_status(status: ChargePointStatus) -> ConnectorStatus {
 }
 
 /// Flattens meter values into samples, applying the SampledValue defaults of §7.43.
-fn samples(values: Vec<MeterValue>) -> Result<Vec<MeterSample>, PayloadError> {
+fn samples(values: Vec<MeterValueWire>) -> Result<Vec<MeterSample>, PayloadError> {
     let mut out = Vec::new();
     for meter_value in values {
         for sampled in meter_value.sampled_value {
@@ -207,7 +213,10 @@ fn samples(values: Vec<MeterValue>) -> Result<Vec<MeterSample>, PayloadError> {
     Ok(out)
 }
 
-fn sample(timestamp: DateTime<Utc>, sampled: SampledValue) -> Result<MeterSample, PayloadError> {
+fn sample(
+    timestamp: DateTime<Utc>,
+    sampled: SampledValueWire,
+) -> Result<MeterSample, PayloadError> {
     let measurand = sampled
         .measurand
         .unwrap_or(Measurand::EnergyActiveImportRegister);
@@ -268,15 +277,15 @@ pub fn reply(event: &ChargerEvent, reply: &EventReply) -> Result<Value, PayloadE
                 current_time,
                 interval_s,
             },
-        ) => to_json(&BootNotificationConf {
+        ) => to_json(&BootNotificationResponse {
             status: registration_status(*status),
             current_time: *current_time,
             interval: *interval_s,
         }),
-        (E::Heartbeat, R::Heartbeat { current_time }) => to_json(&HeartbeatConf {
+        (E::Heartbeat, R::Heartbeat { current_time }) => to_json(&HeartbeatResponse {
             current_time: *current_time,
         }),
-        (E::Authorize { .. }, R::Authorize { info }) => to_json(&AuthorizeConf {
+        (E::Authorize { .. }, R::Authorize { info }) => to_json(&AuthorizeResponse {
             id_tag_info: id_tag_info(info),
         }),
         (
@@ -293,7 +302,7 @@ pub fn reply(event: &ChargerEvent, reply: &EventReply) -> Result<Value, PayloadE
                         "StartTransaction.conf needs a transactionId (OCPP 1.6 §6.46)",
                     ));
                 };
-                to_json(&StartTransactionConf {
+                to_json(&StartTransactionResponse {
                     // §6.46 makes idTagInfo required. A reply without one means the session
                     // layer did not object to the tag; Accepted says exactly that.
                     id_tag_info: id_tag_info(
@@ -303,7 +312,7 @@ pub fn reply(event: &ChargerEvent, reply: &EventReply) -> Result<Value, PayloadE
                     transaction_id,
                 })
             }
-            TxPhase::Ended => to_json(&StopTransactionConf {
+            TxPhase::Ended => to_json(&StopTransactionResponse {
                 id_tag_info: info.as_ref().map(id_tag_info),
             }),
             TxPhase::Updated => {
@@ -313,10 +322,12 @@ pub fn reply(event: &ChargerEvent, reply: &EventReply) -> Result<Value, PayloadE
                 ));
             }
         },
-        (E::DataTransfer { .. }, R::DataTransfer { status, data }) => to_json(&DataTransferConf {
-            status: data_transfer_status(*status),
-            data: data.clone(),
-        }),
+        (E::DataTransfer { .. }, R::DataTransfer { status, data }) => {
+            to_json(&DataTransferResponse {
+                status: data_transfer_status(*status),
+                data: data.clone(),
+            })
+        }
         // §6.18, §6.20, §6.32, §6.48 and whitepaper §5.14/§5.16/§5.20: no fields.
         (
             E::Status { .. }
@@ -381,8 +392,8 @@ fn data_transfer_status(status: DataTransferStatus) -> WireDtStatus {
 }
 
 /// IdTagInfo (§7.27), shared with SendLocalList.req.
-pub fn id_tag_info(info: &IdTokenInfo) -> IdTagInfo {
-    IdTagInfo {
+pub fn id_tag_info(info: &IdTokenInfo) -> IdTagInfoWire {
+    IdTagInfoWire {
         expiry_date: info.expiry,
         // parentIdTag is a CiString20 (§7.27). A longer group id (a 2.0.1 groupIdToken may
         // hold 36) is left out rather than cut: a cut id would be a different, possibly

@@ -4,35 +4,10 @@
 //! Owns only the wire spelling of each value: a value outside its enumeration fails to
 //! deserialize with serde's "unknown variant" error, which `PayloadError::from_serde`
 //! answers with PropertyConstraintViolation (OCPP-J 1.6 §4.2.3). It must never map values to
-//! the model; that is `convert`'s and `commands`' job.
+//! the model; that is `convert`'s and `commands`' job. `wire_enum!` is shared with 2.0.1.
 
-use serde::{Deserialize, Serialize};
-
-/// A 1.6 enumeration whose values travel as strings.
-pub trait WireEnum: Copy {
-    /// The value as the specification spells it.
-    fn as_str(self) -> &'static str;
-}
-
-/// Declares an enumeration with its exact wire spellings, so that the spelling is written
-/// once and serde and `WireEnum::as_str` cannot disagree.
-macro_rules! wire_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident = $wire:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-        pub enum $name {
-            $(#[serde(rename = $wire)] $variant,)+
-        }
-
-        impl WireEnum for $name {
-            fn as_str(self) -> &'static str {
-                match self {
-                    $(Self::$variant => $wire,)+
-                }
-            }
-        }
-    };
-}
+pub use crate::ocpp::wire_enum::WireEnum;
+use crate::ocpp::wire_enum::wire_enum;
 
 // ---- Charge point to central system -------------------------------------------------------
 

@@ -15,12 +15,13 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::charging::{ChargingProfileWire, ChargingScheduleWire};
 use super::enums::{
     AuthorizationStatus, AvailabilityType, ChargePointErrorCode, ChargePointStatus,
-    ChargingProfileKind, ChargingProfilePurpose, ChargingRateUnit, DataTransferStatus,
-    DiagnosticsStatus, FirmwareStatus, GetCompositeScheduleStatus, Location, Measurand,
-    MessageTrigger, Phase, ReadingContext, Reason, RecurrencyKind, RegistrationStatus, ResetType,
-    SignedFirmwareStatus, UnitOfMeasure, UpdateType, UploadLogStatus, ValueFormat,
+    ChargingProfilePurpose, ChargingRateUnit, DataTransferStatus, DiagnosticsStatus,
+    FirmwareStatus, GetCompositeScheduleStatus, Location, Measurand, MessageTrigger, Phase,
+    ReadingContext, Reason, RegistrationStatus, ResetType, SignedFirmwareStatus, UnitOfMeasure,
+    UpdateType, UploadLogStatus, ValueFormat,
 };
 use crate::ocpp::strings::Bounded;
 
@@ -29,7 +30,7 @@ use crate::ocpp::strings::Bounded;
 /// OCPP 1.6 §6.3.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct BootNotificationReq {
+pub struct BootNotificationRequest {
     pub charge_point_vendor: Bounded<20>,
     pub charge_point_model: Bounded<20>,
     pub charge_point_serial_number: Option<Bounded<25>>,
@@ -50,12 +51,12 @@ pub struct BootNotificationReq {
 
 /// OCPP 1.6 §6.29: no fields.
 #[derive(Debug, Deserialize)]
-pub struct HeartbeatReq {}
+pub struct HeartbeatRequest {}
 
 /// OCPP 1.6 §6.47.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct StatusNotificationReq {
+pub struct StatusNotificationRequest {
     pub connector_id: u32,
     pub error_code: ChargePointErrorCode,
     pub info: Option<Bounded<50>>,
@@ -77,14 +78,14 @@ pub struct StatusNotificationReq {
 /// OCPP 1.6 §6.1.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AuthorizeReq {
+pub struct AuthorizeRequest {
     pub id_tag: Bounded<20>,
 }
 
 /// OCPP 1.6 §6.45.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct StartTransactionReq {
+pub struct StartTransactionRequest {
     pub connector_id: u32,
     pub id_tag: Bounded<20>,
     /// Wh (§6.45).
@@ -97,7 +98,7 @@ pub struct StartTransactionReq {
 /// OCPP 1.6 §6.49.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct StopTransactionReq {
+pub struct StopTransactionRequest {
     pub id_tag: Option<Bounded<20>>,
     /// Wh (§6.49).
     pub meter_stop: i64,
@@ -106,23 +107,23 @@ pub struct StopTransactionReq {
     pub transaction_id: i64,
     pub reason: Option<Reason>,
     #[serde(default)]
-    pub transaction_data: Vec<MeterValue>,
+    pub transaction_data: Vec<MeterValueWire>,
 }
 
 /// OCPP 1.6 §7.33.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct MeterValue {
+pub struct MeterValueWire {
     #[serde(with = "crate::ocpp::time")]
     pub timestamp: DateTime<Utc>,
-    pub sampled_value: Vec<SampledValue>,
+    pub sampled_value: Vec<SampledValueWire>,
 }
 
 /// OCPP 1.6 §7.43. `value` is a string so that it can carry signed data; a Raw value is a
 /// decimal number written as a string.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SampledValue {
+pub struct SampledValueWire {
     pub value: String,
     pub context: Option<ReadingContext>,
     pub format: Option<ValueFormat>,
@@ -135,16 +136,16 @@ pub struct SampledValue {
 /// OCPP 1.6 §6.31.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct MeterValuesReq {
+pub struct MeterValuesRequest {
     pub connector_id: u32,
     pub transaction_id: Option<i64>,
-    pub meter_value: Vec<MeterValue>,
+    pub meter_value: Vec<MeterValueWire>,
 }
 
 /// OCPP 1.6 §6.15 (the charge point's DataTransfer; the direction we answer).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct DataTransferReq {
+pub struct DataTransferRequest {
     pub vendor_id: Bounded<255>,
     pub message_id: Option<Bounded<50>>,
     pub data: Option<String>,
@@ -152,20 +153,20 @@ pub struct DataTransferReq {
 
 /// OCPP 1.6 §6.17.
 #[derive(Debug, Deserialize)]
-pub struct DiagnosticsStatusNotificationReq {
+pub struct DiagnosticsStatusNotificationRequest {
     pub status: DiagnosticsStatus,
 }
 
 /// OCPP 1.6 §6.19.
 #[derive(Debug, Deserialize)]
-pub struct FirmwareStatusNotificationReq {
+pub struct FirmwareStatusNotificationRequest {
     pub status: FirmwareStatus,
 }
 
 /// OCPP 1.6 security whitepaper §5.15.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SecurityEventNotificationReq {
+pub struct SecurityEventNotificationRequest {
     #[serde(rename = "type")]
     pub kind: Bounded<50>,
     #[serde(with = "crate::ocpp::time")]
@@ -176,7 +177,7 @@ pub struct SecurityEventNotificationReq {
 /// OCPP 1.6 security whitepaper §5.13.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LogStatusNotificationReq {
+pub struct LogStatusNotificationRequest {
     pub status: UploadLogStatus,
     pub request_id: Option<i32>,
 }
@@ -184,7 +185,7 @@ pub struct LogStatusNotificationReq {
 /// OCPP 1.6 security whitepaper §5.19.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SignedFirmwareStatusNotificationReq {
+pub struct SignedFirmwareStatusNotificationRequest {
     pub status: SignedFirmwareStatus,
     pub request_id: Option<i32>,
 }
@@ -194,7 +195,7 @@ pub struct SignedFirmwareStatusNotificationReq {
 /// OCPP 1.6 §6.4.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct BootNotificationConf {
+pub struct BootNotificationResponse {
     pub status: RegistrationStatus,
     #[serde(with = "crate::ocpp::time")]
     pub current_time: DateTime<Utc>,
@@ -205,7 +206,7 @@ pub struct BootNotificationConf {
 /// OCPP 1.6 §6.30.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct HeartbeatConf {
+pub struct HeartbeatResponse {
     #[serde(with = "crate::ocpp::time")]
     pub current_time: DateTime<Utc>,
 }
@@ -213,7 +214,7 @@ pub struct HeartbeatConf {
 /// OCPP 1.6 §7.27.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct IdTagInfo {
+pub struct IdTagInfoWire {
     #[serde(
         with = "crate::ocpp::time::option",
         skip_serializing_if = "Option::is_none"
@@ -227,29 +228,29 @@ pub struct IdTagInfo {
 /// OCPP 1.6 §6.2.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AuthorizeConf {
-    pub id_tag_info: IdTagInfo,
+pub struct AuthorizeResponse {
+    pub id_tag_info: IdTagInfoWire,
 }
 
 /// OCPP 1.6 §6.46: both fields are required.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct StartTransactionConf {
-    pub id_tag_info: IdTagInfo,
+pub struct StartTransactionResponse {
+    pub id_tag_info: IdTagInfoWire,
     pub transaction_id: i64,
 }
 
 /// OCPP 1.6 §6.50.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct StopTransactionConf {
+pub struct StopTransactionResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub id_tag_info: Option<IdTagInfo>,
+    pub id_tag_info: Option<IdTagInfoWire>,
 }
 
 /// OCPP 1.6 §6.16.
 #[derive(Debug, Serialize)]
-pub struct DataTransferConf {
+pub struct DataTransferResponse {
     pub status: DataTransferStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<String>,
@@ -260,24 +261,24 @@ pub struct DataTransferConf {
 /// OCPP 1.6 §6.33.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RemoteStartTransactionReq {
+pub struct RemoteStartTransactionRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connector_id: Option<u32>,
     pub id_tag: Bounded<20>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub charging_profile: Option<ChargingProfile>,
+    pub charging_profile: Option<ChargingProfileWire>,
 }
 
 /// OCPP 1.6 §6.35.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RemoteStopTransactionReq {
+pub struct RemoteStopTransactionRequest {
     pub transaction_id: i64,
 }
 
 /// OCPP 1.6 §6.39.
 #[derive(Debug, Serialize)]
-pub struct ResetReq {
+pub struct ResetRequest {
     #[serde(rename = "type")]
     pub kind: ResetType,
 }
@@ -285,14 +286,14 @@ pub struct ResetReq {
 /// OCPP 1.6 §6.53.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct UnlockConnectorReq {
+pub struct UnlockConnectorRequest {
     pub connector_id: u32,
 }
 
 /// OCPP 1.6 §6.7.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ChangeAvailabilityReq {
+pub struct ChangeAvailabilityRequest {
     pub connector_id: u32,
     #[serde(rename = "type")]
     pub kind: AvailabilityType,
@@ -300,14 +301,14 @@ pub struct ChangeAvailabilityReq {
 
 /// OCPP 1.6 §6.23: no keys asks for every key.
 #[derive(Debug, Serialize)]
-pub struct GetConfigurationReq {
+pub struct GetConfigurationRequest {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub key: Vec<Bounded<50>>,
 }
 
 /// OCPP 1.6 §6.9.
 #[derive(Debug, Serialize)]
-pub struct ChangeConfigurationReq {
+pub struct ChangeConfigurationRequest {
     pub key: Bounded<50>,
     pub value: Bounded<500>,
 }
@@ -315,7 +316,7 @@ pub struct ChangeConfigurationReq {
 /// OCPP 1.6 §6.51.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TriggerMessageReq {
+pub struct TriggerMessageRequest {
     pub requested_message: MessageTrigger,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connector_id: Option<u32>,
@@ -324,72 +325,15 @@ pub struct TriggerMessageReq {
 /// OCPP 1.6 §6.43.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SetChargingProfileReq {
+pub struct SetChargingProfileRequest {
     pub connector_id: u32,
-    pub cs_charging_profiles: ChargingProfile,
-}
-
-/// OCPP 1.6 §7.8.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ChargingProfile {
-    pub charging_profile_id: i32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub transaction_id: Option<i64>,
-    pub stack_level: u32,
-    pub charging_profile_purpose: ChargingProfilePurpose,
-    pub charging_profile_kind: ChargingProfileKind,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub recurrency_kind: Option<RecurrencyKind>,
-    #[serde(
-        with = "crate::ocpp::time::option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub valid_from: Option<DateTime<Utc>>,
-    #[serde(
-        with = "crate::ocpp::time::option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub valid_to: Option<DateTime<Utc>>,
-    pub charging_schedule: ChargingSchedule,
-}
-
-/// OCPP 1.6 §7.13; written in profiles, read in GetCompositeSchedule.conf.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ChargingSchedule {
-    /// Seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duration: Option<u32>,
-    #[serde(
-        default,
-        with = "crate::ocpp::time::option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub start_schedule: Option<DateTime<Utc>>,
-    pub charging_rate_unit: ChargingRateUnit,
-    pub charging_schedule_period: Vec<ChargingSchedulePeriod>,
-    /// In `charging_rate_unit`, at most one fractional digit (§7.13).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_charging_rate: Option<f64>,
-}
-
-/// OCPP 1.6 §7.14.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ChargingSchedulePeriod {
-    /// Seconds from the start of the schedule.
-    pub start_period: u32,
-    /// In the schedule's rate unit, at most one fractional digit (§7.14).
-    pub limit: f64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub number_phases: Option<u8>,
+    pub cs_charging_profiles: ChargingProfileWire,
 }
 
 /// OCPP 1.6 §6.13: every field is an optional filter.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ClearChargingProfileReq {
+pub struct ClearChargingProfileRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -403,7 +347,7 @@ pub struct ClearChargingProfileReq {
 /// OCPP 1.6 §6.21.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct GetCompositeScheduleReq {
+pub struct GetCompositeScheduleRequest {
     pub connector_id: u32,
     /// Seconds.
     pub duration: u32,
@@ -414,7 +358,7 @@ pub struct GetCompositeScheduleReq {
 /// OCPP 1.6 §6.37. parentIdTag is never written: the model has no field for it.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ReserveNowReq {
+pub struct ReserveNowRequest {
     pub connector_id: u32,
     #[serde(with = "crate::ocpp::time")]
     pub expiry_date: DateTime<Utc>,
@@ -425,50 +369,50 @@ pub struct ReserveNowReq {
 /// OCPP 1.6 §6.5.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CancelReservationReq {
+pub struct CancelReservationRequest {
     pub reservation_id: i32,
 }
 
 /// OCPP 1.6 §6.41.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SendLocalListReq {
+pub struct SendLocalListRequest {
     pub list_version: i32,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub local_authorization_list: Vec<AuthorizationData>,
+    pub local_authorization_list: Vec<AuthorizationDataWire>,
     pub update_type: UpdateType,
 }
 
 /// OCPP 1.6 §7.1.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AuthorizationData {
+pub struct AuthorizationDataWire {
     pub id_tag: Bounded<20>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub id_tag_info: Option<IdTagInfo>,
+    pub id_tag_info: Option<IdTagInfoWire>,
 }
 
 // ---- Charge point's answers to them (decoded) --------------------------------------------
 
 /// Every .conf that carries only a status enumeration (§6.6, §6.8, §6.10, ...).
 #[derive(Debug, Deserialize)]
-pub struct StatusConf<S> {
+pub struct StatusResponse<S> {
     pub status: S,
 }
 
 /// OCPP 1.6 §6.24.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct GetConfigurationConf {
+pub struct GetConfigurationResponse {
     #[serde(default)]
-    pub configuration_key: Vec<KeyValue>,
+    pub configuration_key: Vec<KeyValueWire>,
     #[serde(default)]
     pub unknown_key: Vec<Bounded<50>>,
 }
 
 /// OCPP 1.6 §7.29.
 #[derive(Debug, Deserialize)]
-pub struct KeyValue {
+pub struct KeyValueWire {
     pub key: Bounded<50>,
     pub readonly: bool,
     pub value: Option<Bounded<500>>,
@@ -477,7 +421,7 @@ pub struct KeyValue {
 /// OCPP 1.6 §6.22.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct GetCompositeScheduleConf {
+pub struct GetCompositeScheduleResponse {
     pub status: GetCompositeScheduleStatus,
     #[allow(
         dead_code,
@@ -486,12 +430,12 @@ pub struct GetCompositeScheduleConf {
     pub connector_id: Option<u32>,
     #[serde(default, with = "crate::ocpp::time::option")]
     pub schedule_start: Option<DateTime<Utc>>,
-    pub charging_schedule: Option<ChargingSchedule>,
+    pub charging_schedule: Option<ChargingScheduleWire>,
 }
 
 /// OCPP 1.6 §6.28.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct GetLocalListVersionConf {
+pub struct GetLocalListVersionResponse {
     pub list_version: i32,
 }

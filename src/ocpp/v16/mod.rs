@@ -8,6 +8,7 @@
 //! nothing a charger sends may panic: every malformed payload becomes a `PayloadError`
 //! carrying the CALLERROR code that answers it (OCPP-J 1.6 §4.2.3).
 
+mod charging;
 mod commands;
 mod convert;
 mod enums;
@@ -20,76 +21,119 @@ use serde_json::Value;
 use super::NotInVersion;
 use super::model::{ChargerCommand, ChargerEvent, CommandReply, EventReply};
 use super::rpc::{PayloadError, RpcErrorCode};
+use super::wire_enum::wire_enum;
 
 /// The version name in `NotInVersion`.
 const VERSION: &str = "v16";
 
-/// Actions 1.6 defines in the central-system-to-charge-point direction only (OCPP 1.6 §5,
-/// security whitepaper §5). A charger sending one gets NotSupported ("Requested Action is
-/// recognized but not supported by the receiver", OCPP-J 1.6 §4.2.3); an action 1.6 does
-/// not define gets NotImplemented ("not known by receiver"). STYLE.md §3 words this the
-/// other way round; the spec's definitions win because chargers act on them.
-/// DataTransfer goes both ways and is not listed.
-const CSMS_ONLY_ACTIONS: [&str; 25] = [
-    "CancelReservation",
-    "ChangeAvailability",
-    "ChangeConfiguration",
-    "ClearCache",
-    "ClearChargingProfile",
-    "GetCompositeSchedule",
-    "GetConfiguration",
-    "GetDiagnostics",
-    "GetLocalListVersion",
-    "RemoteStartTransaction",
-    "RemoteStopTransaction",
-    "ReserveNow",
-    "Reset",
-    "SendLocalList",
-    "SetChargingProfile",
-    "TriggerMessage",
-    "UnlockConnector",
-    "UpdateFirmware",
-    // Security extension.
-    "CertificateSigned",
-    "DeleteCertificate",
-    "ExtendedTriggerMessage",
-    "GetInstalledCertificateIds",
-    "GetLog",
-    "InstallCertificate",
-    "SignedUpdateFirmware",
-];
+wire_enum!(
+    /// Every action OCPP 1.6 and its security extension define (OCPP 1.6 §4-§6, security
+    /// whitepaper §5), in both directions. Routing matches on it exhaustively, so adding an
+    /// action or a handler is a compile-checked decision. A name outside it gets NotImplemented
+    /// ("Requested Action is not known by receiver", OCPP-J 1.6 §4.2.3); a defined action we do
+    /// not handle, including those only a central system sends, gets NotSupported ("recognized
+    /// but not supported"). STYLE.md §3 words this the other way round; the spec's definitions
+    /// win because chargers act on them.
+    Action {
+    // Charge point to central system (DataTransfer goes both ways).
+    Authorize,
+    BootNotification,
+    DataTransfer,
+    DiagnosticsStatusNotification,
+    FirmwareStatusNotification,
+    Heartbeat,
+    MeterValues,
+    StartTransaction,
+    StatusNotification,
+    StopTransaction,
+    // Central system to charge point.
+    CancelReservation,
+    ChangeAvailability,
+    ChangeConfiguration,
+    ClearCache,
+    ClearChargingProfile,
+    GetCompositeSchedule,
+    GetConfiguration,
+    GetDiagnostics,
+    GetLocalListVersion,
+    RemoteStartTransaction,
+    RemoteStopTransaction,
+    ReserveNow,
+    Reset,
+    SendLocalList,
+    SetChargingProfile,
+    TriggerMessage,
+    UnlockConnector,
+    UpdateFirmware,
+    // Security extension, charge point to central system.
+    LogStatusNotification,
+    SecurityEventNotification,
+    SignCertificate,
+    SignedFirmwareStatusNotification,
+    // Security extension, central system to charge point.
+    CertificateSigned,
+    DeleteCertificate,
+    ExtendedTriggerMessage,
+    GetInstalledCertificateIds,
+    GetLog,
+    InstallCertificate,
+    SignedUpdateFirmware,
+});
 
 /// Decodes a charger's CALL into an event.
 pub fn decode_call(action: &str, payload: Value) -> Result<ChargerEvent, PayloadError> {
-    match action {
-        "Authorize" => Ok(convert::authorize(parse(payload)?)),
-        "BootNotification" => Ok(convert::boot(parse(payload)?)),
-        "DataTransfer" => Ok(convert::data_transfer(parse(payload)?)),
-        "DiagnosticsStatusNotification" => Ok(convert::diagnostics_status(parse(payload)?)),
-        "FirmwareStatusNotification" => Ok(convert::firmware_status(parse(payload)?)),
-        "Heartbeat" => {
-            let messages::HeartbeatReq {} = parse(payload)?;
-            Ok(ChargerEvent::Heartbeat)
-        }
-        "MeterValues" => convert::meter_values(parse(payload)?),
-        "StartTransaction" => Ok(convert::start_transaction(parse(payload)?)),
-        "StatusNotification" => Ok(convert::status(parse(payload)?)),
-        "StopTransaction" => convert::stop_transaction(parse(payload)?),
-        // Security extension (whitepaper §5).
-        "LogStatusNotification" => Ok(convert::log_status(parse(payload)?)),
-        "SecurityEventNotification" => Ok(convert::security_event(parse(payload)?)),
-        "SignedFirmwareStatusNotification" => Ok(convert::signed_firmware_status(parse(payload)?)),
-        "SignCertificate" => Err(PayloadError::new(
+    let Some(known) = Action::parse(action) else {
+        return Err(PayloadError::new(
+            RpcErrorCode::NotImplemented,
+            format!("{action} is not an OCPP 1.6 action"),
+        ));
+    };
+    use Action as A;
+    match known {
+        A::Authorize => Ok(convert::authorize(parse(payload)?)),
+        A::BootNotification => Ok(convert::boot(parse(payload)?)),
+        A::DataTransfer => Ok(convert::data_transfer(parse(payload)?)),
+        A::DiagnosticsStatusNotification => Ok(convert::diagnostics_status(parse(payload)?)),
+        A::FirmwareStatusNotification => Ok(convert::firmware_status(parse(payload)?)),
+        A::Heartbeat => Ok(convert::heartbeat(parse(payload)?)),
+        A::MeterValues => convert::meter_values(parse(payload)?),
+        A::StartTransaction => Ok(convert::start_transaction(parse(payload)?)),
+        A::StatusNotification => Ok(convert::status(parse(payload)?)),
+        A::StopTransaction => convert::stop_transaction(parse(payload)?),
+        A::LogStatusNotification => Ok(convert::log_status(parse(payload)?)),
+        A::SecurityEventNotification => Ok(convert::security_event(parse(payload)?)),
+        A::SignedFirmwareStatusNotification => Ok(convert::signed_firmware_status(parse(payload)?)),
+        A::SignCertificate => Err(PayloadError::new(
             RpcErrorCode::NotSupported,
             "SignCertificate: chargegate does not sign charge point certificates",
         )),
-        action if CSMS_ONLY_ACTIONS.contains(&action) => Err(PayloadError::new(
+        A::CancelReservation
+        | A::ChangeAvailability
+        | A::ChangeConfiguration
+        | A::ClearCache
+        | A::ClearChargingProfile
+        | A::GetCompositeSchedule
+        | A::GetConfiguration
+        | A::GetDiagnostics
+        | A::GetLocalListVersion
+        | A::RemoteStartTransaction
+        | A::RemoteStopTransaction
+        | A::ReserveNow
+        | A::Reset
+        | A::SendLocalList
+        | A::SetChargingProfile
+        | A::TriggerMessage
+        | A::UnlockConnector
+        | A::UpdateFirmware
+        | A::CertificateSigned
+        | A::DeleteCertificate
+        | A::ExtendedTriggerMessage
+        | A::GetInstalledCertificateIds
+        | A::GetLog
+        | A::InstallCertificate
+        | A::SignedUpdateFirmware => Err(PayloadError::new(
             RpcErrorCode::NotSupported,
             format!("{action} is sent by the central system, not by a charge point"),
-        )),
-        action => Err(PayloadError::new(
-            RpcErrorCode::NotImplemented,
-            format!("{action} is not an OCPP 1.6 action"),
         )),
     }
 }

@@ -1,6 +1,7 @@
 //! OCPP 2.0.1 smart charging on the wire (functional block K): ChargingProfileType and its
-//! schedule in both directions, the station's NotifyEVChargingNeeds, NotifyChargingLimit and
-//! ReportChargingProfiles requests, and the composite schedule of GetCompositeSchedule.
+//! schedule in both directions, the charging needs and limits the station reports
+//! (NotifyEVChargingNeeds, NotifyChargingLimit), and the composite schedule of
+//! GetCompositeSchedule. The messages carrying them are in `messages`.
 //!
 //! Owns the translation of charging profiles between the model and the wire, including
 //! the one grid-safety rule of this layer: a limit is rounded *down* to 0.1 before it is
@@ -96,14 +97,6 @@ pub struct CompositeScheduleWire {
     pub charging_rate_unit: RateUnitWire,
 }
 
-/// NotifyEVChargingNeedsRequest (K15, ISO 15118). `maxScheduleTuples` is ignored.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NotifyEvChargingNeedsRequest {
-    pub charging_needs: ChargingNeedsWire,
-    pub evse_id: u32,
-}
-
 /// ChargingNeedsType.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -138,35 +131,12 @@ pub struct DcChargingParametersWire {
     pub energy_amount: Option<i64>,
 }
 
-/// NotifyChargingLimitRequest (K12). The optional `chargingSchedule` is ignored: the model
-/// records who limits and whether it is grid-critical, and chargegate asks for the profiles
-/// with GetChargingProfiles when it needs the numbers.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NotifyChargingLimitRequest {
-    pub evse_id: Option<u32>,
-    pub charging_limit: ChargingLimitWire,
-}
-
 /// ChargingLimitType.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChargingLimitWire {
     pub charging_limit_source: ChargingLimitSource,
     pub is_grid_critical: Option<bool>,
-}
-
-/// ReportChargingProfilesRequest (K09, the answer to GetChargingProfiles).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReportChargingProfilesRequest {
-    pub request_id: i32,
-    pub charging_limit_source: ChargingLimitSource,
-    pub charging_profile: Vec<ChargingProfileWire>,
-    /// "to be continued": absent means false (schema default).
-    #[serde(default)]
-    pub tbc: bool,
-    pub evse_id: u32,
 }
 
 // ---- Model to wire ------------------------------------------------------------------------

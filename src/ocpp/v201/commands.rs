@@ -1,200 +1,33 @@
-//! The CSMS-to-charging-station side of OCPP 2.0.1: each `ChargerCommand` as the request
-//! chargegate sends (the station's answers are read in `replies`).
+//! CSMS-to-charging-station direction of OCPP 2.0.1: `ChargerCommand` -> (action, request
+//! payload), and the station's response payload -> `CommandReply`.
 //!
-//! Owns the 2.0.1 wire types of those requests and the choices the model leaves open
+//! Owns the choices the model leaves open
 //! (the component of a 1.6-style configuration key, the token type of a token without
 //! one). Every request it writes validates against its `*Request.json` schema; a command
 //! that cannot be written validly is refused with `NotInVersion` rather than sent broken
-//! or silently changed. It must never decide *whether* to send a command.
+//! or silently changed. It must never decide *whether* to send a command, and never read a
+//! response loosely: a status outside the command's own enum is a
+//! PropertyConstraintViolation; what counts as a yes is `Accepted`, `Scheduled`, `Unlocked`
+//! and `RebootRequired`. The caller decides what a refusal means.
 
-use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::charging::{
-    ChargingProfileWire, profile_to_wire, purpose_to_wire, rate_unit_to_wire, tx_key_to_wire,
+    composite_from_wire, profile_to_wire, purpose_to_wire, rate_unit_to_wire, tx_key_to_wire,
 };
-use super::convert::{id_token_info_to_wire, to_payload};
+use super::convert::id_token_info_to_wire;
 use super::enums::*;
-use super::messages::{ComponentWire, EvseWire, IdTokenInfoWire, IdTokenWire, VariableWire};
+use super::messages::*;
+use super::{VERSION, parse, to_json};
 use crate::ocpp::NotInVersion;
-use crate::ocpp::model::{ChargerCommand, ConfigKey, IdToken, ResetKind, TriggerKind};
+use crate::ocpp::model::{
+    ChargerCommand, CommandReply, ConfigKey, ConfigValue, IdToken, LocalListEntry, ProfilePurpose,
+    ResetKind, TriggerKind,
+};
+use crate::ocpp::rpc::{PayloadError, RpcErrorCode};
 use crate::ocpp::strings::Bounded;
-
-// ---- Request wire types -------------------------------------------------------------------
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct RequestStartTransactionRequest {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    evse_id: Option<u32>,
-    id_token: IdTokenWire,
-    remote_start_id: i32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    charging_profile: Option<ChargingProfileWire>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct RequestStopTransactionRequest {
-    transaction_id: Bounded<36>,
-}
-
-#[derive(Debug, Serialize)]
-struct ResetRequest {
-    #[serde(rename = "type")]
-    kind: ResetKindWire,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct UnlockConnectorRequest {
-    evse_id: u32,
-    connector_id: u32,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ChangeAvailabilityRequest {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    evse: Option<EvseWire>,
-    operational_status: OperationalStatus,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct GetVariablesRequest {
-    get_variable_data: Vec<VariableRef>,
-}
-
-/// GetVariableDataType; `attributeType` is left out, meaning Actual.
-#[derive(Debug, Serialize)]
-struct VariableRef {
-    component: ComponentWire,
-    variable: VariableWire,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SetVariablesRequest {
-    set_variable_data: Vec<SetVariableData>,
-}
-
-/// SetVariableDataType; `attributeType` is left out, meaning Actual.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SetVariableData {
-    attribute_value: Bounded<1000>,
-    component: ComponentWire,
-    variable: VariableWire,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct GetBaseReportRequest {
-    request_id: i32,
-    report_base: ReportBase,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct TriggerMessageRequest {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    evse: Option<EvseWire>,
-    requested_message: MessageTrigger,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SetChargingProfileRequest {
-    evse_id: u32,
-    charging_profile: ChargingProfileWire,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ClearChargingProfileRequest {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    charging_profile_id: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    charging_profile_criteria: Option<ClearChargingProfileCriteria>,
-}
-
-/// ClearChargingProfileType.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ClearChargingProfileCriteria {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    evse_id: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    charging_profile_purpose: Option<ProfilePurposeWire>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stack_level: Option<u32>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct GetChargingProfilesRequest {
-    request_id: i32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    evse_id: Option<u32>,
-    charging_profile: ChargingProfileCriterion,
-}
-
-/// ChargingProfileCriterionType: required by the schema even when it filters nothing.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ChargingProfileCriterion {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    charging_profile_purpose: Option<ProfilePurposeWire>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct GetCompositeScheduleRequest {
-    duration: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    charging_rate_unit: Option<RateUnitWire>,
-    evse_id: u32,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ReserveNowRequest {
-    id: i32,
-    #[serde(with = "crate::ocpp::time")]
-    expiry_date_time: DateTime<Utc>,
-    id_token: IdTokenWire,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    evse_id: Option<u32>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct CancelReservationRequest {
-    reservation_id: i32,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SendLocalListRequest {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    local_authorization_list: Vec<AuthorizationData>,
-    version_number: i32,
-    update_type: UpdateKind,
-}
-
-/// AuthorizationData: without `idTokenInfo` a Differential update removes the entry (D01).
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct AuthorizationData {
-    id_token: IdTokenWire,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id_token_info: Option<IdTokenInfoWire>,
-}
-
-#[derive(Debug, Serialize)]
-struct GetLocalListVersionRequest {}
+use crate::ocpp::wire_enum::WireEnum;
 
 // ---- Choices the model leaves open ------------------------------------------------------------
 
@@ -237,7 +70,7 @@ fn component_of(key: &ConfigKey) -> &str {
 fn refuse(command: &ChargerCommand) -> NotInVersion {
     NotInVersion {
         command: command.name(),
-        version: "v201",
+        version: VERSION,
     }
 }
 
@@ -284,6 +117,90 @@ fn evse_wire(evse_id: Option<u32>) -> Option<EvseWire> {
     })
 }
 
+/// GetVariablesRequest (B06) for `keys`; `None` for no keys (GetVariables has no "all"
+/// form: the full device model comes from GetBaseReport, whose answer arrives as
+/// NotifyReport events, so the caller sends `ChargerCommand::GetBaseReport` instead) or for
+/// a key too long for 2.0.1.
+fn get_variables_request(keys: &[ConfigKey]) -> Option<GetVariablesRequest> {
+    if keys.is_empty() {
+        return None;
+    }
+    let get_variable_data = keys
+        .iter()
+        .map(|key| {
+            variable_ref(key).map(|(component, variable)| GetVariableDataWire {
+                component,
+                variable,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(GetVariablesRequest { get_variable_data })
+}
+
+/// The message TriggerMessageRequest asks for (F06). 1.6 DiagnosticsStatusNotification is
+/// 2.0.1 LogStatusNotification.
+fn message_trigger(kind: TriggerKind) -> MessageTrigger {
+    match kind {
+        TriggerKind::BootNotification => MessageTrigger::BootNotification,
+        TriggerKind::Heartbeat => MessageTrigger::Heartbeat,
+        TriggerKind::MeterValues => MessageTrigger::MeterValues,
+        TriggerKind::StatusNotification => MessageTrigger::StatusNotification,
+        TriggerKind::FirmwareStatusNotification => MessageTrigger::FirmwareStatusNotification,
+        TriggerKind::DiagnosticsStatusNotification => MessageTrigger::LogStatusNotification,
+        TriggerKind::TransactionEvent => MessageTrigger::TransactionEvent,
+    }
+}
+
+/// ClearChargingProfileRequest (K10). The criteria object is left out when it would filter
+/// nothing.
+fn clear_charging_profile_request(
+    id: Option<i32>,
+    evse_id: Option<u32>,
+    purpose: Option<ProfilePurpose>,
+    stack_level: Option<u32>,
+) -> ClearChargingProfileRequest {
+    let criteria = (evse_id.is_some() || purpose.is_some() || stack_level.is_some()).then(|| {
+        ClearChargingProfileWire {
+            evse_id,
+            charging_profile_purpose: purpose.map(purpose_to_wire),
+            stack_level,
+        }
+    });
+    ClearChargingProfileRequest {
+        charging_profile_id: id,
+        charging_profile_criteria: criteria,
+    }
+}
+
+/// SendLocalListRequest (D01). Local lists hold cards for offline authorisation: untyped
+/// tokens are ISO14443, as for ReserveNow. An empty list is sent without the array
+/// (minItems 1): a Full update without entries empties the list. `None` when a token cannot
+/// be written in 2.0.1.
+fn send_local_list_request(
+    version: i32,
+    full: bool,
+    entries: &[LocalListEntry],
+) -> Option<SendLocalListRequest> {
+    let local_authorization_list = entries
+        .iter()
+        .map(|entry| {
+            Some(AuthorizationDataWire {
+                id_token: id_token_to_wire(&entry.id_token, IdTokenKind::Iso14443)?,
+                id_token_info: entry.info.as_ref().map(id_token_info_to_wire),
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(SendLocalListRequest {
+        local_authorization_list,
+        version_number: version,
+        update_type: if full {
+            UpdateKind::Full
+        } else {
+            UpdateKind::Differential
+        },
+    })
+}
+
 // ---- Commands to requests -------------------------------------------------------------------
 
 /// Writes a command as (action, payload). See the module doc for when it refuses.
@@ -298,7 +215,7 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
             remote_start_id,
         } => (
             "RequestStartTransaction",
-            to_payload(&RequestStartTransactionRequest {
+            to_json(&RequestStartTransactionRequest {
                 evse_id: *evse_id,
                 id_token: id_token_to_wire(id_token, IdTokenKind::Central).ok_or_else(refused)?,
                 remote_start_id: *remote_start_id,
@@ -310,14 +227,14 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
         ),
         ChargerCommand::RemoteStop { tx } => (
             "RequestStopTransaction",
-            to_payload(&RequestStopTransactionRequest {
+            to_json(&RequestStopTransactionRequest {
                 transaction_id: tx_key_to_wire(tx).ok_or_else(refused)?,
             }),
         ),
         // B11/B12: OnIdle waits for transactions to end, like 1.6 Soft.
         ChargerCommand::Reset { kind } => (
             "Reset",
-            to_payload(&ResetRequest {
+            to_json(&ResetRequest {
                 kind: match kind {
                     ResetKind::Soft => ResetKindWire::OnIdle,
                     ResetKind::Hard => ResetKindWire::Immediate,
@@ -328,7 +245,7 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
         // connector 1.
         ChargerCommand::UnlockConnector { evse } => (
             "UnlockConnector",
-            to_payload(&UnlockConnectorRequest {
+            to_json(&UnlockConnectorRequest {
                 evse_id: evse.evse_id,
                 connector_id: evse.connector_id.unwrap_or(1),
             }),
@@ -336,7 +253,7 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
         // G03/G04: no `evse` means the whole charging station.
         ChargerCommand::ChangeAvailability { evse, operative } => (
             "ChangeAvailability",
-            to_payload(&ChangeAvailabilityRequest {
+            to_json(&ChangeAvailabilityRequest {
                 evse: evse.filter(|e| e.evse_id != 0).map(|e| EvseWire {
                     id: e.evse_id,
                     connector_id: e.connector_id,
@@ -348,36 +265,18 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
                 },
             }),
         ),
-        // B06. GetVariables needs at least one variable and has no "all" form; the full
-        // device model comes from GetBaseReport, whose answer arrives as NotifyReport
-        // events, not as this command's reply. So "every key" is refused here and the
-        // caller sends `ChargerCommand::GetBaseReport` instead.
-        ChargerCommand::GetConfiguration { keys } => {
-            if keys.is_empty() {
-                return Err(refused());
-            }
-            let get_variable_data = keys
-                .iter()
-                .map(|key| {
-                    variable_ref(key).map(|(component, variable)| VariableRef {
-                        component,
-                        variable,
-                    })
-                })
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(refused)?;
-            (
-                "GetVariables",
-                to_payload(&GetVariablesRequest { get_variable_data }),
-            )
-        }
+        // B06. "Every key" is refused (see `get_variables_request`).
+        ChargerCommand::GetConfiguration { keys } => (
+            "GetVariables",
+            to_json(&get_variables_request(keys).ok_or_else(refused)?),
+        ),
         // B05.
         ChargerCommand::SetConfiguration { key, value } => {
             let (component, variable) = variable_ref(key).ok_or_else(refused)?;
             (
                 "SetVariables",
-                to_payload(&SetVariablesRequest {
-                    set_variable_data: vec![SetVariableData {
+                to_json(&SetVariablesRequest {
+                    set_variable_data: vec![SetVariableDataWire {
                         attribute_value: bounded(value).ok_or_else(refused)?,
                         component,
                         variable,
@@ -388,62 +287,42 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
         // B07/B08. A report base 2.0.1 does not define cannot be asked for.
         ChargerCommand::GetBaseReport { request_id, report } => (
             "GetBaseReport",
-            to_payload(&GetBaseReportRequest {
+            to_json(&GetBaseReportRequest {
                 request_id: *request_id,
                 report_base: ReportBase::parse(report).ok_or_else(refused)?,
             }),
         ),
-        // F06. 1.6 DiagnosticsStatusNotification is 2.0.1 LogStatusNotification.
+        // F06.
         ChargerCommand::Trigger { message, evse_id } => (
             "TriggerMessage",
-            to_payload(&TriggerMessageRequest {
+            to_json(&TriggerMessageRequest {
                 evse: evse_wire(*evse_id),
-                requested_message: match message {
-                    TriggerKind::BootNotification => MessageTrigger::BootNotification,
-                    TriggerKind::Heartbeat => MessageTrigger::Heartbeat,
-                    TriggerKind::MeterValues => MessageTrigger::MeterValues,
-                    TriggerKind::StatusNotification => MessageTrigger::StatusNotification,
-                    TriggerKind::FirmwareStatusNotification => {
-                        MessageTrigger::FirmwareStatusNotification
-                    }
-                    TriggerKind::DiagnosticsStatusNotification => {
-                        MessageTrigger::LogStatusNotification
-                    }
-                    TriggerKind::TransactionEvent => MessageTrigger::TransactionEvent,
-                },
+                requested_message: message_trigger(*message),
             }),
         ),
         // K01. Limits are rounded down to 0.1 in `profile_to_wire`.
         ChargerCommand::SetChargingProfile { evse_id, profile } => (
             "SetChargingProfile",
-            to_payload(&SetChargingProfileRequest {
+            to_json(&SetChargingProfileRequest {
                 evse_id: *evse_id,
                 charging_profile: profile_to_wire(profile).ok_or_else(refused)?,
             }),
         ),
-        // K10. The criteria object is left out when it would filter nothing.
+        // K10.
         ChargerCommand::ClearChargingProfile {
             id,
             evse_id,
             purpose,
             stack_level,
-        } => {
-            let criteria =
-                (evse_id.is_some() || purpose.is_some() || stack_level.is_some()).then(|| {
-                    ClearChargingProfileCriteria {
-                        evse_id: *evse_id,
-                        charging_profile_purpose: purpose.map(purpose_to_wire),
-                        stack_level: *stack_level,
-                    }
-                });
-            (
-                "ClearChargingProfile",
-                to_payload(&ClearChargingProfileRequest {
-                    charging_profile_id: *id,
-                    charging_profile_criteria: criteria,
-                }),
-            )
-        }
+        } => (
+            "ClearChargingProfile",
+            to_json(&clear_charging_profile_request(
+                *id,
+                *evse_id,
+                *purpose,
+                *stack_level,
+            )),
+        ),
         // K09. An empty criterion asks for every profile.
         ChargerCommand::GetChargingProfiles {
             request_id,
@@ -451,10 +330,10 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
             purpose,
         } => (
             "GetChargingProfiles",
-            to_payload(&GetChargingProfilesRequest {
+            to_json(&GetChargingProfilesRequest {
                 request_id: *request_id,
                 evse_id: *evse_id,
-                charging_profile: ChargingProfileCriterion {
+                charging_profile: ChargingProfileCriterionWire {
                     charging_profile_purpose: purpose.map(purpose_to_wire),
                 },
             }),
@@ -466,7 +345,7 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
             rate_unit,
         } => (
             "GetCompositeSchedule",
-            to_payload(&GetCompositeScheduleRequest {
+            to_json(&GetCompositeScheduleRequest {
                 duration: *duration_s,
                 charging_rate_unit: rate_unit.map(rate_unit_to_wire),
                 evse_id: *evse_id,
@@ -481,7 +360,7 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
             id_token,
         } => (
             "ReserveNow",
-            to_payload(&ReserveNowRequest {
+            to_json(&ReserveNowRequest {
                 id: *reservation_id,
                 expiry_date_time: *expiry,
                 id_token: id_token_to_wire(id_token, IdTokenKind::Iso14443).ok_or_else(refused)?,
@@ -491,46 +370,129 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
         // H02.
         ChargerCommand::CancelReservation { reservation_id } => (
             "CancelReservation",
-            to_payload(&CancelReservationRequest {
+            to_json(&CancelReservationRequest {
                 reservation_id: *reservation_id,
             }),
         ),
-        // D01. Local lists hold cards for offline authorisation: untyped tokens are
-        // ISO14443, as for ReserveNow. An empty list is sent without the array (minItems
-        // 1): a Full update without entries empties the list.
+        // D01.
         ChargerCommand::SendLocalList {
             version,
             full,
             entries,
-        } => {
-            let local_authorization_list = entries
-                .iter()
-                .map(|entry| {
-                    Some(AuthorizationData {
-                        id_token: id_token_to_wire(&entry.id_token, IdTokenKind::Iso14443)?,
-                        id_token_info: entry.info.as_ref().map(id_token_info_to_wire),
-                    })
-                })
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(refused)?;
-            (
-                "SendLocalList",
-                to_payload(&SendLocalListRequest {
-                    local_authorization_list,
-                    version_number: *version,
-                    update_type: if *full {
-                        UpdateKind::Full
-                    } else {
-                        UpdateKind::Differential
-                    },
-                }),
-            )
-        }
+        } => (
+            "SendLocalList",
+            to_json(&send_local_list_request(*version, *full, entries).ok_or_else(refused)?),
+        ),
         // D02.
         ChargerCommand::GetLocalListVersion => (
             "GetLocalListVersion",
-            to_payload(&GetLocalListVersionRequest {}),
+            to_json(&GetLocalListVersionRequest {}),
         ),
+    })
+}
+
+// ---- Responses to replies ------------------------------------------------------------------
+
+/// The positive statuses: the station did, or will do, what was asked.
+fn is_positive(status: &str) -> bool {
+    matches!(
+        status,
+        "Accepted" | "Scheduled" | "Unlocked" | "RebootRequired"
+    )
+}
+
+fn status_reply(status: &'static str) -> CommandReply {
+    CommandReply::Status {
+        status: status.to_string(),
+        accepted: is_positive(status),
+    }
+}
+
+/// A response carrying only a status of the enumeration `S`, read strictly.
+fn status<S: WireEnum + DeserializeOwned>(payload: Value) -> Result<CommandReply, PayloadError> {
+    let response: StatusResponse<S> = parse(payload)?;
+    Ok(status_reply(response.status.as_str()))
+}
+
+/// Reads the station's CALLRESULT payload for `command`, strict on every status enum.
+pub fn decode_reply(
+    command: &ChargerCommand,
+    payload: Value,
+) -> Result<CommandReply, PayloadError> {
+    Ok(match command {
+        ChargerCommand::RemoteStart { .. } | ChargerCommand::RemoteStop { .. } => {
+            status::<RequestStartStopStatus>(payload)?
+        }
+        ChargerCommand::Reset { .. } => status::<ResetStatus>(payload)?,
+        ChargerCommand::UnlockConnector { .. } => status::<UnlockStatus>(payload)?,
+        ChargerCommand::ChangeAvailability { .. } => status::<ChangeAvailabilityStatus>(payload)?,
+        // Accepted results carry values; UnknownComponent/UnknownVariable name keys the
+        // station does not have; Rejected and NotSupportedAttributeType are keys it has but
+        // would not read, listed with no value. GetVariables says nothing about
+        // mutability, so `readonly` is false.
+        ChargerCommand::GetConfiguration { .. } => {
+            let response: GetVariablesResponse = parse(payload)?;
+            let mut values = Vec::new();
+            let mut unknown = Vec::new();
+            for result in response.get_variable_result {
+                let key = ConfigKey {
+                    component: Some(result.component.name.into_inner()),
+                    variable: result.variable.name.into_inner(),
+                };
+                match result.attribute_status {
+                    GetVariableStatus::Accepted => values.push(ConfigValue {
+                        key,
+                        value: result.attribute_value.map(Bounded::into_inner),
+                        readonly: false,
+                    }),
+                    GetVariableStatus::UnknownComponent | GetVariableStatus::UnknownVariable => {
+                        unknown.push(key)
+                    }
+                    GetVariableStatus::Rejected | GetVariableStatus::NotSupportedAttributeType => {
+                        values.push(ConfigValue {
+                            key,
+                            value: None,
+                            readonly: false,
+                        })
+                    }
+                }
+            }
+            CommandReply::Configuration { values, unknown }
+        }
+        // One variable was set, so the first result is the answer.
+        ChargerCommand::SetConfiguration { .. } => {
+            let response: SetVariablesResponse = parse(payload)?;
+            match response.set_variable_result.first() {
+                Some(result) => status_reply(result.attribute_status.as_str()),
+                None => {
+                    return Err(PayloadError::new(
+                        RpcErrorCode::PropertyConstraintViolation,
+                        "setVariableResult is empty (minItems 1)",
+                    ));
+                }
+            }
+        }
+        ChargerCommand::GetBaseReport { .. } => status::<GenericDeviceModelStatus>(payload)?,
+        ChargerCommand::Trigger { .. } => status::<TriggerMessageStatus>(payload)?,
+        ChargerCommand::SetChargingProfile { .. } => status::<ChargingProfileStatus>(payload)?,
+        ChargerCommand::ClearChargingProfile { .. } => {
+            status::<ClearChargingProfileStatus>(payload)?
+        }
+        ChargerCommand::GetChargingProfiles { .. } => status::<GetChargingProfileStatus>(payload)?,
+        ChargerCommand::GetCompositeSchedule { .. } => {
+            let response: GetCompositeScheduleResponse = parse(payload)?;
+            CommandReply::CompositeSchedule {
+                accepted: response.status == GenericStatus::Accepted,
+                schedule: response.schedule.map(composite_from_wire),
+            }
+        }
+        ChargerCommand::ReserveNow { .. } => status::<ReserveNowStatus>(payload)?,
+        ChargerCommand::CancelReservation { .. } => status::<CancelReservationStatus>(payload)?,
+        ChargerCommand::SendLocalList { .. } => status::<SendLocalListStatus>(payload)?,
+        ChargerCommand::GetLocalListVersion => {
+            let response: GetLocalListVersionResponse = parse(payload)?;
+            CommandReply::LocalListVersion(response.version_number)
+        }
     })
 }
 
@@ -542,7 +504,7 @@ mod tests {
     use super::*;
     use crate::ocpp::model::*;
     use crate::ocpp::schema_check::assert_valid;
-    use crate::ocpp::v201::encode_command;
+    use crate::ocpp::v201::{decode_command_reply, encode_command};
 
     fn t(text: &str) -> DateTime<Utc> {
         crate::ocpp::time::parse(text).expect("test timestamp")
@@ -978,6 +940,312 @@ mod tests {
                     version: "v201"
                 }
             );
+        }
+    }
+
+    /// A status reply.
+    fn status(status: &str, accepted: bool) -> CommandReply {
+        CommandReply::Status {
+            status: status.into(),
+            accepted,
+        }
+    }
+
+    /// Each command with a response the station may send, validated against the response
+    /// schema, and the reply it must decode to.
+    #[test]
+    fn every_command_reply_decodes() {
+        let start = ChargerCommand::RemoteStart {
+            evse_id: None,
+            id_token: token("A", None),
+            profile: None,
+            remote_start_id: 1,
+        };
+        let get_config = ChargerCommand::GetConfiguration {
+            keys: vec![key(None, "HeartbeatInterval")],
+        };
+        let set_config = ChargerCommand::SetConfiguration {
+            key: key(None, "HeartbeatInterval"),
+            value: "60".into(),
+        };
+        let cases: Vec<(ChargerCommand, &str, Value, CommandReply)> = vec![
+            (
+                start.clone(),
+                "RequestStartTransaction",
+                json!({"status": "Accepted", "transactionId": "tx-1"}),
+                status("Accepted", true),
+            ),
+            (
+                start,
+                "RequestStartTransaction",
+                json!({"status": "Rejected", "statusInfo": {"reasonCode": "Occupied"}}),
+                status("Rejected", false),
+            ),
+            (
+                ChargerCommand::RemoteStop { tx: TxKey::Csms(1) },
+                "RequestStopTransaction",
+                json!({"status": "Rejected"}),
+                status("Rejected", false),
+            ),
+            (
+                ChargerCommand::Reset {
+                    kind: ResetKind::Soft,
+                },
+                "Reset",
+                json!({"status": "Scheduled"}),
+                status("Scheduled", true),
+            ),
+            (
+                ChargerCommand::UnlockConnector {
+                    evse: EvseRef::default(),
+                },
+                "UnlockConnector",
+                json!({"status": "Unlocked"}),
+                status("Unlocked", true),
+            ),
+            (
+                ChargerCommand::UnlockConnector {
+                    evse: EvseRef::default(),
+                },
+                "UnlockConnector",
+                json!({"status": "OngoingAuthorizedTransaction"}),
+                status("OngoingAuthorizedTransaction", false),
+            ),
+            (
+                ChargerCommand::ChangeAvailability {
+                    evse: None,
+                    operative: true,
+                },
+                "ChangeAvailability",
+                json!({"status": "Scheduled"}),
+                status("Scheduled", true),
+            ),
+            (
+                get_config,
+                "GetVariables",
+                json!({"getVariableResult": [
+                    {"attributeStatus": "Accepted", "attributeValue": "300", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}},
+                    {"attributeStatus": "UnknownVariable", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "Nope"}},
+                    {"attributeStatus": "UnknownComponent", "component": {"name": "Nothing"}, "variable": {"name": "X"}},
+                    {"attributeStatus": "Rejected", "component": {"name": "SecurityCtrlr"}, "variable": {"name": "BasicAuthPassword"}}]}),
+                CommandReply::Configuration {
+                    values: vec![
+                        ConfigValue {
+                            key: key(Some("OCPPCommCtrlr"), "HeartbeatInterval"),
+                            value: Some("300".into()),
+                            readonly: false,
+                        },
+                        ConfigValue {
+                            key: key(Some("SecurityCtrlr"), "BasicAuthPassword"),
+                            value: None,
+                            readonly: false,
+                        },
+                    ],
+                    unknown: vec![
+                        key(Some("OCPPCommCtrlr"), "Nope"),
+                        key(Some("Nothing"), "X"),
+                    ],
+                },
+            ),
+            (
+                set_config.clone(),
+                "SetVariables",
+                json!({"setVariableResult": [{"attributeStatus": "RebootRequired", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}]}),
+                status("RebootRequired", true),
+            ),
+            (
+                set_config,
+                "SetVariables",
+                json!({"setVariableResult": [{"attributeStatus": "UnknownVariable", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}]}),
+                status("UnknownVariable", false),
+            ),
+            (
+                ChargerCommand::GetBaseReport {
+                    request_id: 1,
+                    report: "FullInventory".into(),
+                },
+                "GetBaseReport",
+                json!({"status": "EmptyResultSet"}),
+                status("EmptyResultSet", false),
+            ),
+            (
+                ChargerCommand::Trigger {
+                    message: TriggerKind::Heartbeat,
+                    evse_id: None,
+                },
+                "TriggerMessage",
+                json!({"status": "NotImplemented"}),
+                status("NotImplemented", false),
+            ),
+            (
+                ChargerCommand::SetChargingProfile {
+                    evse_id: 1,
+                    profile: profile(ProfilePurpose::TxDefault, None, &[16.0]),
+                },
+                "SetChargingProfile",
+                json!({"status": "Accepted"}),
+                status("Accepted", true),
+            ),
+            (
+                ChargerCommand::ClearChargingProfile {
+                    id: Some(1),
+                    evse_id: None,
+                    purpose: None,
+                    stack_level: None,
+                },
+                "ClearChargingProfile",
+                json!({"status": "Unknown"}),
+                status("Unknown", false),
+            ),
+            (
+                ChargerCommand::GetChargingProfiles {
+                    request_id: 1,
+                    evse_id: None,
+                    purpose: None,
+                },
+                "GetChargingProfiles",
+                json!({"status": "NoProfiles"}),
+                status("NoProfiles", false),
+            ),
+            (
+                ChargerCommand::GetCompositeSchedule {
+                    evse_id: 1,
+                    duration_s: 600,
+                    rate_unit: Some(RateUnit::Amps),
+                },
+                "GetCompositeSchedule",
+                json!({"status": "Accepted", "schedule": {"evseId": 1, "duration": 600, "scheduleStart": "2026-03-01T08:00:00Z",
+                    "chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 13.5, "numberPhases": 1}]}}),
+                CommandReply::CompositeSchedule {
+                    accepted: true,
+                    schedule: Some(ChargingSchedule {
+                        start: Some(t("2026-03-01T08:00:00Z")),
+                        duration_s: Some(600),
+                        rate_unit: RateUnit::Amps,
+                        periods: vec![SchedulePeriod {
+                            start_s: 0,
+                            limit: 13.5,
+                            phases: Some(1),
+                        }],
+                        min_rate: None,
+                    }),
+                },
+            ),
+            (
+                ChargerCommand::GetCompositeSchedule {
+                    evse_id: 9,
+                    duration_s: 600,
+                    rate_unit: None,
+                },
+                "GetCompositeSchedule",
+                json!({"status": "Rejected"}),
+                CommandReply::CompositeSchedule {
+                    accepted: false,
+                    schedule: None,
+                },
+            ),
+            (
+                ChargerCommand::ReserveNow {
+                    reservation_id: 1,
+                    evse_id: None,
+                    expiry: t("2026-03-01T09:00:00Z"),
+                    id_token: token("A", None),
+                },
+                "ReserveNow",
+                json!({"status": "Occupied"}),
+                status("Occupied", false),
+            ),
+            (
+                ChargerCommand::CancelReservation { reservation_id: 1 },
+                "CancelReservation",
+                json!({"status": "Accepted"}),
+                status("Accepted", true),
+            ),
+            (
+                ChargerCommand::SendLocalList {
+                    version: 1,
+                    full: true,
+                    entries: vec![],
+                },
+                "SendLocalList",
+                json!({"status": "VersionMismatch"}),
+                status("VersionMismatch", false),
+            ),
+            (
+                ChargerCommand::GetLocalListVersion,
+                "GetLocalListVersion",
+                json!({"versionNumber": 12}),
+                CommandReply::LocalListVersion(12),
+            ),
+        ];
+        for (command, action, payload, want) in cases {
+            assert_valid("v201", action, true, &payload);
+            let got =
+                decode_command_reply(&command, payload).unwrap_or_else(|e| panic!("{action}: {e}"));
+            assert_eq!(got, want, "{action}");
+        }
+    }
+
+    #[test]
+    fn bad_command_replies_get_the_right_error_code() {
+        use RpcErrorCode::*;
+        let reset = ChargerCommand::Reset {
+            kind: ResetKind::Hard,
+        };
+        let cases: Vec<(ChargerCommand, Value, RpcErrorCode)> = vec![
+            // An enum value of a neighbouring type is still wrong for this one.
+            (
+                reset.clone(),
+                json!({"status": "Unlocked"}),
+                PropertyConstraintViolation,
+            ),
+            (
+                reset.clone(),
+                json!({"status": "accepted"}),
+                PropertyConstraintViolation,
+            ),
+            (reset.clone(), json!({}), OccurrenceConstraintViolation),
+            (reset, json!({"status": 1}), TypeConstraintViolation),
+            (
+                ChargerCommand::GetLocalListVersion,
+                json!({"versionNumber": "12"}),
+                TypeConstraintViolation,
+            ),
+            (
+                ChargerCommand::GetLocalListVersion,
+                json!({}),
+                OccurrenceConstraintViolation,
+            ),
+            (
+                ChargerCommand::GetConfiguration {
+                    keys: vec![key(None, "HeartbeatInterval")],
+                },
+                json!({"getVariableResult": [{"attributeStatus": "Maybe", "component": {"name": "C"}, "variable": {"name": "V"}}]}),
+                PropertyConstraintViolation,
+            ),
+            (
+                ChargerCommand::SetConfiguration {
+                    key: key(None, "HeartbeatInterval"),
+                    value: "1".into(),
+                },
+                json!({"setVariableResult": []}),
+                PropertyConstraintViolation,
+            ),
+            (
+                ChargerCommand::GetCompositeSchedule {
+                    evse_id: 1,
+                    duration_s: 60,
+                    rate_unit: None,
+                },
+                json!({"status": "Accepted", "schedule": {"evseId": 1, "duration": 60, "scheduleStart": "2026-03-01T08:00:00Z",
+                    "chargingRateUnit": "kW", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 1}]}}),
+                PropertyConstraintViolation,
+            ),
+        ];
+        for (command, payload, want) in cases {
+            let err =
+                decode_command_reply(&command, payload.clone()).expect_err(&format!("{payload}"));
+            assert_eq!(err.code, want, "{payload}: {}", err.message);
         }
     }
 }

@@ -8,20 +8,16 @@
 //! payloads. Where the model has no room for a 2.0.1 detail (a component's `instance` or
 //! `evse`, a variable's `instance`), the detail is dropped and the doc of the function says so.
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::charging::{
-    NotifyChargingLimitRequest, NotifyEvChargingNeedsRequest, ReportChargingProfilesRequest,
-    profile_from_wire,
-};
+use super::charging::profile_from_wire;
 use super::enums::{
     AttributeKind, AuthorizationStatusWire, ChargingNeedsStatus, ConnectorStatusWire,
     DataTransferStatusWire, IdTokenKind, Measurand, ReadingContext, RegistrationStatusWire,
     TransactionEventKind,
 };
 use super::messages::*;
+use super::to_json;
 use crate::ocpp::model::{
     AuthorizationStatus, ChargerEvent, ConnectorStatus, DataTransferStatus, EvChargingNeeds,
     EventReply, EvseRef, IdToken, IdTokenInfo, MeterSample, NotifiedEvent, RegistrationStatus,
@@ -30,30 +26,9 @@ use crate::ocpp::model::{
 use crate::ocpp::rpc::{PayloadError, RpcErrorCode};
 use crate::ocpp::strings::Bounded;
 
-/// Parses a payload into its wire type, classifying failures as CALLERROR codes
-/// (OCPP 2.0.1 Part 4 §4.2.3). The payload must be a JSON object: serde would otherwise
-/// accept a struct written as an array, which no OCPP message is.
-pub fn parse<T: DeserializeOwned>(payload: Value) -> Result<T, PayloadError> {
-    if !payload.is_object() {
-        return Err(PayloadError::new(
-            RpcErrorCode::TypeConstraintViolation,
-            "the payload must be a JSON object",
-        ));
-    }
-    serde_json::from_value(payload).map_err(|e| PayloadError::from_serde(&e))
-}
-
-/// Writes a wire type as a payload.
-pub fn to_payload<T: Serialize>(wire: &T) -> Value {
-    // Our wire types are plain structs with string keys and finite numbers, which
-    // serde_json always serializes to a Value.
-    serde_json::to_value(wire).expect("v201 wire types serialize to JSON")
-}
-
 // ---- Requests to events ---------------------------------------------------------------------
 
-pub fn boot(payload: Value) -> Result<ChargerEvent, PayloadError> {
-    let req: BootNotificationRequest = parse(payload)?;
+pub fn boot(req: BootNotificationRequest) -> Result<ChargerEvent, PayloadError> {
     let station = req.charging_station;
     Ok(ChargerEvent::Boot {
         vendor: station.vendor_name.into_inner(),
@@ -64,13 +39,11 @@ pub fn boot(payload: Value) -> Result<ChargerEvent, PayloadError> {
     })
 }
 
-pub fn heartbeat(payload: Value) -> Result<ChargerEvent, PayloadError> {
-    let _: HeartbeatRequest = parse(payload)?;
+pub fn heartbeat(_req: HeartbeatRequest) -> Result<ChargerEvent, PayloadError> {
     Ok(ChargerEvent::Heartbeat)
 }
 
-pub fn status(payload: Value) -> Result<ChargerEvent, PayloadError> {
-    let req: StatusNotificationRequest = parse(payload)?;
+pub fn status(req: StatusNotificationRequest) -> Result<ChargerEvent, PayloadError> {
     let status = match req.connector_status {
         ConnectorStatusWire::Available => ConnectorStatus::Available,
         ConnectorStatusWire::Occupied => ConnectorStatus::Occupied,
@@ -98,8 +71,7 @@ fn id_token_from_wire(wire: IdTokenWire) -> IdToken {
     }
 }
 
-pub fn authorize(payload: Value) -> Result<ChargerEvent, PayloadError> {
-    let req: AuthorizeRequest = parse(payload)?;
+pub fn authorize(req: AuthorizeRequest) -> Result<ChargerEvent, PayloadError> {
     Ok(ChargerEvent::Authorize {
         id_token: id_token_from_wire(req.id_token),
     })
@@ -151,8 +123,7 @@ fn samples_from_wire(meter_values: Vec<MeterValueWire>) -> Result<Vec<MeterSampl
 
 /// TransactionEvent (E01-E15). The meter reading stays in `samples`: 2.0.1 has no
 /// meterStart/meterStop, so `meter_wh` (a 1.6 field) is `None`.
-pub fn transaction(payload: Value) -> Result<ChargerEvent, PayloadError> {
-    let req: TransactionEventRequest = parse(payload)?;
+pub fn transaction(req: TransactionEventRequest) -> Result<ChargerEvent, PayloadError> {
     let phase = match req.event_type {
         TransactionEventKind::Started => TxPhase::Started,
         TransactionEventKind::Updated => TxPhase::Updated,
@@ -181,8 +152,7 @@ pub fn transaction(payload: Value) -> Result<ChargerEvent, PayloadError> {
 
 /// MeterValues outside a transaction's events (J01). 2.0.1 MeterValues carries no
 /// transaction id (transaction meter values travel in TransactionEvent), so `tx` is `None`.
-pub fn meter_values(payload: Value) -> Result<ChargerEvent, PayloadError> {
-    let req: MeterValuesRequest = parse(payload)?;
+pub fn meter_values(req: MeterValuesRequest) -> Result<ChargerEvent, PayloadError> {
     Ok(ChargerEvent::MeterValues {
         evse_id: req.evse_id,
         tx: None,
@@ -195,8 +165,7 @@ pub fn meter_values(payload: Value) -> Result<ChargerEvent, PayloadError> {
 /// variable with no readable Actual value (WriteOnly, or only Target/MinSet/MaxSet)
 /// is reported with `None`. Component and variable `instance` and the component's `evse`
 /// are dropped: `ReportedVariable` has no field for them.
-pub fn notify_report(payload: Value) -> Result<ChargerEvent, PayloadError> {
-    let req: NotifyReportRequest = parse(payload)?;
+pub fn notify_report(req: NotifyReportRequest) -> Result<ChargerEvent, PayloadError> {
     let variables = req
         .report_data
         .unwrap_or_default()
@@ -222,8 +191,7 @@ pub fn notify_report(payload: Value) -> Result<ChargerEvent, PayloadError> {
 
 /// NotifyEVChargingNeeds (K15). Energy comes from the AC parameters, else the DC ones;
 /// the currents are AC only (the model plans AC phases).
-pub fn ev_charging_needs(payload: Value) -> Result<ChargerEvent, PayloadError> {
-    let req: NotifyEvChargingNeedsRequest = parse(payload)?;
+pub fn ev_charging_needs(req: NotifyEvChargingNeedsRequest) -> Result<ChargerEvent, PayloadError> {
     let needs = req.charging_needs;
     let ac = needs.ac_charging_parameters;
     let dc = needs.dc_charging_parameters;
@@ -243,8 +211,7 @@ pub fn ev_charging_needs(payload: Value) -> Result<ChargerEvent, PayloadError> {
     }))
 }
 
-pub fn charging_limit(payload: Value) -> Result<ChargerEvent, PayloadError> {
-    let req: NotifyChargingLimitRequest = parse(payload)?;
+pub fn charging_limit(req: NotifyChargingLimitRequest) -> Result<ChargerEvent, PayloadError> {
     Ok(ChargerEvent::ChargingLimit {
         evse_id: req.evse_id,
         source: req
@@ -258,8 +225,9 @@ pub fn charging_limit(payload: Value) -> Result<ChargerEvent, PayloadError> {
 
 /// ReportChargingProfiles (K09). See `charging::profile_from_wire` for what the model
 /// cannot hold.
-pub fn charging_profiles_report(payload: Value) -> Result<ChargerEvent, PayloadError> {
-    let req: ReportChargingProfilesRequest = parse(payload)?;
+pub fn charging_profiles_report(
+    req: ReportChargingProfilesRequest,
+) -> Result<ChargerEvent, PayloadError> {
     let profiles = req
         .charging_profile
         .into_iter()
@@ -274,8 +242,7 @@ pub fn charging_profiles_report(payload: Value) -> Result<ChargerEvent, PayloadE
     })
 }
 
-pub fn security_event(payload: Value) -> Result<ChargerEvent, PayloadError> {
-    let req: SecurityEventNotificationRequest = parse(payload)?;
+pub fn security_event(req: SecurityEventNotificationRequest) -> Result<ChargerEvent, PayloadError> {
     Ok(ChargerEvent::SecurityEvent {
         kind: req.kind.into_inner(),
         timestamp: req.timestamp,
@@ -283,8 +250,9 @@ pub fn security_event(payload: Value) -> Result<ChargerEvent, PayloadError> {
     })
 }
 
-pub fn firmware_status(payload: Value) -> Result<ChargerEvent, PayloadError> {
-    let req: FirmwareStatusNotificationRequest = parse(payload)?;
+pub fn firmware_status(
+    req: FirmwareStatusNotificationRequest,
+) -> Result<ChargerEvent, PayloadError> {
     Ok(ChargerEvent::FirmwareStatus {
         status: req.status.as_str().to_string(),
         request_id: req.request_id,
@@ -292,8 +260,7 @@ pub fn firmware_status(payload: Value) -> Result<ChargerEvent, PayloadError> {
 }
 
 /// LogStatusNotification is 2.0.1's DiagnosticsStatusNotification (N01).
-pub fn log_status(payload: Value) -> Result<ChargerEvent, PayloadError> {
-    let req: LogStatusNotificationRequest = parse(payload)?;
+pub fn log_status(req: LogStatusNotificationRequest) -> Result<ChargerEvent, PayloadError> {
     Ok(ChargerEvent::DiagnosticsStatus {
         status: req.status.as_str().to_string(),
         request_id: req.request_id,
@@ -302,8 +269,7 @@ pub fn log_status(payload: Value) -> Result<ChargerEvent, PayloadError> {
 
 /// NotifyEvent (N07), one `NotifiedEvent` per eventData entry. As for NotifyReport, the
 /// component's instance and evse are dropped.
-pub fn notify_event(payload: Value) -> Result<ChargerEvent, PayloadError> {
-    let req: NotifyEventRequest = parse(payload)?;
+pub fn notify_event(req: NotifyEventRequest) -> Result<ChargerEvent, PayloadError> {
     let events = req
         .event_data
         .into_iter()
@@ -321,8 +287,7 @@ pub fn notify_event(payload: Value) -> Result<ChargerEvent, PayloadError> {
 /// DataTransfer, station to CSMS. `data` is any JSON in 2.0.1 but text in the model (and in 1.6): a
 /// JSON string is kept as its content, so a vendor's text reads the same in both versions;
 /// any other value (object, array, number, bool) is kept as its compact JSON text.
-pub fn data_transfer(payload: Value) -> Result<ChargerEvent, PayloadError> {
-    let req: DataTransferRequest = parse(payload)?;
+pub fn data_transfer(req: DataTransferRequest) -> Result<ChargerEvent, PayloadError> {
     let data = req.data.map(|d| match d {
         Value::String(text) => text,
         other => other.to_string(),
@@ -377,7 +342,7 @@ pub fn reply(event: &ChargerEvent, reply: &EventReply) -> Result<Value, PayloadE
                 current_time,
                 interval_s,
             },
-        ) => to_payload(&BootNotificationResponse {
+        ) => to_json(&BootNotificationResponse {
             current_time: *current_time,
             interval: *interval_s,
             status: match status {
@@ -387,19 +352,19 @@ pub fn reply(event: &ChargerEvent, reply: &EventReply) -> Result<Value, PayloadE
             },
         }),
         (ChargerEvent::Heartbeat, EventReply::Heartbeat { current_time }) => {
-            to_payload(&HeartbeatResponse {
+            to_json(&HeartbeatResponse {
                 current_time: *current_time,
             })
         }
         (ChargerEvent::Authorize { .. }, EventReply::Authorize { info }) => {
-            to_payload(&AuthorizeResponse {
+            to_json(&AuthorizeResponse {
                 id_token_info: id_token_info_to_wire(info),
             })
         }
         // idTokenInfo is the verdict on the event's idToken (E01-E07 authorise the token a
         // transaction starts with); an event without a token gets none. `transaction_id` is 1.6 only.
         (ChargerEvent::Transaction(tx), EventReply::Transaction { info, .. }) => {
-            to_payload(&TransactionEventResponse {
+            to_json(&TransactionEventResponse {
                 id_token_info: info
                     .as_ref()
                     .filter(|_| tx.id_token.is_some())
@@ -407,7 +372,7 @@ pub fn reply(event: &ChargerEvent, reply: &EventReply) -> Result<Value, PayloadE
             })
         }
         (ChargerEvent::EvChargingNeeds(_), EventReply::EvChargingNeeds { accepted }) => {
-            to_payload(&NotifyEvChargingNeedsResponse {
+            to_json(&NotifyEvChargingNeedsResponse {
                 status: if *accepted {
                     ChargingNeedsStatus::Accepted
                 } else {
@@ -417,7 +382,7 @@ pub fn reply(event: &ChargerEvent, reply: &EventReply) -> Result<Value, PayloadE
         }
         // `data` goes back as a JSON string: the model holds text (see `data_transfer`).
         (ChargerEvent::DataTransfer { .. }, EventReply::DataTransfer { status, data }) => {
-            to_payload(&DataTransferResponse {
+            to_json(&DataTransferResponse {
                 status: match status {
                     DataTransferStatus::Accepted => DataTransferStatusWire::Accepted,
                     DataTransferStatus::Rejected => DataTransferStatusWire::Rejected,
@@ -440,7 +405,7 @@ pub fn reply(event: &ChargerEvent, reply: &EventReply) -> Result<Value, PayloadE
             | ChargerEvent::SecurityEvent { .. }
             | ChargerEvent::Notify { .. },
             EventReply::Empty,
-        ) => to_payload(&EmptyResponse {}),
+        ) => to_json(&EmptyResponse {}),
         _ => return Err(mismatch(event, reply)),
     };
     Ok(payload)

@@ -7,42 +7,7 @@
 //! measurands, ...) are still parsed here first and only then turned into `as_str()`. This
 //! module must never map between wire and model meaning; that is `convert`'s job.
 
-use serde::{Deserialize, Serialize};
-
-/// Declares a wire enum: serde derives with the exact schema spelling, `as_str` and `parse`.
-/// A variant whose spelling is not a Rust identifier gives it as `Variant = "text"`.
-macro_rules! wire_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident $(= $text:literal)?),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-        // The variants are the schema's words (e.g. `...Inventory`), not names we choose.
-        #[allow(clippy::enum_variant_names)]
-        pub enum $name {
-            $( $(#[serde(rename = $text)])? $variant ),+
-        }
-
-        impl $name {
-            /// Every value, in schema order.
-            #[allow(dead_code)]
-            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
-
-            /// The schema spelling.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $( Self::$variant => wire_enum!(@text $variant $($text)?) ),+
-                }
-            }
-
-            /// Reads the schema spelling (exact, case-sensitive like the schemas).
-            #[allow(dead_code)]
-            pub fn parse(text: &str) -> Option<Self> {
-                Self::ALL.iter().copied().find(|v| v.as_str() == text)
-            }
-        }
-    };
-    (@text $variant:ident $text:literal) => { $text };
-    (@text $variant:ident) => { stringify!($variant) };
-}
+use crate::ocpp::wire_enum::wire_enum;
 
 // ---- Charging station to CSMS -------------------------------------------------------------
 

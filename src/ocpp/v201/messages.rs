@@ -13,6 +13,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::charging::{
+    ChargingLimitWire, ChargingNeedsWire, ChargingProfileWire, CompositeScheduleWire,
+};
 use super::enums::*;
 use crate::ocpp::strings::Bounded;
 
@@ -73,7 +76,7 @@ pub struct VariableWire {
 /// A response that is a status enum (most responses to CSMS-to-station commands). The
 /// optional `statusInfo` (StatusInfoType: a reason code for people) is ignored.
 #[derive(Debug, Clone, Deserialize)]
-pub struct StatusReply<S> {
+pub struct StatusResponse<S> {
     pub status: S,
 }
 
@@ -277,6 +280,37 @@ pub struct DataTransferRequest {
     pub vendor_id: Bounded<255>,
 }
 
+/// NotifyEVChargingNeedsRequest (K15, ISO 15118). `maxScheduleTuples` is ignored.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotifyEvChargingNeedsRequest {
+    pub charging_needs: ChargingNeedsWire,
+    pub evse_id: u32,
+}
+
+/// NotifyChargingLimitRequest (K12). The optional `chargingSchedule` is ignored: the model
+/// records who limits and whether it is grid-critical, and chargegate asks for the profiles
+/// with GetChargingProfiles when it needs the numbers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotifyChargingLimitRequest {
+    pub evse_id: Option<u32>,
+    pub charging_limit: ChargingLimitWire,
+}
+
+/// ReportChargingProfilesRequest (K09, the answer to GetChargingProfiles).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportChargingProfilesRequest {
+    pub request_id: i32,
+    pub charging_limit_source: ChargingLimitSource,
+    pub charging_profile: Vec<ChargingProfileWire>,
+    /// "to be continued": absent means false (schema default).
+    #[serde(default)]
+    pub tbc: bool,
+    pub evse_id: u32,
+}
+
 // ---- Responses chargegate writes ---------------------------------------------------------
 
 #[derive(Debug, Clone, Serialize)]
@@ -323,3 +357,225 @@ pub struct DataTransferResponse {
 /// The empty response object (`{}`) of StatusNotification, MeterValues, NotifyReport, ...
 #[derive(Debug, Clone, Serialize)]
 pub struct EmptyResponse {}
+
+// ---- Requests chargegate sends -------------------------------------------------------------------
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestStartTransactionRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evse_id: Option<u32>,
+    pub id_token: IdTokenWire,
+    pub remote_start_id: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub charging_profile: Option<ChargingProfileWire>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestStopTransactionRequest {
+    pub transaction_id: Bounded<36>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ResetRequest {
+    #[serde(rename = "type")]
+    pub kind: ResetKindWire,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnlockConnectorRequest {
+    pub evse_id: u32,
+    pub connector_id: u32,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeAvailabilityRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evse: Option<EvseWire>,
+    pub operational_status: OperationalStatus,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetVariablesRequest {
+    pub get_variable_data: Vec<GetVariableDataWire>,
+}
+
+/// GetVariableDataType; `attributeType` is left out, meaning Actual.
+#[derive(Debug, Serialize)]
+pub struct GetVariableDataWire {
+    pub component: ComponentWire,
+    pub variable: VariableWire,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetVariablesRequest {
+    pub set_variable_data: Vec<SetVariableDataWire>,
+}
+
+/// SetVariableDataType; `attributeType` is left out, meaning Actual.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetVariableDataWire {
+    pub attribute_value: Bounded<1000>,
+    pub component: ComponentWire,
+    pub variable: VariableWire,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetBaseReportRequest {
+    pub request_id: i32,
+    pub report_base: ReportBase,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TriggerMessageRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evse: Option<EvseWire>,
+    pub requested_message: MessageTrigger,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetChargingProfileRequest {
+    pub evse_id: u32,
+    pub charging_profile: ChargingProfileWire,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClearChargingProfileRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub charging_profile_id: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub charging_profile_criteria: Option<ClearChargingProfileWire>,
+}
+
+/// ClearChargingProfileType.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClearChargingProfileWire {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evse_id: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub charging_profile_purpose: Option<ProfilePurposeWire>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack_level: Option<u32>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetChargingProfilesRequest {
+    pub request_id: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evse_id: Option<u32>,
+    pub charging_profile: ChargingProfileCriterionWire,
+}
+
+/// ChargingProfileCriterionType: required by the schema even when it filters nothing.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChargingProfileCriterionWire {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub charging_profile_purpose: Option<ProfilePurposeWire>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetCompositeScheduleRequest {
+    pub duration: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub charging_rate_unit: Option<RateUnitWire>,
+    pub evse_id: u32,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReserveNowRequest {
+    pub id: i32,
+    #[serde(with = "crate::ocpp::time")]
+    pub expiry_date_time: DateTime<Utc>,
+    pub id_token: IdTokenWire,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evse_id: Option<u32>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelReservationRequest {
+    pub reservation_id: i32,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendLocalListRequest {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub local_authorization_list: Vec<AuthorizationDataWire>,
+    pub version_number: i32,
+    pub update_type: UpdateKind,
+}
+
+/// AuthorizationData: without `idTokenInfo` a Differential update removes the entry (D01).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorizationDataWire {
+    pub id_token: IdTokenWire,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token_info: Option<IdTokenInfoWire>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GetLocalListVersionRequest {}
+
+// ---- Responses to chargegate's requests ------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetVariablesResponse {
+    pub get_variable_result: Vec<GetVariableResultWire>,
+}
+
+/// GetVariableResultType.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetVariableResultWire {
+    pub attribute_status: GetVariableStatus,
+    pub attribute_value: Option<Bounded<2500>>,
+    pub component: ComponentWire,
+    pub variable: VariableWire,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetVariablesResponse {
+    pub set_variable_result: Vec<SetVariableResultWire>,
+}
+
+/// SetVariableResultType.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetVariableResultWire {
+    pub attribute_status: SetVariableStatus,
+    #[serde(rename = "component")]
+    pub _component: ComponentWire,
+    #[serde(rename = "variable")]
+    pub _variable: VariableWire,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GetCompositeScheduleResponse {
+    pub status: GenericStatus,
+    pub schedule: Option<CompositeScheduleWire>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetLocalListVersionResponse {
+    pub version_number: i32,
+}

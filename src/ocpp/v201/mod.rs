@@ -14,23 +14,28 @@ mod commands;
 mod convert;
 mod enums;
 mod messages;
-mod replies;
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::NotInVersion;
 use super::model::{ChargerCommand, ChargerEvent, CommandReply, EventReply};
 use super::rpc::{PayloadError, RpcErrorCode};
+use super::wire_enum::wire_enum;
 
-/// Every action OCPP 2.0.1 lets a charging station initiate (Part 2, the messages sent
-/// "Charging Station to CSMS"). Routing matches on this exhaustively, so adding a handler
-/// or an action is a compile-checked decision; a name outside this list is either unknown
-/// or one only the CSMS sends, and gets NotImplemented ("Requested Action is not known by
-/// receiver", OCPP 2.0.1 Part 4 §4.3); a defined action we do not handle gets NotSupported
-/// ("recognized but not supported"). STYLE.md §3 words this the other way round; the
-/// spec's definitions win because chargers act on them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum StationAction {
+/// The version name in `NotInVersion`.
+const VERSION: &str = "v201";
+
+wire_enum!(
+    /// Every action OCPP 2.0.1 lets a charging station initiate (Part 2, the messages sent
+    /// "Charging Station to CSMS"). Routing matches on this exhaustively, so adding a handler
+    /// or an action is a compile-checked decision; a name outside this list is either unknown
+    /// or one only the CSMS sends, and gets NotImplemented ("Requested Action is not known by
+    /// receiver", OCPP 2.0.1 Part 4 §4.3); a defined action we do not handle gets NotSupported
+    /// ("recognized but not supported"). STYLE.md §3 words this the other way round; the
+    /// spec's definitions win because chargers act on them.
+    Action {
     Authorize,
     BootNotification,
     ClearedChargingLimit,
@@ -56,67 +61,33 @@ enum StationAction {
     SignCertificate,
     StatusNotification,
     TransactionEvent,
-}
-
-impl StationAction {
-    fn parse(action: &str) -> Option<Self> {
-        use StationAction::*;
-        Some(match action {
-            "Authorize" => Authorize,
-            "BootNotification" => BootNotification,
-            "ClearedChargingLimit" => ClearedChargingLimit,
-            "DataTransfer" => DataTransfer,
-            "FirmwareStatusNotification" => FirmwareStatusNotification,
-            "Get15118EVCertificate" => Get15118EVCertificate,
-            "GetCertificateStatus" => GetCertificateStatus,
-            "Heartbeat" => Heartbeat,
-            "LogStatusNotification" => LogStatusNotification,
-            "MeterValues" => MeterValues,
-            "NotifyChargingLimit" => NotifyChargingLimit,
-            "NotifyCustomerInformation" => NotifyCustomerInformation,
-            "NotifyDisplayMessages" => NotifyDisplayMessages,
-            "NotifyEVChargingNeeds" => NotifyEVChargingNeeds,
-            "NotifyEVChargingSchedule" => NotifyEVChargingSchedule,
-            "NotifyEvent" => NotifyEvent,
-            "NotifyMonitoringReport" => NotifyMonitoringReport,
-            "NotifyReport" => NotifyReport,
-            "PublishFirmwareStatusNotification" => PublishFirmwareStatusNotification,
-            "ReportChargingProfiles" => ReportChargingProfiles,
-            "ReservationStatusUpdate" => ReservationStatusUpdate,
-            "SecurityEventNotification" => SecurityEventNotification,
-            "SignCertificate" => SignCertificate,
-            "StatusNotification" => StatusNotification,
-            "TransactionEvent" => TransactionEvent,
-            _ => return None,
-        })
-    }
-}
+});
 
 /// Decodes a charging station's CALL into an event.
 pub fn decode_call(action: &str, payload: Value) -> Result<ChargerEvent, PayloadError> {
-    let Some(known) = StationAction::parse(action) else {
+    let Some(known) = Action::parse(action) else {
         return Err(PayloadError::new(
             RpcErrorCode::NotImplemented,
             format!("{action} is not an action a charging station sends in OCPP 2.0.1"),
         ));
     };
-    use StationAction as A;
+    use Action as A;
     match known {
-        A::Authorize => convert::authorize(payload),
-        A::BootNotification => convert::boot(payload),
-        A::DataTransfer => convert::data_transfer(payload),
-        A::FirmwareStatusNotification => convert::firmware_status(payload),
-        A::Heartbeat => convert::heartbeat(payload),
-        A::LogStatusNotification => convert::log_status(payload),
-        A::MeterValues => convert::meter_values(payload),
-        A::NotifyChargingLimit => convert::charging_limit(payload),
-        A::NotifyEVChargingNeeds => convert::ev_charging_needs(payload),
-        A::NotifyEvent => convert::notify_event(payload),
-        A::NotifyReport => convert::notify_report(payload),
-        A::ReportChargingProfiles => convert::charging_profiles_report(payload),
-        A::SecurityEventNotification => convert::security_event(payload),
-        A::StatusNotification => convert::status(payload),
-        A::TransactionEvent => convert::transaction(payload),
+        A::Authorize => convert::authorize(parse(payload)?),
+        A::BootNotification => convert::boot(parse(payload)?),
+        A::DataTransfer => convert::data_transfer(parse(payload)?),
+        A::FirmwareStatusNotification => convert::firmware_status(parse(payload)?),
+        A::Heartbeat => convert::heartbeat(parse(payload)?),
+        A::LogStatusNotification => convert::log_status(parse(payload)?),
+        A::MeterValues => convert::meter_values(parse(payload)?),
+        A::NotifyChargingLimit => convert::charging_limit(parse(payload)?),
+        A::NotifyEVChargingNeeds => convert::ev_charging_needs(parse(payload)?),
+        A::NotifyEvent => convert::notify_event(parse(payload)?),
+        A::NotifyReport => convert::notify_report(parse(payload)?),
+        A::ReportChargingProfiles => convert::charging_profiles_report(parse(payload)?),
+        A::SecurityEventNotification => convert::security_event(parse(payload)?),
+        A::StatusNotification => convert::status(parse(payload)?),
+        A::TransactionEvent => convert::transaction(parse(payload)?),
         // Defined by 2.0.1, not handled by chargegate: certificate and ISO 15118 contract
         // management (functional blocks A and M), display messages (O), customer
         // information and monitoring reports (N), local firmware publishing (L), the
@@ -153,7 +124,27 @@ pub fn decode_command_reply(
     command: &ChargerCommand,
     payload: Value,
 ) -> Result<CommandReply, PayloadError> {
-    replies::decode_reply(command, payload)
+    commands::decode_reply(command, payload)
+}
+
+/// Parses a payload into its wire type, classifying failures as CALLERROR codes
+/// (OCPP 2.0.1 Part 4 §4.2.3). The payload must be a JSON object: serde would otherwise
+/// accept a struct written as an array, which no OCPP message is.
+fn parse<T: DeserializeOwned>(payload: Value) -> Result<T, PayloadError> {
+    if !payload.is_object() {
+        return Err(PayloadError::new(
+            RpcErrorCode::TypeConstraintViolation,
+            "the payload must be a JSON object",
+        ));
+    }
+    serde_json::from_value(payload).map_err(|e| PayloadError::from_serde(&e))
+}
+
+/// Serializes a wire type.
+fn to_json<T: Serialize>(wire: &T) -> Value {
+    // Our wire types are plain structs with string keys and finite numbers, which
+    // serde_json always serializes to a Value.
+    serde_json::to_value(wire).expect("v201 wire types serialize to JSON")
 }
 
 #[cfg(test)]
