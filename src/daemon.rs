@@ -191,7 +191,7 @@ pub async fn start_with_clock(
     }
     let http = tokio::spawn(crate::http::serve(
         http_listener,
-        crate::http::router(crate::http::HttpState::new(store.clone())),
+        crate::http::router(crate::http::HttpState::new(store.clone(), Vec::new())),
         shutdown_rx.clone(),
     ));
     let server = tokio::spawn(server.run(shutdown_rx));

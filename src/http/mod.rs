@@ -11,9 +11,10 @@
 //! `STORE_READERS` store reads in flight, so API clients cannot starve the chargers.
 
 mod api;
+mod host;
 mod listener;
 
-pub use listener::MAX_CONNECTIONS;
+pub use listener::{ANSWER_TIMEOUT, MAX_CONNECTIONS, MAX_PER_ADDRESS};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,13 +37,16 @@ const STORE_READERS: usize = 2;
 pub struct HttpState {
     store: Store,
     store_readers: Arc<Semaphore>,
+    /// `[http] allowed-hosts`: names besides IP literals and `localhost` (`host.rs`).
+    allowed_hosts: Arc<Vec<String>>,
 }
 
 impl HttpState {
-    pub fn new(store: Store) -> Self {
+    pub fn new(store: Store, allowed_hosts: Vec<String>) -> Self {
         Self {
             store,
             store_readers: Arc::new(Semaphore::new(STORE_READERS)),
+            allowed_hosts: Arc::new(allowed_hosts),
         }
     }
 }
@@ -61,6 +65,10 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/audit", get(api::audit))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            host::check,
+        ))
         .with_state(state)
 }
 

@@ -20,7 +20,9 @@ async fn raw(addr: SocketAddr, request: &[u8]) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).await.expect("HTTP connects");
     stream.write_all(request).await.unwrap();
     let mut response = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut response))
+    // A request may wait for a slot up to `ANSWER_TIMEOUT` (a held socket's life).
+    let wait = chargegate::http::ANSWER_TIMEOUT + Duration::from_secs(5);
+    tokio::time::timeout(wait, stream.read_to_end(&mut response))
         .await
         .expect("the server answers and closes")
         .unwrap();
@@ -138,7 +140,7 @@ async fn bad_requests_get_a_json_error_and_the_daemon_keeps_answering() {
     }
     let (status, body) = raw(
         addr,
-        b"POST /api/v1/audit HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+        b"POST /api/v1/audit HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
     )
     .await;
     assert_eq!(status, 405, "{body}");
@@ -192,5 +194,83 @@ async fn idle_connections_cannot_use_up_the_gateway() {
     let sim = crate::common::connect_settled(&daemon, "CP16-1", OcppVersion::V16).await;
     sim.close().await;
     drop(idle);
+    daemon.stop().await;
+}
+
+/// Issue 17: sockets that never finish a request, and keep-alive sockets left idle, used to
+/// hold their slot for ever; now each is closed when no answer is due within
+/// `ANSWER_TIMEOUT`, and the API answers again.
+#[tokio::test]
+async fn idle_and_trickling_sockets_are_closed_so_the_api_answers_again() {
+    let site = crate::common::Site::new("");
+    let daemon = site.start().await;
+    let addr = daemon.http_addr;
+    let mut held = Vec::new();
+    for i in 0..chargegate::http::MAX_CONNECTIONS {
+        let mut socket = TcpStream::connect(addr).await.unwrap();
+        if i % 2 == 0 {
+            // Half start a request head and never finish it.
+            socket
+                .write_all(b"GET /api/v1/audit HTTP/1.1\r\nHo")
+                .await
+                .unwrap();
+        }
+        held.push(socket);
+    }
+    let trickler = tokio::spawn(async move {
+        // One more keeps sending a byte a second, which must not keep it open either.
+        let mut socket = TcpStream::connect(addr).await.unwrap();
+        for b in b"GET /api/v1/audit HTTP/1.1\r\nHost: localhost\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaa"
+        {
+            if socket.write_all(&[*b]).await.is_err() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        false
+    });
+    let answered = tokio::time::timeout(
+        chargegate::http::ANSWER_TIMEOUT + Duration::from_secs(4),
+        get(addr, "/api/v1/audit?limit=1"),
+    )
+    .await
+    .expect("the API answers once the held sockets time out");
+    assert_eq!(answered.0, 200, "{}", answered.1);
+    // The held sockets were closed by the server, not left open.
+    for mut socket in held {
+        let mut buf = [0u8; 64];
+        let read = tokio::time::timeout(Duration::from_secs(2), socket.read(&mut buf)).await;
+        assert!(
+            matches!(read, Ok(Ok(0) | Err(_))),
+            "a held socket is still open: {read:?}"
+        );
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_secs(30), trickler)
+            .await
+            .expect("the trickler is cut off")
+            .unwrap(),
+        "a head trickled a byte a second was served"
+    );
+    daemon.stop().await;
+}
+
+/// Issue 17, DNS rebinding: a page that resolves its own name to the gateway reads
+/// nothing; requests addressed to the gateway's address or `localhost` are served.
+#[tokio::test]
+async fn a_request_addressed_to_another_name_is_refused() {
+    let site = crate::common::Site::new("");
+    let daemon = site.start().await;
+    let addr = daemon.http_addr;
+    let request = |host: &str| {
+        format!("GET /api/v1/audit?limit=1 HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+    };
+    let (status, body) = raw(addr, request("rebind.evil.example:8080").as_bytes()).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("allowed-hosts"), "{body}");
+    for host in [addr.to_string(), "localhost".into()] {
+        let (status, body) = raw(addr, request(&host).as_bytes()).await;
+        assert_eq!(status, 200, "{host}: {body}");
+    }
     daemon.stop().await;
 }
