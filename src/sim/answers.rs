@@ -263,8 +263,9 @@ fn clear_charging_profile(
     payload: &Value,
     state: &mut ChargerState,
 ) -> Answer {
+    let v16 = version == OcppVersion::V16;
     if accept {
-        let (id, criteria) = if version == OcppVersion::V16 {
+        let (id, criteria) = if v16 {
             (int(payload, "id"), payload.clone())
         } else {
             (
@@ -275,14 +276,7 @@ fn clear_charging_profile(
                     .unwrap_or(json!({})),
             )
         };
-        let evse = int(
-            &criteria,
-            if version == OcppVersion::V16 {
-                "connectorId"
-            } else {
-                "evseId"
-            },
-        );
+        let evse = int(&criteria, if v16 { "connectorId" } else { "evseId" });
         let purpose = text(&criteria, "chargingProfilePurpose").map(str::to_string);
         let stack = int(&criteria, "stackLevel");
         state.profiles.retain(|p| {
@@ -305,23 +299,16 @@ fn get_composite_schedule(
     state: &ChargerState,
     now: &DateTime<Utc>,
 ) -> Answer {
+    let v16 = version == OcppVersion::V16;
     if !accept {
         return result(json!({ "status": "Rejected" }));
     }
-    let evse = int(
-        payload,
-        if version == OcppVersion::V16 {
-            "connectorId"
-        } else {
-            "evseId"
-        },
-    )
-    .unwrap_or(0);
+    let evse = int(payload, if v16 { "connectorId" } else { "evseId" }).unwrap_or(0);
     let duration = int(payload, "duration").unwrap_or(86400);
     let unit = text(payload, "chargingRateUnit").unwrap_or("A");
     let limit = composite_limit(version, state, unit, now);
     let periods = json!([{ "startPeriod": 0, "limit": limit }]);
-    result(if version == OcppVersion::V16 {
+    result(if v16 {
         json!({
             "status": "Accepted",
             "connectorId": evse,
