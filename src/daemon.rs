@@ -104,30 +104,9 @@ pub async fn start_with_clock(
     limits: Limits,
     clock: Clock,
 ) -> Result<Daemon, StartError> {
-    let store = if clock.is_virtual() {
-        store.for_virtual_time()
-    } else {
-        store
-    };
-    store.call(|c| store::all_disconnected(c)).await?;
-    let csms = Csms::from_config(store.clone(), config);
-    csms.load_tokens(config).await?;
+    let (store, csms) = open_csms(config, store, clock).await?;
     let chargers = Chargers::default();
-    let server = Server::bind(
-        config.csms.listen,
-        config.csms.tls.as_ref(),
-        ServerSettings::from_config(config, clock),
-        csms.clone(),
-        chargers.clone(),
-    )
-    .await?;
-    let csms_addr =
-        server
-            .local_addr()
-            .map_err(|source| crate::charger::server::ServerError::Bind {
-                addr: config.csms.listen,
-                source,
-            })?;
+    let (server, csms_addr) = bind_csms(config, clock, &csms, &chargers).await?;
     let (http_listener, http_addr) = crate::http::bind(config.http.listen).await?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     tokio::spawn(prune_audit(
@@ -136,26 +115,11 @@ pub async fn start_with_clock(
         clock,
         shutdown_rx.clone(),
     ));
-    let baseline = BaselineState::default();
-    // Subscribed before the listener runs, so no charger's first connection is missed.
-    tokio::spawn(dispatch::baseline::run(
-        &csms,
-        chargers.clone(),
-        BaselineSettings::from_config(config),
-        baseline.clone(),
-        shutdown_rx.clone(),
-    ));
-    let (dispatch_input, dispatch_input_rx) = watch::channel(DispatchInput::default());
-    let (dispatch_loop, accounting) = dispatch::task::run(
-        &csms,
-        chargers.clone(),
-        DispatchSettings::from_config(config),
-        baseline.clone(),
-        dispatch_input_rx,
-        clock,
-        shutdown_rx.clone(),
-    );
-    tokio::spawn(dispatch_loop);
+    let Dispatching {
+        baseline,
+        dispatch_input,
+        accounting,
+    } = spawn_dispatch(config, &csms, &chargers, clock, &shutdown_rx);
     let meters = start_meters(config, &store, clock, shutdown_rx.clone());
     let history = stored_history(config, &store, clock.now()).await;
     let control = control::spawn_with_history(
@@ -166,20 +130,15 @@ pub async fn start_with_clock(
         history,
         clock,
     );
-    // Meters -> non-charger load readings -> control loop.
-    let feed = crate::site::feed::run(
-        config.clone(),
-        crate::site::feed::FeedInputs {
-            meters: meters.status.clone(),
-            events: csms.subscribe(),
-            connections: csms.subscribe_connections(),
-            limits: accounting.clone(),
-        },
-        control.readings.clone(),
+    spawn_load_feed(
+        config,
+        &csms,
+        &meters,
+        &accounting,
+        &control,
         clock,
-        shutdown_rx.clone(),
+        &shutdown_rx,
     );
-    tokio::spawn(feed);
     // Control output (plan + guard) -> dispatch input.
     if limits == Limits::Planned {
         tokio::spawn(dispatch::feed::run(
@@ -212,6 +171,116 @@ pub async fn start_with_clock(
         http,
         control: control.task,
     })
+}
+
+/// The store (on virtual time when the clock is) with every charger marked disconnected,
+/// and the CSMS state with the configured id tokens.
+async fn open_csms(
+    config: &Config,
+    store: Store,
+    clock: Clock,
+) -> Result<(Store, Csms), StartError> {
+    let store = if clock.is_virtual() {
+        store.for_virtual_time()
+    } else {
+        store
+    };
+    store.call(|c| store::all_disconnected(c)).await?;
+    let csms = Csms::from_config(store.clone(), config);
+    csms.load_tokens(config).await?;
+    Ok((store, csms))
+}
+
+/// Binds the chargers' WebSocket listener; returns it and the address it got.
+async fn bind_csms(
+    config: &Config,
+    clock: Clock,
+    csms: &Csms,
+    chargers: &Chargers,
+) -> Result<(Server, SocketAddr), StartError> {
+    let server = Server::bind(
+        config.csms.listen,
+        config.csms.tls.as_ref(),
+        ServerSettings::from_config(config, clock),
+        csms.clone(),
+        chargers.clone(),
+    )
+    .await?;
+    let csms_addr =
+        server
+            .local_addr()
+            .map_err(|source| crate::charger::server::ServerError::Bind {
+                addr: config.csms.listen,
+                source,
+            })?;
+    Ok((server, csms_addr))
+}
+
+/// The dispatch side's handles, for the feeds and the `Daemon`.
+struct Dispatching {
+    baseline: BaselineState,
+    dispatch_input: watch::Sender<DispatchInput>,
+    accounting: watch::Receiver<BTreeMap<ChargerId, ChargerLimit>>,
+}
+
+/// Spawns the baseline task and the dispatch loop.
+fn spawn_dispatch(
+    config: &Config,
+    csms: &Csms,
+    chargers: &Chargers,
+    clock: Clock,
+    shutdown_rx: &watch::Receiver<bool>,
+) -> Dispatching {
+    let baseline = BaselineState::default();
+    // Subscribed before the listener runs, so no charger's first connection is missed.
+    tokio::spawn(dispatch::baseline::run(
+        csms,
+        chargers.clone(),
+        BaselineSettings::from_config(config),
+        baseline.clone(),
+        shutdown_rx.clone(),
+    ));
+    let (dispatch_input, dispatch_input_rx) = watch::channel(DispatchInput::default());
+    let (dispatch_loop, accounting) = dispatch::task::run(
+        csms,
+        chargers.clone(),
+        DispatchSettings::from_config(config),
+        baseline.clone(),
+        dispatch_input_rx,
+        clock,
+        shutdown_rx.clone(),
+    );
+    tokio::spawn(dispatch_loop);
+    Dispatching {
+        baseline,
+        dispatch_input,
+        accounting,
+    }
+}
+
+/// Spawns meters -> non-charger load readings -> control loop.
+fn spawn_load_feed(
+    config: &Config,
+    csms: &Csms,
+    meters: &MeterHandles,
+    accounting: &watch::Receiver<BTreeMap<ChargerId, ChargerLimit>>,
+    control: &control::Control,
+    clock: Clock,
+    shutdown_rx: &watch::Receiver<bool>,
+) {
+    let feed = crate::site::feed::run(
+        config.clone(),
+        crate::site::feed::FeedInputs {
+            meters: meters.status.clone(),
+            events: csms.subscribe(),
+            connections: csms.subscribe_connections(),
+            limits: accounting.clone(),
+        },
+        control.readings.clone(),
+        clock,
+        shutdown_rx.clone(),
+    );
+    tokio::spawn(feed);
 }
 
 /// The forecast's history from the store's 1-minute meter summaries of the last 8 days

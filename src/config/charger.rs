@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use super::decode::{Table, amps, phases};
 use super::{Charger, ChargerSecret};
 use crate::ev::IEC_MIN_CURRENT_A;
+use crate::profiles::charger::ChargerQuirks;
 use crate::units::{Amps, ChargerId};
 
 const CHARGER_KEYS: &[&str] = &[
@@ -36,9 +37,51 @@ pub(super) fn read_charger(t: &Table<'_, '_>, profile_dirs: &[PathBuf]) -> Optio
                 .map_err(|e| t.problem("id", e.to_string(), None))
                 .ok()
         });
+    let secret = read_secret(t);
+    let max = amps(
+        t,
+        "max-current-a",
+        Some("the charger's rated current per phase, in A"),
+    );
+    let min = amps(t, "min-current-a", None).unwrap_or(Amps(IEC_MIN_CURRENT_A));
+    let phases = if t.has("phases") {
+        phases(t, "phases")
+    } else {
+        Some(3)
+    };
+    let rotation = read_rotation(t);
+    let failsafe = amps(t, "failsafe-current-a", None);
+    let priority = t.opt_int("priority", 0, 1000).unwrap_or(1) as u32;
+    let circuit = t.opt_str("circuit").filter(|c| c != super::SITE_CIRCUIT);
+    let profile = t
+        .opt_str("profile")
+        .unwrap_or_else(|| "generic".to_string());
+    let quirks = read_quirks(t, &profile, profile_dirs);
+    t.finish(CHARGER_KEYS);
+    let max = max?;
+    let quirks = quirks?;
+    let failsafe = failsafe.unwrap_or(min);
+    check_failsafe_pauses(t, &profile, &quirks, failsafe, min);
+    Some(Charger {
+        id: id?,
+        secret,
+        max_current: max,
+        min_current: min,
+        phases: phases?,
+        phase_rotation: rotation,
+        failsafe_current: failsafe,
+        priority,
+        circuit,
+        profile,
+        quirks,
+    })
+}
+
+/// `password` or `password-hash`, not both; `None` when the charger needs no credentials.
+fn read_secret(t: &Table<'_, '_>) -> Option<ChargerSecret> {
     let password = t.opt_str("password");
     let hash = t.opt_str("password-hash");
-    let secret = match (password, hash) {
+    match (password, hash) {
         (Some(_), Some(_)) => {
             t.problem(
                 "password-hash",
@@ -69,18 +112,11 @@ pub(super) fn read_charger(t: &Table<'_, '_>, profile_dirs: &[PathBuf]) -> Optio
             Some(ChargerSecret::Hash(h))
         }
         (None, None) => None,
-    };
-    let max = amps(
-        t,
-        "max-current-a",
-        Some("the charger's rated current per phase, in A"),
-    );
-    let min = amps(t, "min-current-a", None).unwrap_or(Amps(IEC_MIN_CURRENT_A));
-    let phases = if t.has("phases") {
-        phases(t, "phases")
-    } else {
-        Some(3)
-    };
+    }
+}
+
+/// `phase-rotation`, RST unless set.
+fn read_rotation(t: &Table<'_, '_>) -> String {
     let rotation = t
         .opt_str("phase-rotation")
         .unwrap_or_else(|| "RST".to_string());
@@ -91,23 +127,32 @@ pub(super) fn read_charger(t: &Table<'_, '_>, profile_dirs: &[PathBuf]) -> Optio
             Some(format!("one of {}", ROTATIONS.join(", "))),
         );
     }
-    let failsafe = amps(t, "failsafe-current-a", None);
-    let priority = t.opt_int("priority", 0, 1000).unwrap_or(1) as u32;
-    let circuit = t.opt_str("circuit").filter(|c| c != super::SITE_CIRCUIT);
-    let profile = t
-        .opt_str("profile")
-        .unwrap_or_else(|| "generic".to_string());
-    let quirks = match crate::profiles::charger::load(&profile, profile_dirs) {
+    rotation
+}
+
+/// The charger profile's quirks; `None` (and a problem) when it cannot be loaded.
+fn read_quirks(
+    t: &Table<'_, '_>,
+    profile: &str,
+    profile_dirs: &[PathBuf],
+) -> Option<ChargerQuirks> {
+    match crate::profiles::charger::load(profile, profile_dirs) {
         Ok(q) => Some(q),
         Err(e) => {
             t.problem("profile", e.to_string(), Some("a file in profiles/charger/ without .toml, e.g. \"generic\"; or set [profiles] charger-dir".into()));
             None
         }
-    };
-    t.finish(CHARGER_KEYS);
-    let max = max?;
-    let quirks = quirks?;
-    let failsafe = failsafe.unwrap_or(min);
+    }
+}
+
+/// A charger that cannot pause at 0 A must not be told to fall back below its minimum.
+fn check_failsafe_pauses(
+    t: &Table<'_, '_>,
+    profile: &str,
+    quirks: &ChargerQuirks,
+    failsafe: Amps,
+    min: Amps,
+) {
     if !quirks.zero_pause && failsafe.0 < min.0 {
         t.problem(
             "failsafe-current-a",
@@ -115,17 +160,4 @@ pub(super) fn read_charger(t: &Table<'_, '_>, profile_dirs: &[PathBuf]) -> Optio
             Some("raise failsafe-current-a, or use another charger profile".into()),
         );
     }
-    Some(Charger {
-        id: id?,
-        secret,
-        max_current: max,
-        min_current: min,
-        phases: phases?,
-        phase_rotation: rotation,
-        failsafe_current: failsafe,
-        priority,
-        circuit,
-        profile,
-        quirks,
-    })
 }

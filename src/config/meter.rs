@@ -111,21 +111,58 @@ fn read_meter(t: &Table<'_, '_>, dirs: &[PathBuf]) -> Option<Meter> {
     );
     let profile = profile_name
         .as_deref()
-        .and_then(|name| match Profile::load(name, dirs) {
-            Ok((p, _)) => Some(p),
-            Err(e) => {
-                let hint = match &e {
-                    ProfileError::NotFound { .. } => {
-                        "check the spelling, or set [profiles] meter-dir".to_string()
-                    }
-                    _ => "fix the profile file (profiles/README.md documents every field)"
-                        .to_string(),
-                };
-                t.problem("profile", e.to_string(), Some(hint));
-                None
-            }
-        });
-    let role = match t.opt_str("role").as_deref() {
+        .and_then(|name| load_profile(t, name, dirs));
+    let role = read_role(t);
+    let transport = read_transport(t);
+    // Modbus Application Protocol §4.1 / over serial line §2.2: unit ids 1-247 address a
+    // device; 0 is broadcast (no answer). Gateways use 255 for "the gateway itself".
+    let unit_id = t.opt_int("unit-id", 1, 255).unwrap_or(1) as u8;
+    let poll = t.opt_int("poll-interval-ms", 100, 60_000).unwrap_or(1000) as u64;
+    let stale = t.opt_int("stale-after-ms", 500, 600_000).unwrap_or(5000) as u64;
+    let circuit = t.opt_str("circuit");
+    let invert = t.opt_bool("invert").unwrap_or(false);
+    t.finish(METER_KEYS);
+    if stale <= poll {
+        t.problem(
+            "stale-after-ms",
+            format!("stale-after-ms ({stale}) must be longer than poll-interval-ms ({poll})"),
+            Some("allow a few missed polls, e.g. 5 x poll-interval-ms".into()),
+        );
+    }
+    Some(Meter {
+        id: id?,
+        profile_name: profile_name?,
+        profile: profile?,
+        role: role?,
+        transport: transport?,
+        unit_id,
+        poll_interval: Duration::from_millis(poll),
+        stale_after: Duration::from_millis(stale),
+        circuit,
+        invert,
+    })
+}
+
+/// The meter profile `name` from `dirs`; `None` (and a problem) when it cannot be loaded.
+fn load_profile(t: &Table<'_, '_>, name: &str, dirs: &[PathBuf]) -> Option<Profile> {
+    match Profile::load(name, dirs) {
+        Ok((p, _)) => Some(p),
+        Err(e) => {
+            let hint = match &e {
+                ProfileError::NotFound { .. } => {
+                    "check the spelling, or set [profiles] meter-dir".to_string()
+                }
+                _ => "fix the profile file (profiles/README.md documents every field)".to_string(),
+            };
+            t.problem("profile", e.to_string(), Some(hint));
+            None
+        }
+    }
+}
+
+/// `role`, required: grid or building.
+fn read_role(t: &Table<'_, '_>) -> Option<MeterRole> {
+    match t.opt_str("role").as_deref() {
         Some("grid") => Some(MeterRole::Grid),
         Some("building") => Some(MeterRole::Building),
         None => {
@@ -144,10 +181,14 @@ fn read_meter(t: &Table<'_, '_>, dirs: &[PathBuf]) -> Option<Meter> {
             );
             None
         }
-    };
+    }
+}
+
+/// `modbus-tcp` or `modbus-rtu`, exactly one.
+fn read_transport(t: &Table<'_, '_>) -> Option<MeterTransport> {
     let tcp = t.opt_str("modbus-tcp");
     let rtu = t.opt_table("modbus-rtu").and_then(|r| read_rtu(&r));
-    let transport = match (tcp, rtu, t.has("modbus-rtu")) {
+    match (tcp, rtu, t.has("modbus-rtu")) {
         (Some(_), _, true) => {
             t.problem(
                 "modbus-rtu",
@@ -178,34 +219,7 @@ fn read_meter(t: &Table<'_, '_>, dirs: &[PathBuf]) -> Option<Meter> {
             );
             None
         }
-    };
-    // Modbus Application Protocol §4.1 / over serial line §2.2: unit ids 1-247 address a
-    // device; 0 is broadcast (no answer). Gateways use 255 for "the gateway itself".
-    let unit_id = t.opt_int("unit-id", 1, 255).unwrap_or(1) as u8;
-    let poll = t.opt_int("poll-interval-ms", 100, 60_000).unwrap_or(1000) as u64;
-    let stale = t.opt_int("stale-after-ms", 500, 600_000).unwrap_or(5000) as u64;
-    let circuit = t.opt_str("circuit");
-    let invert = t.opt_bool("invert").unwrap_or(false);
-    t.finish(METER_KEYS);
-    if stale <= poll {
-        t.problem(
-            "stale-after-ms",
-            format!("stale-after-ms ({stale}) must be longer than poll-interval-ms ({poll})"),
-            Some("allow a few missed polls, e.g. 5 x poll-interval-ms".into()),
-        );
     }
-    Some(Meter {
-        id: id?,
-        profile_name: profile_name?,
-        profile: profile?,
-        role: role?,
-        transport: transport?,
-        unit_id,
-        poll_interval: Duration::from_millis(poll),
-        stale_after: Duration::from_millis(stale),
-        circuit,
-        invert,
-    })
 }
 
 fn tcp_address_ok(addr: &str) -> bool {

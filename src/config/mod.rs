@@ -236,9 +236,18 @@ pub fn parse(text: &str) -> Result<Config, Vec<Problem>> {
 
 /// The one-screen summary `chargegate validate` prints for a good config.
 pub fn summary(config: &Config) -> String {
+    let mut out = String::new();
+    summarise_site(&mut out, config);
+    summarise_chargers(&mut out, config);
+    summarise_meters(&mut out, config);
+    summarise_circuits_and_planning(&mut out, config);
+    out
+}
+
+/// Phases, voltage, grid limit, the CSMS endpoint and its security profile, the store.
+fn summarise_site(out: &mut String, config: &Config) {
     use std::fmt::Write;
     let site = &config.site;
-    let mut out = String::new();
     let _ = writeln!(
         out,
         "site {}: {} phase(s) at {} V",
@@ -262,6 +271,11 @@ pub fn summary(config: &Config) -> String {
         config.csms.listen, config.csms.unknown_chargers
     );
     let _ = writeln!(out, "store {}", config.store.path.display());
+}
+
+/// One row per charger, then the site's failsafe budget.
+fn summarise_chargers(out: &mut String, config: &Config) {
+    use std::fmt::Write;
     let _ = writeln!(out, "{} charger(s):", config.chargers.len());
     let _ = writeln!(
         out,
@@ -290,10 +304,15 @@ pub fn summary(config: &Config) -> String {
         out,
         "failsafe sum {:.1} A on the most loaded phase + worst-case load {} A = {:.1} A of {} A available (grid limit - margin)",
         per_phase,
-        site.worst_case_load.0,
-        per_phase + site.worst_case_load.0,
+        config.site.worst_case_load.0,
+        per_phase + config.site.worst_case_load.0,
         budget
     );
+}
+
+/// One row per meter.
+fn summarise_meters(out: &mut String, config: &Config) {
+    use std::fmt::Write;
     let _ = writeln!(out, "{} meter(s):", config.meters.len());
     for m in &config.meters {
         let transport = match &m.transport {
@@ -314,6 +333,11 @@ pub fn summary(config: &Config) -> String {
                 .unwrap_or_default()
         );
     }
+}
+
+/// Each sub-circuit with its failsafe budget, the planner, the local list.
+fn summarise_circuits_and_planning(out: &mut String, config: &Config) {
+    use std::fmt::Write;
     for c in &config.circuits {
         let (failsafe, budget) = site::failsafe_budget_of(config, Some(&c.id));
         let _ = writeln!(
@@ -338,7 +362,6 @@ pub fn summary(config: &Config) -> String {
         "{} id token(s) in the local list",
         config.id_tokens.len()
     );
-    out
 }
 
 #[cfg(test)]

@@ -58,41 +58,8 @@ pub fn read(root: &Table<'_, '_>) -> Option<Config> {
         Some(t) => read_csms(&t),
         None => Some(default_csms()),
     };
-    let http = match root.opt_table("http") {
-        Some(t) => {
-            let listen = addr(&t, "listen").unwrap_or_else(default_http_listen);
-            t.finish(&["listen"]);
-            Some(Http { listen })
-        }
-        None => Some(Http {
-            listen: default_http_listen(),
-        }),
-    };
-    let store = match root.opt_table("store") {
-        Some(t) => {
-            let path = t
-                .opt_str("path")
-                .map(PathBuf::from)
-                .unwrap_or_else(default_store_path);
-            let history_days = t
-                .opt_int("history-days", 1, 3650)
-                .unwrap_or(DEFAULT_HISTORY_DAYS) as u32;
-            let audit_days = t
-                .opt_int("audit-days", 1, 3650)
-                .unwrap_or(DEFAULT_AUDIT_DAYS) as u32;
-            t.finish(&["path", "history-days", "audit-days"]);
-            Store {
-                path,
-                history_days,
-                audit_days,
-            }
-        }
-        None => Store {
-            path: default_store_path(),
-            history_days: DEFAULT_HISTORY_DAYS as u32,
-            audit_days: DEFAULT_AUDIT_DAYS as u32,
-        },
-    };
+    let http = read_http(root);
+    let store = read_store(root);
     let dispatch = match root.opt_table("dispatch") {
         Some(t) => read_dispatch(&t),
         None => Some(default_dispatch()),
@@ -139,6 +106,49 @@ pub fn read(root: &Table<'_, '_>) -> Option<Config> {
         planner: planner?,
         departures: departures.into_iter().collect::<Option<Vec<_>>>()?,
     })
+}
+
+/// `[http]`: the API's listen address.
+fn read_http(root: &Table<'_, '_>) -> Option<Http> {
+    match root.opt_table("http") {
+        Some(t) => {
+            let listen = addr(&t, "listen").unwrap_or_else(default_http_listen);
+            t.finish(&["listen"]);
+            Some(Http { listen })
+        }
+        None => Some(Http {
+            listen: default_http_listen(),
+        }),
+    }
+}
+
+/// `[store]`: the database path and how many days of history and audit it keeps.
+fn read_store(root: &Table<'_, '_>) -> Store {
+    match root.opt_table("store") {
+        Some(t) => {
+            let path = t
+                .opt_str("path")
+                .map(PathBuf::from)
+                .unwrap_or_else(default_store_path);
+            let history_days = t
+                .opt_int("history-days", 1, 3650)
+                .unwrap_or(DEFAULT_HISTORY_DAYS) as u32;
+            let audit_days = t
+                .opt_int("audit-days", 1, 3650)
+                .unwrap_or(DEFAULT_AUDIT_DAYS) as u32;
+            t.finish(&["path", "history-days", "audit-days"]);
+            Store {
+                path,
+                history_days,
+                audit_days,
+            }
+        }
+        None => Store {
+            path: default_store_path(),
+            history_days: DEFAULT_HISTORY_DAYS as u32,
+            audit_days: DEFAULT_AUDIT_DAYS as u32,
+        },
+    }
 }
 
 fn default_dispatch() -> Dispatch {
@@ -422,6 +432,16 @@ pub fn check(doc: &Doc<'_>, config: &Config) {
             Some("the margin is a few A kept free below grid-limit-a".into()),
         );
     }
+    check_chargers(doc, config);
+    check_id_tokens(doc, config);
+    check_failsafe_budgets(doc, config);
+    super::circuit::check(doc, config);
+    super::planner::check(doc, config);
+}
+
+/// Per charger: a unique id, its phases within the site's, and some way to authenticate.
+fn check_chargers(doc: &Doc<'_>, config: &Config) {
+    let site = &config.site;
     let mut seen = HashSet::new();
     for (i, c) in config.chargers.iter().enumerate() {
         let path = format!("charger[{i}]");
@@ -433,50 +453,7 @@ pub fn check(doc: &Doc<'_>, config: &Config) {
                 Some("every charger needs its own OCPP identity".into()),
             );
         }
-        if c.min_current.0 > c.max_current.0 {
-            doc.report(
-                &format!("{path}.min-current-a"),
-                None,
-                format!(
-                    "min-current-a {} A is above max-current-a {} A",
-                    c.min_current.0, c.max_current.0
-                ),
-                None,
-            );
-        }
-        if c.min_current.0 < IEC_MIN_CURRENT_A {
-            doc.report(
-                &format!("{path}.min-current-a"),
-                None,
-                format!(
-                    "{} A is below the 6 A minimum of IEC 61851-1",
-                    c.min_current.0
-                ),
-                Some("vehicles do not charge below 6 A".into()),
-            );
-        }
-        if c.failsafe_current.0 > c.max_current.0 {
-            doc.report(
-                &format!("{path}.failsafe-current-a"),
-                None,
-                format!(
-                    "failsafe {} A is above max-current-a {} A",
-                    c.failsafe_current.0, c.max_current.0
-                ),
-                None,
-            );
-        }
-        if c.failsafe_current.0 > 0.0 && c.failsafe_current.0 < c.min_current.0 {
-            doc.report(
-                &format!("{path}.failsafe-current-a"),
-                None,
-                format!(
-                    "failsafe {} A is between 0 and the minimum {} A (DESIGN.md S4)",
-                    c.failsafe_current.0, c.min_current.0
-                ),
-                Some("use 0 (pause) or at least min-current-a".into()),
-            );
-        }
+        check_charger_currents(doc, &path, c);
         if c.phases > site.phases {
             doc.report(
                 &format!("{path}.phases"),
@@ -503,6 +480,58 @@ pub fn check(doc: &Doc<'_>, config: &Config) {
             );
         }
     }
+}
+
+/// Min, max and failsafe current of one charger against each other and IEC 61851-1.
+fn check_charger_currents(doc: &Doc<'_>, path: &str, c: &Charger) {
+    if c.min_current.0 > c.max_current.0 {
+        doc.report(
+            &format!("{path}.min-current-a"),
+            None,
+            format!(
+                "min-current-a {} A is above max-current-a {} A",
+                c.min_current.0, c.max_current.0
+            ),
+            None,
+        );
+    }
+    if c.min_current.0 < IEC_MIN_CURRENT_A {
+        doc.report(
+            &format!("{path}.min-current-a"),
+            None,
+            format!(
+                "{} A is below the 6 A minimum of IEC 61851-1",
+                c.min_current.0
+            ),
+            Some("vehicles do not charge below 6 A".into()),
+        );
+    }
+    if c.failsafe_current.0 > c.max_current.0 {
+        doc.report(
+            &format!("{path}.failsafe-current-a"),
+            None,
+            format!(
+                "failsafe {} A is above max-current-a {} A",
+                c.failsafe_current.0, c.max_current.0
+            ),
+            None,
+        );
+    }
+    if c.failsafe_current.0 > 0.0 && c.failsafe_current.0 < c.min_current.0 {
+        doc.report(
+            &format!("{path}.failsafe-current-a"),
+            None,
+            format!(
+                "failsafe {} A is between 0 and the minimum {} A (DESIGN.md S4)",
+                c.failsafe_current.0, c.min_current.0
+            ),
+            Some("use 0 (pause) or at least min-current-a".into()),
+        );
+    }
+}
+
+/// Every id token once.
+fn check_id_tokens(doc: &Doc<'_>, config: &Config) {
     let mut tokens = HashSet::new();
     for (i, t) in config.id_tokens.iter().enumerate() {
         if !tokens.insert(t.id.as_str()) {
@@ -514,6 +543,12 @@ pub fn check(doc: &Doc<'_>, config: &Config) {
             );
         }
     }
+}
+
+/// DESIGN.md S3: if chargegate stops, the failsafe currents plus the worst-case load fit
+/// under the site's limit and under each sub-circuit's.
+fn check_failsafe_budgets(doc: &Doc<'_>, config: &Config) {
+    let site = &config.site;
     let (failsafe, budget) = failsafe_budget(config);
     if failsafe + site.worst_case_load.0 > budget {
         doc.report(
@@ -543,6 +578,4 @@ pub fn check(doc: &Doc<'_>, config: &Config) {
             );
         }
     }
-    super::circuit::check(doc, config);
-    super::planner::check(doc, config);
 }

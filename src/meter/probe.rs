@@ -79,6 +79,29 @@ pub async fn probe(
         },
         None => 0,
     };
+    let (image, refused) = match read_image(&mut conn, profile, unit, base, limit, &mut out).await {
+        Ok(read) => read,
+        Err((e, what)) => return fail(out, &e, &what),
+    };
+    let (values, complete) = decode_all(profile, &image, base, &mut out);
+    let complete = verdict(&values, complete, refused.as_ref(), &mut out);
+    ProbeReport {
+        text: out,
+        complete,
+    }
+}
+
+/// Reads the profile's register blocks; a block the meter refuses is read register by
+/// register. Returns the image and the first refusal, or the error (and what was being
+/// read) that needs a new connection.
+async fn read_image(
+    conn: &mut Connection,
+    profile: &Profile,
+    unit: u8,
+    base: u16,
+    limit: Duration,
+    out: &mut String,
+) -> Result<(RegisterImage, Option<ReadError>), (ReadError, String)> {
     let blocks = plan(profile, base);
     let mut image = RegisterImage::default();
     let mut refused: Option<ReadError> = None;
@@ -86,7 +109,7 @@ pub async fn probe(
         match conn.read_block(unit, *block, limit).await {
             Ok(words) => image.insert(block.kind, block.start, &words),
             Err(e) if e.needs_reconnect() => {
-                return fail(out, &e, &block_text(block));
+                return Err((e, block_text(block)));
             }
             Err(e) => {
                 let _ = writeln!(
@@ -94,11 +117,21 @@ pub async fn probe(
                     "{}: {e}; reading its registers one by one",
                     block_text(block)
                 );
-                single_reads(&mut conn, profile, unit, base, *block, limit, &mut image).await;
+                single_reads(conn, profile, unit, base, *block, limit, &mut image).await;
                 refused.get_or_insert(e);
             }
         }
     }
+    Ok((image, refused))
+}
+
+/// Decodes every mapped quantity, one report line each; `true` when all decoded.
+fn decode_all(
+    profile: &Profile,
+    image: &RegisterImage,
+    base: u16,
+    out: &mut String,
+) -> (Values, bool) {
     let mut complete = true;
     let mut values = Values::default();
     for q in Quantity::ALL {
@@ -113,7 +146,7 @@ pub async fn probe(
             reg.value_type
         )
         .to_lowercase();
-        match decode_register(profile, reg, &image, base) {
+        match decode_register(profile, reg, image, base) {
             Ok(v) => {
                 values.0.insert(q, v);
                 let _ = writeln!(
@@ -130,10 +163,21 @@ pub async fn probe(
             }
         }
     }
-    if let (false, Some(e)) = (complete, &refused) {
+    (values, complete)
+}
+
+/// The closing line: INCOMPLETE, IMPLAUSIBLE or OK with the per-phase currents; `true`
+/// when the values are complete and plausible.
+fn verdict(
+    values: &Values,
+    mut complete: bool,
+    refused: Option<&ReadError>,
+    out: &mut String,
+) -> bool {
+    if let (false, Some(e)) = (complete, refused) {
         let _ = writeln!(out, "INCOMPLETE\n  hint: {}", hint(e));
     }
-    if let Err(e) = plausible(&values) {
+    if let Err(e) = plausible(values) {
         complete = false;
         let _ = writeln!(
             out,
@@ -141,7 +185,7 @@ pub async fn probe(
             hint(&ReadError::Decode(e.clone()))
         );
     } else if complete {
-        let r = MeterReading::from_values(&values, tokio::time::Instant::now(), false);
+        let r = MeterReading::from_values(values, tokio::time::Instant::now(), false);
         let amps: Vec<String> = r
             .current
             .iter()
@@ -149,10 +193,7 @@ pub async fn probe(
             .collect();
         let _ = writeln!(out, "OK: per-phase current {} A", amps.join(" / "));
     }
-    ProbeReport {
-        text: out,
-        complete,
-    }
+    complete
 }
 
 fn block_text(b: &Block) -> String {

@@ -65,7 +65,26 @@ fn fill_pass(
         .map(|(id, _)| snap.chargers.iter().position(|c| &c.id == id))
         .collect();
     let mut x: Vec<f64> = targets.iter().map(|(_, a)| a.0).collect();
-    // Candidates and their (min, max).
+    let range = candidate_ranges(snap, plan, targets, &index, pass);
+    let rows = Rows::new(snap, &index);
+    keep_previous(&mut x, targets, previous, &range, &rows);
+    water_fill(&mut x, &range, &rows);
+    top_up_whole(&mut x, &range, &rows);
+    targets
+        .iter()
+        .zip(x)
+        .map(|((id, _), a)| (id.clone(), Amps(a)))
+        .collect()
+}
+
+/// Per target: its (min, max) in A when it is a candidate of this pass, else `None`.
+fn candidate_ranges(
+    snap: &SiteSnapshot,
+    plan: &Plan,
+    targets: &[(ChargerId, Amps)],
+    index: &[Option<usize>],
+    pass: Pass,
+) -> Vec<Option<(f64, f64)>> {
     let wants_more = |id: &ChargerId| {
         pass == Pass::Everyone
             || plan
@@ -74,78 +93,119 @@ fn fill_pass(
                 .find(|c| &c.id == id)
                 .is_some_and(|c| c.need.is_none() || c.shortfall.0 > 1.0)
     };
-    let range: Vec<Option<(f64, f64)>> = targets
+    targets
         .iter()
-        .zip(&index)
+        .zip(index)
         .map(|((id, _), i)| {
             let c = &snap.chargers[(*i)?];
             let (min, max) = c.range()?;
             wants_more(id).then_some((min.0, max.0))
         })
-        .collect();
-    // Each charger's circuit chain and whether it has a target, once per pass.
-    let chains: Vec<Vec<usize>> = snap
-        .chargers
-        .iter()
-        .map(|c| snap.chain(c.circuit))
-        .collect();
-    let mut targeted = vec![false; snap.chargers.len()];
-    for i in index.iter().flatten() {
-        targeted[*i] = true;
+        .collect()
+}
+
+/// Every circuit phase with targets on it: which targets, and the room it has for them.
+struct Rows {
+    /// (targets on the row, capacity for them in A).
+    rows: Vec<(Vec<usize>, f64)>,
+    /// Per target, in A: an offline charger draws its failsafe whatever its target (S1).
+    floor: Vec<f64>,
+}
+
+impl Rows {
+    fn new(snap: &SiteSnapshot, index: &[Option<usize>]) -> Self {
+        // Each charger's circuit chain and whether it has a target, once per pass.
+        let chains: Vec<Vec<usize>> = snap
+            .chargers
+            .iter()
+            .map(|c| snap.chain(c.circuit))
+            .collect();
+        let mut targeted = vec![false; snap.chargers.len()];
+        for i in index.iter().flatten() {
+            targeted[*i] = true;
+        }
+        let rows = (0..snap.circuits.len())
+            .flat_map(|c| (0..3).map(move |p| (c, p)))
+            .map(|(c, p)| {
+                let members: Vec<usize> = index
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(k, i)| {
+                        let i = (*i)?;
+                        (snap.chargers[i].site_phases[p] && chains[i].contains(&c)).then_some(k)
+                    })
+                    .collect();
+                // Offline chargers and those without a target still draw: count them too.
+                let others: f64 = snap
+                    .chargers
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, ch)| ch.site_phases[p] && chains[*i].contains(&c) && !targeted[*i])
+                    .map(|(_, ch)| {
+                        if ch.online {
+                            0.0
+                        } else {
+                            ch.failsafe_current.0
+                        }
+                    })
+                    .sum();
+                let capacity = snap.budget(c) - snap.assumed_load(c, p) - others - FILL_RESERVE_A;
+                (members, capacity)
+            })
+            .filter(|(members, _)| !members.is_empty())
+            .collect();
+        let floor = index
+            .iter()
+            .map(|i| {
+                i.map(|i| &snap.chargers[i])
+                    .filter(|c| !c.online)
+                    .map_or(0.0, |c| c.failsafe_current.0)
+            })
+            .collect();
+        Self { rows, floor }
     }
-    // Rows: every circuit phase with its free room for the chargers on it.
-    let rows: Vec<(Vec<usize>, f64)> = (0..snap.circuits.len())
-        .flat_map(|c| (0..3).map(move |p| (c, p)))
-        .map(|(c, p)| {
-            let members: Vec<usize> = index
-                .iter()
-                .enumerate()
-                .filter_map(|(k, i)| {
-                    let i = (*i)?;
-                    (snap.chargers[i].site_phases[p] && chains[i].contains(&c)).then_some(k)
-                })
-                .collect();
-            // Offline chargers and those without a target still draw: count them too.
-            let others: f64 = snap
-                .chargers
-                .iter()
-                .enumerate()
-                .filter(|(i, ch)| ch.site_phases[p] && chains[*i].contains(&c) && !targeted[*i])
-                .map(|(_, ch)| {
-                    if ch.online {
-                        0.0
-                    } else {
-                        ch.failsafe_current.0
-                    }
-                })
-                .sum();
-            let capacity = snap.budget(c) - snap.assumed_load(c, p) - others - FILL_RESERVE_A;
-            (members, capacity)
-        })
-        .filter(|(members, _)| !members.is_empty())
-        .collect();
-    // An offline charger draws its failsafe whatever its target (S1).
-    let floor: Vec<f64> = index
-        .iter()
-        .map(|i| {
-            i.map(|i| &snap.chargers[i])
-                .filter(|c| !c.online)
-                .map_or(0.0, |c| c.failsafe_current.0)
-        })
-        .collect();
-    let room = |x: &[f64], row: &(Vec<usize>, f64)| {
-        row.1 - row.0.iter().map(|k| x[*k].max(floor[*k])).sum::<f64>()
-    };
-    // Keep the previous fill where it still fits.
+
+    /// Room left on `row` with the targets at `x`, in A (negative when over).
+    fn room(&self, x: &[f64], row: &(Vec<usize>, f64)) -> f64 {
+        row.1 - row.0.iter().map(|k| x[*k].max(self.floor[*k])).sum::<f64>()
+    }
+
+    /// The least room on any row target `k` loads, in A.
+    fn free(&self, x: &[f64], k: usize) -> f64 {
+        self.rows
+            .iter()
+            .filter(|r| r.0.contains(&k))
+            .map(|r| self.room(x, r))
+            .fold(f64::INFINITY, f64::min)
+    }
+}
+
+/// Keeps the previous fill (capped at each candidate's max) where it still fits every row.
+fn keep_previous(
+    x: &mut Vec<f64>,
+    targets: &[(ChargerId, Amps)],
+    previous: &BTreeMap<ChargerId, Amps>,
+    range: &[Option<(f64, f64)>],
+    rows: &Rows,
+) {
     let mut with_previous = x.clone();
     for (k, (id, _)) in targets.iter().enumerate() {
         if let (Some((_, max)), Some(prev)) = (range[k], previous.get(id)) {
             with_previous[k] = with_previous[k].max(prev.0.min(max));
         }
     }
-    if rows.iter().all(|r| room(&with_previous, r) >= -EPS_A) {
-        x = with_previous;
+    if rows
+        .rows
+        .iter()
+        .all(|r| rows.room(&with_previous, r) >= -EPS_A)
+    {
+        *x = with_previous;
     }
+}
+
+/// Fair rounds: each candidate below its max takes an equal part of the tightest row it
+/// loads (a paused one a whole minimum or nothing, S4), until no one rises.
+fn water_fill(x: &mut [f64], range: &[Option<(f64, f64)>], rows: &Rows) {
     for _ in 0..ROUNDS {
         let mut raised = false;
         // Each candidate's fair part of every row it is on.
@@ -158,18 +218,15 @@ fn fill_pass(
                 continue;
             }
             let share = rows
+                .rows
                 .iter()
                 .filter(|r| r.0.contains(&k))
                 .map(|r| {
                     let sharing = r.0.iter().filter(|m| active[**m]).count().max(1);
-                    room(&x, r) / sharing as f64
+                    rows.room(x, r) / sharing as f64
                 })
                 .fold(f64::INFINITY, f64::min);
-            let free = rows
-                .iter()
-                .filter(|r| r.0.contains(&k))
-                .map(|r| room(&x, r))
-                .fold(f64::INFINITY, f64::min);
+            let free = rows.free(x, k);
             // Shares below a step are not worth a profile each (dispatch's hysteresis would
             // hold them): what is left after the fair rounds goes whole, below.
             if share < STEP_A && x[k] >= min {
@@ -195,17 +252,16 @@ fn fill_pass(
             break;
         }
     }
-    // The rest whole, lowest limit first: a few chargers a step up each, not every charger
-    // a sliver.
+}
+
+/// The rest whole, lowest limit first: a few chargers a step up each, not every charger
+/// a sliver.
+fn top_up_whole(x: &mut [f64], range: &[Option<(f64, f64)>], rows: &Rows) {
     let mut order: Vec<usize> = (0..x.len()).filter(|k| range[*k].is_some()).collect();
     order.sort_by(|a, b| x[*a].total_cmp(&x[*b]).then(a.cmp(b)));
     for k in order {
         let Some((min, max)) = range[k] else { continue };
-        let free = rows
-            .iter()
-            .filter(|r| r.0.contains(&k))
-            .map(|r| room(&x, r))
-            .fold(f64::INFINITY, f64::min);
+        let free = rows.free(x, k);
         let new = (((x[k] + free.max(0.0)).min(max)) * 10.0).floor() / 10.0;
         let enough = if x[k] < min {
             new >= min
@@ -216,11 +272,6 @@ fn fill_pass(
             x[k] = new;
         }
     }
-    targets
-        .iter()
-        .zip(x)
-        .map(|((id, _), a)| (id.clone(), Amps(a)))
-        .collect()
 }
 
 #[cfg(test)]

@@ -26,21 +26,7 @@ const EPS_A: f64 = 1e-6;
 /// The reductions that bring every circuit phase within limit - margin, lowest priority
 /// first. `committed` holds each charger's effective limit (missing: 0 A).
 pub fn guard(snap: &SiteSnapshot, committed: &[(ChargerId, Amps)]) -> Vec<Reduction> {
-    let mut x: Vec<f64> = snap
-        .chargers
-        .iter()
-        .map(|c| {
-            let limit = committed
-                .iter()
-                .find(|(id, _)| id == &c.id)
-                .map_or(0.0, |(_, a)| a.0);
-            if c.online {
-                limit
-            } else {
-                limit.max(c.failsafe_current.0)
-            }
-        })
-        .collect();
+    let mut x = drawn(snap, committed);
     let before = x.clone();
     let mut why: Vec<Option<String>> = vec![None; x.len()];
     let chains: Vec<Vec<usize>> = snap
@@ -48,40 +34,16 @@ pub fn guard(snap: &SiteSnapshot, committed: &[(ChargerId, Amps)]) -> Vec<Reduct
         .iter()
         .map(|c| snap.chain(c.circuit))
         .collect();
-    let excess = |x: &[f64], c: usize, p: usize| -> f64 {
-        let sum: f64 = snap
-            .chargers
-            .iter()
-            .enumerate()
-            .filter(|(i, ch)| ch.site_phases[p] && chains[*i].contains(&c))
-            .map(|(i, _)| x[i])
-            .sum();
-        snap.assumed_load(c, p) + sum - snap.budget(c)
-    };
     // Each step either clears one circuit phase or pauses one charger, so this ends.
     for _ in 0..(4 * snap.chargers.len() + 16) {
         let Some((c, p, over)) = (0..snap.circuits.len())
             .flat_map(|c| (0..3).map(move |p| (c, p)))
-            .map(|(c, p)| (c, p, excess(&x, c, p)))
+            .map(|(c, p)| (c, p, excess(snap, &chains, &x, c, p)))
             .find(|(_, _, over)| *over > EPS_A)
         else {
             break;
         };
-        let victim = snap
-            .chargers
-            .iter()
-            .enumerate()
-            .filter(|(i, ch)| {
-                ch.online && ch.site_phases[p] && chains[*i].contains(&c) && x[*i] > EPS_A
-            })
-            .min_by(|(i, a), (j, b)| {
-                a.priority
-                    .cmp(&b.priority)
-                    .then(x[*j].total_cmp(&x[*i]))
-                    .then(a.id.cmp(&b.id))
-            })
-            .map(|(i, _)| i);
-        let Some(i) = victim else {
+        let Some(i) = victim(snap, &chains, &x, c, p) else {
             break; // nothing left to cut: only offline failsafes and the load itself
         };
         if why[i].is_none() {
@@ -112,4 +74,59 @@ pub fn guard(snap: &SiteSnapshot, committed: &[(ChargerId, Amps)]) -> Vec<Reduct
             why: why[i].take().unwrap_or_default(),
         })
         .collect()
+}
+
+/// What each charger may draw, in A: its committed limit, and an offline one at least
+/// its failsafe.
+fn drawn(snap: &SiteSnapshot, committed: &[(ChargerId, Amps)]) -> Vec<f64> {
+    snap.chargers
+        .iter()
+        .map(|c| {
+            let limit = committed
+                .iter()
+                .find(|(id, _)| id == &c.id)
+                .map_or(0.0, |(_, a)| a.0);
+            if c.online {
+                limit
+            } else {
+                limit.max(c.failsafe_current.0)
+            }
+        })
+        .collect()
+}
+
+/// How far circuit `c`, phase `p` is over its budget with the chargers at `x`, in A.
+fn excess(snap: &SiteSnapshot, chains: &[Vec<usize>], x: &[f64], c: usize, p: usize) -> f64 {
+    let sum: f64 = snap
+        .chargers
+        .iter()
+        .enumerate()
+        .filter(|(i, ch)| ch.site_phases[p] && chains[*i].contains(&c))
+        .map(|(i, _)| x[i])
+        .sum();
+    snap.assumed_load(c, p) + sum - snap.budget(c)
+}
+
+/// The charger to cut on circuit `c`, phase `p`: online and drawing, lowest priority
+/// first, then the highest limit, then by id.
+fn victim(
+    snap: &SiteSnapshot,
+    chains: &[Vec<usize>],
+    x: &[f64],
+    c: usize,
+    p: usize,
+) -> Option<usize> {
+    snap.chargers
+        .iter()
+        .enumerate()
+        .filter(|(i, ch)| {
+            ch.online && ch.site_phases[p] && chains[*i].contains(&c) && x[*i] > EPS_A
+        })
+        .min_by(|(i, a), (j, b)| {
+            a.priority
+                .cmp(&b.priority)
+                .then(x[*j].total_cmp(&x[*i]))
+                .then(a.id.cmp(&b.id))
+        })
+        .map(|(i, _)| i)
 }

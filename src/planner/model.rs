@@ -13,15 +13,20 @@
 //! Objective, in order of weight: shortfall by departure (kWh, weighted by priority), peak
 //! at the grid connection (A), energy cost (price x kWh), a tie-break for earlier charging,
 //! and the largest relative shortfall (fairness). This module never performs IO.
+//!
+//! Imports run one way: `model` uses `repair` (the rounding, and the `Mode` and `Period`
+//! it is defined over); `repair` never imports `model`.
 
 use std::collections::BTreeMap;
 
+use good_lp::variable::UnsolvedProblem;
 use good_lp::{
-    Expression, ProblemVariables, ResolutionError, Solution, SolverModel, Variable, WithTimeLimit,
-    microlp, variable,
+    Constraint, Expression, ProblemVariables, ResolutionError, Solution, SolverModel, Variable,
+    WithTimeLimit, microlp, variable,
 };
 
-use super::{EPS_A, Inputs, Policy, repair};
+use super::repair::{self, Mode, Period};
+use super::{EPS_A, Inputs, Policy};
 
 /// Shortfall weight per kWh: above everything else.
 const W_SHORT_PER_KWH: f64 = 1000.0;
@@ -50,18 +55,6 @@ pub enum ModelError {
     Unsafe(f64),
 }
 
-/// Whether a demand may charge in a period: free (the first LP), or fixed by the repair.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Mode {
-    Free,
-    /// Paused: 0 A.
-    Off,
-    /// Charging: at least the minimum.
-    On,
-    /// Kept at the first LP's value (already 0 or at least the minimum everywhere).
-    Fixed,
-}
-
 /// The LP backend: microlp (default, simplex: vertex solutions, time limit) or clarabel
 /// (interior point, only with the `clarabel` feature, for the benchmark comparison).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -82,9 +75,6 @@ pub enum PeriodScheme {
     /// Slots for the first hour, 60 min up to 6 h, 120 min beyond (96 x 15 min -> 18).
     Coarser,
 }
-
-/// A run of slots planned with one current: (first slot, number of slots).
-pub type Period = (usize, usize);
 
 /// The periods covering `slots`; coarse further out when `coarse`.
 pub fn periods(inputs: &Inputs<'_>, scheme: PeriodScheme) -> Vec<Period> {
@@ -174,10 +164,6 @@ fn present(period: Period, end: usize) -> usize {
 }
 
 /// One LP: returns currents per demand per period, in A. `Fixed` modes take `fixed`.
-#[expect(
-    clippy::needless_range_loop,
-    reason = "circuit x period x phase rows read clearer with indices"
-)]
 pub fn solve(
     inputs: &Inputs<'_>,
     periods: &[Period],
@@ -186,8 +172,41 @@ pub fn solve(
     policy: &Policy,
     time_limit_s: f64,
 ) -> Result<Vec<Vec<f64>>, ModelError> {
+    let groups = group_demands(inputs, modes, policy);
+    let Lp {
+        vars,
+        objective,
+        peak,
+        fair,
+        x,
+        energy_rows,
+    } = variables_and_objective(inputs, periods, modes, policy, &groups);
+    let mut constraints = Vec::with_capacity(
+        energy_rows.len() * 2 + inputs.snap.circuits.len() * 3 * periods.len() * 2,
+    );
+    energy_constraints(energy_rows, fair, &mut constraints);
+    let fixed_load = fixed_load(inputs, periods, modes, fixed);
+    let circuits = Circuits {
+        groups: &groups,
+        x: &x,
+        fixed_load: &fixed_load,
+        peak,
+    };
+    capacity_constraints(inputs, periods, &circuits, &mut constraints);
+    let values = run_backend(
+        vars.minimise(objective),
+        constraints,
+        &x,
+        policy,
+        time_limit_s,
+    )?;
+    Ok(per_demand(periods, modes, fixed, &groups, &values))
+}
+
+/// Groups identical demands (same everything, including their repair modes): demand
+/// indices per group, each group one variable per period.
+fn group_demands(inputs: &Inputs<'_>, modes: &[Vec<Mode>], policy: &Policy) -> Vec<Vec<usize>> {
     let snap = inputs.snap;
-    // Group identical demands (same everything, including their repair modes).
     let mut groups: BTreeMap<Vec<u64>, Vec<usize>> = BTreeMap::new();
     for (d, dem) in inputs.demands.iter().enumerate() {
         let c = &snap.chargers[dem.charger];
@@ -211,8 +230,32 @@ pub fn solve(
         key.extend(modes[d].iter().map(|m| *m as u64));
         groups.entry(key).or_default().push(d);
     }
-    let groups: Vec<Vec<usize>> = groups.into_values().collect();
+    groups.into_values().collect()
+}
 
+/// The LP before its constraints.
+struct Lp {
+    vars: ProblemVariables,
+    objective: Expression,
+    /// Peak current at the grid connection, in A.
+    peak: Variable,
+    /// Largest relative shortfall of a known need (0..1), when fairness is on.
+    fair: Option<Variable>,
+    /// x[g][k]: None when the group cannot charge in period k.
+    x: Vec<Vec<Option<Variable>>>,
+    /// Per group with a need: (energy in kWh, need in kWh, shortfall variable, need known).
+    energy_rows: Vec<(Expression, f64, Variable, bool)>,
+}
+
+/// The current variables per group and period, the shortfall variables, and the
+/// weighted objective over them.
+fn variables_and_objective(
+    inputs: &Inputs<'_>,
+    periods: &[Period],
+    modes: &[Vec<Mode>],
+    policy: &Policy,
+    groups: &[Vec<usize>],
+) -> Lp {
     let mut vars = ProblemVariables::new();
     let mut objective = Expression::with_capacity(groups.len() * (periods.len() + 1) + 2);
     let peak = vars.add(variable().min(0.0));
@@ -223,48 +266,37 @@ pub fn solve(
     if let Some(fair) = fair {
         objective.add_mul(W_FAIR, fair);
     }
-    let max_priority = snap
+    let max_priority = inputs
+        .snap
         .chargers
         .iter()
         .map(|c| c.priority)
         .max()
         .unwrap_or(0)
         .max(1);
-    // x[g][k]: None when the group cannot charge in period k.
     let mut x: Vec<Vec<Option<Variable>>> = Vec::with_capacity(groups.len());
     let mut energy_rows = Vec::new();
-    for members in &groups {
+    for members in groups {
         let d0 = members[0];
-        let dem = &inputs.demands[d0];
         let n = members.len() as f64;
-        let mut row = Vec::with_capacity(periods.len());
         let mut energy = Expression::with_capacity(periods.len() + 1);
-        for (k, &period) in periods.iter().enumerate() {
-            let slots = present(period, dem.end);
-            let mode = modes[d0][k];
-            if slots == 0 || mode == Mode::Off || mode == Mode::Fixed {
-                row.push(None);
-                continue;
-            }
-            let lb = if mode == Mode::On { dem.min } else { 0.0 };
-            let v = vars.add(variable().min(lb).max(dem.max));
-            let kwh_per_a = dem.wh_per_a_slot * slots as f64 / 1000.0;
-            let price = (period.0..period.0 + slots)
-                .map(|t| inputs.price[t])
-                .sum::<f64>()
-                / slots as f64;
-            let early = W_EARLY_PER_KWH * period.0 as f64 / inputs.slots.max(1) as f64;
-            objective.add_mul(n * kwh_per_a * (price + early), v);
-            energy.add_mul(kwh_per_a, v);
-            row.push(Some(v));
-        }
+        let row = current_variables(
+            inputs,
+            periods,
+            (d0, n),
+            &modes[d0],
+            &mut vars,
+            &mut objective,
+            &mut energy,
+        );
         x.push(row);
+        let dem = &inputs.demands[d0];
         let need_kwh = dem.need_wh / 1000.0;
         let all_fixed = modes[d0].iter().all(|m| *m == Mode::Fixed);
         if need_kwh > 0.0 && !all_fixed {
             let s = vars.add(variable().min(0.0).max(need_kwh));
             let w = if dem.known {
-                1.0 + W_PRIORITY * f64::from(snap.chargers[dem.charger].priority)
+                1.0 + W_PRIORITY * f64::from(inputs.snap.chargers[dem.charger].priority)
                     / f64::from(max_priority)
             } else {
                 W_UNKNOWN
@@ -274,9 +306,59 @@ pub fn solve(
             energy_rows.push((energy, need_kwh, s, dem.known));
         }
     }
+    Lp {
+        vars,
+        objective,
+        peak,
+        fair,
+        x,
+        energy_rows,
+    }
+}
 
-    let mut constraints =
-        Vec::with_capacity(energy_rows.len() * 2 + snap.circuits.len() * 3 * periods.len() * 2);
+/// One group's current variables, one per period it may charge in (`None` otherwise);
+/// adds their cost (price and the early tie-break, per kWh) to `objective` and their
+/// energy (kWh) to `energy`. `group` is (first member, number of members).
+fn current_variables(
+    inputs: &Inputs<'_>,
+    periods: &[Period],
+    (d0, n): (usize, f64),
+    modes: &[Mode],
+    vars: &mut ProblemVariables,
+    objective: &mut Expression,
+    energy: &mut Expression,
+) -> Vec<Option<Variable>> {
+    let dem = &inputs.demands[d0];
+    let mut row = Vec::with_capacity(periods.len());
+    for (k, &period) in periods.iter().enumerate() {
+        let slots = present(period, dem.end);
+        let mode = modes[k];
+        if slots == 0 || mode == Mode::Off || mode == Mode::Fixed {
+            row.push(None);
+            continue;
+        }
+        let lb = if mode == Mode::On { dem.min } else { 0.0 };
+        let v = vars.add(variable().min(lb).max(dem.max));
+        let kwh_per_a = dem.wh_per_a_slot * slots as f64 / 1000.0;
+        let price = (period.0..period.0 + slots)
+            .map(|t| inputs.price[t])
+            .sum::<f64>()
+            / slots as f64;
+        let early = W_EARLY_PER_KWH * period.0 as f64 / inputs.slots.max(1) as f64;
+        objective.add_mul(n * kwh_per_a * (price + early), v);
+        energy.add_mul(kwh_per_a, v);
+        row.push(Some(v));
+    }
+    row
+}
+
+/// Energy plus shortfall covers each need; a known need's shortfall, relative to it, is
+/// at most `fair`.
+fn energy_constraints(
+    energy_rows: Vec<(Expression, f64, Variable, bool)>,
+    fair: Option<Variable>,
+    constraints: &mut Vec<Constraint>,
+) {
     for (energy, need_kwh, s, known) in energy_rows {
         constraints.push(energy.geq(need_kwh));
         if let (true, Some(fair)) = (known, fair) {
@@ -286,7 +368,16 @@ pub fn solve(
             constraints.push(f.leq(0.0));
         }
     }
-    // Currents of fixed demands: constants on their circuits, per period and phase.
+}
+
+/// Currents of fixed demands: constants on their circuits, circuit x period x phase, in A.
+fn fixed_load(
+    inputs: &Inputs<'_>,
+    periods: &[Period],
+    modes: &[Vec<Mode>],
+    fixed: &[Vec<f64>],
+) -> Vec<Vec<[f64; 3]>> {
+    let snap = inputs.snap;
     let mut fixed_load = vec![vec![[0.0f64; 3]; periods.len()]; snap.circuits.len()];
     for (d, dem) in inputs.demands.iter().enumerate() {
         for (k, mode) in modes[d].iter().enumerate() {
@@ -302,7 +393,38 @@ pub fn solve(
             }
         }
     }
+    fixed_load
+}
+
+/// What the circuit rows are built from.
+struct Circuits<'a> {
+    groups: &'a [Vec<usize>],
+    x: &'a [Vec<Option<Variable>>],
+    /// Circuit x period x phase, in A.
+    fixed_load: &'a [Vec<[f64; 3]>],
+    peak: Variable,
+}
+
+/// Per circuit, phase and period: the groups' currents stay within the capacity left by
+/// the fixed demands; at the grid connection they also bound the peak.
+#[expect(
+    clippy::needless_range_loop,
+    reason = "circuit x period x phase rows read clearer with indices"
+)]
+fn capacity_constraints(
+    inputs: &Inputs<'_>,
+    periods: &[Period],
+    lp: &Circuits<'_>,
+    constraints: &mut Vec<Constraint>,
+) {
+    let Circuits {
+        groups,
+        x,
+        fixed_load,
+        peak,
+    } = *lp;
     // Which groups load which circuit: a group's chain from its circuit to the root.
+    let snap = inputs.snap;
     let mut under: Vec<Vec<usize>> = vec![Vec::new(); snap.circuits.len()];
     for (g, members) in groups.iter().enumerate() {
         let c = snap.chargers[inputs.demands[members[0]].charger].circuit;
@@ -351,8 +473,17 @@ pub fn solve(
             }
         }
     }
-    let problem = vars.minimise(objective);
-    let values: Vec<Vec<Option<f64>>> = match policy.backend {
+}
+
+/// Solves with the policy's backend: the value of each variable of `x`.
+fn run_backend(
+    problem: UnsolvedProblem,
+    constraints: Vec<Constraint>,
+    x: &[Vec<Option<Variable>>],
+    policy: &Policy,
+    time_limit_s: f64,
+) -> Result<Vec<Vec<Option<f64>>>, ModelError> {
+    Ok(match policy.backend {
         Backend::Microlp => {
             let mut model = problem
                 .using(microlp)
@@ -360,7 +491,7 @@ pub fn solve(
             for c in constraints {
                 model.add_constraint(c);
             }
-            read_values(&model.solve()?, &x)
+            read_values(&model.solve()?, x)
         }
         #[cfg(feature = "clarabel")]
         Backend::Clarabel => {
@@ -369,10 +500,20 @@ pub fn solve(
             for c in constraints {
                 model.add_constraint(c);
             }
-            read_values(&model.solve()?, &x)
+            read_values(&model.solve()?, x)
         }
-    };
-    let mut out = vec![vec![0.0; periods.len()]; inputs.demands.len()];
+    })
+}
+
+/// Group values back to currents per demand per period: `Fixed` ones keep `fixed`.
+fn per_demand(
+    periods: &[Period],
+    modes: &[Vec<Mode>],
+    fixed: &[Vec<f64>],
+    groups: &[Vec<usize>],
+    values: &[Vec<Option<f64>>],
+) -> Vec<Vec<f64>> {
+    let mut out = vec![vec![0.0; periods.len()]; modes.len()];
     for (d, row) in modes.iter().enumerate() {
         for (k, mode) in row.iter().enumerate() {
             if *mode == Mode::Fixed {
@@ -389,7 +530,7 @@ pub fn solve(
             }
         }
     }
-    Ok(out)
+    out
 }
 
 fn read_values<S: Solution>(solution: &S, x: &[Vec<Option<Variable>>]) -> Vec<Vec<Option<f64>>> {

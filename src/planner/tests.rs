@@ -272,7 +272,7 @@ fn repair_carries_fractions_forward_and_respects_capacity() {
             let sum: f64 = (0..3).map(|d| rounded[d][k]).sum();
             assert!(sum <= grid - 5.0 + 1e-9, "grid {grid} period {k}: {sum} A");
             for d in 0..3 {
-                let on = modes[d][k] == model::Mode::On;
+                let on = modes[d][k] == repair::Mode::On;
                 assert_eq!(rounded[d][k], if on { 6.0 } else { 0.0 });
             }
             let _ = len;

@@ -196,294 +196,352 @@ pub fn answer(
     now: &DateTime<Utc>,
 ) -> Answer {
     let accept = policy != ReplyPolicy::Reject;
-    let status = |yes: &str, no: &str| json!({ "status": if accept { yes } else { no } });
     let v16 = version == OcppVersion::V16;
     match action {
-        "SetChargingProfile" => {
-            if accept && !state.ignores_profiles {
-                let (_, id, ..) = profile_view(version, payload);
-                state.profiles.retain(|p| profile_view(version, p).1 != id);
-                state.profiles.push(payload.clone());
-            }
-            result(status("Accepted", "Rejected"))
-        }
-        "ClearChargingProfile" => {
-            if accept {
-                let (id, criteria) = if v16 {
-                    (int(payload, "id"), payload.clone())
-                } else {
-                    (
-                        int(payload, "chargingProfileId"),
-                        payload
-                            .get("chargingProfileCriteria")
-                            .cloned()
-                            .unwrap_or(json!({})),
-                    )
-                };
-                let evse = int(&criteria, if v16 { "connectorId" } else { "evseId" });
-                let purpose = text(&criteria, "chargingProfilePurpose").map(str::to_string);
-                let stack = int(&criteria, "stackLevel");
-                state.profiles.retain(|p| {
-                    let (e, i, s, pu, _) = profile_view(version, p);
-                    let matches = id.is_none_or(|id| id == i)
-                        && evse.is_none_or(|evse| evse == e)
-                        && purpose.as_ref().is_none_or(|purpose| *purpose == pu)
-                        && stack.is_none_or(|stack| stack == s);
-                    !matches
-                });
-            }
-            result(status("Accepted", "Unknown"))
-        }
-        "GetCompositeSchedule" => {
-            if !accept {
-                return result(json!({ "status": "Rejected" }));
-            }
-            let evse = int(payload, if v16 { "connectorId" } else { "evseId" }).unwrap_or(0);
-            let duration = int(payload, "duration").unwrap_or(86400);
-            let unit = text(payload, "chargingRateUnit").unwrap_or("A");
-            let limit = composite_limit(version, state, unit, now);
-            let periods = json!([{ "startPeriod": 0, "limit": limit }]);
-            result(if v16 {
-                json!({
-                    "status": "Accepted",
-                    "connectorId": evse,
-                    "scheduleStart": timestamp(now),
-                    "chargingSchedule": {
-                        "duration": duration,
-                        "startSchedule": timestamp(now),
-                        "chargingRateUnit": unit,
-                        "chargingSchedulePeriod": periods,
-                    },
-                })
-            } else {
-                json!({
-                    "status": "Accepted",
-                    "schedule": {
-                        "evseId": evse,
-                        "duration": duration,
-                        "scheduleStart": timestamp(now),
-                        "chargingRateUnit": unit,
-                        "chargingSchedulePeriod": periods,
-                    },
-                })
-            })
-        }
-        "GetChargingProfiles" if !v16 => {
-            let request_id = int(payload, "requestId").unwrap_or(0);
-            let criteria = payload.get("chargingProfile").cloned().unwrap_or(json!({}));
-            let evse = int(payload, "evseId");
-            let purpose = text(&criteria, "chargingProfilePurpose");
-            let stack = int(&criteria, "stackLevel");
-            let ids: Option<Vec<i64>> = criteria
-                .get("chargingProfileId")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_i64).collect());
-            let mut by_evse: BTreeMap<i64, Vec<Value>> = BTreeMap::new();
-            for p in &state.profiles {
-                let (e, i, s, pu, profile) = profile_view(version, p);
-                if evse.is_none_or(|evse| evse == e)
-                    && purpose.is_none_or(|purpose| purpose == pu)
-                    && stack.is_none_or(|stack| stack == s)
-                    && ids.as_ref().is_none_or(|ids| ids.contains(&i))
-                {
-                    by_evse.entry(e).or_default().push(profile);
-                }
-            }
-            if !accept || by_evse.is_empty() {
-                return result(json!({ "status": "NoProfiles" }));
-            }
-            let count = by_evse.len();
-            let follow_ups = by_evse
-                .into_iter()
-                .enumerate()
-                .map(|(n, (e, profiles))| {
-                    (
-                        "ReportChargingProfiles".to_string(),
-                        json!({
-                            "requestId": request_id,
-                            "chargingLimitSource": "CSO",
-                            "evseId": e,
-                            "chargingProfile": profiles,
-                            "tbc": n + 1 < count,
-                        }),
-                    )
-                })
-                .collect();
-            Answer::Result {
-                payload: json!({ "status": "Accepted" }),
-                follow_ups,
-            }
-        }
+        "SetChargingProfile" => set_charging_profile(version, accept, payload, state),
+        "ClearChargingProfile" => clear_charging_profile(version, accept, payload, state),
+        "GetCompositeSchedule" => get_composite_schedule(version, accept, payload, state, now),
+        "GetChargingProfiles" if !v16 => get_charging_profiles(version, accept, payload, state),
         "RemoteStartTransaction" | "RemoteStopTransaction" if v16 => {
-            result(status("Accepted", "Rejected"))
+            result(status(accept, "Accepted", "Rejected"))
         }
         "RequestStartTransaction" | "RequestStopTransaction" if !v16 => {
-            result(status("Accepted", "Rejected"))
+            result(status(accept, "Accepted", "Rejected"))
         }
         "Reset" | "ChangeAvailability" | "ReserveNow" | "CancelReservation" | "ClearCache"
-        | "DataTransfer" => result(status("Accepted", "Rejected")),
-        "UnlockConnector" => result(status("Unlocked", "UnlockFailed")),
+        | "DataTransfer" => result(status(accept, "Accepted", "Rejected")),
+        "UnlockConnector" => result(status(accept, "Unlocked", "UnlockFailed")),
         "SendLocalList" => {
             if accept {
                 let key = if v16 { "listVersion" } else { "versionNumber" };
                 state.local_list_version = int(payload, key).unwrap_or(0);
             }
-            result(status("Accepted", "Failed"))
+            result(status(accept, "Accepted", "Failed"))
         }
         "GetLocalListVersion" => {
             let key = if v16 { "listVersion" } else { "versionNumber" };
             result(json!({ key: state.local_list_version }))
         }
-        "GetConfiguration" if v16 => {
-            let requested: Option<Vec<String>> =
-                payload.get("key").and_then(Value::as_array).map(|keys| {
-                    keys.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                });
-            let entry =
-                |k: &str, (v, ro): &(String, bool)| json!({ "key": k, "readonly": ro, "value": v });
-            let (known, unknown): (Vec<Value>, Vec<String>) = match requested {
-                Some(keys) if !keys.is_empty() => {
-                    let mut known = Vec::new();
-                    let mut unknown = Vec::new();
-                    for k in keys {
-                        match state.configuration.get(&k) {
-                            Some(v) => known.push(entry(&k, v)),
-                            None => unknown.push(k),
-                        }
-                    }
-                    (known, unknown)
-                }
-                _ => (
-                    state
-                        .configuration
-                        .iter()
-                        .map(|(k, v)| entry(k, v))
-                        .collect(),
-                    Vec::new(),
-                ),
-            };
-            let mut answer = json!({ "configurationKey": known });
-            if !unknown.is_empty() {
-                answer["unknownKey"] = json!(unknown);
-            }
-            result(answer)
-        }
-        "ChangeConfiguration" if v16 => {
-            let key = text(payload, "key").unwrap_or_default().to_string();
-            let value = text(payload, "value").unwrap_or_default().to_string();
-            if !accept {
-                return result(json!({ "status": "Rejected" }));
-            }
-            match state.configuration.get_mut(&key) {
-                Some((_, true)) => result(json!({ "status": "Rejected" })),
-                Some((v, false)) => {
-                    *v = value;
-                    result(json!({ "status": "Accepted" }))
-                }
-                None => {
-                    state.configuration.insert(key, (value, false));
-                    result(json!({ "status": "Accepted" }))
-                }
-            }
-        }
-        "GetVariables" if !v16 => {
-            let items = payload.get("getVariableData").and_then(Value::as_array);
-            let results: Vec<Value> = items
-                .into_iter()
-                .flatten()
-                .map(|item| {
-                    let component = item.get("component").cloned().unwrap_or(json!({}));
-                    let variable = item.get("variable").cloned().unwrap_or(json!({}));
-                    let key = (
-                        text(&component, "name").unwrap_or_default().to_string(),
-                        text(&variable, "name").unwrap_or_default().to_string(),
-                    );
-                    let mut r = json!({ "component": component, "variable": variable });
-                    if let Some(t) = item.get("attributeType") {
-                        r["attributeType"] = t.clone();
-                    }
-                    match state.variables.get(&key) {
-                        _ if !accept => r["attributeStatus"] = json!("Rejected"),
-                        Some(value) => {
-                            r["attributeStatus"] = json!("Accepted");
-                            r["attributeValue"] = json!(value);
-                        }
-                        None if state.variables.keys().any(|(c, _)| *c == key.0) => {
-                            r["attributeStatus"] = json!("UnknownVariable");
-                        }
-                        None => r["attributeStatus"] = json!("UnknownComponent"),
-                    }
-                    r
-                })
-                .collect();
-            result(json!({ "getVariableResult": results }))
-        }
-        "SetVariables" if !v16 => {
-            let items = payload.get("setVariableData").and_then(Value::as_array);
-            let results: Vec<Value> = items
-                .into_iter()
-                .flatten()
-                .map(|item| {
-                    let component = item.get("component").cloned().unwrap_or(json!({}));
-                    let variable = item.get("variable").cloned().unwrap_or(json!({}));
-                    if accept {
-                        state.variables.insert(
-                            (
-                                text(&component, "name").unwrap_or_default().to_string(),
-                                text(&variable, "name").unwrap_or_default().to_string(),
-                            ),
-                            text(item, "attributeValue").unwrap_or_default().to_string(),
-                        );
-                    }
-                    let mut r = json!({
-                        "attributeStatus": if accept { "Accepted" } else { "Rejected" },
-                        "component": component,
-                        "variable": variable,
-                    });
-                    if let Some(t) = item.get("attributeType") {
-                        r["attributeType"] = t.clone();
-                    }
-                    r
-                })
-                .collect();
-            result(json!({ "setVariableResult": results }))
-        }
-        "GetBaseReport" if !v16 => {
-            if !accept {
-                return result(json!({ "status": "Rejected" }));
-            }
-            let report: Vec<Value> = state
-                .variables
-                .iter()
-                .map(|((c, v), value)| {
-                    json!({
-                        "component": { "name": c },
-                        "variable": { "name": v },
-                        "variableAttribute": [{ "type": "Actual", "value": value, "mutability": "ReadWrite" }],
-                        "variableCharacteristics": { "dataType": "string", "supportsMonitoring": false },
-                    })
-                })
-                .collect();
-            let notify = json!({
-                "requestId": int(payload, "requestId").unwrap_or(0),
-                "generatedAt": timestamp(now),
-                "seqNo": 0,
-                "tbc": false,
-                "reportData": report,
-            });
-            Answer::Result {
-                payload: json!({ "status": "Accepted" }),
-                follow_ups: vec![("NotifyReport".to_string(), notify)],
-            }
-        }
+        "GetConfiguration" if v16 => get_configuration(payload, state),
+        "ChangeConfiguration" if v16 => change_configuration(accept, payload, state),
+        "GetVariables" if !v16 => get_variables(accept, payload, state),
+        "SetVariables" if !v16 => set_variables(accept, payload, state),
+        "GetBaseReport" if !v16 => get_base_report(accept, payload, state, now),
         "TriggerMessage" => trigger(version, accept, payload, state, now),
         _ => Answer::Error {
             code: RpcErrorCode::NotSupported,
             description: format!("the simulator does not support {action}"),
         },
+    }
+}
+
+/// `{"status": yes}` when accepting, else `{"status": no}`.
+fn status(accept: bool, yes: &str, no: &str) -> Value {
+    json!({ "status": if accept { yes } else { no } })
+}
+
+/// Stores an accepted profile in place of the one with its id (unless the charger is
+/// faulty and ignores profiles).
+fn set_charging_profile(
+    version: OcppVersion,
+    accept: bool,
+    payload: &Value,
+    state: &mut ChargerState,
+) -> Answer {
+    if accept && !state.ignores_profiles {
+        let (_, id, ..) = profile_view(version, payload);
+        state.profiles.retain(|p| profile_view(version, p).1 != id);
+        state.profiles.push(payload.clone());
+    }
+    result(status(accept, "Accepted", "Rejected"))
+}
+
+/// Drops the held profiles that match every criterion given.
+fn clear_charging_profile(
+    version: OcppVersion,
+    accept: bool,
+    payload: &Value,
+    state: &mut ChargerState,
+) -> Answer {
+    let v16 = version == OcppVersion::V16;
+    if accept {
+        let (id, criteria) = if v16 {
+            (int(payload, "id"), payload.clone())
+        } else {
+            (
+                int(payload, "chargingProfileId"),
+                payload
+                    .get("chargingProfileCriteria")
+                    .cloned()
+                    .unwrap_or(json!({})),
+            )
+        };
+        let evse = int(&criteria, if v16 { "connectorId" } else { "evseId" });
+        let purpose = text(&criteria, "chargingProfilePurpose").map(str::to_string);
+        let stack = int(&criteria, "stackLevel");
+        state.profiles.retain(|p| {
+            let (e, i, s, pu, _) = profile_view(version, p);
+            let matches = id.is_none_or(|id| id == i)
+                && evse.is_none_or(|evse| evse == e)
+                && purpose.as_ref().is_none_or(|purpose| *purpose == pu)
+                && stack.is_none_or(|stack| stack == s);
+            !matches
+        });
+    }
+    result(status(accept, "Accepted", "Unknown"))
+}
+
+/// One period at what the charger applies now (`composite_limit`).
+fn get_composite_schedule(
+    version: OcppVersion,
+    accept: bool,
+    payload: &Value,
+    state: &ChargerState,
+    now: &DateTime<Utc>,
+) -> Answer {
+    let v16 = version == OcppVersion::V16;
+    if !accept {
+        return result(json!({ "status": "Rejected" }));
+    }
+    let evse = int(payload, if v16 { "connectorId" } else { "evseId" }).unwrap_or(0);
+    let duration = int(payload, "duration").unwrap_or(86400);
+    let unit = text(payload, "chargingRateUnit").unwrap_or("A");
+    let limit = composite_limit(version, state, unit, now);
+    let periods = json!([{ "startPeriod": 0, "limit": limit }]);
+    result(if v16 {
+        json!({
+            "status": "Accepted",
+            "connectorId": evse,
+            "scheduleStart": timestamp(now),
+            "chargingSchedule": {
+                "duration": duration,
+                "startSchedule": timestamp(now),
+                "chargingRateUnit": unit,
+                "chargingSchedulePeriod": periods,
+            },
+        })
+    } else {
+        json!({
+            "status": "Accepted",
+            "schedule": {
+                "evseId": evse,
+                "duration": duration,
+                "scheduleStart": timestamp(now),
+                "chargingRateUnit": unit,
+                "chargingSchedulePeriod": periods,
+            },
+        })
+    })
+}
+
+/// 2.0.1 K09: the matching profiles follow in one ReportChargingProfiles per EVSE.
+fn get_charging_profiles(
+    version: OcppVersion,
+    accept: bool,
+    payload: &Value,
+    state: &ChargerState,
+) -> Answer {
+    let request_id = int(payload, "requestId").unwrap_or(0);
+    let criteria = payload.get("chargingProfile").cloned().unwrap_or(json!({}));
+    let evse = int(payload, "evseId");
+    let purpose = text(&criteria, "chargingProfilePurpose");
+    let stack = int(&criteria, "stackLevel");
+    let ids: Option<Vec<i64>> = criteria
+        .get("chargingProfileId")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_i64).collect());
+    let mut by_evse: BTreeMap<i64, Vec<Value>> = BTreeMap::new();
+    for p in &state.profiles {
+        let (e, i, s, pu, profile) = profile_view(version, p);
+        if evse.is_none_or(|evse| evse == e)
+            && purpose.is_none_or(|purpose| purpose == pu)
+            && stack.is_none_or(|stack| stack == s)
+            && ids.as_ref().is_none_or(|ids| ids.contains(&i))
+        {
+            by_evse.entry(e).or_default().push(profile);
+        }
+    }
+    if !accept || by_evse.is_empty() {
+        return result(json!({ "status": "NoProfiles" }));
+    }
+    let count = by_evse.len();
+    let follow_ups = by_evse
+        .into_iter()
+        .enumerate()
+        .map(|(n, (e, profiles))| {
+            (
+                "ReportChargingProfiles".to_string(),
+                json!({
+                    "requestId": request_id,
+                    "chargingLimitSource": "CSO",
+                    "evseId": e,
+                    "chargingProfile": profiles,
+                    "tbc": n + 1 < count,
+                }),
+            )
+        })
+        .collect();
+    Answer::Result {
+        payload: json!({ "status": "Accepted" }),
+        follow_ups,
+    }
+}
+
+/// 1.6: the keys asked for (all when none), and the unknown ones.
+fn get_configuration(payload: &Value, state: &ChargerState) -> Answer {
+    let requested: Option<Vec<String>> = payload.get("key").and_then(Value::as_array).map(|keys| {
+        keys.iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect()
+    });
+    let entry = |k: &str, (v, ro): &(String, bool)| json!({ "key": k, "readonly": ro, "value": v });
+    let (known, unknown): (Vec<Value>, Vec<String>) = match requested {
+        Some(keys) if !keys.is_empty() => {
+            let mut known = Vec::new();
+            let mut unknown = Vec::new();
+            for k in keys {
+                match state.configuration.get(&k) {
+                    Some(v) => known.push(entry(&k, v)),
+                    None => unknown.push(k),
+                }
+            }
+            (known, unknown)
+        }
+        _ => (
+            state
+                .configuration
+                .iter()
+                .map(|(k, v)| entry(k, v))
+                .collect(),
+            Vec::new(),
+        ),
+    };
+    let mut answer = json!({ "configurationKey": known });
+    if !unknown.is_empty() {
+        answer["unknownKey"] = json!(unknown);
+    }
+    result(answer)
+}
+
+/// 1.6: a read-only key is rejected; an unknown one is added.
+fn change_configuration(accept: bool, payload: &Value, state: &mut ChargerState) -> Answer {
+    let key = text(payload, "key").unwrap_or_default().to_string();
+    let value = text(payload, "value").unwrap_or_default().to_string();
+    if !accept {
+        return result(json!({ "status": "Rejected" }));
+    }
+    match state.configuration.get_mut(&key) {
+        Some((_, true)) => result(json!({ "status": "Rejected" })),
+        Some((v, false)) => {
+            *v = value;
+            result(json!({ "status": "Accepted" }))
+        }
+        None => {
+            state.configuration.insert(key, (value, false));
+            result(json!({ "status": "Accepted" }))
+        }
+    }
+}
+
+/// 2.0.1: one result per requested variable.
+fn get_variables(accept: bool, payload: &Value, state: &ChargerState) -> Answer {
+    let items = payload.get("getVariableData").and_then(Value::as_array);
+    let results: Vec<Value> = items
+        .into_iter()
+        .flatten()
+        .map(|item| {
+            let component = item.get("component").cloned().unwrap_or(json!({}));
+            let variable = item.get("variable").cloned().unwrap_or(json!({}));
+            let key = (
+                text(&component, "name").unwrap_or_default().to_string(),
+                text(&variable, "name").unwrap_or_default().to_string(),
+            );
+            let mut r = json!({ "component": component, "variable": variable });
+            if let Some(t) = item.get("attributeType") {
+                r["attributeType"] = t.clone();
+            }
+            match state.variables.get(&key) {
+                _ if !accept => r["attributeStatus"] = json!("Rejected"),
+                Some(value) => {
+                    r["attributeStatus"] = json!("Accepted");
+                    r["attributeValue"] = json!(value);
+                }
+                None if state.variables.keys().any(|(c, _)| *c == key.0) => {
+                    r["attributeStatus"] = json!("UnknownVariable");
+                }
+                None => r["attributeStatus"] = json!("UnknownComponent"),
+            }
+            r
+        })
+        .collect();
+    result(json!({ "getVariableResult": results }))
+}
+
+/// 2.0.1: stores each accepted value; one result per variable.
+fn set_variables(accept: bool, payload: &Value, state: &mut ChargerState) -> Answer {
+    let items = payload.get("setVariableData").and_then(Value::as_array);
+    let results: Vec<Value> = items
+        .into_iter()
+        .flatten()
+        .map(|item| {
+            let component = item.get("component").cloned().unwrap_or(json!({}));
+            let variable = item.get("variable").cloned().unwrap_or(json!({}));
+            if accept {
+                state.variables.insert(
+                    (
+                        text(&component, "name").unwrap_or_default().to_string(),
+                        text(&variable, "name").unwrap_or_default().to_string(),
+                    ),
+                    text(item, "attributeValue").unwrap_or_default().to_string(),
+                );
+            }
+            let mut r = json!({
+                "attributeStatus": if accept { "Accepted" } else { "Rejected" },
+                "component": component,
+                "variable": variable,
+            });
+            if let Some(t) = item.get("attributeType") {
+                r["attributeType"] = t.clone();
+            }
+            r
+        })
+        .collect();
+    result(json!({ "setVariableResult": results }))
+}
+
+/// 2.0.1: every variable follows in one NotifyReport.
+fn get_base_report(
+    accept: bool,
+    payload: &Value,
+    state: &ChargerState,
+    now: &DateTime<Utc>,
+) -> Answer {
+    if !accept {
+        return result(json!({ "status": "Rejected" }));
+    }
+    let report: Vec<Value> = state
+        .variables
+        .iter()
+        .map(|((c, v), value)| {
+            json!({
+                "component": { "name": c },
+                "variable": { "name": v },
+                "variableAttribute": [{ "type": "Actual", "value": value, "mutability": "ReadWrite" }],
+                "variableCharacteristics": { "dataType": "string", "supportsMonitoring": false },
+            })
+        })
+        .collect();
+    let notify = json!({
+        "requestId": int(payload, "requestId").unwrap_or(0),
+        "generatedAt": timestamp(now),
+        "seqNo": 0,
+        "tbc": false,
+        "reportData": report,
+    });
+    Answer::Result {
+        payload: json!({ "status": "Accepted" }),
+        follow_ups: vec![("NotifyReport".to_string(), notify)],
     }
 }
 
@@ -552,6 +610,10 @@ mod tests {
         }
     }
 
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one request per action and version: a data table"
+    )]
     fn requests(version: OcppVersion) -> Vec<(&'static str, Value)> {
         match version {
             OcppVersion::V16 => vec![

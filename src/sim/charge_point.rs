@@ -5,11 +5,14 @@
 //! CALLRESULTs and CALLERRORs are routed to the pending `call` by message id, frames for
 //! ids the simulator did not issue (answers to `send_text`) go to `next_raw_reply`, and
 //! every CALL from the CSMS is recorded and answered per the `ReplyPolicy`.
+//!
+//! Imports run one way: this handle uses `socket` (the task) and `link` (what both share);
+//! neither imports it.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -26,11 +29,10 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::http::header::{AUTHORIZATION, SEC_WEBSOCKET_PROTOCOL};
 
 use super::answers::{ChargerState, ReplyPolicy};
+use super::link::{CLOSE_GRACE, Command, Inner, Shared, transport};
+pub use super::link::{RawReply, ReceivedCall, SimError};
 use crate::ocpp::model::OcppVersion;
 use crate::ocpp::rpc::{self, Frame};
-
-/// How long `close` waits for the server's close frame before dropping the socket.
-pub(super) const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// How to connect a simulated charger.
 #[derive(Clone)]
@@ -91,55 +93,6 @@ impl fmt::Debug for SimOptions {
     }
 }
 
-/// What can go wrong talking to the CSMS.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum SimError {
-    /// The server answered the WebSocket upgrade with this HTTP status (401, 400, 404...).
-    #[error("handshake refused with HTTP {status}: {body}")]
-    Handshake { status: u16, body: String },
-    /// The upgrade succeeded without an OCPP subprotocol we offered.
-    #[error("no usable OCPP subprotocol: {0}")]
-    Subprotocol(String),
-    /// The options cannot be used (bad URL, bad header value, bad TLS server name).
-    #[error("invalid options: {0}")]
-    Options(String),
-    /// TCP, TLS or WebSocket failure.
-    #[error("transport: {0}")]
-    Transport(String),
-    /// The CSMS answered with a CALLERROR.
-    #[error("CALLERROR {code}: {description}")]
-    CallError {
-        code: String,
-        description: String,
-        details: Value,
-    },
-    /// No answer in time.
-    #[error("timed out")]
-    Timeout,
-    /// The connection is closed.
-    #[error("connection closed")]
-    Closed,
-    /// A CALLRESULT that lacks what the helper needs.
-    #[error("unexpected response: {0}")]
-    BadResponse(String),
-}
-
-/// A CALL the CSMS sent.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReceivedCall {
-    pub id: String,
-    pub action: String,
-    pub payload: Value,
-}
-
-/// A frame from the CSMS that answers no `call` of the simulator: the reply to a frame
-/// written with `send_text`, or text that is no OCPP-J frame at all.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RawReply {
-    Frame(Frame),
-    Unparsed { text: String, error: String },
-}
-
 /// A transaction the simulator started.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StartedTransaction {
@@ -147,50 +100,6 @@ pub struct StartedTransaction {
     pub key: String,
     /// The StartTransaction / TransactionEvent response.
     pub response: Value,
-}
-
-pub(super) enum Command {
-    Send {
-        text: String,
-        ack: oneshot::Sender<Result<(), SimError>>,
-    },
-    Close,
-}
-
-pub(super) struct Recorded {
-    pub(super) call: ReceivedCall,
-    pub(super) claimed: bool,
-}
-
-pub(super) struct Inner {
-    pub(super) pending: HashMap<String, oneshot::Sender<Frame>>,
-    /// Ids of the charger's own follow-up CALLs, whose answers are dropped.
-    pub(super) internal: HashSet<String>,
-    pub(super) received: Vec<Recorded>,
-    pub(super) policy: ReplyPolicy,
-    pub(super) state: ChargerState,
-    /// 2.0.1: the next seqNo per transaction id.
-    pub(super) seq: HashMap<String, u64>,
-}
-
-pub(super) struct Shared {
-    pub(super) version: OcppVersion,
-    pub(super) inner: Mutex<Inner>,
-    /// Bumped on every received CALL and when the connection ends.
-    pub(super) calls: watch::Sender<u64>,
-    pub(super) closed: AtomicBool,
-    pub(super) next_id: AtomicU64,
-    pub(super) clock: crate::clock::Clock,
-}
-
-impl Shared {
-    pub(super) fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(super) fn new_id(&self, prefix: &str) -> String {
-        format!("{prefix}{}", self.next_id.fetch_add(1, Ordering::Relaxed))
-    }
 }
 
 /// A simulated OCPP charge point connected to a CSMS.
@@ -224,10 +133,6 @@ fn encode_path_segment(s: &str) -> String {
         }
     }
     out
-}
-
-pub(super) fn transport(e: impl fmt::Display) -> SimError {
-    SimError::Transport(e.to_string())
 }
 
 fn handshake_error(e: WsError) -> SimError {
@@ -807,84 +712,12 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(sim.version(), version);
-            let profile = match version {
-                OcppVersion::V16 => json!({"connectorId": 1, "csChargingProfiles": {
-                    "chargingProfileId": 7, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
-                    "chargingProfileKind": "Absolute", "chargingSchedule": {"chargingRateUnit": "A",
-                    "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10.0}]}}}),
-                OcppVersion::V201 => json!({"evseId": 1, "chargingProfile": {
-                    "id": 7, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
-                    "chargingProfileKind": "Absolute", "chargingSchedule": [{"id": 1, "chargingRateUnit": "A",
-                    "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10.0}]}]}}),
-            };
+            let profile = set_charging_profile(version);
             assert_valid(dir(version), "SetChargingProfile", false, &profile);
 
-            // Accept.
-            server
-                .to_sim
-                .send(rpc::call("srv-1", "SetChargingProfile", &profile))
-                .unwrap();
-            let answer = server.answer_to("srv-1").await;
-            assert_eq!(answer[0], 3);
-            assert_valid(dir(version), "SetChargingProfile", true, &answer[2]);
-            assert_eq!(answer[2]["status"], "Accepted");
-            let call = sim.wait_for_call("SetChargingProfile", WAIT).await.unwrap();
-            assert_eq!(
-                call,
-                ReceivedCall {
-                    id: "srv-1".into(),
-                    action: "SetChargingProfile".into(),
-                    payload: profile.clone(),
-                }
-            );
-            assert_eq!(sim.profiles(), vec![profile.clone()]);
-
-            // Reject.
-            sim.set_reply_policy(ReplyPolicy::Reject);
-            server
-                .to_sim
-                .send(rpc::call("srv-2", "SetChargingProfile", &profile))
-                .unwrap();
-            let answer = server.answer_to("srv-2").await;
-            assert_valid(dir(version), "SetChargingProfile", true, &answer[2]);
-            assert_eq!(answer[2]["status"], "Rejected");
-
-            // Unknown action.
-            sim.set_reply_policy(ReplyPolicy::Accept);
-            server
-                .to_sim
-                .send(rpc::call("srv-3", "MakeCoffee", &json!({})))
-                .unwrap();
-            let answer = server.answer_to("srv-3").await;
-            assert_eq!(answer[0], 4);
-            assert_eq!(answer[2], "NotSupported");
-
-            // Ignore: recorded, never answered.
-            sim.set_reply_policy(ReplyPolicy::Ignore);
-            server
-                .to_sim
-                .send(rpc::call("srv-4", "Reset", &json!({"type": "Soft"})))
-                .unwrap();
-            let reset = sim.wait_for_call("Reset", WAIT).await.unwrap();
-            assert_eq!(reset.id, "srv-4");
-            tokio::time::sleep(Duration::from_millis(150)).await;
-            assert!(server.from_sim.try_recv().is_err());
-
-            // Follow-up messages of a real charger: TriggerMessage Heartbeat.
-            sim.set_reply_policy(ReplyPolicy::Accept);
-            server
-                .to_sim
-                .send(rpc::call(
-                    "srv-5",
-                    "TriggerMessage",
-                    &json!({"requestedMessage": "Heartbeat"}),
-                ))
-                .unwrap();
-            let answer = server.answer_to("srv-5").await;
-            assert_valid(dir(version), "TriggerMessage", true, &answer[2]);
-            assert_eq!(answer[2]["status"], "Accepted");
-            let beat = server.next_where(|v| v[0] == 2).await;
-            assert_eq!(beat[2], "Heartbeat");
+            accept_then_reject_a_profile(&mut server, &sim, &profile).await;
+            unknown_and_ignored_calls(&mut server, &sim).await;
+            heartbeat_follows_its_trigger(&mut server, &sim).await;
 
             let actions: Vec<String> = sim.received_calls().into_iter().map(|c| c.action).collect();
             assert_eq!(
@@ -910,6 +743,98 @@ mod tests {
                     .is_none()
             );
         }
+    }
+
+    /// A 10 A TxDefaultProfile, as the CSMS of `version` sends it.
+    fn set_charging_profile(version: OcppVersion) -> Value {
+        match version {
+            OcppVersion::V16 => json!({"connectorId": 1, "csChargingProfiles": {
+                "chargingProfileId": 7, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+                "chargingProfileKind": "Absolute", "chargingSchedule": {"chargingRateUnit": "A",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10.0}]}}}),
+            OcppVersion::V201 => json!({"evseId": 1, "chargingProfile": {
+                "id": 7, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+                "chargingProfileKind": "Absolute", "chargingSchedule": [{"id": 1, "chargingRateUnit": "A",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10.0}]}]}}),
+        }
+    }
+
+    /// srv-1 is accepted and recorded, srv-2 rejected under `ReplyPolicy::Reject`.
+    async fn accept_then_reject_a_profile(
+        server: &mut TestServer,
+        sim: &SimChargePoint,
+        profile: &Value,
+    ) {
+        let version = sim.version();
+        server
+            .to_sim
+            .send(rpc::call("srv-1", "SetChargingProfile", profile))
+            .unwrap();
+        let answer = server.answer_to("srv-1").await;
+        assert_eq!(answer[0], 3);
+        assert_valid(dir(version), "SetChargingProfile", true, &answer[2]);
+        assert_eq!(answer[2]["status"], "Accepted");
+        let call = sim.wait_for_call("SetChargingProfile", WAIT).await.unwrap();
+        assert_eq!(
+            call,
+            ReceivedCall {
+                id: "srv-1".into(),
+                action: "SetChargingProfile".into(),
+                payload: profile.clone(),
+            }
+        );
+        assert_eq!(sim.profiles(), vec![profile.clone()]);
+
+        sim.set_reply_policy(ReplyPolicy::Reject);
+        server
+            .to_sim
+            .send(rpc::call("srv-2", "SetChargingProfile", profile))
+            .unwrap();
+        let answer = server.answer_to("srv-2").await;
+        assert_valid(dir(version), "SetChargingProfile", true, &answer[2]);
+        assert_eq!(answer[2]["status"], "Rejected");
+    }
+
+    /// srv-3, an unknown action, gets NotSupported; srv-4 under `ReplyPolicy::Ignore` is
+    /// recorded and never answered.
+    async fn unknown_and_ignored_calls(server: &mut TestServer, sim: &SimChargePoint) {
+        sim.set_reply_policy(ReplyPolicy::Accept);
+        server
+            .to_sim
+            .send(rpc::call("srv-3", "MakeCoffee", &json!({})))
+            .unwrap();
+        let answer = server.answer_to("srv-3").await;
+        assert_eq!(answer[0], 4);
+        assert_eq!(answer[2], "NotSupported");
+
+        sim.set_reply_policy(ReplyPolicy::Ignore);
+        server
+            .to_sim
+            .send(rpc::call("srv-4", "Reset", &json!({"type": "Soft"})))
+            .unwrap();
+        let reset = sim.wait_for_call("Reset", WAIT).await.unwrap();
+        assert_eq!(reset.id, "srv-4");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(server.from_sim.try_recv().is_err());
+    }
+
+    /// Follow-up messages of a real charger: TriggerMessage Heartbeat (srv-5) is accepted,
+    /// then the Heartbeat follows.
+    async fn heartbeat_follows_its_trigger(server: &mut TestServer, sim: &SimChargePoint) {
+        sim.set_reply_policy(ReplyPolicy::Accept);
+        server
+            .to_sim
+            .send(rpc::call(
+                "srv-5",
+                "TriggerMessage",
+                &json!({"requestedMessage": "Heartbeat"}),
+            ))
+            .unwrap();
+        let answer = server.answer_to("srv-5").await;
+        assert_valid(dir(sim.version()), "TriggerMessage", true, &answer[2]);
+        assert_eq!(answer[2]["status"], "Accepted");
+        let beat = server.next_where(|v| v[0] == 2).await;
+        assert_eq!(beat[2], "Heartbeat");
     }
 
     #[tokio::test]

@@ -17,6 +17,7 @@ pub mod answers;
 pub mod charge_point;
 pub mod depot;
 pub mod limits;
+mod link;
 pub mod messages;
 pub mod meter;
 mod socket;

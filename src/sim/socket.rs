@@ -1,20 +1,20 @@
 //! The simulated charger's socket task: owns the WebSocket until either side closes it,
 //! routes CALLRESULTs and CALLERRORs to the waiting `call`, answers the CSMS's CALLs per
 //! the `ReplyPolicy` (see `answers`), and hands frames nobody waits for to `next_raw_reply`.
+//! It imports `link` (the state it shares with the handle), never `charge_point`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::answers::{self, Answer, ReplyPolicy};
-use super::charge_point::{
-    CLOSE_GRACE, Command, RawReply, ReceivedCall, Recorded, Shared, transport,
-};
+use super::link::{CLOSE_GRACE, Command, RawReply, ReceivedCall, Recorded, Shared, transport};
 use crate::ocpp::rpc::{self, Frame};
 
 /// The background task: owns the socket until either side closes it.
@@ -93,73 +93,12 @@ pub(super) fn handle_text(
             action,
             payload,
         }) => {
-            let mut out = Vec::new();
-            {
-                let mut inner = shared.lock();
-                let policy = inner.policy;
-                let answer = match policy {
-                    ReplyPolicy::Ignore => None,
-                    ReplyPolicy::AcceptSilently => {
-                        let applied = answers::answer(
-                            version,
-                            ReplyPolicy::Accept,
-                            &action,
-                            &payload,
-                            &mut inner.state,
-                            &shared.clock.now(),
-                        );
-                        drop(applied);
-                        None
-                    }
-                    _ => Some(answers::answer(
-                        version,
-                        policy,
-                        &action,
-                        &payload,
-                        &mut inner.state,
-                        &shared.clock.now(),
-                    )),
-                };
-                inner.received.push(Recorded {
-                    call: ReceivedCall {
-                        id: id.clone(),
-                        action,
-                        payload,
-                    },
-                    claimed: false,
-                });
-                match answer {
-                    None => {}
-                    Some(Answer::Result {
-                        payload,
-                        follow_ups,
-                    }) => {
-                        out.push(rpc::call_result(&id, &payload));
-                        for (action, payload) in follow_ups {
-                            let follow_id = shared.new_id("sim-f");
-                            inner.internal.insert(follow_id.clone());
-                            out.push(rpc::call(&follow_id, &action, &payload));
-                        }
-                    }
-                    Some(Answer::Error { code, description }) => {
-                        out.push(rpc::call_error(version, &id, code, &description));
-                    }
-                }
-            }
+            let out = answer_call(shared, id, action, payload);
             shared.calls.send_modify(|n| *n += 1);
             out
         }
         Ok(frame) => {
-            let id = match &frame {
-                Frame::CallResult { id, .. } | Frame::CallError { id, .. } => id.clone(),
-                Frame::Call { id, .. } => id.clone(),
-            };
-            let mut inner = shared.lock();
-            if let Some(waiter) = inner.pending.remove(&id) {
-                let _ = waiter.send(frame);
-            } else if !inner.internal.remove(&id) {
-                let _ = raw.send(RawReply::Frame(frame));
-            }
+            route_answer(shared, frame, raw);
             Vec::new()
         }
         Err(e) => {
@@ -175,5 +114,78 @@ pub(super) fn handle_text(
                 _ => Vec::new(),
             }
         }
+    }
+}
+
+/// Records a CALL from the CSMS and answers it per the policy: the CALLRESULT or
+/// CALLERROR, then the charger's own follow-up CALLs, whose answers it will drop.
+fn answer_call(shared: &Shared, id: String, action: String, payload: Value) -> Vec<String> {
+    let version = shared.version;
+    let mut out = Vec::new();
+    let mut inner = shared.lock();
+    let policy = inner.policy;
+    let answer = match policy {
+        ReplyPolicy::Ignore => None,
+        ReplyPolicy::AcceptSilently => {
+            let applied = answers::answer(
+                version,
+                ReplyPolicy::Accept,
+                &action,
+                &payload,
+                &mut inner.state,
+                &shared.clock.now(),
+            );
+            drop(applied);
+            None
+        }
+        _ => Some(answers::answer(
+            version,
+            policy,
+            &action,
+            &payload,
+            &mut inner.state,
+            &shared.clock.now(),
+        )),
+    };
+    inner.received.push(Recorded {
+        call: ReceivedCall {
+            id: id.clone(),
+            action,
+            payload,
+        },
+        claimed: false,
+    });
+    match answer {
+        None => {}
+        Some(Answer::Result {
+            payload,
+            follow_ups,
+        }) => {
+            out.push(rpc::call_result(&id, &payload));
+            for (action, payload) in follow_ups {
+                let follow_id = shared.new_id("sim-f");
+                inner.internal.insert(follow_id.clone());
+                out.push(rpc::call(&follow_id, &action, &payload));
+            }
+        }
+        Some(Answer::Error { code, description }) => {
+            out.push(rpc::call_error(version, &id, code, &description));
+        }
+    }
+    out
+}
+
+/// A CALLRESULT or CALLERROR goes to the `call` waiting for its id; answers to the
+/// charger's own follow-ups are dropped; the rest go to `next_raw_reply`.
+fn route_answer(shared: &Shared, frame: Frame, raw: &mpsc::UnboundedSender<RawReply>) {
+    let id = match &frame {
+        Frame::CallResult { id, .. } | Frame::CallError { id, .. } => id.clone(),
+        Frame::Call { id, .. } => id.clone(),
+    };
+    let mut inner = shared.lock();
+    if let Some(waiter) = inner.pending.remove(&id) {
+        let _ = waiter.send(frame);
+    } else if !inner.internal.remove(&id) {
+        let _ = raw.send(RawReply::Frame(frame));
     }
 }

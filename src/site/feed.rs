@@ -186,7 +186,64 @@ pub async fn run<L: LimitAccount>(
         mut connections,
         mut limits,
     } = inputs;
-    let mut feeds: Vec<Feed> = config
+    let mut feeds = feeds(&config, &meters);
+    if feeds.is_empty() {
+        return;
+    }
+    let mut samples = LatestSamples::default();
+    let mut recent = RecentLimits::new(EV_RESPONSE);
+    let mut ordered = RecentLimits::new(EV_RESPONSE);
+    let mut limits_open = true;
+    let mut tick = tokio::time::interval(PERIOD);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            changed = limits.changed(), if limits_open => {
+                match changed {
+                    Ok(()) => record_limits(&mut recent, &mut ordered, &limits.borrow_and_update(), clock),
+                    // Dispatch is gone: the last limits seen stay in `recent` and age out;
+                    // the readings go on.
+                    Err(_) => limits_open = false,
+                }
+                continue;
+            }
+            connection = connections.recv() => {
+                match connection {
+                    Ok(c) if !c.connected => samples.forget(&c.charger),
+                    Ok(_) => {}
+                    // A missed disconnect could leave a sample that no vehicle draws:
+                    // forget them all (subtracting nothing is the safe side).
+                    Err(broadcast::error::RecvError::Lagged(_)) => samples.forget_all(),
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+                continue;
+            }
+            event = events.recv() => {
+                match event {
+                    Ok(e) => samples.apply(clock.instant(), &e.charger, &e.event),
+                    // A missed end of a transaction, as above.
+                    Err(broadcast::error::RecvError::Lagged(_)) => samples.forget_all(),
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+                continue;
+            }
+            _ = tick.tick() => {}
+        }
+        record_limits(&mut recent, &mut ordered, &limits.borrow(), clock);
+        let now = clock.instant();
+        for feed in &mut feeds {
+            let reading = feed.reading(&samples, &recent, &ordered, now, clock);
+            if readings.send(reading).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// One feed per meter that reports: the chargers behind it (all for the grid meter, those
+/// under its circuit for a sub-meter) and its circuit's worst-case load.
+fn feeds(config: &Config, meters: &BTreeMap<String, watch::Receiver<MeterStatus>>) -> Vec<Feed> {
+    config
         .meters
         .iter()
         .filter_map(|m| {
@@ -216,90 +273,60 @@ pub async fn run<L: LimitAccount>(
                 window: LoadWindow::new(super::load::DEFAULT_WINDOW),
             })
         })
-        .collect();
-    if feeds.is_empty() {
-        return;
-    }
-    let mut samples = LatestSamples::default();
-    let mut recent = RecentLimits::new(EV_RESPONSE);
-    let mut ordered = RecentLimits::new(EV_RESPONSE);
-    let record =
-        |recent: &mut RecentLimits, ordered: &mut RecentLimits, limits: &BTreeMap<ChargerId, L>| {
-            let (now, wall) = (clock.instant(), clock.now());
-            for (id, limit) in limits {
-                recent.record(now, id, limit.may_draw(wall));
-                if let Some(sent) = limit.ordered() {
-                    ordered.record(now, id, sent);
-                }
-            }
-        };
-    let mut limits_open = true;
-    let mut tick = tokio::time::interval(PERIOD);
-    loop {
-        tokio::select! {
-            _ = shutdown.changed() => break,
-            changed = limits.changed(), if limits_open => {
-                match changed {
-                    Ok(()) => record(&mut recent, &mut ordered, &limits.borrow_and_update()),
-                    // Dispatch is gone: the last limits seen stay in `recent` and age out;
-                    // the readings go on.
-                    Err(_) => limits_open = false,
-                }
-                continue;
-            }
-            connection = connections.recv() => {
-                match connection {
-                    Ok(c) if !c.connected => samples.forget(&c.charger),
-                    Ok(_) => {}
-                    // A missed disconnect could leave a sample that no vehicle draws:
-                    // forget them all (subtracting nothing is the safe side).
-                    Err(broadcast::error::RecvError::Lagged(_)) => samples.forget_all(),
-                    Err(broadcast::error::RecvError::Closed) => break,
-                }
-                continue;
-            }
-            event = events.recv() => {
-                match event {
-                    Ok(e) => samples.apply(clock.instant(), &e.charger, &e.event),
-                    // A missed end of a transaction, as above.
-                    Err(broadcast::error::RecvError::Lagged(_)) => samples.forget_all(),
-                    Err(broadcast::error::RecvError::Closed) => break,
-                }
-                continue;
-            }
-            _ = tick.tick() => {}
+        .collect()
+}
+
+/// What each charger may draw now and what was last ordered, per `limits`.
+fn record_limits<L: LimitAccount>(
+    recent: &mut RecentLimits,
+    ordered: &mut RecentLimits,
+    limits: &BTreeMap<ChargerId, L>,
+    clock: Clock,
+) {
+    let (now, wall) = (clock.instant(), clock.now());
+    for (id, limit) in limits {
+        recent.record(now, id, limit.may_draw(wall));
+        if let Some(sent) = limit.ordered() {
+            ordered.record(now, id, sent);
         }
-        record(&mut recent, &mut ordered, &limits.borrow());
-        let now = clock.instant();
-        for feed in &mut feeds {
-            let draws: Vec<ChargerDraw> = feed
-                .chargers
-                .iter()
-                .map(|(id, rotation, phases)| {
-                    let (currents, sampled_at) = samples.currents(id);
-                    ChargerDraw::new(rotation, *phases, currents)
-                        .with_limits(&recent, &ordered, id, sampled_at, now)
-                        .with_vehicle_max(samples.vehicle_max(id))
-                })
-                .collect();
-            let status = feed.status.borrow().clone();
-            let load = site_load(
-                now,
-                Some(&status),
-                &draws,
-                feed.worst_case,
-                &mut feed.window,
-            );
-            let per_phase = (load.source != LoadSource::WorstCase).then_some(load.per_phase);
-            let reading = LoadReading {
-                circuit: feed.circuit.clone(),
-                per_phase,
-                unconfirmed: load.unconfirmed,
-                at: clock.now(),
-            };
-            if readings.send(reading).await.is_err() {
-                return;
-            }
+    }
+}
+
+impl Feed {
+    /// The non-charger load behind this meter now: the metered current less what its
+    /// chargers' samples and limits account for.
+    fn reading(
+        &mut self,
+        samples: &LatestSamples,
+        recent: &RecentLimits,
+        ordered: &RecentLimits,
+        now: Instant,
+        clock: Clock,
+    ) -> LoadReading {
+        let draws: Vec<ChargerDraw> = self
+            .chargers
+            .iter()
+            .map(|(id, rotation, phases)| {
+                let (currents, sampled_at) = samples.currents(id);
+                ChargerDraw::new(rotation, *phases, currents)
+                    .with_limits(recent, ordered, id, sampled_at, now)
+                    .with_vehicle_max(samples.vehicle_max(id))
+            })
+            .collect();
+        let status = self.status.borrow().clone();
+        let load = site_load(
+            now,
+            Some(&status),
+            &draws,
+            self.worst_case,
+            &mut self.window,
+        );
+        let per_phase = (load.source != LoadSource::WorstCase).then_some(load.per_phase);
+        LoadReading {
+            circuit: self.circuit.clone(),
+            per_phase,
+            unconfirmed: load.unconfirmed,
+            at: clock.now(),
         }
     }
 }

@@ -368,6 +368,47 @@ pub fn site_load(
             unconfirmed: [Amps(0.0); 3],
         };
     }
+    let Subtracted {
+        settling,
+        ramping,
+        oldest_sample,
+    } = subtract_samples(now, chargers, window.window, reading.at, &mut per_phase);
+    let derived = per_phase.map(|a| if a.is_finite() { a.max(0.0) } else { 0.0 });
+    let (value, unconfirmed) =
+        through_window(now, derived, ramping, settling, oldest_sample, window);
+    let mut out = value;
+    for (o, raw) in out.iter_mut().zip(per_phase) {
+        if raw.is_infinite() {
+            *o = worst_case.0;
+        }
+    }
+    SiteLoad {
+        per_phase: out.map(Amps),
+        source,
+        unconfirmed: unconfirmed.map(Amps),
+    }
+}
+
+/// What subtracting the chargers' samples found besides the load.
+struct Subtracted {
+    /// The reading must not be remembered (a vehicle follows a cut, or a sample is newer
+    /// than the reading).
+    settling: bool,
+    /// Per site phase, in A: what ramping vehicles may add beyond their samples.
+    ramping: [f64; 3],
+    /// The oldest sample subtracted.
+    oldest_sample: Duration,
+}
+
+/// Subtracts from `per_phase` (A per site phase) each charger's sample, capped at its
+/// lowest limit since; a sample older than `window_len` is not subtracted.
+fn subtract_samples(
+    now: Instant,
+    chargers: &[ChargerDraw],
+    window_len: Duration,
+    reading_at: Instant,
+    per_phase: &mut [f64; 3],
+) -> Subtracted {
     // A vehicle still following a cut: the meter sees its old draw, which this reading
     // counts as other load (it is on the fuse), but the window must not remember it.
     let mut settling = false;
@@ -382,8 +423,8 @@ pub fn site_load(
         // rarely, or has stopped answering), and subtracting nothing errs on the safe side.
         let age = c
             .sampled_at
-            .map_or(window.window, |t| now.saturating_duration_since(t));
-        let covered = age <= window.window;
+            .map_or(window_len, |t| now.saturating_duration_since(t));
+        let covered = age <= window_len;
         for (i, site_phase) in c.site_phase.iter().enumerate() {
             let Some(p) = *site_phase else { continue };
             let sample = c.measured[i].map_or(0.0, |a| a.0.max(0.0));
@@ -395,7 +436,7 @@ pub fn site_load(
             // that ramped in between shows its new draw in the sample but not yet on the
             // meter, and subtracting it would hide other load. Such a reading counts (never
             // below the window) but is not remembered, as while a vehicle follows a cut.
-            settling |= subtracted > 0.0 && c.sampled_at.is_some_and(|t| t > reading.at);
+            settling |= subtracted > 0.0 && c.sampled_at.is_some_and(|t| t > reading_at);
             per_phase[p] -= subtracted;
             if subtracted > 0.0 {
                 oldest_sample = oldest_sample.max(age);
@@ -406,7 +447,24 @@ pub fn site_load(
             }
         }
     }
-    let derived = per_phase.map(|a| if a.is_finite() { a.max(0.0) } else { 0.0 });
+    Subtracted {
+        settling,
+        ramping,
+        oldest_sample,
+    }
+}
+
+/// The derived load (A per site phase) through the window: remembered when settled,
+/// else the window's maximum with it, less what the ramping vehicles may add while the
+/// ramp lasts (`MAX_ATTRIBUTION`). Returns the value and what of it is unconfirmed.
+fn through_window(
+    now: Instant,
+    derived: [f64; 3],
+    ramping: [f64; 3],
+    settling: bool,
+    oldest_sample: Duration,
+    window: &mut LoadWindow,
+) -> ([f64; 3], [f64; 3]) {
     // chargegate's own increases are not other load: a rise of the meter up to what the
     // ramping vehicles may add is theirs. Only with a settled value to fall back on, which
     // the result never goes below: a rise of the other load during a ramp can be taken for
@@ -445,17 +503,7 @@ pub fn site_load(
         // as soon as every subtracted sample is newer than the fall.
         window.push_max(now, derived, oldest_sample + Duration::from_secs(1))
     };
-    let mut out = value;
-    for (o, raw) in out.iter_mut().zip(per_phase) {
-        if raw.is_infinite() {
-            *o = worst_case.0;
-        }
-    }
-    SiteLoad {
-        per_phase: out.map(Amps),
-        source,
-        unconfirmed: unconfirmed.map(Amps),
-    }
+    (value, unconfirmed)
 }
 
 /// A measured load per phase: negative (export) counts as 0, an unreported phase as the

@@ -54,7 +54,22 @@ const ROTATIONS: [[usize; 3]; 6] = [
 /// A random site of `n` chargers (1..=500 sensible) at `now`.
 pub fn site(n: usize, seed: u64, now: DateTime<Utc>) -> SiteSnapshot {
     let mut rng = Rng::new(seed);
-    // Boards of ~20 chargers; every third nested under the previous one.
+    let mut circuits = boards(n);
+    let chargers: Vec<ChargerState> = (0..n).map(|i| charger(&mut rng, i, now)).collect();
+    set_limits_and_loads(&mut circuits, &chargers, n, &mut rng);
+    SiteSnapshot {
+        at: now,
+        phases: 3,
+        voltage: Volts(230.0),
+        margin: Amps(5.0),
+        circuits,
+        chargers,
+    }
+}
+
+/// The site and its boards of ~20 chargers; every third nested under the previous one.
+/// Limits and loads are set once the chargers are known.
+fn boards(n: usize) -> Vec<CircuitNode> {
     let boards = n.div_ceil(20);
     let mut circuits = vec![CircuitNode {
         id: "site".into(),
@@ -77,48 +92,58 @@ pub fn site(n: usize, seed: u64, now: DateTime<Utc>) -> SiteSnapshot {
             unconfirmed: [Amps(0.0); 3],
         });
     }
-    let mut chargers = Vec::with_capacity(n);
-    for i in 0..n {
-        let three_phase = rng.unit() < 0.8;
-        let rotation = ROTATIONS[rng.range(0, 6) as usize];
-        let mut site_phases = [false; 3];
-        for &p in rotation.iter().take(if three_phase { 3 } else { 1 }) {
-            site_phases[p] = true;
-        }
-        let max = if rng.unit() < 0.5 { 16.0 } else { 32.0 };
-        let vehicle = (rng.unit() < 0.85).then(|| {
-            let dwell_slots = rng.range(8, 96) as i64;
-            let energy_kwh = 5.0 + 55.0 * rng.unit();
-            Vehicle {
-                measured_max: None,
-                learning: None,
-                since: now - Duration::minutes(rng.range(0, 600) as i64),
-                max_current: (rng.unit() < 0.2).then_some(Amps(16.0)),
-                min_current: None,
-                need: (rng.unit() < 0.9).then(|| Need {
-                    energy: WattHours(energy_kwh * 1000.0),
-                    departure: now + Duration::minutes(15 * dwell_slots),
-                }),
-                id_token: None,
-            }
-        });
-        chargers.push(ChargerState {
-            id: ChargerId::new(format!("CP-{i:03}"))
-                .unwrap_or_else(|_| unreachable!("ids are ascii")),
-            circuit: 1 + i / 20,
-            site_phases,
-            min_current: Amps(6.0),
-            max_current: Amps(max),
-            priority: rng.range(0, 3) as u32,
-            failsafe_current: Amps(0.0),
-            online: rng.unit() < 0.97,
-            vehicle,
-        });
+    circuits
+}
+
+/// Charger `i` on board `i / 20`: mostly three-phase, 16 or 32 A, mostly online, mostly
+/// with a vehicle that mostly has a known need.
+fn charger(rng: &mut Rng, i: usize, now: DateTime<Utc>) -> ChargerState {
+    let three_phase = rng.unit() < 0.8;
+    let rotation = ROTATIONS[rng.range(0, 6) as usize];
+    let mut site_phases = [false; 3];
+    for &p in rotation.iter().take(if three_phase { 3 } else { 1 }) {
+        site_phases[p] = true;
     }
-    // Board limits: ~45 % of the board's rated sum (so capacity binds), at least 40 A.
-    // Nested boards carry their children too.
+    let max = if rng.unit() < 0.5 { 16.0 } else { 32.0 };
+    let vehicle = (rng.unit() < 0.85).then(|| {
+        let dwell_slots = rng.range(8, 96) as i64;
+        let energy_kwh = 5.0 + 55.0 * rng.unit();
+        Vehicle {
+            measured_max: None,
+            learning: None,
+            since: now - Duration::minutes(rng.range(0, 600) as i64),
+            max_current: (rng.unit() < 0.2).then_some(Amps(16.0)),
+            min_current: None,
+            need: (rng.unit() < 0.9).then(|| Need {
+                energy: WattHours(energy_kwh * 1000.0),
+                departure: now + Duration::minutes(15 * dwell_slots),
+            }),
+            id_token: None,
+        }
+    });
+    ChargerState {
+        id: ChargerId::new(format!("CP-{i:03}")).unwrap_or_else(|_| unreachable!("ids are ascii")),
+        circuit: 1 + i / 20,
+        site_phases,
+        min_current: Amps(6.0),
+        max_current: Amps(max),
+        priority: rng.range(0, 3) as u32,
+        failsafe_current: Amps(0.0),
+        online: rng.unit() < 0.97,
+        vehicle,
+    }
+}
+
+/// Board limits: ~45 % of the board's rated sum (so capacity binds), at least 40 A.
+/// Nested boards carry their children too. The site's limit and office load scale with `n`.
+fn set_limits_and_loads(
+    circuits: &mut [CircuitNode],
+    chargers: &[ChargerState],
+    n: usize,
+    rng: &mut Rng,
+) {
     let mut rated = vec![0.0f64; circuits.len()];
-    for c in &chargers {
+    for c in chargers {
         rated[c.circuit] += c.max_current.0;
     }
     for b in (1..circuits.len()).rev() {
@@ -135,12 +160,4 @@ pub fn site(n: usize, seed: u64, now: DateTime<Utc>) -> SiteSnapshot {
     let office = 50.0;
     circuits[0].limit = Amps((0.3 * n as f64 * 24.0 + office + 20.0).round());
     circuits[0].load = [Amps(office), Amps(office * 0.8), Amps(office * 0.6)];
-    SiteSnapshot {
-        at: now,
-        phases: 3,
-        voltage: Volts(230.0),
-        margin: Amps(5.0),
-        circuits,
-        chargers,
-    }
 }

@@ -50,7 +50,17 @@ fn commands(version: OcppVersion) -> Vec<ChargerCommand> {
         OcppVersion::V16 => TxKey::Csms(42),
         OcppVersion::V201 => TxKey::Charger("tx-42".into()),
     };
-    let mut list = vec![
+    let mut list = remote_control_commands(&tx);
+    list.extend(profile_reservation_and_list_commands(tx));
+    if version == OcppVersion::V201 {
+        add_v201_only_commands(&mut list);
+    }
+    list
+}
+
+/// Start and stop, reset, unlock, availability, configuration and trigger.
+fn remote_control_commands(tx: &TxKey) -> Vec<ChargerCommand> {
+    vec![
         ChargerCommand::RemoteStart {
             evse_id: Some(1),
             id_token: token("GOOD"),
@@ -88,6 +98,12 @@ fn commands(version: OcppVersion) -> Vec<ChargerCommand> {
             message: TriggerKind::StatusNotification,
             evse_id: Some(1),
         },
+    ]
+}
+
+/// Charging profiles, the composite schedule, reservations and the local list.
+fn profile_reservation_and_list_commands(tx: TxKey) -> Vec<ChargerCommand> {
+    vec![
         ChargerCommand::SetChargingProfile {
             evse_id: 0,
             profile: profile(ProfilePurpose::ChargePointMax, None, 6.0),
@@ -123,27 +139,28 @@ fn commands(version: OcppVersion) -> Vec<ChargerCommand> {
             }],
         },
         ChargerCommand::GetLocalListVersion,
-    ];
-    if version == OcppVersion::V201 {
-        // Before ClearChargingProfile, so that the charger has a profile to report.
-        let clear = list
-            .iter()
-            .position(|c| matches!(c, ChargerCommand::ClearChargingProfile { .. }))
-            .unwrap_or(0);
-        list.insert(
-            clear,
-            ChargerCommand::GetChargingProfiles {
-                request_id: 10,
-                evse_id: Some(1),
-                purpose: None,
-            },
-        );
-        list.push(ChargerCommand::GetBaseReport {
-            request_id: 9,
-            report: "ConfigurationInventory".into(),
-        });
-    }
-    list
+    ]
+}
+
+/// GetChargingProfiles and GetBaseReport, which 1.6 does not have.
+fn add_v201_only_commands(list: &mut Vec<ChargerCommand>) {
+    // Before ClearChargingProfile, so that the charger has a profile to report.
+    let clear = list
+        .iter()
+        .position(|c| matches!(c, ChargerCommand::ClearChargingProfile { .. }))
+        .unwrap_or(0);
+    list.insert(
+        clear,
+        ChargerCommand::GetChargingProfiles {
+            request_id: 10,
+            evse_id: Some(1),
+            purpose: None,
+        },
+    );
+    list.push(ChargerCommand::GetBaseReport {
+        request_id: 9,
+        report: "ConfigurationInventory".into(),
+    });
 }
 
 #[tokio::test]

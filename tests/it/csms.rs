@@ -155,84 +155,97 @@ async fn a_whole_transaction_is_persisted_with_its_meter_values() {
     for version in VERSIONS {
         let sim = connect(&daemon, &charger_for(version, 1), version).await;
         sim.boot().await.unwrap();
-        let start = Utc::now();
-        let started = sim
-            .start_transaction(1, "GOOD", 10_000, start)
-            .await
-            .unwrap();
-        valid(
-            &sim,
-            if version == OcppVersion::V16 {
-                "StartTransaction"
-            } else {
-                "TransactionEvent"
-            },
-            &started.response,
-        );
-        assert_eq!(
-            started.response[tx_status_field(version)]["status"],
-            "Accepted"
-        );
-
-        let mv = sim
-            .meter_values(1, &started.key, 12_500.0, &[16.0, 16.0, 15.5])
-            .await
-            .unwrap();
-        valid(
-            &sim,
-            if version == OcppVersion::V16 {
-                "MeterValues"
-            } else {
-                "TransactionEvent"
-            },
-            &mv,
-        );
-        let stop = sim
-            .stop_transaction(
-                &started.key,
-                17_000,
-                "EVDisconnected",
-                start + chrono::Duration::minutes(30),
-            )
-            .await
-            .unwrap();
-        valid(
-            &sim,
-            if version == OcppVersion::V16 {
-                "StopTransaction"
-            } else {
-                "TransactionEvent"
-            },
-            &stop,
-        );
+        charge_7_kwh_in_half_an_hour(&sim, version).await;
         sim.close().await;
-
-        let list = daemon
-            .csms
-            .store()
-            .call(|c| store::transactions(c, 10))
-            .await
-            .unwrap();
-        let tx = &list[0];
-        assert_eq!(tx.charger_id, charger_for(version, 1));
-        assert_eq!(tx.status, "closed");
-        assert_eq!(tx.id_token.as_deref(), Some("GOOD"));
-        assert_eq!(tx.meter_start_wh, Some(10_000.0));
-        assert_eq!(tx.energy_wh, Some(7_000.0), "{version:?}: {tx:?}");
-        assert_eq!(tx.stop_reason.as_deref(), Some("EVDisconnected"));
-        let tx_id = tx.id;
-        let samples = daemon
-            .csms
-            .store()
-            .call(move |c| store::sample_count(c, tx_id))
-            .await
-            .unwrap();
-        assert!(
-            samples >= 4,
-            "energy and three phase currents are stored ({samples})"
-        );
+        assert_the_transaction_is_stored(&daemon, version).await;
     }
     daemon.stop().await;
+}
+
+/// Start at 10 kWh, one sample of energy and three phase currents, stop at 17 kWh after
+/// 30 min; each message valid against the version's schema.
+async fn charge_7_kwh_in_half_an_hour(sim: &SimChargePoint, version: OcppVersion) {
+    let start = Utc::now();
+    let started = sim
+        .start_transaction(1, "GOOD", 10_000, start)
+        .await
+        .unwrap();
+    valid(
+        sim,
+        if version == OcppVersion::V16 {
+            "StartTransaction"
+        } else {
+            "TransactionEvent"
+        },
+        &started.response,
+    );
+    assert_eq!(
+        started.response[tx_status_field(version)]["status"],
+        "Accepted"
+    );
+
+    let mv = sim
+        .meter_values(1, &started.key, 12_500.0, &[16.0, 16.0, 15.5])
+        .await
+        .unwrap();
+    valid(
+        sim,
+        if version == OcppVersion::V16 {
+            "MeterValues"
+        } else {
+            "TransactionEvent"
+        },
+        &mv,
+    );
+    let stop = sim
+        .stop_transaction(
+            &started.key,
+            17_000,
+            "EVDisconnected",
+            start + chrono::Duration::minutes(30),
+        )
+        .await
+        .unwrap();
+    valid(
+        sim,
+        if version == OcppVersion::V16 {
+            "StopTransaction"
+        } else {
+            "TransactionEvent"
+        },
+        &stop,
+    );
+}
+
+/// The newest stored transaction is the closed 7 kWh one, with its samples.
+async fn assert_the_transaction_is_stored(
+    daemon: &chargegate::daemon::Daemon,
+    version: OcppVersion,
+) {
+    let list = daemon
+        .csms
+        .store()
+        .call(|c| store::transactions(c, 10))
+        .await
+        .unwrap();
+    let tx = &list[0];
+    assert_eq!(tx.charger_id, charger_for(version, 1));
+    assert_eq!(tx.status, "closed");
+    assert_eq!(tx.id_token.as_deref(), Some("GOOD"));
+    assert_eq!(tx.meter_start_wh, Some(10_000.0));
+    assert_eq!(tx.energy_wh, Some(7_000.0), "{version:?}: {tx:?}");
+    assert_eq!(tx.stop_reason.as_deref(), Some("EVDisconnected"));
+    let tx_id = tx.id;
+    let samples = daemon
+        .csms
+        .store()
+        .call(move |c| store::sample_count(c, tx_id))
+        .await
+        .unwrap();
+    assert!(
+        samples >= 4,
+        "energy and three phase currents are stored ({samples})"
+    );
 }
 
 #[tokio::test]

@@ -526,31 +526,12 @@ async fn an_increase_is_followed_by_a_triggered_sample_once_the_vehicle_has_ramp
             .unwrap();
         sims.push(sim);
     }
-    let calls = |sim: &SimChargePoint, action: &str| {
-        crate::common::calls_after_baseline(sim)
-            .into_iter()
-            .filter(|c| c.action == action)
-            .count()
-    };
     let start = clock.instant();
     daemon
         .dispatch_input
         .send(input(&[("CP16-1", 16.0), ("CS201-1", 16.0)], 80.0))
         .unwrap();
-    // When each charger got its lease and when it was asked for a sample, to 100 ms.
-    let mut leased = [None; 2];
-    let mut triggered = [None; 2];
-    while start.elapsed() < Duration::from_secs(10) {
-        for (i, sim) in sims.iter().enumerate() {
-            if leased[i].is_none() && calls(sim, "SetChargingProfile") > 0 {
-                leased[i] = Some(start.elapsed());
-            }
-            if triggered[i].is_none() && calls(sim, "TriggerMessage") > 0 {
-                triggered[i] = Some(start.elapsed());
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (leased, triggered) = lease_and_trigger_times(&sims, start).await;
     for (i, sim) in sims.iter().enumerate() {
         let (Some(leased), Some(triggered)) = (leased[i], triggered[i]) else {
             panic!(
@@ -566,22 +547,7 @@ async fn an_increase_is_followed_by_a_triggered_sample_once_the_vehicle_has_ramp
             "{}: asked {after:?} after the increase, not once the vehicle had 2 s to ramp",
             sim.id()
         );
-        let trigger = crate::common::calls_after_baseline(sim)
-            .into_iter()
-            .find(|c| c.action == "TriggerMessage")
-            .unwrap();
-        schema_check::assert_valid(
-            if i == 0 { "v16" } else { "v201" },
-            "TriggerMessage",
-            false,
-            &trigger.payload,
-        );
-        assert_eq!(trigger.payload["requestedMessage"], "MeterValues");
-        let evse = trigger
-            .payload
-            .get("connectorId")
-            .or_else(|| trigger.payload.pointer("/evse/id"));
-        assert_eq!(evse, Some(&serde_json::json!(1)), "{}", trigger.payload);
+        assert_asked_for_a_meter_value_of_evse_1(sim, if i == 0 { "v16" } else { "v201" });
     }
     // A reduction: no sample asked for.
     let before: Vec<usize> = sims
@@ -601,6 +567,51 @@ async fn an_increase_is_followed_by_a_triggered_sample_once_the_vehicle_has_ramp
         sim.close().await;
     }
     daemon.stop().await;
+}
+
+/// How many CALLs of `action` the charger got after its baseline.
+fn calls(sim: &SimChargePoint, action: &str) -> usize {
+    crate::common::calls_after_baseline(sim)
+        .into_iter()
+        .filter(|c| c.action == action)
+        .count()
+}
+
+/// When each charger got its lease and when it was asked for a sample, to 100 ms, over
+/// the 10 s after `start`.
+async fn lease_and_trigger_times(
+    sims: &[SimChargePoint],
+    start: tokio::time::Instant,
+) -> ([Option<Duration>; 2], [Option<Duration>; 2]) {
+    let mut leased = [None; 2];
+    let mut triggered = [None; 2];
+    while start.elapsed() < Duration::from_secs(10) {
+        for (i, sim) in sims.iter().enumerate() {
+            if leased[i].is_none() && calls(sim, "SetChargingProfile") > 0 {
+                leased[i] = Some(start.elapsed());
+            }
+            if triggered[i].is_none() && calls(sim, "TriggerMessage") > 0 {
+                triggered[i] = Some(start.elapsed());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (leased, triggered)
+}
+
+/// The charger's TriggerMessage asks for MeterValues of EVSE (1.6: connector) 1.
+fn assert_asked_for_a_meter_value_of_evse_1(sim: &SimChargePoint, schema_dir: &str) {
+    let trigger = crate::common::calls_after_baseline(sim)
+        .into_iter()
+        .find(|c| c.action == "TriggerMessage")
+        .unwrap();
+    schema_check::assert_valid(schema_dir, "TriggerMessage", false, &trigger.payload);
+    assert_eq!(trigger.payload["requestedMessage"], "MeterValues");
+    let evse = trigger
+        .payload
+        .get("connectorId")
+        .or_else(|| trigger.payload.pointer("/evse/id"));
+    assert_eq!(evse, Some(&serde_json::json!(1)), "{}", trigger.payload);
 }
 
 #[tokio::test]

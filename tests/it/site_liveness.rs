@@ -110,38 +110,14 @@ async fn run(vehicle_max: &[f64]) -> Vec<usize> {
         .unwrap();
     let meter = server.meter.clone();
     meter.set_building([BUILDING_A; 3]);
-    let names: Vec<(String, f64)> = vehicle_max
-        .iter()
-        .enumerate()
-        .map(|(i, max)| {
-            (
-                format!("{}-{i}", if i % 2 == 0 { "CP16" } else { "CS201" }),
-                *max,
-            )
-        })
-        .collect();
+    let names = bay_names(vehicle_max);
     let text = config(dir.path(), meter.addr(), &names);
     let config = chargegate::config::parse(&text).unwrap_or_else(|p| panic!("{p:#?}"));
     let store = Store::open(&config.store.path).unwrap();
     let daemon = daemon::start_with_clock(&config, store, Limits::Planned, clock)
         .await
         .unwrap();
-    let mut bays = Vec::new();
-    for (i, (name, max)) in names.iter().enumerate() {
-        let version = if i % 2 == 0 {
-            OcppVersion::V16
-        } else {
-            OcppVersion::V201
-        };
-        let (sim, tx) = connect(&daemon, clock, name, version).await;
-        let delay = Duration::from_millis(300 + 100 * i as u64);
-        bays.push(Bay {
-            name: name.clone(),
-            sim,
-            vehicle: SimVehicle::new(*max, 3, delay),
-            tx,
-        });
-    }
+    let mut bays = connect_bays(&daemon, clock, &names).await;
     let room = GRID_A - MARGIN_A - BUILDING_A;
     let can_take: f64 = vehicle_max.iter().sum();
     let due = room.min(can_take);
@@ -154,33 +130,10 @@ async fn run(vehicle_max: &[f64]) -> Vec<usize> {
         let applied = drive(&mut bays, &meter, clock);
         let total: f64 = applied.iter().sum();
         let elapsed = clock.instant() - started;
-        let building = BUILDING_A;
-        assert!(
-            total + building <= GRID_A - MARGIN_A + 1e-6 || elapsed < Duration::from_secs(5),
-            "at {elapsed:?}: chargers apply {total:.1} A + building {building} A > {} A (S1)",
-            GRID_A - MARGIN_A
-        );
-        for (bay, a) in bays.iter().zip(&applied) {
-            assert!(
-                *a == 0.0 || *a >= 6.0 - 1e-9,
-                "{} applies {a} A (S4)",
-                bay.name
-            );
-        }
+        assert_safe(&bays, &applied, elapsed);
         if elapsed >= WARM_UP {
             least_after_warm_up = least_after_warm_up.min(total);
-            assert!(
-                total >= 0.95 * due,
-                "at {elapsed:?}: the chargers apply {total:.1} A of the {due:.1} A the site allows: {applied:?}\naudit:\n{}",
-                crate::common::audit_tail(&daemon, 20).await
-            );
-            for (bay, a) in bays.iter().zip(&applied) {
-                assert!(
-                    *a > 0.0,
-                    "at {elapsed:?}: {} sits at 0 A with room",
-                    bay.name
-                );
-            }
+            assert_the_site_is_used(&daemon, &bays, &applied, elapsed, due).await;
             if let Some(prev) = &previous {
                 for (i, (a, b)) in prev.iter().zip(&applied).enumerate() {
                     if b < a {
@@ -205,6 +158,82 @@ async fn run(vehicle_max: &[f64]) -> Vec<usize> {
     daemon.stop().await;
     server.stop();
     falls
+}
+
+/// Charger names, 1.6 and 2.0.1 in turn, each with its vehicle's maximum (A).
+fn bay_names(vehicle_max: &[f64]) -> Vec<(String, f64)> {
+    vehicle_max
+        .iter()
+        .enumerate()
+        .map(|(i, max)| {
+            (
+                format!("{}-{i}", if i % 2 == 0 { "CP16" } else { "CS201" }),
+                *max,
+            )
+        })
+        .collect()
+}
+
+/// Connects each charger with a vehicle behind it, each vehicle ramping a little later.
+async fn connect_bays(daemon: &Daemon, clock: Clock, names: &[(String, f64)]) -> Vec<Bay> {
+    let mut bays = Vec::new();
+    for (i, (name, max)) in names.iter().enumerate() {
+        let version = if i % 2 == 0 {
+            OcppVersion::V16
+        } else {
+            OcppVersion::V201
+        };
+        let (sim, tx) = connect(daemon, clock, name, version).await;
+        let delay = Duration::from_millis(300 + 100 * i as u64);
+        bays.push(Bay {
+            name: name.clone(),
+            sim,
+            vehicle: SimVehicle::new(*max, 3, delay),
+            tx,
+        });
+    }
+    bays
+}
+
+/// S1 (within the grid connection after the first 5 s) and S4 (0 A or at least 6 A).
+fn assert_safe(bays: &[Bay], applied: &[f64], elapsed: Duration) {
+    let total: f64 = applied.iter().sum();
+    let building = BUILDING_A;
+    assert!(
+        total + building <= GRID_A - MARGIN_A + 1e-6 || elapsed < Duration::from_secs(5),
+        "at {elapsed:?}: chargers apply {total:.1} A + building {building} A > {} A (S1)",
+        GRID_A - MARGIN_A
+    );
+    for (bay, a) in bays.iter().zip(applied) {
+        assert!(
+            *a == 0.0 || *a >= 6.0 - 1e-9,
+            "{} applies {a} A (S4)",
+            bay.name
+        );
+    }
+}
+
+/// After the warm-up the chargers apply at least 95 % of what is `due` (A), none at 0 A.
+async fn assert_the_site_is_used(
+    daemon: &Daemon,
+    bays: &[Bay],
+    applied: &[f64],
+    elapsed: Duration,
+    due: f64,
+) {
+    let total: f64 = applied.iter().sum();
+    assert!(
+        total >= 0.95 * due,
+        "at {elapsed:?}: the chargers apply {total:.1} A of the {due:.1} A the site allows: {applied:?}\naudit:\n{}",
+        crate::common::audit_tail(daemon, 20).await
+    );
+    for (bay, a) in bays.iter().zip(applied) {
+        assert!(
+            *a > 0.0,
+            "at {elapsed:?}: {} sits at 0 A with room",
+            bay.name
+        );
+    }
 }
 
 #[tokio::test(start_paused = true)]

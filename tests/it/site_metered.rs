@@ -467,9 +467,46 @@ async fn check(
     daemon: &Daemon,
     seed: u64,
 ) -> Seen {
-    let now = site.clock.now();
     let instant = site.clock.instant();
     let building = site.log.due(instant, REACTION);
+    let applied = assert_limits_within_s1_and_s4(bays, site, daemon, seed, building).await;
+    record_history(bays, site, meter, daemon, applied.site_a);
+    let (measured, building_now) = assert_within_the_fuse(site, meter, seed);
+    // Utilisation: no vehicle here is ever full, so every one wants more.
+    if site
+        .steady_since
+        .is_some_and(|since| instant - since >= SETTLE)
+    {
+        check_utilisation(bays, site, daemon, seed, &applied, building_now).await;
+    }
+    Seen {
+        draw_a: measured.iter().zip(building_now).map(|(m, b)| m - b).sum(),
+        headroom_a: (0..3)
+            .map(|p| GRID_A - MARGIN_A - applied.site_a[p] - building[p])
+            .fold(f64::INFINITY, f64::min),
+    }
+}
+
+/// What the chargers apply now, in A.
+struct Applied {
+    /// Per site phase.
+    site_a: [f64; 3],
+    /// Per site phase, the chargers on board-a.
+    board: [f64; 3],
+    /// In all.
+    used: f64,
+}
+
+/// S4 per charger, S1 per phase at the grid connection (with the `building` load due)
+/// and on board-a.
+async fn assert_limits_within_s1_and_s4(
+    bays: &[Bay],
+    site: &Site,
+    daemon: &Daemon,
+    seed: u64,
+    building: [f64; 3],
+) -> Applied {
+    let now = site.clock.now();
     let mut site_a = [0.0; 3];
     let mut board = [0.0; 3];
     let mut used = 0.0;
@@ -511,9 +548,22 @@ async fn check(
             BOARD_A - MARGIN_A
         );
     }
-    record_history(bays, site, meter, daemon, site_a);
-    // The fuse: the metered current, with the building's rise allowed for the controller
-    // and the slowest vehicle.
+    Applied {
+        site_a,
+        board,
+        used,
+    }
+}
+
+/// The fuse: the metered current, with the building's rise allowed for the controller
+/// and the slowest vehicle. Returns the metered current and the building load now, per
+/// phase.
+fn assert_within_the_fuse(
+    site: &Site,
+    meter: &chargegate::sim::SimMeter,
+    seed: u64,
+) -> ([f64; 3], [f64; 3]) {
+    let instant = site.clock.instant();
     let measured = meter.currents();
     let building_now = site.log.0.back().map_or([0.0; 3], |(_, b)| *b);
     let building_due = site
@@ -528,79 +578,97 @@ async fn check(
             building_due[p],
         );
     }
-    // Utilisation: no vehicle here is ever full, so every one wants more.
-    if site
-        .steady_since
-        .is_some_and(|since| instant - since >= SETTLE)
+    (measured, building_now)
+}
+
+/// In a settled stretch: the share of what the site allows the chargers apply, and the
+/// first room left unused.
+async fn check_utilisation(
+    bays: &[Bay],
+    site: &mut Site,
+    daemon: &Daemon,
+    seed: u64,
+    applied: &Applied,
+    building_now: [f64; 3],
+) {
+    let instant = site.clock.instant();
+    let Applied {
+        site_a,
+        board,
+        used,
+    } = *applied;
+    let allowed = allowed(bays, building_now);
+    let share = used / allowed;
+    let at = (instant - site.started).as_secs_f64();
+    if site.stretch_worst.is_none_or(|(w, ..)| share < w) {
+        site.stretch_worst = Some((share, used, allowed, at));
+    }
+    site.settled_checks += 1;
+    let unused = room_left_unused(bays, site, daemon, applied, building_now);
+    if unused.is_some() {
+        site.unused_checks += 1;
+    }
+    site.used_sum += used.min(allowed);
+    site.allowed_sum += allowed;
+    if let Some(unused) = unused
+        && site.underused.is_none()
     {
-        let allowed = allowed(bays, building_now);
-        let share = used / allowed;
-        let at = (instant - site.started).as_secs_f64();
-        if site.stretch_worst.is_none_or(|(w, ..)| share < w) {
-            site.stretch_worst = Some((share, used, allowed, at));
-        }
-        site.settled_checks += 1;
-        // Per charger: a vehicle that could take more should be held back only by a full
-        // row — one of its site phases or board phases has less than `SLACK_A` free (a whole
-        // minimum more for a paused one, S4). This is issue 9's "95 % of the room, capped by
-        // what the vehicles can take" where a controller can reach it (`allowed` relaxes the
-        // coupling of a three-phase charger's phases). Counted and reported; the first case
-        // is shown when the mean falls short.
-        // A charger chargegate cannot steer right now (it rejects, does not answer, a send
-        // is in flight) is no room chargegate left unused.
-        let accounting = daemon.accounting.borrow().clone();
-        // Nor is one that applies less than it acknowledged: chargegate counts the room as
-        // given (S1 must), the charger does not use it.
-        let steerable = |bay: &Bay| {
-            let id = chargegate::units::ChargerId::new(&bay.name).unwrap();
-            accounting.get(&id).is_some_and(|l| {
-                l.responsive
-                    && l.pending.is_none()
-                    && l.uncertain.is_none_or(|(_, u)| u <= now)
-                    && l.effective(now).0 <= bay.offer(now) + 0.5
-            })
-        };
-        let unused = bays.iter().filter(|b| steerable(b)).find_map(|bay| {
-            let applied = bay.offer(now);
-            if applied >= bay.takes - 1.0 {
-                return None;
-            }
-            let needed = if applied == 0.0 { 6.0 + SLACK_A } else { SLACK_A };
-            let mut free = f64::INFINITY;
-            for p in &bay.site_phases {
-                free = free.min(GRID_A - MARGIN_A - building_now[*p] - site_a[*p]);
-                if bay.on_board {
-                    free = free.min(BOARD_A - MARGIN_A - board[*p]);
-                }
-            }
-            (free >= needed).then(|| {
-                format!("{} applies {applied:.1} A, takes {:.1} A, every row it loads has {free:.1} A free", bay.name, bay.takes)
-            })
-        });
-        if unused.is_some() {
-            site.unused_checks += 1;
-        }
-        site.used_sum += used.min(allowed);
-        site.allowed_sum += allowed;
-        if let Some(unused) = unused
-            && site.underused.is_none()
-        {
-            let since = site.steady_since.map(|s| instant - s);
-            let audit = crate::common::audit_tail(daemon, 30).await;
-            site.underused = Some(format!(
-                "seed {seed}: {since:?} into a steady stretch room is left unused: {unused}; the \
-                 chargers apply {used:.1} A of the {allowed:.1} A bound (building \
-                 {building_now:?}, per phase {site_a:?}, board {board:?})\n{}\naudit:\n{audit}",
-                diagnose(bays, site, daemon)
-            ));
-        }
+        let since = site.steady_since.map(|s| instant - s);
+        let audit = crate::common::audit_tail(daemon, 30).await;
+        site.underused = Some(format!(
+            "seed {seed}: {since:?} into a steady stretch room is left unused: {unused}; the \
+             chargers apply {used:.1} A of the {allowed:.1} A bound (building \
+             {building_now:?}, per phase {site_a:?}, board {board:?})\n{}\naudit:\n{audit}",
+            diagnose(bays, site, daemon)
+        ));
     }
-    Seen {
-        draw_a: measured.iter().zip(building_now).map(|(m, b)| m - b).sum(),
-        headroom_a: (0..3)
-            .map(|p| GRID_A - MARGIN_A - site_a[p] - building[p])
-            .fold(f64::INFINITY, f64::min),
-    }
+}
+
+/// Per charger: a vehicle that could take more should be held back only by a full
+/// row — one of its site phases or board phases has less than `SLACK_A` free (a whole
+/// minimum more for a paused one, S4). This is issue 9's "95 % of the room, capped by
+/// what the vehicles can take" where a controller can reach it (`allowed` relaxes the
+/// coupling of a three-phase charger's phases). Counted and reported; the first case
+/// is shown when the mean falls short.
+fn room_left_unused(
+    bays: &[Bay],
+    site: &Site,
+    daemon: &Daemon,
+    applied: &Applied,
+    building_now: [f64; 3],
+) -> Option<String> {
+    let now = site.clock.now();
+    // A charger chargegate cannot steer right now (it rejects, does not answer, a send
+    // is in flight) is no room chargegate left unused.
+    let accounting = daemon.accounting.borrow().clone();
+    // Nor is one that applies less than it acknowledged: chargegate counts the room as
+    // given (S1 must), the charger does not use it.
+    let steerable = |bay: &Bay| {
+        let id = chargegate::units::ChargerId::new(&bay.name).unwrap();
+        accounting.get(&id).is_some_and(|l| {
+            l.responsive
+                && l.pending.is_none()
+                && l.uncertain.is_none_or(|(_, u)| u <= now)
+                && l.effective(now).0 <= bay.offer(now) + 0.5
+        })
+    };
+    bays.iter().filter(|b| steerable(b)).find_map(|bay| {
+        let applied_a = bay.offer(now);
+        if applied_a >= bay.takes - 1.0 {
+            return None;
+        }
+        let needed = if applied_a == 0.0 { 6.0 + SLACK_A } else { SLACK_A };
+        let mut free = f64::INFINITY;
+        for p in &bay.site_phases {
+            free = free.min(GRID_A - MARGIN_A - building_now[*p] - applied.site_a[*p]);
+            if bay.on_board {
+                free = free.min(BOARD_A - MARGIN_A - applied.board[*p]);
+            }
+        }
+        (free >= needed).then(|| {
+            format!("{} applies {applied_a:.1} A, takes {:.1} A, every row it loads has {free:.1} A free", bay.name, bay.takes)
+        })
+    })
 }
 
 /// Runs one seed; returns the worst utilisation of each settled stretch, and the first
@@ -617,6 +685,77 @@ async fn run(seed: u64) -> (Vec<(f64, f64, f64, f64)>, Option<String>, f64) {
         .await
         .unwrap();
     let meter = server.meter.clone();
+    let mut building = [30.0, 40.0, 20.0];
+    let mut site = new_site(clock, &meter, building);
+
+    let mut bays = bays(&mut rng);
+    let text = config(dir.path(), meter.addr(), &bays);
+    let config = chargegate::config::parse(&text).unwrap_or_else(|p| panic!("{p:#?}"));
+    let mut daemon = start(&config, clock).await;
+    for bay in bays.iter_mut() {
+        connect(&daemon, clock, bay, Vec::new()).await;
+    }
+    wait_for_baselines(&daemon, &bays, clock).await;
+    // Vehicles that already drew their maximum before the baseline start from the offer
+    // they hold now.
+    drive_vehicles(&mut bays, &meter, clock);
+    site.disturbed(true);
+
+    let mut faults = Faults::default();
+    let mut stats = Stats {
+        least_headroom: f64::INFINITY,
+        ..Stats::default()
+    };
+    for step in 0..30 {
+        // Every run has a silent meter and a restart; the rest is drawn.
+        let event = match step {
+            12 => 3,
+            18 => 9,
+            _ => rng.below(12),
+        };
+        let changed = match event {
+            0..=2 => move_the_building(&mut rng, &mut building, &meter, &mut site),
+            3 if faults.silent_until.is_none() => silence_the_meter(&meter, clock, &mut faults),
+            4..=6 => make_a_charger_faulty(&mut rng, event, &bays, &mut faults),
+            7 => drop_a_socket(&mut rng, &daemon, clock, &mut bays, &mut faults).await,
+            8 => all_answer_again(&bays, &mut faults),
+            9 if step > 5 && step < 25 => {
+                daemon = restart(daemon, &config, &mut bays, &mut site, &meter, seed).await;
+                faults.faulty.clear();
+                true
+            }
+            _ => false,
+        };
+        if changed {
+            site.disturbed(faults.faulty.is_empty() && faults.silent_until.is_none());
+        }
+        run_a_step(
+            &mut bays,
+            &mut site,
+            &meter,
+            &daemon,
+            seed,
+            &mut faults,
+            &mut stats,
+        )
+        .await;
+    }
+    site.disturbed(false);
+    assert_the_run(seed, &stats, &meter, &site);
+    for bay in bays {
+        if let Some(sim) = bay.sim {
+            sim.close().await;
+        }
+    }
+    daemon.stop().await;
+    server.stop();
+    let mean = site.used_sum / site.allowed_sum.max(1e-9);
+    (site.stretches, site.underused, mean)
+}
+
+/// The test's view before the first check, the building at `building` (A per phase).
+fn new_site(clock: Clock, meter: &chargegate::sim::SimMeter, building: [f64; 3]) -> Site {
+    meter.set_building(building);
     let mut site = Site {
         clock,
         started: clock.instant(),
@@ -631,147 +770,190 @@ async fn run(seed: u64) -> (Vec<(f64, f64, f64, f64)>, Option<String>, f64) {
         used_sum: 0.0,
         allowed_sum: 0.0,
     };
-    let mut building = [30.0, 40.0, 20.0];
-    meter.set_building(building);
     site.log.0.push_back((clock.instant(), building));
+    site
+}
 
-    let mut bays = bays(&mut rng);
-    let text = config(dir.path(), meter.addr(), &bays);
-    let config = chargegate::config::parse(&text).unwrap_or_else(|p| panic!("{p:#?}"));
-    let mut daemon = start(&config, clock).await;
-    for bay in bays.iter_mut() {
-        connect(&daemon, clock, bay, Vec::new()).await;
-    }
-    // Every charger holds its baseline before the checks start (until then it may offer
-    // its maximum, which the site could not carry: that is commissioning's job).
+/// Every charger holds its baseline before the checks start (until then it may offer
+/// its maximum, which the site could not carry: that is commissioning's job).
+async fn wait_for_baselines(daemon: &Daemon, bays: &[Bay], clock: Clock) {
     let deadline = clock.instant() + Duration::from_secs(15);
-    for bay in &bays {
+    for bay in bays {
         let id = chargegate::units::ChargerId::new(&bay.name).unwrap();
         while !daemon.baseline.is_acknowledged(&id) {
             assert!(clock.instant() < deadline, "{}: no baseline", bay.name);
             tokio::time::sleep(TICK).await;
         }
     }
-    // Vehicles that already drew their maximum before the baseline start from the offer
-    // they hold now.
-    drive_vehicles(&mut bays, &meter, clock);
-    site.disturbed(true);
+}
 
-    // The chargers that reject, ignore or lose their answers.
-    let mut faulty: BTreeSet<usize> = BTreeSet::new();
-    let mut silent_until: Option<Instant> = None;
-    let mut saw_stale = false;
-    let mut peak_draw: f64 = 0.0;
-    let mut least_headroom = f64::INFINITY;
-    let mut checks = 0;
-    for step in 0..30 {
-        // Every run has a silent meter and a restart; the rest is drawn.
-        let event = match step {
-            12 => 3,
-            18 => 9,
-            _ => rng.below(12),
-        };
-        let mut changed = false;
-        match event {
-            0..=2 => {
-                // The building's load moves, sometimes to its worst case on one phase.
-                for b in building.iter_mut() {
-                    *b = 10.0 + rng.below(60) as f64;
-                }
-                if rng.below(3) == 0 {
-                    building[rng.below(3) as usize] = WORST_CASE_A;
-                }
-                meter.set_building(building);
-                site.log.0.push_back((clock.instant(), building));
-                changed = true;
-            }
-            3 if silent_until.is_none() => {
-                meter.set_silent(true);
-                silent_until = Some(clock.instant() + Duration::from_secs(3));
-                changed = true;
-            }
-            4..=6 => {
-                // A charger starts rejecting, stops answering, or applies what it gets
-                // while its answers are lost.
-                let policy = [
-                    ReplyPolicy::Reject,
-                    ReplyPolicy::Ignore,
-                    ReplyPolicy::AcceptSilently,
-                ][(event - 4) as usize];
-                let i = rng.below(CHARGERS as u64) as usize;
-                if let Some(sim) = &bays[i].sim {
-                    sim.set_reply_policy(policy);
-                    faulty.insert(i);
-                    changed = true;
-                }
-            }
-            7 => {
-                // The socket drops; the device keeps (and applies) its profiles and comes
-                // back a moment later.
-                let i = rng.below(CHARGERS as u64) as usize;
-                if let Some(sim) = bays[i].sim.take() {
-                    sim.set_reply_policy(ReplyPolicy::Ignore);
-                    let profiles = sim.profiles();
-                    sim.close().await;
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    connect(&daemon, clock, &mut bays[i], profiles).await;
-                    // The new connection answers.
-                    faulty.remove(&i);
-                    changed = true;
-                }
-            }
-            8 => {
-                sims(&bays).for_each(|s| {
-                    s.set_reply_policy(ReplyPolicy::Accept);
-                });
-                changed = !faulty.is_empty();
-                faulty.clear();
-            }
-            9 if step > 5 && step < 25 => {
-                // chargegate is killed and restarted on the same database and meter; every
-                // charger keeps what it holds and reconnects.
-                for sim in sims(&bays) {
-                    sim.set_reply_policy(ReplyPolicy::Ignore);
-                }
-                site.disturbed(false);
-                daemon.stop().await;
-                daemon = start(&config, clock).await;
-                for i in 0..CHARGERS {
-                    if let Some(old) = bays[i].sim.take() {
-                        let profiles = old.profiles();
-                        old.close().await;
-                        connect(&daemon, clock, &mut bays[i], profiles).await;
-                    }
-                    drive_vehicles(&mut bays, &meter, clock);
-                    check(&bays, &mut site, &meter, &daemon, seed).await;
-                }
-                faulty.clear();
-                changed = true;
-            }
-            _ => {}
-        }
-        if changed {
-            site.disturbed(faulty.is_empty() && silent_until.is_none());
-        }
-        for tick in 0..STEP_TICKS {
-            if silent_until.is_some_and(|t| clock.instant() >= t) {
-                meter.set_silent(false);
-                silent_until = None;
-                site.disturbed(faulty.is_empty());
-            }
-            saw_stale |= daemon.meters.status["grid"].borrow().stale;
-            drive_vehicles(&mut bays, &meter, clock);
-            let seen = check(&bays, &mut site, &meter, &daemon, seed).await;
-            peak_draw = peak_draw.max(seen.draw_a);
-            least_headroom = least_headroom.min(seen.headroom_a);
-            checks += 1;
-            if tick % REPORT_EVERY == 0 {
-                report(&mut bays, clock).await;
-            }
-            tokio::time::sleep(TICK).await;
-        }
+/// The chargers that reject, ignore or lose their answers, and until when the meter is
+/// silent.
+#[derive(Default)]
+struct Faults {
+    faulty: BTreeSet<usize>,
+    silent_until: Option<Instant>,
+}
+
+/// What the checks saw over the run.
+#[derive(Default)]
+struct Stats {
+    saw_stale: bool,
+    /// The vehicles' draw in all, in A.
+    peak_draw: f64,
+    least_headroom: f64,
+    checks: usize,
+}
+
+/// The building's load moves, sometimes to its worst case on one phase.
+fn move_the_building(
+    rng: &mut crate::common::Rng,
+    building: &mut [f64; 3],
+    meter: &chargegate::sim::SimMeter,
+    site: &mut Site,
+) -> bool {
+    for b in building.iter_mut() {
+        *b = 10.0 + rng.below(60) as f64;
+    }
+    if rng.below(3) == 0 {
+        building[rng.below(3) as usize] = WORST_CASE_A;
+    }
+    meter.set_building(*building);
+    site.log.0.push_back((site.clock.instant(), *building));
+    true
+}
+
+/// The meter stops answering for 3 s.
+fn silence_the_meter(meter: &chargegate::sim::SimMeter, clock: Clock, faults: &mut Faults) -> bool {
+    meter.set_silent(true);
+    faults.silent_until = Some(clock.instant() + Duration::from_secs(3));
+    true
+}
+
+/// Every charger answers again; `true` when one was faulty.
+fn all_answer_again(bays: &[Bay], faults: &mut Faults) -> bool {
+    sims(bays).for_each(|s| {
+        s.set_reply_policy(ReplyPolicy::Accept);
+    });
+    let changed = !faults.faulty.is_empty();
+    faults.faulty.clear();
+    changed
+}
+
+/// A charger starts rejecting (`event` 4), stops answering (5), or applies what it gets
+/// while its answers are lost (6). `true` when one did.
+fn make_a_charger_faulty(
+    rng: &mut crate::common::Rng,
+    event: u64,
+    bays: &[Bay],
+    faults: &mut Faults,
+) -> bool {
+    let policy = [
+        ReplyPolicy::Reject,
+        ReplyPolicy::Ignore,
+        ReplyPolicy::AcceptSilently,
+    ][(event - 4) as usize];
+    let i = rng.below(CHARGERS as u64) as usize;
+    if let Some(sim) = &bays[i].sim {
+        sim.set_reply_policy(policy);
+        faults.faulty.insert(i);
+        true
+    } else {
+        false
+    }
+}
+
+/// The socket drops; the device keeps (and applies) its profiles and comes back a moment
+/// later. `true` when one did.
+async fn drop_a_socket(
+    rng: &mut crate::common::Rng,
+    daemon: &Daemon,
+    clock: Clock,
+    bays: &mut [Bay],
+    faults: &mut Faults,
+) -> bool {
+    let i = rng.below(CHARGERS as u64) as usize;
+    let Some(sim) = bays[i].sim.take() else {
+        return false;
+    };
+    sim.set_reply_policy(ReplyPolicy::Ignore);
+    let profiles = sim.profiles();
+    sim.close().await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    connect(daemon, clock, &mut bays[i], profiles).await;
+    // The new connection answers.
+    faults.faulty.remove(&i);
+    true
+}
+
+/// chargegate is killed and restarted on the same database and meter; every charger
+/// keeps what it holds and reconnects, checked after each.
+async fn restart(
+    daemon: Daemon,
+    config: &Config,
+    bays: &mut [Bay],
+    site: &mut Site,
+    meter: &chargegate::sim::SimMeter,
+    seed: u64,
+) -> Daemon {
+    let clock = site.clock;
+    for sim in sims(bays) {
+        sim.set_reply_policy(ReplyPolicy::Ignore);
     }
     site.disturbed(false);
+    daemon.stop().await;
+    let daemon = start(config, clock).await;
+    for i in 0..CHARGERS {
+        if let Some(old) = bays[i].sim.take() {
+            let profiles = old.profiles();
+            old.close().await;
+            connect(&daemon, clock, &mut bays[i], profiles).await;
+        }
+        drive_vehicles(bays, meter, clock);
+        check(bays, site, meter, &daemon, seed).await;
+    }
+    daemon
+}
+
+/// `STEP_TICKS` ticks: the meter speaks again when its silence is over, the vehicles
+/// follow their offers, every tick is checked.
+async fn run_a_step(
+    bays: &mut [Bay],
+    site: &mut Site,
+    meter: &chargegate::sim::SimMeter,
+    daemon: &Daemon,
+    seed: u64,
+    faults: &mut Faults,
+    stats: &mut Stats,
+) {
+    let clock = site.clock;
+    for tick in 0..STEP_TICKS {
+        if faults.silent_until.is_some_and(|t| clock.instant() >= t) {
+            meter.set_silent(false);
+            faults.silent_until = None;
+            site.disturbed(faults.faulty.is_empty());
+        }
+        stats.saw_stale |= daemon.meters.status["grid"].borrow().stale;
+        drive_vehicles(bays, meter, clock);
+        let seen = check(bays, site, meter, daemon, seed).await;
+        stats.peak_draw = stats.peak_draw.max(seen.draw_a);
+        stats.least_headroom = stats.least_headroom.min(seen.headroom_a);
+        stats.checks += 1;
+        if tick % REPORT_EVERY == 0 {
+            report(bays, clock).await;
+        }
+        tokio::time::sleep(TICK).await;
+    }
+}
+
+/// The run charged, read the meter, saw it go stale and had settled stretches to judge.
+fn assert_the_run(seed: u64, stats: &Stats, meter: &chargegate::sim::SimMeter, site: &Site) {
+    let Stats {
+        saw_stale,
+        peak_draw,
+        least_headroom,
+        checks,
+    } = *stats;
     let worst = site
         .stretches
         .iter()
@@ -804,15 +986,6 @@ async fn run(seed: u64) -> (Vec<(f64, f64, f64, f64)>, Option<String>, f64) {
         !site.stretches.is_empty(),
         "seed {seed}: no settled stretch was checked"
     );
-    for bay in bays {
-        if let Some(sim) = bay.sim {
-            sim.close().await;
-        }
-    }
-    daemon.stop().await;
-    server.stop();
-    let mean = site.used_sum / site.allowed_sum.max(1e-9);
-    (site.stretches, site.underused, mean)
 }
 
 #[tokio::test(start_paused = true)]

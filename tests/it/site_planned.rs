@@ -139,10 +139,83 @@ async fn the_planned_site_never_applies_more_than_the_grid_carries() {
     let daemon = chargegate::daemon::start_with_clock(&config, store, Limits::Planned, clock)
         .await
         .unwrap();
+    let sims = connect_chargers(&daemon, clock).await;
+    let mut run = Run {
+        clock,
+        load: Some(40.0),
+        faulty: BTreeSet::new(),
+        steady_since: clock.instant(),
+        last_reading: clock.instant(),
+        log: LoadLog(VecDeque::new()),
+        settled_checks: 0,
+        worst: None,
+    };
+    send_load(&daemon, clock, run.load).await;
+    run.log.push(clock.instant(), 40.0);
+    wait_for_the_first_plan(&daemon, &sims, clock).await;
+
+    let mut rng = crate::common::Rng(0x5eed);
+    let mut checks = 0;
+    run.steady_since = clock.instant();
+    run.last_reading = clock.instant();
+    for step in 0..15 {
+        let before = (run.load, run.faulty.clone());
+        disturb(&mut rng, &sims, &mut run);
+        if before.0 != run.load {
+            send_load(&daemon, clock, run.load).await;
+            run.last_reading = clock.instant();
+            run.log
+                .push(clock.instant(), run.load.unwrap_or(WORST_CASE_A));
+        }
+        if before != (run.load, run.faulty.clone()) {
+            run.steady_since = clock.instant();
+        }
+        let step_end = clock.instant() + STEP;
+        while clock.instant() < step_end {
+            if clock.instant() - run.last_reading >= READING_EVERY {
+                send_load(&daemon, clock, run.load).await;
+                run.last_reading = clock.instant();
+            }
+            check_tick(&daemon, &sims, &mut run, step).await;
+            checks += 1;
+            tokio::time::sleep(TICK).await;
+        }
+    }
+    eprintln!(
+        "{checks} checks, {} in settled stretches; worst utilisation {:?}",
+        run.settled_checks,
+        run.worst
+            .map(|(s, a, r)| format!("{:.1} % ({a:.1} A of {r:.1} A)", 100.0 * s))
+    );
+    assert!(checks >= 120);
+    assert!(run.settled_checks > 0, "no settled stretch was checked");
+    for sim in sims {
+        sim.close().await;
+    }
+    daemon.stop().await;
+}
+
+/// The test's view of the run.
+struct Run {
+    clock: Clock,
+    /// The non-charger load per phase, in A (`None`: no reading, the worst case).
+    load: Option<f64>,
+    /// The faulty chargers, and when the load or the faults last changed.
+    faulty: BTreeSet<usize>,
+    steady_since: Instant,
+    last_reading: Instant,
+    log: LoadLog,
+    settled_checks: usize,
+    /// The worst utilisation seen settled: (share, applied A, allowed A).
+    worst: Option<(f64, f64, f64)>,
+}
+
+/// The chargers, 1.6 and 2.0.1 in turn, booted and each with a transaction running.
+async fn connect_chargers(daemon: &Daemon, clock: Clock) -> Vec<SimChargePoint> {
     let mut sims = Vec::new();
     for i in 0..CHARGERS {
         let mut opts = SimOptions::new(
-            crate::common::url(&daemon),
+            crate::common::url(daemon),
             name(i),
             &[if i.is_multiple_of(2) {
                 OcppVersion::V16
@@ -160,20 +233,22 @@ async fn the_planned_site_never_applies_more_than_the_grid_carries() {
             .unwrap();
         sims.push(sim);
     }
-    let mut log = LoadLog(VecDeque::new());
-    let send_load = async |load: Option<f64>| {
-        let reading = LoadReading {
-            circuit: None,
-            per_phase: load.map(|a| [Amps(a); 3]),
-            unconfirmed: [Amps(0.0); 3],
-            at: clock.now(),
-        };
-        daemon.load_readings.send(reading).await.unwrap();
+    sims
+}
+
+/// Hands the control loop a non-charger load reading (`None`: no usable reading).
+async fn send_load(daemon: &Daemon, clock: Clock, load: Option<f64>) {
+    let reading = LoadReading {
+        circuit: None,
+        per_phase: load.map(|a| [Amps(a); 3]),
+        unconfirmed: [Amps(0.0); 3],
+        at: clock.now(),
     };
-    let mut load = Some(40.0);
-    send_load(load).await;
-    log.push(clock.instant(), 40.0);
-    // Let the first plan reach the chargers.
+    daemon.load_readings.send(reading).await.unwrap();
+}
+
+/// Lets the first plan reach the chargers: some vehicle gets more than its failsafe.
+async fn wait_for_the_first_plan(daemon: &Daemon, sims: &[SimChargePoint], clock: Clock) {
     let deadline = clock.instant() + Duration::from_secs(10);
     while sims
         .iter()
@@ -209,99 +284,70 @@ async fn the_planned_site_never_applies_more_than_the_grid_carries() {
             .map(|r| (&r.name, r.capacity))
             .collect::<Vec<_>>()
     );
+}
 
-    let mut rng = crate::common::Rng(0x5eed);
-    let mut checks = 0;
-    // The faulty chargers, and when the load or the faults last changed.
-    let mut faulty = BTreeSet::new();
-    let mut steady_since = clock.instant();
-    let mut last_reading = clock.instant();
-    let mut settled_checks = 0;
-    let mut worst: Option<(f64, f64, f64)> = None;
-    for step in 0..15 {
-        let before = (load, faulty.clone());
-        match rng.below(8) {
-            0 | 1 => load = Some(20.0 + rng.below(70) as f64),
-            2 => load = None,
-            3 => {
-                let i = rng.below(CHARGERS as u64) as usize;
-                sims[i].set_reply_policy(ReplyPolicy::Reject);
-                faulty.insert(i);
-            }
-            4 => {
-                let i = rng.below(CHARGERS as u64) as usize;
-                sims[i].set_reply_policy(ReplyPolicy::Ignore);
-                faulty.insert(i);
-            }
-            5 => {
-                sims.iter()
-                    .for_each(|s| s.set_reply_policy(ReplyPolicy::Accept));
-                faulty.clear();
-            }
-            _ => load = Some(20.0 + rng.below(40) as f64),
+/// The load moves or its reading goes missing, a charger starts rejecting or ignoring
+/// its CALLs, or every charger answers again.
+fn disturb(rng: &mut crate::common::Rng, sims: &[SimChargePoint], run: &mut Run) {
+    match rng.below(8) {
+        0 | 1 => run.load = Some(20.0 + rng.below(70) as f64),
+        2 => run.load = None,
+        3 => {
+            let i = rng.below(CHARGERS as u64) as usize;
+            sims[i].set_reply_policy(ReplyPolicy::Reject);
+            run.faulty.insert(i);
         }
-        if before.0 != load {
-            send_load(load).await;
-            last_reading = clock.instant();
-            log.push(clock.instant(), load.unwrap_or(WORST_CASE_A));
+        4 => {
+            let i = rng.below(CHARGERS as u64) as usize;
+            sims[i].set_reply_policy(ReplyPolicy::Ignore);
+            run.faulty.insert(i);
         }
-        if before != (load, faulty.clone()) {
-            steady_since = clock.instant();
+        5 => {
+            sims.iter()
+                .for_each(|s| s.set_reply_policy(ReplyPolicy::Accept));
+            run.faulty.clear();
         }
-        let step_end = clock.instant() + STEP;
-        while clock.instant() < step_end {
-            if clock.instant() - last_reading >= READING_EVERY {
-                send_load(load).await;
-                last_reading = clock.instant();
-            }
-            let now = clock.now();
-            let limits: Vec<f64> = sims
-                .iter()
-                .map(|s| s.applied_limit(now).unwrap_or(MAX_A))
-                .collect();
-            // S4: no vehicle is offered less than its 6 A minimum unless it is paused.
-            assert!(limits.iter().all(|a| *a == 0.0 || *a >= 6.0), "{limits:?}");
-            let applied: f64 = limits.iter().sum();
-            let due = log.due(clock.instant());
-            assert!(
-                applied + due <= GRID_A - MARGIN_A + 1e-6,
-                "chargers apply {applied:.1} A + load {due:.1} A > {} A",
-                GRID_A - MARGIN_A
-            );
-            // Utilisation: every vehicle wants more (no energy need), each takes up to the
-            // charger's maximum on all three phases, and the load is the same on every
-            // phase, so the site allows min(room, what the chargers can take).
-            if let Some(building) = load
-                && faulty.is_empty()
-                && clock.instant() - steady_since >= SETTLE
-            {
-                let room = GRID_A - MARGIN_A - building;
-                let allowed = room.min(MAX_A * CHARGERS as f64);
-                let share = applied / allowed;
-                if worst.is_none_or(|(w, _, _)| share < w) {
-                    worst = Some((share, applied, allowed));
-                }
-                settled_checks += 1;
-                assert!(
-                    applied >= UTILISATION * allowed,
-                    "step {step}, {:?} into a steady stretch: the chargers apply {applied:.1} A of the \
-                     {allowed:.1} A the site allows ({building} A load): {limits:?}\n{}",
-                    clock.instant() - steady_since,
-                    diagnose(&daemon).await
-                );
-            }
-            checks += 1;
-            tokio::time::sleep(TICK).await;
-        }
+        _ => run.load = Some(20.0 + rng.below(40) as f64),
     }
-    eprintln!(
-        "{checks} checks, {settled_checks} in settled stretches; worst utilisation {:?}",
-        worst.map(|(s, a, r)| format!("{:.1} % ({a:.1} A of {r:.1} A)", 100.0 * s))
+}
+
+/// S4 and S1 on what the chargers apply now; in a settled stretch, the utilisation.
+async fn check_tick(daemon: &Daemon, sims: &[SimChargePoint], run: &mut Run, step: usize) {
+    let clock = run.clock;
+    let now = clock.now();
+    let limits: Vec<f64> = sims
+        .iter()
+        .map(|s| s.applied_limit(now).unwrap_or(MAX_A))
+        .collect();
+    // S4: no vehicle is offered less than its 6 A minimum unless it is paused.
+    assert!(limits.iter().all(|a| *a == 0.0 || *a >= 6.0), "{limits:?}");
+    let applied: f64 = limits.iter().sum();
+    let due = run.log.due(clock.instant());
+    assert!(
+        applied + due <= GRID_A - MARGIN_A + 1e-6,
+        "chargers apply {applied:.1} A + load {due:.1} A > {} A",
+        GRID_A - MARGIN_A
     );
-    assert!(checks >= 120);
-    assert!(settled_checks > 0, "no settled stretch was checked");
-    for sim in sims {
-        sim.close().await;
+    // Utilisation: every vehicle wants more (no energy need), each takes up to the
+    // charger's maximum on all three phases, and the load is the same on every
+    // phase, so the site allows min(room, what the chargers can take).
+    if let Some(building) = run.load
+        && run.faulty.is_empty()
+        && clock.instant() - run.steady_since >= SETTLE
+    {
+        let room = GRID_A - MARGIN_A - building;
+        let allowed = room.min(MAX_A * CHARGERS as f64);
+        let share = applied / allowed;
+        if run.worst.is_none_or(|(w, _, _)| share < w) {
+            run.worst = Some((share, applied, allowed));
+        }
+        run.settled_checks += 1;
+        assert!(
+            applied >= UTILISATION * allowed,
+            "step {step}, {:?} into a steady stretch: the chargers apply {applied:.1} A of the \
+             {allowed:.1} A the site allows ({building} A load): {limits:?}\n{}",
+            clock.instant() - run.steady_since,
+            diagnose(daemon).await
+        );
     }
-    daemon.stop().await;
 }

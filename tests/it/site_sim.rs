@@ -193,16 +193,7 @@ async fn run(seed: u64, chargers: usize) {
     for i in 0..chargers {
         sims.push(Some(connect(&daemon, clock, i, Vec::new()).await));
     }
-    // Every charger holds its baseline before the run starts (until then it may draw its
-    // maximum, which this site's connection could not carry: that is commissioning's job).
-    for i in 0..chargers {
-        let id = ChargerId::new(name(i)).unwrap();
-        let deadline = clock.instant() + Duration::from_secs(10);
-        while !daemon.baseline.is_acknowledged(&id) {
-            assert!(clock.instant() < deadline, "{id}: no baseline");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
+    wait_for_baselines(&daemon, chargers, clock).await;
     let rows = vec![Row {
         name: "site/L1".into(),
         capacity: Amps(capacity(chargers)),
@@ -214,64 +205,14 @@ async fn run(seed: u64, chargers: usize) {
     let mut rng = crate::common::Rng(seed);
     for step in 0..25 {
         match rng.below(13) {
-            0 => {
-                let i = rng.below(chargers as u64) as usize;
-                if let Some(sim) = &sims[i] {
-                    sim.set_reply_policy(ReplyPolicy::Reject);
-                }
-            }
-            1 => {
-                let i = rng.below(chargers as u64) as usize;
-                if let Some(sim) = &sims[i] {
-                    sim.set_reply_policy(ReplyPolicy::Ignore);
-                }
-            }
-            5 => {
-                // Applies what it gets but its answers are lost.
-                let i = rng.below(chargers as u64) as usize;
-                if let Some(sim) = &sims[i] {
-                    sim.set_reply_policy(ReplyPolicy::AcceptSilently);
-                }
-            }
-            2 => {
-                // A dropped connection: the socket goes, the device keeps its profiles
-                // (and goes on applying them) and reconnects a moment later.
-                let i = rng.below(chargers as u64) as usize;
-                if let Some(sim) = sims[i].take() {
-                    // From here the old connection takes nothing more, so what it holds
-                    // now is what the device keeps.
-                    sim.set_reply_policy(ReplyPolicy::Ignore);
-                    let profiles = sim.profiles();
-                    sim.close().await;
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    sims[i] = Some(connect(&daemon, clock, i, profiles).await);
-                }
-            }
+            event @ (0 | 1 | 5) => make_a_charger_faulty(&mut rng, event, &sims),
+            2 => drop_a_socket(&mut rng, &daemon, clock, &mut sims).await,
             3 => {
                 for sim in sims.iter().flatten() {
                     sim.set_reply_policy(ReplyPolicy::Accept);
                 }
             }
-            4 => {
-                // chargegate is killed and comes back on the same database; every charger
-                // keeps what it holds and reconnects.
-                for sim in sims.iter().flatten() {
-                    sim.set_reply_policy(ReplyPolicy::Ignore);
-                }
-                let held: Vec<Vec<serde_json::Value>> = sims
-                    .iter()
-                    .map(|s| s.as_ref().map(|s| s.profiles()).unwrap_or_default())
-                    .collect();
-                daemon.stop().await;
-                daemon = start(&config, clock).await;
-                for (i, profiles) in held.into_iter().enumerate() {
-                    if let Some(old) = sims[i].take() {
-                        old.close().await;
-                    }
-                    sims[i] = Some(connect(&daemon, clock, i, profiles).await);
-                    check(&sims, &daemon, clock, seed).await;
-                }
-            }
+            4 => daemon = restart(daemon, &config, clock, &mut sims, seed).await,
             _ => {}
         }
         let accounting = daemon.accounting.borrow().clone();
@@ -294,6 +235,85 @@ async fn run(seed: u64, chargers: usize) {
         sim.close().await;
     }
     daemon.stop().await;
+}
+
+/// Every charger holds its baseline before the run starts (until then it may draw its
+/// maximum, which this site's connection could not carry: that is commissioning's job).
+async fn wait_for_baselines(daemon: &Daemon, chargers: usize, clock: Clock) {
+    for i in 0..chargers {
+        let id = ChargerId::new(name(i)).unwrap();
+        let deadline = clock.instant() + Duration::from_secs(10);
+        while !daemon.baseline.is_acknowledged(&id) {
+            assert!(clock.instant() < deadline, "{id}: no baseline");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// A charger starts rejecting (`event` 0), stops answering (1), or applies what it gets
+/// while its answers are lost (5).
+fn make_a_charger_faulty(
+    rng: &mut crate::common::Rng,
+    event: u64,
+    sims: &[Option<SimChargePoint>],
+) {
+    let policy = match event {
+        0 => ReplyPolicy::Reject,
+        1 => ReplyPolicy::Ignore,
+        _ => ReplyPolicy::AcceptSilently,
+    };
+    let i = rng.below(sims.len() as u64) as usize;
+    if let Some(sim) = &sims[i] {
+        sim.set_reply_policy(policy);
+    }
+}
+
+/// A dropped connection: the socket goes, the device keeps its profiles (and goes on
+/// applying them) and reconnects a moment later.
+async fn drop_a_socket(
+    rng: &mut crate::common::Rng,
+    daemon: &Daemon,
+    clock: Clock,
+    sims: &mut [Option<SimChargePoint>],
+) {
+    let i = rng.below(sims.len() as u64) as usize;
+    if let Some(sim) = sims[i].take() {
+        // From here the old connection takes nothing more, so what it holds now is what
+        // the device keeps.
+        sim.set_reply_policy(ReplyPolicy::Ignore);
+        let profiles = sim.profiles();
+        sim.close().await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        sims[i] = Some(connect(daemon, clock, i, profiles).await);
+    }
+}
+
+/// chargegate is killed and comes back on the same database; every charger keeps what it
+/// holds and reconnects, checked after each.
+async fn restart(
+    daemon: Daemon,
+    config: &chargegate::config::Config,
+    clock: Clock,
+    sims: &mut [Option<SimChargePoint>],
+    seed: u64,
+) -> Daemon {
+    for sim in sims.iter().flatten() {
+        sim.set_reply_policy(ReplyPolicy::Ignore);
+    }
+    let held: Vec<Vec<serde_json::Value>> = sims
+        .iter()
+        .map(|s| s.as_ref().map(|s| s.profiles()).unwrap_or_default())
+        .collect();
+    daemon.stop().await;
+    let daemon = start(config, clock).await;
+    for (i, profiles) in held.into_iter().enumerate() {
+        if let Some(old) = sims[i].take() {
+            old.close().await;
+        }
+        sims[i] = Some(connect(&daemon, clock, i, profiles).await);
+        check(sims, &daemon, clock, seed).await;
+    }
+    daemon
 }
 
 #[tokio::test(start_paused = true)]

@@ -105,33 +105,11 @@ pub async fn drive(day: &DepotDay, opts: &DriveOptions) -> Result<DriveOutcome, 
     let server = SimMeterServer::start(SocketAddr::from(([127, 0, 0, 1], 0)), 1).await?;
     let meter = server.meter.clone();
     meter.set_building(day.building_at(day.start));
-    let mut text = day.config_toml(
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        meter.addr(),
-        Path::new(":memory:"),
-    );
-    if opts.departures {
-        text.push_str(&day.departures_toml());
-    }
-    let config = crate::config::parse(&text).map_err(|p| DriveError::Config(format!("{p:?}")))?;
+    let config = depot_config(day, opts, meter.addr())?;
     let store = Store::in_memory()?;
     let mut daemon =
         daemon::start_with_clock(&config, store.clone(), Limits::Planned, clock).await?;
-    let mut live: Vec<Live> = day
-        .bays
-        .iter()
-        .map(|b| Live {
-            sim: None,
-            held: Vec::new(),
-            ev: b.vehicle.sim(day.site.voltage_v),
-            tx: None,
-            seq_used: 0,
-            arrived: false,
-            left: false,
-            fault: None,
-            full_reported: false,
-        })
-        .collect();
+    let mut live = idle_bays(day);
     for (bay, l) in day.bays.iter().zip(live.iter_mut()) {
         connect(&daemon, clock, bay.id.as_str(), bay.ocpp, l).await?;
     }
@@ -170,21 +148,7 @@ pub async fn drive(day: &DepotDay, opts: &DriveOptions) -> Result<DriveOutcome, 
         if periodic {
             last_report = now;
         }
-        // A charger reports every `report_every`, and when chargegate asks (TriggerMessage).
-        let due: Vec<Report> = live
-            .iter()
-            .map(|l| {
-                let asked = l
-                    .sim
-                    .as_ref()
-                    .is_some_and(|sim| !sim.take_meter_value_requests().is_empty());
-                match (periodic, asked) {
-                    (true, _) => Report::Periodic,
-                    (false, true) => Report::Triggered,
-                    (false, false) => Report::None,
-                }
-            })
-            .collect();
+        let due = reports_due(&live, periodic);
         report(day, &mut live, &due, now).await;
         step += 1;
         tokio::time::sleep_until(origin + opts.tick * step).await;
@@ -203,6 +167,59 @@ pub async fn drive(day: &DepotDay, opts: &DriveOptions) -> Result<DriveOutcome, 
         saw_stale: outcome.saw_stale,
         violations: outcome.violations,
     })
+}
+
+/// The daemon's config for `day`, its meter at `meter`, with the departures when asked.
+fn depot_config(
+    day: &DepotDay,
+    opts: &DriveOptions,
+    meter: SocketAddr,
+) -> Result<crate::config::Config, DriveError> {
+    let mut text = day.config_toml(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        meter,
+        Path::new(":memory:"),
+    );
+    if opts.departures {
+        text.push_str(&day.departures_toml());
+    }
+    crate::config::parse(&text).map_err(|p| DriveError::Config(format!("{p:?}")))
+}
+
+/// Every bay before the day starts: no connection, no vehicle arrived yet.
+fn idle_bays(day: &DepotDay) -> Vec<Live> {
+    day.bays
+        .iter()
+        .map(|b| Live {
+            sim: None,
+            held: Vec::new(),
+            ev: b.vehicle.sim(day.site.voltage_v),
+            tx: None,
+            seq_used: 0,
+            arrived: false,
+            left: false,
+            fault: None,
+            full_reported: false,
+        })
+        .collect()
+}
+
+/// A charger reports every `report_every` (`periodic`), and when chargegate asks
+/// (TriggerMessage).
+fn reports_due(live: &[Live], periodic: bool) -> Vec<Report> {
+    live.iter()
+        .map(|l| {
+            let asked = l
+                .sim
+                .as_ref()
+                .is_some_and(|sim| !sim.take_meter_value_requests().is_empty());
+            match (periodic, asked) {
+                (true, _) => Report::Periodic,
+                (false, true) => Report::Triggered,
+                (false, false) => Report::None,
+            }
+        })
+        .collect()
 }
 
 #[derive(Default)]

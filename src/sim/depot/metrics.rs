@@ -480,91 +480,105 @@ impl DayMetrics {
     /// The scores as a readable table.
     pub fn report(&self) -> String {
         let s = self.summary();
-        let pct = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{:.1} %", x * 100.0));
-        let short =
-            |f: fn(&VehicleOutcome) -> f64| s.vehicles.iter().filter(|v| f(v) > 1.0).count();
         let mut out = String::new();
-        let _ = writeln!(out, "{:<34} {:.2} h", "recorded", s.seconds / 3600.0);
-        let _ = writeln!(
-            out,
-            "{:<34} {:.0} s",
-            "over a limit (committed)", s.over_limit_s
-        );
-        let _ = writeln!(
-            out,
-            "{:<34} {:.0} s",
-            "over a limit (drawn)", s.over_drawn_s
-        );
-        let _ = writeln!(
-            out,
-            "{:<34} {:.0} charger-s",
-            "paused with room (starved)", s.starved_s
-        );
-        let _ = writeln!(
-            out,
-            "{:<34} {:.1} / {:.1} / {:.1} A",
-            "peak grid current L1 / L2 / L3", s.peak_grid_a[0], s.peak_grid_a[1], s.peak_grid_a[2]
-        );
-        let _ = writeln!(
-            out,
-            "{:<34} {:.1} kWh",
-            "energy delivered",
-            s.energy_wh / 1000.0
-        );
-        let _ = writeln!(
-            out,
-            "{:<34} {:.2} ({:.3} per kWh)",
-            "cost",
-            s.cost,
-            if s.energy_wh > 0.0 {
-                s.cost / (s.energy_wh / 1000.0)
-            } else {
-                0.0
-            }
-        );
-        let _ = writeln!(
-            out,
-            "{:<34} {:.1} kWh, {} vehicle(s) short",
-            "shortfall vs need",
-            s.shortfall_wh / 1000.0,
-            short(VehicleOutcome::shortfall_wh)
-        );
-        let _ = writeln!(
-            out,
-            "{:<34} {:.1} kWh, {} vehicle(s) short",
-            "shortfall vs reachable need",
-            s.reachable_shortfall_wh / 1000.0,
-            short(VehicleOutcome::reachable_shortfall_wh)
-        );
-        let _ = writeln!(
-            out,
-            "{:<34} mean {}, worst stretch {}, {:.1} % of the time below 95 % ({:.1} h in {} stretches)",
-            "utilisation vs fair share",
-            pct(s.utilisation_mean),
-            pct(s.utilisation_worst_stretch),
-            s.utilisation_below_target * 100.0,
-            s.measured_s / 3600.0,
-            s.stretches
-        );
-        let _ = writeln!(
-            out,
-            "  {:<10} {:>8} {:>8} {:>9} {:>9} {:>9} {:>8}",
-            "bay", "arrives", "leaves", "need kWh", "reach kWh", "got kWh", "short"
-        );
-        for v in &s.vehicles {
-            let _ = writeln!(
-                out,
-                "  {:<10} {:>8} {:>8} {:>9.1} {:>9.1} {:>9.1} {:>8.1}",
-                v.bay,
-                v.arrival.format("%H:%M"),
-                v.departure.format("%H:%M"),
-                v.need_wh / 1000.0,
-                v.reachable_wh / 1000.0,
-                v.delivered_wh / 1000.0,
-                v.shortfall_wh() / 1000.0
-            );
-        }
+        report_safety(&mut out, &s);
+        report_energy(&mut out, &s);
+        report_vehicles(&mut out, &s);
         out
+    }
+}
+
+/// Time over a limit, starved chargers, the grid peak.
+fn report_safety(out: &mut String, s: &DaySummary) {
+    let _ = writeln!(out, "{:<34} {:.2} h", "recorded", s.seconds / 3600.0);
+    let _ = writeln!(
+        out,
+        "{:<34} {:.0} s",
+        "over a limit (committed)", s.over_limit_s
+    );
+    let _ = writeln!(
+        out,
+        "{:<34} {:.0} s",
+        "over a limit (drawn)", s.over_drawn_s
+    );
+    let _ = writeln!(
+        out,
+        "{:<34} {:.0} charger-s",
+        "paused with room (starved)", s.starved_s
+    );
+    let _ = writeln!(
+        out,
+        "{:<34} {:.1} / {:.1} / {:.1} A",
+        "peak grid current L1 / L2 / L3", s.peak_grid_a[0], s.peak_grid_a[1], s.peak_grid_a[2]
+    );
+}
+
+/// Energy, cost, shortfall and utilisation.
+fn report_energy(out: &mut String, s: &DaySummary) {
+    let pct = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{:.1} %", x * 100.0));
+    let short = |f: fn(&VehicleOutcome) -> f64| s.vehicles.iter().filter(|v| f(v) > 1.0).count();
+    let _ = writeln!(
+        out,
+        "{:<34} {:.1} kWh",
+        "energy delivered",
+        s.energy_wh / 1000.0
+    );
+    let _ = writeln!(
+        out,
+        "{:<34} {:.2} ({:.3} per kWh)",
+        "cost",
+        s.cost,
+        if s.energy_wh > 0.0 {
+            s.cost / (s.energy_wh / 1000.0)
+        } else {
+            0.0
+        }
+    );
+    let _ = writeln!(
+        out,
+        "{:<34} {:.1} kWh, {} vehicle(s) short",
+        "shortfall vs need",
+        s.shortfall_wh / 1000.0,
+        short(VehicleOutcome::shortfall_wh)
+    );
+    let _ = writeln!(
+        out,
+        "{:<34} {:.1} kWh, {} vehicle(s) short",
+        "shortfall vs reachable need",
+        s.reachable_shortfall_wh / 1000.0,
+        short(VehicleOutcome::reachable_shortfall_wh)
+    );
+    let _ = writeln!(
+        out,
+        "{:<34} mean {}, worst stretch {}, {:.1} % of the time below 95 % ({:.1} h in {} stretches)",
+        "utilisation vs fair share",
+        pct(s.utilisation_mean),
+        pct(s.utilisation_worst_stretch),
+        s.utilisation_below_target * 100.0,
+        s.measured_s / 3600.0,
+        s.stretches
+    );
+}
+
+/// One row per vehicle.
+fn report_vehicles(out: &mut String, s: &DaySummary) {
+    let _ = writeln!(
+        out,
+        "  {:<10} {:>8} {:>8} {:>9} {:>9} {:>9} {:>8}",
+        "bay", "arrives", "leaves", "need kWh", "reach kWh", "got kWh", "short"
+    );
+    for v in &s.vehicles {
+        let _ = writeln!(
+            out,
+            "  {:<10} {:>8} {:>8} {:>9.1} {:>9.1} {:>9.1} {:>8.1}",
+            v.bay,
+            v.arrival.format("%H:%M"),
+            v.departure.format("%H:%M"),
+            v.need_wh / 1000.0,
+            v.reachable_wh / 1000.0,
+            v.delivered_wh / 1000.0,
+            v.shortfall_wh() / 1000.0
+        );
     }
 }
 
