@@ -122,7 +122,7 @@ impl axum::serve::Listener for LimitedListener {
                     let Some(address) = self.per_address.admit(addr.ip()) else {
                         // Closed at once; logged at the first and then every 1000th, so a
                         // flood cannot fill the journal.
-                        if refused % 1000 == 0 {
+                        if refused.is_multiple_of(1000) {
                             tracing::warn!(peer = %addr.ip(), refused = refused + 1, "HTTP connections per address at the cap, closing");
                         }
                         refused += 1;
