@@ -150,7 +150,10 @@ pub async fn start_with_clock(
     }
     let http = tokio::spawn(crate::http::serve(
         http_listener,
-        crate::http::router(crate::http::HttpState::new(store.clone(), Vec::new())),
+        crate::http::router(crate::http::HttpState::new(
+            store.clone(),
+            config.http.allowed_hosts.clone(),
+        )),
         shutdown_rx.clone(),
     ));
     let server = tokio::spawn(server.run(shutdown_rx));

@@ -333,6 +333,30 @@ impl<'d, 's> Table<'d, 's> {
         out
     }
 
+    /// An array of strings, e.g. `allowed-hosts = ["gw.local"]`; absent means empty.
+    pub fn opt_strs(&self, key: &str) -> Vec<String> {
+        let Some(value) = self.take(key) else {
+            return Vec::new();
+        };
+        let DeValue::Array(items) = value.get_ref() else {
+            self.wrong_type(key, value, "an array of strings");
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            match item.get_ref() {
+                DeValue::String(s) => out.push(s.to_string()),
+                other => self.doc.report(
+                    &format!("{}[{i}]", self.key_path(key)),
+                    Some(item.span()),
+                    format!("expected a string, found {}", other.type_str()),
+                    None,
+                ),
+            }
+        }
+        out
+    }
+
     /// Reports every key of this table that no getter asked for (`deny_unknown_fields`).
     pub fn finish(&self, known: &[&str]) {
         let used = self.used.borrow();

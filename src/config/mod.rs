@@ -107,6 +107,9 @@ pub struct Csms {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Http {
     pub listen: SocketAddr,
+    /// `allowed-hosts`: names the API answers to besides IP addresses and `localhost`
+    /// (a request addressed to any other name is refused: DNS rebinding).
+    pub allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

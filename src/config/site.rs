@@ -113,13 +113,46 @@ fn read_http(root: &Table<'_, '_>) -> Option<Http> {
     match root.opt_table("http") {
         Some(t) => {
             let listen = addr(&t, "listen").unwrap_or_else(default_http_listen);
-            t.finish(&["listen"]);
-            Some(Http { listen })
+            let allowed_hosts = t.opt_strs("allowed-hosts");
+            for (i, name) in allowed_hosts.iter().enumerate() {
+                if !is_host_name(name) {
+                    t.problem(
+                        "allowed-hosts",
+                        format!("entry {i}, {name:?}, is not a host name"),
+                        Some(
+                            "a DNS name such as \"depot-gw.local\", without scheme, port or \
+                             path; IP addresses and localhost are always allowed"
+                                .into(),
+                        ),
+                    );
+                }
+            }
+            t.finish(&["listen", "allowed-hosts"]);
+            Some(Http {
+                listen,
+                allowed_hosts,
+            })
         }
         None => Some(Http {
             listen: default_http_listen(),
+            allowed_hosts: Vec::new(),
         }),
     }
+}
+
+/// A DNS name (RFC 1123 labels): what a browser sends as `Host` without the port.
+fn is_host_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
 
 /// `[store]`: the database path and how many days of history and audit it keeps.

@@ -332,3 +332,29 @@ fn charger_profiles_are_loaded_and_checked() {
         "{problems:#?}"
     );
 }
+
+#[test]
+fn the_api_answers_to_listed_host_names_only_if_they_are_names() {
+    let good = parse(&format!(
+        "{GOOD}\n[http]\nallowed-hosts = [\"depot-gw.local\", \"gw\"]\n"
+    ))
+    .unwrap_or_else(|p| panic!("{p:#?}"));
+    assert_eq!(good.http.allowed_hosts, ["depot-gw.local", "gw"]);
+    assert!(parse(GOOD).unwrap().http.allowed_hosts.is_empty());
+    for bad in [
+        "[\"http://gw.local\"]",
+        "[\"gw.local:8080\"]",
+        "[\"\"]",
+        "[\"-gw\"]",
+        "[3]",
+        "\"gw.local\"",
+    ] {
+        let problems = parse(&format!("{GOOD}\n[http]\nallowed-hosts = {bad}\n")).unwrap_err();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.path.starts_with("http.allowed-hosts") && p.line.is_some()),
+            "{bad}: {problems:#?}"
+        );
+    }
+}
