@@ -27,9 +27,9 @@ use tokio::time::Instant;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::csms::{ConnectionEvent, SiteEvent};
 use crate::planner::forecast::LoadHistory;
 use crate::planner::{self, Plan, Policy, Reduction};
-use crate::session::{ConnectionEvent, SiteEvent};
 use crate::site::feed::LoadReading;
 use crate::site::{SiteSnapshot, SiteState};
 use crate::units::{Amps, ChargerId};

@@ -16,11 +16,11 @@ use crate::charger::{Chargers, Server, ServerSettings};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::control::{self, ControlOutput};
+use crate::csms::Csms;
 use crate::dispatch::round::ChargerLimit;
 use crate::dispatch::{self, BaselineSettings, BaselineState, DispatchInput, DispatchSettings};
 use crate::meter::{self, MeterHandles};
 use crate::planner::forecast::LoadHistory;
-use crate::session::Csms;
 use crate::site::feed::LoadReading;
 use crate::store::{self, Store, StoreError};
 use crate::units::Amps;
@@ -141,7 +141,7 @@ pub async fn start_with_clock(
     );
     // Control output (plan + guard) -> dispatch input.
     if limits == Limits::Planned {
-        tokio::spawn(dispatch::feed::run(
+        tokio::spawn(dispatch::input::run(
             control.output.clone(),
             dispatch_input.clone(),
             clock,

@@ -1,6 +1,6 @@
 //! One task per charger connection: the thin async loop around `ocpp::session::RpcSession`.
 //!
-//! It reads frames, answers the charger's CALLs through `session::Csms`, sends queued
+//! It reads frames, answers the charger's CALLs through `csms::Csms`, sends queued
 //! commands one at a time, times them out, and writes every command and its answer to the
 //! audit log (DESIGN.md S6). Anything a charger sends is answered or logged; nothing it
 //! sends ends the task except a closed or broken socket.
@@ -21,10 +21,10 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use super::handshake::Admitted;
 use super::registry::{Chargers, CommandError, CommandRequest};
 use crate::clock::Clock;
+use crate::csms::{ChargerContext, Csms, CsmsError};
 use crate::ocpp::model::{ChargerCommand, CommandReply, OcppVersion};
 use crate::ocpp::rpc::{self, Frame, RpcErrorCode};
 use crate::ocpp::session::{Incoming, RpcSession};
-use crate::session::{ChargerContext, Csms, SessionError};
 use crate::store::{self, AuditRecord};
 
 /// What a connection task needs besides its socket.
@@ -269,7 +269,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         )
                     }
                 },
-                Err(SessionError::NotAccepted) => rpc::call_error(
+                Err(CsmsError::NotAccepted) => rpc::call_error(
                     version,
                     &id,
                     RpcErrorCode::SecurityError,

@@ -10,8 +10,8 @@ use base64::Engine;
 use subtle::ConstantTimeEq;
 
 use crate::config::{Charger, ChargerSecret, UnknownChargers};
+use crate::csms::{self, Admission};
 use crate::ocpp::model::OcppVersion;
-use crate::session::{self, Admission};
 use crate::units::ChargerId;
 
 /// An admitted handshake.
@@ -142,7 +142,7 @@ pub fn decide(
     unknown: UnknownChargers,
 ) -> Result<Admitted, Refusal> {
     let id = charger_id_from_path(request.path)?;
-    let admission = session::admission(chargers, &id, unknown)
+    let admission = csms::admission(chargers, &id, unknown)
         .ok_or_else(|| Refusal::new(404, format!("charger {id} is not configured on this site")))?;
     // A certificate is the charger's identity: its CN must be the id it connects as
     // (security profile 3: the station certificate's CN carries the station identity), or

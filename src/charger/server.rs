@@ -23,7 +23,7 @@ use super::handshake::{self, Admitted};
 use super::registry::Chargers;
 use crate::clock::Clock;
 use crate::config::{Charger, Config, Tls, UnknownChargers};
-use crate::session::Csms;
+use crate::csms::Csms;
 use crate::units::ChargerId;
 
 /// A TLS handshake plus a WebSocket upgrade must finish within this time.

@@ -32,9 +32,9 @@ pub const EXIT_BAD_CONFIG: i32 = 78;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub site: Site,
-    pub csms: Csms,
+    pub csms: CsmsSettings,
     pub http: Http,
-    pub store: Store,
+    pub store: StoreSettings,
     pub chargers: Vec<Charger>,
     pub id_tokens: Vec<IdTokenEntry>,
     pub dispatch: Dispatch,
@@ -91,7 +91,7 @@ pub struct Tls {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Csms {
+pub struct CsmsSettings {
     pub listen: SocketAddr,
     pub unknown_chargers: UnknownChargers,
     /// Security profiles 2 and 3.
@@ -113,7 +113,7 @@ pub struct Http {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Store {
+pub struct StoreSettings {
     pub path: PathBuf,
     /// How long the 1-minute meter history is kept, in days.
     pub history_days: u32,

@@ -10,8 +10,8 @@ use std::path::PathBuf;
 
 use super::decode::{Doc, Table, amps, phases};
 use super::{
-    Charger, Config, Csms, Dispatch, Http, IdTokenEntry, Site, Store, Tls, TokenStatus,
-    UnknownChargers,
+    Charger, Config, CsmsSettings, Dispatch, Http, IdTokenEntry, Site, StoreSettings, Tls,
+    TokenStatus, UnknownChargers,
 };
 use crate::ev::IEC_MIN_CURRENT_A;
 use crate::units::{Amps, Volts};
@@ -156,7 +156,7 @@ fn is_host_name(name: &str) -> bool {
 }
 
 /// `[store]`: the database path and how many days of history and audit it keeps.
-fn read_store(root: &Table<'_, '_>) -> Store {
+fn read_store(root: &Table<'_, '_>) -> StoreSettings {
     match root.opt_table("store") {
         Some(t) => {
             let path = t
@@ -170,13 +170,13 @@ fn read_store(root: &Table<'_, '_>) -> Store {
                 .opt_int("audit-days", 1, 3650)
                 .unwrap_or(DEFAULT_AUDIT_DAYS) as u32;
             t.finish(&["path", "history-days", "audit-days"]);
-            Store {
+            StoreSettings {
                 path,
                 history_days,
                 audit_days,
             }
         }
-        None => Store {
+        None => StoreSettings {
             path: default_store_path(),
             history_days: DEFAULT_HISTORY_DAYS as u32,
             audit_days: DEFAULT_AUDIT_DAYS as u32,
@@ -228,8 +228,8 @@ fn default_store_path() -> PathBuf {
     PathBuf::from("/var/lib/chargegate/chargegate.db")
 }
 
-fn default_csms() -> Csms {
-    Csms {
+fn default_csms() -> CsmsSettings {
+    CsmsSettings {
         listen: SocketAddr::from(([0, 0, 0, 0], 8887)),
         unknown_chargers: UnknownChargers::Reject,
         tls: None,
@@ -295,7 +295,7 @@ fn read_site(t: &Table<'_, '_>) -> Option<Site> {
     })
 }
 
-fn read_csms(t: &Table<'_, '_>) -> Option<Csms> {
+fn read_csms(t: &Table<'_, '_>) -> Option<CsmsSettings> {
     let defaults = default_csms();
     let listen = if t.has("listen") {
         addr(t, "listen")
@@ -358,7 +358,7 @@ fn read_csms(t: &Table<'_, '_>) -> Option<Csms> {
         .opt_int("max-message-bytes", 1024, 16 * 1024 * 1024)
         .map(|v| v as usize);
     t.finish(CSMS_KEYS);
-    Some(Csms {
+    Some(CsmsSettings {
         listen: listen?,
         unknown_chargers: unknown?,
         tls,

@@ -16,8 +16,8 @@ use tokio::sync::{broadcast, watch};
 use super::profile;
 use crate::charger::Chargers;
 use crate::config::{Charger, Config};
+use crate::csms::{Admission, Csms};
 use crate::ocpp::model::{ChargerCommand, ChargerEvent};
-use crate::session::{Admission, Csms};
 use crate::units::{ChargerId, Volts};
 
 /// Attempts per connection before the baseline is left unacknowledged (the charger is then
@@ -89,8 +89,8 @@ pub fn run(
 }
 
 async fn serve(
-    mut connections: broadcast::Receiver<crate::session::ConnectionEvent>,
-    mut events: broadcast::Receiver<crate::session::SiteEvent>,
+    mut connections: broadcast::Receiver<crate::csms::ConnectionEvent>,
+    mut events: broadcast::Receiver<crate::csms::SiteEvent>,
     chargers: Chargers,
     settings: Arc<BaselineSettings>,
     state: BaselineState,

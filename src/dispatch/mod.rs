@@ -1,15 +1,15 @@
 //! Dispatch: limits reach the chargers as ChargingProfiles without the site ever going over
 //! its limit (DESIGN.md S1-S6).
 //!
-//! `feed` turns the control loop's output into `DispatchInput` (targets and rows);
+//! `input` turns the control loop's output into `DispatchInput` (targets and rows);
 //! `round` decides purely which limits go out now (S1, S2, S4); `profile` builds the
 //! profiles (the S3 baseline, the leases); `task` runs the rounds, keeps the S1 accounting
 //! and sends the leases; `baseline` installs the failsafe baseline on every connect and
-//! boot. Deciding code (`round`, `profile`) is pure; `task`, `feed` and `baseline` are thin
+//! boot. Deciding code (`round`, `profile`) is pure; `task`, `input` and `baseline` are thin
 //! loops.
 
 pub mod baseline;
-pub mod feed;
+pub mod input;
 pub mod profile;
 pub mod round;
 pub mod task;

@@ -18,10 +18,10 @@ use tokio::time::Instant;
 use super::load::{ChargerDraw, LoadSource, LoadWindow, RecentLimits, site_load};
 use crate::clock::Clock;
 use crate::config::{Config, ancestors};
+use crate::csms::{ConnectionEvent, SiteEvent};
 use crate::ev::EV_RESPONSE;
 use crate::meter::MeterStatus;
 use crate::ocpp::model::{ChargerEvent, ConnectorStatus, MeterSample, TxPhase};
-use crate::session::{ConnectionEvent, SiteEvent};
 use crate::units::{Amps, ChargerId};
 
 /// How often every meter's load is recomputed and sent.

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use chargegate::control::{self, ControlOutput};
+use chargegate::csms::SiteEvent;
 use chargegate::ocpp::model::{ChargerEvent, ConnectorStatus, EvseRef};
 use chargegate::planner::PlanKind;
-use chargegate::session::SiteEvent;
 use chargegate::site::feed::LoadReading;
 use chargegate::units::{Amps, ChargerId};
 use chrono::Utc;

@@ -18,8 +18,8 @@ fn now() -> DateTime<Utc> {
     crate::ocpp::time::parse("2026-11-30T12:00:00Z").unwrap()
 }
 
-fn policy() -> Policy {
-    Policy {
+fn policy() -> RegistrationPolicy {
+    RegistrationPolicy {
         heartbeat_interval_s: 300,
         unknown_chargers: UnknownChargers::Pending,
         pending_retry_s: 60,
@@ -425,7 +425,7 @@ fn shapes_no_version_sends_are_refused() {
         let event = ChargerEvent::Transaction(tx_event(phase, tx.clone(), None));
         let result = decide(&known(), &policy(), &event, &Facts::default(), now());
         assert!(
-            matches!(result, Err(SessionError::Mismatch)),
+            matches!(result, Err(CsmsError::Mismatch)),
             "{tx:?} {phase:?}: {result:?}"
         );
     }
@@ -436,7 +436,7 @@ fn a_reply_waiting_for_an_id_needs_the_write_to_assign_one() {
     let reply = Reply::WithAssignedId { info: None };
     assert!(matches!(
         reply.clone().complete(None),
-        Err(SessionError::Mismatch)
+        Err(CsmsError::Mismatch)
     ));
     assert_eq!(
         reply.complete(Some(9)).unwrap(),
@@ -616,7 +616,7 @@ proptest! {
         let result = decide(&ctx(OcppVersion::V201, Admission::Pending), &policy(), &event, &facts, now());
         match event {
             ChargerEvent::Boot { .. } | ChargerEvent::Heartbeat => prop_assert!(result.is_ok()),
-            _ => prop_assert!(matches!(result, Err(SessionError::NotAccepted)), "{:?}", result),
+            _ => prop_assert!(matches!(result, Err(CsmsError::NotAccepted)), "{:?}", result),
         }
     }
 

@@ -38,9 +38,9 @@ pub struct ChargerContext {
     pub admission: Admission,
 }
 
-/// What the CSMS needs from the config.
+/// How the CSMS registers chargers at boot (from `[csms]`).
 #[derive(Debug, Clone)]
-pub struct Policy {
+pub struct RegistrationPolicy {
     pub heartbeat_interval_s: u32,
     pub unknown_chargers: UnknownChargers,
     /// The retry interval for Pending chargers, in seconds.
@@ -70,7 +70,7 @@ pub struct ConnectionEvent {
 /// Why an event could not be handled. The connection answers with a CALLERROR
 /// (InternalError) and the charger resends later, so nothing is lost.
 #[derive(Debug, thiserror::Error)]
-pub enum SessionError {
+pub enum CsmsError {
     #[error("store: {0}")]
     Store(#[from] StoreError),
     #[error("charger is pending: only BootNotification and Heartbeat are processed")]
@@ -83,13 +83,13 @@ pub enum SessionError {
 #[derive(Debug, Clone)]
 pub struct Csms {
     store: Store,
-    policy: Arc<Policy>,
+    policy: Arc<RegistrationPolicy>,
     events: broadcast::Sender<SiteEvent>,
     connections: broadcast::Sender<ConnectionEvent>,
 }
 
 impl Csms {
-    pub fn new(store: Store, policy: Policy) -> Self {
+    pub fn new(store: Store, policy: RegistrationPolicy) -> Self {
         let (events, _) = broadcast::channel(1024);
         let (connections, _) = broadcast::channel(256);
         Self {
@@ -103,7 +103,7 @@ impl Csms {
     pub fn from_config(store: Store, config: &Config) -> Self {
         Self::new(
             store,
-            Policy {
+            RegistrationPolicy {
                 heartbeat_interval_s: config.csms.heartbeat_interval_s,
                 unknown_chargers: config.csms.unknown_chargers,
                 pending_retry_s: 60,
@@ -193,7 +193,7 @@ impl Csms {
         ctx: &ChargerContext,
         event: &ChargerEvent,
         now: DateTime<Utc>,
-    ) -> Result<EventReply, SessionError> {
+    ) -> Result<EventReply, CsmsError> {
         let needs = decide::needs(event);
         let facts = if needs == decide::Needs::default() {
             decide::Facts::default()

@@ -10,7 +10,7 @@
 use chrono::{DateTime, Utc};
 
 use super::rules;
-use super::{Admission, ChargerContext, Policy, SessionError};
+use super::{Admission, ChargerContext, CsmsError, RegistrationPolicy};
 use crate::ocpp::model::{
     ChargerEvent, DataTransferStatus, EventReply, IdTokenInfo, MeterSample, RegistrationStatus,
     TransactionEvent, TxKey, TxPhase,
@@ -124,11 +124,11 @@ pub enum Reply {
 impl Reply {
     /// The reply to send, once the writes are done; `assigned` is the id
     /// `Write::StartAssigningId` gave out, if there was one.
-    pub fn complete(self, assigned: Option<i64>) -> Result<EventReply, SessionError> {
+    pub fn complete(self, assigned: Option<i64>) -> Result<EventReply, CsmsError> {
         match self {
             Reply::Ready(reply) => Ok(reply),
             Reply::WithAssignedId { info } => Ok(EventReply::Transaction {
-                transaction_id: Some(assigned.ok_or(SessionError::Mismatch)?),
+                transaction_id: Some(assigned.ok_or(CsmsError::Mismatch)?),
                 info,
             }),
         }
@@ -188,16 +188,16 @@ pub fn needs(event: &ChargerEvent) -> Needs {
 /// The reply to `event` and the records to write for it.
 pub fn decide(
     ctx: &ChargerContext,
-    policy: &Policy,
+    policy: &RegistrationPolicy,
     event: &ChargerEvent,
     facts: &Facts,
     now: DateTime<Utc>,
-) -> Result<Decision, SessionError> {
+) -> Result<Decision, CsmsError> {
     if ctx.admission == Admission::Pending
         && !matches!(event, ChargerEvent::Boot { .. } | ChargerEvent::Heartbeat)
     {
         // 2.0.1 B02.FR.09 and 1.6 §4.2: a Pending station may only boot (and keep alive).
-        return Err(SessionError::NotAccepted);
+        return Err(CsmsError::NotAccepted);
     }
     let empty = EventReply::Empty;
     Ok(match event {
@@ -349,7 +349,7 @@ fn notice(event: &ChargerEvent) -> Decision {
 
 fn boot(
     admission: Admission,
-    policy: &Policy,
+    policy: &RegistrationPolicy,
     vendor: &str,
     model: &str,
     serial: &Option<String>,
@@ -403,7 +403,7 @@ fn transaction(
     tx: &TransactionEvent,
     facts: &Facts,
     now: DateTime<Utc>,
-) -> Result<Decision, SessionError> {
+) -> Result<Decision, CsmsError> {
     let samples: Vec<_> = tx.samples.iter().cloned().map(rules::normalise).collect();
     // The token's status is reported back whenever the event carries one, so a charger
     // stops a session whose card was blocked meanwhile (1.6 §5.11, 2.0.1 E05). The
@@ -479,7 +479,7 @@ fn transaction(
         // A started or updated transaction under an id only the CSMS gives out, or an
         // update without any id: no message of either version has that shape.
         (Some(TxKey::Csms(_)), TxPhase::Started | TxPhase::Updated) | (None, _) => {
-            return Err(SessionError::Mismatch);
+            return Err(CsmsError::Mismatch);
         }
     })
 }
