@@ -1,11 +1,11 @@
 //! chargegate: a local smart-charging controller for EV depots.
 //!
-//! The data flows meters -> `site` -> `control` (with `planner`) -> `dispatch` -> chargers,
-//! and chargers -> `charger` (connections) -> `session` (the CSMS rules) -> `store`; the
-//! daemon (`daemon`) wires them, `http` reads them. Layers, lowest first, each importing
-//! only from those below it: `units`, `ev`, `clock`, `ocpp` and `profiles`; `config`;
-//! `meter`; `store`; `session`, `http`; `charger`, `site`; `planner`; `control`;
-//! `dispatch`; `daemon`; and the simulator (`sim`) that tests and `demo` share.
+//! Down: meters -> `meter` -> `site` -> `control` (with `planner`) -> `dispatch` -> chargers.
+//! Up: chargers -> `charger` (connections) -> `ocpp` -> `csms` (the CSMS rules) -> `store`,
+//! read by `http`. `daemon` wires them. Layers, lowest first, each importing only from its
+//! own folder and those before it: `units`, `ev`, `clock`; `ocpp`, `profiles`; `config`;
+//! `meter`, then `store`; `csms`, `http`; `charger`, `site`; `planner`; `control`;
+//! `dispatch`; `daemon` and the simulator (`sim`) that tests and benches share.
 //! ARCHITECTURE.md draws the same in more detail.
 #![forbid(unsafe_code)]
 
