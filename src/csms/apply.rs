@@ -53,90 +53,124 @@ pub fn write(
 ) -> Result<Applied, StoreError> {
     let mut applied = Applied::default();
     for w in writes {
-        match w {
-            Write::Booted { boot, registration } => {
-                store::charger_booted(c, charger, boot, registration, now)?;
-            }
-            Write::Seen => store::charger_seen(c, charger, now)?,
-            Write::ConnectorStatus {
-                evse_id,
-                connector_id,
-                status,
-                error_code,
-                info,
-            } => store::connector_status(
-                c,
-                charger,
-                *evse_id,
-                *connector_id,
-                status,
-                error_code.as_deref(),
-                info.as_deref(),
-                now,
-            )?,
-            Write::Note { kind, detail, .. } => {
-                store::charger_event(c, charger, kind, detail, now)?;
-            }
-            Write::Samples {
-                evse_id,
-                transaction,
-                samples,
-            } => {
-                store::add_samples(c, charger, *evse_id, *transaction, samples)?;
-            }
-            Write::Register { transaction, wh } => {
-                store::transaction_register(c, *transaction, *wh, now)?;
-            }
-            Write::StartAssigningId {
-                connector_id,
-                token,
-                meter_wh,
-                started,
-                samples,
-            } => {
-                let start = store::start_transaction_assigning_id(
-                    c,
-                    charger,
-                    *connector_id,
-                    token,
-                    *meter_wh,
-                    *started,
-                    now,
-                )?;
-                store::add_samples(c, charger, *connector_id, Some(start.id), samples)?;
-                applied.assigned = Some(start.id);
-                applied.resent |= start.duplicate;
-            }
-            Write::StopAssignedId {
-                id,
-                meter_wh,
-                stopped,
-                reason,
-            } => {
-                let stop = store::stop_transaction_by_assigned_id(
-                    c,
-                    charger,
-                    *id,
-                    *meter_wh,
-                    *stopped,
-                    reason.as_deref(),
-                    now,
-                )?;
-                applied.resent |= stop.is_some_and(|s| s.duplicate);
-            }
-            Write::ChargerTransactionEvent {
-                event,
-                evse_id,
-                register_wh,
-                samples,
-            } => {
-                let tx = store::transaction_event(c, charger, event, *register_wh, now)?;
-                if !tx.duplicate {
-                    store::add_samples(c, charger, *evse_id, Some(tx.id), samples)?;
-                }
-                applied.resent |= tx.duplicate;
-            }
-        }
+        let one = write_one(c, charger, w, now)?;
+        applied.assigned = applied.assigned.or(one.assigned);
+        applied.resent |= one.resent;
     }
     Ok(applied)
+}
+
+fn write_one(
+    c: &mut Connection,
+    charger: &str,
+    w: &Write,
+    now: DateTime<Utc>,
+) -> Result<Applied, StoreError> {
+    match w {
+        Write::Booted { boot, registration } => {
+            store::charger_booted(c, charger, boot, registration, now)?;
+        }
+        Write::Seen => store::charger_seen(c, charger, now)?,
+        Write::ConnectorStatus {
+            evse_id,
+            connector_id,
+            status,
+            error_code,
+            info,
+        } => store::connector_status(
+            c,
+            charger,
+            *evse_id,
+            *connector_id,
+            status,
+            error_code.as_deref(),
+            info.as_deref(),
+            now,
+        )?,
+        Write::Note { kind, detail, .. } => {
+            store::charger_event(c, charger, kind, detail, now)?;
+        }
+        Write::Samples {
+            evse_id,
+            transaction,
+            samples,
+        } => {
+            store::add_samples(c, charger, *evse_id, *transaction, samples)?;
+        }
+        Write::Register { transaction, wh } => {
+            store::transaction_register(c, *transaction, *wh, now)?;
+        }
+        transaction => return write_transaction(c, charger, transaction, now),
+    }
+    Ok(Applied::default())
+}
+
+/// The writes of a transaction's start, end or event, which report an assigned id or a
+/// resend.
+fn write_transaction(
+    c: &mut Connection,
+    charger: &str,
+    w: &Write,
+    now: DateTime<Utc>,
+) -> Result<Applied, StoreError> {
+    Ok(match w {
+        Write::StartAssigningId {
+            connector_id,
+            token,
+            meter_wh,
+            started,
+            samples,
+        } => {
+            let start = store::start_transaction_assigning_id(
+                c,
+                charger,
+                *connector_id,
+                token,
+                *meter_wh,
+                *started,
+                now,
+            )?;
+            store::add_samples(c, charger, *connector_id, Some(start.id), samples)?;
+            Applied {
+                assigned: Some(start.id),
+                resent: start.duplicate,
+            }
+        }
+        Write::StopAssignedId {
+            id,
+            meter_wh,
+            stopped,
+            reason,
+        } => {
+            let stop = store::stop_transaction_by_assigned_id(
+                c,
+                charger,
+                *id,
+                *meter_wh,
+                *stopped,
+                reason.as_deref(),
+                now,
+            )?;
+            Applied {
+                assigned: None,
+                resent: stop.is_some_and(|s| s.duplicate),
+            }
+        }
+        Write::ChargerTransactionEvent {
+            event,
+            evse_id,
+            register_wh,
+            samples,
+        } => {
+            let tx = store::transaction_event(c, charger, event, *register_wh, now)?;
+            if !tx.duplicate {
+                store::add_samples(c, charger, *evse_id, Some(tx.id), samples)?;
+            }
+            Applied {
+                assigned: None,
+                resent: tx.duplicate,
+            }
+        }
+        other => return write_one(c, charger, other, now),
+    })
 }

@@ -102,6 +102,10 @@ fn decided(event: ChargerEvent, facts: Facts) -> Decision {
 }
 
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one table: an event, its facts and the decision it must give, per row"
+)]
 fn the_table_of_events_and_facts() {
     let wh = |v: f64| vec![sample("Energy.Active.Import.Register", v, "Wh")];
     let cases: Vec<(&str, ChargerEvent, Facts, Decision)> = vec![
