@@ -3,7 +3,7 @@
 //! Down: meters -> `meter` -> `site` -> `control` (with `planner`) -> `dispatch` -> chargers.
 //! Up: chargers -> `charger` (connections) -> `ocpp` -> `csms` (the CSMS rules) -> `store`,
 //! read by `http`. `daemon` wires them. Layers, lowest first, each importing only from its
-//! own folder and those before it: `units`, `ev`, `clock`; `ocpp`, `profiles`; `config`;
+//! own folder and those before it: `units`, `ev`, `clock`, `logging`; `ocpp`, `profiles`; `config`;
 //! `meter`, then `store`; `csms`, `http`; `charger`, `site`; `planner`; `control`;
 //! `dispatch`; `daemon` and the simulator (`sim`) that tests and benches share.
 //! ARCHITECTURE.md draws the same in more detail.
@@ -18,6 +18,7 @@ pub mod daemon;
 pub mod dispatch;
 pub mod ev;
 pub mod http;
+pub mod logging;
 pub mod meter;
 pub mod ocpp;
 pub mod planner;

@@ -227,7 +227,7 @@ fn init_logging(format: LogFormat) {
         EnvFilter::try_from_env("CHARGEGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(chargegate::logging::stderr_one_line);
     match format {
         LogFormat::Json => builder.json().init(),
         // Under systemd, journald stamps each line itself (JOURNAL_STREAM is set then).

@@ -198,3 +198,84 @@ async fn run_serves_chargers_and_stops_cleanly_on_sigterm() {
     }
     assert!(sim.is_closed(), "the charger's connection was closed");
 }
+
+/// Issue 17, log injection: a line break in a value from the wire (here an action name, in
+/// a frame any connected charger can send) is written escaped, so it cannot forge a log
+/// line, in the journal or a terminal.
+#[tokio::test]
+async fn a_line_break_from_the_wire_cannot_forge_a_log_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("site.toml");
+    let text = crate::common::site_toml(&dir.path().join("cg.db"), "").replacen(
+        "127.0.0.1:0",
+        &format!("127.0.0.1:{port}"),
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    let child = Command::new(BIN)
+        .args(["run", "--log-format", "plain", "--config"])
+        .arg(&config)
+        // As under systemd: plain lines without colours or time.
+        .env("JOURNAL_STREAM", "8:12345")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(Some(child));
+    let logs = std::thread::spawn({
+        let stderr = child.get().stderr.take().unwrap();
+        move || {
+            BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<String>>()
+        }
+    });
+    let mut opts = SimOptions::new(
+        format!("ws://127.0.0.1:{port}/ocpp"),
+        "CP16-1",
+        &[OcppVersion::V16],
+    );
+    opts.password = Some(crate::common::PASSWORD.into());
+    let mut sim = None;
+    for _ in 0..100 {
+        match SimChargePoint::connect(opts.clone()).await {
+            Ok(connected) => {
+                sim = Some(connected);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    let sim = sim.expect("the daemon listens");
+    sim.send_text(r#"[2,"forge-1","Heartbeat\nERROR chargegate: FORGED main breaker open",{}]"#)
+        .await
+        .unwrap();
+    let _ = sim.next_raw_reply(Duration::from_secs(3)).await;
+    sim.close().await;
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.get().id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let mut process = child.0.take().unwrap();
+    tokio::task::spawn_blocking(move || process.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let lines = logs.join().unwrap();
+    let forged: Vec<_> = lines.iter().filter(|l| l.contains("FORGED")).collect();
+    assert!(!forged.is_empty(), "the action name is logged: {lines:#?}");
+    for line in forged {
+        assert!(
+            !line.starts_with("ERROR") && line.contains("Heartbeat\\nERROR"),
+            "a forged line: {line:?}"
+        );
+    }
+}
