@@ -38,6 +38,30 @@ pub enum StartError {
     Http(#[from] crate::http::HttpError),
 }
 
+impl StartError {
+    /// Whether the config is at fault, so that `run` exits 78 (EX_CONFIG) and systemd does
+    /// not restart it in a loop: a TLS file, the store's folder, a listen address this
+    /// machine does not have or may not use. A port another program holds is not: it
+    /// may be free on the next start.
+    pub fn is_config_problem(&self) -> bool {
+        use crate::charger::server::ServerError;
+        use std::io::ErrorKind;
+        let address_is_wrong = |e: &std::io::Error| {
+            matches!(
+                e.kind(),
+                ErrorKind::AddrNotAvailable | ErrorKind::PermissionDenied
+            )
+        };
+        match self {
+            StartError::Store(StoreError::Folder { .. } | StoreError::Sqlite(_)) => true,
+            StartError::Store(_) => false,
+            StartError::Server(ServerError::Tls(_)) => true,
+            StartError::Server(ServerError::Bind { source, .. }) => address_is_wrong(source),
+            StartError::Http(e) => address_is_wrong(&e.source),
+        }
+    }
+}
+
 /// A started daemon.
 #[derive(Debug)]
 pub struct Daemon {

@@ -260,6 +260,10 @@ fn run(path: &std::path::Path, log_format: LogFormat, store_path: Option<PathBuf
     runtime.block_on(async move {
         let daemon = match chargegate::daemon::start(&config).await {
             Ok(daemon) => daemon,
+            Err(e) if e.is_config_problem() => {
+                tracing::error!("cannot start: {e} (a config problem)");
+                return ExitCode::from(config::EXIT_BAD_CONFIG as u8);
+            }
             Err(e) => {
                 tracing::error!("cannot start: {e}");
                 return ExitCode::FAILURE;

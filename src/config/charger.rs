@@ -38,6 +38,19 @@ pub(super) fn read_charger(t: &Table<'_, '_>, profile_dirs: &[PathBuf]) -> Optio
                 .ok()
         });
     let secret = read_secret(t);
+    if let (Some(id), Some(_)) = (&id, &secret)
+        && id.as_str().contains(':')
+    {
+        // RFC 7617 §2: the Basic user-id cannot contain a colon, and OCPP puts the
+        // charger's identity there; such a charger could never log in.
+        t.problem(
+            "id",
+            format!("charger id {id} contains ':', which Basic auth cannot carry"),
+            Some(
+                "rename the charger, or authenticate it by client certificate (no password)".into(),
+            ),
+        );
+    }
     let max = amps(
         t,
         "max-current-a",
@@ -102,7 +115,7 @@ fn read_secret(t: &Table<'_, '_>) -> Option<ChargerSecret> {
             Some(ChargerSecret::Password(p))
         }
         (None, Some(h)) => {
-            if argon2::password_hash::PasswordHash::new(&h).is_err() {
+            if !is_argon2_hash(&h) {
                 t.problem(
                     "password-hash",
                     "not a PHC password hash",
@@ -160,4 +173,17 @@ fn check_failsafe_pauses(
             Some("raise failsafe-current-a, or use another charger profile".into()),
         );
     }
+}
+
+/// A PHC string chargegate can verify: an argon2 variant, valid parameters, a salt and a
+/// hash. A string that merely parses as PHC (another algorithm, a cost out of range)
+/// passed before and then refused every login (issue 17).
+fn is_argon2_hash(text: &str) -> bool {
+    let Ok(hash) = argon2::password_hash::PasswordHash::new(text) else {
+        return false;
+    };
+    argon2::Algorithm::try_from(hash.algorithm).is_ok()
+        && argon2::Params::try_from(&hash).is_ok()
+        && hash.salt.is_some()
+        && hash.hash.is_some()
 }

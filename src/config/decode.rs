@@ -405,7 +405,12 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// A positive current in A.
+/// The largest current any key takes, in A: a 10 kA low-voltage connection is about
+/// 7 MVA, beyond any depot; a larger number is a typo (W for A, an extra zero run) and
+/// would overflow the sums downstream (`1e308` passed before, issue 17).
+pub(super) const MAX_AMPS: f64 = 10_000.0;
+
+/// A positive current in A, at most `MAX_AMPS`.
 pub(super) fn amps(t: &Table<'_, '_>, key: &str, required: Option<&str>) -> Option<Amps> {
     let value = match required {
         Some(hint) => t.req_f64(key, hint)?,
@@ -416,6 +421,14 @@ pub(super) fn amps(t: &Table<'_, '_>, key: &str, required: Option<&str>) -> Opti
             key,
             format!("a current cannot be negative ({value} A)"),
             None,
+        );
+        return None;
+    }
+    if !value.is_finite() || value > MAX_AMPS {
+        t.problem(
+            key,
+            format!("{value:e} A is beyond any grid connection"),
+            Some(format!("currents are in A per phase, at most {MAX_AMPS}")),
         );
         return None;
     }

@@ -8,6 +8,7 @@
 mod charger;
 mod circuit;
 mod decode;
+mod files;
 mod meter;
 mod planner;
 mod site;
@@ -205,11 +206,16 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(&text).map_err(ConfigError::Invalid)
+    checked(&text, true).map_err(ConfigError::Invalid)
 }
 
-/// Parses config text; `Err` holds every problem, sorted by line.
+/// Parses config text; `Err` holds every problem, sorted by line. The files it names are
+/// not looked at: `load` does that.
 pub fn parse(text: &str) -> Result<Config, Vec<Problem>> {
+    checked(text, false)
+}
+
+fn checked(text: &str, with_files: bool) -> Result<Config, Vec<Problem>> {
     let doc = Doc::new(text);
     let parsed = match toml::de::DeTable::parse(text) {
         Ok(parsed) => parsed,
@@ -230,6 +236,9 @@ pub fn parse(text: &str) -> Result<Config, Vec<Problem>> {
     if let Some(config) = &config {
         site::check(&doc, config);
         meter::check(&doc, &config.meters);
+        if with_files {
+            files::check(&root, config);
+        }
     }
     match config {
         Some(config) if !doc.has_problems() => Ok(config),
@@ -268,9 +277,14 @@ fn summarise_site(out: &mut String, config: &Config) {
         }
         Some(_) => "wss (security profile 2)".to_string(),
     };
+    let scheme = if config.csms.tls.is_some() {
+        "wss"
+    } else {
+        "ws"
+    };
     let _ = writeln!(
         out,
-        "csms ws://{}/ocpp/<id>, {tls}, unknown chargers: {:?}",
+        "csms {scheme}://{}/ocpp/<id>, {tls}, unknown chargers: {:?}",
         config.csms.listen, config.csms.unknown_chargers
     );
     let _ = writeln!(out, "store {}", config.store.path.display());

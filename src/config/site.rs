@@ -59,6 +59,9 @@ pub fn read(root: &Table<'_, '_>) -> Option<Config> {
         None => Some(default_csms()),
     };
     let http = read_http(root);
+    if let (Some(csms), Some(http)) = (&csms, &http) {
+        check_listeners_apart(root, csms.listen, http.listen);
+    }
     let store = read_store(root);
     let dispatch = match root.opt_table("dispatch") {
         Some(t) => read_dispatch(&t),
@@ -106,6 +109,25 @@ pub fn read(root: &Table<'_, '_>) -> Option<Config> {
         planner: planner?,
         departures: departures.into_iter().collect::<Option<Vec<_>>>()?,
     })
+}
+
+/// The chargers' and the API's listeners cannot share a socket address: `run` would fail
+/// to bind the second (issue 17: `validate` passed it).
+fn check_listeners_apart(root: &Table<'_, '_>, csms: SocketAddr, http: SocketAddr) {
+    // Port 0 asks the kernel for a free port each: never the same.
+    let overlap = csms.port() == http.port()
+        && csms.port() != 0
+        && (csms.ip() == http.ip() || csms.ip().is_unspecified() || http.ip().is_unspecified());
+    if !overlap {
+        return;
+    }
+    let message = format!("the HTTP API ({http}) and the chargers' listener ({csms}) share a port");
+    let hint = Some("give [http] listen and [csms] listen different ports".to_string());
+    match (root.opt_table("http"), root.opt_table("csms")) {
+        (Some(t), _) if t.has("listen") => t.problem("listen", message, hint),
+        (_, Some(t)) => t.problem("listen", message, hint),
+        _ => root.problem("http", message, hint),
+    }
 }
 
 /// `[http]`: the API's listen address.
@@ -254,6 +276,26 @@ fn addr(t: &Table<'_, '_>, key: &str) -> Option<SocketAddr> {
     }
 }
 
+/// A site id names MQTT topics, upstream records and files: short and plain.
+const MAX_SITE_ID: usize = 64;
+
+fn is_site_id(id: &str) -> bool {
+    (1..=MAX_SITE_ID).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A value for a message, cut to 40 characters (a megabyte id must not fill the screen).
+fn quoted_prefix(value: &str) -> String {
+    let cut: String = value.chars().take(40).collect();
+    if cut.len() < value.len() {
+        format!("{cut:?}... ({} bytes)", value.len())
+    } else {
+        format!("{cut:?}")
+    }
+}
+
 fn read_site(t: &Table<'_, '_>) -> Option<Site> {
     let id = t.req_str("id", "name the site, e.g. id = \"depot-nord\"");
     let grid_limit = amps(
@@ -274,6 +316,17 @@ fn read_site(t: &Table<'_, '_>) -> Option<Site> {
         Some("the highest non-charger load per phase, in A, assumed while the meter is silent"),
     );
     t.finish(SITE_KEYS);
+    if let Some(id) = &id
+        && !is_site_id(id)
+    {
+        t.problem(
+            "id",
+            format!("{} is not a site id", quoted_prefix(id)),
+            Some(format!(
+                "1 to {MAX_SITE_ID} letters, digits, '-' or '_' (it names MQTT topics and files)"
+            )),
+        );
+    }
     if !(100.0..=500.0).contains(&voltage) {
         t.problem(
             "nominal-voltage-v",

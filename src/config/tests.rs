@@ -358,3 +358,101 @@ fn the_api_answers_to_listed_host_names_only_if_they_are_names() {
         );
     }
 }
+
+/// Issue 17: what `run` refuses, or what would never work, `validate` reports with its line.
+#[test]
+fn what_run_would_refuse_is_a_problem_with_its_line() {
+    let megabyte_id = "x".repeat(1 << 20);
+    let cases = [
+        (
+            GOOD.replace("grid-limit-a = 100", "grid-limit-a = 1e308"),
+            "site.grid-limit-a",
+        ),
+        (
+            GOOD.replace("id = \"depot\"", &format!("id = \"{megabyte_id}\"")),
+            "site.id",
+        ),
+        (
+            GOOD.replace("id = \"CP-01\"", "id = \"CP:01\""),
+            "charger[0].id",
+        ),
+        (
+            GOOD.replace("listen = \"127.0.0.1:0\"", "listen = \"0.0.0.0:8080\""),
+            "csms.listen",
+        ),
+        (
+            format!("{GOOD}\n[http]\nlisten = \"127.0.0.1:8887\"\n")
+                .replace("listen = \"127.0.0.1:0\"", "listen = \"0.0.0.0:8887\""),
+            "http.listen",
+        ),
+        (
+            GOOD.replace(
+                "password = \"correct-horse-battery\"\nmax-current-a = 32",
+                "password-hash = \"$argon2id$v=19$m=1,t=0,p=0$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA\"\nmax-current-a = 32",
+            ),
+            "charger[0].password-hash",
+        ),
+        (
+            GOOD.replace(
+                "password = \"correct-horse-battery\"\nmax-current-a = 32",
+                "password-hash = \"$pbkdf2-sha256$i=1000$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA\"\nmax-current-a = 32",
+            ),
+            "charger[0].password-hash",
+        ),
+    ];
+    for (text, path) in cases {
+        let problems = parse(&text).expect_err(path);
+        let problem = problems
+            .iter()
+            .find(|p| p.path == path)
+            .unwrap_or_else(|| panic!("{path}: {problems:#?}"));
+        assert!(problem.line.is_some(), "{problem:?}");
+        assert!(
+            problem.to_string().len() < 400,
+            "the message stays short: {}",
+            &problem.to_string()[..400]
+        );
+    }
+}
+
+/// Issue 17: the files a config names are checked by `load` (so `validate` and `run`).
+#[test]
+fn load_checks_the_tls_files_and_the_store_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_folder = dir.path().join("a-file");
+    std::fs::write(&not_a_folder, "").unwrap();
+    let text = GOOD.replace(
+        "listen = \"127.0.0.1:0\"",
+        &format!(
+            "listen = \"127.0.0.1:0\"\ntls-cert-file = \"{}\"\ntls-key-file = \"{}\"",
+            dir.path().join("missing-cert.pem").display(),
+            not_a_folder.display()
+        ),
+    ) + &format!(
+        "\n[store]\npath = \"{}\"\n",
+        not_a_folder.join("chargegate.db").display()
+    );
+    let path = dir.path().join("site.toml");
+    std::fs::write(&path, &text).unwrap();
+    assert!(parse(&text).is_ok(), "the text alone is fine");
+    let Err(ConfigError::Invalid(problems)) = load(&path) else {
+        panic!("load refuses it")
+    };
+    for key in ["csms.tls-cert-file", "csms.tls-key-file", "store.path"] {
+        let problem = problems
+            .iter()
+            .find(|p| p.path == key)
+            .unwrap_or_else(|| panic!("{key}: {problems:#?}"));
+        assert!(problem.line.is_some(), "{problem:?}");
+    }
+}
+
+#[test]
+fn the_summary_names_the_scheme_chargers_must_use() {
+    let tls = GOOD.replace(
+        "listen = \"127.0.0.1:0\"",
+        "listen = \"127.0.0.1:0\"\ntls-cert-file = \"c.pem\"\ntls-key-file = \"k.pem\"",
+    );
+    assert!(summary(&parse(&tls).unwrap()).contains("csms wss://127.0.0.1:0/ocpp/<id>"));
+    assert!(summary(&parse(GOOD).unwrap()).contains("csms ws://127.0.0.1:0/ocpp/<id>"));
+}

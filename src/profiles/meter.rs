@@ -319,6 +319,15 @@ impl Profile {
                     r.quantity.base_symbol()
                 ));
             }
+            let last = u32::from(r.address) + u32::from(r.value_type.words()) - 1;
+            if last > u32::from(u16::MAX) {
+                // Modbus addresses are 16 bits: the value would wrap to register 0.
+                return Err(format!(
+                    "{} at address {} runs past register 65535",
+                    r.quantity.name(),
+                    r.address
+                ));
+            }
             if !r.scale.is_finite() || r.scale == 0.0 {
                 return Err(format!(
                     "{}: scale must be a non-zero number",
@@ -375,6 +384,11 @@ mod tests {
         );
         let e = Profile::parse(&wrong_unit, p).unwrap_err().to_string();
         assert!(e.contains("cannot be in"), "{e}");
+        let wraps = format!(
+            "{base}[[register]]\nquantity='current-l1'\nkind='input'\naddress=65535\ntype='f32'\nunit='A'\n"
+        );
+        let e = Profile::parse(&wraps, p).unwrap_err().to_string();
+        assert!(e.contains("runs past register 65535"), "{e}");
         let unknown = format!("{base}colour='red'\n");
         assert!(Profile::parse(&unknown, p).is_err());
         let err = Profile::load("../etc/passwd", &[PathBuf::from("/")]).unwrap_err();

@@ -34,9 +34,21 @@ fn example() -> std::path::PathBuf {
 
 #[test]
 fn validate_accepts_the_example_and_prints_a_summary() {
+    // `validate` checks that the store's folder can be written; the example's
+    // /var/lib/chargegate is the gateway's, so the copy checked here points at a temp one.
+    let dir = tempfile::tempdir().unwrap();
+    let example_text = std::fs::read_to_string(example()).unwrap();
+    let store = dir.path().join("chargegate.db");
+    let text = example_text.replace(
+        "\"/var/lib/chargegate/chargegate.db\"",
+        &format!("{:?}", store.display().to_string()),
+    );
+    assert_ne!(text, example_text, "the example names its store");
+    let copy = dir.path().join("site.toml");
+    std::fs::write(&copy, text).unwrap();
     let out = Command::new(BIN)
         .args(["validate", "--config"])
-        .arg(example())
+        .arg(&copy)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -276,6 +288,33 @@ async fn a_line_break_from_the_wire_cannot_forge_a_log_line() {
         assert!(
             !line.starts_with("ERROR") && line.contains("Heartbeat\\nERROR"),
             "a forged line: {line:?}"
+        );
+    }
+}
+
+/// Issue 17: a config `run` would refuse fails `validate` with exit 78, and `run` itself
+/// exits 78 on it (systemd then does not restart it in a loop).
+#[test]
+fn a_missing_tls_file_fails_validate_and_run_with_exit_78() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("site.toml");
+    let text = crate::common::site_toml(&dir.path().join("cg.db"), "").replacen(
+        "listen = \"127.0.0.1:0\"",
+        "listen = \"127.0.0.1:0\"\ntls-cert-file = \"/nonexistent/cert.pem\"\ntls-key-file = \"/nonexistent/key.pem\"",
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    for command in ["validate", "run"] {
+        let out = Command::new(BIN)
+            .args([command, "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(78), "{command}: {stderr}");
+        assert!(
+            stderr.contains("csms.tls-cert-file") && stderr.contains("/nonexistent/cert.pem"),
+            "{command}: {stderr}"
         );
     }
 }

@@ -1,0 +1,82 @@
+//! The checks of a config against the machine it runs on: the files it names can be read
+//! and the store's folder written (issue 17: `validate` passed configs that `run` then
+//! refused). `load` runs them, so `validate` and `run` both do; `parse` (a config text
+//! alone, as in tests) does not.
+
+use std::path::Path;
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use super::Config;
+use super::decode::Table;
+
+/// Checks the TLS files under `[csms]` and the store's folder.
+pub(super) fn check(root: &Table<'_, '_>, config: &Config) {
+    if let (Some(tls), Some(csms)) = (&config.csms.tls, root.opt_table("csms")) {
+        if let Err(e) = certificates(&tls.cert_file) {
+            csms.problem("tls-cert-file", e, None);
+        }
+        if let Err(e) = PrivateKeyDer::from_pem_file(&tls.key_file) {
+            csms.problem(
+                "tls-key-file",
+                format!(
+                    "cannot read a private key from {}: {e}",
+                    tls.key_file.display()
+                ),
+                Some("a PEM file with one PKCS#8, PKCS#1 or SEC1 key".into()),
+            );
+        }
+        if let Some(ca) = &tls.client_ca_file
+            && let Err(e) = certificates(ca)
+        {
+            csms.problem("client-ca-file", e, None);
+        }
+    }
+    if let Err(e) = writable_folder_of(&config.store.path) {
+        let message = format!(
+            "the database {} cannot be written: {e}",
+            config.store.path.display()
+        );
+        let hint = Some("create the folder and give it to the chargegate user".to_string());
+        match root.opt_table("store") {
+            Some(t) => t.problem("path", message, hint),
+            None => root.problem("store", message, hint),
+        }
+    }
+}
+
+/// At least one PEM certificate from `path`.
+fn certificates(path: &Path) -> Result<(), String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect::<Result<_, _>>())
+        .map_err(|e| format!("cannot read certificates from {}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{} holds no PEM certificate", path.display()));
+    }
+    Ok(())
+}
+
+/// Whether the database's folder (or, when it does not exist yet, the nearest existing
+/// folder above it, where `run` creates it) takes a new file: tried by creating and
+/// removing one, the only test that holds for every user, mount and ACL.
+fn writable_folder_of(database: &Path) -> Result<(), String> {
+    let mut folder = database
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    while !folder.exists() {
+        folder = folder.parent().unwrap_or(Path::new("/"));
+    }
+    if !folder.is_dir() {
+        return Err(format!("{} is not a folder", folder.display()));
+    }
+    let probe = folder.join(format!(".chargegate-write-check-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(|e| format!("{}: {e}", folder.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
