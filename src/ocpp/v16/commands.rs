@@ -34,13 +34,43 @@ use crate::ocpp::strings::Bounded;
 // ---- Commands -> requests -----------------------------------------------------------------
 
 /// The (action, payload) of `command`. `NotInVersion` when 1.6 lacks the message or cannot
-/// carry its content (see the module comment).
+/// carry its content (see the module comment). Routed by functional area, the same areas as
+/// in 2.0.1.
 pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVersion> {
     use ChargerCommand as C;
-    let refuse = || NotInVersion {
+    match command {
+        C::RemoteStart { .. }
+        | C::RemoteStop { .. }
+        | C::UnlockConnector { .. }
+        | C::ChangeAvailability { .. }
+        | C::Trigger { .. } => remote_control_request(command),
+        C::Reset { .. }
+        | C::GetConfiguration { .. }
+        | C::SetConfiguration { .. }
+        | C::GetBaseReport { .. } => provisioning_request(command),
+        C::SetChargingProfile { .. }
+        | C::ClearChargingProfile { .. }
+        | C::GetChargingProfiles { .. }
+        | C::GetCompositeSchedule { .. } => smart_charging_request(command),
+        C::ReserveNow { .. }
+        | C::CancelReservation { .. }
+        | C::SendLocalList { .. }
+        | C::GetLocalListVersion => authorization_request(command),
+    }
+}
+
+fn refuse(command: &ChargerCommand) -> NotInVersion {
+    NotInVersion {
         command: command.name(),
         version: VERSION,
-    };
+    }
+}
+
+/// Remote start and stop, unlocking, availability and triggered messages (Core and
+/// RemoteTrigger profiles).
+fn remote_control_request(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVersion> {
+    use ChargerCommand as C;
+    let refused = || refuse(command);
     Ok(match command {
         C::RemoteStart {
             evse_id,
@@ -50,22 +80,13 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
         } => (
             "RemoteStartTransaction",
             to_json(
-                &remote_start_request(*evse_id, id_token, profile.as_ref()).ok_or_else(refuse)?,
+                &remote_start_request(*evse_id, id_token, profile.as_ref()).ok_or_else(refused)?,
             ),
         ),
         C::RemoteStop { tx } => (
             "RemoteStopTransaction",
             to_json(&wire::RemoteStopTransactionRequest {
-                transaction_id: tx_key_to_wire(tx).ok_or_else(refuse)?,
-            }),
-        ),
-        C::Reset { kind } => (
-            "Reset",
-            to_json(&wire::ResetRequest {
-                kind: match kind {
-                    ResetKind::Soft => ResetType::Soft,
-                    ResetKind::Hard => ResetType::Hard,
-                },
+                transaction_id: tx_key_to_wire(tx).ok_or_else(refused)?,
             }),
         ),
         C::UnlockConnector { evse } => (
@@ -86,6 +107,32 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
                 },
             }),
         ),
+        C::Trigger { message, evse_id } => (
+            "TriggerMessage",
+            to_json(&wire::TriggerMessageRequest {
+                requested_message: message_trigger(*message).ok_or_else(refused)?,
+                connector_id: *evse_id,
+            }),
+        ),
+        // Another area's command (`encode` routes): refused rather than sent as something else.
+        _ => return Err(refused()),
+    })
+}
+
+/// Reset and configuration keys (Core profile). 1.6 has no device-model report.
+fn provisioning_request(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVersion> {
+    use ChargerCommand as C;
+    let refused = || refuse(command);
+    Ok(match command {
+        C::Reset { kind } => (
+            "Reset",
+            to_json(&wire::ResetRequest {
+                kind: match kind {
+                    ResetKind::Soft => ResetType::Soft,
+                    ResetKind::Hard => ResetType::Hard,
+                },
+            }),
+        ),
         C::GetConfiguration { keys } => (
             "GetConfiguration",
             to_json(&wire::GetConfigurationRequest {
@@ -94,28 +141,32 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
                     .iter()
                     .map(|k| bounded(&k.variable))
                     .collect::<Option<_>>()
-                    .ok_or_else(refuse)?,
+                    .ok_or_else(refused)?,
             }),
         ),
         C::SetConfiguration { key, value } => (
             "ChangeConfiguration",
             to_json(&wire::ChangeConfigurationRequest {
-                key: bounded(&key.variable).ok_or_else(refuse)?,
-                value: bounded(value).ok_or_else(refuse)?,
+                key: bounded(&key.variable).ok_or_else(refused)?,
+                value: bounded(value).ok_or_else(refused)?,
             }),
         ),
-        C::Trigger { message, evse_id } => (
-            "TriggerMessage",
-            to_json(&wire::TriggerMessageRequest {
-                requested_message: message_trigger(*message).ok_or_else(refuse)?,
-                connector_id: *evse_id,
-            }),
-        ),
+        // GetBaseReport, and another area's command (`encode` routes).
+        _ => return Err(refused()),
+    })
+}
+
+/// Charging profiles and composite schedules (SmartCharging profile). 1.6 has no
+/// GetChargingProfiles.
+fn smart_charging_request(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVersion> {
+    use ChargerCommand as C;
+    let refused = || refuse(command);
+    Ok(match command {
         C::SetChargingProfile { evse_id, profile } => (
             "SetChargingProfile",
             to_json(&wire::SetChargingProfileRequest {
                 connector_id: *evse_id,
-                cs_charging_profiles: profile_to_wire(profile).ok_or_else(refuse)?,
+                cs_charging_profiles: profile_to_wire(profile).ok_or_else(refused)?,
             }),
         ),
         C::ClearChargingProfile {
@@ -144,6 +195,17 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
                 charging_rate_unit: rate_unit.map(rate_unit_to_wire),
             }),
         ),
+        // GetChargingProfiles, and another area's command (`encode` routes).
+        _ => return Err(refused()),
+    })
+}
+
+/// Reservations and the local authorization list (Reservation and LocalAuthListManagement
+/// profiles).
+fn authorization_request(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVersion> {
+    use ChargerCommand as C;
+    let refused = || refuse(command);
+    Ok(match command {
         C::ReserveNow {
             reservation_id,
             evse_id,
@@ -155,7 +217,7 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
                 // §6.37: connectorId 0 reserves "not a specific connector".
                 connector_id: evse_id.unwrap_or(0),
                 expiry_date: *expiry,
-                id_tag: bounded(&id_token.id).ok_or_else(refuse)?,
+                id_tag: bounded(&id_token.id).ok_or_else(refused)?,
                 reservation_id: *reservation_id,
             }),
         ),
@@ -171,10 +233,11 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
             entries,
         } => (
             "SendLocalList",
-            to_json(&send_local_list_request(*version, *full, entries).ok_or_else(refuse)?),
+            to_json(&send_local_list_request(*version, *full, entries).ok_or_else(refused)?),
         ),
         C::GetLocalListVersion => ("GetLocalListVersion", serde_json::json!({})),
-        C::GetBaseReport { .. } | C::GetChargingProfiles { .. } => return Err(refuse()),
+        // Another area's command (`encode` routes).
+        _ => return Err(refused()),
     })
 }
 

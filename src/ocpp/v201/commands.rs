@@ -203,12 +203,38 @@ fn send_local_list_request(
 
 // ---- Commands to requests -------------------------------------------------------------------
 
-/// Writes a command as (action, payload). See the module doc for when it refuses.
+/// Writes a command as (action, payload). See the module doc for when it refuses. Routed by
+/// functional area, the same areas as in 1.6.
 pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVersion> {
+    use ChargerCommand as C;
+    match command {
+        C::RemoteStart { .. }
+        | C::RemoteStop { .. }
+        | C::UnlockConnector { .. }
+        | C::ChangeAvailability { .. }
+        | C::Trigger { .. } => remote_control_request(command),
+        C::Reset { .. }
+        | C::GetConfiguration { .. }
+        | C::SetConfiguration { .. }
+        | C::GetBaseReport { .. } => provisioning_request(command),
+        C::SetChargingProfile { .. }
+        | C::ClearChargingProfile { .. }
+        | C::GetChargingProfiles { .. }
+        | C::GetCompositeSchedule { .. } => smart_charging_request(command),
+        C::ReserveNow { .. }
+        | C::CancelReservation { .. }
+        | C::SendLocalList { .. }
+        | C::GetLocalListVersion => authorization_request(command),
+    }
+}
+
+/// Remote start and stop, unlocking, triggered messages (F) and availability (G).
+fn remote_control_request(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVersion> {
+    use ChargerCommand as C;
     let refused = || refuse(command);
     Ok(match command {
         // F01/F02. The CSMS starts the transaction, so an untyped token is `Central`.
-        ChargerCommand::RemoteStart {
+        C::RemoteStart {
             evse_id,
             id_token,
             profile,
@@ -225,25 +251,15 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
                 },
             }),
         ),
-        ChargerCommand::RemoteStop { tx } => (
+        C::RemoteStop { tx } => (
             "RequestStopTransaction",
             to_json(&RequestStopTransactionRequest {
                 transaction_id: tx_key_to_wire(tx).ok_or_else(refused)?,
             }),
         ),
-        // B11/B12: OnIdle waits for transactions to end, like 1.6 Soft.
-        ChargerCommand::Reset { kind } => (
-            "Reset",
-            to_json(&ResetRequest {
-                kind: match kind {
-                    ResetKind::Soft => ResetKindWire::OnIdle,
-                    ResetKind::Hard => ResetKindWire::Immediate,
-                },
-            }),
-        ),
         // F05. connectorId is required; an EVSE with one connector (the common case) has
         // connector 1.
-        ChargerCommand::UnlockConnector { evse } => (
+        C::UnlockConnector { evse } => (
             "UnlockConnector",
             to_json(&UnlockConnectorRequest {
                 evse_id: evse.evse_id,
@@ -251,7 +267,7 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
             }),
         ),
         // G03/G04: no `evse` means the whole charging station.
-        ChargerCommand::ChangeAvailability { evse, operative } => (
+        C::ChangeAvailability { evse, operative } => (
             "ChangeAvailability",
             to_json(&ChangeAvailabilityRequest {
                 evse: evse.filter(|e| e.evse_id != 0).map(|e| EvseWire {
@@ -265,13 +281,41 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
                 },
             }),
         ),
+        // F06.
+        C::Trigger { message, evse_id } => (
+            "TriggerMessage",
+            to_json(&TriggerMessageRequest {
+                evse: evse_wire(*evse_id),
+                requested_message: message_trigger(*message),
+            }),
+        ),
+        // Another area's command (`encode` routes): refused rather than sent as something else.
+        _ => return Err(refused()),
+    })
+}
+
+/// Reset, variables and reports of the device model (B).
+fn provisioning_request(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVersion> {
+    use ChargerCommand as C;
+    let refused = || refuse(command);
+    Ok(match command {
+        // B11/B12: OnIdle waits for transactions to end, like 1.6 Soft.
+        C::Reset { kind } => (
+            "Reset",
+            to_json(&ResetRequest {
+                kind: match kind {
+                    ResetKind::Soft => ResetKindWire::OnIdle,
+                    ResetKind::Hard => ResetKindWire::Immediate,
+                },
+            }),
+        ),
         // B06. "Every key" is refused (see `get_variables_request`).
-        ChargerCommand::GetConfiguration { keys } => (
+        C::GetConfiguration { keys } => (
             "GetVariables",
             to_json(&get_variables_request(keys).ok_or_else(refused)?),
         ),
         // B05.
-        ChargerCommand::SetConfiguration { key, value } => {
+        C::SetConfiguration { key, value } => {
             let (component, variable) = variable_ref(key).ok_or_else(refused)?;
             (
                 "SetVariables",
@@ -285,23 +329,25 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
             )
         }
         // B07/B08. A report base 2.0.1 does not define cannot be asked for.
-        ChargerCommand::GetBaseReport { request_id, report } => (
+        C::GetBaseReport { request_id, report } => (
             "GetBaseReport",
             to_json(&GetBaseReportRequest {
                 request_id: *request_id,
                 report_base: ReportBase::parse(report).ok_or_else(refused)?,
             }),
         ),
-        // F06.
-        ChargerCommand::Trigger { message, evse_id } => (
-            "TriggerMessage",
-            to_json(&TriggerMessageRequest {
-                evse: evse_wire(*evse_id),
-                requested_message: message_trigger(*message),
-            }),
-        ),
+        // Another area's command (`encode` routes).
+        _ => return Err(refused()),
+    })
+}
+
+/// Charging profiles and composite schedules (K).
+fn smart_charging_request(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVersion> {
+    use ChargerCommand as C;
+    let refused = || refuse(command);
+    Ok(match command {
         // K01. Limits are rounded down to 0.1 in `profile_to_wire`.
-        ChargerCommand::SetChargingProfile { evse_id, profile } => (
+        C::SetChargingProfile { evse_id, profile } => (
             "SetChargingProfile",
             to_json(&SetChargingProfileRequest {
                 evse_id: *evse_id,
@@ -309,7 +355,7 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
             }),
         ),
         // K10.
-        ChargerCommand::ClearChargingProfile {
+        C::ClearChargingProfile {
             id,
             evse_id,
             purpose,
@@ -324,7 +370,7 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
             )),
         ),
         // K09. An empty criterion asks for every profile.
-        ChargerCommand::GetChargingProfiles {
+        C::GetChargingProfiles {
             request_id,
             evse_id,
             purpose,
@@ -339,7 +385,7 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
             }),
         ),
         // K08.
-        ChargerCommand::GetCompositeSchedule {
+        C::GetCompositeSchedule {
             evse_id,
             duration_s,
             rate_unit,
@@ -351,9 +397,19 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
                 evse_id: *evse_id,
             }),
         ),
+        // Another area's command (`encode` routes).
+        _ => return Err(refused()),
+    })
+}
+
+/// Reservations (H) and the local authorization list (D).
+fn authorization_request(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVersion> {
+    use ChargerCommand as C;
+    let refused = || refuse(command);
+    Ok(match command {
         // H01. A reservation is for a driver's card, so an untyped token is ISO14443
         // (RFID), the token type 1.6 idTags stand for.
-        ChargerCommand::ReserveNow {
+        C::ReserveNow {
             reservation_id,
             evse_id,
             expiry,
@@ -368,14 +424,14 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
             }),
         ),
         // H02.
-        ChargerCommand::CancelReservation { reservation_id } => (
+        C::CancelReservation { reservation_id } => (
             "CancelReservation",
             to_json(&CancelReservationRequest {
                 reservation_id: *reservation_id,
             }),
         ),
         // D01.
-        ChargerCommand::SendLocalList {
+        C::SendLocalList {
             version,
             full,
             entries,
@@ -384,10 +440,12 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
             to_json(&send_local_list_request(*version, *full, entries).ok_or_else(refused)?),
         ),
         // D02.
-        ChargerCommand::GetLocalListVersion => (
+        C::GetLocalListVersion => (
             "GetLocalListVersion",
             to_json(&GetLocalListVersionRequest {}),
         ),
+        // Another area's command (`encode` routes).
+        _ => return Err(refused()),
     })
 }
 
