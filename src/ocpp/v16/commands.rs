@@ -17,9 +17,9 @@ use super::charging::{
 use super::convert::id_tag_info;
 use super::enums::{
     AvailabilityStatus, AvailabilityType, CancelReservationStatus, ChargingProfileStatus,
-    ClearChargingProfileStatus, ConfigurationStatus, GetCompositeScheduleStatus, MessageTrigger,
-    RemoteStartStopStatus, ReservationStatus, ResetStatus, ResetType, TriggerMessageStatus,
-    UnlockStatus, UpdateStatus, UpdateType, WireEnum,
+    ClearChargingProfileStatus, ConfigurationStatus, GetCompositeScheduleStatus,
+    RemoteStartStopStatus, ReservationStatus, ResetKindWire, ResetStatus, TriggerKindWire,
+    TriggerMessageStatus, UnlockStatus, UpdateStatus, UpdateType, WireEnum,
 };
 use super::messages as wire;
 use super::{VERSION, parse, to_json};
@@ -128,8 +128,8 @@ fn provisioning_request(command: &ChargerCommand) -> Result<(&'static str, Value
             "Reset",
             to_json(&wire::ResetRequest {
                 kind: match kind {
-                    ResetKind::Soft => ResetType::Soft,
-                    ResetKind::Hard => ResetType::Hard,
+                    ResetKind::Soft => ResetKindWire::Soft,
+                    ResetKind::Hard => ResetKindWire::Hard,
                 },
             }),
         ),
@@ -260,14 +260,16 @@ fn remote_start_request(
 }
 
 /// The message TriggerMessage.req asks for (§7.32); 1.6 has no TransactionEvent.
-fn message_trigger(kind: TriggerKind) -> Option<MessageTrigger> {
+fn message_trigger(kind: TriggerKind) -> Option<TriggerKindWire> {
     Some(match kind {
-        TriggerKind::BootNotification => MessageTrigger::BootNotification,
-        TriggerKind::Heartbeat => MessageTrigger::Heartbeat,
-        TriggerKind::MeterValues => MessageTrigger::MeterValues,
-        TriggerKind::StatusNotification => MessageTrigger::StatusNotification,
-        TriggerKind::FirmwareStatusNotification => MessageTrigger::FirmwareStatusNotification,
-        TriggerKind::DiagnosticsStatusNotification => MessageTrigger::DiagnosticsStatusNotification,
+        TriggerKind::BootNotification => TriggerKindWire::BootNotification,
+        TriggerKind::Heartbeat => TriggerKindWire::Heartbeat,
+        TriggerKind::MeterValues => TriggerKindWire::MeterValues,
+        TriggerKind::StatusNotification => TriggerKindWire::StatusNotification,
+        TriggerKind::FirmwareStatusNotification => TriggerKindWire::FirmwareStatusNotification,
+        TriggerKind::DiagnosticsStatusNotification => {
+            TriggerKindWire::DiagnosticsStatusNotification
+        }
         TriggerKind::TransactionEvent => return None,
     })
 }

@@ -139,15 +139,15 @@ fn get_variables_request(keys: &[ConfigKey]) -> Option<GetVariablesRequest> {
 
 /// The message TriggerMessageRequest asks for (F06). 1.6 DiagnosticsStatusNotification is
 /// 2.0.1 LogStatusNotification.
-fn message_trigger(kind: TriggerKind) -> MessageTrigger {
+fn message_trigger(kind: TriggerKind) -> TriggerKindWire {
     match kind {
-        TriggerKind::BootNotification => MessageTrigger::BootNotification,
-        TriggerKind::Heartbeat => MessageTrigger::Heartbeat,
-        TriggerKind::MeterValues => MessageTrigger::MeterValues,
-        TriggerKind::StatusNotification => MessageTrigger::StatusNotification,
-        TriggerKind::FirmwareStatusNotification => MessageTrigger::FirmwareStatusNotification,
-        TriggerKind::DiagnosticsStatusNotification => MessageTrigger::LogStatusNotification,
-        TriggerKind::TransactionEvent => MessageTrigger::TransactionEvent,
+        TriggerKind::BootNotification => TriggerKindWire::BootNotification,
+        TriggerKind::Heartbeat => TriggerKindWire::Heartbeat,
+        TriggerKind::MeterValues => TriggerKindWire::MeterValues,
+        TriggerKind::StatusNotification => TriggerKindWire::StatusNotification,
+        TriggerKind::FirmwareStatusNotification => TriggerKindWire::FirmwareStatusNotification,
+        TriggerKind::DiagnosticsStatusNotification => TriggerKindWire::LogStatusNotification,
+        TriggerKind::TransactionEvent => TriggerKindWire::TransactionEvent,
     }
 }
 
