@@ -354,19 +354,11 @@ pub fn decode_reply(
     }
 }
 
-/// A .conf carrying only a status of the enumeration `S`.
+/// A .conf carrying only a status of the enumeration `S`, read strictly; what counts as a
+/// yes is `model::POSITIVE_STATUSES`, shared with 2.0.1.
 fn status<S: WireEnum + DeserializeOwned>(payload: Value) -> Result<CommandReply, PayloadError> {
     let conf: wire::StatusResponse<S> = parse(payload)?;
-    let status = conf.status.as_str();
-    Ok(CommandReply::Status {
-        status: status.to_string(),
-        // The positive words of §7.3 (Scheduled: done once the transaction ends), §7.46 and
-        // §7.22 (RebootRequired: stored, effective after a reboot), per `CommandReply`'s doc.
-        accepted: matches!(
-            status,
-            "Accepted" | "Scheduled" | "Unlocked" | "RebootRequired"
-        ),
-    })
+    Ok(CommandReply::from_status(conf.status.as_str()))
 }
 
 fn configuration(conf: wire::GetConfigurationResponse) -> CommandReply {

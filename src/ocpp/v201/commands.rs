@@ -7,8 +7,8 @@
 //! that cannot be written validly is refused with `NotInVersion` rather than sent broken
 //! or silently changed. It must never decide *whether* to send a command, and never read a
 //! response loosely: a status outside the command's own enum is a
-//! PropertyConstraintViolation; what counts as a yes is `Accepted`, `Scheduled`, `Unlocked`
-//! and `RebootRequired`. The caller decides what a refusal means.
+//! PropertyConstraintViolation; what counts as a yes is `model::POSITIVE_STATUSES`, shared
+//! with 1.6. The caller decides what a refusal means.
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -451,25 +451,10 @@ fn authorization_request(command: &ChargerCommand) -> Result<(&'static str, Valu
 
 // ---- Responses to replies ------------------------------------------------------------------
 
-/// The positive statuses: the station did, or will do, what was asked.
-fn is_positive(status: &str) -> bool {
-    matches!(
-        status,
-        "Accepted" | "Scheduled" | "Unlocked" | "RebootRequired"
-    )
-}
-
-fn status_reply(status: &'static str) -> CommandReply {
-    CommandReply::Status {
-        status: status.to_string(),
-        accepted: is_positive(status),
-    }
-}
-
 /// A response carrying only a status of the enumeration `S`, read strictly.
 fn status<S: WireEnum + DeserializeOwned>(payload: Value) -> Result<CommandReply, PayloadError> {
     let response: StatusResponse<S> = parse(payload)?;
-    Ok(status_reply(response.status.as_str()))
+    Ok(CommandReply::from_status(response.status.as_str()))
 }
 
 /// Reads the station's CALLRESULT payload for `command`, strict on every status enum.
@@ -521,7 +506,7 @@ pub fn decode_reply(
         ChargerCommand::SetConfiguration { .. } => {
             let response: SetVariablesResponse = parse(payload)?;
             match response.set_variable_result.first() {
-                Some(result) => status_reply(result.attribute_status.as_str()),
+                Some(result) => CommandReply::from_status(result.attribute_status.as_str()),
                 None => {
                     return Err(PayloadError::new(
                         RpcErrorCode::PropertyConstraintViolation,
