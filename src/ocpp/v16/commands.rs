@@ -449,10 +449,22 @@ mod tests {
         }
     }
 
+    /// The check of `encodes_every_command_*`: each case as the test's doc says.
+    fn encodes_every_command_cases(cases: Vec<(ChargerCommand, &str, Value)>) {
+        for (command, want_action, want) in cases {
+            let (action, payload) =
+                encode_command(&command).unwrap_or_else(|e| panic!("{command:?}: {e}"));
+            assert_eq!(action, want_action, "{command:?}");
+            assert_valid("v16", action, false, &payload);
+            assert_eq!(payload, want, "{command:?}");
+        }
+    }
+
     /// Every command 1.6 can carry, with the exact request it becomes; each passes the
     /// official request schema.
+    /// Remote start and stop.
     #[test]
-    fn encodes_every_command() {
+    fn encodes_every_command_remote_start_stop() {
         let lease = ChargingProfile {
             id: 7,
             stack_level: 2,
@@ -464,39 +476,7 @@ mod tests {
                 amps(&[(0, 15.97, Some(3)), (600, 6.0, None)]),
             )
         };
-        let station_max = ChargingProfile {
-            id: 1,
-            stack_level: 0,
-            valid_from: Some(t("2026-03-01T00:00:00Z")),
-            // A key on a non-Tx profile has no 1.6 field and is dropped.
-            tx: Some(TxKey::Csms(99)),
-            schedule: ChargingSchedule {
-                start: Some(t("2026-03-01T00:00:00Z")),
-                duration_s: Some(86400),
-                rate_unit: RateUnit::Watts,
-                periods: vec![SchedulePeriod {
-                    start_s: 0,
-                    limit: 11039.99,
-                    phases: None,
-                }],
-                min_rate: Some(4140.05),
-            },
-            ..profile(
-                ProfilePurpose::ChargePointMax,
-                ProfileKind::Absolute,
-                amps(&[]),
-            )
-        };
-        let nightly = ChargingProfile {
-            recurrency_weekly: Some(false),
-            schedule: ChargingSchedule {
-                start: Some(t("2026-03-01T22:00:00Z")),
-                duration_s: Some(28800),
-                ..amps(&[(0, 32.0, None)])
-            },
-            ..profile(ProfilePurpose::TxDefault, ProfileKind::Recurring, amps(&[]))
-        };
-        let cases: Vec<(ChargerCommand, &str, Value)> = vec![
+        encodes_every_command_cases(vec![
             (
                 ChargerCommand::RemoteStart {
                     evse_id: Some(1),
@@ -542,20 +522,15 @@ mod tests {
                 "RemoteStopTransaction",
                 json!({"transactionId": 77}),
             ),
-            (
-                ChargerCommand::Reset {
-                    kind: ResetKind::Soft,
-                },
-                "Reset",
-                json!({"type": "Soft"}),
-            ),
-            (
-                ChargerCommand::Reset {
-                    kind: ResetKind::Hard,
-                },
-                "Reset",
-                json!({"type": "Hard"}),
-            ),
+        ]);
+    }
+
+    /// Every command 1.6 can carry, with the exact request it becomes; each passes the
+    /// official request schema.
+    /// Unlocking, availability and triggered messages.
+    #[test]
+    fn encodes_every_command_station_control() {
+        encodes_every_command_cases(vec![
             (
                 ChargerCommand::UnlockConnector {
                     evse: EvseRef {
@@ -584,6 +559,45 @@ mod tests {
                 },
                 "ChangeAvailability",
                 json!({"connectorId": 3, "type": "Operative"}),
+            ),
+            (
+                ChargerCommand::Trigger {
+                    message: TriggerKind::StatusNotification,
+                    evse_id: Some(1),
+                },
+                "TriggerMessage",
+                json!({"requestedMessage": "StatusNotification", "connectorId": 1}),
+            ),
+            (
+                ChargerCommand::Trigger {
+                    message: TriggerKind::DiagnosticsStatusNotification,
+                    evse_id: None,
+                },
+                "TriggerMessage",
+                json!({"requestedMessage": "DiagnosticsStatusNotification"}),
+            ),
+        ]);
+    }
+
+    /// Every command 1.6 can carry, with the exact request it becomes; each passes the
+    /// official request schema.
+    /// Reset, configuration and reports.
+    #[test]
+    fn encodes_every_command_provisioning() {
+        encodes_every_command_cases(vec![
+            (
+                ChargerCommand::Reset {
+                    kind: ResetKind::Soft,
+                },
+                "Reset",
+                json!({"type": "Soft"}),
+            ),
+            (
+                ChargerCommand::Reset {
+                    kind: ResetKind::Hard,
+                },
+                "Reset",
+                json!({"type": "Hard"}),
             ),
             (
                 ChargerCommand::GetConfiguration { keys: Vec::new() },
@@ -617,22 +631,80 @@ mod tests {
                 "ChangeConfiguration",
                 json!({"key": "MeterValueSampleInterval", "value": "60"}),
             ),
-            (
-                ChargerCommand::Trigger {
-                    message: TriggerKind::StatusNotification,
-                    evse_id: Some(1),
-                },
-                "TriggerMessage",
-                json!({"requestedMessage": "StatusNotification", "connectorId": 1}),
-            ),
-            (
-                ChargerCommand::Trigger {
-                    message: TriggerKind::DiagnosticsStatusNotification,
-                    evse_id: None,
-                },
-                "TriggerMessage",
-                json!({"requestedMessage": "DiagnosticsStatusNotification"}),
-            ),
+        ]);
+    }
+
+    /// Every command 1.6 can carry, with the exact request it becomes; each passes the
+    /// official request schema.
+    /// A station-wide limit.
+    #[test]
+    fn encodes_every_command_station_max_profile() {
+        let station_max = ChargingProfile {
+            id: 1,
+            stack_level: 0,
+            valid_from: Some(t("2026-03-01T00:00:00Z")),
+            // A key on a non-Tx profile has no 1.6 field and is dropped.
+            tx: Some(TxKey::Csms(99)),
+            schedule: ChargingSchedule {
+                start: Some(t("2026-03-01T00:00:00Z")),
+                duration_s: Some(86400),
+                rate_unit: RateUnit::Watts,
+                periods: vec![SchedulePeriod {
+                    start_s: 0,
+                    limit: 11039.99,
+                    phases: None,
+                }],
+                min_rate: Some(4140.05),
+            },
+            ..profile(
+                ProfilePurpose::ChargePointMax,
+                ProfileKind::Absolute,
+                amps(&[]),
+            )
+        };
+        encodes_every_command_cases(vec![(
+            ChargerCommand::SetChargingProfile {
+                evse_id: 0,
+                profile: station_max,
+            },
+            "SetChargingProfile",
+            json!({"connectorId": 0, "csChargingProfiles": {
+                "chargingProfileId": 1, "stackLevel": 0,
+                "chargingProfilePurpose": "ChargePointMaxProfile", "chargingProfileKind": "Absolute",
+                "validFrom": "2026-03-01T00:00:00.000Z",
+                "chargingSchedule": {"duration": 86400, "startSchedule": "2026-03-01T00:00:00.000Z",
+                    "chargingRateUnit": "W", "minChargingRate": 4140.0,
+                    "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 11039.9}]}
+            }}),
+        )]);
+    }
+
+    /// Every command 1.6 can carry, with the exact request it becomes; each passes the
+    /// official request schema.
+    /// Setting charging profiles.
+    #[test]
+    fn encodes_every_command_set_charging_profile() {
+        let lease = ChargingProfile {
+            id: 7,
+            stack_level: 2,
+            tx: Some(TxKey::Csms(1234)),
+            valid_to: Some(t("2026-03-01T08:10:00Z")),
+            ..profile(
+                ProfilePurpose::Tx,
+                ProfileKind::Relative,
+                amps(&[(0, 15.97, Some(3)), (600, 6.0, None)]),
+            )
+        };
+        let nightly = ChargingProfile {
+            recurrency_weekly: Some(false),
+            schedule: ChargingSchedule {
+                start: Some(t("2026-03-01T22:00:00Z")),
+                duration_s: Some(28800),
+                ..amps(&[(0, 32.0, None)])
+            },
+            ..profile(ProfilePurpose::TxDefault, ProfileKind::Recurring, amps(&[]))
+        };
+        encodes_every_command_cases(vec![
             (
                 ChargerCommand::SetChargingProfile {
                     evse_id: 1,
@@ -652,21 +724,6 @@ mod tests {
             (
                 ChargerCommand::SetChargingProfile {
                     evse_id: 0,
-                    profile: station_max,
-                },
-                "SetChargingProfile",
-                json!({"connectorId": 0, "csChargingProfiles": {
-                    "chargingProfileId": 1, "stackLevel": 0,
-                    "chargingProfilePurpose": "ChargePointMaxProfile", "chargingProfileKind": "Absolute",
-                    "validFrom": "2026-03-01T00:00:00.000Z",
-                    "chargingSchedule": {"duration": 86400, "startSchedule": "2026-03-01T00:00:00.000Z",
-                        "chargingRateUnit": "W", "minChargingRate": 4140.0,
-                        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 11039.9}]}
-                }}),
-            ),
-            (
-                ChargerCommand::SetChargingProfile {
-                    evse_id: 0,
                     profile: nightly,
                 },
                 "SetChargingProfile",
@@ -678,6 +735,15 @@ mod tests {
                         "chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 32.0}]}
                 }}),
             ),
+        ]);
+    }
+
+    /// Every command 1.6 can carry, with the exact request it becomes; each passes the
+    /// official request schema.
+    /// Clearing and reading profiles and schedules.
+    #[test]
+    fn encodes_every_command_charging_queries() {
+        encodes_every_command_cases(vec![
             (
                 ChargerCommand::ClearChargingProfile {
                     id: None,
@@ -716,6 +782,15 @@ mod tests {
                 "GetCompositeSchedule",
                 json!({"connectorId": 0, "duration": 86400}),
             ),
+        ]);
+    }
+
+    /// Every command 1.6 can carry, with the exact request it becomes; each passes the
+    /// official request schema.
+    /// Reservations.
+    #[test]
+    fn encodes_every_command_reservations() {
+        encodes_every_command_cases(vec![
             (
                 ChargerCommand::ReserveNow {
                     reservation_id: 11,
@@ -741,6 +816,15 @@ mod tests {
                 "CancelReservation",
                 json!({"reservationId": 11}),
             ),
+        ]);
+    }
+
+    /// Every command 1.6 can carry, with the exact request it becomes; each passes the
+    /// official request schema.
+    /// The local authorization list.
+    #[test]
+    fn encodes_every_command_local_list() {
+        encodes_every_command_cases(vec![
             (
                 ChargerCommand::SendLocalList {
                     version: 3,
@@ -797,14 +881,7 @@ mod tests {
                 "GetLocalListVersion",
                 json!({}),
             ),
-        ];
-        for (command, want_action, want) in cases {
-            let (action, payload) =
-                encode_command(&command).unwrap_or_else(|e| panic!("{command:?}: {e}"));
-            assert_eq!(action, want_action, "{command:?}");
-            assert_valid("v16", action, false, &payload);
-            assert_eq!(payload, want, "{command:?}");
-        }
+        ]);
     }
 
     #[test]

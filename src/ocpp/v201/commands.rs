@@ -595,11 +595,23 @@ mod tests {
         }
     }
 
+    /// The check of `every_command_encodes_to_a_valid_request_*`: each case as the test's doc says.
+    fn every_command_encodes_to_a_valid_request_cases(cases: Vec<(ChargerCommand, &str, Value)>) {
+        for (command, want_action, want) in cases {
+            let (action, payload) =
+                encode_command(&command).unwrap_or_else(|e| panic!("{command:?}: {e}"));
+            assert_eq!(action, want_action, "{command:?}");
+            assert_valid("v201", action, false, &payload);
+            assert_eq!(payload, want, "{command:?}");
+        }
+    }
+
     /// Every command, the action it becomes and the exact payload, which must also pass
     /// the request schema.
+    /// Remote start and stop.
     #[test]
-    fn every_command_encodes_to_a_valid_request() {
-        let cases: Vec<(ChargerCommand, &str, Value)> = vec![
+    fn every_command_encodes_to_a_valid_request_remote_start_stop() {
+        every_command_encodes_to_a_valid_request_cases(vec![
             (
                 ChargerCommand::RemoteStart {
                     evse_id: Some(1),
@@ -639,20 +651,15 @@ mod tests {
                 "RequestStopTransaction",
                 json!({"transactionId": "1234"}),
             ),
-            (
-                ChargerCommand::Reset {
-                    kind: ResetKind::Soft,
-                },
-                "Reset",
-                json!({"type": "OnIdle"}),
-            ),
-            (
-                ChargerCommand::Reset {
-                    kind: ResetKind::Hard,
-                },
-                "Reset",
-                json!({"type": "Immediate"}),
-            ),
+        ]);
+    }
+
+    /// Every command, the action it becomes and the exact payload, which must also pass
+    /// the request schema.
+    /// Unlocking, availability and triggered messages.
+    #[test]
+    fn every_command_encodes_to_a_valid_request_station_control() {
+        every_command_encodes_to_a_valid_request_cases(vec![
             (
                 ChargerCommand::UnlockConnector {
                     evse: EvseRef {
@@ -704,6 +711,53 @@ mod tests {
                 json!({"operationalStatus": "Operative", "evse": {"id": 2, "connectorId": 1}}),
             ),
             (
+                ChargerCommand::Trigger {
+                    message: TriggerKind::DiagnosticsStatusNotification,
+                    evse_id: None,
+                },
+                "TriggerMessage",
+                json!({"requestedMessage": "LogStatusNotification"}),
+            ),
+            (
+                ChargerCommand::Trigger {
+                    message: TriggerKind::StatusNotification,
+                    evse_id: Some(2),
+                },
+                "TriggerMessage",
+                json!({"requestedMessage": "StatusNotification", "evse": {"id": 2}}),
+            ),
+            (
+                ChargerCommand::Trigger {
+                    message: TriggerKind::TransactionEvent,
+                    evse_id: Some(0),
+                },
+                "TriggerMessage",
+                json!({"requestedMessage": "TransactionEvent"}),
+            ),
+        ]);
+    }
+
+    /// Every command, the action it becomes and the exact payload, which must also pass
+    /// the request schema.
+    /// Reset, configuration and reports.
+    #[test]
+    fn every_command_encodes_to_a_valid_request_provisioning() {
+        every_command_encodes_to_a_valid_request_cases(vec![
+            (
+                ChargerCommand::Reset {
+                    kind: ResetKind::Soft,
+                },
+                "Reset",
+                json!({"type": "OnIdle"}),
+            ),
+            (
+                ChargerCommand::Reset {
+                    kind: ResetKind::Hard,
+                },
+                "Reset",
+                json!({"type": "Immediate"}),
+            ),
+            (
                 ChargerCommand::GetConfiguration {
                     keys: vec![
                         key(None, "HeartbeatInterval"),
@@ -734,30 +788,15 @@ mod tests {
                 "GetBaseReport",
                 json!({"requestId": 5, "reportBase": "FullInventory"}),
             ),
-            (
-                ChargerCommand::Trigger {
-                    message: TriggerKind::DiagnosticsStatusNotification,
-                    evse_id: None,
-                },
-                "TriggerMessage",
-                json!({"requestedMessage": "LogStatusNotification"}),
-            ),
-            (
-                ChargerCommand::Trigger {
-                    message: TriggerKind::StatusNotification,
-                    evse_id: Some(2),
-                },
-                "TriggerMessage",
-                json!({"requestedMessage": "StatusNotification", "evse": {"id": 2}}),
-            ),
-            (
-                ChargerCommand::Trigger {
-                    message: TriggerKind::TransactionEvent,
-                    evse_id: Some(0),
-                },
-                "TriggerMessage",
-                json!({"requestedMessage": "TransactionEvent"}),
-            ),
+        ]);
+    }
+
+    /// Every command, the action it becomes and the exact payload, which must also pass
+    /// the request schema.
+    /// Setting charging profiles.
+    #[test]
+    fn every_command_encodes_to_a_valid_request_set_charging_profile() {
+        every_command_encodes_to_a_valid_request_cases(vec![
             (
                 ChargerCommand::SetChargingProfile {
                     evse_id: 1,
@@ -820,6 +859,15 @@ mod tests {
                         "chargingRateUnit": "A", "minChargingRate": 6.0,
                         "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 32.0, "numberPhases": 3}]}]}}),
             ),
+        ]);
+    }
+
+    /// Every command, the action it becomes and the exact payload, which must also pass
+    /// the request schema.
+    /// Clearing and reading profiles and schedules.
+    #[test]
+    fn every_command_encodes_to_a_valid_request_charging_queries() {
+        every_command_encodes_to_a_valid_request_cases(vec![
             (
                 ChargerCommand::ClearChargingProfile {
                     id: Some(31),
@@ -876,6 +924,15 @@ mod tests {
                 "GetCompositeSchedule",
                 json!({"evseId": 0, "duration": 60}),
             ),
+        ]);
+    }
+
+    /// Every command, the action it becomes and the exact payload, which must also pass
+    /// the request schema.
+    /// Reservations.
+    #[test]
+    fn every_command_encodes_to_a_valid_request_reservations() {
+        every_command_encodes_to_a_valid_request_cases(vec![
             (
                 ChargerCommand::ReserveNow {
                     reservation_id: 4,
@@ -892,6 +949,15 @@ mod tests {
                 "CancelReservation",
                 json!({"reservationId": 4}),
             ),
+        ]);
+    }
+
+    /// Every command, the action it becomes and the exact payload, which must also pass
+    /// the request schema.
+    /// The local authorization list.
+    #[test]
+    fn every_command_encodes_to_a_valid_request_local_list() {
+        every_command_encodes_to_a_valid_request_cases(vec![
             (
                 ChargerCommand::SendLocalList {
                     version: 12,
@@ -932,14 +998,7 @@ mod tests {
                 "GetLocalListVersion",
                 json!({}),
             ),
-        ];
-        for (command, want_action, want) in cases {
-            let (action, payload) =
-                encode_command(&command).unwrap_or_else(|e| panic!("{command:?}: {e}"));
-            assert_eq!(action, want_action, "{command:?}");
-            assert_valid("v201", action, false, &payload);
-            assert_eq!(payload, want, "{command:?}");
-        }
+        ]);
     }
 
     #[test]
