@@ -242,10 +242,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         action: String,
         payload: Value,
     ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
-        if let Incoming::Repeat(answer) = self.rpc.incoming(&id) {
+        if let Incoming::Repeat(answer) = self.rpc.incoming(&id, &action, &payload) {
             tracing::info!(charger = %self.ctx.id, id, action, "resent CALL answered from cache");
             return self.send(answer).await;
         }
+        // Kept for the resend cache, which compares the whole CALL (decoding consumes it).
+        let request = payload.clone();
         let version = self.version();
         let answer = match crate::ocpp::decode_call(version, &action, payload) {
             Err(e) => {
@@ -288,7 +290,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 }
             },
         };
-        self.rpc.answered(&id, &answer);
+        self.rpc.answered(&id, &action, request, &answer);
         self.send(answer).await
     }
 

@@ -553,9 +553,9 @@ pub struct ConfigValue {
 /// A charger's answer to a `ChargerCommand`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CommandReply {
-    /// Most commands: a status enum. `accepted` is true for `Accepted` (and for the
-    /// positive statuses `Scheduled`, `Unlocked`, `RebootRequired`); `status` is the
-    /// charger's word, kept for the audit log.
+    /// Most commands: a status enum. `accepted` is true for the `POSITIVE_STATUSES`
+    /// (see `CommandReply::from_status`); `status` is the charger's word, kept for the
+    /// audit log.
     Status { status: String, accepted: bool },
     /// GetConfiguration / GetVariables.
     Configuration {
@@ -571,7 +571,23 @@ pub enum CommandReply {
     LocalListVersion(i32),
 }
 
+/// The status words that mean the charger did, or will do, what was asked; the same words
+/// with the same meaning in both versions: `Accepted`; `Scheduled`, done once the
+/// transaction ends (1.6 §7.3 AvailabilityStatus; 2.0.1 ChangeAvailabilityStatusEnumType
+/// and ResetStatusEnumType); `Unlocked` (1.6 §7.46, 2.0.1 UnlockStatusEnumType);
+/// `RebootRequired`, stored and effective after a reboot (1.6 §7.22 ConfigurationStatus,
+/// 2.0.1 SetVariableStatusEnumType). Every other word is a refusal.
+pub const POSITIVE_STATUSES: &[&str] = &["Accepted", "Scheduled", "Unlocked", "RebootRequired"];
+
 impl CommandReply {
+    /// The reply to a command answered with the status word `status`.
+    pub fn from_status(status: &str) -> Self {
+        CommandReply::Status {
+            status: status.to_string(),
+            accepted: POSITIVE_STATUSES.contains(&status),
+        }
+    }
+
     pub fn is_accepted(&self) -> bool {
         match self {
             CommandReply::Status { accepted, .. } => *accepted,

@@ -3,9 +3,13 @@
 //! OCPP-J allows at most one outstanding CALL per direction (1.6 §4.1.1, 2.0.1 Part 4
 //! §4.1.1). Outgoing: `begin` refuses a second CALL while one waits for its answer, and
 //! `expired` reports the one whose deadline passed. Incoming: a charger that did not get
-//! our answer (a dropped frame) resends the same message id; `incoming` then hands back the
-//! cached answer instead of processing the CALL twice. Time is a parameter (`Instant`).
+//! our answer (a dropped frame) resends the same CALL; `incoming` then hands back the
+//! cached answer instead of processing the CALL twice. A resend is the same action with the
+//! same payload under the same message id: chargers do reuse ids (a counter that restarts
+//! at boot, or one per connector), and a reused id with other content is a new CALL that is
+//! processed and answered on its own (issue 17). Time is a parameter (`Instant`).
 
+use serde_json::Value;
 use tokio::time::Instant;
 
 /// The state of one connection's RPC. `P` is what the caller keeps with an outgoing call
@@ -15,7 +19,24 @@ pub struct RpcSession<P> {
     next_id: u64,
     prefix: String,
     outstanding: Option<Outstanding<P>>,
-    last_answer: Option<(String, String)>,
+    last_answer: Option<Answered>,
+}
+
+/// The incoming CALL answered last, and the text of its answer.
+#[derive(Debug)]
+struct Answered {
+    id: String,
+    action: String,
+    payload: Value,
+    text: String,
+}
+
+impl Answered {
+    /// Whether a CALL is a resend of this one. `Value` equality: the same JSON, key order
+    /// and whitespace aside.
+    fn is_resent_as(&self, id: &str, action: &str, payload: &Value) -> bool {
+        self.id == id && self.action == action && self.payload == *payload
+    }
 }
 
 /// An outgoing CALL that waits for its CALLRESULT or CALLERROR.
@@ -31,7 +52,8 @@ pub struct Outstanding<P> {
 pub enum Incoming {
     /// Process it.
     Fresh,
-    /// A resend of the CALL answered last: send this text again, do not process.
+    /// A resend of the CALL answered last (same id, action and payload): send this text
+    /// again, do not process.
     Repeat(String),
 }
 
@@ -95,23 +117,31 @@ impl<P> RpcSession<P> {
         self.outstanding.take()
     }
 
-    /// Classifies an incoming CALL by its message id.
-    pub fn incoming(&self, id: &str) -> Incoming {
+    /// Classifies an incoming CALL by its message id, action and payload.
+    pub fn incoming(&self, id: &str, action: &str, payload: &Value) -> Incoming {
         match &self.last_answer {
-            Some((last, text)) if last == id => Incoming::Repeat(text.clone()),
+            Some(last) if last.is_resent_as(id, action, payload) => {
+                Incoming::Repeat(last.text.clone())
+            }
             _ => Incoming::Fresh,
         }
     }
 
-    /// Remembers the answer sent to an incoming CALL.
-    pub fn answered(&mut self, id: &str, text: &str) {
-        self.last_answer = Some((id.to_string(), text.to_string()));
+    /// Remembers the answer `text` sent to the incoming CALL `[2, id, action, payload]`.
+    pub fn answered(&mut self, id: &str, action: &str, payload: Value, text: &str) {
+        self.last_answer = Some(Answered {
+            id: id.to_string(),
+            action: action.to_string(),
+            payload,
+            text: text.to_string(),
+        });
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use std::time::Duration;
 
     #[test]
@@ -146,9 +176,50 @@ mod tests {
     #[test]
     fn a_resent_incoming_call_gets_the_cached_answer() {
         let mut s: RpcSession<()> = RpcSession::new("c");
-        assert_eq!(s.incoming("m1"), Incoming::Fresh);
-        s.answered("m1", "[3,\"m1\",{}]");
-        assert_eq!(s.incoming("m1"), Incoming::Repeat("[3,\"m1\",{}]".into()));
-        assert_eq!(s.incoming("m2"), Incoming::Fresh);
+        let payload = json!({"connectorId": 1, "meterStart": 0});
+        assert_eq!(
+            s.incoming("m1", "StartTransaction", &payload),
+            Incoming::Fresh
+        );
+        s.answered("m1", "StartTransaction", payload, "[3,\"m1\",{}]");
+        let resend = json!({"meterStart": 0, "connectorId": 1});
+        assert_eq!(
+            s.incoming("m1", "StartTransaction", &resend),
+            Incoming::Repeat("[3,\"m1\",{}]".into()),
+            "the same JSON, whatever its key order"
+        );
+        assert_eq!(
+            s.incoming("m2", "StartTransaction", &resend),
+            Incoming::Fresh
+        );
+    }
+
+    /// Issue 17: a reused id with another action or payload is a new CALL.
+    #[test]
+    fn a_reused_id_with_other_content_is_a_new_call() {
+        let mut s: RpcSession<()> = RpcSession::new("c");
+        let start = json!({"connectorId": 1, "meterStart": 0});
+        s.answered("m1", "StartTransaction", start.clone(), "[3,\"m1\",{}]");
+        let meter_values = json!({"connectorId": 1, "transactionId": 1});
+        assert_eq!(
+            s.incoming("m1", "MeterValues", &meter_values),
+            Incoming::Fresh
+        );
+        assert_eq!(s.incoming("m1", "MeterValues", &start), Incoming::Fresh);
+        let other_start = json!({"connectorId": 2, "meterStart": 0});
+        assert_eq!(
+            s.incoming("m1", "StartTransaction", &other_start),
+            Incoming::Fresh
+        );
+        // Only the last answer is kept: once the new CALL is answered, the old is forgotten.
+        s.answered("m1", "StartTransaction", other_start.clone(), "second");
+        assert_eq!(
+            s.incoming("m1", "StartTransaction", &start),
+            Incoming::Fresh
+        );
+        assert_eq!(
+            s.incoming("m1", "StartTransaction", &other_start),
+            Incoming::Repeat("second".into())
+        );
     }
 }

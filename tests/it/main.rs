@@ -13,6 +13,7 @@ mod depot_day;
 mod dispatch;
 mod durability;
 mod http_api;
+mod message_ids;
 mod meters;
 mod planner_props;
 mod planner_scenarios;

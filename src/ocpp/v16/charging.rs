@@ -11,7 +11,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::enums::{ChargingProfileKind, ChargingProfilePurpose, ChargingRateUnit, RecurrencyKind};
+use super::enums::{ProfileKindWire, ProfilePurposeWire, RateUnitWire, RecurrencyKind};
 use crate::ocpp::model::WIRE_STEP;
 use crate::ocpp::model::{
     ChargingProfile, ChargingSchedule, ProfileKind, ProfilePurpose, RateUnit, SchedulePeriod, TxKey,
@@ -28,8 +28,8 @@ pub struct ChargingProfileWire {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transaction_id: Option<i64>,
     pub stack_level: u32,
-    pub charging_profile_purpose: ChargingProfilePurpose,
-    pub charging_profile_kind: ChargingProfileKind,
+    pub charging_profile_purpose: ProfilePurposeWire,
+    pub charging_profile_kind: ProfileKindWire,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recurrency_kind: Option<RecurrencyKind>,
     #[serde(
@@ -58,7 +58,7 @@ pub struct ChargingScheduleWire {
         skip_serializing_if = "Option::is_none"
     )]
     pub start_schedule: Option<DateTime<Utc>>,
-    pub charging_rate_unit: ChargingRateUnit,
+    pub charging_rate_unit: RateUnitWire,
     pub charging_schedule_period: Vec<SchedulePeriodWire>,
     /// In `charging_rate_unit`, at most one fractional digit (§7.13).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -103,9 +103,9 @@ pub fn profile_to_wire(profile: &ChargingProfile) -> Option<ChargingProfileWire>
         stack_level: profile.stack_level,
         charging_profile_purpose: purpose_to_wire(profile.purpose),
         charging_profile_kind: match profile.kind {
-            ProfileKind::Absolute => ChargingProfileKind::Absolute,
-            ProfileKind::Recurring => ChargingProfileKind::Recurring,
-            ProfileKind::Relative => ChargingProfileKind::Relative,
+            ProfileKind::Absolute => ProfileKindWire::Absolute,
+            ProfileKind::Recurring => ProfileKindWire::Recurring,
+            ProfileKind::Relative => ProfileKindWire::Relative,
         },
         // §7.8: recurrencyKind belongs to Recurring profiles only.
         recurrency_kind: match profile.kind {
@@ -142,18 +142,18 @@ fn schedule_to_wire(schedule: &ChargingSchedule) -> ChargingScheduleWire {
     }
 }
 
-pub fn purpose_to_wire(purpose: ProfilePurpose) -> ChargingProfilePurpose {
+pub fn purpose_to_wire(purpose: ProfilePurpose) -> ProfilePurposeWire {
     match purpose {
-        ProfilePurpose::ChargePointMax => ChargingProfilePurpose::ChargePointMax,
-        ProfilePurpose::TxDefault => ChargingProfilePurpose::TxDefault,
-        ProfilePurpose::Tx => ChargingProfilePurpose::Tx,
+        ProfilePurpose::ChargePointMax => ProfilePurposeWire::ChargePointMax,
+        ProfilePurpose::TxDefault => ProfilePurposeWire::TxDefault,
+        ProfilePurpose::Tx => ProfilePurposeWire::Tx,
     }
 }
 
-pub fn rate_unit_to_wire(unit: RateUnit) -> ChargingRateUnit {
+pub fn rate_unit_to_wire(unit: RateUnit) -> RateUnitWire {
     match unit {
-        RateUnit::Amps => ChargingRateUnit::A,
-        RateUnit::Watts => ChargingRateUnit::W,
+        RateUnit::Amps => RateUnitWire::A,
+        RateUnit::Watts => RateUnitWire::W,
     }
 }
 
@@ -171,8 +171,8 @@ pub fn composite_from_wire(
         start: s.start_schedule.or(schedule_start),
         duration_s: s.duration,
         rate_unit: match s.charging_rate_unit {
-            ChargingRateUnit::A => RateUnit::Amps,
-            ChargingRateUnit::W => RateUnit::Watts,
+            RateUnitWire::A => RateUnit::Amps,
+            RateUnitWire::W => RateUnit::Watts,
         },
         periods: s
             .charging_schedule_period

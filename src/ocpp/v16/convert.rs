@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::enums::{
-    AuthorizationStatus as WireAuthStatus, ChargePointStatus, DataTransferStatus as WireDtStatus,
-    Measurand, Reason, RegistrationStatus as WireRegStatus, UnitOfMeasure, ValueFormat, WireEnum,
+    AuthorizationStatusWire, ConnectorStatusWire, DataTransferStatusWire, Measurand, Reason,
+    RegistrationStatusWire, UnitOfMeasure, ValueFormat, WireEnum,
 };
 use super::messages::{
     AuthorizeRequest, AuthorizeResponse, BootNotificationRequest, BootNotificationResponse,
@@ -183,17 +183,17 @@ fn id_token(id_tag: Bounded<20>) -> IdToken {
     }
 }
 
-fn connector_status(status: ChargePointStatus) -> ConnectorStatus {
+fn connector_status(status: ConnectorStatusWire) -> ConnectorStatus {
     match status {
-        ChargePointStatus::Available => ConnectorStatus::Available,
-        ChargePointStatus::Preparing => ConnectorStatus::Preparing,
-        ChargePointStatus::Charging => ConnectorStatus::Charging,
-        ChargePointStatus::SuspendedEvse => ConnectorStatus::SuspendedEvse,
-        ChargePointStatus::SuspendedEv => ConnectorStatus::SuspendedEv,
-        ChargePointStatus::Finishing => ConnectorStatus::Finishing,
-        ChargePointStatus::Reserved => ConnectorStatus::Reserved,
-        ChargePointStatus::Unavailable => ConnectorStatus::Unavailable,
-        ChargePointStatus::Faulted => ConnectorStatus::Faulted,
+        ConnectorStatusWire::Available => ConnectorStatus::Available,
+        ConnectorStatusWire::Preparing => ConnectorStatus::Preparing,
+        ConnectorStatusWire::Charging => ConnectorStatus::Charging,
+        ConnectorStatusWire::SuspendedEvse => ConnectorStatus::SuspendedEvse,
+        ConnectorStatusWire::SuspendedEv => ConnectorStatus::SuspendedEv,
+        ConnectorStatusWire::Finishing => ConnectorStatus::Finishing,
+        ConnectorStatusWire::Reserved => ConnectorStatus::Reserved,
+        ConnectorStatusWire::Unavailable => ConnectorStatus::Unavailable,
+        ConnectorStatusWire::Faulted => ConnectorStatus::Faulted,
     }
 }
 
@@ -374,20 +374,20 @@ fn event_action(event: &ChargerEvent) -> &'static str {
     }
 }
 
-fn registration_status(status: RegistrationStatus) -> WireRegStatus {
+fn registration_status(status: RegistrationStatus) -> RegistrationStatusWire {
     match status {
-        RegistrationStatus::Accepted => WireRegStatus::Accepted,
-        RegistrationStatus::Pending => WireRegStatus::Pending,
-        RegistrationStatus::Rejected => WireRegStatus::Rejected,
+        RegistrationStatus::Accepted => RegistrationStatusWire::Accepted,
+        RegistrationStatus::Pending => RegistrationStatusWire::Pending,
+        RegistrationStatus::Rejected => RegistrationStatusWire::Rejected,
     }
 }
 
-fn data_transfer_status(status: DataTransferStatus) -> WireDtStatus {
+fn data_transfer_status(status: DataTransferStatus) -> DataTransferStatusWire {
     match status {
-        DataTransferStatus::Accepted => WireDtStatus::Accepted,
-        DataTransferStatus::Rejected => WireDtStatus::Rejected,
-        DataTransferStatus::UnknownMessageId => WireDtStatus::UnknownMessageId,
-        DataTransferStatus::UnknownVendorId => WireDtStatus::UnknownVendorId,
+        DataTransferStatus::Accepted => DataTransferStatusWire::Accepted,
+        DataTransferStatus::Rejected => DataTransferStatusWire::Rejected,
+        DataTransferStatus::UnknownMessageId => DataTransferStatusWire::UnknownMessageId,
+        DataTransferStatus::UnknownVendorId => DataTransferStatusWire::UnknownVendorId,
     }
 }
 
@@ -404,13 +404,13 @@ pub fn id_tag_info(info: &IdTokenInfo) -> IdTagInfoWire {
             .filter(|g| g.chars().count() <= 20)
             .map(|g| Bounded(g.clone())),
         status: match info.status {
-            AuthorizationStatus::Accepted => WireAuthStatus::Accepted,
-            AuthorizationStatus::Blocked => WireAuthStatus::Blocked,
-            AuthorizationStatus::Expired => WireAuthStatus::Expired,
-            AuthorizationStatus::Invalid => WireAuthStatus::Invalid,
-            AuthorizationStatus::ConcurrentTx => WireAuthStatus::ConcurrentTx,
+            AuthorizationStatus::Accepted => AuthorizationStatusWire::Accepted,
+            AuthorizationStatus::Blocked => AuthorizationStatusWire::Blocked,
+            AuthorizationStatus::Expired => AuthorizationStatusWire::Expired,
+            AuthorizationStatus::Invalid => AuthorizationStatusWire::Invalid,
+            AuthorizationStatus::ConcurrentTx => AuthorizationStatusWire::ConcurrentTx,
             // 1.6 has no Unknown (§7.2); Invalid is its word for a tag it does not accept.
-            AuthorizationStatus::Unknown => WireAuthStatus::Invalid,
+            AuthorizationStatus::Unknown => AuthorizationStatusWire::Invalid,
         },
     }
 }

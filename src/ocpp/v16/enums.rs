@@ -5,6 +5,11 @@
 //! deserialize with serde's "unknown variant" error, which `PayloadError::from_serde`
 //! answers with PropertyConstraintViolation (OCPP-J 1.6 §4.2.3). It must never map values to
 //! the model; that is `convert`'s and `commands`' job. `wire_enum!` is shared with 2.0.1.
+//!
+//! Naming, the same in 2.0.1: an enumeration that mirrors a model enum of the same meaning
+//! is named after it with `Wire` (`ConnectorStatusWire` for ChargePointStatus, the model's
+//! `ConnectorStatus`), so the pair is visible at a glance and no import renames; every
+//! other keeps its spec name. Each doc comment gives the spec name and clause.
 
 pub use crate::ocpp::wire_enum::WireEnum;
 use crate::ocpp::wire_enum::wire_enum;
@@ -34,8 +39,8 @@ wire_enum! {
 }
 
 wire_enum! {
-    /// OCPP 1.6 §7.7.
-    ChargePointStatus {
+    /// ChargePointStatus, OCPP 1.6 §7.7.
+    ConnectorStatusWire {
         Available = "Available",
         Preparing = "Preparing",
         Charging = "Charging",
@@ -227,8 +232,8 @@ wire_enum! {
 // ---- Central system to charge point -------------------------------------------------------
 
 wire_enum! {
-    /// OCPP 1.6 §7.38.
-    RegistrationStatus {
+    /// RegistrationStatus, OCPP 1.6 §7.38.
+    RegistrationStatusWire {
         Accepted = "Accepted",
         Pending = "Pending",
         Rejected = "Rejected",
@@ -236,8 +241,8 @@ wire_enum! {
 }
 
 wire_enum! {
-    /// OCPP 1.6 §7.2.
-    AuthorizationStatus {
+    /// AuthorizationStatus, OCPP 1.6 §7.2.
+    AuthorizationStatusWire {
         Accepted = "Accepted",
         Blocked = "Blocked",
         Expired = "Expired",
@@ -247,8 +252,8 @@ wire_enum! {
 }
 
 wire_enum! {
-    /// OCPP 1.6 §7.23.
-    DataTransferStatus {
+    /// DataTransferStatus, OCPP 1.6 §7.23.
+    DataTransferStatusWire {
         Accepted = "Accepted",
         Rejected = "Rejected",
         UnknownMessageId = "UnknownMessageId",
@@ -257,8 +262,8 @@ wire_enum! {
 }
 
 wire_enum! {
-    /// OCPP 1.6 §7.42.
-    ResetType {
+    /// ResetType, OCPP 1.6 §7.42.
+    ResetKindWire {
         Hard = "Hard",
         Soft = "Soft",
     }
@@ -273,8 +278,8 @@ wire_enum! {
 }
 
 wire_enum! {
-    /// OCPP 1.6 §7.32, the requestedMessage of TriggerMessage.req.
-    MessageTrigger {
+    /// MessageTrigger, OCPP 1.6 §7.32, the requestedMessage of TriggerMessage.req.
+    TriggerKindWire {
         BootNotification = "BootNotification",
         DiagnosticsStatusNotification = "DiagnosticsStatusNotification",
         FirmwareStatusNotification = "FirmwareStatusNotification",
@@ -285,8 +290,8 @@ wire_enum! {
 }
 
 wire_enum! {
-    /// OCPP 1.6 §7.10.
-    ChargingProfilePurpose {
+    /// ChargingProfilePurposeType, OCPP 1.6 §7.10.
+    ProfilePurposeWire {
         ChargePointMax = "ChargePointMaxProfile",
         TxDefault = "TxDefaultProfile",
         Tx = "TxProfile",
@@ -294,8 +299,8 @@ wire_enum! {
 }
 
 wire_enum! {
-    /// OCPP 1.6 §7.9.
-    ChargingProfileKind {
+    /// ChargingProfileKindType, OCPP 1.6 §7.9.
+    ProfileKindWire {
         Absolute = "Absolute",
         Recurring = "Recurring",
         Relative = "Relative",
@@ -311,8 +316,8 @@ wire_enum! {
 }
 
 wire_enum! {
-    /// OCPP 1.6 §7.12.
-    ChargingRateUnit {
+    /// ChargingRateUnitType, OCPP 1.6 §7.12.
+    RateUnitWire {
         A = "A",
         W = "W",
     }
@@ -443,7 +448,7 @@ mod tests {
     #[test]
     fn serde_and_as_str_agree_on_the_spelling() {
         let cases: [(Value, &str); 5] = [
-            (json!(ChargePointStatus::SuspendedEvse), "SuspendedEVSE"),
+            (json!(ConnectorStatusWire::SuspendedEvse), "SuspendedEVSE"),
             (
                 json!(Measurand::EnergyActiveImportRegister),
                 "Energy.Active.Import.Register",
@@ -458,7 +463,7 @@ mod tests {
         for (value, want) in cases {
             assert_eq!(value, json!(want));
         }
-        assert_eq!(ChargePointStatus::SuspendedEvse.as_str(), "SuspendedEVSE");
+        assert_eq!(ConnectorStatusWire::SuspendedEvse.as_str(), "SuspendedEVSE");
         assert_eq!(Phase::L3L1.as_str(), "L3-L1");
         assert_eq!(
             ReadingContext::TransactionBegin.as_str(),
@@ -468,10 +473,10 @@ mod tests {
 
     #[test]
     fn values_outside_the_enumeration_are_refused() {
-        let err = serde_json::from_value::<ChargePointStatus>(json!("Occupied")).unwrap_err();
+        let err = serde_json::from_value::<ConnectorStatusWire>(json!("Occupied")).unwrap_err();
         assert!(err.to_string().starts_with("unknown variant"), "{err}");
         // Case matters: the 1.6 enumerations are case-sensitive strings.
-        assert!(serde_json::from_value::<ResetType>(json!("hard")).is_err());
+        assert!(serde_json::from_value::<ResetKindWire>(json!("hard")).is_err());
         assert_eq!(
             serde_json::from_value::<Location>(json!("EV")).unwrap(),
             Location::Ev

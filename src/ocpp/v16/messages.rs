@@ -17,10 +17,10 @@ use serde::{Deserialize, Serialize};
 
 use super::charging::{ChargingProfileWire, ChargingScheduleWire};
 use super::enums::{
-    AuthorizationStatus, AvailabilityType, ChargePointErrorCode, ChargePointStatus,
-    ChargingProfilePurpose, ChargingRateUnit, DataTransferStatus, DiagnosticsStatus,
-    FirmwareStatus, GetCompositeScheduleStatus, Location, Measurand, MessageTrigger, Phase,
-    ReadingContext, Reason, RegistrationStatus, ResetType, SignedFirmwareStatus, UnitOfMeasure,
+    AuthorizationStatusWire, AvailabilityType, ChargePointErrorCode, ConnectorStatusWire,
+    DataTransferStatusWire, DiagnosticsStatus, FirmwareStatus, GetCompositeScheduleStatus,
+    Location, Measurand, Phase, ProfilePurposeWire, RateUnitWire, ReadingContext, Reason,
+    RegistrationStatusWire, ResetKindWire, SignedFirmwareStatus, TriggerKindWire, UnitOfMeasure,
     UpdateType, UploadLogStatus, ValueFormat,
 };
 use crate::ocpp::strings::Bounded;
@@ -60,7 +60,7 @@ pub struct StatusNotificationRequest {
     pub connector_id: u32,
     pub error_code: ChargePointErrorCode,
     pub info: Option<Bounded<50>>,
-    pub status: ChargePointStatus,
+    pub status: ConnectorStatusWire,
     #[serde(default, with = "crate::ocpp::time::option")]
     pub timestamp: Option<DateTime<Utc>>,
     #[allow(
@@ -196,7 +196,7 @@ pub struct SignedFirmwareStatusNotificationRequest {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BootNotificationResponse {
-    pub status: RegistrationStatus,
+    pub status: RegistrationStatusWire,
     #[serde(with = "crate::ocpp::time")]
     pub current_time: DateTime<Utc>,
     /// Seconds (§6.4).
@@ -222,7 +222,7 @@ pub struct IdTagInfoWire {
     pub expiry_date: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parent_id_tag: Option<Bounded<20>>,
-    pub status: AuthorizationStatus,
+    pub status: AuthorizationStatusWire,
 }
 
 /// OCPP 1.6 §6.2.
@@ -251,7 +251,7 @@ pub struct StopTransactionResponse {
 /// OCPP 1.6 §6.16.
 #[derive(Debug, Serialize)]
 pub struct DataTransferResponse {
-    pub status: DataTransferStatus,
+    pub status: DataTransferStatusWire,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<String>,
 }
@@ -280,7 +280,7 @@ pub struct RemoteStopTransactionRequest {
 #[derive(Debug, Serialize)]
 pub struct ResetRequest {
     #[serde(rename = "type")]
-    pub kind: ResetType,
+    pub kind: ResetKindWire,
 }
 
 /// OCPP 1.6 §6.53.
@@ -317,7 +317,7 @@ pub struct ChangeConfigurationRequest {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TriggerMessageRequest {
-    pub requested_message: MessageTrigger,
+    pub requested_message: TriggerKindWire,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connector_id: Option<u32>,
 }
@@ -339,7 +339,7 @@ pub struct ClearChargingProfileRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connector_id: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub charging_profile_purpose: Option<ChargingProfilePurpose>,
+    pub charging_profile_purpose: Option<ProfilePurposeWire>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stack_level: Option<u32>,
 }
@@ -352,7 +352,7 @@ pub struct GetCompositeScheduleRequest {
     /// Seconds.
     pub duration: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub charging_rate_unit: Option<ChargingRateUnit>,
+    pub charging_rate_unit: Option<RateUnitWire>,
 }
 
 /// OCPP 1.6 §6.37. parentIdTag is never written: the model has no field for it.

@@ -26,7 +26,7 @@ use super::wire_enum::wire_enum;
 /// The version name in `NotInVersion`.
 const VERSION: &str = "v16";
 
-wire_enum!(
+wire_enum! {
     /// Every action OCPP 1.6 and its security extension define (OCPP 1.6 §4-§6, security
     /// whitepaper §5), in both directions. Routing matches on it exhaustively, so adding an
     /// action or a handler is a compile-checked decision. A name outside it gets NotImplemented
@@ -35,50 +35,51 @@ wire_enum!(
     /// but not supported"). STYLE.md §3 words this the other way round; the spec's definitions
     /// win because chargers act on them.
     Action {
-    // Charge point to central system (DataTransfer goes both ways).
-    Authorize,
-    BootNotification,
-    DataTransfer,
-    DiagnosticsStatusNotification,
-    FirmwareStatusNotification,
-    Heartbeat,
-    MeterValues,
-    StartTransaction,
-    StatusNotification,
-    StopTransaction,
-    // Central system to charge point.
-    CancelReservation,
-    ChangeAvailability,
-    ChangeConfiguration,
-    ClearCache,
-    ClearChargingProfile,
-    GetCompositeSchedule,
-    GetConfiguration,
-    GetDiagnostics,
-    GetLocalListVersion,
-    RemoteStartTransaction,
-    RemoteStopTransaction,
-    ReserveNow,
-    Reset,
-    SendLocalList,
-    SetChargingProfile,
-    TriggerMessage,
-    UnlockConnector,
-    UpdateFirmware,
-    // Security extension, charge point to central system.
-    LogStatusNotification,
-    SecurityEventNotification,
-    SignCertificate,
-    SignedFirmwareStatusNotification,
-    // Security extension, central system to charge point.
-    CertificateSigned,
-    DeleteCertificate,
-    ExtendedTriggerMessage,
-    GetInstalledCertificateIds,
-    GetLog,
-    InstallCertificate,
-    SignedUpdateFirmware,
-});
+        // Charge point to central system (DataTransfer goes both ways).
+        Authorize,
+        BootNotification,
+        DataTransfer,
+        DiagnosticsStatusNotification,
+        FirmwareStatusNotification,
+        Heartbeat,
+        MeterValues,
+        StartTransaction,
+        StatusNotification,
+        StopTransaction,
+        // Central system to charge point.
+        CancelReservation,
+        ChangeAvailability,
+        ChangeConfiguration,
+        ClearCache,
+        ClearChargingProfile,
+        GetCompositeSchedule,
+        GetConfiguration,
+        GetDiagnostics,
+        GetLocalListVersion,
+        RemoteStartTransaction,
+        RemoteStopTransaction,
+        ReserveNow,
+        Reset,
+        SendLocalList,
+        SetChargingProfile,
+        TriggerMessage,
+        UnlockConnector,
+        UpdateFirmware,
+        // Security extension, charge point to central system.
+        LogStatusNotification,
+        SecurityEventNotification,
+        SignCertificate,
+        SignedFirmwareStatusNotification,
+        // Security extension, central system to charge point.
+        CertificateSigned,
+        DeleteCertificate,
+        ExtendedTriggerMessage,
+        GetInstalledCertificateIds,
+        GetLog,
+        InstallCertificate,
+        SignedUpdateFirmware,
+    }
+}
 
 /// Decodes a charger's CALL into an event.
 pub fn decode_call(action: &str, payload: Value) -> Result<ChargerEvent, PayloadError> {

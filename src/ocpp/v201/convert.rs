@@ -14,7 +14,7 @@ use super::charging::profile_from_wire;
 use super::enums::{
     AttributeKind, AuthorizationStatusWire, ChargingNeedsStatus, ConnectorStatusWire,
     DataTransferStatusWire, IdTokenKind, Measurand, ReadingContext, RegistrationStatusWire,
-    TransactionEventKind,
+    TxPhaseWire,
 };
 use super::messages::*;
 use super::to_json;
@@ -125,9 +125,9 @@ fn samples_from_wire(meter_values: Vec<MeterValueWire>) -> Result<Vec<MeterSampl
 /// meterStart/meterStop, so `meter_wh` (a 1.6 field) is `None`.
 pub fn transaction(req: TransactionEventRequest) -> Result<ChargerEvent, PayloadError> {
     let phase = match req.event_type {
-        TransactionEventKind::Started => TxPhase::Started,
-        TransactionEventKind::Updated => TxPhase::Updated,
-        TransactionEventKind::Ended => TxPhase::Ended,
+        TxPhaseWire::Started => TxPhase::Started,
+        TxPhaseWire::Updated => TxPhase::Updated,
+        TxPhaseWire::Ended => TxPhase::Ended,
     };
     let info = req.transaction_info;
     Ok(ChargerEvent::Transaction(TransactionEvent {

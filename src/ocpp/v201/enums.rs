@@ -6,6 +6,12 @@
 //! unchecked string reaches the model. Enums the model keeps as text (trigger reasons,
 //! measurands, ...) are still parsed here first and only then turned into `as_str()`. This
 //! module must never map between wire and model meaning; that is `convert`'s job.
+//!
+//! Naming, the same in 1.6: an enumeration that mirrors a model enum of the same meaning is
+//! named after it with `Wire` (`TxPhaseWire` for TransactionEventEnumType, the model's
+//! `TxPhase`), so the pair is visible at a glance and no import renames; every other keeps
+//! its schema name without `EnumType` (with `Kind` where that would leave a bare noun, such
+//! as `IdTokenKind`). Each doc comment gives the schema field it types.
 
 use crate::ocpp::wire_enum::wire_enum;
 
@@ -30,7 +36,7 @@ wire_enum!(
 
 wire_enum!(
     /// TransactionEventRequest eventType.
-    TransactionEventKind { Ended, Started, Updated }
+    TxPhaseWire { Ended, Started, Updated }
 );
 
 wire_enum!(
@@ -205,7 +211,7 @@ wire_enum!(
 
 wire_enum!(
     /// TriggerMessageRequest requestedMessage.
-    MessageTrigger { BootNotification, LogStatusNotification, FirmwareStatusNotification,
+    TriggerKindWire { BootNotification, LogStatusNotification, FirmwareStatusNotification,
         Heartbeat, MeterValues, SignChargingStationCertificate, SignV2GCertificate,
         StatusNotification, TransactionEvent, SignCombinedCertificate,
         PublishFirmwareStatusNotification }
@@ -340,7 +346,7 @@ mod tests {
             (
                 "TransactionEventRequest",
                 "TransactionEventEnumType",
-                ours(TransactionEventKind::ALL, TransactionEventKind::as_str),
+                ours(TxPhaseWire::ALL, TxPhaseWire::as_str),
             ),
             (
                 "TransactionEventRequest",
@@ -468,7 +474,7 @@ mod tests {
             (
                 "TriggerMessageRequest",
                 "MessageTriggerEnumType",
-                ours(MessageTrigger::ALL, MessageTrigger::as_str),
+                ours(TriggerKindWire::ALL, TriggerKindWire::as_str),
             ),
             (
                 "SendLocalListRequest",

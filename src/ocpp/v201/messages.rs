@@ -125,7 +125,7 @@ pub struct AuthorizeRequest {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TransactionEventRequest {
-    pub event_type: TransactionEventKind,
+    pub event_type: TxPhaseWire,
     pub meter_value: Option<Vec<MeterValueWire>>,
     #[serde(with = "crate::ocpp::time")]
     pub timestamp: DateTime<Utc>,
@@ -438,7 +438,7 @@ pub struct GetBaseReportRequest {
 pub struct TriggerMessageRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evse: Option<EvseWire>,
-    pub requested_message: MessageTrigger,
+    pub requested_message: TriggerKindWire,
 }
 
 #[derive(Debug, Serialize)]

@@ -27,7 +27,7 @@ use super::wire_enum::wire_enum;
 /// The version name in `NotInVersion`.
 const VERSION: &str = "v201";
 
-wire_enum!(
+wire_enum! {
     /// Every action OCPP 2.0.1 lets a charging station initiate (Part 2, the messages sent
     /// "Charging Station to CSMS"). Routing matches on this exhaustively, so adding a handler
     /// or an action is a compile-checked decision; a name outside this list is either unknown
@@ -36,32 +36,33 @@ wire_enum!(
     /// ("recognized but not supported"). STYLE.md §3 words this the other way round; the
     /// spec's definitions win because chargers act on them.
     Action {
-    Authorize,
-    BootNotification,
-    ClearedChargingLimit,
-    DataTransfer,
-    FirmwareStatusNotification,
-    Get15118EVCertificate,
-    GetCertificateStatus,
-    Heartbeat,
-    LogStatusNotification,
-    MeterValues,
-    NotifyChargingLimit,
-    NotifyCustomerInformation,
-    NotifyDisplayMessages,
-    NotifyEVChargingNeeds,
-    NotifyEVChargingSchedule,
-    NotifyEvent,
-    NotifyMonitoringReport,
-    NotifyReport,
-    PublishFirmwareStatusNotification,
-    ReportChargingProfiles,
-    ReservationStatusUpdate,
-    SecurityEventNotification,
-    SignCertificate,
-    StatusNotification,
-    TransactionEvent,
-});
+        Authorize,
+        BootNotification,
+        ClearedChargingLimit,
+        DataTransfer,
+        FirmwareStatusNotification,
+        Get15118EVCertificate,
+        GetCertificateStatus,
+        Heartbeat,
+        LogStatusNotification,
+        MeterValues,
+        NotifyChargingLimit,
+        NotifyCustomerInformation,
+        NotifyDisplayMessages,
+        NotifyEVChargingNeeds,
+        NotifyEVChargingSchedule,
+        NotifyEvent,
+        NotifyMonitoringReport,
+        NotifyReport,
+        PublishFirmwareStatusNotification,
+        ReportChargingProfiles,
+        ReservationStatusUpdate,
+        SecurityEventNotification,
+        SignCertificate,
+        StatusNotification,
+        TransactionEvent,
+    }
+}
 
 /// Decodes a charging station's CALL into an event.
 pub fn decode_call(action: &str, payload: Value) -> Result<ChargerEvent, PayloadError> {
