@@ -184,10 +184,13 @@ impl Shared {
         let now = Instant::now();
         let mut gate = self.gate();
         match result {
-            Ok(_) => {
+            // Only a configured charger's success clears failures: in Pending mode any
+            // stranger is admitted, which must not reset its address's guessing count.
+            Ok(admitted) if admitted.admission == Admission::Known => {
                 gate.by_address.succeed(&ip);
                 gate.by_id.succeed(id);
             }
+            Ok(_) => {}
             Err(refusal) if refusal.status == 401 => {
                 if let Some(backoff) = gate.by_address.fail(&ip, now) {
                     tracing::warn!(address = %ip, seconds = backoff.as_secs(), "repeated wrong credentials from this address: not checking its credentials for a while");
