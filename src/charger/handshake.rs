@@ -1,8 +1,12 @@
 //! The WebSocket handshake decision: path, subprotocol and HTTP Basic auth.
 //!
-//! Pure: takes the request's path and headers and the known chargers, returns either the
-//! admitted connection or the HTTP refusal. Credentials come from memory (the config),
-//! because tungstenite's handshake callback is synchronous (CRATES.md §1).
+//! Pure: takes the request's path and headers, the known chargers and the password check's
+//! verdict, returns either the admitted connection or the HTTP refusal. The check itself
+//! (argon2 off the runtime, the cache, backoff) is `verify.rs`; it runs before tungstenite's
+//! synchronous callback, which only replays this decision (`head.rs`).
+//!
+//! An unknown id is refused exactly like a wrong password (401 with the Basic challenge),
+//! so the answers do not tell which charger ids exist.
 
 use std::collections::HashMap;
 
@@ -29,15 +33,34 @@ pub struct Refusal {
     pub body: String,
     /// Send `WWW-Authenticate: Basic` (RFC 7617) with a 401.
     pub challenge: bool,
+    /// For our log only, when it says more than `body` may tell a stranger.
+    pub detail: Option<String>,
 }
 
 impl Refusal {
-    fn new(status: u16, body: impl Into<String>) -> Self {
+    pub fn new(status: u16, body: impl Into<String>) -> Self {
         Self {
             status,
             body: body.into(),
             challenge: false,
+            detail: None,
         }
+    }
+
+    /// 401 with the Basic challenge: wrong, missing or unchecked credentials, or an unknown
+    /// id; all look the same to the client. `detail` goes to our log.
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self {
+            status: 401,
+            body: "wrong or missing credentials".into(),
+            challenge: true,
+            detail: Some(detail.into()),
+        }
+    }
+
+    /// The line for our log.
+    pub fn reason(&self) -> &str {
+        self.detail.as_deref().unwrap_or(&self.body)
     }
 }
 
@@ -134,16 +157,20 @@ pub struct Request<'a> {
     pub client_certificate: Option<&'a str>,
 }
 
-/// Decides a handshake. Order: path, then who (unknown ids are refused before anything
-/// about them is revealed), then credentials, then the subprotocol.
+/// Decides a handshake. Order: path, then who (unknown ids are refused like a wrong
+/// password, before anything about them is revealed), then credentials, then the
+/// subprotocol. `password_ok` checks a password against the charger's secret: the caller's
+/// precomputed verdict (`verify.rs`), or `password_matches` where blocking is fine.
 pub fn decide(
     request: &Request<'_>,
     chargers: &HashMap<ChargerId, Charger>,
     unknown: UnknownChargers,
+    password_ok: &dyn Fn(&ChargerSecret, &[u8]) -> bool,
 ) -> Result<Admitted, Refusal> {
     let id = charger_id_from_path(request.path)?;
-    let admission = csms::admission(chargers, &id, unknown)
-        .ok_or_else(|| Refusal::new(404, format!("charger {id} is not configured on this site")))?;
+    let admission = csms::admission(chargers, &id, unknown).ok_or_else(|| {
+        Refusal::unauthorized(format!("charger {id} is not configured on this site"))
+    })?;
     // A certificate is the charger's identity: its CN must be the id it connects as
     // (security profile 3: the station certificate's CN carries the station identity), or
     // one charger's certificate would open every charger's URL.
@@ -156,24 +183,19 @@ pub fn decide(
         ));
     }
     if let Some(secret) = chargers.get(&id).and_then(|c| c.secret.as_ref()) {
-        let unauthorized = || Refusal {
-            status: 401,
-            body: "wrong or missing credentials".into(),
-            challenge: true,
-        };
         let (user, password) = request
             .authorization
             .and_then(basic_credentials)
-            .ok_or_else(unauthorized)?;
+            .ok_or_else(|| Refusal::unauthorized(format!("{id}: no Basic credentials")))?;
         // The user name must be the charger's own identity (1.6 security whitepaper §3.1.2).
-        if user != id.as_str() || !password_matches(secret, &password) {
-            return Err(unauthorized());
+        if user != id.as_str() || !password_ok(secret, &password) {
+            return Err(Refusal::unauthorized(format!("{id}: wrong credentials")));
         }
     } else if admission == Admission::Known && request.client_certificate.is_none() {
-        return Err(Refusal::new(
-            401,
-            "this charger must present a client certificate",
-        ));
+        // Same answer as an unknown id: a stranger learns nothing of certificate-only ids.
+        return Err(Refusal::unauthorized(format!(
+            "{id}: this charger must present a client certificate"
+        )));
     }
     let version = select_version(request.subprotocols.iter().copied()).ok_or_else(|| {
         Refusal::new(
@@ -248,7 +270,7 @@ mod tests {
             authorization: auth,
             client_certificate: None,
         };
-        decide(&request, &chargers(), unknown)
+        decide(&request, &chargers(), unknown, &password_matches)
     }
 
     #[test]
@@ -321,29 +343,56 @@ mod tests {
             authorization: None,
             client_certificate: cn,
         };
-        assert!(decide(&request(Some("CP-3")), &chargers(), UnknownChargers::Reject).is_ok());
+        assert!(
+            decide(
+                &request(Some("CP-3")),
+                &chargers(),
+                UnknownChargers::Reject,
+                &password_matches
+            )
+            .is_ok()
+        );
         assert_eq!(
-            decide(&request(Some("CP-1")), &chargers(), UnknownChargers::Reject)
-                .unwrap_err()
-                .status,
+            decide(
+                &request(Some("CP-1")),
+                &chargers(),
+                UnknownChargers::Reject,
+                &password_matches
+            )
+            .unwrap_err()
+            .status,
             401
         );
         assert_eq!(
-            decide(&request(None), &chargers(), UnknownChargers::Reject)
-                .unwrap_err()
-                .status,
+            decide(
+                &request(None),
+                &chargers(),
+                UnknownChargers::Reject,
+                &password_matches
+            )
+            .unwrap_err()
+            .status,
             401
         );
     }
 
     #[test]
     fn unknown_chargers_follow_the_policy() {
+        // Issue 17: an unknown id is answered like a wrong password (it was a 404).
+        let unknown =
+            decide_with("/ocpp/NEW", &["ocpp1.6"], None, UnknownChargers::Reject).unwrap_err();
+        let wrong = decide_with(
+            "/ocpp/CP-1",
+            &["ocpp1.6"],
+            Some(&basic("CP-1", "wrong")),
+            UnknownChargers::Reject,
+        )
+        .unwrap_err();
         assert_eq!(
-            decide_with("/ocpp/NEW", &["ocpp1.6"], None, UnknownChargers::Reject)
-                .unwrap_err()
-                .status,
-            404
+            (unknown.status, unknown.challenge, &unknown.body),
+            (wrong.status, wrong.challenge, &wrong.body)
         );
+        assert_eq!(unknown.status, 401);
         let pending =
             decide_with("/ocpp/NEW", &["ocpp1.6"], None, UnknownChargers::Pending).unwrap();
         assert_eq!(pending.admission, Admission::Pending);

@@ -5,9 +5,13 @@
 //! `session/`).
 
 pub mod connection;
+mod gate;
 pub mod handshake;
+mod head;
+pub mod limits;
 pub mod registry;
 pub mod server;
+mod verify;
 
 pub use registry::{Chargers, CommandError};
 pub use server::{Server, ServerSettings};

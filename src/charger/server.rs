@@ -1,9 +1,11 @@
 //! The OCPP WebSocket listener: TCP accept, optional TLS (security profiles 2 and 3), the
 //! handshake, then one `connection::serve` task per charger.
 //!
-//! Every step a stranger can stall is bounded in time, and the number of sockets is capped,
-//! so a port scan or a slow client cannot starve the chargers. Never decides who may
-//! connect itself: that is `handshake::decide`.
+//! Every step a stranger can stall is bounded in time (`limits.rs`). Unfinished handshakes
+//! have a budget in which the oldest socket is closed for a newcomer (per address, then in
+//! all), unregistered chargers a small budget and lifetime of their own, and configured
+//! chargers none: holding sockets open cannot lock a charger out. Never decides who may
+//! connect itself: that is `verify::admit` around `handshake::decide`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -12,26 +14,24 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{self, HeaderValue};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use super::connection::{self, Limits};
-use super::handshake::{self, Admitted};
+use super::handshake::{Admitted, Refusal};
+use super::head::{self, Replay};
+use super::limits::*;
 use super::registry::Chargers;
+use super::verify::{self, PendingSlot, Shared};
 use crate::clock::Clock;
 use crate::config::{Charger, Config, Tls, UnknownChargers};
 use crate::csms::Csms;
 use crate::units::ChargerId;
-
-/// A TLS handshake plus a WebSocket upgrade must finish within this time.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long connections get to close at shutdown (systemd's stop timeout is longer).
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
-/// Open sockets at most (a depot has tens of chargers; this is a flood guard).
-const MAX_CONNECTIONS: usize = 1024;
 
 /// Why the listener could not start.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +74,7 @@ pub struct Server {
     settings: Arc<ServerSettings>,
     csms: Csms,
     chargers: Chargers,
+    shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for Server {
@@ -103,6 +104,7 @@ impl Server {
             settings: Arc::new(settings),
             csms,
             chargers,
+            shared: Arc::new(Shared::default()),
         })
     }
 
@@ -113,14 +115,18 @@ impl Server {
     /// Accepts chargers until `shutdown` turns true; connection tasks see the same signal
     /// and close their sockets.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let mut tasks = tokio::task::JoinSet::new();
+        let mut prune = tokio::time::interval(PRUNE_EVERY);
         loop {
             let accepted = tokio::select! {
                 _ = shutdown.changed() => break,
                 accepted = self.listener.accept() => accepted,
                 // Reap finished connection tasks so the set does not grow.
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+                _ = prune.tick() => {
+                    tasks.spawn(prune_unknown_chargers(self.csms.clone(), self.settings.clone()));
+                    continue;
+                }
             };
             let (tcp, peer) = match accepted {
                 Ok(x) => x,
@@ -131,23 +137,19 @@ impl Server {
                     continue;
                 }
             };
-            let Ok(permit) = permits.clone().try_acquire_owned() else {
-                tracing::warn!(%peer, "connection limit reached, refusing");
-                continue;
-            };
             let _ = tcp.set_nodelay(true);
+            let (close, closed) = oneshot::channel();
+            let slot = self.open_handshake(peer, close);
             let task = Accepted {
                 tls: self.tls.clone(),
                 settings: self.settings.clone(),
+                shared: self.shared.clone(),
                 csms: self.csms.clone(),
                 chargers: self.chargers.clone(),
                 shutdown: shutdown.clone(),
                 peer,
             };
-            tasks.spawn(async move {
-                task.serve(tcp).await;
-                drop(permit);
-            });
+            tasks.spawn(task.serve(tcp, slot, closed));
         }
         // Every connection saw the same shutdown signal and is closing its socket.
         let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
@@ -162,124 +164,236 @@ impl Server {
             tasks.abort_all();
         }
     }
+
+    /// Takes a handshake slot for a new socket; when the handshakes are full, the oldest
+    /// one (of the address, else of all) is closed instead of refusing the newcomer.
+    fn open_handshake(&self, peer: SocketAddr, close: oneshot::Sender<()>) -> HandshakeSlot {
+        let mut gate = self.shared.gate();
+        let (n, evicted) = gate.handshakes.open(peer.ip(), close);
+        if let Some(evicted) = evicted {
+            let _ = evicted.send(());
+            if let Some(more) = gate.logs.evicted.allow(Instant::now()) {
+                tracing::warn!(%peer, also = more, open = gate.handshakes.len(), "connection limit reached: closed the oldest unfinished handshake for a new one");
+            }
+        }
+        HandshakeSlot {
+            shared: self.shared.clone(),
+            n,
+        }
+    }
+}
+
+/// Deletes stored rows of unconfigured chargers not seen for `UNKNOWN_ROW_RETENTION`.
+async fn prune_unknown_chargers(csms: Csms, settings: Arc<ServerSettings>) {
+    let configured: Vec<String> = settings.chargers.keys().map(|id| id.to_string()).collect();
+    let retention = chrono::TimeDelta::from_std(UNKNOWN_ROW_RETENTION).unwrap_or_default();
+    let before = settings.limits.clock.now() - retention;
+    let pruned = csms
+        .store()
+        .call(move |c| crate::store::prune_unknown_chargers(c, &configured, before))
+        .await;
+    match pruned {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(rows = n, "forgot unconfigured chargers not seen for a day"),
+        Err(e) => tracing::warn!("cannot prune unconfigured chargers: {e}"),
+    }
+}
+
+/// A socket's place among the unfinished handshakes; freed when dropped.
+struct HandshakeSlot {
+    shared: Arc<Shared>,
+    n: u64,
+}
+
+impl Drop for HandshakeSlot {
+    fn drop(&mut self) {
+        self.shared.gate().handshakes.close(self.n);
+    }
 }
 
 struct Accepted {
     tls: Option<TlsAcceptor>,
     settings: Arc<ServerSettings>,
+    shared: Arc<Shared>,
     csms: Csms,
     chargers: Chargers,
     shutdown: watch::Receiver<bool>,
     peer: SocketAddr,
 }
 
+/// An upgraded, admitted connection.
+type Upgraded<S> = (WebSocketStream<Replay<S>>, Admitted, Option<PendingSlot>);
+
 impl Accepted {
-    async fn serve(self, tcp: TcpStream) {
-        match self.tls.clone() {
-            None => self.upgrade(tcp, None).await,
-            Some(acceptor) => {
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                    Ok(Ok(stream)) => {
-                        let peer_certificates = stream.get_ref().1.peer_certificates();
-                        let subject = peer_certificates.and_then(|c| c.first()).map(common_name);
-                        self.upgrade(stream, subject).await
-                    }
-                    Ok(Err(e)) => tracing::warn!(peer = %self.peer, "TLS handshake failed: {e}"),
-                    Err(_) => tracing::warn!(peer = %self.peer, "TLS handshake timed out"),
-                }
+    /// The handshake within `HANDSHAKE_TIMEOUT` unless evicted (`closed`), then the
+    /// connection.
+    async fn serve(self, tcp: TcpStream, slot: HandshakeSlot, mut closed: oneshot::Receiver<()>) {
+        let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+        let Some(acceptor) = self.tls.clone() else {
+            return self.serve_on(tcp, None, deadline, slot, closed).await;
+        };
+        let accepted = tokio::select! {
+            _ = &mut closed => return,
+            accepted = tokio::time::timeout_at(deadline, acceptor.accept(tcp)) => accepted,
+        };
+        match accepted {
+            Ok(Ok(stream)) => {
+                let peer_certificates = stream.get_ref().1.peer_certificates();
+                let subject = peer_certificates.and_then(|c| c.first()).map(common_name);
+                self.serve_on(stream, subject, deadline, slot, closed).await
             }
+            Ok(Err(e)) => tracing::debug!(peer = %self.peer, "TLS handshake failed: {e}"),
+            Err(_) => tracing::debug!(peer = %self.peer, "TLS handshake timed out"),
         }
     }
 
     /// `client_certificate`: the subject CN of the verified client certificate, if any.
-    async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
+    async fn serve_on<S: AsyncRead + AsyncWrite + Unpin>(
         self,
         stream: S,
         client_certificate: Option<String>,
+        deadline: Instant,
+        slot: HandshakeSlot,
+        mut closed: oneshot::Receiver<()>,
     ) {
-        let mut admitted: Option<Admitted> = None;
-        let settings = self.settings.clone();
-        let peer = self.peer;
+        let upgraded = tokio::select! {
+            _ = &mut closed => return,
+            upgraded = tokio::time::timeout_at(deadline, self.upgrade(stream, client_certificate)) => upgraded,
+        };
+        drop(slot);
+        let (ws, admitted, pending) = match upgraded {
+            Ok(Some(upgraded)) => upgraded,
+            Ok(None) => return,
+            Err(_) => {
+                tracing::debug!(peer = %self.peer, "handshake timed out");
+                return;
+            }
+        };
+        self.run_connection(ws, admitted, pending).await;
+    }
+
+    /// Reads the request head, decides (`verify::admit`), and lets tungstenite answer:
+    /// the 101 with the chosen subprotocol, or the refusal.
+    async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        mut stream: S,
+        client_certificate: Option<String>,
+    ) -> Option<Upgraded<S>> {
+        let (request_head, bytes) = match head::read_head(&mut stream).await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::debug!(peer = %self.peer, "no request head: {e}");
+                return None;
+            }
+        };
+        let verdict = verify::admit(
+            &self.shared,
+            &self.settings,
+            &request_head,
+            self.peer,
+            client_certificate.as_deref(),
+        )
+        .await;
+        if let Err(refusal) = &verdict {
+            let mut gate = self.shared.gate();
+            if let Some(more) = gate.logs.refused.allow(Instant::now()) {
+                tracing::warn!(peer = %self.peer, path = request_head.path, status = refusal.status, also = more, "handshake refused: {}", refusal.reason());
+            }
+        }
+        let admitted = verdict.as_ref().ok().map(|(a, _)| a.clone());
         // The signature is tungstenite's; its error type is an HTTP response by design.
         #[allow(clippy::result_large_err)]
-        let callback = |request: &Request,
-                        mut response: Response|
-         -> Result<Response, ErrorResponse> {
-            let offered: Vec<&str> = request
-                .headers()
-                .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .collect();
-            let authorization = request
-                .headers()
-                .get(http::header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok());
-            let facts = handshake::Request {
-                path: request.uri().path(),
-                subprotocols: &offered,
-                authorization,
-                client_certificate: client_certificate.as_deref(),
-            };
-            match handshake::decide(&facts, &settings.chargers, settings.unknown_chargers) {
-                Ok(ok) => {
+        let callback = |_: &Request, mut response: Response| -> Result<Response, ErrorResponse> {
+            match &verdict {
+                Ok((ok, _)) => {
                     // Echo the chosen subprotocol: a client that offered one fails the
                     // handshake without it (RFC 6455 §4.1, CRATES.md §1).
                     response.headers_mut().insert(
                         http::header::SEC_WEBSOCKET_PROTOCOL,
                         HeaderValue::from_static(ok.version.subprotocol()),
                     );
-                    admitted = Some(ok);
                     Ok(response)
                 }
-                Err(refusal) => {
-                    tracing::warn!(%peer, path = request.uri().path(), status = refusal.status, "handshake refused: {}", refusal.body);
-                    let mut builder = http::Response::builder().status(refusal.status);
-                    if refusal.challenge {
-                        builder = builder
-                            .header(http::header::WWW_AUTHENTICATE, "Basic realm=\"chargegate\"");
-                    }
-                    let mut error = ErrorResponse::new(Some(refusal.body.clone()));
-                    if let Ok(built) = builder.body(Some(refusal.body)) {
-                        error = built;
-                    }
-                    Err(error)
-                }
+                Err(refusal) => Err(refused(refusal)),
             }
         };
+        let replay = Replay::new(bytes, stream);
+        let upgraded = tokio_tungstenite::accept_hdr_async_with_config(
+            replay,
+            callback,
+            Some(self.ws_config()),
+        )
+        .await;
+        let ws = match upgraded {
+            Ok(ws) => ws,
+            Err(e) => {
+                tracing::debug!(peer = %self.peer, "WebSocket handshake ended: {e}");
+                return None;
+            }
+        };
+        let pending = verdict.ok().and_then(|(_, pending)| pending);
+        Some((ws, admitted?, pending))
+    }
+
+    fn ws_config(&self) -> WebSocketConfig {
         let mut ws_config = WebSocketConfig::default();
         // Frames past 4x the message limit are not even buffered; between 1x and 4x the
         // connection answers with a CALLERROR and stays up.
         let hard_limit = self.settings.limits.max_message_bytes.saturating_mul(4);
         ws_config.max_message_size = Some(hard_limit);
         ws_config.max_frame_size = Some(hard_limit);
-        let upgraded = tokio::time::timeout(
-            HANDSHAKE_TIMEOUT,
-            tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(ws_config)),
-        )
-        .await;
-        let ws = match upgraded {
-            Ok(Ok(ws)) => ws,
-            Ok(Err(e)) => {
-                tracing::debug!(peer = %self.peer, "WebSocket handshake ended: {e}");
-                return;
-            }
-            Err(_) => {
-                tracing::warn!(peer = %self.peer, "WebSocket handshake timed out");
-                return;
-            }
-        };
-        let Some(admitted) = admitted else { return };
-        connection::serve(
-            ws,
-            admitted,
-            self.csms,
-            self.chargers,
-            self.settings.limits.clone(),
-            self.shutdown,
-        )
-        .await;
+        ws_config
     }
+
+    /// Serves an admitted charger; a Pending one for `PENDING_LIFETIME` at most (it then
+    /// reconnects and boots again, and its slot goes back to the budget).
+    async fn run_connection<S: AsyncRead + AsyncWrite + Unpin>(
+        self,
+        ws: WebSocketStream<Replay<S>>,
+        admitted: Admitted,
+        pending: Option<PendingSlot>,
+    ) {
+        let expires = pending.as_ref().map(|_| Instant::now() + PENDING_LIFETIME);
+        let id = admitted.id.clone();
+        let (stop, stopped) = watch::channel(false);
+        let limits = self.settings.limits.clone();
+        let conn = connection::serve(ws, admitted, self.csms, self.chargers, limits, stopped);
+        tokio::pin!(conn);
+        let mut shutdown = self.shutdown;
+        let mut stopping = false;
+        loop {
+            tokio::select! {
+                () = &mut conn => break,
+                _ = shutdown.changed(), if !stopping => {
+                    stopping = true;
+                    let _ = stop.send(true);
+                }
+                () = sleep_until(expires), if !stopping && expires.is_some() => {
+                    tracing::info!(charger = %id, "closing a Pending connection at the end of its lifetime");
+                    stopping = true;
+                    let _ = stop.send(true);
+                }
+            }
+        }
+        drop(pending);
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    if let Some(deadline) = deadline {
+        tokio::time::sleep_until(deadline).await;
+    }
+}
+
+/// The HTTP answer to a refused handshake.
+fn refused(refusal: &Refusal) -> ErrorResponse {
+    let mut builder = http::Response::builder().status(refusal.status);
+    if refusal.challenge {
+        builder = builder.header(http::header::WWW_AUTHENTICATE, "Basic realm=\"chargegate\"");
+    }
+    builder
+        .body(Some(refusal.body.clone()))
+        .unwrap_or_else(|_| ErrorResponse::new(Some(refusal.body.clone())))
 }
 
 /// The subject CN of a certificate rustls already verified; "" when it has none (the

@@ -94,6 +94,25 @@ pub fn charger_disconnected(
     Ok(())
 }
 
+/// Deletes the rows of chargers that are not in `configured`, not connected, last seen
+/// before `seen_before`, and that hold no connector or transaction: the trace of a
+/// stranger (or an unregistered charger) that connected in Pending mode. Returns how many.
+pub fn prune_unknown_chargers(
+    c: &Connection,
+    configured: &[String],
+    seen_before: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let configured = serde_json::to_string(configured).unwrap_or_else(|_| "[]".into());
+    let deleted = c.execute(
+        "DELETE FROM chargers WHERE connected = 0 AND last_seen < ?1
+           AND id NOT IN (SELECT value FROM json_each(?2))
+           AND NOT EXISTS (SELECT 1 FROM connectors WHERE charger_id = chargers.id)
+           AND NOT EXISTS (SELECT 1 FROM transactions WHERE charger_id = chargers.id)",
+        params![ts(&seen_before), configured],
+    )?;
+    Ok(deleted)
+}
+
 /// Marks every charger disconnected: at start-up no connection exists yet.
 pub fn all_disconnected(c: &Connection) -> Result<(), StoreError> {
     c.execute("UPDATE chargers SET connected = 0", [])?;

@@ -352,9 +352,11 @@ async fn handshakes_are_refused_with_a_clear_http_status() {
         status(attempt("CP16-1", &[OcppVersion::V16], None).await),
         401
     );
+    // Issue 17: an unknown id is answered like a wrong password, so that the answers do
+    // not tell which charger ids exist (it was a 404).
     assert_eq!(
         status(attempt("STRANGER", &[OcppVersion::V16], Some(PASSWORD)).await),
-        404
+        401
     );
     assert_eq!(status(attempt("CP16-1", &[], Some(PASSWORD)).await), 400);
     // Offering both, the charger gets 2.0.1.

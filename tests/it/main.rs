@@ -13,6 +13,7 @@ mod depot_day;
 mod dispatch;
 mod durability;
 mod http_api;
+mod listener_attacks;
 mod message_ids;
 mod meters;
 mod planner_props;
