@@ -885,6 +885,10 @@ mod tests {
     }
 
     #[test]
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one table of cases, one row per message or value of the version"
+    )]
     fn refuses_what_1_6_cannot_say() {
         let too_long = "A".repeat(21);
         let tx_profile = |tx| ChargingProfile {
@@ -1025,6 +1029,10 @@ mod tests {
     }
 
     /// One command of each reply kind, for `decodes_every_reply_kind` and the bad-enum test.
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one table of cases, one row per message or value of the version"
+    )]
     fn status_commands() -> Vec<(ChargerCommand, &'static str)> {
         let evse = EvseRef {
             evse_id: 1,
@@ -1120,6 +1128,10 @@ mod tests {
     }
 
     #[test]
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one table of cases, one row per message or value of the version"
+    )]
     fn decodes_every_reply_kind() {
         let by_action = |action: &str| {
             status_commands()
@@ -1330,6 +1342,10 @@ mod tests {
     }
 
     #[test]
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one table of cases, one row per message or value of the version"
+    )]
     fn malformed_replies_get_the_right_code() {
         use RpcErrorCode::{
             OccurrenceConstraintViolation as Occurrence, PropertyConstraintViolation as Property,

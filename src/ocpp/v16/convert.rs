@@ -475,6 +475,10 @@ mod tests {
     /// Every charger action with a realistic fixture (itself valid against the official
     /// schema) and the event it must decode to.
     #[test]
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one table of cases, one row per message or value of the version"
+    )]
     fn decodes_every_charger_action() {
         let cases: Vec<(&str, Value, ChargerEvent)> = vec![
             (
@@ -825,6 +829,10 @@ mod tests {
     }
 
     #[test]
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one table of cases, one row per message or value of the version"
+    )]
     fn malformed_payloads_get_the_right_code() {
         use RpcErrorCode::{
             OccurrenceConstraintViolation as Occurrence, PropertyConstraintViolation as Property,
@@ -986,6 +994,10 @@ mod tests {
     /// Every reply, encoded for the action that carried its event, is the exact .conf and
     /// passes the official response schema.
     #[test]
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one table of cases, one row per message or value of the version"
+    )]
     fn encodes_every_reply() {
         let now = t("2026-03-01T08:00:00Z");
         let boot = decoded(

@@ -441,6 +441,10 @@ mod tests {
     }
 
     #[test]
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one table of cases, one row per message or value of the version"
+    )]
     fn every_reply_is_schema_valid_and_carries_the_decision() {
         let now = t("2026-03-01T08:00:00.250Z");
         let info = IdTokenInfo {

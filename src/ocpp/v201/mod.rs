@@ -181,6 +181,10 @@ mod tests {
     /// One realistic fixture per handled action, each valid against its schema, with the
     /// event it must decode to.
     #[test]
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one table of cases, one row per message or value of the version"
+    )]
     fn decodes_every_handled_action() {
         let cases: Vec<(&str, Value, ChargerEvent)> = vec![
             (
@@ -541,6 +545,10 @@ mod tests {
 
     /// Payloads that break their schema, and the CALLERROR code each must get.
     #[test]
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one table of cases, one row per message or value of the version"
+    )]
     fn bad_payloads_get_the_right_error_code() {
         use RpcErrorCode::*;
         let long_token = "X".repeat(37);
