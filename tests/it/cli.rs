@@ -28,6 +28,38 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// A site config on a free fixed port (the first listen is the CSMS's; the HTTP API keeps
+/// port 0), written to `dir`; returns its path and the port.
+fn site_on_a_free_port(dir: &std::path::Path) -> (std::path::PathBuf, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.join("site.toml");
+    let text = crate::common::site_toml(&dir.join("cg.db"), "").replacen(
+        "127.0.0.1:0",
+        &format!("127.0.0.1:{port}"),
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    (config, port)
+}
+
+/// `chargegate run` on `config` with its log on a pipe, killed if the test fails first.
+fn spawn_run(config: &std::path::Path, log_format: &str, env: &[(&str, &str)]) -> KillOnDrop {
+    let child = Command::new(BIN)
+        .args(["run", "--log-format", log_format, "--config"])
+        .arg(config)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    KillOnDrop(Some(child))
+}
+
 fn example() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/site.example.toml")
 }
@@ -142,25 +174,8 @@ fn hash_password_output_is_accepted_as_password_hash() {
 #[tokio::test]
 async fn run_serves_chargers_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let config = dir.path().join("site.toml");
-    let text = crate::common::site_toml(&dir.path().join("cg.db"), "")
-        // The first listen is the CSMS's; the HTTP API keeps port 0.
-        .replacen("127.0.0.1:0", &format!("127.0.0.1:{port}"), 1);
-    std::fs::write(&config, text).unwrap();
-    let child = Command::new(BIN)
-        .args(["run", "--log-format", "json", "--config"])
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut child = KillOnDrop(Some(child));
+    let (config, port) = site_on_a_free_port(dir.path());
+    let mut child = spawn_run(&config, "json", &[]);
     let mut logs = BufReader::new(child.get().stderr.take().unwrap());
     let mut line = String::new();
     // Wait for the start line (JSON) rather than polling the port.
@@ -217,29 +232,9 @@ async fn run_serves_chargers_and_stops_cleanly_on_sigterm() {
 #[tokio::test]
 async fn a_line_break_from_the_wire_cannot_forge_a_log_line() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let config = dir.path().join("site.toml");
-    let text = crate::common::site_toml(&dir.path().join("cg.db"), "").replacen(
-        "127.0.0.1:0",
-        &format!("127.0.0.1:{port}"),
-        1,
-    );
-    std::fs::write(&config, text).unwrap();
-    let child = Command::new(BIN)
-        .args(["run", "--log-format", "plain", "--config"])
-        .arg(&config)
-        // As under systemd: plain lines without colours or time.
-        .env("JOURNAL_STREAM", "8:12345")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut child = KillOnDrop(Some(child));
+    let (config, port) = site_on_a_free_port(dir.path());
+    // As under systemd: plain lines without colours or time.
+    let mut child = spawn_run(&config, "plain", &[("JOURNAL_STREAM", "8:12345")]);
     let logs = std::thread::spawn({
         let stderr = child.get().stderr.take().unwrap();
         move || {

@@ -4,42 +4,17 @@
 
 use chargegate::ocpp::model::OcppVersion;
 use chargegate::ocpp::time::format as ts;
-use chargegate::sim::{SimChargePoint, SimOptions};
 use chargegate::store;
 use chrono::{Duration, Utc};
 use serde_json::json;
 
-use crate::common::{PASSWORD, Site, url};
+use crate::common::{Site, connect_booted, samples_of, stored_transactions};
 
-async fn connect(daemon: &chargegate::daemon::Daemon, id: &str, v: OcppVersion) -> SimChargePoint {
-    let mut opts = SimOptions::new(url(daemon), id, &[v]);
-    opts.password = Some(PASSWORD.into());
-    let sim = SimChargePoint::connect(opts)
-        .await
-        .expect("charger connects");
-    sim.boot().await.expect("boot");
-    sim
-}
-
-/// The row id of the only transaction.
+/// The only stored transaction.
 async fn only_transaction(daemon: &chargegate::daemon::Daemon) -> store::TransactionRecord {
-    let list = daemon
-        .csms
-        .store()
-        .call(|c| store::transactions(c, 10))
-        .await
-        .unwrap();
+    let list = stored_transactions(daemon).await;
     assert_eq!(list.len(), 1, "{list:?}");
     list[0].clone()
-}
-
-async fn samples_of(daemon: &chargegate::daemon::Daemon, tx: i64) -> i64 {
-    daemon
-        .csms
-        .store()
-        .call(move |c| store::sample_count(c, tx))
-        .await
-        .unwrap()
 }
 
 /// A charger whose clock is unset stamps every sample alike: each acknowledged reading with
@@ -48,7 +23,7 @@ async fn samples_of(daemon: &chargegate::daemon::Daemon, tx: i64) -> i64 {
 async fn readings_with_the_same_timestamp_but_new_values_are_all_kept() {
     let site = Site::new("");
     let daemon = site.start().await;
-    let sim = connect(&daemon, "CP16-1", OcppVersion::V16).await;
+    let sim = connect_booted(&daemon, "CP16-1", OcppVersion::V16).await;
     let stuck = Utc::now() - Duration::days(3650);
     let started = sim.start_transaction(1, "GOOD", 0, stuck).await.unwrap();
     let tx_id: i64 = started.key.parse().unwrap();
@@ -88,7 +63,7 @@ async fn readings_with_the_same_timestamp_but_new_values_are_all_kept() {
 async fn a_restarted_seq_no_with_new_data_is_not_taken_for_a_resend() {
     let site = Site::new("");
     let daemon = site.start().await;
-    let sim = connect(&daemon, "CS201-1", OcppVersion::V201).await;
+    let sim = connect_booted(&daemon, "CS201-1", OcppVersion::V201).await;
     let t0 = Utc::now() - Duration::minutes(30);
     let event = |kind: &str, seq_no: u32, minute: i64, wh: f64| {
         let at = ts(&(t0 + Duration::minutes(minute)));

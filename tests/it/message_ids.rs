@@ -9,21 +9,14 @@ use std::time::Duration;
 use chargegate::ocpp::model::OcppVersion;
 use chargegate::ocpp::rpc::Frame;
 use chargegate::ocpp::time::format as ts;
-use chargegate::sim::{RawReply, SimChargePoint, SimOptions};
-use chargegate::store;
+use chargegate::sim::{RawReply, SimChargePoint};
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use crate::common::{PASSWORD, Site, schema_check, url};
+use crate::common::{Site, connect_booted, samples_of, schema_check, stored_transactions};
 
 async fn connect(daemon: &chargegate::daemon::Daemon, id: &str) -> SimChargePoint {
-    let mut opts = SimOptions::new(url(daemon), id, &[OcppVersion::V16]);
-    opts.password = Some(PASSWORD.into());
-    let sim = SimChargePoint::connect(opts)
-        .await
-        .expect("charger connects");
-    sim.boot().await.expect("boot");
-    sim
+    connect_booted(daemon, id, OcppVersion::V16).await
 }
 
 /// Writes `[2, id, action, payload]` as raw text (so the test picks the message id) and
@@ -61,23 +54,8 @@ fn transaction_id(answer: &Value) -> i64 {
         .unwrap_or_else(|| panic!("a StartTransaction.conf carries a transactionId: {answer}"))
 }
 
-async fn samples_of(daemon: &chargegate::daemon::Daemon, tx: i64) -> i64 {
-    daemon
-        .csms
-        .store()
-        .call(move |c| store::sample_count(c, tx))
-        .await
-        .unwrap()
-}
-
 async fn transaction_count(daemon: &chargegate::daemon::Daemon) -> usize {
-    daemon
-        .csms
-        .store()
-        .call(|c| store::transactions(c, 10))
-        .await
-        .unwrap()
-        .len()
+    stored_transactions(daemon).await.len()
 }
 
 #[tokio::test]

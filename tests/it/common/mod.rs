@@ -228,3 +228,38 @@ pub fn control_state(daemon: &Daemon) -> String {
     }
     out
 }
+
+/// A simulated charger of `version` with the test password, connected and booted.
+pub async fn connect_booted(
+    daemon: &Daemon,
+    id: &str,
+    version: chargegate::ocpp::model::OcppVersion,
+) -> chargegate::sim::SimChargePoint {
+    let mut opts = chargegate::sim::SimOptions::new(url(daemon), id, &[version]);
+    opts.password = Some(PASSWORD.into());
+    let sim = chargegate::sim::SimChargePoint::connect(opts)
+        .await
+        .expect("charger connects");
+    sim.boot().await.expect("boot");
+    sim
+}
+
+/// The stored transactions, newest first.
+pub async fn stored_transactions(daemon: &Daemon) -> Vec<chargegate::store::TransactionRecord> {
+    daemon
+        .csms
+        .store()
+        .call(|c| chargegate::store::transactions(c, 10))
+        .await
+        .expect("store answers")
+}
+
+/// How many samples the store links to transaction row `tx`.
+pub async fn samples_of(daemon: &Daemon, tx: i64) -> i64 {
+    daemon
+        .csms
+        .store()
+        .call(move |c| chargegate::store::sample_count(c, tx))
+        .await
+        .expect("store answers")
+}
