@@ -5,7 +5,7 @@
 //! read by `http`. `daemon` wires them. Layers, lowest first, each importing only from its
 //! own folder and those before it: `units`, `ev`, `clock`, `logging`; `ocpp`, `profiles`; `config`;
 //! `meter`, then `store`; `csms`, `http`; `charger`, `site`; `planner`; `control`;
-//! `dispatch`; `daemon` and the simulator (`sim`) that tests and benches share.
+//! `dispatch`; `daemon` (with `descriptors`) and the simulator (`sim`) that tests and benches share.
 //! ARCHITECTURE.md draws the same in more detail.
 #![forbid(unsafe_code)]
 
@@ -15,6 +15,7 @@ pub mod config;
 pub mod control;
 pub mod csms;
 pub mod daemon;
+pub mod descriptors;
 pub mod dispatch;
 pub mod ev;
 pub mod http;

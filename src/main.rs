@@ -247,6 +247,15 @@ fn run(path: &std::path::Path, log_format: LogFormat, store_path: Option<PathBuf
         config.store.path = store_path;
     }
     init_logging(log_format);
+    match chargegate::descriptors::raise_soft_limit() {
+        Ok(limit) => {
+            let needed = chargegate::descriptors::needed(&config);
+            if let Some(warning) = chargegate::descriptors::shortfall(limit, needed) {
+                tracing::warn!("{warning}");
+            }
+        }
+        Err(e) => tracing::warn!("cannot read the file descriptor limit: {e}"),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
