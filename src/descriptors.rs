@@ -24,13 +24,18 @@ pub fn needed(config: &Config) -> u64 {
         + RESERVE
 }
 
-/// Raises the soft descriptor limit to the hard one; returns the soft limit now in force,
-/// or why it could not be read.
+/// The most the soft limit is raised to: Linux refuses more than `fs.nr_open` (2^20 by
+/// default) even when the hard limit says unlimited.
+const MAX_SOFT_LIMIT: u64 = 1 << 20;
+
+/// Raises the soft descriptor limit to the hard one (at most `MAX_SOFT_LIMIT`); returns
+/// the soft limit now in force, or why it could not be read.
 pub fn raise_soft_limit() -> Result<u64, String> {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(|e| e.to_string())?;
-    if soft < hard {
-        setrlimit(Resource::RLIMIT_NOFILE, hard, hard).map_err(|e| e.to_string())?;
+    let target = hard.min(MAX_SOFT_LIMIT);
+    if soft < target {
+        setrlimit(Resource::RLIMIT_NOFILE, target, hard).map_err(|e| e.to_string())?;
     }
     let (soft, _) = getrlimit(Resource::RLIMIT_NOFILE).map_err(|e| e.to_string())?;
     Ok(soft)
@@ -67,7 +72,10 @@ mod tests {
         let limit = raise_soft_limit().expect("the limit can be read");
         let (_, hard) =
             nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
-        assert_eq!(limit, hard, "the soft limit is raised to the hard one");
+        assert!(
+            limit >= hard.min(MAX_SOFT_LIMIT),
+            "the soft limit {limit} is raised to the hard one {hard}"
+        );
         assert!(shortfall(1024, needed).is_some_and(|w| w.contains("LimitNOFILE=2048")));
         assert_eq!(shortfall(8192, needed), None);
     }
