@@ -194,16 +194,27 @@ impl Csms {
         event: &ChargerEvent,
         now: DateTime<Utc>,
     ) -> Result<EventReply, CsmsError> {
-        let needs = decide::needs(event);
-        let facts = if needs == decide::Needs::default() {
-            decide::Facts::default()
-        } else {
-            let id = ctx.id.to_string();
-            self.store
-                .call(move |c| apply::look_up(c, &id, &needs))
-                .await?
-        };
-        let decision = decide::decide(ctx, &self.policy, event, &facts, now)?;
+        // Look-up, decision and writes in one store call: one round trip per event, and
+        // no other charger's write between the facts read and the records written.
+        let (id, ctx_owned, policy, owned) = (
+            ctx.id.to_string(),
+            ctx.clone(),
+            Arc::clone(&self.policy),
+            event.clone(),
+        );
+        let outcome = self
+            .store
+            .call(move |c| {
+                let facts = apply::look_up(c, &id, &decide::needs(&owned))?;
+                let decision = match decide::decide(&ctx_owned, &policy, &owned, &facts, now) {
+                    Ok(decision) => decision,
+                    Err(refused) => return Ok(Err(refused)),
+                };
+                let applied = apply::write(c, &id, &decision.writes, now)?;
+                Ok(Ok((decision, applied)))
+            })
+            .await??;
+        let (decision, applied) = outcome;
         for w in &decision.writes {
             if let decide::Write::Note {
                 kind,
@@ -214,12 +225,6 @@ impl Csms {
                 tracing::warn!(charger = %ctx.id, kind, detail, "charger reports");
             }
         }
-        let id = ctx.id.to_string();
-        let writes = decision.writes;
-        let applied = self
-            .store
-            .call(move |c| apply::write(c, &id, &writes, now))
-            .await?;
         if applied.resent {
             tracing::info!(charger = %ctx.id, "resent transaction record recognised");
         }
