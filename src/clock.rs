@@ -71,6 +71,43 @@ impl Clock {
     }
 }
 
+/// How long, in real time, a virtual clock waits for an answer on the wire before it lets
+/// virtual time run on. Loopback delivers in microseconds on an idle machine; on a busy one
+/// the kernel may hand packets to `ksoftirqd`, which can wait a few milliseconds for a CPU.
+const ANSWER_REAL_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
+
+impl Clock {
+    /// Marks an answer as due over a socket (a Modbus response, a CALLRESULT) until the
+    /// returned guard is dropped. On the system clock it does nothing. On a virtual clock
+    /// under tokio's paused time it keeps virtual time from jumping ahead while the answer
+    /// is still in the kernel: the paused clock advances to the next timer whenever the
+    /// runtime has nothing ready, and it only knows to wait while a blocking task runs, so
+    /// the guard is one, for at most `ANSWER_REAL_WAIT` of real time (a device that never
+    /// answers costs that much once, then its timeout runs on virtual time as usual).
+    /// Without it a busy machine turns a late packet into seconds of virtual time: a
+    /// reading seen seconds late, a CALL timed out that was answered.
+    pub fn answer_due(&self) -> AnswerDue {
+        if !self.is_virtual() {
+            return AnswerDue { _answered: None };
+        }
+        let (answered, wait) = std::sync::mpsc::channel::<()>();
+        // The task's handle is not needed: dropping the sender ends the wait.
+        drop(tokio::task::spawn_blocking(move || {
+            let _ = wait.recv_timeout(ANSWER_REAL_WAIT);
+        }));
+        AnswerDue {
+            _answered: Some(answered),
+        }
+    }
+}
+
+/// Held while an answer is due (`Clock::answer_due`); dropping it says the wait is over.
+#[derive(Debug)]
+#[must_use = "the answer is only awaited while the guard lives"]
+pub struct AnswerDue {
+    _answered: Option<std::sync::mpsc::Sender<()>>,
+}
+
 impl Default for Clock {
     fn default() -> Self {
         Self::system()
@@ -96,6 +133,44 @@ mod tests {
             clock.now(),
             start + chrono::TimeDelta::hours(1) + chrono::TimeDelta::milliseconds(1500)
         );
+    }
+
+    /// The answer comes from another thread after 20 ms of real time, as a packet the
+    /// kernel delivers late would; a timer 1 s ahead would otherwise win at once.
+    #[tokio::test(start_paused = true)]
+    async fn virtual_time_waits_for_an_answer_that_is_due() {
+        let clock = Clock::virtual_from(crate::ocpp::time::parse("2026-12-01T16:00:00Z").unwrap());
+        let t0 = clock.instant();
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            let _ = answer.send(());
+        });
+        let due = clock.answer_due();
+        tokio::select! {
+            _ = answered => {}
+            () = tokio::time::sleep(Duration::from_secs(1)) => {
+                panic!("virtual time ran past an answer that was due")
+            }
+        }
+        drop(due);
+        assert!(clock.instant() - t0 < Duration::from_secs(1));
+    }
+
+    /// A device that never answers holds virtual time for a moment of real time only.
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_that_never_comes_lets_virtual_time_run_on() {
+        let clock = Clock::virtual_from(crate::ocpp::time::parse("2026-12-01T16:00:00Z").unwrap());
+        let _due = clock.answer_due();
+        let real = std::time::Instant::now();
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert!(real.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn the_system_clock_does_not_wait_for_answers() {
+        let due = Clock::system().answer_due();
+        assert!(due._answered.is_none());
     }
 
     #[test]

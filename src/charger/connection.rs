@@ -46,6 +46,8 @@ struct Pending {
     request: Value,
     reason: String,
     reply: oneshot::Sender<Result<CommandReply, CommandError>>,
+    /// Dropped with the CALL once answered or expired.
+    _answer_due: crate::clock::AnswerDue,
 }
 
 struct Connection<S> {
@@ -321,6 +323,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             request: payload,
             reason,
             reply,
+            _answer_due: self.limits.clock.answer_due(),
         };
         let id = match self.rpc.begin(pending, deadline) {
             Ok(id) => id,

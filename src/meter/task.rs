@@ -170,6 +170,7 @@ impl Slot {
     async fn read(&mut self, conn: &mut Connection) -> Result<(RegisterImage, Values), ReadError> {
         let limit = request_limit(&self.meter);
         let unit = self.meter.unit_id;
+        let _due = self.clock.answer_due();
         if self.blocks.is_none()
             && let Some(spec) = &self.meter.profile.sunspec
         {
@@ -280,7 +281,10 @@ async fn run_group(
         if conn.is_none() {
             let opened = match preopened.take() {
                 Some(c) => Ok(c),
-                None => connect(&transport, connect_limit).await,
+                None => {
+                    let _due = slots[i].clock.answer_due();
+                    connect(&transport, connect_limit).await
+                }
             };
             match opened {
                 Ok(c) => {

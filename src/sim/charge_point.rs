@@ -156,6 +156,7 @@ impl SimChargePoint {
     /// Opens the WebSocket, offering `opts.versions`, and starts the background task.
     pub async fn connect(opts: SimOptions) -> Result<Self, SimError> {
         let timeout = opts.call_timeout;
+        let _due = opts.clock.answer_due();
         tokio::time::timeout(timeout, Self::connect_inner(opts))
             .await
             .map_err(|_| SimError::Timeout)?
@@ -299,6 +300,7 @@ impl SimChargePoint {
         let (tx, rx) = oneshot::channel();
         self.shared.lock().pending.insert(id.clone(), tx);
         let text = rpc::call(&id, action, &payload);
+        let _due = self.shared.clock.answer_due();
         let outcome = tokio::time::timeout(timeout, async {
             self.send_text(&text).await?;
             rx.await.map_err(|_| SimError::Closed)

@@ -143,7 +143,15 @@ pub async fn drive(day: &DepotDay, opts: &DriveOptions) -> Result<DriveOutcome, 
         let steps = drive_vehicles(day, &mut live, &meter, now);
         let due = due_building(&mut building_log, now, opts.reaction);
         metrics.record_step(now, opts.tick.as_secs_f64(), &steps, due, &capacity);
+        trace_tick(&mut outcome.trace, &steps, building, now, &daemon);
+        let before = outcome.violations.len();
         check_s1(day, &steps, due, now, &daemon, &mut outcome.violations);
+        if before == 0 && !outcome.violations.is_empty() {
+            outcome.violations.push(format!(
+                "the seconds before (building, metered, vehicles draw, chargegate's other load):\n{}",
+                Vec::from(outcome.trace.clone()).join("\n")
+            ));
+        }
         let periodic = (now - last_report).to_std().unwrap_or_default() >= opts.report_every;
         if periodic {
             last_report = now;
@@ -227,7 +235,13 @@ struct Outcome {
     replans: u64,
     saw_stale: bool,
     violations: Vec<String>,
+    /// The last `TRACE_TICKS` seconds as the test and chargegate saw them, for the first
+    /// violation's message.
+    trace: VecDeque<String>,
 }
+
+/// How many ticks of `Outcome::trace` a violation's message shows.
+const TRACE_TICKS: usize = 20;
 
 async fn connect(
     daemon: &Daemon,
@@ -411,6 +425,47 @@ fn due_building(
         }
     }
     due
+}
+
+/// One line per tick: the true building load, what the grid meter last told chargegate,
+/// what the vehicles draw, and the other load chargegate derived (per site phase, A).
+fn trace_tick(
+    trace: &mut VecDeque<String>,
+    steps: &[BayStep],
+    building: [f64; 3],
+    now: DateTime<Utc>,
+    daemon: &Daemon,
+) {
+    let mut draws = [0.0; 3];
+    for step in steps {
+        for (sum, a) in draws.iter_mut().zip(step.draw_a) {
+            *sum += a;
+        }
+    }
+    let metered = daemon.meters.status.values().next().and_then(|m| {
+        let m = m.borrow();
+        m.reading
+            .as_ref()
+            .map(|r| r.current.map(|a| a.map_or(f64::NAN, |a| a.0)))
+    });
+    let believed = daemon
+        .plan
+        .borrow()
+        .snapshot
+        .as_ref()
+        .map(|snap| snap.circuits[0].load.map(|a| a.0));
+    let f = |v: [f64; 3]| format!("{:.1}/{:.1}/{:.1}", v[0], v[1], v[2]);
+    trace.push_back(format!(
+        "{}: building {} metered {} draw {} believed {}",
+        now.format("%H:%M:%S"),
+        f(building),
+        metered.map_or("-".into(), f),
+        f(draws),
+        believed.map_or("-".into(), f)
+    ));
+    if trace.len() > TRACE_TICKS {
+        trace.pop_front();
+    }
 }
 
 /// S1 on what the chargers apply, per phase of the grid connection and of the sub-board;
