@@ -197,6 +197,63 @@ async fn idle_connections_cannot_use_up_the_gateway() {
     daemon.stop().await;
 }
 
+/// Issue 17, "a configured charger connects within 2 s during every attack": the API held
+/// at its connection cap by idle sockets while other clients hammer it with requests for
+/// the whole audit log; a charger's WebSocket upgrade and BootNotification still take less
+/// than 2 s, every time, on the chargers' own listener.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_charger_gets_in_within_2_s_while_the_api_is_flooded() {
+    const GETS_IN: Duration = Duration::from_secs(2);
+    let site = crate::common::Site::new("");
+    let daemon = site.start().await;
+    let addr = daemon.http_addr;
+    let mut idle = Vec::new();
+    for _ in 0..chargegate::http::MAX_CONNECTIONS / 2 {
+        idle.push(TcpStream::connect(addr).await.unwrap());
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut flood = Vec::new();
+    for _ in 0..16 {
+        let stop = stop.clone();
+        flood.push(tokio::spawn(async move {
+            let mut served = 0_u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let request = b"GET /api/v1/audit?limit=1000 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+                if raw(addr, request).await.0 == 200 {
+                    served += 1;
+                }
+            }
+            served
+        }));
+    }
+    for round in 0..5 {
+        let id = ["CP16-1", "CP16-2"][round % 2];
+        let started = std::time::Instant::now();
+        let mut opts =
+            chargegate::sim::SimOptions::new(crate::common::url(&daemon), id, &[OcppVersion::V16]);
+        opts.password = Some(crate::common::PASSWORD.into());
+        opts.call_timeout = GETS_IN;
+        let sim = chargegate::sim::SimChargePoint::connect(opts)
+            .await
+            .unwrap_or_else(|e| panic!("{id} did not get in during the flood: {e}"));
+        sim.boot().await.expect("boot answered");
+        let took = started.elapsed();
+        assert!(took < GETS_IN, "{id} took {took:?} to connect and boot");
+        sim.close().await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut served = 0;
+    for task in flood {
+        served += task.await.unwrap();
+    }
+    assert!(
+        served > 0,
+        "the flood was never served: no attack took place"
+    );
+    drop(idle);
+    daemon.stop().await;
+}
+
 /// Issue 17: sockets that never finish a request, and keep-alive sockets left idle, used to
 /// hold their slot for ever; now each is closed when no answer is due within
 /// `ANSWER_TIMEOUT`, and the API answers again.
