@@ -25,7 +25,7 @@ use crate::ocpp::model::{ChargerEvent, ConnectorStatus, MeterSample, TxPhase};
 use crate::units::{Amps, ChargerId};
 
 /// How often every meter's load is recomputed and sent.
-const PERIOD: Duration = Duration::from_secs(1);
+pub const PERIOD: Duration = Duration::from_secs(1);
 
 /// One meter as the feed sees it.
 #[derive(Debug)]

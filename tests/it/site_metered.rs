@@ -10,7 +10,7 @@
 //! chargegate. Checked at every sampled instant, per phase:
 //! - S1 on what the chargers apply: the limits the chargers actually apply (from the
 //!   profiles they accepted, per the OCPP stacking rules) + the building load never exceed
-//!   any circuit's limit - margin, allowing the controller `REACTION` to follow a rise of
+//!   any circuit's limit - margin, allowing the controller `reaction()` to follow a rise of
 //!   the building load (no controller lowers a limit before it has seen the reading);
 //! - what the fuse sees: the meter's current (building + every vehicle's real draw) never
 //!   exceeds the grid limit, allowing also the vehicles' delay;
@@ -46,9 +46,14 @@ const MARGIN_A: f64 = 5.0;
 const WORST_CASE_A: f64 = 90.0;
 const MAX_A: f64 = 32.0;
 const NOMINAL_V: f64 = 230.0;
-/// Meter poll, the 1 s load feed, a control pass, a dispatch round and the charger's
-/// answer: the time chargegate gets to follow a rise of the building load.
-const REACTION: Duration = Duration::from_secs(5);
+/// The grid meter's poll interval in this site's config.
+const POLL: Duration = Duration::from_millis(250);
+
+/// The time chargegate gets to follow a rise of the building load: its designed reaction
+/// (meter poll, feed periods, the ramp attribution, a dispatch round), as in the depot day.
+fn reaction() -> Duration {
+    chargegate::sim::depot::designed_reaction(POLL)
+}
 /// The slowest vehicle's response to a lower offer (IEC 61851-1 allows 5 s; scaled down).
 const MAX_EV_DELAY_MS: u64 = 800;
 const TICK: Duration = Duration::from_millis(100);
@@ -191,9 +196,10 @@ fn config(dir: &std::path::Path, meter: std::net::SocketAddr, bays: &[Bay]) -> S
         "[site]\nid = \"metered-depot\"\ngrid-limit-a = {GRID_A}\nmargin-a = {MARGIN_A}\nworst-case-load-a = {WORST_CASE_A}\n\n\
          [csms]\nlisten = \"127.0.0.1:0\"\ncall-timeout-s = 1\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n[store]\npath = \"{}\"\n\n[dispatch]\nmin-interval-s = {MIN_INTERVAL_S}\n\n\
          [[meter]]\nid = \"grid\"\nprofile = \"eastron-sdm630\"\nrole = \"grid\"\nmodbus-tcp = \"{meter}\"\n\
-         poll-interval-ms = 250\nstale-after-ms = 1500\n\n\
+         poll-interval-ms = {}\nstale-after-ms = 1500\n\n\
          [[circuit]]\nid = \"board-a\"\nlimit-a = {BOARD_A}\nparent = \"site\"\nworst-case-load-a = 0\n",
-        dir.join("cg.db").display()
+        dir.join("cg.db").display(),
+        POLL.as_millis()
     );
     for (i, bay) in bays.iter().enumerate() {
         text.push_str(&format!(
@@ -468,7 +474,7 @@ async fn check(
     seed: u64,
 ) -> Seen {
     let instant = site.clock.instant();
-    let building = site.log.due(instant, REACTION);
+    let building = site.log.due(instant, reaction());
     let applied = assert_limits_within_s1_and_s4(bays, site, daemon, seed, building).await;
     record_history(bays, site, meter, daemon, applied.site_a);
     let (measured, building_now) = assert_within_the_fuse(site, meter, seed);
@@ -568,7 +574,7 @@ fn assert_within_the_fuse(
     let building_now = site.log.0.back().map_or([0.0; 3], |(_, b)| *b);
     let building_due = site
         .log
-        .due(instant, REACTION + Duration::from_millis(MAX_EV_DELAY_MS));
+        .due(instant, reaction() + Duration::from_millis(MAX_EV_DELAY_MS));
     for p in 0..3 {
         let vehicles = measured[p] - building_now[p];
         assert!(

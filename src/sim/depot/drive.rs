@@ -34,8 +34,8 @@ pub struct DriveOptions {
     /// (MeterValueSampleInterval).
     pub report_every: Duration,
     /// The time chargegate is given to follow a rise of the building load before S1 is
-    /// held against it: a meter poll, the 1 s feed, a dispatch round, the charger's answer
-    /// and the vehicle's delay (no controller lowers a limit before it saw the reading).
+    /// held against it (no controller lowers a limit before it saw the reading):
+    /// `designed_reaction` by default.
     pub reaction: Duration,
     /// Give the planner each vehicle's departure and need (`[[departure]]`).
     pub departures: bool,
@@ -48,11 +48,24 @@ impl Default for DriveOptions {
         Self {
             tick: Duration::from_secs(1),
             report_every: Duration::from_secs(10),
-            reaction: Duration::from_secs(5),
+            reaction: designed_reaction(super::site_config::POLL_INTERVAL),
             departures: true,
             settle: super::DEFAULT_SETTLE,
         }
     }
+}
+
+/// How long chargegate takes, at most, to lower the limits after a rise of the other load
+/// behind a grid meter polled every `poll`: the poll, the site feed's period, the ramp
+/// attribution when the rise coincides with a vehicle ramping after chargegate's own
+/// increase (`MAX_ATTRIBUTION`: the rise is taken for the vehicle's until its sample says
+/// otherwise), one more feed period for the first reading past it, and a second for the
+/// dispatch round, the charger's answer and the 1 s step of the simulation. The README
+/// gives the electrician the same figure to size `margin-a` by.
+pub fn designed_reaction(poll: Duration) -> Duration {
+    poll + 2 * crate::site::feed::PERIOD
+        + crate::site::load::MAX_ATTRIBUTION
+        + Duration::from_secs(1)
 }
 
 /// What a driven day produced.

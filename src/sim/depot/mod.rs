@@ -19,8 +19,9 @@ mod site_config;
 use chrono::{DateTime, TimeDelta, Timelike, Utc};
 
 pub use baseline::{Baseline, simulate_baseline};
-pub use drive::{DriveError, DriveOptions, DriveOutcome, drive};
+pub use drive::{DriveError, DriveOptions, DriveOutcome, designed_reaction, drive};
 pub use metrics::{BayStep, DEFAULT_SETTLE, DayMetrics, DaySummary, VehicleOutcome};
+pub use site_config::POLL_INTERVAL;
 
 use super::SimVehicle;
 use super::answers::ReplyPolicy;

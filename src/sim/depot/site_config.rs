@@ -12,6 +12,9 @@ use std::path::Path;
 
 use super::{DepotDay, PASSWORD};
 
+/// The grid meter's poll interval in the day's config.
+pub const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// `x` as a TOML number: whole numbers without a fraction, others as Rust prints them.
 fn num(x: f64) -> String {
     if x.fract() == 0.0 && x.abs() < 1e15 {
@@ -105,8 +108,9 @@ impl DepotDay {
         let _ = write!(
             out,
             "[[meter]]\nid = \"grid\"\nprofile = \"eastron-sdm630\"\nrole = \"grid\"\n\
-             modbus-tcp = \"{meter_addr}\"\nunit-id = 1\npoll-interval-ms = 1000\n\
-             stale-after-ms = 5000\n\n"
+             modbus-tcp = \"{meter_addr}\"\nunit-id = 1\npoll-interval-ms = {}\n\
+             stale-after-ms = 5000\n\n",
+            POLL_INTERVAL.as_millis()
         );
         // The sub-board feeds only chargers: no building load behind it.
         let _ = write!(
