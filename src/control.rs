@@ -320,8 +320,14 @@ fn describe_room(snap: &SiteSnapshot) -> String {
 pub struct Control {
     pub readings: mpsc::Sender<LoadReading>,
     pub output: watch::Receiver<ControlOutput>,
+    /// When the loop last went round (at least every `ALIVE_EVERY`): what the systemd
+    /// watchdog is fed from, so a stuck loop stops the pings (`service`).
+    pub alive: watch::Receiver<Instant>,
     pub task: JoinHandle<()>,
 }
+
+/// The control loop goes round at least this often, idle or not, to show it is alive.
+pub const ALIVE_EVERY: Duration = Duration::from_secs(1);
 
 /// Starts the control loop; it ends when `shutdown` turns true.
 pub fn spawn(
@@ -352,6 +358,7 @@ pub fn spawn_with_history(
 ) -> Control {
     let (readings, readings_rx) = mpsc::channel(256);
     let (out_tx, output) = watch::channel(ControlOutput::default());
+    let (alive_tx, alive) = watch::channel(clock.instant());
     let mut policy = Policy::from_config(config);
     policy.history = history;
     let controller = Controller::new(SiteState::from_config(config), policy);
@@ -360,12 +367,14 @@ pub fn spawn_with_history(
         connections,
         readings: readings_rx,
         out: out_tx,
+        alive: alive_tx,
         shutdown,
     };
     let task = tokio::spawn(run(controller, channels, clock));
     Control {
         readings,
         output,
+        alive,
         task,
     }
 }
@@ -375,6 +384,7 @@ struct Channels {
     connections: Option<broadcast::Receiver<ConnectionEvent>>,
     readings: mpsc::Receiver<LoadReading>,
     out: watch::Sender<ControlOutput>,
+    alive: watch::Sender<Instant>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -393,10 +403,16 @@ async fn run(mut controller: Controller, mut ch: Channels, clock: Clock) {
     let mut events_open = true;
     let mut readings_open = true;
     let mut first = true;
+    let mut alive = tokio::time::interval(ALIVE_EVERY);
+    alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let due = controller.replan_due();
         tokio::select! {
             _ = ch.shutdown.changed() => break,
+            _ = alive.tick() => {
+                ch.alive.send_replace(clock.instant());
+                continue;
+            }
             _ = tokio::time::sleep_until(slot_at) => {
                 let reason = if std::mem::take(&mut first) { ReplanReason::Start } else { ReplanReason::Slot };
                 // Not rate-limited: the slot changes now.

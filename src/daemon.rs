@@ -83,6 +83,8 @@ pub struct Daemon {
     pub plan: watch::Receiver<ControlOutput>,
     /// Where the meters deliver non-charger load readings.
     pub load_readings: tokio::sync::mpsc::Sender<LoadReading>,
+    /// When the control loop last went round (`control::Control::alive`).
+    pub control_alive: watch::Receiver<tokio::time::Instant>,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
     http: JoinHandle<()>,
@@ -192,6 +194,7 @@ pub async fn start_with_clock(
         accounting,
         meters,
         plan: control.output,
+        control_alive: control.alive,
         load_readings: control.readings,
         shutdown,
         server,
@@ -401,6 +404,11 @@ fn start_meters(
 }
 
 impl Daemon {
+    /// Turns true when `stop` begins.
+    pub fn subscribe_shutdown(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
     /// Stops accepting, closes every charger connection and waits for them, at most
     /// `SHUTDOWN_LIMIT` (DESIGN.md: graceful shutdown within 10 s).
     pub async fn stop(self) {

@@ -5,7 +5,7 @@
 //! read by `http`. `daemon` wires them. Layers, lowest first, each importing only from its
 //! own folder and those before it: `units`, `ev`, `clock`, `logging`; `ocpp`, `profiles`; `config`;
 //! `meter`, then `store`; `csms`, `http`; `charger`, `site`; `planner`; `control`;
-//! `dispatch`; `daemon` (with `descriptors`) and the simulator (`sim`) that tests and benches share.
+//! `dispatch`; `daemon` (with `descriptors`, and `service` for systemd) and the simulator (`sim`) that tests and benches share.
 //! ARCHITECTURE.md draws the same in more detail.
 #![forbid(unsafe_code)]
 
@@ -24,6 +24,7 @@ pub mod meter;
 pub mod ocpp;
 pub mod planner;
 pub mod profiles;
+pub mod service;
 pub mod sim;
 pub mod site;
 pub mod store;

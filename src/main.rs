@@ -278,9 +278,22 @@ fn run(path: &std::path::Path, log_format: LogFormat, store_path: Option<PathBuf
                 return ExitCode::FAILURE;
             }
         };
+        let systemd = chargegate::service::Systemd::from_env();
+        systemd.ready(&format!(
+            "listening for chargers on {}, {} configured",
+            daemon.csms_addr,
+            config.chargers.len()
+        ));
+        let watchdog = tokio::spawn(systemd.watch(
+            daemon.control_alive.clone(),
+            daemon.plan.clone(),
+            daemon.subscribe_shutdown(),
+        ));
         wait_for_signal().await;
         tracing::info!("shutting down");
+        systemd.stopping();
         daemon.stop().await;
+        watchdog.abort();
         ExitCode::SUCCESS
     })
 }

@@ -1,5 +1,6 @@
 //! The `chargegate` binary as the electrician and systemd use it: `validate` exit codes and
-//! output, `run` refusing a bad config, and a clean stop on SIGTERM.
+//! output, `run` refusing a bad config, a clean stop on SIGTERM, and the notifications
+//! systemd hears (`Type=notify`, watchdog).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -312,4 +313,73 @@ fn a_missing_tls_file_fails_validate_and_run_with_exit_78() {
             "{command}: {stderr}"
         );
     }
+}
+
+/// The next notification the daemon sends to its `NOTIFY_SOCKET`, as text.
+async fn next_notification(socket: &tokio::net::UnixDatagram) -> String {
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), socket.recv(&mut buf))
+        .await
+        .expect("a notification within 10 s")
+        .unwrap();
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// Issue 14: under systemd (`Type=notify`, `WatchdogSec=`) the daemon says READY=1 once the
+/// chargers' port listens, feeds the watchdog from its control loop at half the interval
+/// with a status line, and says STOPPING=1 on SIGTERM. systemd's side is a datagram
+/// socket here, as `NOTIFY_SOCKET` is under systemd.
+#[tokio::test]
+async fn systemd_hears_ready_watchdog_pings_and_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, port) = site_on_a_free_port(dir.path());
+    let path = dir.path().join("notify.sock");
+    let socket = tokio::net::UnixDatagram::bind(&path).unwrap();
+    let path = path.to_str().unwrap();
+    let mut child = spawn_run(
+        &config,
+        "json",
+        &[("NOTIFY_SOCKET", path), ("WATCHDOG_USEC", "1000000")],
+    );
+    let ready = next_notification(&socket).await;
+    assert!(ready.lines().any(|l| l == "READY=1"), "{ready:?}");
+    assert!(ready.contains("STATUS=listening for chargers"), "{ready:?}");
+    tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("the chargers' port listens once READY=1 is sent");
+    // WatchdogSec=1 s: a ping every 0.5 s, each with the site's status line.
+    let started = Instant::now();
+    for _ in 0..3 {
+        let ping = next_notification(&socket).await;
+        assert!(ping.lines().any(|l| l == "WATCHDOG=1"), "{ping:?}");
+        assert!(
+            ping.contains("STATUS=") && ping.contains("plan"),
+            "{ping:?}"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "three pings took {:?} at WatchdogSec=1s",
+        started.elapsed()
+    );
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.get().id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let mut stopping = false;
+    for _ in 0..20 {
+        let note = next_notification(&socket).await;
+        if note.lines().any(|l| l == "STOPPING=1") {
+            stopping = true;
+            break;
+        }
+    }
+    assert!(stopping, "STOPPING=1 after SIGTERM");
+    let mut process = child.0.take().unwrap();
+    let status = tokio::task::spawn_blocking(move || process.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
 }
