@@ -3,7 +3,9 @@
 //! It reads frames, answers the charger's CALLs through `csms::Csms`, sends queued
 //! commands one at a time, times them out, and writes every command and its answer to the
 //! audit log (DESIGN.md S6). Anything a charger sends is answered or logged; nothing it
-//! sends ends the task except a closed or broken socket.
+//! sends ends the task except a closed or broken socket, or framing WebSocket cannot carry
+//! on from (a text message that is not UTF-8, a frame or message over the hard size
+//! limit), which is first answered with its close code (RFC 6455 §7.4.1).
 
 use std::time::Duration;
 
@@ -14,6 +16,7 @@ use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{oneshot, watch};
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -96,7 +99,7 @@ pub async fn serve<S>(
                 None => break None,
                 Some(Err(e)) => {
                     tracing::warn!(charger = %conn.ctx.id, "connection error: {e}");
-                    break None;
+                    break framing_close(&e);
                 }
                 Some(Ok(Message::Text(text))) => {
                     if let Err(e) = conn.on_text(text.as_str()).await {
@@ -146,6 +149,22 @@ pub async fn serve<S>(
 async fn sleep_until(deadline: Option<Instant>) {
     if let Some(deadline) = deadline {
         tokio::time::sleep_until(deadline).await;
+    }
+}
+
+/// The close frame that tells a charger why its framing ended the connection (RFC 6455
+/// §7.4.1). tungstenite reports these as errors and leaves the closing to us; without a
+/// close frame the charger sees only a dropped socket and cannot tell a bug from a network
+/// fault. Its reader is finished after such an error (the stream is fused, and after an
+/// oversized frame's header it would otherwise buffer the payload), but writing still works.
+/// Other errors (a reset, an I/O error, a protocol violation) close without one.
+fn framing_close(error: &WsError) -> Option<(CloseCode, &'static str)> {
+    match error {
+        // 1007: data in a message not consistent with its type (a text frame not UTF-8).
+        WsError::Utf8(_) => Some((CloseCode::Invalid, "text message is not UTF-8")),
+        // 1009: a frame or a reassembled message over `WebSocketConfig`'s hard limit.
+        WsError::Capacity(_) => Some((CloseCode::Size, "message too big")),
+        _ => None,
     }
 }
 
@@ -415,6 +434,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn framing_errors_get_their_close_code_and_others_none() {
+        use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
+        let too_long = WsError::Capacity(CapacityError::MessageTooLong {
+            size: 20,
+            max_size: 10,
+        });
+        let code = |e: &WsError| framing_close(e).map(|(code, _)| u16::from(code));
+        assert_eq!(code(&WsError::Utf8("bad".into())), Some(1007));
+        assert_eq!(code(&too_long), Some(1009));
+        let reset = WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake);
+        assert_eq!(code(&reset), None);
+        assert_eq!(code(&WsError::ConnectionClosed), None);
+    }
 
     #[test]
     fn the_id_of_an_oversized_call_is_read_from_its_head() {
