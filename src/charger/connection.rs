@@ -168,9 +168,15 @@ fn framing_close(error: &WsError) -> Option<(CloseCode, &'static str)> {
     }
 }
 
+/// The bytes an oversized CALL's id is looked for in: `[2,"`, some spaces, and 36
+/// characters of up to 4 bytes each.
+const ID_HEAD_BYTES: usize = 32 + 4 * rpc::MAX_MESSAGE_ID_LEN;
+
 /// The message id of a frame too large to parse, read from its first bytes, if it is a CALL.
+/// An id with a JSON escape is not read (its text is not the id), so such a frame is only
+/// logged.
 fn call_id_prefix(text: &str) -> Option<&str> {
-    let head = text.get(..text.len().min(64))?;
+    let head = &text[..text.floor_char_boundary(ID_HEAD_BYTES)];
     let rest = head
         .trim_start()
         .strip_prefix('[')?
@@ -183,7 +189,7 @@ fn call_id_prefix(text: &str) -> Option<&str> {
         .strip_prefix('"')?;
     let end = rest.find('"')?;
     let id = &rest[..end];
-    (!id.is_empty() && id.len() <= rpc::MAX_MESSAGE_ID_LEN).then_some(id)
+    (rpc::valid_message_id(id) && !id.contains('\\')).then_some(id)
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
@@ -460,5 +466,23 @@ mod tests {
         assert_eq!(call_id_prefix(r#"[3,"abc",{}]"#), None);
         assert_eq!(call_id_prefix(r#"[2,"","x"]"#), None);
         assert_eq!(call_id_prefix("garbage"), None);
+        assert_eq!(call_id_prefix(r#"[2,"a\"b","DataTransfer",{"#), None);
+    }
+
+    #[test]
+    fn the_id_of_an_oversized_call_may_be_36_multibyte_characters() {
+        for c in ['é', '€', '🔌'] {
+            let id: String = std::iter::repeat_n(c, rpc::MAX_MESSAGE_ID_LEN).collect();
+            let head = format!(
+                r#"[2,"{id}","DataTransfer",{{"data":"{}"}}]"#,
+                "x".repeat(100)
+            );
+            assert_eq!(call_id_prefix(&head), Some(id.as_str()), "{c}");
+            let long = format!(r#"[2,"{id}{c}","DataTransfer",{{}}]"#);
+            assert_eq!(call_id_prefix(&long), None, "{c}: 37 characters");
+        }
+        // A char boundary that is not at the head's end does not lose the id.
+        let head = format!(r#"[2,"a","DataTransfer",{{"data":"{}"}}]"#, "é".repeat(100));
+        assert_eq!(call_id_prefix(&head), Some("a"));
     }
 }
