@@ -60,8 +60,10 @@ impl fmt::Display for WattHours {
 /// The OCPP identity of a charger: the last segment of `ws://HOST/ocpp/<id>`.
 ///
 /// OCPP 2.0.1 Part 4 §3.1.1 allows at most 48 characters from the URL "unreserved" set
-/// (plus `*`, `:` and a few others that 1.6 chargers use); we accept exactly that set so
-/// that an identity is always safe in a URL, a log line, an MQTT topic and a file name.
+/// (plus `*`, `:` and a few others that 1.6 chargers use); we accept ASCII letters and
+/// digits and `ChargerId::SYMBOLS` (not `~`), so that an identity is always safe in a URL,
+/// a log line, an MQTT topic and a file name. `ChargerId::rule` says so in words, for every
+/// message that tells someone what an id may hold.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ChargerId(String);
 
@@ -72,12 +74,25 @@ pub enum ChargerIdError {
     Empty,
     #[error("a charger id has at most 48 characters, this one has {0}")]
     TooLong(usize),
-    #[error("a charger id may only hold letters, digits and . _ - : * | @ (found {0:?})")]
+    #[error("a charger id has {rule} (found {0:?})", rule = ChargerId::rule())]
     BadChar(char),
 }
 
 impl ChargerId {
     pub const MAX_LEN: usize = 48;
+    /// What a charger id may hold besides ASCII letters and digits.
+    pub const SYMBOLS: [char; 7] = ['.', '_', '-', ':', '*', '|', '@'];
+
+    /// The rule in words, from the same constants `new` checks: "1-48 letters, digits and
+    /// . _ - : * | @".
+    pub fn rule() -> String {
+        let symbols: Vec<String> = Self::SYMBOLS.iter().map(char::to_string).collect();
+        format!(
+            "1-{} letters, digits and {}",
+            Self::MAX_LEN,
+            symbols.join(" ")
+        )
+    }
 
     pub fn new(id: impl Into<String>) -> Result<Self, ChargerIdError> {
         let id = id.into();
@@ -88,9 +103,10 @@ impl ChargerId {
         if len > Self::MAX_LEN {
             return Err(ChargerIdError::TooLong(len));
         }
-        if let Some(bad) = id.chars().find(|c| {
-            !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '*' | '|' | '@'))
-        }) {
+        if let Some(bad) = id
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || Self::SYMBOLS.contains(c)))
+        {
             return Err(ChargerIdError::BadChar(bad));
         }
         Ok(Self(id))
@@ -217,6 +233,23 @@ mod tests {
         assert_eq!(
             ChargerId::new("x".repeat(49)).unwrap_err(),
             ChargerIdError::TooLong(49)
+        );
+    }
+
+    /// Every printable ASCII character is named by the rule exactly when it is accepted.
+    #[test]
+    fn the_charger_id_rule_in_words_is_the_rule_checked() {
+        let rule = ChargerId::rule();
+        assert_eq!(rule, "1-48 letters, digits and . _ - : * | @");
+        let listed = rule.split_once(" and ").map_or("", |(_, s)| s);
+        for c in (0x21u8..0x7f).map(char::from) {
+            let accepted = ChargerId::new(format!("a{c}b")).is_ok();
+            let named = c.is_ascii_alphanumeric() || listed.split(' ').any(|s| s.chars().eq([c]));
+            assert_eq!(named, accepted, "{c:?}");
+        }
+        assert_eq!(
+            ChargerIdError::BadChar('~').to_string(),
+            format!("a charger id has {rule} (found '~')")
         );
     }
 

@@ -3,7 +3,9 @@
 //! It reads frames, answers the charger's CALLs through `csms::Csms`, sends queued
 //! commands one at a time, times them out, and writes every command and its answer to the
 //! audit log (DESIGN.md S6). Anything a charger sends is answered or logged; nothing it
-//! sends ends the task except a closed or broken socket.
+//! sends ends the task except a closed or broken socket, or framing WebSocket cannot carry
+//! on from (a text message that is not UTF-8, a frame or message over the hard size
+//! limit), which is first answered with its close code (RFC 6455 §7.4.1).
 
 use std::time::Duration;
 
@@ -14,6 +16,7 @@ use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{oneshot, watch};
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -98,7 +101,7 @@ pub async fn serve<S>(
                 None => break None,
                 Some(Err(e)) => {
                     tracing::warn!(charger = %conn.ctx.id, "connection error: {e}");
-                    break None;
+                    break framing_close(&e);
                 }
                 Some(Ok(Message::Text(text))) => {
                     if let Err(e) = conn.on_text(text.as_str()).await {
@@ -151,9 +154,31 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
+/// The close frame that tells a charger why its framing ended the connection (RFC 6455
+/// §7.4.1). tungstenite reports these as errors and leaves the closing to us; without a
+/// close frame the charger sees only a dropped socket and cannot tell a bug from a network
+/// fault. Its reader is finished after such an error (the stream is fused, and after an
+/// oversized frame's header it would otherwise buffer the payload), but writing still works.
+/// Other errors (a reset, an I/O error, a protocol violation) close without one.
+fn framing_close(error: &WsError) -> Option<(CloseCode, &'static str)> {
+    match error {
+        // 1007: data in a message not consistent with its type (a text frame not UTF-8).
+        WsError::Utf8(_) => Some((CloseCode::Invalid, "text message is not UTF-8")),
+        // 1009: a frame or a reassembled message over `WebSocketConfig`'s hard limit.
+        WsError::Capacity(_) => Some((CloseCode::Size, "message too big")),
+        _ => None,
+    }
+}
+
+/// The bytes an oversized CALL's id is looked for in: `[2,"`, some spaces, and 36
+/// characters of up to 4 bytes each.
+const ID_HEAD_BYTES: usize = 32 + 4 * rpc::MAX_MESSAGE_ID_LEN;
+
 /// The message id of a frame too large to parse, read from its first bytes, if it is a CALL.
+/// An id with a JSON escape is not read (its text is not the id), so such a frame is only
+/// logged.
 fn call_id_prefix(text: &str) -> Option<&str> {
-    let head = text.get(..text.len().min(64))?;
+    let head = &text[..text.floor_char_boundary(ID_HEAD_BYTES)];
     let rest = head
         .trim_start()
         .strip_prefix('[')?
@@ -166,7 +191,7 @@ fn call_id_prefix(text: &str) -> Option<&str> {
         .strip_prefix('"')?;
     let end = rest.find('"')?;
     let id = &rest[..end];
-    (!id.is_empty() && id.len() <= rpc::MAX_MESSAGE_ID_LEN).then_some(id)
+    (rpc::valid_message_id(id) && !id.contains('\\')).then_some(id)
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
@@ -420,6 +445,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn framing_errors_get_their_close_code_and_others_none() {
+        use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
+        let too_long = WsError::Capacity(CapacityError::MessageTooLong {
+            size: 20,
+            max_size: 10,
+        });
+        let code = |e: &WsError| framing_close(e).map(|(code, _)| u16::from(code));
+        assert_eq!(code(&WsError::Utf8("bad".into())), Some(1007));
+        assert_eq!(code(&too_long), Some(1009));
+        let reset = WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake);
+        assert_eq!(code(&reset), None);
+        assert_eq!(code(&WsError::ConnectionClosed), None);
+    }
+
+    #[test]
     fn the_id_of_an_oversized_call_is_read_from_its_head() {
         assert_eq!(
             call_id_prefix(r#"[2,"abc","DataTransfer",{"data":"xxxx"#),
@@ -429,5 +469,23 @@ mod tests {
         assert_eq!(call_id_prefix(r#"[3,"abc",{}]"#), None);
         assert_eq!(call_id_prefix(r#"[2,"","x"]"#), None);
         assert_eq!(call_id_prefix("garbage"), None);
+        assert_eq!(call_id_prefix(r#"[2,"a\"b","DataTransfer",{"#), None);
+    }
+
+    #[test]
+    fn the_id_of_an_oversized_call_may_be_36_multibyte_characters() {
+        for c in ['é', '€', '🔌'] {
+            let id: String = std::iter::repeat_n(c, rpc::MAX_MESSAGE_ID_LEN).collect();
+            let head = format!(
+                r#"[2,"{id}","DataTransfer",{{"data":"{}"}}]"#,
+                "x".repeat(100)
+            );
+            assert_eq!(call_id_prefix(&head), Some(id.as_str()), "{c}");
+            let long = format!(r#"[2,"{id}{c}","DataTransfer",{{}}]"#);
+            assert_eq!(call_id_prefix(&long), None, "{c}: 37 characters");
+        }
+        // A char boundary that is not at the head's end does not lose the id.
+        let head = format!(r#"[2,"a","DataTransfer",{{"data":"{}"}}]"#, "é".repeat(100));
+        assert_eq!(call_id_prefix(&head), Some("a"));
     }
 }

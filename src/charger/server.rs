@@ -337,8 +337,9 @@ impl Accepted {
 
     fn ws_config(&self) -> WebSocketConfig {
         let mut ws_config = WebSocketConfig::default();
-        // Frames past 4x the message limit are not even buffered; between 1x and 4x the
-        // connection answers with a CALLERROR and stays up.
+        // Frames past 4x the message limit are not even buffered and close the connection
+        // with 1009 (connection::framing_close); between 1x and 4x the connection answers
+        // with a CALLERROR and stays up.
         let hard_limit = self.settings.limits.max_message_bytes.saturating_mul(4);
         ws_config.max_message_size = Some(hard_limit);
         ws_config.max_frame_size = Some(hard_limit);

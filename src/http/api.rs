@@ -87,7 +87,7 @@ pub async fn audit(
         Err(_) => {
             return error(
                 StatusCode::BAD_REQUEST,
-                "charger: not a charger id (1-48 letters, digits and -._~)",
+                format!("charger: not a charger id ({})", ChargerId::rule()),
             );
         }
     };

@@ -298,4 +298,45 @@ mod tests {
         v.0.insert(Quantity::VoltageL1, -5.0);
         assert!(plausible(&v).is_err());
     }
+
+    /// Issue 17: a float register that is infinite as read, or whose value overflows to
+    /// infinity in base units (f64::MAX kWh), is refused like NaN and never becomes a reading.
+    #[test]
+    fn a_float_that_is_or_becomes_infinite_is_refused() {
+        let text = "vendor='t'\nmodel='t'\nsource='t'\nmax-block-registers=20\n\
+             [[register]]\nquantity='current-l1'\nkind='input'\naddress=0\ntype='f32'\nunit='A'\n\
+             [[register]]\nquantity='energy-import'\nkind='input'\naddress=2\ntype='f64'\nunit='kWh'\n";
+        let p = Profile::parse(text, std::path::Path::new("t.toml")).unwrap();
+        let max = f64::MAX.to_bits();
+        let energy = [
+            (max >> 48) as u16,
+            (max >> 32) as u16,
+            (max >> 16) as u16,
+            max as u16,
+        ];
+        let image = |current: [u16; 2], energy: [u16; 4]| {
+            let mut image = RegisterImage::default();
+            image.insert(RegisterKind::Input, 0, &current);
+            image.insert(RegisterKind::Input, 2, &energy);
+            image
+        };
+        let fine = image(f32_words(16.0), [0; 4]);
+        assert_eq!(
+            decode(&p, &fine, 0).unwrap().get(Quantity::CurrentL1),
+            Some(16.0)
+        );
+        for (current, energy, quantity) in [
+            (f32_words(f32::INFINITY), [0; 4], "current-l1"),
+            (f32_words(f32::NEG_INFINITY), [0; 4], "current-l1"),
+            (f32_words(16.0), energy, "energy-import"),
+        ] {
+            match decode(&p, &image(current, energy), 0) {
+                Err(DecodeError::Implausible { quantity: q, value }) => {
+                    assert_eq!(q, quantity);
+                    assert!(value.is_infinite(), "{value}");
+                }
+                other => panic!("{quantity}: an infinite value is refused, got {other:?}"),
+            }
+        }
+    }
 }

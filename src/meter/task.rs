@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
 
 use super::decode::{RegisterImage, Values, decode};
-use super::health::{Health, backoff};
+use super::health::{Health, StaleChange, backoff};
 use super::history::{MinuteAggregator, MinuteSummary};
 use super::modbus::{Connection, ReadError, connect, describe};
 use super::plan::{Block, plan};
@@ -154,7 +154,7 @@ impl Slot {
             .is_none()
             .then(|| (0, plan(&meter.profile, 0)));
         Self {
-            health: Health::new(meter.stale_after),
+            health: Health::new(meter.stale_after, Instant::now()),
             minutes: MinuteAggregator::new(meter.id.clone()),
             blocks,
             last: None,
@@ -224,14 +224,21 @@ impl Slot {
         }
     }
 
-    fn publish(&self, now: Instant) {
+    fn publish(&mut self, now: Instant) {
         let stale = self.health.is_stale(now);
-        if stale && !self.status.borrow().stale {
-            tracing::warn!(
+        match self.health.staleness_change(now) {
+            Some(StaleChange::WentStale) => tracing::warn!(
                 meter = self.meter.id,
                 "meter is STALE: no good reading for {} ms; the site assumes worst-case-load-a",
                 self.meter.stale_after.as_millis()
-            );
+            ),
+            Some(StaleChange::ReadingAgain { stale_for }) => tracing::info!(
+                meter = self.meter.id,
+                stale_ms = stale_for.as_millis(),
+                "meter reading again after {:.1} s STALE",
+                stale_for.as_secs_f64()
+            ),
+            None => {}
         }
         self.status.send_replace(MeterStatus {
             id: self.meter.id.clone(),

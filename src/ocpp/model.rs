@@ -114,6 +114,13 @@ impl ConnectorStatus {
     }
 }
 
+/// The largest magnitude a sampled value may have, in the unit it came in. No charger's
+/// meter reads 10^15 of what it reports (1 PWh, 1 PW, 1 PA; the Modbus side has the same
+/// bound on energy registers, `meter::decode`). Both versions refuse a value beyond it at
+/// the parse boundary, NaN and infinity included, so that a value stays finite when the
+/// session layer scales it to base units (kWh -> Wh: x 1000; 1e306 kWh would be infinite).
+pub const MAX_SAMPLE_MAGNITUDE: f64 = 1e15;
+
 /// One sampled value, from 1.6 SampledValue or 2.0.1 SampledValueType.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MeterSample {
@@ -123,7 +130,7 @@ pub struct MeterSample {
     /// `L1`, `L2`, `L3`, `N`, `L1-N`, ... or `None` for a total.
     pub phase: Option<String>,
     /// The value scaled to the base unit given in `unit` (a 1.6 `kWh` value stays `kWh`;
-    /// the session layer normalises units).
+    /// the session layer normalises units). Finite, at most `MAX_SAMPLE_MAGNITUDE`.
     pub value: f64,
     /// `Wh`, `kWh`, `A`, `W`, `V`, ... (1.6 unit / 2.0.1 unitOfMeasure.unit, multiplier applied).
     pub unit: Option<String>,

@@ -13,6 +13,12 @@ use super::model::OcppVersion;
 /// "maximum of 36 characters" too, OCPP-J 1.6 §4.1.1).
 pub const MAX_MESSAGE_ID_LEN: usize = 36;
 
+/// A message id a peer may use: 1 to `MAX_MESSAGE_ID_LEN` characters. The limit counts
+/// characters (Unicode scalar values), not UTF-8 bytes: 36 `€` are 108 bytes and a good id.
+pub fn valid_message_id(id: &str) -> bool {
+    !id.is_empty() && id.chars().count() <= MAX_MESSAGE_ID_LEN
+}
+
 /// CALLERROR codes, version-blind. `wire` gives each version's spelling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RpcErrorCode {
@@ -199,9 +205,7 @@ fn read_envelope(text: &str) -> Result<(u64, String, Vec<Value>), FrameError> {
         ));
     };
     let id = match items.get(1) {
-        Some(Value::String(id)) if !id.is_empty() && id.len() <= MAX_MESSAGE_ID_LEN => {
-            Some(id.clone())
-        }
+        Some(Value::String(id)) if valid_message_id(id) => Some(id.clone()),
         _ => None,
     };
     let Some(type_id) = items.first().and_then(Value::as_u64) else {
@@ -418,6 +422,24 @@ mod tests {
             None
         );
         assert!(!parse(r#"[3,"x",5]"#).unwrap_err().answerable);
+    }
+
+    #[test]
+    fn the_message_id_limit_counts_characters_not_bytes() {
+        // 36 characters of 2, 3 and 4 bytes each: 72, 108 and 144 bytes.
+        for c in ['é', '€', '🔌'] {
+            let id: String = std::iter::repeat_n(c, MAX_MESSAGE_ID_LEN).collect();
+            let frame = parse(&format!(r#"[2,"{id}","Heartbeat",{{}}]"#));
+            assert!(
+                matches!(&frame, Ok(Frame::Call { id: got, .. }) if *got == id),
+                "{c}: {frame:?}"
+            );
+            let long = format!("{id}{c}");
+            let err = parse(&format!(r#"[2,"{long}","Heartbeat",{{}}]"#)).unwrap_err();
+            assert_eq!(err.id, None, "{c}: 37 characters are too many");
+            assert!(err.answerable);
+            assert_eq!(err.error.code, RpcErrorCode::FormatViolation);
+        }
     }
 
     #[test]

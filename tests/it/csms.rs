@@ -556,3 +556,47 @@ async fn a_charger_that_never_answers_times_out_and_stays_connected() {
     }
     daemon.stop().await;
 }
+
+/// Issue 17, "Minor": a sampled value that is infinite as read ("1e400") or once in base
+/// units ("1e306" kWh is 1e309 Wh) is refused with a CALLERROR and never stored, so it
+/// reaches neither the energy register nor the load; the next good value is stored.
+#[tokio::test]
+async fn a_meter_value_that_converts_to_infinity_is_refused_and_not_stored() {
+    let site = Site::new("");
+    let daemon = site.start().await;
+    let sim = crate::common::connect_booted(&daemon, "CP16-1", OcppVersion::V16).await;
+    let now = chargegate::ocpp::time::format(&Utc::now());
+    let start = json!([2, "s-1", "StartTransaction",
+        {"connectorId": 1, "idTag": "GOOD", "meterStart": 0, "timestamp": now}]);
+    sim.send_text(&start.to_string()).await.unwrap();
+    let tx = match sim.next_raw_reply(Duration::from_secs(3)).await {
+        Ok(RawReply::Frame(chargegate::ocpp::rpc::Frame::CallResult { payload, .. })) => {
+            payload["transactionId"].as_i64().expect("a transactionId")
+        }
+        other => panic!("StartTransaction answered, got {other:?}"),
+    };
+    let meter_values = |id: &str, value: &str| {
+        json!([2, id, "MeterValues", {"connectorId": 1, "transactionId": tx, "meterValue": [
+            {"timestamp": now, "sampledValue": [{"value": value, "unit": "kWh"}]}]}])
+        .to_string()
+    };
+    for (id, value) in [("m-inf", "1e400"), ("m-big", "1e306")] {
+        sim.send_text(&meter_values(id, value)).await.unwrap();
+        assert_eq!(
+            raw_error(&sim).await,
+            (id.into(), "PropertyConstraintViolation".into()),
+            "{value} kWh"
+        );
+    }
+    assert_eq!(crate::common::samples_of(&daemon, tx).await, 0);
+    sim.send_text(&meter_values("m-ok", "12.5")).await.unwrap();
+    match sim.next_raw_reply(Duration::from_secs(3)).await {
+        Ok(RawReply::Frame(chargegate::ocpp::rpc::Frame::CallResult { id, .. })) => {
+            assert_eq!(id, "m-ok");
+        }
+        other => panic!("a good MeterValues is answered, got {other:?}"),
+    }
+    assert_eq!(crate::common::samples_of(&daemon, tx).await, 1);
+    sim.close().await;
+    daemon.stop().await;
+}

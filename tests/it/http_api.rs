@@ -331,3 +331,40 @@ async fn a_request_addressed_to_another_name_is_refused() {
     }
     daemon.stop().await;
 }
+
+/// Issue 17, "Minor": the error for a bad `charger` filter lists the characters a charger
+/// id may hold, and exactly those `ChargerId::new` accepts: every printable ASCII
+/// character other than a letter or digit is listed if and only if it is accepted.
+#[tokio::test]
+async fn a_bad_charger_filter_lists_the_characters_a_charger_id_may_hold() {
+    let site = crate::common::Site::new("");
+    let daemon = site.start().await;
+    let (status, body) = get(daemon.http_addr, "/api/v1/audit?charger=CP%2316").await;
+    assert_eq!(status, 400, "{body}");
+    let error = body["error"].as_str().unwrap_or_default().to_string();
+    let (_, rule) = error
+        .split_once('(')
+        .unwrap_or_else(|| panic!("the rule in parentheses: {error}"));
+    let (lengths, symbols) = rule
+        .split_once(" letters, digits and ")
+        .unwrap_or_else(|| panic!("letters, digits and symbols: {error}"));
+    assert_eq!(lengths, format!("1-{}", ChargerId::MAX_LEN), "{error}");
+    let listed: Vec<char> = symbols
+        .trim_end_matches(')')
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    for c in (0x21u8..0x7f)
+        .map(char::from)
+        .filter(|c| !c.is_ascii_alphanumeric())
+    {
+        let accepted = ChargerId::new(format!("a{c}b")).is_ok();
+        assert_eq!(
+            listed.contains(&c),
+            accepted,
+            "{c:?} is {} by ChargerId::new: {error}",
+            if accepted { "accepted" } else { "refused" }
+        );
+    }
+    daemon.stop().await;
+}

@@ -6,6 +6,7 @@ mod common;
 
 mod baseline;
 mod cli;
+mod close_codes;
 mod commands;
 mod control_loop;
 mod csms;

@@ -25,7 +25,8 @@ use super::messages::{
 use super::to_json;
 use crate::ocpp::model::{
     AuthorizationStatus, ChargerEvent, ConnectorStatus, DataTransferStatus, EventReply, EvseRef,
-    IdToken, IdTokenInfo, MeterSample, RegistrationStatus, TransactionEvent, TxKey, TxPhase,
+    IdToken, IdTokenInfo, MAX_SAMPLE_MAGNITUDE, MeterSample, RegistrationStatus, TransactionEvent,
+    TxKey, TxPhase,
 };
 use crate::ocpp::rpc::{PayloadError, RpcErrorCode};
 use crate::ocpp::strings::Bounded;
@@ -251,13 +252,19 @@ fn sample(
 }
 
 /// A Raw value is a decimal number in a string (§7.43). Anything else, including `NaN` and
-/// `inf` which Rust's parser would accept, is a PropertyConstraintViolation.
+/// `inf` which Rust's parser would accept, and a number beyond `MAX_SAMPLE_MAGNITUDE`
+/// (`1e400` parses as infinity, `1e306` kWh is infinite in Wh), is a
+/// PropertyConstraintViolation.
 fn raw_value(text: &str) -> Result<f64, PayloadError> {
     match text.trim().parse::<f64>() {
-        Ok(value) if value.is_finite() => Ok(value),
+        // NaN fails the comparison.
+        Ok(value) if value.abs() <= MAX_SAMPLE_MAGNITUDE => Ok(value),
         _ => Err(PayloadError::new(
             RpcErrorCode::PropertyConstraintViolation,
-            format!("sampledValue.value {text:?} is not a decimal number"),
+            format!(
+                "sampledValue.value {text:?} is not a decimal number of at most \
+                 {MAX_SAMPLE_MAGNITUDE:e} in magnitude"
+            ),
         )),
     }
 }
@@ -953,6 +960,18 @@ mod tests {
             ),
             ("MeterValues", meter(json!({"value": "abc"})), Property),
             ("MeterValues", meter(json!({"value": "NaN"})), Property),
+            // Issue 17: what converts to infinity, as read or in base units (x1000).
+            ("MeterValues", meter(json!({"value": "1e400"})), Property),
+            (
+                "MeterValues",
+                meter(json!({"value": "1e306", "unit": "kWh"})),
+                Property,
+            ),
+            (
+                "MeterValues",
+                meter(json!({"value": "-1e306", "unit": "kW", "measurand": "Power.Active.Import"})),
+                Property,
+            ),
             ("MeterValues", meter(json!({"value": ""})), Property),
             (
                 "MeterValues",

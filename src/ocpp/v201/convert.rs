@@ -20,8 +20,8 @@ use super::messages::*;
 use super::to_json;
 use crate::ocpp::model::{
     AuthorizationStatus, ChargerEvent, ConnectorStatus, DataTransferStatus, EvChargingNeeds,
-    EventReply, EvseRef, IdToken, IdTokenInfo, MeterSample, NotifiedEvent, RegistrationStatus,
-    ReportedVariable, TransactionEvent, TxKey, TxPhase,
+    EventReply, EvseRef, IdToken, IdTokenInfo, MAX_SAMPLE_MAGNITUDE, MeterSample, NotifiedEvent,
+    RegistrationStatus, ReportedVariable, TransactionEvent, TxKey, TxPhase,
 };
 use crate::ocpp::rpc::{PayloadError, RpcErrorCode};
 use crate::ocpp::strings::Bounded;
@@ -89,7 +89,10 @@ fn samples_from_wire(meter_values: Vec<MeterValueWire>) -> Result<Vec<MeterSampl
                 None => (None, 0),
             };
             let value = sv.value * 10f64.powi(multiplier);
-            if !value.is_finite() {
+            // Finite and small enough to stay finite in base units (`MAX_SAMPLE_MAGNITUDE`);
+            // NaN fails the comparison.
+            let in_range = value.abs() <= MAX_SAMPLE_MAGNITUDE;
+            if !in_range {
                 return Err(PayloadError::new(
                     RpcErrorCode::PropertyConstraintViolation,
                     format!(

@@ -645,6 +645,12 @@ mod tests {
                 PropertyConstraintViolation,
             ),
             (
+                // Finite as sent, infinite in Wh once the session layer scales kWh (issue 17).
+                "MeterValues",
+                json!({"evseId": 1, "meterValue": [{"timestamp": "2026-03-01T08:00:00Z", "sampledValue": [{"value": 1e306, "unitOfMeasure": {"unit": "kWh"}}]}]}),
+                PropertyConstraintViolation,
+            ),
+            (
                 "NotifyReport",
                 json!({"requestId": 1, "seqNo": 0}),
                 OccurrenceConstraintViolation,
