@@ -18,6 +18,24 @@ impl KillOnDrop {
     fn get(&mut self) -> &mut std::process::Child {
         self.0.as_mut().expect("child is running")
     }
+
+    /// Sends SIGTERM, as systemd stops a service.
+    fn terminate(&mut self) {
+        let kill = Command::new("kill")
+            .args(["-TERM", &self.get().id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+    }
+
+    /// Waits for the daemon to exit and returns how.
+    async fn exit_status(&mut self) -> std::process::ExitStatus {
+        let mut process = self.0.take().expect("child is running");
+        tokio::task::spawn_blocking(move || process.wait())
+            .await
+            .unwrap()
+            .unwrap()
+    }
 }
 
 impl Drop for KillOnDrop {
@@ -203,16 +221,8 @@ async fn run_serves_chargers_and_stops_cleanly_on_sigterm() {
     assert_eq!(sim.boot().await.unwrap()["status"], "Accepted");
 
     let started = Instant::now();
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.get().id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let mut process = child.0.take().unwrap();
-    let status = tokio::task::spawn_blocking(move || process.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    child.terminate();
+    let status = child.exit_status().await;
     assert!(status.success(), "{status:?}");
     assert!(
         started.elapsed() < Duration::from_secs(10),
@@ -267,16 +277,8 @@ async fn a_line_break_from_the_wire_cannot_forge_a_log_line() {
         .unwrap();
     let _ = sim.next_raw_reply(Duration::from_secs(3)).await;
     sim.close().await;
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.get().id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let mut process = child.0.take().unwrap();
-    tokio::task::spawn_blocking(move || process.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    child.terminate();
+    child.exit_status().await;
     let lines = logs.join().unwrap();
     let forged: Vec<_> = lines.iter().filter(|l| l.contains("FORGED")).collect();
     assert!(!forged.is_empty(), "the action name is logged: {lines:#?}");
@@ -362,11 +364,7 @@ async fn systemd_hears_ready_watchdog_pings_and_stopping() {
         "three pings took {:?} at WatchdogSec=1s",
         started.elapsed()
     );
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.get().id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    child.terminate();
     let mut stopping = false;
     for _ in 0..20 {
         let note = next_notification(&socket).await;
@@ -376,10 +374,6 @@ async fn systemd_hears_ready_watchdog_pings_and_stopping() {
         }
     }
     assert!(stopping, "STOPPING=1 after SIGTERM");
-    let mut process = child.0.take().unwrap();
-    let status = tokio::task::spawn_blocking(move || process.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let status = child.exit_status().await;
     assert!(status.success(), "{status:?}");
 }
