@@ -8,10 +8,20 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use chargegate::config::{self, ConfigError};
 
+/// `--version`: the release, the commit and the target it was built for (`build.rs`).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("CHARGEGATE_COMMIT"),
+    ", ",
+    env!("CHARGEGATE_TARGET"),
+    ")"
+);
+
 #[derive(Parser, Debug)]
 #[command(
     name = "chargegate",
-    version,
+    version = VERSION,
     about = "Local smart-charging controller for EV depots"
 )]
 struct Cli {

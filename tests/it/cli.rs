@@ -377,3 +377,28 @@ async fn systemd_hears_ready_watchdog_pings_and_stopping() {
     let status = child.exit_status().await;
     assert!(status.success(), "{status:?}");
 }
+
+/// Issue 14: `--version` names the release, the commit and the target triple, so a gateway
+/// in the field says exactly what it runs.
+#[test]
+fn version_names_the_release_commit_and_target() {
+    let out = Command::new(BIN).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let expected_start = format!("chargegate {} (commit ", env!("CARGO_PKG_VERSION"));
+    assert!(text.starts_with(&expected_start), "{text:?}");
+    let inside = text
+        .trim()
+        .strip_prefix(&expected_start)
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{text:?}"));
+    let (commit, target) = inside
+        .split_once(", ")
+        .unwrap_or_else(|| panic!("{text:?}"));
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 12 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+        "{commit:?}"
+    );
+    assert!(target.contains("-linux-"), "{target:?}");
+}
