@@ -24,3 +24,4 @@ mod site_metered;
 mod site_planned;
 mod site_sim;
 mod tls;
+mod unit_file;
