@@ -252,7 +252,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         self.send(rpc::call_error(
                             self.version(),
                             &id,
-                            e.error.code,
+                            rpc::error_reply_code(&e),
                             &e.error.message,
                         ))
                         .await

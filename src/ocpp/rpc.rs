@@ -330,6 +330,18 @@ pub fn error_reply_id(version: OcppVersion, parsed_id: Option<&str>) -> Option<S
     }
 }
 
+/// The code of the CALLERROR for an unparseable frame: RpcFrameworkError when its message
+/// id could not be read ("Content of the call is not a valid RPC Request, for example:
+/// MessageId could not be read", OCPP 2.0.1 Part 4, the error code table; ProtocolError in
+/// 1.6, which never answers such a frame), otherwise what was wrong with the frame.
+pub fn error_reply_code(error: &FrameError) -> RpcErrorCode {
+    if error.id.is_none() {
+        RpcErrorCode::RpcFrameworkError
+    } else {
+        error.error.code
+    }
+}
+
 /// Writes a CALL.
 pub fn call(id: &str, action: &str, payload: &Value) -> String {
     Value::Array(vec![2.into(), id.into(), action.into(), payload.clone()]).to_string()

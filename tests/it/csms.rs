@@ -408,7 +408,8 @@ async fn malformed_input_gets_the_right_callerror_and_the_connection_stays_up() 
         let sim = connect(&daemon, &charger_for(version, 1), version).await;
         let v16 = version == OcppVersion::V16;
 
-        // Not JSON: 2.0.1 answers with id "-1"; 1.6 has no id to answer.
+        // Not JSON: 2.0.1 answers with id "-1" and RpcFrameworkError ("MessageId could not
+        // be read", Part 4's error code table); 1.6 has no id to answer.
         sim.send_text("{this is not json").await.unwrap();
         if v16 {
             assert!(
@@ -419,7 +420,7 @@ async fn malformed_input_gets_the_right_callerror_and_the_connection_stays_up() 
         } else {
             assert_eq!(
                 raw_error(&sim).await,
-                ("-1".into(), "FormatViolation".into())
+                ("-1".into(), "RpcFrameworkError".into())
             );
         }
 
