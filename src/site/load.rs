@@ -17,8 +17,11 @@
 //!   maximum over a short window of settled derived values (`LoadWindow`) that reaches
 //!   back to the oldest sample subtracted: a value derived before an unreported change
 //!   covers it, and a real fall of the other load is seen as soon as every subtracted
-//!   sample is newer than the fall (not a fixed minute later). A sample older than the
-//!   window is not subtracted at all, since nothing would cover it.
+//!   sample is newer than the fall (not a fixed minute later). Precisely, the result is
+//!   the latest value plus the largest fall within the window (`LoadWindow::max_with`):
+//!   the fall may be a vehicle that finished unreported, so a rise after it is other load
+//!   on top, not a return to the old level.
+//!   A sample older than the window is not subtracted at all, since nothing would cover it.
 //! - While a vehicle is still following a cut (`ChargerDraw::settling`) the meter carries
 //!   its old draw; the reading counts it as other load (it is on the fuse) but the window
 //!   does not remember it, so one cut does not shrink the room for the window's span. The
@@ -319,16 +322,24 @@ impl LoadWindow {
         max
     }
 
-    /// The per-phase maximum of what is kept and `value`, forgetting nothing: a reading
-    /// taken while vehicles follow chargegate's changes is not a settled value.
+    /// What covers the kept values and `value`, per phase, forgetting nothing (a reading
+    /// taken while vehicles follow chargegate's changes is not a settled value): `value`
+    /// plus the largest fall within the kept values and `value` (from one value to any
+    /// later one). A fall may be a vehicle that stopped drawing without having reported it
+    /// (its old sample is still subtracted), so it is added back to whatever the load does
+    /// after it: a rise after the fall is other load on top of the held level, not a
+    /// return to it, or a rise of the building load right after a vehicle finished would
+    /// stay hidden until the vehicle's next sample. Never below the kept maximum.
     fn max_with(&self, value: [f64; 3]) -> [f64; 3] {
-        let mut max = value;
-        for (_, v) in &self.entries {
-            for p in 0..3 {
-                max[p] = max[p].max(v[p]);
+        std::array::from_fn(|p| {
+            let mut highest = f64::NEG_INFINITY;
+            let mut largest_fall = 0.0_f64;
+            for v in self.entries.iter().map(|(_, v)| v[p]).chain([value[p]]) {
+                largest_fall = largest_fall.max(highest - v);
+                highest = highest.max(v);
             }
-        }
-        max
+            value[p] + largest_fall
+        })
     }
 
     fn is_empty(&self) -> bool {
@@ -373,10 +384,12 @@ pub fn site_load(
         ramping,
         oldest_sample,
     } = subtract_samples(now, chargers, window.window, reading.at, &mut per_phase);
-    let derived = per_phase.map(|a| if a.is_finite() { a.max(0.0) } else { 0.0 });
+    // Unclamped: a negative value (a vehicle that stopped unreported while its sample is
+    // still subtracted, or export) keeps the size of a fall for the window.
+    let derived = per_phase.map(|a| if a.is_finite() { a } else { 0.0 });
     let (value, unconfirmed) =
         through_window(now, derived, ramping, settling, oldest_sample, window);
-    let mut out = value;
+    let mut out = value.map(|a| a.max(0.0));
     for (o, raw) in out.iter_mut().zip(per_phase) {
         if raw.is_infinite() {
             *o = worst_case.0;
@@ -485,7 +498,7 @@ fn through_window(
     let value = if settling || ramp {
         let attributed = std::array::from_fn(|p| {
             if ramp {
-                (derived[p] - ramping[p]).max(0.0)
+                derived[p] - ramping[p]
             } else {
                 derived[p]
             }
@@ -961,6 +974,79 @@ mod tests {
         );
     }
 
+    /// Seen in the depot day: a vehicle finishes without reporting it (its 31.5 A sample is
+    /// still subtracted), so the derived load falls and the window holds the old value;
+    /// then the building load rises by 0.6 A. The rise must show on top of the held value,
+    /// not vanish under the fall.
+    #[test]
+    fn a_rise_after_an_unreported_fall_is_seen_on_top_of_it() {
+        let t0 = Instant::now();
+        let mut w = LoadWindow::new(DEFAULT_WINDOW);
+        let vehicle = || {
+            let mut d = ChargerDraw::new("RST", 3, [Some(Amps(31.5)); 3]);
+            d.sampled_at = Some(t0);
+            d
+        };
+        // The derived load at `secs` with `metered` A on every phase, against `expected`.
+        let mut check = |secs: u32, metered: f64, expected: f64, why: &str| {
+            let t = t0 + secs * S;
+            let meter = status(MeterRole::Grid, t, [metered; 3]);
+            let l = amps(&site_load(
+                t,
+                Some(&meter),
+                &[vehicle()],
+                Amps(150.0),
+                &mut w,
+            ));
+            assert!(
+                l.iter().all(|a| (a - expected).abs() < 1e-9),
+                "{secs} s: {l:?}, expected {expected} ({why})"
+            );
+        };
+        check(0, 49.4 + 31.5, 49.4, "building + vehicle");
+        check(1, 49.4 + 31.5, 49.4, "steady");
+        check(
+            2,
+            49.4,
+            49.4,
+            "the vehicle stopped unreported: the fall is covered",
+        );
+        check(3, 50.0, 50.0, "the building rose by 0.6 A after the fall");
+        check(4, 50.0, 50.0, "and stays");
+        check(
+            5,
+            49.4,
+            49.4,
+            "it falls back: the held value is all that is left",
+        );
+        check(6, 90.0, 90.0, "a rise beyond the held value is seen whole");
+    }
+
+    /// The building load below the finished vehicle's draw: the derived value goes
+    /// negative, which must not hide part of the fall.
+    #[test]
+    fn a_fall_larger_than_the_other_load_is_covered_whole() {
+        let t0 = Instant::now();
+        let mut w = LoadWindow::new(DEFAULT_WINDOW);
+        let mut vehicle = ChargerDraw::new("RST", 3, [Some(Amps(31.5)); 3]);
+        vehicle.sampled_at = Some(t0);
+        for (secs, building, drawn) in [(0, 10.0, 31.5), (1, 10.0, 0.0), (2, 20.0, 0.0)] {
+            let t = t0 + secs * S;
+            let meter = status(MeterRole::Grid, t, [building + drawn; 3]);
+            let l = amps(&site_load(
+                t,
+                Some(&meter),
+                &[vehicle.clone()],
+                Amps(150.0),
+                &mut w,
+            ));
+            assert!(
+                l.iter().all(|a| (a - building).abs() < 1e-9),
+                "{secs} s: {l:?}"
+            );
+        }
+    }
+
     /// One charger of a random site: rotation, phases, the limit before and after a
     /// change within the response time, what its vehicle wants, whether the vehicle has
     /// followed the change, and whether its last sample was taken after it followed.
@@ -980,6 +1066,36 @@ mod tests {
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// S1 input over a run: the building load moves every second at random and a
+        /// vehicle stops drawing at a random second without reporting it (its sample stays
+        /// subtracted); the building load does not move in that same second (nothing could
+        /// tell the two apart). The derived other load is never below the true one, on
+        /// any second of the run.
+        #[test]
+        fn a_vehicle_that_stops_unreported_never_hides_other_load(
+            building in proptest::collection::vec(0.0..150.0f64, 2..30),
+            draw in 6.0..32.0f64,
+            stop_at in 1..30usize,
+        ) {
+            let t0 = Instant::now();
+            let mut w = LoadWindow::new(DEFAULT_WINDOW);
+            let mut vehicle = ChargerDraw::new("RST", 3, [Some(Amps(draw)); 3]);
+            vehicle.sampled_at = Some(t0);
+            let stop_at = stop_at.min(building.len() - 1);
+            let mut previous = building[0];
+            for (i, b) in building.iter().enumerate() {
+                let b = if i == stop_at { previous } else { *b };
+                previous = b;
+                let drawn = if i < stop_at { draw } else { 0.0 };
+                let t = t0 + u32::try_from(i).unwrap() * S;
+                let meter = status(MeterRole::Grid, t, [b + drawn; 3]);
+                let l = amps(&site_load(t, Some(&meter), &[vehicle.clone()], Amps(150.0), &mut w));
+                for a in l {
+                    proptest::prop_assert!(a >= b - 1e-9, "second {i}: derived {a} < true {b}");
+                }
+            }
+        }
 
         /// S1 input: with no window history to fall back on, the derived other load is
         /// never below the true other load, whatever the chargers' limits did within the
