@@ -11,7 +11,9 @@ mod head;
 pub mod limits;
 pub mod registry;
 pub mod server;
+pub mod settings;
 mod verify;
 
 pub use registry::{Chargers, CommandError};
-pub use server::{Server, ServerSettings};
+pub use server::Server;
+pub use settings::ServerSettings;

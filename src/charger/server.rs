@@ -7,7 +7,6 @@
 //! chargers none: holding sockets open cannot lock a charger out. Never decides who may
 //! connect itself: that is `verify::admit` around `handshake::decide`.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,16 +21,15 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 use tokio_tungstenite::tungstenite::http::{self, HeaderValue};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use super::connection::{self, Limits};
+use super::connection;
 use super::handshake::{Admitted, Refusal};
 use super::head::{self, Replay};
 use super::limits::*;
 use super::registry::Chargers;
+use super::settings::ServerSettings;
 use super::verify::{self, PendingSlot, Shared};
-use crate::clock::Clock;
-use crate::config::{Charger, Config, Tls, UnknownChargers};
+use crate::config::Tls;
 use crate::csms::Csms;
-use crate::units::ChargerId;
 
 /// Why the listener could not start.
 #[derive(Debug, thiserror::Error)]
@@ -43,28 +41,6 @@ pub enum ServerError {
     },
     #[error("TLS: {0}")]
     Tls(String),
-}
-
-/// The CSMS listener's settings, taken from the config.
-#[derive(Debug, Clone)]
-pub struct ServerSettings {
-    pub chargers: HashMap<ChargerId, Charger>,
-    pub unknown_chargers: UnknownChargers,
-    pub limits: Limits,
-}
-
-impl ServerSettings {
-    pub fn from_config(config: &Config, clock: Clock) -> Self {
-        Self {
-            chargers: config.chargers_by_id(),
-            unknown_chargers: config.csms.unknown_chargers,
-            limits: Limits {
-                call_timeout: Duration::from_secs(u64::from(config.csms.call_timeout_s)),
-                max_message_bytes: config.csms.max_message_bytes,
-                clock,
-            },
-        }
-    }
 }
 
 /// The bound listener; `run` serves it until shutdown.

@@ -20,7 +20,7 @@ use super::gate::{Backoff, Handshakes, LogLimit, PendingBudget, PendingFull};
 use super::handshake::{self, Admitted, Refusal};
 use super::head::RequestHead;
 use super::limits::*;
-use super::server::ServerSettings;
+use super::settings::ServerSettings;
 use crate::config::ChargerSecret;
 use crate::csms::Admission;
 use crate::units::ChargerId;
