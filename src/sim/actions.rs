@@ -93,6 +93,38 @@ impl SimChargePoint {
             .map_err(|_| SimError::Options(format!("1.6 transaction ids are integers, not {tx:?}")))
     }
 
+    /// The vehicle stopped drawing (its battery is full): 1.6 MeterValues and a
+    /// StatusNotification `SuspendedEV` (§4.9: sent when the status changes); 2.0.1
+    /// TransactionEvent `Updated` with chargingState `SuspendedEV` (E02).
+    pub async fn vehicle_suspended(
+        &self,
+        evse: u32,
+        tx: &str,
+        energy_wh: f64,
+        currents_a: &[f64],
+    ) -> Result<Value, SimError> {
+        match self.version() {
+            OcppVersion::V16 => {
+                self.meter_values(evse, tx, energy_wh, currents_a).await?;
+                self.status(evse, "SuspendedEV").await
+            }
+            OcppVersion::V201 => {
+                let now = self.shared.clock.now();
+                let seq = self.next_seq_no(tx);
+                let payload = messages::transaction_state_v201(
+                    tx,
+                    seq,
+                    evse,
+                    "SuspendedEV",
+                    energy_wh,
+                    currents_a,
+                    &now,
+                );
+                self.call("TransactionEvent", payload).await
+            }
+        }
+    }
+
     /// A reading inside transaction `tx`: 1.6 MeterValues with transactionId, 2.0.1
     /// TransactionEvent Updated (next seqNo). `currents_a` are per phase, L1 first.
     pub async fn meter_values(

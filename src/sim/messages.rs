@@ -241,6 +241,28 @@ pub fn transaction_updated_v201(
     })
 }
 
+/// 2.0.1 TransactionEvent `Updated` for a change of the vehicle's charging state (E02:
+/// trigger `ChargingStateChanged`), e.g. `SuspendedEV` when a full battery stops drawing.
+pub fn transaction_state_v201(
+    transaction_id: &str,
+    seq_no: u64,
+    evse: u32,
+    charging_state: &str,
+    energy_wh: f64,
+    currents_a: &[f64],
+    at: &DateTime<Utc>,
+) -> Value {
+    json!({
+        "eventType": "Updated",
+        "timestamp": timestamp(at),
+        "triggerReason": "ChargingStateChanged",
+        "seqNo": seq_no,
+        "transactionInfo": { "transactionId": transaction_id, "chargingState": charging_state },
+        "evse": { "id": evse, "connectorId": 1 },
+        "meterValue": [meter_value(OcppVersion::V201, energy_wh, currents_a, "Trigger", at)],
+    })
+}
+
 /// The 2.0.1 triggerReason that goes with a stoppedReason.
 fn stop_trigger_v201(reason: &str) -> &'static str {
     match reason {
@@ -338,6 +360,12 @@ mod tests {
             "TransactionEvent",
             false,
             &transaction_updated_v201(tx, 1, 1, 500.0, &[16.0], &now),
+        );
+        assert_valid(
+            "v201",
+            "TransactionEvent",
+            false,
+            &transaction_state_v201(tx, 2, 1, "SuspendedEV", 600.0, &[0.0], &now),
         );
         assert_valid(
             "v201",

@@ -84,6 +84,17 @@ impl LatestSamples {
                 self.forget(charger);
                 return;
             }
+            // 2.0.1 says a vehicle stopped drawing through the transaction's chargingState
+            // (E02, trigger ChargingStateChanged), as 1.6 does with SuspendedEV.
+            ChargerEvent::Transaction(tx)
+                if tx
+                    .charging_state
+                    .as_deref()
+                    .is_some_and(|s| s != "Charging") =>
+            {
+                self.forget(charger);
+                return;
+            }
             ChargerEvent::Transaction(tx) => tx.samples.as_slice(),
             ChargerEvent::Status { status, .. } => {
                 if !matches!(
@@ -401,5 +412,42 @@ mod tests {
         s.apply(t0, &cp, &meter_values(16.0));
         s.forget(&cp);
         assert_eq!(s.currents(&cp).0, [None; 3]);
+    }
+
+    /// A 2.0.1 TransactionEvent carrying a transaction with the given chargingState.
+    fn tx_updated(charging_state: &str, amps: f64) -> ChargerEvent {
+        ChargerEvent::Transaction(crate::ocpp::model::TransactionEvent {
+            phase: TxPhase::Updated,
+            tx: None,
+            seq_no: Some(3),
+            evse: None,
+            id_token: None,
+            timestamp: Utc::now(),
+            meter_wh: None,
+            stop_reason: None,
+            trigger_reason: Some("ChargingStateChanged".into()),
+            charging_state: Some(charging_state.into()),
+            offline: false,
+            reservation_id: None,
+            samples: vec![sample("Current.Import", Some("L1"), amps)],
+        })
+    }
+
+    #[test]
+    fn a_2_0_1_vehicle_that_stops_drawing_is_no_longer_subtracted() {
+        // 2.0.1 has no SuspendedEV connector status: the transaction's chargingState says
+        // it (E02, trigger ChargingStateChanged). Its sample would otherwise be subtracted
+        // from the grid meter until the next one, hiding a building rise as large as it.
+        let t0 = Instant::now();
+        let cp = ChargerId::new("CP-1").unwrap();
+        for state in ["SuspendedEV", "SuspendedEVSE", "EVConnected", "Idle"] {
+            let mut s = LatestSamples::default();
+            s.apply(t0, &cp, &meter_values(16.0));
+            s.apply(t0, &cp, &tx_updated(state, 16.0));
+            assert_eq!(s.currents(&cp).0, [None; 3], "{state}");
+        }
+        let mut s = LatestSamples::default();
+        s.apply(t0, &cp, &tx_updated("Charging", 16.0));
+        assert_eq!(s.currents(&cp).0[0], Some(Amps(16.0)), "Charging keeps it");
     }
 }

@@ -169,7 +169,7 @@ pub async fn drive(day: &DepotDay, opts: &DriveOptions) -> Result<DriveOutcome, 
         if periodic {
             last_report = now;
         }
-        let due = reports_due(&live, periodic);
+        let due = reports_due(&live, periodic, now);
         report(day, &mut live, &due, now).await;
         step += 1;
         tokio::time::sleep_until(origin + opts.tick * step).await;
@@ -225,19 +225,21 @@ fn idle_bays(day: &DepotDay) -> Vec<Live> {
         .collect()
 }
 
-/// A charger reports every `report_every` (`periodic`), and when chargegate asks
-/// (TriggerMessage).
-fn reports_due(live: &[Live], periodic: bool) -> Vec<Report> {
+/// A charger reports when its vehicle stops drawing (a status change is sent when it
+/// happens), every `report_every` (`periodic`), and when chargegate asks (TriggerMessage).
+fn reports_due(live: &[Live], periodic: bool, now: DateTime<Utc>) -> Vec<Report> {
     live.iter()
         .map(|l| {
             let asked = l
                 .sim
                 .as_ref()
                 .is_some_and(|sim| !sim.take_meter_value_requests().is_empty());
-            match (periodic, asked) {
-                (true, _) => Report::Periodic,
-                (false, true) => Report::Triggered,
-                (false, false) => Report::None,
+            let suspended = l.arrived && !l.left && !l.full_reported && !l.ev.wants_more(now);
+            match (suspended, periodic, asked) {
+                (true, _, _) => Report::Suspended,
+                (false, true, _) => Report::Periodic,
+                (false, false, true) => Report::Triggered,
+                (false, false, false) => Report::None,
             }
         })
         .collect()
@@ -548,6 +550,9 @@ enum Report {
     Periodic,
     /// Asked by TriggerMessage(MeterValues): a MeterValues in both versions (2.0.1 F06).
     Triggered,
+    /// The vehicle stopped drawing: 1.6 MeterValues and StatusNotification SuspendedEV,
+    /// 2.0.1 TransactionEvent with chargingState SuspendedEV.
+    Suspended,
 }
 
 /// Each charger that is `due` and has a running transaction reports its vehicle's current
@@ -563,22 +568,19 @@ async fn report(day: &DepotDay, live: &mut [Live], due: &[Report], now: DateTime
         }
         let wh = l.ev.meter_wh(now, day.site.voltage_v);
         let currents: Vec<f64> = l.ev.draw_per_phase(now)[..bay.phases].to_vec();
-        let plain = *due == Report::Triggered && bay.ocpp == OcppVersion::V201;
+        let due = *due;
+        let plain = due == Report::Triggered && bay.ocpp == OcppVersion::V201;
         if bay.ocpp == OcppVersion::V201 && !plain {
             l.seq_used += 1;
         }
-        let full = !l.ev.wants_more(now) && !l.full_reported;
-        l.full_reported |= full;
+        l.full_reported |= due == Report::Suspended;
         calls.push(async move {
             // A charger that loses a report loses it, as a real one might.
-            let _ = if plain {
-                sim.meter_values_plain(1, wh, &currents).await
-            } else {
-                sim.meter_values(1, tx, wh, &currents).await
+            let _ = match due {
+                Report::Suspended => sim.vehicle_suspended(1, tx, wh, &currents).await,
+                _ if plain => sim.meter_values_plain(1, wh, &currents).await,
+                _ => sim.meter_values(1, tx, wh, &currents).await,
             };
-            if full {
-                let _ = sim.status(1, "SuspendedEV").await;
-            }
         });
     }
     futures_util::future::join_all(calls).await;
