@@ -12,7 +12,9 @@
 //! where every row the charger loads has room for it with all reductions still counted at
 //! their old, unacknowledged value (S2). An increase never leaves a charger between 0 and
 //! its minimum (S4): it is granted whole, or cut to what fits if that is still at least the
-//! minimum, or held. Increases below the hysteresis are not sent (no chatter).
+//! minimum, or held. Increases below the hysteresis are not sent (no chatter). Increases
+//! come in waves: none onto a row while the meter shows a ramp on it that no sample has
+//! confirmed yet (`Row::increase_capacity` below `capacity`).
 
 use std::collections::BTreeMap;
 
@@ -190,6 +192,21 @@ pub fn decide(
         row.chargers.iter().filter_map(|c| committed.get(c)).sum()
     };
     for (id, limit, target, current) in wanted_up {
+        // Increases come in waves: none onto a row whose last wave the meter does not yet
+        // confirm as vehicles ramping. Back-to-back increases would keep a ramp open past
+        // `site::load::MAX_ATTRIBUTION`, after which every open ramp counts as other load
+        // (a phantom overload that cuts the vehicles just raised).
+        if let Some(row) = rows
+            .iter()
+            .find(|r| r.chargers.contains(id) && r.increase_capacity.0 < r.capacity.0 - 1e-6)
+        {
+            round.held.push((
+                id.clone(),
+                target,
+                format!("{} (ramp unconfirmed)", row.name),
+            ));
+            continue;
+        }
         // The room on the tightest row this charger loads.
         let mut room = f64::INFINITY;
         let mut tightest = String::new();

@@ -154,6 +154,46 @@ fn increases_are_cut_to_the_room_but_never_below_the_minimum() {
 }
 
 #[test]
+fn no_increase_goes_onto_a_row_while_a_ramp_on_it_is_unconfirmed() {
+    // Increases that follow one another keep a ramp open, and the grid-meter derivation
+    // puts a ramp down to the vehicles for at most `site::load::MAX_ATTRIBUTION` per
+    // unbroken stretch; past that, every ramp still open counts as other load (a phantom
+    // overload that cut the vehicles just raised, in the depot day). So increases come in
+    // waves: none onto a row while its last wave is unconfirmed.
+    let limits = BTreeMap::from([
+        (id(1), limit(6.0)),
+        (id(2), limit(0.0)),
+        (id(3), limit(0.0)),
+    ]);
+    let targets = BTreeMap::from([(id(2), Amps(16.0))]);
+    let ramping = Row {
+        increase_capacity: Amps(90.0),
+        ..row(100.0, &[1, 2])
+    };
+    let round = decide(
+        &targets,
+        &limits,
+        std::slice::from_ref(&ramping),
+        POLICY,
+        now(),
+    );
+    assert!(round.increases.is_empty(), "{round:?}");
+    assert_eq!(round.held.len(), 1);
+    // A charger on another row goes up; a reduction on the ramping row goes out at once.
+    let targets = BTreeMap::from([(id(1), Amps(0.0)), (id(3), Amps(16.0))]);
+    let round = decide(
+        &targets,
+        &limits,
+        &[ramping, row(100.0, &[3])],
+        POLICY,
+        now(),
+    );
+    assert_eq!(round.increases.len(), 1);
+    assert_eq!(round.increases[0].charger, id(3));
+    assert_eq!(round.reductions.len(), 1);
+}
+
+#[test]
 fn small_increases_are_not_sent_but_small_reductions_are() {
     let limits = BTreeMap::from([(id(1), limit(16.0))]);
     let up = decide(
