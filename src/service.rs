@@ -1,6 +1,11 @@
 //! Telling systemd how the daemon is doing (`sd_notify(3)`, the unit's `Type=notify`):
 //! `READY=1` once the store is open and the listeners are bound, `STATUS=` with a one-line
-//! site summary, `WATCHDOG=1` while the control loop goes round, `STOPPING=1` on shutdown.
+//! site summary, `WATCHDOG=1` while the control loop goes round, `STOPPING=1` on shutdown,
+//! and around a reload (SIGHUP) `RELOADING=1` with `MONOTONIC_USEC=`, then `READY=1` with
+//! the outcome in `STATUS=`. systemd 252 (Debian 12) shows the unit as reloading meanwhile;
+//! `ExecReload=kill -HUP` returns as soon as the signal is sent, so the outcome is read
+//! from the journal or `systemctl status`. systemd 253's `Type=notify-reload` would wait
+//! for it, and gets the same notifications.
 //!
 //! The watchdog is fed by the control loop itself, not by a timer of its own: a ping goes
 //! out only while the loop's `alive` mark is recent (`alive_is_recent`), so a loop stuck in
@@ -39,6 +44,24 @@ impl Systemd {
 
     /// Start-up is done: chargers can connect.
     pub fn ready(&self, status: &str) {
+        send(&[NotifyState::Ready, NotifyState::Status(status)]);
+    }
+
+    /// A reload (SIGHUP) has begun.
+    pub fn reloading(&self) {
+        let mut states = vec![
+            NotifyState::Reloading,
+            NotifyState::Status("reloading the config"),
+        ];
+        // systemd >= 253 requires it after RELOADING=1; older ones ignore it.
+        if let Ok(now) = NotifyState::monotonic_usec_now() {
+            states.push(now);
+        }
+        send(&states);
+    }
+
+    /// The reload is over, applied or refused, as `status` says.
+    pub fn reloaded(&self, status: &str) {
         send(&[NotifyState::Ready, NotifyState::Status(status)]);
     }
 
