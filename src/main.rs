@@ -297,7 +297,7 @@ fn run(path: &std::path::Path, log_format: LogFormat, store_path: Option<PathBuf
             daemon.csms_addr,
             config.chargers.len()
         ));
-        let watchdog = tokio::spawn(systemd.watch(
+        let watchdog = tokio::spawn(systemd.clone().watch(
             daemon.control_alive.clone(),
             daemon.plan.clone(),
             daemon.subscribe_shutdown(),
@@ -329,7 +329,7 @@ async fn reload(
     use chargegate::reload;
     tracing::info!("reloading {}", path.display());
     systemd.reloading();
-    let result = match reload::read(path, store_path) {
+    let result = match reload::read(path, store_path).await {
         Ok(config) => daemon.reload(config).await,
         Err(e) => Err(e),
     };

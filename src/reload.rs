@@ -46,10 +46,20 @@ impl ReloadError {
     }
 }
 
-/// Reads and checks `path` as `validate` does; `store_path` overrides `[store] path` as
+/// Reads and checks `path` as `validate` does, on the blocking pool (the file and the
+/// TLS files it names are read from disk); `store_path` overrides `[store] path` as
 /// `run --store-path` does, so it does not read as a change.
-pub fn read(path: &Path, store_path: Option<&Path>) -> Result<Config, ReloadError> {
-    let mut config = config::load(path)?;
+pub async fn read(path: &Path, store_path: Option<&Path>) -> Result<Config, ReloadError> {
+    let owned = path.to_path_buf();
+    let loaded = tokio::task::spawn_blocking(move || config::load(&owned)).await;
+    let mut config = match loaded {
+        Ok(loaded) => loaded?,
+        Err(e) => {
+            let source = std::io::Error::other(format!("the check did not finish: {e}"));
+            let path = path.to_path_buf();
+            return Err(ConfigError::Read { path, source }.into());
+        }
+    };
     if let Some(store_path) = store_path {
         config.store.path = store_path.to_path_buf();
     }

@@ -14,6 +14,7 @@
 //!
 //! Without `NOTIFY_SOCKET` (not started by systemd) every call does nothing.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sd_notify::NotifyState;
@@ -23,10 +24,13 @@ use tokio::time::Instant;
 use crate::control::{ALIVE_EVERY, ControlOutput};
 
 /// systemd's side of the daemon: whether it asked for watchdog pings, and how often.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Systemd {
     /// Half of `WatchdogSec=` (`sd_watchdog_enabled(3)` advises pinging at half).
     ping_every: Option<Duration>,
+    /// The last reload's outcome, kept on every later `STATUS=` line (a failed reload
+    /// stays visible in `systemctl status` until the next one).
+    last_reload: Arc<Mutex<Option<String>>>,
 }
 
 impl Systemd {
@@ -34,6 +38,7 @@ impl Systemd {
     pub fn from_env() -> Self {
         Self {
             ping_every: sd_notify::watchdog_enabled().map(|d| d / 2),
+            last_reload: Arc::default(),
         }
     }
 
@@ -62,6 +67,7 @@ impl Systemd {
 
     /// The reload is over, applied or refused, as `status` says.
     pub fn reloaded(&self, status: &str) {
+        *self.last_reload.lock().unwrap_or_else(|e| e.into_inner()) = Some(status.to_string());
         send(&[NotifyState::Ready, NotifyState::Status(status)]);
     }
 
@@ -91,7 +97,10 @@ impl Systemd {
             let last = *alive.borrow_and_update();
             if alive_is_recent(last, Instant::now(), every) {
                 silent_logged = false;
-                let status = status_line(&plan.borrow());
+                let mut status = status_line(&plan.borrow());
+                if let Some(reload) = &*self.last_reload.lock().unwrap_or_else(|e| e.into_inner()) {
+                    status = format!("{status}; {reload}");
+                }
                 send(&[NotifyState::Watchdog, NotifyState::Status(&status)]);
             } else if !silent_logged {
                 silent_logged = true;

@@ -95,6 +95,30 @@ async fn charger(port: u16, id: &str, password: &str) -> Result<SimChargePoint, 
 const NEW_CHARGER: &str =
     "\n[[charger]]\nid = \"CP-NEW\"\npassword = \"a-new-chargers-password\"\nmax-current-a = 16\n";
 
+/// The daemon as systemd runs it, with the file it was started on.
+struct Running {
+    child: KillOnDrop,
+    logs: mpsc::Receiver<serde_json::Value>,
+    socket: tokio::net::UnixDatagram,
+    config: std::path::PathBuf,
+    port: u16,
+    good: String,
+}
+
+impl Running {
+    /// Writes `text` to the config file, sends SIGHUP and waits for the reload's
+    /// notifications; returns them and the log lines up to the reload's last one.
+    async fn reload(&mut self, text: Option<&str>, last: &str) -> (String, Vec<(String, String)>) {
+        match text {
+            Some(text) => std::fs::write(&self.config, text).unwrap(),
+            None => std::fs::remove_file(&self.config).unwrap(),
+        }
+        hang_up(&mut self.child);
+        let note = reload_notes(&self.socket).await;
+        (note, lines_until(&self.logs, last))
+    }
+}
+
 #[tokio::test]
 async fn sighup_refuses_a_bad_file_and_applies_the_live_part_of_a_good_one() {
     let dir = tempfile::tempdir().unwrap();
@@ -111,47 +135,72 @@ async fn sighup_refuses_a_bad_file_and_applies_the_live_part_of_a_good_one() {
     lines_until(&logs, "chargegate started");
     let ready = next_notification(&socket).await;
     assert!(ready.lines().any(|l| l == "READY=1"), "{ready:?}");
-    assert!(
-        charger(port, "CP-NEW", "a-new-chargers-password")
-            .await
-            .is_err(),
-        "not configured yet"
-    );
+    let mut daemon = Running {
+        child,
+        logs,
+        socket,
+        config,
+        port,
+        good,
+    };
+    let old = bad_files_change_nothing(&mut daemon).await;
+    let new = a_good_file_applies_its_live_part(&mut daemon).await;
+    new.close().await;
+    old.close().await;
+    daemon.child.terminate();
+    assert!(daemon.child.exit_status().await.success());
+}
 
-    // (a) A broken file: every problem at ERROR, systemd told, the old config runs on.
-    let broken = format!("{good}{NEW_CHARGER}max-curent-a = 3\n[site\n");
-    std::fs::write(&config, &broken).unwrap();
-    hang_up(&mut child);
-    let note = reload_notes(&socket).await;
-    assert!(note.contains("STATUS=reload failed"), "{note:?}");
-    let seen = lines_until(&logs, "reload refused");
-    assert!(
-        seen.iter()
-            .any(|(level, m)| level == "ERROR" && m.contains("line ") && m.contains("TOML")),
-        "{seen:#?}"
-    );
-    let old = charger(port, "CP16-1", PASSWORD)
+/// (a) A file that cannot be read, is not TOML, or has problems: each problem at ERROR,
+/// systemd told, the old config runs on. Returns a configured charger, connected after.
+async fn bad_files_change_nothing(daemon: &mut Running) -> SimChargePoint {
+    let with_new = format!("{}{NEW_CHARGER}", daemon.good);
+    let two_problems = with_new.replace("margin-a = 5", "margin-a = 500") + "max-curent-a = 3\n";
+    let cases: [(Option<&str>, &[&str]); 3] = [
+        (None, &["cannot read"]),
+        (Some(&format!("{with_new}[site\n")), &["TOML"]),
+        (
+            Some(&two_problems),
+            &["site.margin-a: the margin", "max-curent-a: unknown key"],
+        ),
+    ];
+    for (text, problems) in cases {
+        let (note, seen) = daemon.reload(text, "reload refused").await;
+        assert!(note.contains("STATUS=reload failed"), "{note:?}");
+        for problem in problems {
+            assert!(
+                seen.iter()
+                    .any(|(level, m)| level == "ERROR" && m.contains(problem)),
+                "{problem}: {seen:#?}"
+            );
+        }
+        assert!(
+            charger(daemon.port, "CP-NEW", "a-new-chargers-password")
+                .await
+                .is_err(),
+            "not configured by a bad file"
+        );
+    }
+    let old = charger(daemon.port, "CP16-1", PASSWORD)
         .await
         .expect("the old config admits");
     assert_eq!(old.boot().await.unwrap()["status"], "Accepted");
-    assert!(
-        charger(port, "CP-NEW", "a-new-chargers-password")
-            .await
-            .is_err()
-    );
+    old
+}
 
-    // A good file: a new charger and id token (live), a heartbeat interval (restart).
-    let next = good.replace("heartbeat-interval-s = 120", "heartbeat-interval-s = 60")
+/// (b) A new charger connects and boots, (c) a new id token authorizes, (d) a restart-only
+/// change is named and not applied. Returns the new charger, connected.
+async fn a_good_file_applies_its_live_part(daemon: &mut Running) -> SimChargePoint {
+    let next = daemon
+        .good
+        .replace("heartbeat-interval-s = 120", "heartbeat-interval-s = 60")
         + NEW_CHARGER
         + "\n[[id-token]]\nid = \"NEWCARD\"\n";
-    std::fs::write(&config, &next).unwrap();
-    hang_up(&mut child);
-    let note = reload_notes(&socket).await;
+    let (note, seen) = daemon.reload(Some(&next), "needs a restart").await;
     assert!(
         note.contains("STATUS=reloaded: 2 change(s) applied, 1 need a restart"),
         "{note:?}"
     );
-    let seen = lines_until(&logs, "needs a restart");
     let logged = |level: &str, text: &str| seen.iter().any(|(l, m)| l == level && m.contains(text));
     assert!(
         logged("INFO", "reload applied charger.CP-NEW: (none) -> 6-16 A"),
@@ -171,9 +220,7 @@ async fn sighup_refuses_a_bad_file_and_applies_the_live_part_of_a_good_one() {
         ),
         "{seen:#?}"
     );
-
-    // (b) The new charger connects and boots; (d) the heartbeat interval is still 120 s.
-    let new = charger(port, "CP-NEW", "a-new-chargers-password")
+    let new = charger(daemon.port, "CP-NEW", "a-new-chargers-password")
         .await
         .expect("the reloaded config admits the new charger");
     let boot = new.boot().await.unwrap();
@@ -182,19 +229,16 @@ async fn sighup_refuses_a_bad_file_and_applies_the_live_part_of_a_good_one() {
         boot["interval"], 120,
         "a restart-only change is not applied"
     );
-    // (c) The new id token authorizes; the old ones still do.
     for token in ["NEWCARD", "GOOD"] {
-        assert_eq!(
-            new.authorize(token).await.unwrap()["idTagInfo"]["status"],
-            "Accepted",
-            "{token}"
-        );
+        let answer = new.authorize(token).await.unwrap();
+        assert_eq!(answer["idTagInfo"]["status"], "Accepted", "{token}");
     }
-    assert!(charger(port, "CP-NEW", "a-wrong-password").await.is_err());
-    new.close().await;
-    old.close().await;
-    child.terminate();
-    assert!(child.exit_status().await.success());
+    assert!(
+        charger(daemon.port, "CP-NEW", "a-wrong-password")
+            .await
+            .is_err()
+    );
+    new
 }
 
 const GRID_A: f64 = 100.0;
