@@ -248,13 +248,11 @@ pub async fn run<L: LimitAccount>(
     }
 }
 
-/// The feeds of a reloaded config, each keeping its meter's window (the meters are the
-/// same: changing them needs a restart).
+/// The feeds of a reloaded config, each keeping its meter's window: the meters are the
+/// same and in the same order (changing them needs a restart, `config::diff`).
 fn refeed(feeds: &mut Vec<Feed>, mut fresh: Vec<Feed>) {
-    for new in &mut fresh {
-        if let Some(old) = feeds.iter_mut().find(|f| f.circuit == new.circuit) {
-            std::mem::swap(&mut new.window, &mut old.window);
-        }
+    for (new, old) in fresh.iter_mut().zip(feeds.iter_mut()) {
+        std::mem::swap(&mut new.window, &mut old.window);
     }
     *feeds = fresh;
 }
