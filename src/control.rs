@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, Live};
 use crate::csms::{ConnectionEvent, SiteEvent};
 use crate::planner::forecast::LoadHistory;
 use crate::planner::{self, Plan, Policy, Reduction};
@@ -90,6 +90,8 @@ pub enum ReplanReason {
     MissedEvents,
     Staleness,
     LoadMoved,
+    /// The config was reloaded (limits, chargers, prices).
+    Reload,
 }
 
 /// The deciding half of the control loop: state, plan, guard. Pure: time comes in as
@@ -167,6 +169,21 @@ impl Controller {
         self.last_replan = Some(now);
         self.pending = None;
         self.output.notes.clear();
+        let targets = self.fill(&snap, wall);
+        let cuts = planner::guard(&snap, &targets);
+        self.apply_cuts(cuts, &snap);
+        self.output.snapshot = Some(Arc::new(snap));
+    }
+
+    /// A reloaded config (`config::diff`'s effective one): the site takes its limits and
+    /// chargers, the policy its prices. The guard checks the readings at once against the
+    /// lower of the old and new limits (`site::tightest`), so a lowered limit cuts before
+    /// the replan; the caller publishes that and then replans, which raises a raised one.
+    pub fn reconfigure(&mut self, config: &Config, wall: DateTime<Utc>) {
+        let before = self.state.snapshot(wall);
+        self.state.reconfigure(config);
+        self.policy.planner = config.planner.clone();
+        let snap = crate::site::tightest(&before, &self.state.snapshot(wall));
         let targets = self.fill(&snap, wall);
         let cuts = planner::guard(&snap, &targets);
         self.apply_cuts(cuts, &snap);
@@ -356,13 +373,31 @@ pub fn spawn_with_history(
     history: LoadHistory,
     clock: Clock,
 ) -> Control {
+    let live = Live::fixed(config);
+    spawn_live(live, events, connections, shutdown, history, clock)
+}
+
+/// As `spawn_with_history`, following the config in force: a reload reconfigures the
+/// site and replans at once (`Controller::reconfigure`).
+pub fn spawn_live(
+    mut config: Live,
+    events: broadcast::Receiver<SiteEvent>,
+    connections: Option<broadcast::Receiver<ConnectionEvent>>,
+    shutdown: watch::Receiver<bool>,
+    history: LoadHistory,
+    clock: Clock,
+) -> Control {
     let (readings, readings_rx) = mpsc::channel(256);
     let (out_tx, output) = watch::channel(ControlOutput::default());
     let (alive_tx, alive) = watch::channel(clock.instant());
-    let mut policy = Policy::from_config(config);
+    let start = config.current();
+    // What the loop starts from is seen; only a later reload is a change.
+    let _ = config.take_change();
+    let mut policy = Policy::from_config(&start);
     policy.history = history;
-    let controller = Controller::new(SiteState::from_config(config), policy);
+    let controller = Controller::new(SiteState::from_config(&start), policy);
     let channels = Channels {
+        config,
         events,
         connections,
         readings: readings_rx,
@@ -380,6 +415,7 @@ pub fn spawn_with_history(
 }
 
 struct Channels {
+    config: Live,
     events: broadcast::Receiver<SiteEvent>,
     connections: Option<broadcast::Receiver<ConnectionEvent>>,
     readings: mpsc::Receiver<LoadReading>,
@@ -420,6 +456,12 @@ async fn run(mut controller: Controller, mut ch: Channels, clock: Clock) {
                 slot_at = next_boundary(&clock);
             }
             _ = sleep_until(due), if due.is_some() => {}
+            config = ch.config.changed() => {
+                controller.reconfigure(&config, clock.now());
+                // The guard's cuts under the lowered limits go out before the solve.
+                ch.out.send_replace(controller.output().clone());
+                controller.replan(clock.now(), clock.instant(), ReplanReason::Reload);
+            }
             change = next_connection(&mut ch.connections) => if let Some(c) = change {
                 controller.on_connection(clock.instant(), &c);
             },

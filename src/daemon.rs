@@ -14,11 +14,11 @@ use tokio::task::JoinHandle;
 
 use crate::charger::{Chargers, Server, ServerSettings};
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, Live};
 use crate::control::{self, ControlOutput};
 use crate::csms::Csms;
 use crate::dispatch::round::ChargerLimit;
-use crate::dispatch::{self, BaselineSettings, BaselineState, DispatchInput, DispatchSettings};
+use crate::dispatch::{self, BaselineState, DispatchInput};
 use crate::meter::{self, MeterHandles};
 use crate::planner::forecast::LoadHistory;
 use crate::site::feed::LoadReading;
@@ -85,6 +85,8 @@ pub struct Daemon {
     pub load_readings: tokio::sync::mpsc::Sender<LoadReading>,
     /// When the control loop last went round (`control::Control::alive`).
     pub control_alive: watch::Receiver<tokio::time::Instant>,
+    /// The config in force, which every task follows; `reload` replaces it.
+    config: watch::Sender<std::sync::Arc<Config>>,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
     http: JoinHandle<()>,
@@ -132,7 +134,9 @@ pub async fn start_with_clock(
 ) -> Result<Daemon, StartError> {
     let (store, csms) = open_csms(config, store, clock).await?;
     let chargers = Chargers::default();
-    let (server, csms_addr) = bind_csms(config, clock, &csms, &chargers).await?;
+    let (config_tx, live) = Live::channel(config.clone());
+    let (mut server, csms_addr) = bind_csms(config, clock, &csms, &chargers).await?;
+    server.follow(live.clone());
     let (http_listener, http_addr) = crate::http::bind(config.http.listen).await?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     tokio::spawn(prune_audit(
@@ -145,11 +149,11 @@ pub async fn start_with_clock(
         baseline,
         dispatch_input,
         accounting,
-    } = spawn_dispatch(config, &csms, &chargers, clock, &shutdown_rx);
+    } = spawn_dispatch(&live, &csms, &chargers, clock, &shutdown_rx);
     let meters = start_meters(config, &store, clock, shutdown_rx.clone());
     let history = stored_history(config, &store, clock.now()).await;
-    let control = control::spawn_with_history(
-        config,
+    let control = control::spawn_live(
+        live.clone(),
         csms.subscribe(),
         Some(csms.subscribe_connections()),
         shutdown_rx.clone(),
@@ -157,7 +161,7 @@ pub async fn start_with_clock(
         clock,
     );
     spawn_load_feed(
-        config,
+        &live,
         &csms,
         &meters,
         &accounting,
@@ -196,6 +200,7 @@ pub async fn start_with_clock(
         plan: control.output,
         control_alive: control.alive,
         load_readings: control.readings,
+        config: config_tx,
         shutdown,
         server,
         http,
@@ -255,7 +260,7 @@ struct Dispatching {
 
 /// Spawns the baseline task and the dispatch loop.
 fn spawn_dispatch(
-    config: &Config,
+    config: &Live,
     csms: &Csms,
     chargers: &Chargers,
     clock: Clock,
@@ -266,7 +271,7 @@ fn spawn_dispatch(
     tokio::spawn(dispatch::baseline::run(
         csms,
         chargers.clone(),
-        BaselineSettings::from_config(config),
+        config.clone(),
         baseline.clone(),
         shutdown_rx.clone(),
     ));
@@ -274,7 +279,7 @@ fn spawn_dispatch(
     let (dispatch_loop, accounting) = dispatch::task::run(
         csms,
         chargers.clone(),
-        DispatchSettings::from_config(config),
+        config.clone(),
         baseline.clone(),
         dispatch_input_rx,
         clock,
@@ -290,7 +295,7 @@ fn spawn_dispatch(
 
 /// Spawns meters -> non-charger load readings -> control loop.
 fn spawn_load_feed(
-    config: &Config,
+    live: &Live,
     csms: &Csms,
     meters: &MeterHandles,
     accounting: &watch::Receiver<BTreeMap<ChargerId, ChargerLimit>>,
@@ -299,12 +304,13 @@ fn spawn_load_feed(
     shutdown_rx: &watch::Receiver<bool>,
 ) {
     let feed = crate::site::feed::run(
-        config.clone(),
+        Config::clone(&live.current()),
         crate::site::feed::FeedInputs {
             meters: meters.status.clone(),
             events: csms.subscribe(),
             connections: csms.subscribe_connections(),
             limits: accounting.clone(),
+            reload: live.clone(),
         },
         control.readings.clone(),
         clock,
@@ -404,6 +410,20 @@ fn start_meters(
 }
 
 impl Daemon {
+    /// Runs on `new` where it can be applied live and says what needs a restart
+    /// (`crate::reload`); on an error nothing changed.
+    pub async fn reload(
+        &self,
+        new: Config,
+    ) -> Result<crate::config::diff::Reload, crate::reload::ReloadError> {
+        crate::reload::apply(&self.config, &self.csms, new).await
+    }
+
+    /// The config in force (the file's at start, with every reload's live changes).
+    pub fn config(&self) -> std::sync::Arc<Config> {
+        self.config.borrow().clone()
+    }
+
     /// Turns true when `stop` begins.
     pub fn subscribe_shutdown(&self) -> watch::Receiver<bool> {
         self.shutdown.subscribe()

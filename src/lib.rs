@@ -24,6 +24,7 @@ pub mod meter;
 pub mod ocpp;
 pub mod planner;
 pub mod profiles;
+pub mod reload;
 pub mod service;
 pub mod sim;
 pub mod site;

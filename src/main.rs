@@ -253,8 +253,8 @@ fn run(path: &std::path::Path, log_format: LogFormat, store_path: Option<PathBuf
         Ok(config) => config,
         Err(code) => return code,
     };
-    if let Some(store_path) = store_path {
-        config.store.path = store_path;
+    if let Some(store_path) = &store_path {
+        config.store.path = store_path.clone();
     }
     init_logging(log_format);
     match chargegate::descriptors::raise_soft_limit() {
@@ -277,6 +277,9 @@ fn run(path: &std::path::Path, log_format: LogFormat, store_path: Option<PathBuf
         }
     };
     runtime.block_on(async move {
+        // Before READY=1: systemd may send SIGHUP as soon as it heard it, and SIGHUP's
+        // default action ends the process.
+        let signals = Signals::install();
         let daemon = match chargegate::daemon::start(&config).await {
             Ok(daemon) => daemon,
             Err(e) if e.is_config_problem() => {
@@ -294,12 +297,19 @@ fn run(path: &std::path::Path, log_format: LogFormat, store_path: Option<PathBuf
             daemon.csms_addr,
             config.chargers.len()
         ));
-        let watchdog = tokio::spawn(systemd.watch(
+        let watchdog = tokio::spawn(systemd.clone().watch(
             daemon.control_alive.clone(),
             daemon.plan.clone(),
             daemon.subscribe_shutdown(),
         ));
-        wait_for_signal().await;
+        let Some(mut signals) = signals else {
+            // Without signal handlers the daemon could not stop cleanly; run until killed.
+            tracing::error!("cannot install signal handlers");
+            return std::future::pending().await;
+        };
+        while signals.next().await == Signal::Reload {
+            reload(&daemon, &systemd, path, store_path.as_deref()).await;
+        }
         tracing::info!("shutting down");
         systemd.stopping();
         daemon.stop().await;
@@ -308,18 +318,56 @@ fn run(path: &std::path::Path, log_format: LogFormat, store_path: Option<PathBuf
     })
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        // Without signal handlers the daemon could not stop cleanly; run until killed.
-        tracing::error!("cannot install signal handlers");
-        return std::future::pending().await;
+/// SIGHUP (`systemctl reload`): the file again, checked as `validate` checks it; applied
+/// where it can be live, refused whole when it is bad (`chargegate::reload`).
+async fn reload(
+    daemon: &chargegate::daemon::Daemon,
+    systemd: &chargegate::service::Systemd,
+    path: &std::path::Path,
+    store_path: Option<&std::path::Path>,
+) {
+    use chargegate::reload;
+    tracing::info!("reloading {}", path.display());
+    systemd.reloading();
+    let result = match reload::read(path, store_path).await {
+        Ok(config) => daemon.reload(config).await,
+        Err(e) => Err(e),
     };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    match &result {
+        Ok(applied) => reload::log(applied),
+        Err(e) => reload::log_refused(path, e),
+    }
+    systemd.reloaded(&reload::status_line(&result));
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    Stop,
+    Reload,
+}
+
+/// SIGTERM and SIGINT stop the daemon, SIGHUP reloads its config.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Option<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Some(Self {
+            term: signal(SignalKind::terminate()).ok()?,
+            int: signal(SignalKind::interrupt()).ok()?,
+            hup: signal(SignalKind::hangup()).ok()?,
+        })
+    }
+
+    async fn next(&mut self) -> Signal {
+        tokio::select! {
+            _ = self.term.recv() => Signal::Stop,
+            _ = self.int.recv() => Signal::Stop,
+            _ = self.hup.recv() => Signal::Reload,
+        }
     }
 }

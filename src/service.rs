@@ -1,6 +1,11 @@
 //! Telling systemd how the daemon is doing (`sd_notify(3)`, the unit's `Type=notify`):
 //! `READY=1` once the store is open and the listeners are bound, `STATUS=` with a one-line
-//! site summary, `WATCHDOG=1` while the control loop goes round, `STOPPING=1` on shutdown.
+//! site summary, `WATCHDOG=1` while the control loop goes round, `STOPPING=1` on shutdown,
+//! and around a reload (SIGHUP) `RELOADING=1` with `MONOTONIC_USEC=`, then `READY=1` with
+//! the outcome in `STATUS=`. systemd 252 (Debian 12) shows the unit as reloading meanwhile;
+//! `ExecReload=kill -HUP` returns as soon as the signal is sent, so the outcome is read
+//! from the journal or `systemctl status`. systemd 253's `Type=notify-reload` would wait
+//! for it, and gets the same notifications.
 //!
 //! The watchdog is fed by the control loop itself, not by a timer of its own: a ping goes
 //! out only while the loop's `alive` mark is recent (`alive_is_recent`), so a loop stuck in
@@ -9,6 +14,7 @@
 //!
 //! Without `NOTIFY_SOCKET` (not started by systemd) every call does nothing.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sd_notify::NotifyState;
@@ -18,10 +24,13 @@ use tokio::time::Instant;
 use crate::control::{ALIVE_EVERY, ControlOutput};
 
 /// systemd's side of the daemon: whether it asked for watchdog pings, and how often.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Systemd {
     /// Half of `WatchdogSec=` (`sd_watchdog_enabled(3)` advises pinging at half).
     ping_every: Option<Duration>,
+    /// The last reload's outcome, kept on every later `STATUS=` line (a failed reload
+    /// stays visible in `systemctl status` until the next one).
+    last_reload: Arc<Mutex<Option<String>>>,
 }
 
 impl Systemd {
@@ -29,6 +38,7 @@ impl Systemd {
     pub fn from_env() -> Self {
         Self {
             ping_every: sd_notify::watchdog_enabled().map(|d| d / 2),
+            last_reload: Arc::default(),
         }
     }
 
@@ -39,6 +49,25 @@ impl Systemd {
 
     /// Start-up is done: chargers can connect.
     pub fn ready(&self, status: &str) {
+        send(&[NotifyState::Ready, NotifyState::Status(status)]);
+    }
+
+    /// A reload (SIGHUP) has begun.
+    pub fn reloading(&self) {
+        let mut states = vec![
+            NotifyState::Reloading,
+            NotifyState::Status("reloading the config"),
+        ];
+        // systemd >= 253 requires it after RELOADING=1; older ones ignore it.
+        if let Ok(now) = NotifyState::monotonic_usec_now() {
+            states.push(now);
+        }
+        send(&states);
+    }
+
+    /// The reload is over, applied or refused, as `status` says.
+    pub fn reloaded(&self, status: &str) {
+        *self.last_reload.lock().unwrap_or_else(|e| e.into_inner()) = Some(status.to_string());
         send(&[NotifyState::Ready, NotifyState::Status(status)]);
     }
 
@@ -68,7 +97,10 @@ impl Systemd {
             let last = *alive.borrow_and_update();
             if alive_is_recent(last, Instant::now(), every) {
                 silent_logged = false;
-                let status = status_line(&plan.borrow());
+                let mut status = status_line(&plan.borrow());
+                if let Some(reload) = &*self.last_reload.lock().unwrap_or_else(|e| e.into_inner()) {
+                    status = format!("{status}; {reload}");
+                }
                 send(&[NotifyState::Watchdog, NotifyState::Status(&status)]);
             } else if !silent_logged {
                 silent_logged = true;

@@ -28,7 +28,7 @@ use super::limits::*;
 use super::registry::Chargers;
 use super::settings::ServerSettings;
 use super::verify::{self, PendingSlot, Shared};
-use crate::config::Tls;
+use crate::config::{Live, Tls};
 use crate::csms::Csms;
 
 /// Why the listener could not start.
@@ -48,6 +48,8 @@ pub struct Server {
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     settings: Arc<ServerSettings>,
+    /// The config in force, when the listener follows reloads (`follow`).
+    config: Option<Live>,
     csms: Csms,
     chargers: Chargers,
     shared: Arc<Shared>,
@@ -78,10 +80,29 @@ impl Server {
             listener,
             tls,
             settings: Arc::new(settings),
+            config: None,
             csms,
             chargers,
             shared: Arc::new(Shared::default()),
         })
+    }
+
+    /// Admits chargers by the config in force from now on: a reload's new chargers and
+    /// passwords count from the next handshake (open connections stay as they are).
+    pub fn follow(&mut self, mut config: Live) {
+        let _ = config.take_change();
+        self.config = Some(config);
+    }
+
+    /// Takes a reloaded config before the next handshake. Credentials remembered as
+    /// passed are forgotten: a changed password must not let the old one in.
+    fn follow_reload(&mut self) {
+        let Some(config) = self.config.as_mut().and_then(Live::take_change) else {
+            return;
+        };
+        let clock = self.settings.limits.clock;
+        self.settings = Arc::new(ServerSettings::from_config(&config, clock));
+        self.shared.forget_verified();
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -90,7 +111,7 @@ impl Server {
 
     /// Accepts chargers until `shutdown` turns true; connection tasks see the same signal
     /// and close their sockets.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let mut tasks = tokio::task::JoinSet::new();
         let mut prune = tokio::time::interval(PRUNE_EVERY);
         loop {
@@ -114,6 +135,7 @@ impl Server {
                 }
             };
             let _ = tcp.set_nodelay(true);
+            self.follow_reload();
             let (close, closed) = oneshot::channel();
             let slot = self.open_handshake(peer, close);
             let task = Accepted {

@@ -95,25 +95,47 @@ impl Shared {
         self.gate.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn digest(&self, id: &ChargerId, password: &[u8]) -> [u8; 32] {
+    /// Of the id, the password and the secret it passed against: after a reload changed
+    /// the secret, a password that passed before no longer matches, even one whose check
+    /// was still running during the reload.
+    fn digest(&self, id: &ChargerId, secret: &ChargerSecret, password: &[u8]) -> [u8; 32] {
         let mut hasher = Blake2b::<U32>::new();
         hasher.update(self.key);
         hasher.update(id.as_str().as_bytes());
+        hasher.update([0]);
+        match secret {
+            ChargerSecret::Password(p) => {
+                hasher.update([1]);
+                hasher.update(p.as_bytes());
+            }
+            ChargerSecret::Hash(phc) => {
+                hasher.update([2]);
+                hasher.update(phc.as_bytes());
+            }
+        }
         hasher.update([0]);
         hasher.update(password);
         hasher.finalize().into()
     }
 
-    fn cached(&self, id: &ChargerId, password: &[u8]) -> bool {
-        let digest = self.digest(id, password);
+    fn cached(&self, id: &ChargerId, secret: &ChargerSecret, password: &[u8]) -> bool {
+        let digest = self.digest(id, secret, password);
         let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
         verified
             .get(id)
             .is_some_and(|known| bool::from(known.ct_eq(&digest)))
     }
 
-    fn remember(&self, id: &ChargerId, password: &[u8]) {
-        let digest = self.digest(id, password);
+    /// Forgets every credential that passed (the passwords were reloaded).
+    pub fn forget_verified(&self) {
+        self.verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    fn remember(&self, id: &ChargerId, secret: &ChargerSecret, password: &[u8]) {
+        let digest = self.digest(id, secret, password);
         let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
         verified.insert(id.clone(), digest);
     }
@@ -163,7 +185,7 @@ impl Shared {
         if user != id.as_str() {
             return Some(false);
         }
-        if self.cached(id, &password) {
+        if self.cached(id, secret, &password) {
             return Some(true);
         }
         let ok = match secret {
@@ -175,7 +197,7 @@ impl Shared {
             ChargerSecret::Hash(phc) => self.argon2(phc.clone(), password.clone(), ip, id).await,
         };
         if ok {
-            self.remember(id, &password);
+            self.remember(id, secret, &password);
         }
         Some(ok)
     }

@@ -8,7 +8,9 @@
 mod charger;
 mod circuit;
 mod decode;
+pub mod diff;
 mod files;
+mod live;
 mod meter;
 mod planner;
 mod site;
@@ -21,6 +23,7 @@ use chrono::{DateTime, Utc};
 pub use circuit::{Circuit, SITE as SITE_CIRCUIT, ancestors};
 pub use decode::Problem;
 use decode::{Doc, Table};
+pub use live::Live;
 pub use meter::{Meter, MeterRole, MeterTransport, Parity, RtuSettings};
 pub use planner::{Departure, DepartureFor, Planner, Tariff, parse_time_of_day, price_at};
 pub use site::site_phases;
@@ -244,6 +247,15 @@ fn checked(text: &str, with_files: bool) -> Result<Config, Vec<Problem>> {
         Some(config) if !doc.has_problems() => Ok(config),
         _ => Err(doc.into_problems()),
     }
+}
+
+/// The cross-key checks of `load` on a config value (a reload's mix of the running
+/// config and the file's live changes, `diff`); the problems carry no line.
+pub fn recheck(config: &Config) -> Vec<Problem> {
+    let doc = Doc::new("");
+    site::check(&doc, config);
+    meter::check(&doc, &config.meters);
+    doc.into_problems()
 }
 
 /// The one-screen summary `chargegate validate` prints for a good config.

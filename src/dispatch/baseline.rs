@@ -15,7 +15,7 @@ use tokio::sync::{broadcast, watch};
 
 use super::profile;
 use crate::charger::Chargers;
-use crate::config::{Charger, Config};
+use crate::config::{Charger, Config, Live};
 use crate::csms::{Admission, Csms};
 use crate::ocpp::model::{ChargerCommand, ChargerEvent};
 use crate::units::{ChargerId, Volts};
@@ -68,34 +68,30 @@ impl BaselineSettings {
 }
 
 /// Subscribes to the CSMS's announcements now (so that nothing after this call is missed)
-/// and returns the loop, which runs until `shutdown` turns true.
+/// and returns the loop, which runs until `shutdown` turns true. The chargers follow
+/// `config` (a reload may add some).
 pub fn run(
     csms: &Csms,
     chargers: Chargers,
-    settings: BaselineSettings,
+    config: Live,
     state: BaselineState,
     shutdown: watch::Receiver<bool>,
 ) -> impl Future<Output = ()> + Send + 'static {
     let connections = csms.subscribe_connections();
     let events = csms.subscribe();
-    serve(
-        connections,
-        events,
-        chargers,
-        Arc::new(settings),
-        state,
-        shutdown,
-    )
+    serve(connections, events, chargers, config, state, shutdown)
 }
 
 async fn serve(
     mut connections: broadcast::Receiver<crate::csms::ConnectionEvent>,
     mut events: broadcast::Receiver<crate::csms::SiteEvent>,
     chargers: Chargers,
-    settings: Arc<BaselineSettings>,
+    mut config: Live,
     state: BaselineState,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let _ = config.take_change();
+    let mut settings = Arc::new(BaselineSettings::from_config(&config.current()));
     loop {
         let target = tokio::select! {
             _ = shutdown.changed() => break,
@@ -124,6 +120,11 @@ async fn serve(
                 Err(broadcast::error::RecvError::Closed) => break,
             },
         };
+        // A charger a reload added is admitted only once the reload is sent, so it is
+        // known here by the time it connects.
+        if let Some(config) = config.take_change() {
+            settings = Arc::new(BaselineSettings::from_config(&config));
+        }
         let Some(charger) = settings.chargers.get(&target).cloned() else {
             continue;
         };

@@ -19,7 +19,7 @@ use super::profile;
 use super::round::{self, ChargerLimit, RoundPolicy, Row};
 use crate::charger::{Chargers, CommandError};
 use crate::clock::Clock;
-use crate::config::{Charger, Config};
+use crate::config::{Charger, Config, Live};
 use crate::csms::{ConnectionEvent, Csms};
 use crate::ev::RAMP_SETTLE;
 use crate::ocpp::model::{ChargerCommand, CommandReply, RateUnit, TriggerKind, TxKey};
@@ -108,6 +108,8 @@ struct Queued {
 struct Dispatcher {
     chargers: Chargers,
     csms: Csms,
+    /// The config in force; a reload is taken before the next round (`follow_reload`).
+    config: Live,
     settings: Arc<DispatchSettings>,
     baseline: BaselineState,
     limits: BTreeMap<ChargerId, ChargerLimit>,
@@ -131,11 +133,12 @@ struct Dispatcher {
 }
 
 /// Subscribes now and returns the loop (runs until `shutdown`), plus a watch of the
-/// accounting for the API and tests.
+/// accounting for the API and tests. The settings follow `config` (a reload's chargers
+/// and `[dispatch]` keys).
 pub fn run(
     csms: &Csms,
     chargers: Chargers,
-    settings: DispatchSettings,
+    mut config: Live,
     baseline: BaselineState,
     input: watch::Receiver<DispatchInput>,
     clock: Clock,
@@ -146,35 +149,20 @@ pub fn run(
 ) {
     let connections = csms.subscribe_connections();
     let (answers, answers_rx) = mpsc::unbounded_channel();
-    // A charger may still hold a lease from before chargegate (re)started, up to its
-    // maximum and for up to one lease: count it so until a new lease replaces it (the
-    // lease profile id is fixed, so a new one replaces the old on the charger).
+    let _ = config.take_change();
+    let settings = DispatchSettings::from_config(&config.current());
     let unknown_until = clock.now() + chrono::Duration::seconds(i64::from(settings.lease_s));
     let limits: BTreeMap<ChargerId, ChargerLimit> = settings
         .chargers
         .values()
-        .map(|c| {
-            let limit = ChargerLimit {
-                acknowledged: Some((c.max_current, Some(unknown_until))),
-                pending: None,
-                uncertain: None,
-                // Not connected yet: it may draw whatever it falls back to.
-                responsive: false,
-                baseline_acknowledged: false,
-                distrusted: false,
-                failsafe: c.failsafe_current,
-                max: c.max_current,
-                min: c.min_current,
-                priority: c.priority,
-            };
-            (c.id.clone(), limit)
-        })
+        .map(|c| (c.id.clone(), assumed_at_max(c, unknown_until)))
         .collect();
     let assumed = limits.keys().cloned().collect();
     let (published, accounting) = watch::channel(limits.clone());
     let dispatcher = Dispatcher {
         chargers,
         csms: csms.clone(),
+        config,
         settings: Arc::new(settings),
         baseline,
         limits,
@@ -223,6 +211,8 @@ impl Dispatcher {
             }
             let wanted = input.borrow().clone();
             let now = self.clock.now();
+            // Before the round: its rows may already hold a charger the reload added.
+            self.follow_reload(now);
             // The round first: a reduction due now must not wait behind the refresh of the
             // higher limit it replaces (S2); a charger sent a new limit needs no refresh.
             // Leases are checked on every pass, not only on the tick: a charger that
@@ -233,6 +223,23 @@ impl Dispatcher {
             let _ = self.published.send(self.limits.clone());
             self.flush();
         }
+    }
+
+    /// Takes a reloaded config: its `[dispatch]` keys, and its new chargers counted as at
+    /// start (at their maximum for one lease, until a limit of ours is acknowledged).
+    fn follow_reload(&mut self, now: DateTime<Utc>) {
+        let Some(config) = self.config.take_change() else {
+            return;
+        };
+        let settings = DispatchSettings::from_config(&config);
+        let until = now + chrono::Duration::seconds(i64::from(settings.lease_s));
+        for c in settings.chargers.values() {
+            if !self.limits.contains_key(&c.id) {
+                self.limits.insert(c.id.clone(), assumed_at_max(c, until));
+                self.assumed.insert(c.id.clone());
+            }
+        }
+        self.settings = Arc::new(settings);
     }
 
     fn on_connection(&mut self, change: &ConnectionEvent) {
@@ -472,6 +479,26 @@ impl Dispatcher {
                 }
             });
         }
+    }
+}
+
+/// A charger as dispatch counts it before it took a limit of ours: it may still hold a
+/// lease from before chargegate (re)started (or from another CSMS), up to its maximum and
+/// for up to one lease, so it counts so until a new lease replaces it (the lease profile
+/// id is fixed, so a new one replaces the old on the charger).
+fn assumed_at_max(c: &Charger, until: DateTime<Utc>) -> ChargerLimit {
+    ChargerLimit {
+        acknowledged: Some((c.max_current, Some(until))),
+        pending: None,
+        uncertain: None,
+        // Not connected yet: it may draw whatever it falls back to.
+        responsive: false,
+        baseline_acknowledged: false,
+        distrusted: false,
+        failsafe: c.failsafe_current,
+        max: c.max_current,
+        min: c.min_current,
+        priority: c.priority,
     }
 }
 

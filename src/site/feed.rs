@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use super::load::{ChargerDraw, LoadSource, LoadWindow, RecentLimits, site_load};
 use crate::clock::Clock;
-use crate::config::{Config, ancestors};
+use crate::config::{Config, Live, ancestors};
 use crate::csms::{ConnectionEvent, SiteEvent};
 use crate::ev::EV_RESPONSE;
 use crate::meter::MeterStatus;
@@ -180,6 +180,9 @@ pub struct FeedInputs<L> {
     pub connections: broadcast::Receiver<ConnectionEvent>,
     /// Dispatch's accounting: the limits chargegate gave each charger.
     pub limits: watch::Receiver<BTreeMap<ChargerId, L>>,
+    /// Later versions of the config `run` starts with (a reload adds chargers behind the
+    /// meters and changes worst-case loads).
+    pub reload: Live,
 }
 
 /// Runs until `shutdown`; returns at once when no meter is configured (the control loop
@@ -196,8 +199,9 @@ pub async fn run<L: LimitAccount>(
         mut events,
         mut connections,
         mut limits,
+        mut reload,
     } = inputs;
-    let mut feeds = feeds(&config, &meters);
+    let mut feeds = feeds_of(&config, &meters);
     if feeds.is_empty() {
         return;
     }
@@ -209,6 +213,10 @@ pub async fn run<L: LimitAccount>(
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
+            config = reload.changed() => {
+                refeed(&mut feeds, feeds_of(&config, &meters));
+                continue;
+            }
             changed = limits.changed(), if limits_open => {
                 match changed {
                     Ok(()) => record_limits(&mut recent, &mut ordered, &limits.borrow_and_update(), clock),
@@ -251,9 +259,18 @@ pub async fn run<L: LimitAccount>(
     }
 }
 
+/// The feeds of a reloaded config, each keeping its meter's window: the meters are the
+/// same and in the same order (changing them needs a restart, `config::diff`).
+fn refeed(feeds: &mut Vec<Feed>, mut fresh: Vec<Feed>) {
+    for (new, old) in fresh.iter_mut().zip(feeds.iter_mut()) {
+        std::mem::swap(&mut new.window, &mut old.window);
+    }
+    *feeds = fresh;
+}
+
 /// One feed per meter that reports: the chargers behind it (all for the grid meter, those
 /// under its circuit for a sub-meter) and its circuit's worst-case load.
-fn feeds(config: &Config, meters: &BTreeMap<String, watch::Receiver<MeterStatus>>) -> Vec<Feed> {
+fn feeds_of(config: &Config, meters: &BTreeMap<String, watch::Receiver<MeterStatus>>) -> Vec<Feed> {
     config
         .meters
         .iter()

@@ -10,7 +10,10 @@
 
 pub mod feed;
 pub mod load;
+mod reconfigure;
 pub mod synthetic;
+
+pub use reconfigure::tightest;
 
 use std::collections::{HashMap, HashSet};
 

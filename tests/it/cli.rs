@@ -12,15 +12,15 @@ use chargegate::sim::{SimChargePoint, SimOptions};
 const BIN: &str = env!("CARGO_BIN_EXE_chargegate");
 
 /// Kills the daemon if the test fails before stopping it, so no process outlives the test.
-struct KillOnDrop(Option<std::process::Child>);
+pub(crate) struct KillOnDrop(Option<std::process::Child>);
 
 impl KillOnDrop {
-    fn get(&mut self) -> &mut std::process::Child {
+    pub(crate) fn get(&mut self) -> &mut std::process::Child {
         self.0.as_mut().expect("child is running")
     }
 
     /// Sends SIGTERM, as systemd stops a service.
-    fn terminate(&mut self) {
+    pub(crate) fn terminate(&mut self) {
         let kill = Command::new("kill")
             .args(["-TERM", &self.get().id().to_string()])
             .status()
@@ -29,7 +29,7 @@ impl KillOnDrop {
     }
 
     /// Waits for the daemon to exit and returns how.
-    async fn exit_status(&mut self) -> std::process::ExitStatus {
+    pub(crate) async fn exit_status(&mut self) -> std::process::ExitStatus {
         let mut process = self.0.take().expect("child is running");
         tokio::task::spawn_blocking(move || process.wait())
             .await
@@ -49,7 +49,7 @@ impl Drop for KillOnDrop {
 
 /// A site config on a free fixed port (the first listen is the CSMS's; the HTTP API keeps
 /// port 0), written to `dir`; returns its path and the port.
-fn site_on_a_free_port(dir: &std::path::Path) -> (std::path::PathBuf, u16) {
+pub(crate) fn site_on_a_free_port(dir: &std::path::Path) -> (std::path::PathBuf, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -66,7 +66,11 @@ fn site_on_a_free_port(dir: &std::path::Path) -> (std::path::PathBuf, u16) {
 }
 
 /// `chargegate run` on `config` with its log on a pipe, killed if the test fails first.
-fn spawn_run(config: &std::path::Path, log_format: &str, env: &[(&str, &str)]) -> KillOnDrop {
+pub(crate) fn spawn_run(
+    config: &std::path::Path,
+    log_format: &str,
+    env: &[(&str, &str)],
+) -> KillOnDrop {
     let child = Command::new(BIN)
         .args(["run", "--log-format", log_format, "--config"])
         .arg(config)
@@ -318,7 +322,7 @@ fn a_missing_tls_file_fails_validate_and_run_with_exit_78() {
 }
 
 /// The next notification the daemon sends to its `NOTIFY_SOCKET`, as text.
-async fn next_notification(socket: &tokio::net::UnixDatagram) -> String {
+pub(crate) async fn next_notification(socket: &tokio::net::UnixDatagram) -> String {
     let mut buf = vec![0u8; 4096];
     let n = tokio::time::timeout(Duration::from_secs(10), socket.recv(&mut buf))
         .await

@@ -19,6 +19,7 @@ mod message_ids;
 mod meters;
 mod planner_props;
 mod planner_scenarios;
+mod reload;
 mod site_liveness;
 mod site_metered;
 mod site_planned;

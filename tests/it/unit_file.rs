@@ -49,6 +49,7 @@ fn the_unit_is_notify_watched_and_hardened() {
         "Type=notify",
         "WatchdogSec=30",
         "RestartPreventExitStatus=78",
+        "ExecReload=/bin/kill -HUP $MAINPID",
         "CapabilityBoundingSet=",
         "SystemCallFilter=@system-service",
         "ProtectSystem=strict",
