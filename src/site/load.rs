@@ -23,8 +23,10 @@
 //!   on top, not a return to the old level.
 //!   A sample older than the window is not subtracted at all, since nothing would cover it.
 //! - While a vehicle is still following a cut (`ChargerDraw::settling`) the meter carries
-//!   its old draw; the reading counts it as other load (it is on the fuse) but the window
-//!   does not remember it, so one cut does not shrink the room for the window's span. The
+//!   its old draw. With a settled value to fall back on, that part is put down to the
+//!   vehicle as a ramp is (below), so a cut does not make a phantom that cuts others;
+//!   without one it counts as other load (it is on the fuse). The window does not
+//!   remember it either way, so one cut does not shrink the room for the window's span. The
 //!   same holds for a sample newer than the meter reading (a vehicle that ramped and
 //!   reported before the meter was read again): never below the window, not remembered.
 //! - After chargegate raised a limit, the vehicle ramps up before any sample shows it: the
@@ -407,7 +409,8 @@ struct Subtracted {
     /// The reading must not be remembered (a vehicle follows a cut, or a sample is newer
     /// than the reading).
     settling: bool,
-    /// Per site phase, in A: what ramping vehicles may add beyond their samples.
+    /// Per site phase, in A: what vehicles following chargegate's own limits may add
+    /// beyond what is subtracted: ramping up after an increase, or not yet down after a cut.
     ramping: [f64; 3],
     /// The oldest sample subtracted.
     oldest_sample: Duration,
@@ -444,7 +447,14 @@ fn subtract_samples(
             let sample = if covered { sample } else { 0.0 };
             let cap = c.cap.map_or(f64::INFINITY, |c| c.0.max(0.0));
             let subtracted = sample.min(cap);
-            settling |= c.settling && cap < sample;
+            if c.settling && cap < sample {
+                settling = true;
+                // The vehicle follows chargegate's own cut: what the meter may still carry
+                // of its old draw is its, like a ramp's (at most `MAX_ATTRIBUTION`, never
+                // below the settled value), not a rise of the other load to cut others
+                // for (a phantom that cut whole chargers after every replan).
+                ramping[p] += sample - subtracted;
+            }
             // A sample newer than the meter reading describes a later moment: a vehicle
             // that ramped in between shows its new draw in the sample but not yet on the
             // meter, and subtracting it would hide other load. Such a reading counts (never
@@ -648,7 +658,7 @@ mod tests {
     }
 
     #[test]
-    fn a_vehicle_following_a_cut_counts_now_but_is_not_remembered() {
+    fn a_vehicle_following_a_cut_is_its_own_load_and_not_remembered() {
         let t0 = Instant::now();
         let mut w = LoadWindow::new(DEFAULT_WINDOW);
         let meter = |t, a| status(MeterRole::Grid, t, [a; 3]);
@@ -656,7 +666,10 @@ mod tests {
         let steady = ChargerDraw::new("RST", 3, sample).capped(Some(Amps(32.0)), false);
         let l = site_load(t0, Some(&meter(t0, 50.0)), &[steady], Amps(150.0), &mut w);
         assert_eq!(amps(&l), [20.0; 3]);
-        // Cut to 6 A: for a moment the vehicle still draws 30 A; the fuse carries it.
+        // Cut to 6 A: for a moment the vehicle still draws 30 A. That is the vehicle
+        // following chargegate's own cut, not other load to cut other chargers for: the
+        // settled 20 A stays, and the 24 A it may still draw is unconfirmed (no increase
+        // builds on it).
         let cut = ChargerDraw::new("RST", 3, sample).capped(Some(Amps(6.0)), true);
         let t1 = t0 + S;
         let l = site_load(
@@ -665,6 +678,17 @@ mod tests {
             std::slice::from_ref(&cut),
             Amps(150.0),
             &mut w,
+        );
+        assert_eq!(amps(&l), [20.0; 3]);
+        assert_eq!(l.unconfirmed.map(|a| a.0), [24.0; 3]);
+        // Without a settled value to fall back on, the fuse's load counts whole.
+        let mut fresh = LoadWindow::new(DEFAULT_WINDOW);
+        let l = site_load(
+            t1,
+            Some(&meter(t1, 50.0)),
+            std::slice::from_ref(&cut),
+            Amps(150.0),
+            &mut fresh,
         );
         assert_eq!(amps(&l), [44.0; 3]);
         // Once it followed, the other load is 20 A again, not the 44 A of that moment.
