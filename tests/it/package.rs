@@ -177,9 +177,14 @@ fn the_amd64_package_holds_the_daemon_its_unit_config_and_profiles() {
     let Some(deb) = built_package() else {
         return;
     };
+    check_listing(&deb);
+    check_files(&deb);
+    check_control(&deb);
+}
 
-    // Files: path -> mode and owner, from `dpkg-deb -c` (tar's listing).
-    let listing = dpkg_deb(&["-c"], &deb);
+/// Paths, modes and owners, from `dpkg-deb -c` (tar's listing).
+fn check_listing(deb: &Path) {
+    let listing = dpkg_deb(&["-c"], deb);
     let entry = |path: &str| -> String {
         listing
             .lines()
@@ -211,9 +216,11 @@ fn the_amd64_package_holds_the_daemon_its_unit_config_and_profiles() {
     ] {
         entry(&format!("/usr/share/doc/chargegate/{doc}"));
     }
+}
 
-    // The files are this checkout's.
-    let root = unpack("-x", &deb);
+/// The files are this checkout's, and the binary runs.
+fn check_files(deb: &Path) {
+    let root = unpack("-x", deb);
     let installed = |path: &str| std::fs::read_to_string(root.path().join(path)).unwrap();
     assert_eq!(
         installed("usr/lib/systemd/system/chargegate.service"),
@@ -232,9 +239,11 @@ fn the_amd64_package_holds_the_daemon_its_unit_config_and_profiles() {
         version.contains(env!("CARGO_PKG_VERSION")) && version.contains("x86_64-unknown-linux-gnu"),
         "{version}"
     );
+}
 
-    // Control: architecture, dependencies, the conffile, the scripts.
-    let info = dpkg_deb(&["-I"], &deb);
+/// Control: architecture, dependencies, the conffile, the maintainer scripts.
+fn check_control(deb: &Path) {
+    let info = dpkg_deb(&["-I"], deb);
     let field = |name: &str| -> String {
         info.lines()
             .find_map(|l| l.trim().strip_prefix(&format!("{name}: ")))
@@ -246,7 +255,7 @@ fn the_amd64_package_holds_the_daemon_its_unit_config_and_profiles() {
     assert_eq!(field("Version"), format!("{}-1", env!("CARGO_PKG_VERSION")));
     assert!(field("Depends").contains("adduser"), "{info}");
 
-    let control = unpack("-e", &deb);
+    let control = unpack("-e", deb);
     let script =
         |name: &str| std::fs::read_to_string(control.path().join(name)).unwrap_or_default();
     let conffiles: BTreeSet<String> = script("conffiles").lines().map(str::to_owned).collect();
