@@ -4,6 +4,8 @@
 //! limit is raised to the hard one, and compared with what chargegate's caps can hold
 //! open at once plus a reserve for the meters, the store and the API.
 
+use nix::sys::resource::rlim_t;
+
 use crate::config::Config;
 
 /// Descriptors kept free beyond the socket caps: the store (database, WAL, shared
@@ -26,7 +28,7 @@ pub fn needed(config: &Config) -> u64 {
 
 /// The most the soft limit is raised to: Linux refuses more than `fs.nr_open` (2^20 by
 /// default) even when the hard limit says unlimited.
-const MAX_SOFT_LIMIT: u64 = 1 << 20;
+const MAX_SOFT_LIMIT: rlim_t = 1 << 20;
 
 /// Raises the soft descriptor limit to the hard one (at most `MAX_SOFT_LIMIT`); returns
 /// the soft limit now in force, or why it could not be read.
@@ -38,7 +40,13 @@ pub fn raise_soft_limit() -> Result<u64, String> {
         setrlimit(Resource::RLIMIT_NOFILE, target, hard).map_err(|e| e.to_string())?;
     }
     let (soft, _) = getrlimit(Resource::RLIMIT_NOFILE).map_err(|e| e.to_string())?;
-    Ok(soft)
+    Ok(widen(soft))
+}
+
+/// A limit as `u64`: `rlim_t` is `u64` on 64-bit Linux but `u32` on 32-bit ARM (armv7).
+#[allow(clippy::useless_conversion, reason = "rlim_t is u32 on 32-bit targets")]
+fn widen(limit: rlim_t) -> u64 {
+    limit.into()
 }
 
 /// A warning when `limit` cannot hold what `needed` says, for the log at start.
@@ -73,7 +81,7 @@ mod tests {
         let (_, hard) =
             nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
         assert!(
-            limit >= hard.min(MAX_SOFT_LIMIT),
+            limit >= widen(hard.min(MAX_SOFT_LIMIT)),
             "the soft limit {limit} is raised to the hard one {hard}"
         );
         assert!(shortfall(1024, needed).is_some_and(|w| w.contains("LimitNOFILE=2048")));

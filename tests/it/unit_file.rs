@@ -55,6 +55,7 @@ fn the_unit_is_notify_watched_and_hardened() {
         "ProtectSystem=strict",
         "DevicePolicy=closed",
         "SupplementaryGroups=dialout",
+        "User=chargegate",
     ] {
         assert!(
             text.lines().any(|l| l.trim() == line),
