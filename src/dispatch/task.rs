@@ -120,7 +120,8 @@ struct Dispatcher {
     /// Chargers whose `acknowledged` is still the start-up assumption (an unknown old lease
     /// at the maximum), not a lease of ours: never "refreshed".
     assumed: HashSet<ChargerId>,
-    /// When each charger was last sent a limit (for the minimum interval between increases).
+    /// When each charger was last sent a new limit (for the minimum interval between
+    /// increases; a lease refresh of the same limit does not count).
     last_sent: HashMap<ChargerId, DateTime<Utc>>,
     /// Limits decided and counted as pending, to be sent after the next publish.
     outbox: Vec<Queued>,
@@ -437,8 +438,14 @@ impl Dispatcher {
         let increase = limit
             .ordered()
             .is_none_or(|told| current.0 >= told.0 + RAMP_MIN_RISE_A);
+        // `min-interval-s` runs from the last change of limit: a lease refresh resends the
+        // same one and must not start it again (refreshed every half lease, an increase
+        // could otherwise wait for ever).
+        let changed = limit.ordered().is_none_or(|told| told != current);
         limit.pending = Some(current);
-        self.last_sent.insert(id.clone(), now);
+        if changed {
+            self.last_sent.insert(id.clone(), now);
+        }
         self.outbox.push(Queued {
             charger: charger.clone(),
             limit: current,

@@ -465,6 +465,53 @@ async fn increases_wait_out_the_minimum_interval_but_reductions_do_not() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_lease_refresh_does_not_hold_back_an_increase() {
+    // `min-interval-s` keeps an increase from following a charger's last *change* of limit
+    // too soon. A lease refresh resends the same limit; counted as a new limit, it started
+    // the interval again, and with leases refreshed every half lease (10 s here) more often
+    // than the interval (15 s), an increase waited for ever.
+    let mut site = Site::new("");
+    site.config.dispatch.lease_s = 20;
+    site.config.dispatch.min_interval_s = 15;
+    let (daemon, clock) = site.start_virtual("2026-12-01T18:00:00Z").await;
+    let sim =
+        crate::common::connect_virtual(&daemon, clock, "CS201-1", OcppVersion::V201, Vec::new())
+            .await;
+    let start = clock.instant();
+    daemon
+        .dispatch_input
+        .send(input(&[("CS201-1", 6.0)], 80.0))
+        .unwrap();
+    // A minute at 6 A: the lease is refreshed five or six times.
+    tokio::time::sleep_until(start + Duration::from_secs(60)).await;
+    assert_eq!(
+        sim.applied_limit(clock.now()),
+        Some(6.0),
+        "{:?}",
+        leases(&sim)
+    );
+    let refreshed = leases(&sim).len();
+    assert!(
+        refreshed >= 5,
+        "refreshed every half lease: {:?}",
+        leases(&sim)
+    );
+    daemon
+        .dispatch_input
+        .send(input(&[("CS201-1", 16.0)], 80.0))
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        sim.applied_limit(clock.now()),
+        Some(16.0),
+        "the last change of limit was a minute ago: {:?}",
+        leases(&sim)
+    );
+    sim.close().await;
+    daemon.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_charger_back_late_in_its_lease_is_refreshed_before_the_lease_ends() {
     // The depot day found it: the lease check ran only every quarter lease, so a charger
     // that came back after the last check before its lease ended fell to its failsafe for
