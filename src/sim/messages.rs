@@ -252,15 +252,19 @@ pub fn transaction_state_v201(
     currents_a: &[f64],
     at: &DateTime<Utc>,
 ) -> Value {
-    json!({
-        "eventType": "Updated",
-        "timestamp": timestamp(at),
-        "triggerReason": "ChargingStateChanged",
-        "seqNo": seq_no,
-        "transactionInfo": { "transactionId": transaction_id, "chargingState": charging_state },
-        "evse": { "id": evse, "connectorId": 1 },
-        "meterValue": [meter_value(OcppVersion::V201, energy_wh, currents_a, "Trigger", at)],
-    })
+    // The periodic update with another trigger, state and reading context.
+    let mut event =
+        transaction_updated_v201(transaction_id, seq_no, evse, energy_wh, currents_a, at);
+    event["triggerReason"] = json!("ChargingStateChanged");
+    event["transactionInfo"]["chargingState"] = json!(charging_state);
+    event["meterValue"] = json!([meter_value(
+        OcppVersion::V201,
+        energy_wh,
+        currents_a,
+        "Trigger",
+        at
+    )]);
+    event
 }
 
 /// The 2.0.1 triggerReason that goes with a stoppedReason.
