@@ -182,7 +182,9 @@ pub async fn start_with_clock(
         http_listener,
         crate::http::router(crate::http::HttpState::new(
             store.clone(),
-            config.http.allowed_hosts.clone(),
+            live.clone(),
+            chargers.clone(),
+            clock,
         )),
         shutdown_rx.clone(),
     ));

@@ -70,6 +70,10 @@ impl<T> Handshakes<T> {
     pub fn len(&self) -> usize {
         self.open.len()
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
 }
 
 /// Why an unregistered charger is not admitted now (answered with 503).

@@ -5,7 +5,7 @@
 //! `session/`).
 
 pub mod connection;
-mod gate;
+pub mod gate;
 pub mod handshake;
 mod head;
 pub mod limits;

@@ -178,7 +178,7 @@ fn check_failsafe_pauses(
 /// A PHC string chargegate can verify: an argon2 variant, valid parameters, a salt and a
 /// hash. A string that merely parses as PHC (another algorithm, a cost out of range)
 /// passed before and then refused every login (issue 17).
-fn is_argon2_hash(text: &str) -> bool {
+pub(super) fn is_argon2_hash(text: &str) -> bool {
     let Ok(hash) = argon2::password_hash::PasswordHash::new(text) else {
         return false;
     };

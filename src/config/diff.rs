@@ -6,7 +6,8 @@
 //! Live: the grid and circuit limits, the margin and the worst-case loads (the control
 //! loop replans on them at once, reductions first), chargers added on a circuit that
 //! already exists, a charger's password, the local authorization list, the planner's
-//! prices, horizon and time budget, the departures, and `[dispatch]` except `lease-s`.
+//! prices, horizon and time budget, the departures, `[dispatch]` except `lease-s`, and the
+//! API's tokens (`[[http.token]]`, `require-token-for-reads`).
 //! Everything else needs a restart: what is bound or opened at start (listen addresses,
 //! TLS files, the store, meters), the shape of the site (phases, voltage, the circuit
 //! tree) and an existing charger's currents, phases and profile (its failsafe baseline is
@@ -79,6 +80,7 @@ pub fn diff(old: &Config, new: &Config) -> Reload {
     };
     site(&mut d, old, new);
     bound_at_start(&mut d, old, new);
+    api_tokens(&mut d, old, new);
     dispatch(&mut d, old, new);
     circuits(&mut d, old, new);
     chargers(&mut d, old, new);
@@ -110,6 +112,27 @@ fn site(d: &mut Reload, old: &Config, new: &Config) {
         amps,
     ) {
         d.effective.site.worst_case_load = n.worst_case_load;
+    }
+}
+
+/// The API's tokens are read per request: a token added, revoked or given another role
+/// counts from the next request on (a leaked token is revoked without a restart).
+fn api_tokens(d: &mut Reload, old: &Config, new: &Config) {
+    if d.live("http.token", &old.http.tokens, &new.http.tokens, |ts| {
+        list(
+            ts.iter()
+                .map(|t| format!("{} ({})", t.name, t.role.as_str())),
+        )
+    }) {
+        d.effective.http.tokens = new.http.tokens.clone();
+    }
+    if d.live(
+        "http.require-token-for-reads",
+        &old.http.require_token_for_reads,
+        &new.http.require_token_for_reads,
+        display,
+    ) {
+        d.effective.http.require_token_for_reads = new.http.require_token_for_reads;
     }
 }
 

@@ -10,6 +10,7 @@ mod circuit;
 mod decode;
 pub mod diff;
 mod files;
+mod http;
 mod live;
 mod meter;
 mod planner;
@@ -23,6 +24,7 @@ use chrono::{DateTime, Utc};
 pub use circuit::{Circuit, SITE as SITE_CIRCUIT, ancestors};
 pub use decode::Problem;
 use decode::{Doc, Table};
+pub use http::{ApiRole, ApiToken, Http};
 pub use live::Live;
 pub use meter::{Meter, MeterRole, MeterTransport, Parity, RtuSettings};
 pub use planner::{Departure, DepartureFor, Planner, Tariff, parse_time_of_day, price_at};
@@ -106,14 +108,6 @@ pub struct CsmsSettings {
     pub call_timeout_s: u32,
     /// WebSocket messages above this size are refused (a Pi has little memory), in bytes.
     pub max_message_bytes: usize,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Http {
-    pub listen: SocketAddr,
-    /// `allowed-hosts`: names the API answers to besides IP addresses and `localhost`
-    /// (a request addressed to any other name is refused: DNS rebinding).
-    pub allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -300,6 +294,27 @@ fn summarise_site(out: &mut String, config: &Config) {
         config.csms.listen, config.csms.unknown_chargers
     );
     let _ = writeln!(out, "store {}", config.store.path.display());
+    let tokens: Vec<String> = config
+        .http
+        .tokens
+        .iter()
+        .map(|t| format!("{} ({})", t.name, t.role.as_str()))
+        .collect();
+    let _ = writeln!(
+        out,
+        "api http://{}, reads {}, tokens: {}",
+        config.http.listen,
+        if config.http.require_token_for_reads {
+            "need a token"
+        } else {
+            "open"
+        },
+        if tokens.is_empty() {
+            "none (no commands possible)".to_string()
+        } else {
+            tokens.join(", ")
+        }
+    );
 }
 
 /// One row per charger, then the site's failsafe budget.

@@ -10,8 +10,8 @@ use std::path::PathBuf;
 
 use super::decode::{Doc, Table, amps, phases};
 use super::{
-    Charger, Config, CsmsSettings, Dispatch, Http, IdTokenEntry, Site, StoreSettings, Tls,
-    TokenStatus, UnknownChargers,
+    Charger, Config, CsmsSettings, Dispatch, IdTokenEntry, Site, StoreSettings, Tls, TokenStatus,
+    UnknownChargers,
 };
 use crate::ev::IEC_MIN_CURRENT_A;
 use crate::units::{Amps, Volts};
@@ -58,7 +58,7 @@ pub fn read(root: &Table<'_, '_>) -> Option<Config> {
         Some(t) => read_csms(&t),
         None => Some(default_csms()),
     };
-    let http = read_http(root);
+    let http = super::http::read_http(root);
     if let (Some(csms), Some(http)) = (&csms, &http) {
         check_listeners_apart(root, csms.listen, http.listen);
     }
@@ -130,53 +130,6 @@ fn check_listeners_apart(root: &Table<'_, '_>, csms: SocketAddr, http: SocketAdd
     }
 }
 
-/// `[http]`: the API's listen address.
-fn read_http(root: &Table<'_, '_>) -> Option<Http> {
-    match root.opt_table("http") {
-        Some(t) => {
-            let listen = addr(&t, "listen").unwrap_or_else(default_http_listen);
-            let allowed_hosts = t.opt_strs("allowed-hosts");
-            for (i, name) in allowed_hosts.iter().enumerate() {
-                if !is_host_name(name) {
-                    t.problem(
-                        "allowed-hosts",
-                        format!("entry {i}, {name:?}, is not a host name"),
-                        Some(
-                            "a DNS name such as \"depot-gw.local\", without scheme, port or \
-                             path; IP addresses and localhost are always allowed"
-                                .into(),
-                        ),
-                    );
-                }
-            }
-            t.finish(&["listen", "allowed-hosts"]);
-            Some(Http {
-                listen,
-                allowed_hosts,
-            })
-        }
-        None => Some(Http {
-            listen: default_http_listen(),
-            allowed_hosts: Vec::new(),
-        }),
-    }
-}
-
-/// A DNS name (RFC 1123 labels): what a browser sends as `Host` without the port.
-fn is_host_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
-}
-
 /// `[store]`: the database path and how many days of history and audit it keeps.
 fn read_store(root: &Table<'_, '_>) -> StoreSettings {
     match root.opt_table("store") {
@@ -236,10 +189,6 @@ fn read_dispatch(t: &Table<'_, '_>) -> Option<Dispatch> {
     })
 }
 
-fn default_http_listen() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 8080))
-}
-
 /// Days of 1-minute meter history kept in the store.
 const DEFAULT_HISTORY_DAYS: i64 = 30;
 /// The audit log grows by a lease refresh per charger every `lease-s / 2` (about 0.6 kB
@@ -261,7 +210,7 @@ fn default_csms() -> CsmsSettings {
     }
 }
 
-fn addr(t: &Table<'_, '_>, key: &str) -> Option<SocketAddr> {
+pub(super) fn addr(t: &Table<'_, '_>, key: &str) -> Option<SocketAddr> {
     let text = t.opt_str(key)?;
     match text.parse() {
         Ok(a) => Some(a),

@@ -334,6 +334,60 @@ fn charger_profiles_are_loaded_and_checked() {
 }
 
 #[test]
+fn api_tokens_need_a_name_a_hash_and_a_role() {
+    let hash = crate::charger::handshake::hash_password("token-value-1").unwrap();
+    let token = |name: &str, hash: &str, role: &str| {
+        format!("\n[[http.token]]\nname = \"{name}\"\ntoken-hash = \"{hash}\"\nrole = \"{role}\"\n")
+    };
+    let good = parse(&format!(
+        "{GOOD}\n[http]\nrequire-token-for-reads = true\n{}{}",
+        token("control-room", &hash, "operator"),
+        token("wall-screen", &hash, "viewer")
+    ))
+    .unwrap_or_else(|p| panic!("{p:#?}"));
+    assert!(good.http.require_token_for_reads);
+    assert_eq!(good.http.tokens.len(), 2);
+    assert_eq!(good.http.tokens[0].name, "control-room");
+    assert_eq!(good.http.tokens[0].role, ApiRole::Operator);
+    assert_eq!(good.http.tokens[1].role, ApiRole::Viewer);
+    let no_tokens = parse(GOOD).unwrap();
+    assert!(no_tokens.http.tokens.is_empty() && !no_tokens.http.require_token_for_reads);
+    for (bad, path) in [
+        (
+            token("a", "the-token-itself", "operator"),
+            "http.token[0].token-hash",
+        ),
+        (token("a", &hash, "admin"), "http.token[0].role"),
+        (
+            "\n[[http.token]]\nname = \"a\"\nrole = \"viewer\"\n".to_string(),
+            "http.token[0].token-hash",
+        ),
+        (
+            format!(
+                "{}{}",
+                token("a", &hash, "viewer"),
+                token("a", &hash, "operator")
+            ),
+            "http.token",
+        ),
+        (
+            format!("{}token = \"x\"\n", token("a", &hash, "viewer")),
+            "http.token[0].token",
+        ),
+        (
+            "require-token-for-reads = true\n".to_string(),
+            "http.require-token-for-reads",
+        ),
+    ] {
+        let problems = parse(&format!("{GOOD}\n[http]\n{bad}")).unwrap_err();
+        assert!(
+            problems.iter().any(|p| p.path == path),
+            "{bad}: expected a problem at {path}: {problems:#?}"
+        );
+    }
+}
+
+#[test]
 fn the_api_answers_to_listed_host_names_only_if_they_are_names() {
     let good = parse(&format!(
         "{GOOD}\n[http]\nallowed-hosts = [\"depot-gw.local\", \"gw\"]\n"

@@ -11,6 +11,8 @@
 //! `STORE_READERS` store reads in flight, so API clients cannot starve the chargers.
 
 mod api;
+mod auth;
+mod commands;
 mod host;
 mod listener;
 
@@ -22,32 +24,52 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
+use crate::charger::registry::Chargers;
+use crate::clock::Clock;
+use crate::config::Live;
 use crate::store::Store;
 
 /// Store reads the API may have in flight at once: the store is one thread that also
 /// writes what chargers send, so API readers must never queue it up.
 const STORE_READERS: usize = 2;
 
-/// What the handlers read.
+/// What the handlers read and command.
 #[derive(Debug, Clone)]
 pub struct HttpState {
     store: Store,
     store_readers: Arc<Semaphore>,
-    /// `[http] allowed-hosts`: names besides IP literals and `localhost` (`host.rs`).
+    /// `[http] allowed-hosts` at start: names besides IP literals and `localhost`
+    /// (`host.rs`; a restart changes them, as it changes the listen address).
     allowed_hosts: Arc<Vec<String>>,
+    /// The config in force: the tokens are read per request, so a reload revokes one.
+    live: Live,
+    /// The connected chargers, for the command endpoints.
+    chargers: Chargers,
+    gatekeeper: Arc<auth::Gatekeeper>,
+    /// Wall time for token expiry (virtual in the simulated sites).
+    clock: Clock,
 }
 
 impl HttpState {
-    pub fn new(store: Store, allowed_hosts: Vec<String>) -> Self {
+    pub fn new(store: Store, live: Live, chargers: Chargers, clock: Clock) -> Self {
+        let allowed_hosts = live.current().http.allowed_hosts.clone();
         Self {
             store,
             store_readers: Arc::new(Semaphore::new(STORE_READERS)),
             allowed_hosts: Arc::new(allowed_hosts),
+            live,
+            chargers,
+            gatekeeper: Arc::new(auth::Gatekeeper::default()),
+            clock,
         }
+    }
+
+    fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
     }
 }
 
@@ -63,6 +85,30 @@ pub struct HttpError {
 pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/api/v1/audit", get(api::audit))
+        .route(
+            "/api/v1/chargers/{id}/remote-start",
+            post(commands::remote_start),
+        )
+        .route(
+            "/api/v1/chargers/{id}/remote-stop",
+            post(commands::remote_stop),
+        )
+        .route("/api/v1/chargers/{id}/reset", post(commands::reset))
+        .route("/api/v1/chargers/{id}/unlock", post(commands::unlock))
+        .route(
+            "/api/v1/chargers/{id}/availability",
+            post(commands::availability),
+        )
+        .route("/api/v1/chargers/{id}/trigger", post(commands::trigger))
+        .route(
+            "/api/v1/chargers/{id}/configuration",
+            get(commands::get_configuration).put(commands::set_configuration),
+        )
+        // Only matched routes ask for a token: an unknown path is a 404 for everyone.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::check,
+        ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
@@ -70,6 +116,28 @@ pub fn router(state: HttpState) -> Router {
             host::check,
         ))
         .with_state(state)
+}
+
+/// An error answer not yet rendered: small enough to return in a `Result`.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error(self.status, self.message)
+    }
 }
 
 /// A JSON error answer.
@@ -85,10 +153,10 @@ async fn not_found(uri: Uri) -> Response {
     )
 }
 
-async fn method_not_allowed() -> Response {
+async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> Response {
     error(
         StatusCode::METHOD_NOT_ALLOWED,
-        "this resource only answers GET",
+        format!("{} does not answer {method}", uri.path()),
     )
 }
 
@@ -110,7 +178,8 @@ pub async fn serve(listener: TcpListener, router: Router, mut shutdown: watch::R
         }
     };
     let listener = listener::LimitedListener::new(listener, MAX_CONNECTIONS);
-    if let Err(e) = axum::serve(listener, router)
+    let service = router.into_make_service_with_connect_info::<auth::Peer>();
+    if let Err(e) = axum::serve(listener, service)
         .with_graceful_shutdown(stop)
         .await
     {

@@ -458,6 +458,9 @@ pub enum ChargerCommand {
     },
     Reset {
         kind: ResetKind,
+        /// 2.0.1: only this EVSE (B11/B12 per-EVSE reset); `None` the whole station. 1.6
+        /// resets only the whole charge point and refuses an EVSE with `NotInVersion`.
+        evse_id: Option<u32>,
     },
     UnlockConnector {
         evse: EvseRef,

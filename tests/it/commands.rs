@@ -70,6 +70,7 @@ fn remote_control_commands(tx: &TxKey) -> Vec<ChargerCommand> {
         ChargerCommand::RemoteStop { tx: tx.clone() },
         ChargerCommand::Reset {
             kind: ResetKind::Soft,
+            evse_id: None,
         },
         ChargerCommand::UnlockConnector {
             evse: EvseRef {
@@ -211,6 +212,7 @@ async fn every_command_reaches_both_versions_valid_and_audited() {
                 &charger,
                 ChargerCommand::Reset {
                     kind: ResetKind::Hard,
+                    evse_id: None,
                 },
                 "test: reject",
             )

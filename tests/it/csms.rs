@@ -514,6 +514,7 @@ async fn a_charger_that_never_answers_times_out_and_stays_connected() {
         let charger = chargegate::units::ChargerId::new(id.clone()).unwrap();
         let reset = chargegate::ocpp::model::ChargerCommand::Reset {
             kind: chargegate::ocpp::model::ResetKind::Soft,
+            evse_id: None,
         };
         let started = std::time::Instant::now();
         let answer = daemon

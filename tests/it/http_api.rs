@@ -145,7 +145,11 @@ async fn bad_requests_get_a_json_error_and_the_daemon_keeps_answering() {
     .await;
     assert_eq!(status, 405, "{body}");
     let body: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
-    assert!(body["error"].as_str().is_some_and(|e| e.contains("GET")));
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("does not answer POST"))
+    );
     // Not HTTP at all (a TLS hello): the connection gets a 400 and is closed.
     let mut junk = TcpStream::connect(addr).await.unwrap();
     junk.write_all(b"\x16\x03\x01 this is not http\r\n\r\n")

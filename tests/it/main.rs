@@ -17,6 +17,7 @@ mod http_api;
 mod listener_attacks;
 mod message_ids;
 mod meters;
+mod operator_commands;
 mod package;
 mod planner_props;
 mod planner_scenarios;

@@ -264,3 +264,38 @@ fn the_mix_is_checked_again_a_removed_charger_still_counts_against_a_lower_limit
     );
     assert!(recheck(&old).is_empty());
 }
+
+#[test]
+fn api_tokens_are_live_so_a_leaked_one_is_revoked_without_a_restart() {
+    let hash = crate::charger::handshake::hash_password("token-value-1").unwrap();
+    let with_token = |role: &str| {
+        edited(&[(
+            "[http]\nlisten = \"127.0.0.1:8080\"\n",
+            &format!(
+                "[http]\nlisten = \"127.0.0.1:8080\"\nrequire-token-for-reads = true\n\n\
+                 [[http.token]]\nname = \"control-room\"\ntoken-hash = \"{hash}\"\nrole = \"{role}\"\n"
+            ),
+        )])
+    };
+    let old = config(BASE);
+    let d = diff(&old, &with_token("operator"));
+    assert_eq!(
+        keys(&d.live),
+        ["http.token", "http.require-token-for-reads"],
+        "{d:#?}"
+    );
+    assert_eq!(d.live[0].new, "control-room (operator)");
+    assert!(d.restart.is_empty(), "{:?}", d.restart);
+    assert_eq!(d.effective.http.tokens.len(), 1);
+    assert!(d.effective.http.require_token_for_reads);
+    // A role taken away, then the token removed.
+    let d = diff(&with_token("operator"), &with_token("viewer"));
+    assert_eq!(keys(&d.live), ["http.token"]);
+    assert_eq!(
+        d.effective.http.tokens[0].role,
+        crate::config::ApiRole::Viewer
+    );
+    let d = diff(&with_token("viewer"), &old);
+    assert!(d.effective.http.tokens.is_empty());
+    assert!(!d.effective.http.require_token_for_reads);
+}

@@ -124,7 +124,10 @@ fn provisioning_request(command: &ChargerCommand) -> Result<(&'static str, Value
     use ChargerCommand as C;
     let refused = || refuse(command);
     Ok(match command {
-        C::Reset { kind } => (
+        C::Reset {
+            kind,
+            evse_id: None,
+        } => (
             "Reset",
             to_json(&wire::ResetRequest {
                 kind: match kind {
@@ -588,6 +591,7 @@ mod tests {
             (
                 ChargerCommand::Reset {
                     kind: ResetKind::Soft,
+                    evse_id: None,
                 },
                 "Reset",
                 json!({"type": "Soft"}),
@@ -595,6 +599,7 @@ mod tests {
             (
                 ChargerCommand::Reset {
                     kind: ResetKind::Hard,
+                    evse_id: None,
                 },
                 "Reset",
                 json!({"type": "Hard"}),
@@ -904,6 +909,11 @@ mod tests {
                 request_id: 1,
                 report: "FullInventory".into(),
             },
+            // 1.6 resets the whole charge point only (§5.14).
+            ChargerCommand::Reset {
+                kind: ResetKind::Soft,
+                evse_id: Some(1),
+            },
             ChargerCommand::GetChargingProfiles {
                 request_id: 1,
                 evse_id: None,
@@ -1055,6 +1065,7 @@ mod tests {
             (
                 ChargerCommand::Reset {
                     kind: ResetKind::Soft,
+                    evse_id: None,
                 },
                 "Reset",
             ),
@@ -1366,6 +1377,7 @@ mod tests {
         }
         let reset = ChargerCommand::Reset {
             kind: ResetKind::Hard,
+            evse_id: None,
         };
         let err = decode_command_reply(&reset, json!({"status": "Unlocked"})).unwrap_err();
         assert_eq!(err.code, Property);

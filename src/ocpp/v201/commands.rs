@@ -300,9 +300,10 @@ fn provisioning_request(command: &ChargerCommand) -> Result<(&'static str, Value
     let refused = || refuse(command);
     Ok(match command {
         // B11/B12: OnIdle waits for transactions to end, like 1.6 Soft.
-        C::Reset { kind } => (
+        C::Reset { kind, evse_id } => (
             "Reset",
             to_json(&ResetRequest {
+                evse_id: *evse_id,
                 kind: match kind {
                     ResetKind::Soft => ResetKindWire::OnIdle,
                     ResetKind::Hard => ResetKindWire::Immediate,
@@ -746,6 +747,7 @@ mod tests {
             (
                 ChargerCommand::Reset {
                     kind: ResetKind::Soft,
+                    evse_id: None,
                 },
                 "Reset",
                 json!({"type": "OnIdle"}),
@@ -753,9 +755,19 @@ mod tests {
             (
                 ChargerCommand::Reset {
                     kind: ResetKind::Hard,
+                    evse_id: None,
                 },
                 "Reset",
                 json!({"type": "Immediate"}),
+            ),
+            // B11/B12: a reset of one EVSE.
+            (
+                ChargerCommand::Reset {
+                    kind: ResetKind::Hard,
+                    evse_id: Some(2),
+                },
+                "Reset",
+                json!({"type": "Immediate", "evseId": 2}),
             ),
             (
                 ChargerCommand::GetConfiguration {
@@ -1096,6 +1108,7 @@ mod tests {
             (
                 ChargerCommand::Reset {
                     kind: ResetKind::Soft,
+                    evse_id: None,
                 },
                 "Reset",
                 json!({"status": "Scheduled"}),
@@ -1297,6 +1310,7 @@ mod tests {
         use RpcErrorCode::*;
         let reset = ChargerCommand::Reset {
             kind: ResetKind::Hard,
+            evse_id: None,
         };
         let cases: Vec<(ChargerCommand, Value, RpcErrorCode)> = vec![
             // An enum value of a neighbouring type is still wrong for this one.

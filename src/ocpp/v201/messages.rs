@@ -381,6 +381,8 @@ pub struct RequestStopTransactionRequest {
 pub struct ResetRequest {
     #[serde(rename = "type")]
     pub kind: ResetKindWire,
+    #[serde(rename = "evseId", skip_serializing_if = "Option::is_none")]
+    pub evse_id: Option<u32>,
 }
 
 #[derive(Debug, Serialize)]
