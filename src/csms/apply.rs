@@ -22,7 +22,7 @@ pub struct Applied {
 pub fn look_up(c: &Connection, charger: &str, needs: &Needs) -> Result<Facts, StoreError> {
     let (token, token_busy) = match &needs.token {
         Some(id) => (
-            store::token(c, id)?,
+            store::effective_token(c, id)?,
             store::token_has_open_transaction(c, id)?,
         ),
         None => (None, false),

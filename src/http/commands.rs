@@ -37,7 +37,7 @@ const MAX_ID_TOKEN: usize = 36;
 /// cards are RFID cards.
 const DEFAULT_ID_TOKEN_TYPE: &str = "ISO14443";
 /// 2.0.1 IdTokenEnumType.
-const ID_TOKEN_TYPES: &[&str] = &[
+pub(super) const ID_TOKEN_TYPES: &[&str] = &[
     "Central",
     "eMAID",
     "ISO14443",
@@ -261,7 +261,7 @@ pub async fn remote_start(
         .store
         .call(move |c| {
             Ok((
-                store::token(c, &lookup)?,
+                store::effective_token(c, &lookup)?,
                 store::token_has_open_transaction(c, &lookup)?,
             ))
         })

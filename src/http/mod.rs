@@ -14,6 +14,7 @@ mod api;
 mod auth;
 mod commands;
 mod host;
+mod id_tokens;
 mod listener;
 
 pub use listener::{ANSWER_TIMEOUT, MAX_CONNECTIONS, MAX_PER_ADDRESS};
@@ -21,6 +22,7 @@ pub use listener::{ANSWER_TIMEOUT, MAX_CONNECTIONS, MAX_PER_ADDRESS};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use api::STORE_WAIT;
 use axum::Router;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -85,6 +87,13 @@ pub struct HttpError {
 pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/api/v1/audit", get(api::audit))
+        .route("/api/v1/id-tokens", get(id_tokens::list))
+        .route(
+            "/api/v1/id-tokens/{id}",
+            get(id_tokens::get_one)
+                .put(id_tokens::put)
+                .delete(id_tokens::delete),
+        )
         .route(
             "/api/v1/chargers/{id}/remote-start",
             post(commands::remote_start),

@@ -8,6 +8,7 @@
 //! version-blind values.
 
 mod audit;
+mod id_tokens;
 mod meter_history;
 mod queries;
 mod schema;
@@ -19,6 +20,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 pub use audit::*;
+pub use id_tokens::*;
 pub use meter_history::*;
 pub use queries::*;
 

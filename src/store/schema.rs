@@ -175,6 +175,17 @@ pub(super) const MIGRATIONS: &[&str] = &[
     DROP TABLE transaction_events;
     ALTER TABLE transaction_events_new RENAME TO transaction_events;
     "#,
+    // 6: the operator's cards (`/api/v1/id-tokens`): the 2.0.1 IdTokenEnumType of each,
+    // and one local-list version for the site, raised by every change of the list, so a
+    // charger whose SendLocalList version differs gets the list again.
+    r#"
+    ALTER TABLE id_tokens ADD COLUMN token_type TEXT;
+    CREATE TABLE local_list (
+        one      INTEGER PRIMARY KEY CHECK (one = 1),
+        version  INTEGER NOT NULL
+    );
+    INSERT INTO local_list (one, version) VALUES (1, 1);
+    "#,
 ];
 
 /// Sets the connection pragmas and applies pending migrations.

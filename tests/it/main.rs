@@ -14,6 +14,7 @@ mod depot_day;
 mod dispatch;
 mod durability;
 mod http_api;
+mod id_tokens;
 mod listener_attacks;
 mod message_ids;
 mod meters;
