@@ -109,6 +109,51 @@ fn the_packaged_site_file_refuses_to_start_until_filled_in() {
     );
 }
 
+/// The programs other than chargegate that the unit runs, and the Debian package of each.
+const UNIT_PROGRAMS: [(&str, &str); 1] = [("/bin/kill", "procps")];
+
+#[test]
+fn the_package_depends_on_every_program_the_unit_runs() {
+    let depends = read("Cargo.toml")
+        .lines()
+        .find_map(|l| l.strip_prefix("depends = "))
+        .expect("[package.metadata.deb] depends")
+        .trim_matches('"')
+        .to_owned();
+    let depends: Vec<&str> = depends
+        .split(',')
+        .map(|d| d.split_whitespace().next().unwrap_or_default())
+        .collect();
+    for line in read("systemd/chargegate.service").lines() {
+        let Some((key, command)) = line.split_once('=') else {
+            continue;
+        };
+        if !key.starts_with("Exec") {
+            continue;
+        }
+        // systemd's prefixes: `-` ignore failure, `@` argv0, `:` `+` `!` privileges.
+        let program = command
+            .trim_start_matches(['-', '@', ':', '+', '!'])
+            .split_whitespace()
+            .next()
+            .unwrap_or_default();
+        if program == "/usr/bin/chargegate" {
+            continue;
+        }
+        let package = UNIT_PROGRAMS
+            .iter()
+            .find_map(|(p, package)| (*p == program).then_some(*package))
+            .unwrap_or_else(|| {
+                panic!("{key}= runs {program}: add its Debian package to UNIT_PROGRAMS")
+            });
+        assert!(
+            depends.contains(&package),
+            "{key}= runs {program}, from {package}, which a minimal Debian lacks: add it to \
+             [package.metadata.deb] depends (now {depends:?})"
+        );
+    }
+}
+
 /// The amd64 package `.ci/run` built, or `None` outside CI when there is none.
 fn built_package() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("CHARGEGATE_DEB") {
@@ -254,6 +299,10 @@ fn check_control(deb: &Path) {
     assert_eq!(field("Architecture"), "amd64");
     assert_eq!(field("Version"), format!("{}-1", env!("CARGO_PKG_VERSION")));
     assert!(field("Depends").contains("adduser"), "{info}");
+    assert!(
+        field("Depends").contains("procps"),
+        "/bin/kill for ExecReload=: {info}"
+    );
 
     let control = unpack("-e", deb);
     let script =
