@@ -137,6 +137,11 @@ fn reply_json(reply: &CommandReply) -> Value {
         }),
         CommandReply::CompositeSchedule { accepted, .. } => json!({"accepted": accepted}),
         CommandReply::LocalListVersion(v) => json!({"version": v}),
+        CommandReply::DataTransfer {
+            status,
+            accepted,
+            data,
+        } => json!({"status": status, "accepted": accepted, "data": data}),
     }
 }
 
@@ -640,4 +645,65 @@ pub async fn set_configuration(
         results.insert(name, result);
     }
     Json(json!({ "results": results })).into_response()
+}
+
+/// `POST .../clear-cache` (no body, or `{}`): ClearCache.
+pub async fn clear_cache(
+    State(state): State<HttpState>,
+    Path(id): Path<String>,
+    holder: Option<axum::Extension<Holder>>,
+    body: axum::body::Bytes,
+) -> Response {
+    let empty = body.iter().all(u8::is_ascii_whitespace)
+        || serde_json::from_slice::<serde_json::Map<String, Value>>(&body)
+            .is_ok_and(|m| m.is_empty());
+    if !empty {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "body: clear-cache takes no fields; send nothing or {}",
+        );
+    }
+    let target = try_response!(state.target(&id));
+    state
+        .command(&target, ChargerCommand::ClearCache, holder.as_deref())
+        .await
+}
+
+/// `POST .../data-transfer` `{"vendor_id", "message_id", "data"}`: DataTransfer; the answer
+/// has the charger's `data`, if it sent any.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataTransfer {
+    vendor_id: String,
+    #[serde(default)]
+    message_id: Option<String>,
+    #[serde(default)]
+    data: Option<Value>,
+}
+
+pub async fn data_transfer(
+    State(state): State<HttpState>,
+    Path(id): Path<String>,
+    holder: Option<axum::Extension<Holder>>,
+    request: Result<Json<DataTransfer>, JsonRejection>,
+) -> Response {
+    let request = try_response!(body(request));
+    let target = try_response!(state.target(&id));
+    // 1.6 CiString255 / 2.0.1 string[0..255] and CiString50 / string[0..50].
+    if request.vendor_id.is_empty() || request.vendor_id.chars().count() > 255 {
+        return error(StatusCode::BAD_REQUEST, "vendor_id: 1 to 255 characters");
+    }
+    if request
+        .message_id
+        .as_ref()
+        .is_some_and(|m| m.chars().count() > 50)
+    {
+        return error(StatusCode::BAD_REQUEST, "message_id: at most 50 characters");
+    }
+    let command = ChargerCommand::DataTransfer {
+        vendor_id: request.vendor_id,
+        message_id: request.message_id,
+        data: request.data,
+    };
+    state.command(&target, command, holder.as_deref()).await
 }

@@ -110,6 +110,14 @@ pub fn router(state: HttpState) -> Router {
         )
         .route("/api/v1/chargers/{id}/trigger", post(commands::trigger))
         .route(
+            "/api/v1/chargers/{id}/clear-cache",
+            post(commands::clear_cache),
+        )
+        .route(
+            "/api/v1/chargers/{id}/data-transfer",
+            post(commands::data_transfer),
+        )
+        .route(
             "/api/v1/chargers/{id}/configuration",
             get(commands::get_configuration).put(commands::set_configuration),
         )

@@ -525,6 +525,15 @@ pub enum ChargerCommand {
         entries: Vec<LocalListEntry>,
     },
     GetLocalListVersion,
+    /// The charger forgets its authorization cache (1.6 §5.4, 2.0.1 C11).
+    ClearCache,
+    /// A vendor-specific message (1.6 §5.6, 2.0.1 P01). 1.6 `data` is text: a JSON value
+    /// other than a string is sent as its JSON text.
+    DataTransfer {
+        vendor_id: String,
+        message_id: Option<String>,
+        data: Option<serde_json::Value>,
+    },
 }
 
 impl ChargerCommand {
@@ -548,6 +557,8 @@ impl ChargerCommand {
             ChargerCommand::CancelReservation { .. } => "CancelReservation",
             ChargerCommand::SendLocalList { .. } => "SendLocalList",
             ChargerCommand::GetLocalListVersion => "GetLocalListVersion",
+            ChargerCommand::ClearCache => "ClearCache",
+            ChargerCommand::DataTransfer { .. } => "DataTransfer",
         }
     }
 }
@@ -579,6 +590,12 @@ pub enum CommandReply {
     },
     /// GetLocalListVersion.
     LocalListVersion(i32),
+    /// DataTransfer: the status word and the charger's data, if it sent any.
+    DataTransfer {
+        status: String,
+        accepted: bool,
+        data: Option<serde_json::Value>,
+    },
 }
 
 /// The status words that mean the charger did, or will do, what was asked; the same words
@@ -603,6 +620,7 @@ impl CommandReply {
             CommandReply::Status { accepted, .. } => *accepted,
             CommandReply::Configuration { .. } | CommandReply::LocalListVersion(_) => true,
             CommandReply::CompositeSchedule { accepted, .. } => *accepted,
+            CommandReply::DataTransfer { accepted, .. } => *accepted,
         }
     }
 }

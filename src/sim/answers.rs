@@ -208,8 +208,17 @@ pub fn answer(
         "RequestStartTransaction" | "RequestStopTransaction" if !v16 => {
             result(status(accept, "Accepted", "Rejected"))
         }
-        "Reset" | "ChangeAvailability" | "ReserveNow" | "CancelReservation" | "ClearCache"
-        | "DataTransfer" => result(status(accept, "Accepted", "Rejected")),
+        "Reset" | "ChangeAvailability" | "ReserveNow" | "CancelReservation" | "ClearCache" => {
+            result(status(accept, "Accepted", "Rejected"))
+        }
+        // Echoes the data, as a vendor extension that answers would.
+        "DataTransfer" => {
+            let mut answer = status(accept, "Accepted", "Rejected");
+            if let Some(data) = payload.get("data").filter(|_| accept) {
+                answer["data"] = data.clone();
+            }
+            result(answer)
+        }
         "UnlockConnector" => result(status(accept, "Unlocked", "UnlockFailed")),
         "SendLocalList" => {
             if accept {

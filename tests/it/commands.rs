@@ -68,6 +68,12 @@ fn remote_control_commands(tx: &TxKey) -> Vec<ChargerCommand> {
             remote_start_id: 1,
         },
         ChargerCommand::RemoteStop { tx: tx.clone() },
+        ChargerCommand::ClearCache,
+        ChargerCommand::DataTransfer {
+            vendor_id: "com.example.depot".into(),
+            message_id: Some("Ping".into()),
+            data: Some(serde_json::json!({"n": 1})),
+        },
         ChargerCommand::Reset {
             kind: ResetKind::Soft,
             evse_id: None,

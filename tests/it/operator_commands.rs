@@ -627,3 +627,65 @@ async fn a_1_6_charger_reads_and_changes_configuration_keys() {
         json!({"key": "HeartbeatInterval", "value": "120"})
     );
 }
+
+#[tokio::test]
+async fn tc_c_37_clear_cache_and_a_vendor_data_transfer_for_both_versions() {
+    let site = site(false);
+    let daemon = site.start().await;
+    let v201 = connect_settled(&daemon, "CS201-1", OcppVersion::V201).await;
+    let v16 = connect_settled(&daemon, "CP16-1", OcppVersion::V16).await;
+    let addr = daemon.http_addr;
+
+    // TC_C_37: ClearCache, accepted; TC_C_38: rejected, still the charger's own answer.
+    for sim in [&v201, &v16] {
+        let path = format!("/api/v1/chargers/{}/clear-cache", sim.id());
+        let (status, body, _) = request(addr, "POST", &path, Some(OPERATOR), None).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body, json!({"status": "Accepted", "accepted": true}));
+        assert_eq!(received(sim, "ClearCache").await, json!({}));
+    }
+    v201.set_reply_policy(ReplyPolicy::Reject);
+    let (status, body) = post(addr, "/api/v1/chargers/CS201-1/clear-cache", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "Rejected");
+    v201.set_reply_policy(ReplyPolicy::Accept);
+    let (status, body) = post(
+        addr,
+        "/api/v1/chargers/CS201-1/clear-cache",
+        json!({"evse": 1}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+
+    // DataTransfer: 2.0.1 carries any JSON, 1.6 text; the charger's data comes back.
+    let (status, body) = post(
+        addr,
+        "/api/v1/chargers/CS201-1/data-transfer",
+        json!({"vendor_id": "com.example", "message_id": "Ping", "data": {"n": 1}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"], json!({"n": 1}), "{body}");
+    assert_eq!(
+        received(&v201, "DataTransfer").await,
+        json!({"vendorId": "com.example", "messageId": "Ping", "data": {"n": 1}})
+    );
+    let (status, body) = post(
+        addr,
+        "/api/v1/chargers/CP16-1/data-transfer",
+        json!({"vendor_id": "com.example", "data": {"n": 1}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        received(&v16, "DataTransfer").await,
+        json!({"vendorId": "com.example", "data": "{\"n\":1}"})
+    );
+    let (status, body) = post(
+        addr,
+        "/api/v1/chargers/CP16-1/data-transfer",
+        json!({"vendor_id": ""}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+}

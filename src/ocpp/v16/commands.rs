@@ -17,7 +17,7 @@ use super::charging::{
 use super::convert::id_tag_info;
 use super::enums::{
     AvailabilityStatus, AvailabilityType, CancelReservationStatus, ChargingProfileStatus,
-    ClearChargingProfileStatus, ConfigurationStatus, GetCompositeScheduleStatus,
+    ClearCacheStatus, ClearChargingProfileStatus, ConfigurationStatus, GetCompositeScheduleStatus,
     RemoteStartStopStatus, ReservationStatus, ResetKindWire, ResetStatus, TriggerKindWire,
     TriggerMessageStatus, UnlockStatus, UpdateStatus, UpdateType, WireEnum,
 };
@@ -55,7 +55,26 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
         C::ReserveNow { .. }
         | C::CancelReservation { .. }
         | C::SendLocalList { .. }
-        | C::GetLocalListVersion => authorization_request(command),
+        | C::GetLocalListVersion
+        | C::ClearCache => authorization_request(command),
+        C::DataTransfer {
+            vendor_id,
+            message_id,
+            data,
+        } => Ok((
+            "DataTransfer",
+            to_json(&wire::DataTransferCall {
+                vendor_id: bounded(vendor_id).ok_or_else(|| refuse(command))?,
+                message_id: match message_id {
+                    Some(m) => Some(bounded(m).ok_or_else(|| refuse(command))?),
+                    None => None,
+                },
+                data: data.as_ref().map(|d| match d {
+                    Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                }),
+            }),
+        )),
     }
 }
 
@@ -239,6 +258,8 @@ fn authorization_request(command: &ChargerCommand) -> Result<(&'static str, Valu
             to_json(&send_local_list_request(*version, *full, entries).ok_or_else(refused)?),
         ),
         C::GetLocalListVersion => ("GetLocalListVersion", serde_json::json!({})),
+        // §5.4.
+        C::ClearCache => ("ClearCache", serde_json::json!({})),
         // Another area's command (`encode` routes).
         _ => return Err(refused()),
     })
@@ -335,6 +356,16 @@ pub fn decode_reply(
         C::ReserveNow { .. } => status::<ReservationStatus>(payload),
         C::CancelReservation { .. } => status::<CancelReservationStatus>(payload),
         C::SendLocalList { .. } => status::<UpdateStatus>(payload),
+        C::ClearCache => status::<ClearCacheStatus>(payload),
+        C::DataTransfer { .. } => {
+            let conf: wire::DataTransferConf = parse(payload)?;
+            let status = conf.status.as_str();
+            Ok(CommandReply::DataTransfer {
+                status: status.to_string(),
+                accepted: status == "Accepted",
+                data: conf.data.map(Value::String),
+            })
+        }
         C::GetConfiguration { .. } => Ok(configuration(parse(payload)?)),
         C::GetCompositeSchedule { .. } => {
             let response: wire::GetCompositeScheduleResponse = parse(payload)?;

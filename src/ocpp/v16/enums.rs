@@ -431,6 +431,14 @@ wire_enum! {
 }
 
 wire_enum! {
+    /// OCPP 1.6 §7.10.
+    ClearCacheStatus {
+        Accepted = "Accepted",
+        Rejected = "Rejected",
+    }
+}
+
+wire_enum! {
     /// OCPP 1.6 §7.47 (SendLocalList.conf).
     UpdateStatus {
         Accepted = "Accepted",

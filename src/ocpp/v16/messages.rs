@@ -258,6 +258,17 @@ pub struct DataTransferResponse {
 
 // ---- Central system to charge point: requests (encoded) -----------------------------------
 
+/// OCPP 1.6 §6.15, sent by chargegate.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DataTransferCall {
+    pub vendor_id: Bounded<255>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<Bounded<50>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+}
+
 /// OCPP 1.6 §6.33.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -393,6 +404,13 @@ pub struct AuthorizationDataWire {
 }
 
 // ---- Charge point's answers to them (decoded) --------------------------------------------
+
+/// DataTransfer.conf (§6.16) to chargegate's own DataTransfer.req.
+#[derive(Debug, Deserialize)]
+pub struct DataTransferConf {
+    pub status: DataTransferStatusWire,
+    pub data: Option<String>,
+}
 
 /// Every .conf that carries only a status enumeration (§6.6, §6.8, §6.10, ...).
 #[derive(Debug, Deserialize)]

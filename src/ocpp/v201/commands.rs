@@ -224,7 +224,27 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
         C::ReserveNow { .. }
         | C::CancelReservation { .. }
         | C::SendLocalList { .. }
-        | C::GetLocalListVersion => authorization_request(command),
+        | C::GetLocalListVersion
+        | C::ClearCache => authorization_request(command),
+        // P01.
+        C::DataTransfer {
+            vendor_id,
+            message_id,
+            data,
+        } => {
+            let refused = || refuse(command);
+            Ok((
+                "DataTransfer",
+                to_json(&DataTransferRequest {
+                    vendor_id: bounded(vendor_id).ok_or_else(refused)?,
+                    message_id: match message_id {
+                        Some(m) => Some(bounded(m).ok_or_else(refused)?),
+                        None => None,
+                    },
+                    data: data.clone(),
+                }),
+            ))
+        }
     }
 }
 
@@ -440,6 +460,8 @@ fn authorization_request(command: &ChargerCommand) -> Result<(&'static str, Valu
             "SendLocalList",
             to_json(&send_local_list_request(*version, *full, entries).ok_or_else(refused)?),
         ),
+        // C11.
+        C::ClearCache => ("ClearCache", serde_json::json!({})),
         // D02.
         C::GetLocalListVersion => (
             "GetLocalListVersion",
@@ -533,6 +555,16 @@ pub fn decode_reply(
         ChargerCommand::ReserveNow { .. } => status::<ReserveNowStatus>(payload)?,
         ChargerCommand::CancelReservation { .. } => status::<CancelReservationStatus>(payload)?,
         ChargerCommand::SendLocalList { .. } => status::<SendLocalListStatus>(payload)?,
+        ChargerCommand::ClearCache => status::<ClearCacheStatus>(payload)?,
+        ChargerCommand::DataTransfer { .. } => {
+            let response: DataTransferResponse = parse(payload)?;
+            let status = response.status.as_str();
+            CommandReply::DataTransfer {
+                status: status.to_string(),
+                accepted: status == "Accepted",
+                data: response.data,
+            }
+        }
         ChargerCommand::GetLocalListVersion => {
             let response: GetLocalListVersionResponse = parse(payload)?;
             CommandReply::LocalListVersion(response.version_number)

@@ -297,6 +297,11 @@ wire_enum!(
 );
 
 wire_enum!(
+    /// ClearCacheResponse status (C11).
+    ClearCacheStatus { Accepted, Rejected }
+);
+
+wire_enum!(
     /// SendLocalListResponse status.
     SendLocalListStatus { Accepted, Failed, VersionMismatch }
 );

@@ -271,11 +271,14 @@ pub struct EventDataWire {
     pub _event_notification_type: EventNotification,
 }
 
-/// DataTransferRequest: `data` is "anyType" in the schema, so any JSON value.
-#[derive(Debug, Clone, Deserialize)]
+/// DataTransferRequest: `data` is "anyType" in the schema, so any JSON value. Both
+/// directions: the station's (decoded) and chargegate's own (P01, encoded).
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DataTransferRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub message_id: Option<Bounded<50>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<Value>,
     pub vendor_id: Bounded<255>,
 }
@@ -347,7 +350,7 @@ pub struct NotifyEvChargingNeedsResponse {
     pub status: ChargingNeedsStatus,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct DataTransferResponse {
     pub status: DataTransferStatusWire,
     #[serde(skip_serializing_if = "Option::is_none")]
