@@ -13,9 +13,9 @@ use super::rules;
 use super::{Admission, ChargerContext, CsmsError, RegistrationPolicy};
 use crate::ocpp::model::{
     ChargerEvent, DataTransferStatus, EventReply, IdTokenInfo, MeterSample, RegistrationStatus,
-    TransactionEvent, TxKey, TxPhase,
+    SignedReading, TransactionEvent, TxKey, TxPhase,
 };
-use crate::store::{BootRecord, TokenRecord};
+use crate::store::{BootRecord, ClosedBy, TokenRecord};
 
 /// What must be read from the store before deciding on an event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -80,6 +80,20 @@ pub enum Write {
         transaction: Option<i64>,
         samples: Vec<MeterSample>,
     },
+    /// Signed meter values, verbatim, linked to a transaction's row when one is known.
+    Signed {
+        evse_id: u32,
+        transaction: Option<i64>,
+        readings: Vec<SignedReading>,
+    },
+    /// Closes the charger's open transactions that it cannot be running any more (see
+    /// `rules::stale_on_boot`, `rules::STALE_ON_NEW_TRANSACTION`): on one connector / EVSE
+    /// or all (`None`), older than the transaction the writes before this one recorded.
+    CloseStale {
+        evse_id: Option<u32>,
+        reason: &'static str,
+        by: ClosedBy,
+    },
     /// The latest energy register of an open transaction, in Wh.
     Register {
         transaction: i64,
@@ -108,6 +122,7 @@ pub enum Write {
         evse_id: u32,
         register_wh: Option<f64>,
         samples: Vec<MeterSample>,
+        signed: Vec<SignedReading>,
     },
 }
 
@@ -206,8 +221,18 @@ pub fn decide(
             model,
             serial,
             firmware,
-            ..
-        } => boot(ctx.admission, policy, vendor, model, serial, firmware, now),
+            reason,
+        } => {
+            let mut decision = boot(ctx.admission, policy, vendor, model, serial, firmware, now);
+            if let Some(reason) = rules::stale_on_boot(reason.as_deref()) {
+                decision.writes.push(Write::CloseStale {
+                    evse_id: None,
+                    reason,
+                    by: ClosedBy::Boot,
+                });
+            }
+            decision
+        }
         ChargerEvent::Heartbeat => Decision::reply(
             EventReply::Heartbeat { current_time: now },
             vec![Write::Seen],
@@ -236,8 +261,11 @@ pub fn decide(
         ),
         ChargerEvent::Transaction(tx) => transaction(tx, facts, now)?,
         ChargerEvent::MeterValues {
-            evse_id, samples, ..
-        } => meter_values(*evse_id, samples, facts),
+            evse_id,
+            samples,
+            signed,
+            ..
+        } => meter_values(*evse_id, samples, signed, facts),
         ChargerEvent::DataTransfer {
             vendor_id,
             message_id,
@@ -384,7 +412,12 @@ fn boot(
     )
 }
 
-fn meter_values(evse_id: u32, samples: &[MeterSample], facts: &Facts) -> Decision {
+fn meter_values(
+    evse_id: u32,
+    samples: &[MeterSample],
+    signed: &[SignedReading],
+    facts: &Facts,
+) -> Decision {
     let samples: Vec<_> = samples.iter().cloned().map(rules::normalise).collect();
     let transaction = facts.transaction.map(|t| t.row);
     let register = rules::energy_register_wh(&samples);
@@ -393,6 +426,13 @@ fn meter_values(evse_id: u32, samples: &[MeterSample], facts: &Facts) -> Decisio
         transaction,
         samples,
     }];
+    if !signed.is_empty() {
+        writes.push(Write::Signed {
+            evse_id,
+            transaction,
+            readings: signed.to_vec(),
+        });
+    }
     if let (Some(transaction), Some(wh)) = (transaction, register) {
         writes.push(Write::Register { transaction, wh });
     }
@@ -421,19 +461,27 @@ fn transaction(
     };
     Ok(match (&tx.tx, tx.phase) {
         // No id yet: the CSMS assigns it (1.6 StartTransaction).
+        // An older transaction still open on that connector is one the charger forgot.
         (None, TxPhase::Started) => Decision {
             reply: Reply::WithAssignedId { info },
-            writes: vec![Write::StartAssigningId {
-                connector_id: evse_id,
-                token: tx
-                    .id_token
-                    .as_ref()
-                    .map(|t| t.id.clone())
-                    .unwrap_or_default(),
-                meter_wh: tx.meter_wh.unwrap_or(0.0),
-                started: tx.timestamp,
-                samples,
-            }],
+            writes: vec![
+                Write::StartAssigningId {
+                    connector_id: evse_id,
+                    token: tx
+                        .id_token
+                        .as_ref()
+                        .map(|t| t.id.clone())
+                        .unwrap_or_default(),
+                    meter_wh: tx.meter_wh.unwrap_or(0.0),
+                    started: tx.timestamp,
+                    samples,
+                },
+                Write::CloseStale {
+                    evse_id: Some(evse_id),
+                    reason: rules::STALE_ON_NEW_TRANSACTION,
+                    by: ClosedBy::NewTransaction,
+                },
+            ],
         },
         // The end of a transaction named by our id (1.6 StopTransaction). An unknown id
         // is still acknowledged, or the charger would resend it forever (1.6 §4.10); its
@@ -455,27 +503,47 @@ fn transaction(
                     severity: Severity::Warning,
                 });
             }
+            // It names no connector: take the transaction's.
+            let evse_id = known.and_then(|t| t.evse_id).unwrap_or(evse_id);
             writes.push(Write::Samples {
-                // It names no connector: take the transaction's.
-                evse_id: known.and_then(|t| t.evse_id).unwrap_or(evse_id),
+                evse_id,
                 transaction: known.map(|t| t.row),
                 samples,
             });
+            if !tx.signed.is_empty() {
+                writes.push(Write::Signed {
+                    evse_id,
+                    transaction: known.map(|t| t.row),
+                    readings: tx.signed.clone(),
+                });
+            }
             Decision {
                 reply: ready(info),
                 writes,
             }
         }
         // A transaction named by the charger's id (2.0.1 TransactionEvent).
-        (Some(TxKey::Charger(_)), _) => Decision {
-            reply: ready(info),
-            writes: vec![Write::ChargerTransactionEvent {
+        // A Started one on an EVSE ends what the station forgot there, as above.
+        (Some(TxKey::Charger(_)), phase) => {
+            let mut writes = vec![Write::ChargerTransactionEvent {
                 event: Box::new(tx.clone()),
                 evse_id,
                 register_wh: rules::energy_register_wh(&samples),
                 samples,
-            }],
-        },
+                signed: tx.signed.clone(),
+            }];
+            if phase == TxPhase::Started && tx.evse.is_some() {
+                writes.push(Write::CloseStale {
+                    evse_id: Some(evse_id),
+                    reason: rules::STALE_ON_NEW_TRANSACTION,
+                    by: ClosedBy::NewTransaction,
+                });
+            }
+            Decision {
+                reply: ready(info),
+                writes,
+            }
+        }
         // A started or updated transaction under an id only the CSMS gives out, or an
         // update without any id: no message of either version has that shape.
         (Some(TxKey::Csms(_)), TxPhase::Started | TxPhase::Updated) | (None, _) => {
