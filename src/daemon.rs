@@ -180,10 +180,10 @@ pub async fn start_with_clock(
     }
     let http = tokio::spawn(crate::http::serve(
         http_listener,
-        crate::http::router(crate::http::HttpState::new(
-            store.clone(),
-            config.http.allowed_hosts.clone(),
-        )),
+        crate::http::router(
+            crate::http::HttpState::new(store.clone(), config.http.allowed_hosts.clone())
+                .with_config(live.clone()),
+        ),
         shutdown_rx.clone(),
     ));
     let server = tokio::spawn(server.run(shutdown_rx));

@@ -2,9 +2,9 @@
 //! under `/api/v1/`.
 //!
 //! Today it serves the audit log (`/api/v1/audit`, DESIGN.md S6: every limit sent to a
-//! charger, its answer and why). The status page, `/api/v1/site`, `/chargers`, `/plan`,
-//! `/transactions` and `/metrics` hang on the same router when the operator's side is
-//! built. Thin: handlers read the store (and later the daemon's watch channels) and never
+//! charger, its answer and why) and the billing records (`/api/v1/transactions`, JSON or
+//! CSV, `transactions.rs`). The status page, `/api/v1/site`, `/chargers`, `/plan` and
+//! `/metrics` hang on the same router when the operator's side is built. Thin: handlers read the store (and later the daemon's watch channels) and never
 //! decide anything. Whatever a client sends, it gets an answer with a JSON body: a bad
 //! request a 4xx with `{"error": ...}`, a store failure or a busy store a 503; the daemon
 //! keeps running. At most `listener::MAX_CONNECTIONS` connections are open and at most
@@ -13,6 +13,7 @@
 mod api;
 mod host;
 mod listener;
+mod transactions;
 
 pub use listener::{ANSWER_TIMEOUT, MAX_CONNECTIONS, MAX_PER_ADDRESS};
 
@@ -26,6 +27,7 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
+use crate::config::Live;
 use crate::store::Store;
 
 /// Store reads the API may have in flight at once: the store is one thread that also
@@ -39,6 +41,8 @@ pub struct HttpState {
     store_readers: Arc<Semaphore>,
     /// `[http] allowed-hosts`: names besides IP literals and `localhost` (`host.rs`).
     allowed_hosts: Arc<Vec<String>>,
+    /// The config in force, for the tariff that prices billing records (`None`: unpriced).
+    config: Option<Live>,
 }
 
 impl HttpState {
@@ -47,7 +51,15 @@ impl HttpState {
             store,
             store_readers: Arc::new(Semaphore::new(STORE_READERS)),
             allowed_hosts: Arc::new(allowed_hosts),
+            config: None,
         }
+    }
+
+    /// Prices billing records under the tariff of the config in force (followed across
+    /// reloads).
+    pub fn with_config(mut self, config: Live) -> Self {
+        self.config = Some(config);
+        self
     }
 }
 
@@ -63,6 +75,8 @@ pub struct HttpError {
 pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/api/v1/audit", get(api::audit))
+        .route("/api/v1/transactions", get(transactions::list))
+        .route("/api/v1/transactions/{id}", get(transactions::one))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
