@@ -165,6 +165,19 @@ impl Decision {
         }
     }
 
+    /// A boot's decision that also ends the transactions the charger no longer runs
+    /// (`rules::stale_on_boot`).
+    fn closing_stale_on_boot(mut self, boot_reason: Option<&str>) -> Self {
+        if let Some(reason) = rules::stale_on_boot(boot_reason) {
+            self.writes.push(Write::CloseStale {
+                evse_id: None,
+                reason,
+                by: ClosedBy::Boot,
+            });
+        }
+        self
+    }
+
     /// An event that is only kept in the charger's event log.
     fn note(kind: &'static str, detail: String, severity: Severity, reply: EventReply) -> Self {
         Self::reply(
@@ -222,17 +235,8 @@ pub fn decide(
             serial,
             firmware,
             reason,
-        } => {
-            let mut decision = boot(ctx.admission, policy, vendor, model, serial, firmware, now);
-            if let Some(reason) = rules::stale_on_boot(reason.as_deref()) {
-                decision.writes.push(Write::CloseStale {
-                    evse_id: None,
-                    reason,
-                    by: ClosedBy::Boot,
-                });
-            }
-            decision
-        }
+        } => boot(ctx.admission, policy, vendor, model, serial, firmware, now)
+            .closing_stale_on_boot(reason.as_deref()),
         ChargerEvent::Heartbeat => Decision::reply(
             EventReply::Heartbeat { current_time: now },
             vec![Write::Seen],
@@ -486,42 +490,10 @@ fn transaction(
         // The end of a transaction named by our id (1.6 StopTransaction). An unknown id
         // is still acknowledged, or the charger would resend it forever (1.6 §4.10); its
         // samples are kept, unlinked.
-        (Some(TxKey::Csms(id)), TxPhase::Ended) => {
-            let known = facts.transaction;
-            let mut writes = Vec::new();
-            if known.is_some() {
-                writes.push(Write::StopAssignedId {
-                    id: *id,
-                    meter_wh: tx.meter_wh.unwrap_or(0.0),
-                    stopped: tx.timestamp,
-                    reason: tx.stop_reason.clone(),
-                });
-            } else {
-                writes.push(Write::Note {
-                    kind: "StopTransaction",
-                    detail: format!("unknown transaction {id}"),
-                    severity: Severity::Warning,
-                });
-            }
-            // It names no connector: take the transaction's.
-            let evse_id = known.and_then(|t| t.evse_id).unwrap_or(evse_id);
-            writes.push(Write::Samples {
-                evse_id,
-                transaction: known.map(|t| t.row),
-                samples,
-            });
-            if !tx.signed.is_empty() {
-                writes.push(Write::Signed {
-                    evse_id,
-                    transaction: known.map(|t| t.row),
-                    readings: tx.signed.clone(),
-                });
-            }
-            Decision {
-                reply: ready(info),
-                writes,
-            }
-        }
+        (Some(TxKey::Csms(id)), TxPhase::Ended) => Decision {
+            reply: ready(info),
+            writes: stop_by_our_id(*id, tx, facts.transaction, evse_id, samples),
+        },
         // A transaction named by the charger's id (2.0.1 TransactionEvent).
         // A Started one on an EVSE ends what the station forgot there, as above.
         (Some(TxKey::Charger(_)), phase) => {
@@ -550,6 +522,48 @@ fn transaction(
             return Err(CsmsError::Mismatch);
         }
     })
+}
+
+/// The records of a 1.6 StopTransaction: the stop of the transaction the store knows
+/// (else a note), its samples and signed values under the transaction's connector (the
+/// message names none).
+fn stop_by_our_id(
+    id: i64,
+    tx: &TransactionEvent,
+    known: Option<StoredTransaction>,
+    evse_id: u32,
+    samples: Vec<MeterSample>,
+) -> Vec<Write> {
+    let mut writes = Vec::new();
+    if known.is_some() {
+        writes.push(Write::StopAssignedId {
+            id,
+            meter_wh: tx.meter_wh.unwrap_or(0.0),
+            stopped: tx.timestamp,
+            reason: tx.stop_reason.clone(),
+        });
+    } else {
+        writes.push(Write::Note {
+            kind: "StopTransaction",
+            detail: format!("unknown transaction {id}"),
+            severity: Severity::Warning,
+        });
+    }
+    let evse_id = known.and_then(|t| t.evse_id).unwrap_or(evse_id);
+    let transaction = known.map(|t| t.row);
+    writes.push(Write::Samples {
+        evse_id,
+        transaction,
+        samples,
+    });
+    if !tx.signed.is_empty() {
+        writes.push(Write::Signed {
+            evse_id,
+            transaction,
+            readings: tx.signed.clone(),
+        });
+    }
+    writes
 }
 
 #[cfg(test)]

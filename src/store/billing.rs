@@ -13,7 +13,7 @@ use rusqlite::{Connection, ToSql, params};
 
 use super::StoreError;
 use crate::config::{Planner, price_at};
-use crate::ocpp::model::SignedReading;
+use crate::ocpp::model::{SignedReading, TransactionEvent};
 use crate::ocpp::time::{format as ts, parse};
 
 /// Who closed a transaction: the charger itself, or chargegate on the charger's behalf.
@@ -172,6 +172,40 @@ pub fn close_open_transactions(
         )?;
     }
     Ok(rows)
+}
+
+/// A charger goes on with a transaction chargegate closed on its behalf (on its boot, or
+/// a new transaction on the connector: `billing::ClosedBy`): it was running after all, so
+/// it is open again; the charger knows best.
+pub(super) fn reopen_if_closed_for_the_charger(
+    c: &Connection,
+    tx_id: i64,
+) -> Result<(), StoreError> {
+    c.execute(
+        "UPDATE transactions SET status = 'open', stopped_at = NULL, meter_stop_wh = NULL,
+            energy_wh = NULL, stop_reason = NULL, closed_by = NULL
+         WHERE id = ?1 AND status = 'closed' AND closed_by IN ('boot', 'new-transaction')",
+        [tx_id],
+    )?;
+    Ok(())
+}
+
+/// Closes a transaction with the charger's own Ended event (after chargegate's own guess
+/// too: the charger's values replace it).
+pub(super) fn end_by_the_charger(
+    c: &Connection,
+    id: i64,
+    event: &TransactionEvent,
+) -> Result<(), StoreError> {
+    c.execute(
+        "UPDATE transactions SET status = 'closed', closed_by = 'charger', stopped_at = ?2, stop_reason = COALESCE(?3, 'Local'),
+            meter_stop_wh = meter_last_wh,
+            energy_wh = CASE WHEN meter_last_wh IS NULL OR meter_start_wh IS NULL THEN NULL
+                             ELSE MAX(meter_last_wh - meter_start_wh, 0) END
+         WHERE id = ?1",
+        params![id, ts(&event.timestamp), event.stop_reason],
+    )?;
+    Ok(())
 }
 
 /// Billing records in id order (the order transactions began in), filtered, at most

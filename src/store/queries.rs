@@ -464,25 +464,10 @@ pub fn transaction_event(
             ts(&now)
         ],
     )?;
-    if event.phase != TxPhase::Ended {
-        // The station goes on with a transaction chargegate closed on its behalf (it
-        // resumed it after a boot): open again, the charger knows best.
-        tx.execute(
-            "UPDATE transactions SET status = 'open', stopped_at = NULL, meter_stop_wh = NULL,
-                energy_wh = NULL, stop_reason = NULL, closed_by = NULL
-             WHERE id = ?1 AND status = 'closed' AND closed_by IN ('boot', 'new-transaction')",
-            [id],
-        )?;
-    }
     if event.phase == TxPhase::Ended {
-        tx.execute(
-            "UPDATE transactions SET status = 'closed', closed_by = 'charger', stopped_at = ?2, stop_reason = COALESCE(?3, 'Local'),
-                meter_stop_wh = meter_last_wh,
-                energy_wh = CASE WHEN meter_last_wh IS NULL OR meter_start_wh IS NULL THEN NULL
-                                 ELSE MAX(meter_last_wh - meter_start_wh, 0) END
-             WHERE id = ?1",
-            params![id, ts(&event.timestamp), event.stop_reason],
-        )?;
+        super::billing::end_by_the_charger(&tx, id, event)?;
+    } else {
+        super::billing::reopen_if_closed_for_the_charger(&tx, id)?;
     }
     tx.commit()?;
     Ok(TxWrite {
@@ -567,12 +552,7 @@ pub fn transaction_register(
     energy_wh: f64,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    c.execute(
-        "UPDATE transactions SET status = 'open', stopped_at = NULL, meter_stop_wh = NULL,
-            energy_wh = NULL, stop_reason = NULL, closed_by = NULL
-         WHERE id = ?1 AND status = 'closed' AND closed_by IN ('boot', 'new-transaction')",
-        [tx_id],
-    )?;
+    super::billing::reopen_if_closed_for_the_charger(c, tx_id)?;
     c.execute(
         "UPDATE transactions SET meter_last_wh = ?2, updated_at = ?3 WHERE id = ?1 AND status = 'open'",
         params![tx_id, energy_wh, ts(&now)],

@@ -154,6 +154,30 @@ fn site() -> Site {
     site
 }
 
+/// A CSV record holds the session as the charger's register saw it, to the Wh, priced.
+fn assert_row_is(row: &HashMap<String, String>, s: &Session) {
+    let wh = |name: &str| -> i64 {
+        row[name]
+            .parse::<f64>()
+            .unwrap_or_else(|_| panic!("{name} in {row:?}")) as i64
+    };
+    assert_eq!(row["charger"], s.charger);
+    assert_eq!(row["id_token"], s.token);
+    assert_eq!(row["evse"], "1");
+    assert_eq!(row["status"], "closed");
+    assert_eq!(row["stop_reason"], "EVDisconnected");
+    assert_eq!(row["closed_by"], "charger");
+    assert_eq!(wh("meter_start_wh"), s.start_wh, "{row:?}");
+    assert_eq!(wh("meter_stop_wh"), s.stop_wh, "{row:?}");
+    assert_eq!(wh("energy_wh"), s.stop_wh - s.start_wh, "{row:?}");
+    let cost: f64 = row["cost"].parse().unwrap();
+    let want = (s.stop_wh - s.start_wh) as f64 / 1000.0 * PRICE_PER_KWH;
+    assert!((cost - want).abs() < 0.0001, "cost {cost} want {want}");
+    for time in ["start", "stop"] {
+        assert!(DateTime::parse_from_rfc3339(&row[time]).is_ok(), "{row:?}");
+    }
+}
+
 #[tokio::test]
 async fn the_csv_export_matches_the_chargers_meter_registers_to_the_wh_in_both_versions() {
     let site = site();
@@ -211,26 +235,7 @@ async fn the_csv_export_matches_the_chargers_meter_registers_to_the_wh_in_both_v
         let rows = csv_maps(&body);
         assert_eq!(rows.len(), sessions.len(), "{body}");
         for (row, s) in rows.iter().zip(&sessions) {
-            let wh = |name: &str| -> i64 {
-                row[name]
-                    .parse::<f64>()
-                    .unwrap_or_else(|_| panic!("{name} in {row:?}")) as i64
-            };
-            assert_eq!(row["charger"], s.charger);
-            assert_eq!(row["id_token"], s.token);
-            assert_eq!(row["evse"], "1");
-            assert_eq!(row["status"], "closed");
-            assert_eq!(row["stop_reason"], "EVDisconnected");
-            assert_eq!(row["closed_by"], "charger");
-            assert_eq!(wh("meter_start_wh"), s.start_wh, "{row:?}");
-            assert_eq!(wh("meter_stop_wh"), s.stop_wh, "{row:?}");
-            assert_eq!(wh("energy_wh"), s.stop_wh - s.start_wh, "{row:?}");
-            let cost: f64 = row["cost"].parse().unwrap();
-            let want = (s.stop_wh - s.start_wh) as f64 / 1000.0 * PRICE_PER_KWH;
-            assert!((cost - want).abs() < 0.0001, "cost {cost} want {want}");
-            for time in ["start", "stop"] {
-                assert!(DateTime::parse_from_rfc3339(&row[time]).is_ok(), "{row:?}");
-            }
+            assert_row_is(row, s);
         }
     }
 

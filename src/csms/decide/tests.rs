@@ -623,6 +623,15 @@ fn any_tx_event() -> impl Strategy<Value = TransactionEvent> {
         })
 }
 
+fn meter_values(evse_id: u32, kwh: f64) -> ChargerEvent {
+    ChargerEvent::MeterValues {
+        evse_id,
+        tx: Some(TxKey::Csms(1)),
+        signed: Vec::new(),
+        samples: vec![sample("Energy.Active.Import.Register", kwh, "kWh")],
+    }
+}
+
 fn any_event() -> impl Strategy<Value = ChargerEvent> {
     prop_oneof![
         (any_text(), any_text()).prop_map(|(vendor, model)| ChargerEvent::Boot {
@@ -647,12 +656,7 @@ fn any_event() -> impl Strategy<Value = ChargerEvent> {
             id_token: IdToken { id, kind: None }
         }),
         any_tx_event().prop_map(ChargerEvent::Transaction),
-        (0u32..4, 0.0f64..100.0).prop_map(|(evse_id, kwh)| ChargerEvent::MeterValues {
-            evse_id,
-            tx: Some(TxKey::Csms(1)),
-            signed: Vec::new(),
-            samples: vec![sample("Energy.Active.Import.Register", kwh, "kWh")],
-        }),
+        (0u32..4, 0.0f64..100.0).prop_map(|(evse_id, kwh)| meter_values(evse_id, kwh)),
         any_text().prop_map(|vendor_id| ChargerEvent::DataTransfer {
             vendor_id,
             message_id: None,

@@ -325,7 +325,7 @@ mod tests {
                     evse_id: 0,
                     tx: None,
                     // Kept verbatim beside the plain value it signs.
-                    signed: vec![crate::ocpp::model::SignedReading {
+                    signed: vec![SignedReading {
                         timestamp: crate::ocpp::time::parse("2026-03-01T08:15:00Z").unwrap(),
                         measurand: "Energy.Active.Import.Register".into(),
                         context: Some("Sample.Clock".into()),

@@ -247,11 +247,11 @@ fn a_stale_transaction_on_a_charger_that_is_gone_does_not_make_the_card_busy() {
     assert!(!token_has_open_transaction(&c, "CARD").unwrap());
 }
 
-#[test]
-fn billing_records_filter_page_and_carry_group_cost_and_signed_values() {
-    let mut c = conn();
+/// Three sessions of 2 kWh, an hour each: CP-1 and CP-2 in November with CARD (group
+/// `fleet-a`), CP-1 in December with OTHER. Their ids, oldest first.
+fn three_sessions(c: &mut Connection) -> Vec<i64> {
     replace_config_tokens(
-        &mut c,
+        c,
         &[TokenRecord {
             id: "CARD".into(),
             status: "accepted".into(),
@@ -267,42 +267,20 @@ fn billing_records_filter_page_and_carry_group_cost_and_signed_values() {
         ("CP-1", "OTHER", "2026-12-01T10:00:00Z"),
     ] {
         let at = t(start);
-        let id = start_transaction_assigning_id(&mut c, charger, 1, token, 1000.0, at, at)
+        let id = start_transaction_assigning_id(c, charger, 1, token, 1000.0, at, at)
             .unwrap()
             .id;
-        stop_transaction_by_assigned_id(
-            &mut c,
-            charger,
-            id,
-            3000.0,
-            at + Duration::hours(1),
-            None,
-            at,
-        )
-        .unwrap();
+        stop_transaction_by_assigned_id(c, charger, id, 3000.0, at + Duration::hours(1), None, at)
+            .unwrap();
         ids.push(id);
     }
-    let sig = [
-        signed(
-            "2026-11-01T10:00:00Z",
-            "Transaction.Begin",
-            "OCMF|{\"RD\":[1]}|{}",
-        ),
-        signed(
-            "2026-11-01T11:00:00Z",
-            "Transaction.End",
-            "OCMF|{\"RD\":[3]}|{}",
-        ),
-    ];
-    assert_eq!(
-        add_signed(&mut c, "CP-1", 1, Some(ids[0]), &sig).unwrap(),
-        2
-    );
-    assert_eq!(
-        add_signed(&mut c, "CP-1", 1, Some(ids[0]), &sig).unwrap(),
-        0
-    );
+    ids
+}
 
+#[test]
+fn billing_records_filter_by_charger_token_and_time_and_page_by_cursor() {
+    let mut c = conn();
+    let ids = three_sessions(&mut c);
     let read = |filter: BillingFilter| {
         billing_records(
             &c,
@@ -351,6 +329,32 @@ fn billing_records_filter_page_and_carry_group_cost_and_signed_values() {
         ..november
     };
     assert_eq!(read(next), [ids[1]]);
+}
+
+#[test]
+fn a_billing_record_carries_the_group_the_cost_and_the_signed_values_verbatim() {
+    let mut c = conn();
+    let ids = three_sessions(&mut c);
+    let sig = [
+        signed(
+            "2026-11-01T10:00:00Z",
+            "Transaction.Begin",
+            "OCMF|{\"RD\":[1]}|{}",
+        ),
+        signed(
+            "2026-11-01T11:00:00Z",
+            "Transaction.End",
+            "OCMF|{\"RD\":[3]}|{}",
+        ),
+    ];
+    assert_eq!(
+        add_signed(&mut c, "CP-1", 1, Some(ids[0]), &sig).unwrap(),
+        2
+    );
+    assert_eq!(
+        add_signed(&mut c, "CP-1", 1, Some(ids[0]), &sig).unwrap(),
+        0
+    );
 
     let r = billing_record(&c, ids[0], Some(&tariff()))
         .unwrap()
