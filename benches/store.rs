@@ -46,6 +46,7 @@ fn event(seq_no: u32) -> TransactionEvent {
         charging_state: Some("Charging".into()),
         offline: false,
         reservation_id: None,
+        signed: Vec::new(),
         samples: vec![
             sample(
                 "Energy.Active.Import.Register",

@@ -16,6 +16,10 @@ pub struct Applied {
     pub assigned: Option<i64>,
     /// The charger resent a transaction record already stored; nothing changed.
     pub resent: bool,
+    /// The transaction row the writes recorded (`Write::CloseStale` spares it and newer).
+    pub row: Option<i64>,
+    /// The rows `Write::CloseStale` closed.
+    pub closed: usize,
 }
 
 /// The facts `decide` needs about an event of `charger`.
@@ -53,9 +57,28 @@ pub fn write(
 ) -> Result<Applied, StoreError> {
     let mut applied = Applied::default();
     for w in writes {
+        if let Write::CloseStale {
+            evse_id,
+            reason,
+            by,
+        } = w
+        {
+            let closed = store::close_open_transactions(
+                c,
+                charger,
+                *evse_id,
+                applied.row,
+                reason,
+                *by,
+                now,
+            )?;
+            applied.closed += closed.len();
+            continue;
+        }
         let one = write_one(c, charger, w, now)?;
         applied.assigned = applied.assigned.or(one.assigned);
         applied.resent |= one.resent;
+        applied.row = one.row.or(applied.row);
     }
     Ok(applied)
 }
@@ -97,6 +120,13 @@ fn write_one(
         } => {
             store::add_samples(c, charger, *evse_id, *transaction, samples)?;
         }
+        Write::Signed {
+            evse_id,
+            transaction,
+            readings,
+        } => {
+            store::add_signed(c, charger, *evse_id, *transaction, readings)?;
+        }
         Write::Register { transaction, wh } => {
             store::transaction_register(c, *transaction, *wh, now)?;
         }
@@ -134,6 +164,8 @@ fn write_transaction(
             Applied {
                 assigned: Some(start.id),
                 resent: start.duplicate,
+                row: Some(start.id),
+                closed: 0,
             }
         }
         Write::StopAssignedId {
@@ -152,8 +184,9 @@ fn write_transaction(
                 now,
             )?;
             Applied {
-                assigned: None,
                 resent: stop.is_some_and(|s| s.duplicate),
+                row: stop.map(|s| s.id),
+                ..Applied::default()
             }
         }
         Write::ChargerTransactionEvent {
@@ -161,14 +194,17 @@ fn write_transaction(
             evse_id,
             register_wh,
             samples,
+            signed,
         } => {
             let tx = store::transaction_event(c, charger, event, *register_wh, now)?;
             if !tx.duplicate {
                 store::add_samples(c, charger, *evse_id, Some(tx.id), samples)?;
+                store::add_signed(c, charger, *evse_id, Some(tx.id), signed)?;
             }
             Applied {
-                assigned: None,
                 resent: tx.duplicate,
+                row: Some(tx.id),
+                ..Applied::default()
             }
         }
         other => return write_one(c, charger, other, now),

@@ -13,9 +13,9 @@ use super::rules;
 use super::{Admission, ChargerContext, CsmsError, RegistrationPolicy};
 use crate::ocpp::model::{
     ChargerEvent, DataTransferStatus, EventReply, IdTokenInfo, MeterSample, RegistrationStatus,
-    TransactionEvent, TxKey, TxPhase,
+    SignedReading, TransactionEvent, TxKey, TxPhase,
 };
-use crate::store::{BootRecord, TokenRecord};
+use crate::store::{BootRecord, ClosedBy, TokenRecord};
 
 /// What must be read from the store before deciding on an event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -80,6 +80,20 @@ pub enum Write {
         transaction: Option<i64>,
         samples: Vec<MeterSample>,
     },
+    /// Signed meter values, verbatim, linked to a transaction's row when one is known.
+    Signed {
+        evse_id: u32,
+        transaction: Option<i64>,
+        readings: Vec<SignedReading>,
+    },
+    /// Closes the charger's open transactions that it cannot be running any more (see
+    /// `rules::stale_on_boot`, `rules::STALE_ON_NEW_TRANSACTION`): on one connector / EVSE
+    /// or all (`None`), older than the transaction the writes before this one recorded.
+    CloseStale {
+        evse_id: Option<u32>,
+        reason: &'static str,
+        by: ClosedBy,
+    },
     /// The latest energy register of an open transaction, in Wh.
     Register {
         transaction: i64,
@@ -108,6 +122,7 @@ pub enum Write {
         evse_id: u32,
         register_wh: Option<f64>,
         samples: Vec<MeterSample>,
+        signed: Vec<SignedReading>,
     },
 }
 
@@ -148,6 +163,19 @@ impl Decision {
             reply: Reply::Ready(reply),
             writes,
         }
+    }
+
+    /// A boot's decision that also ends the transactions the charger no longer runs
+    /// (`rules::stale_on_boot`).
+    fn closing_stale_on_boot(mut self, boot_reason: Option<&str>) -> Self {
+        if let Some(reason) = rules::stale_on_boot(boot_reason) {
+            self.writes.push(Write::CloseStale {
+                evse_id: None,
+                reason,
+                by: ClosedBy::Boot,
+            });
+        }
+        self
     }
 
     /// An event that is only kept in the charger's event log.
@@ -206,8 +234,9 @@ pub fn decide(
             model,
             serial,
             firmware,
-            ..
-        } => boot(ctx.admission, policy, vendor, model, serial, firmware, now),
+            reason,
+        } => boot(ctx.admission, policy, vendor, model, serial, firmware, now)
+            .closing_stale_on_boot(reason.as_deref()),
         ChargerEvent::Heartbeat => Decision::reply(
             EventReply::Heartbeat { current_time: now },
             vec![Write::Seen],
@@ -236,8 +265,11 @@ pub fn decide(
         ),
         ChargerEvent::Transaction(tx) => transaction(tx, facts, now)?,
         ChargerEvent::MeterValues {
-            evse_id, samples, ..
-        } => meter_values(*evse_id, samples, facts),
+            evse_id,
+            samples,
+            signed,
+            ..
+        } => meter_values(*evse_id, samples, signed, facts),
         ChargerEvent::DataTransfer {
             vendor_id,
             message_id,
@@ -384,7 +416,12 @@ fn boot(
     )
 }
 
-fn meter_values(evse_id: u32, samples: &[MeterSample], facts: &Facts) -> Decision {
+fn meter_values(
+    evse_id: u32,
+    samples: &[MeterSample],
+    signed: &[SignedReading],
+    facts: &Facts,
+) -> Decision {
     let samples: Vec<_> = samples.iter().cloned().map(rules::normalise).collect();
     let transaction = facts.transaction.map(|t| t.row);
     let register = rules::energy_register_wh(&samples);
@@ -393,6 +430,13 @@ fn meter_values(evse_id: u32, samples: &[MeterSample], facts: &Facts) -> Decisio
         transaction,
         samples,
     }];
+    if !signed.is_empty() {
+        writes.push(Write::Signed {
+            evse_id,
+            transaction,
+            readings: signed.to_vec(),
+        });
+    }
     if let (Some(transaction), Some(wh)) = (transaction, register) {
         writes.push(Write::Register { transaction, wh });
     }
@@ -421,67 +465,105 @@ fn transaction(
     };
     Ok(match (&tx.tx, tx.phase) {
         // No id yet: the CSMS assigns it (1.6 StartTransaction).
+        // An older transaction still open on that connector is one the charger forgot.
         (None, TxPhase::Started) => Decision {
             reply: Reply::WithAssignedId { info },
-            writes: vec![Write::StartAssigningId {
-                connector_id: evse_id,
-                token: tx
-                    .id_token
-                    .as_ref()
-                    .map(|t| t.id.clone())
-                    .unwrap_or_default(),
-                meter_wh: tx.meter_wh.unwrap_or(0.0),
-                started: tx.timestamp,
-                samples,
-            }],
+            writes: vec![
+                Write::StartAssigningId {
+                    connector_id: evse_id,
+                    token: tx
+                        .id_token
+                        .as_ref()
+                        .map(|t| t.id.clone())
+                        .unwrap_or_default(),
+                    meter_wh: tx.meter_wh.unwrap_or(0.0),
+                    started: tx.timestamp,
+                    samples,
+                },
+                Write::CloseStale {
+                    evse_id: Some(evse_id),
+                    reason: rules::STALE_ON_NEW_TRANSACTION,
+                    by: ClosedBy::NewTransaction,
+                },
+            ],
         },
         // The end of a transaction named by our id (1.6 StopTransaction). An unknown id
         // is still acknowledged, or the charger would resend it forever (1.6 §4.10); its
         // samples are kept, unlinked.
-        (Some(TxKey::Csms(id)), TxPhase::Ended) => {
-            let known = facts.transaction;
-            let mut writes = Vec::new();
-            if known.is_some() {
-                writes.push(Write::StopAssignedId {
-                    id: *id,
-                    meter_wh: tx.meter_wh.unwrap_or(0.0),
-                    stopped: tx.timestamp,
-                    reason: tx.stop_reason.clone(),
-                });
-            } else {
-                writes.push(Write::Note {
-                    kind: "StopTransaction",
-                    detail: format!("unknown transaction {id}"),
-                    severity: Severity::Warning,
+        (Some(TxKey::Csms(id)), TxPhase::Ended) => Decision {
+            reply: ready(info),
+            writes: stop_by_our_id(*id, tx, facts.transaction, evse_id, samples),
+        },
+        // A transaction named by the charger's id (2.0.1 TransactionEvent).
+        // A Started one on an EVSE ends what the station forgot there, as above.
+        (Some(TxKey::Charger(_)), phase) => {
+            let mut writes = vec![Write::ChargerTransactionEvent {
+                event: Box::new(tx.clone()),
+                evse_id,
+                register_wh: rules::energy_register_wh(&samples),
+                samples,
+                signed: tx.signed.clone(),
+            }];
+            if phase == TxPhase::Started && tx.evse.is_some() {
+                writes.push(Write::CloseStale {
+                    evse_id: Some(evse_id),
+                    reason: rules::STALE_ON_NEW_TRANSACTION,
+                    by: ClosedBy::NewTransaction,
                 });
             }
-            writes.push(Write::Samples {
-                // It names no connector: take the transaction's.
-                evse_id: known.and_then(|t| t.evse_id).unwrap_or(evse_id),
-                transaction: known.map(|t| t.row),
-                samples,
-            });
             Decision {
                 reply: ready(info),
                 writes,
             }
         }
-        // A transaction named by the charger's id (2.0.1 TransactionEvent).
-        (Some(TxKey::Charger(_)), _) => Decision {
-            reply: ready(info),
-            writes: vec![Write::ChargerTransactionEvent {
-                event: Box::new(tx.clone()),
-                evse_id,
-                register_wh: rules::energy_register_wh(&samples),
-                samples,
-            }],
-        },
         // A started or updated transaction under an id only the CSMS gives out, or an
         // update without any id: no message of either version has that shape.
         (Some(TxKey::Csms(_)), TxPhase::Started | TxPhase::Updated) | (None, _) => {
             return Err(CsmsError::Mismatch);
         }
     })
+}
+
+/// The records of a 1.6 StopTransaction: the stop of the transaction the store knows
+/// (else a note), its samples and signed values under the transaction's connector (the
+/// message names none).
+fn stop_by_our_id(
+    id: i64,
+    tx: &TransactionEvent,
+    known: Option<StoredTransaction>,
+    evse_id: u32,
+    samples: Vec<MeterSample>,
+) -> Vec<Write> {
+    let mut writes = Vec::new();
+    if known.is_some() {
+        writes.push(Write::StopAssignedId {
+            id,
+            meter_wh: tx.meter_wh.unwrap_or(0.0),
+            stopped: tx.timestamp,
+            reason: tx.stop_reason.clone(),
+        });
+    } else {
+        writes.push(Write::Note {
+            kind: "StopTransaction",
+            detail: format!("unknown transaction {id}"),
+            severity: Severity::Warning,
+        });
+    }
+    let evse_id = known.and_then(|t| t.evse_id).unwrap_or(evse_id);
+    let transaction = known.map(|t| t.row);
+    writes.push(Write::Samples {
+        evse_id,
+        transaction,
+        samples,
+    });
+    if !tx.signed.is_empty() {
+        writes.push(Write::Signed {
+            evse_id,
+            transaction,
+            readings: tx.signed.clone(),
+        });
+    }
+    writes
 }
 
 #[cfg(test)]

@@ -225,6 +225,10 @@ impl Csms {
                 tracing::warn!(charger = %ctx.id, kind, detail, "charger reports");
             }
         }
+        if applied.closed > 0 {
+            tracing::info!(charger = %ctx.id, closed = applied.closed,
+                "open transaction(s) the charger no longer runs were closed at their last reading");
+        }
         if applied.resent {
             tracing::info!(charger = %ctx.id, "resent transaction record recognised");
         }

@@ -35,6 +35,32 @@ pub fn authorize(
     }
 }
 
+/// The stop reason of a transaction chargegate closes because the charger began another on
+/// the same connector or EVSE, which carries one transaction at a time: the older one
+/// ended unreported. `Other` is in both versions' vocabularies (1.6 Reason, 2.0.1
+/// ReasonEnumType); the record's `closed_by = new-transaction` says why.
+pub const STALE_ON_NEW_TRANSACTION: &str = "Other";
+
+/// Whether a BootNotification ends the charger's open transactions, and with which stop
+/// reason (`None`: it does not). A charger sends one each time it boots (1.6 §4.2) and
+/// runs no transaction across it: after a hard reset a 1.6 charger sends "a
+/// StopTransaction.req for previously ongoing transactions after having restarted" if
+/// it can (§5.14), and that late stop then replaces chargegate's record; 2.0.1 has no
+/// resumption across a reboot (a station sends its queued Ended events). A 2.0.1 boot
+/// with reason `Triggered` answers a TriggerMessage and is no restart; after `PowerUp`
+/// the power was gone (`PowerLoss`); any other reason, and 1.6, is a `Reboot`. Both words
+/// are in both versions' vocabularies. A charger that goes on with a transaction closed
+/// this way (a MeterValues or an Updated event naming it) opens it again (store::queries),
+/// so the rule cannot lose a running session. A reconnect without a boot closes nothing:
+/// 2.0.1 stations and many 1.6 chargers keep charging through a lost connection.
+pub fn stale_on_boot(boot_reason: Option<&str>) -> Option<&'static str> {
+    match boot_reason {
+        Some("Triggered") => None,
+        Some("PowerUp") => Some("PowerLoss"),
+        _ => Some("Reboot"),
+    }
+}
+
 /// Brings a sample to base units: `kWh` -> `Wh`, `kW` -> `W`, `kvarh` -> `varh`,
 /// `kvar` -> `var`, `kVA` -> `VA` (1.6 UnitOfMeasure allows the k-prefixed ones).
 pub fn normalise(mut sample: MeterSample) -> MeterSample {

@@ -15,9 +15,9 @@ use crate::store::{self, AuditRecord};
 use crate::units::ChargerId;
 
 /// Entries returned when the client does not say.
-const DEFAULT_LIMIT: u32 = 100;
+pub(super) const DEFAULT_LIMIT: u32 = 100;
 /// The most entries one request may ask for (a Pi answers this in a few ms).
-const MAX_LIMIT: u32 = 1000;
+pub(super) const MAX_LIMIT: u32 = 1000;
 /// How long a request waits for a store reader before it is answered 503.
 pub(super) const STORE_WAIT: Duration = Duration::from_secs(5);
 

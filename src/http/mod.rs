@@ -2,9 +2,9 @@
 //! under `/api/v1/`.
 //!
 //! Today it serves the audit log (`/api/v1/audit`, DESIGN.md S6: every limit sent to a
-//! charger, its answer and why). The status page, `/api/v1/site`, `/chargers`, `/plan`,
-//! `/transactions` and `/metrics` hang on the same router when the operator's side is
-//! built. Thin: handlers read the store (and later the daemon's watch channels) and never
+//! charger, its answer and why) and the billing records (`/api/v1/transactions`, JSON or
+//! CSV, `transactions.rs`). The status page, `/api/v1/site`, `/chargers`, `/plan` and
+//! `/metrics` hang on the same router when the operator's side is built. Thin: handlers read the store (and later the daemon's watch channels) and never
 //! decide anything. Whatever a client sends, it gets an answer with a JSON body: a bad
 //! request a 4xx with `{"error": ...}`, a store failure or a busy store a 503; the daemon
 //! keeps running. At most `listener::MAX_CONNECTIONS` connections are open and at most
@@ -16,6 +16,7 @@ mod commands;
 mod host;
 mod id_tokens;
 mod listener;
+mod transactions;
 
 pub use listener::{ANSWER_TIMEOUT, MAX_CONNECTIONS, MAX_PER_ADDRESS};
 
@@ -87,6 +88,8 @@ pub struct HttpError {
 pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/api/v1/audit", get(api::audit))
+        .route("/api/v1/transactions", get(transactions::list))
+        .route("/api/v1/transactions/{id}", get(transactions::one))
         .route("/api/v1/id-tokens", get(id_tokens::list))
         .route(
             "/api/v1/id-tokens/{id}",

@@ -140,6 +140,28 @@ pub struct MeterSample {
     pub location: Option<String>,
 }
 
+/// A signed meter reading, kept verbatim for billing (German calibration law and the
+/// like): 1.6 a SampledValue with `format: SignedData` (its `value` is the signed text,
+/// §7.49), 2.0.1 a sampledValue's `signedMeterValue` (2.0.1 SignedMeterValueType; e.g.
+/// OCMF). chargegate never interprets `data`; a billing backend verifies it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignedReading {
+    pub timestamp: DateTime<Utc>,
+    pub measurand: String,
+    pub context: Option<String>,
+    pub phase: Option<String>,
+    pub location: Option<String>,
+    /// 2.0.1: the plain value the signature covers, in the unit sent (multiplier applied);
+    /// `None` for 1.6, whose signed value has no plain value beside it in the same entry.
+    pub value: Option<f64>,
+    /// 1.6 `value`, 2.0.1 `signedMeterData`, as sent.
+    pub data: String,
+    /// 2.0.1 `signingMethod`, `encodingMethod`, `publicKey` (1.6: `None`).
+    pub signing_method: Option<String>,
+    pub encoding_method: Option<String>,
+    pub public_key: Option<String>,
+}
+
 /// The step a limit is written in on the wire, A or W: OCPP 1.6 allows "at most one digit
 /// fraction" (§7.13, §7.14), the 2.0.1 schemas say `multipleOf 0.1`. Limits are rounded down
 /// to it with `units::floor_limit` (S1: never above the limit decided).
@@ -186,6 +208,8 @@ pub struct TransactionEvent {
     pub reservation_id: Option<i32>,
     /// 1.6 transactionData, 2.0.1 meterValue.
     pub samples: Vec<MeterSample>,
+    /// The signed readings among them, verbatim.
+    pub signed: Vec<SignedReading>,
 }
 
 /// 2.0.1 NotifyEVChargingNeeds: what the vehicle says it needs (ISO 15118).
@@ -239,6 +263,8 @@ pub enum ChargerEvent {
         evse_id: u32,
         tx: Option<TxKey>,
         samples: Vec<MeterSample>,
+        /// The signed readings among them, verbatim.
+        signed: Vec<SignedReading>,
     },
     DataTransfer {
         vendor_id: String,

@@ -395,6 +395,7 @@ mod tests {
         ChargerEvent::MeterValues {
             evse_id: 1,
             tx: None,
+            signed: Vec::new(),
             samples: vec![sample("Current.Import", Some("L1"), amps)],
         }
     }
@@ -446,6 +447,7 @@ mod tests {
             charging_state: Some(charging_state.into()),
             offline: false,
             reservation_id: None,
+            signed: Vec::new(),
             samples: vec![sample("Current.Import", Some("L1"), amps)],
         })
     }

@@ -77,6 +77,7 @@ fn started(token: &str) -> ChargerEvent {
         charging_state: None,
         offline: false,
         reservation_id: None,
+        signed: Vec::new(),
         samples: Vec::new(),
     })
 }
@@ -200,6 +201,7 @@ fn meter_values(import: f64, offered: f64) -> ChargerEvent {
     ChargerEvent::MeterValues {
         evse_id: 1,
         tx: None,
+        signed: Vec::new(),
         samples: vec![
             sample("Current.Import", Some("L1"), import),
             sample("Current.Import", Some("L2"), import - 0.5),
@@ -245,6 +247,7 @@ fn a_vehicle_that_draws_less_than_offered_is_planned_at_what_it_draws() {
     let no_offer = ChargerEvent::MeterValues {
         evse_id: 1,
         tx: None,
+        signed: Vec::new(),
         samples: Vec::new(),
     };
     assert!(!state.apply_event(&cp, at(22, 4), &no_offer));

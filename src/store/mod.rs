@@ -1,13 +1,14 @@
 //! The store: one SQLite database (WAL) owned by one thread.
 //!
 //! Every record chargegate must not lose lives here: chargers, connectors, id tokens,
-//! transactions, meter samples, the audit log and the downsampled grid-meter history. `Store` is a cheap handle; each call ships
+//! transactions, meter samples, signed meter values (billing), the audit log and the downsampled grid-meter history. `Store` is a cheap handle; each call ships
 //! a closure to the owner thread and awaits its result, so SQLite never blocks an async
 //! worker (STYLE.md §10). A CALLRESULT that acknowledges a charger's record is sent only
 //! after the record is committed here. Must never hold protocol knowledge: callers pass
 //! version-blind values.
 
 mod audit;
+mod billing;
 mod id_tokens;
 mod meter_history;
 mod queries;
@@ -20,6 +21,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 pub use audit::*;
+pub use billing::*;
 pub use id_tokens::*;
 pub use meter_history::*;
 pub use queries::*;

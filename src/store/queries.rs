@@ -254,10 +254,14 @@ pub fn token(c: &Connection, id: &str) -> Result<Option<TokenRecord>, StoreError
     }))
 }
 
-/// Whether the token has an open transaction anywhere on the site (for ConcurrentTx).
+/// Whether the token has an open transaction on a connected charger (for ConcurrentTx).
+/// A transaction on a charger that is gone does not count: it may have ended unseen, and
+/// a stale record must never lock a card out (issue 10); it is closed when its charger
+/// boots or starts another transaction on that connector (`billing::close_open_transactions`).
 pub fn token_has_open_transaction(c: &Connection, id: &str) -> Result<bool, StoreError> {
     let n: i64 = c.query_row(
-        "SELECT COUNT(*) FROM transactions WHERE id_token = ?1 AND status = 'open'",
+        "SELECT COUNT(*) FROM transactions t JOIN chargers ch ON ch.id = t.charger_id
+         WHERE t.id_token = ?1 AND t.status = 'open' AND ch.connected = 1",
         [id],
         |r| r.get(0),
     )?;
@@ -283,9 +287,19 @@ pub fn start_transaction_assigning_id(
     let tx = c.transaction()?;
     let inserted = tx.execute(
         "INSERT OR IGNORE INTO transactions
-           (charger_id, start_key, evse_id, id_token, started_at, meter_start_wh, meter_last_wh, status, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 'open', ?7)",
-        params![charger, start_key, connector_id, id_token, ts(&started), meter_start_wh, ts(&now)],
+           (charger_id, start_key, evse_id, id_token, id_token_group, started_at, meter_start_wh,
+            meter_last_wh, status, updated_at)
+         VALUES (?1, ?2, ?3, ?4, (SELECT group_id FROM id_tokens WHERE id = ?4), ?5, ?6, ?6,
+                 'open', ?7)",
+        params![
+            charger,
+            start_key,
+            connector_id,
+            id_token,
+            ts(&started),
+            meter_start_wh,
+            ts(&now)
+        ],
     )?;
     let id: i64 = tx.query_row(
         "SELECT id FROM transactions WHERE charger_id = ?1 AND start_key = ?2",
@@ -307,7 +321,10 @@ pub fn start_transaction_assigning_id(
 
 /// Records the end of a transaction named by the id the CSMS assigned (1.6
 /// StopTransaction). `Ok(None)`: no such transaction of this charger (it is
-/// still acknowledged, or the charger would resend it forever; OCPP 1.6 §4.10).
+/// still acknowledged, or the charger would resend it forever; OCPP 1.6 §4.10). A
+/// transaction chargegate closed itself (`billing::ClosedBy`: the charger booted or began
+/// another) takes the charger's own values when its late stop arrives; one the charger
+/// closed already is a resend.
 pub fn stop_transaction_by_assigned_id(
     c: &mut Connection,
     charger: &str,
@@ -318,17 +335,17 @@ pub fn stop_transaction_by_assigned_id(
     now: DateTime<Utc>,
 ) -> Result<Option<TxWrite>, StoreError> {
     let tx = c.transaction()?;
-    let row: Option<(String, Option<f64>)> = tx
+    let row: Option<(String, Option<f64>, Option<String>)> = tx
         .query_row(
-            "SELECT status, meter_start_wh FROM transactions WHERE id = ?1 AND charger_id = ?2",
+            "SELECT status, meter_start_wh, closed_by FROM transactions WHERE id = ?1 AND charger_id = ?2",
             params![transaction_id, charger],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
-    let Some((status, meter_start)) = row else {
+    let Some((status, meter_start, closed_by)) = row else {
         return Ok(None);
     };
-    if status == "closed" {
+    if status == "closed" && closed_by.as_deref().is_none_or(|by| by == "charger") {
         return Ok(Some(TxWrite {
             id: transaction_id,
             duplicate: true,
@@ -337,7 +354,7 @@ pub fn stop_transaction_by_assigned_id(
     let energy = meter_start.map(|start| (meter_stop_wh - start).max(0.0));
     tx.execute(
         "UPDATE transactions SET stopped_at = ?2, meter_stop_wh = ?3, meter_last_wh = ?3, energy_wh = ?4,
-                stop_reason = ?5, status = 'closed', updated_at = ?6 WHERE id = ?1",
+                stop_reason = ?5, status = 'closed', closed_by = 'charger', updated_at = ?6 WHERE id = ?1",
         params![transaction_id, ts(&stopped), meter_stop_wh, energy, reason.unwrap_or("Local"), ts(&now)],
     )?;
     tx.commit()?;
@@ -387,8 +404,9 @@ pub fn transaction_event(
     let token = event.id_token.as_ref().map(|t| t.id.clone());
     let tx = c.transaction()?;
     tx.execute(
-        "INSERT OR IGNORE INTO transactions (charger_id, ocpp_tx_id, evse_id, connector_id, id_token, started_at, status, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7)",
+        "INSERT OR IGNORE INTO transactions (charger_id, ocpp_tx_id, evse_id, connector_id, id_token,
+            id_token_group, started_at, status, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, (SELECT group_id FROM id_tokens WHERE id = ?5), ?6, 'open', ?7)",
         params![charger, key, evse, connector, token, ts(&event.timestamp), ts(&now)],
     )?;
     let id: i64 = tx.query_row(
@@ -419,6 +437,7 @@ pub fn transaction_event(
         "UPDATE transactions SET
             evse_id = COALESCE(evse_id, ?2), connector_id = COALESCE(connector_id, ?3),
             id_token = COALESCE(id_token, ?4),
+            id_token_group = COALESCE(id_token_group, (SELECT group_id FROM id_tokens WHERE id = ?4)),
             started_at = CASE WHEN ?5 = 'Started' THEN ?6 ELSE started_at END,
             charging_state = COALESCE(?7, charging_state),
             offline = offline OR ?8,
@@ -446,14 +465,9 @@ pub fn transaction_event(
         ],
     )?;
     if event.phase == TxPhase::Ended {
-        tx.execute(
-            "UPDATE transactions SET status = 'closed', stopped_at = ?2, stop_reason = COALESCE(?3, 'Local'),
-                meter_stop_wh = meter_last_wh,
-                energy_wh = CASE WHEN meter_last_wh IS NULL OR meter_start_wh IS NULL THEN NULL
-                                 ELSE MAX(meter_last_wh - meter_start_wh, 0) END
-             WHERE id = ?1",
-            params![id, ts(&event.timestamp), event.stop_reason],
-        )?;
+        super::billing::end_by_the_charger(&tx, id, event)?;
+    } else {
+        super::billing::reopen_if_closed_for_the_charger(&tx, id)?;
     }
     tx.commit()?;
     Ok(TxWrite {
@@ -529,13 +543,16 @@ pub fn open_transaction_of(
     Ok(Some((evse, key)))
 }
 
-/// Updates the latest energy register of an open transaction (from 1.6 MeterValues).
+/// Updates the latest energy register of an open transaction (from 1.6 MeterValues). A
+/// transaction chargegate closed on the charger's behalf (`billing::ClosedBy`) that the
+/// charger still reports on is running after all: it is open again.
 pub fn transaction_register(
     c: &Connection,
     tx_id: i64,
     energy_wh: f64,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    super::billing::reopen_if_closed_for_the_charger(c, tx_id)?;
     c.execute(
         "UPDATE transactions SET meter_last_wh = ?2, updated_at = ?3 WHERE id = ?1 AND status = 'open'",
         params![tx_id, energy_wh, ts(&now)],

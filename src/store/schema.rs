@@ -175,7 +175,40 @@ pub(super) const MIGRATIONS: &[&str] = &[
     DROP TABLE transaction_events;
     ALTER TABLE transaction_events_new RENAME TO transaction_events;
     "#,
-    // 6: the operator's cards (`/api/v1/id-tokens`): the 2.0.1 IdTokenEnumType of each,
+    // 6: billing (issue 10). Signed meter values (1.6 `SignedData`, 2.0.1
+    // `signedMeterValue`, e.g. OCMF) kept verbatim for a billing backend to verify; who
+    // closed a transaction ('charger', or chargegate on the charger's 'boot' or a
+    // 'new-transaction' on its connector), so the charger's own late stop still counts;
+    // the id token's group when the session began; indexes for the billing reads.
+    r#"
+    CREATE TABLE signed_meter_values (
+        id              INTEGER PRIMARY KEY,
+        charger_id      TEXT NOT NULL,
+        evse_id         INTEGER NOT NULL,
+        transaction_id  INTEGER REFERENCES transactions(id),
+        ts              TEXT NOT NULL,
+        measurand       TEXT NOT NULL,
+        context         TEXT NOT NULL DEFAULT '',
+        phase           TEXT NOT NULL DEFAULT '',
+        location        TEXT NOT NULL DEFAULT '',
+        value           REAL,
+        data            TEXT NOT NULL,
+        signing_method  TEXT NOT NULL DEFAULT '',
+        encoding_method TEXT NOT NULL DEFAULT '',
+        public_key      TEXT NOT NULL DEFAULT '',
+        UNIQUE (charger_id, evse_id, ts, measurand, context, phase, location, data)
+    );
+    CREATE INDEX signed_meter_values_tx ON signed_meter_values (transaction_id);
+    ALTER TABLE transactions ADD COLUMN closed_by TEXT;
+    UPDATE transactions SET closed_by = 'charger' WHERE status = 'closed';
+    ALTER TABLE transactions ADD COLUMN id_token_group TEXT;
+    UPDATE transactions SET id_token_group =
+        (SELECT group_id FROM id_tokens WHERE id_tokens.id = transactions.id_token);
+    CREATE INDEX transactions_started ON transactions (started_at, id);
+    CREATE INDEX transactions_charger ON transactions (charger_id, id);
+    CREATE INDEX transactions_token ON transactions (id_token, id);
+    "#,
+    // 7: the operator's cards (`/api/v1/id-tokens`): the 2.0.1 IdTokenEnumType of each,
     // and one local-list version for the site, raised by every change of the list, so a
     // charger whose SendLocalList version differs gets the list again.
     r#"

@@ -5,6 +5,7 @@
 mod common;
 
 mod baseline;
+mod billing;
 mod cli;
 mod close_codes;
 mod commands;

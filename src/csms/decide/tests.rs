@@ -79,6 +79,7 @@ fn tx_event(phase: TxPhase, tx: Option<TxKey>, token: Option<&str>) -> Transacti
         charging_state: None,
         offline: false,
         reservation_id: None,
+        signed: Vec::new(),
         samples: vec![sample("Energy.Active.Import.Register", 1.5, "kWh")],
     }
 }
@@ -177,13 +178,21 @@ fn the_table_of_events_and_facts() {
                 reply: Reply::WithAssignedId {
                     info: info(AuthorizationStatus::Accepted),
                 },
-                writes: vec![Write::StartAssigningId {
-                    connector_id: 2,
-                    token: "CARD".into(),
-                    meter_wh: 1500.0,
-                    started: now() - Duration::seconds(5),
-                    samples: wh(1500.0),
-                }],
+                writes: vec![
+                    Write::StartAssigningId {
+                        connector_id: 2,
+                        token: "CARD".into(),
+                        meter_wh: 1500.0,
+                        started: now() - Duration::seconds(5),
+                        samples: wh(1500.0),
+                    },
+                    // What was open on that connector ended unreported.
+                    Write::CloseStale {
+                        evse_id: Some(2),
+                        reason: "Other",
+                        by: ClosedBy::NewTransaction,
+                    },
+                ],
             },
         ),
         (
@@ -260,6 +269,7 @@ fn the_table_of_events_and_facts() {
                     )),
                     evse_id: 2,
                     register_wh: Some(1500.0),
+                    signed: Vec::new(),
                     samples: wh(1500.0),
                 }],
             },
@@ -269,6 +279,7 @@ fn the_table_of_events_and_facts() {
             ChargerEvent::MeterValues {
                 evse_id: 1,
                 tx: Some(TxKey::Csms(7)),
+                signed: Vec::new(),
                 samples: vec![sample("Energy.Active.Import.Register", 2.0, "kWh")],
             },
             stored(70, 1),
@@ -292,6 +303,7 @@ fn the_table_of_events_and_facts() {
             ChargerEvent::MeterValues {
                 evse_id: 0,
                 tx: None,
+                signed: Vec::new(),
                 samples: vec![sample("Current.Import", 16.0, "A")],
             },
             Facts::default(),
@@ -405,17 +417,128 @@ fn boot_accepts_known_chargers_and_parks_pending_ones() {
         );
         assert_eq!(
             decision.writes,
-            vec![Write::Booted {
-                boot: BootRecord {
-                    vendor: "Acme".into(),
-                    model: "Wallbox".into(),
-                    serial: None,
-                    firmware: Some("1.2".into()),
+            vec![
+                Write::Booted {
+                    boot: BootRecord {
+                        vendor: "Acme".into(),
+                        model: "Wallbox".into(),
+                        serial: None,
+                        firmware: Some("1.2".into()),
+                    },
+                    registration,
                 },
-                registration,
-            }]
+                // A charger that booted runs none of the transactions it had open.
+                Write::CloseStale {
+                    evse_id: None,
+                    reason: "Reboot",
+                    by: ClosedBy::Boot,
+                },
+            ]
         );
     }
+}
+
+#[test]
+fn a_boot_closes_the_chargers_open_transactions_unless_it_was_triggered() {
+    for (reason, closes) in [
+        (None, Some("Reboot")),
+        (Some("PowerUp"), Some("PowerLoss")),
+        (Some("Watchdog"), Some("Reboot")),
+        (Some("RemoteReset"), Some("Reboot")),
+        // 2.0.1 TriggerMessage(BootNotification): no restart, nothing ends.
+        (Some("Triggered"), None),
+    ] {
+        let boot = ChargerEvent::Boot {
+            vendor: "Acme".into(),
+            model: "Wallbox".into(),
+            serial: None,
+            firmware: None,
+            reason: reason.map(String::from),
+        };
+        let decision = decide(&known(), &policy(), &boot, &Facts::default(), now()).unwrap();
+        let close = decision.writes.iter().find_map(|w| match w {
+            Write::CloseStale {
+                evse_id: None,
+                reason,
+                by: ClosedBy::Boot,
+            } => Some(*reason),
+            _ => None,
+        });
+        assert_eq!(close, closes, "boot reason {reason:?}");
+    }
+}
+
+#[test]
+fn a_started_event_on_an_evse_closes_what_the_station_forgot_there() {
+    let started = tx_event(
+        TxPhase::Started,
+        Some(TxKey::Charger("new".into())),
+        Some("CARD"),
+    );
+    let event = ChargerEvent::Transaction(started.clone());
+    let decision = decide(&known(), &policy(), &event, &Facts::default(), now()).unwrap();
+    assert_eq!(
+        decision.writes.last(),
+        Some(&Write::CloseStale {
+            evse_id: Some(2),
+            reason: "Other",
+            by: ClosedBy::NewTransaction,
+        })
+    );
+    // Updated and Ended events close nothing.
+    for phase in [TxPhase::Updated, TxPhase::Ended] {
+        let event = ChargerEvent::Transaction(TransactionEvent {
+            phase,
+            ..started.clone()
+        });
+        let decision = decide(&known(), &policy(), &event, &Facts::default(), now()).unwrap();
+        assert!(
+            !decision
+                .writes
+                .iter()
+                .any(|w| matches!(w, Write::CloseStale { .. })),
+            "{phase:?}"
+        );
+    }
+}
+
+#[test]
+fn signed_meter_values_are_kept_with_the_transaction() {
+    let reading = SignedReading {
+        timestamp: now(),
+        measurand: "Energy.Active.Import.Register".into(),
+        context: Some("Transaction.End".into()),
+        phase: None,
+        location: None,
+        value: None,
+        data: "OCMF|{}|{}".into(),
+        signing_method: None,
+        encoding_method: None,
+        public_key: None,
+    };
+    let event = ChargerEvent::MeterValues {
+        evse_id: 2,
+        tx: Some(TxKey::Csms(7)),
+        samples: Vec::new(),
+        signed: vec![reading.clone()],
+    };
+    let decision = decide(&known(), &policy(), &event, &stored(70, 2), now()).unwrap();
+    assert!(decision.writes.contains(&Write::Signed {
+        evse_id: 2,
+        transaction: Some(70),
+        readings: vec![reading.clone()],
+    }));
+    let stop = ChargerEvent::Transaction(TransactionEvent {
+        evse: None,
+        signed: vec![reading.clone()],
+        ..tx_event(TxPhase::Ended, Some(TxKey::Csms(7)), None)
+    });
+    let decision = decide(&known(), &policy(), &stop, &stored(70, 3), now()).unwrap();
+    assert!(decision.writes.contains(&Write::Signed {
+        evse_id: 3,
+        transaction: Some(70),
+        readings: vec![reading],
+    }));
 }
 
 #[test]
@@ -500,6 +623,15 @@ fn any_tx_event() -> impl Strategy<Value = TransactionEvent> {
         })
 }
 
+fn meter_values(evse_id: u32, kwh: f64) -> ChargerEvent {
+    ChargerEvent::MeterValues {
+        evse_id,
+        tx: Some(TxKey::Csms(1)),
+        signed: Vec::new(),
+        samples: vec![sample("Energy.Active.Import.Register", kwh, "kWh")],
+    }
+}
+
 fn any_event() -> impl Strategy<Value = ChargerEvent> {
     prop_oneof![
         (any_text(), any_text()).prop_map(|(vendor, model)| ChargerEvent::Boot {
@@ -524,11 +656,7 @@ fn any_event() -> impl Strategy<Value = ChargerEvent> {
             id_token: IdToken { id, kind: None }
         }),
         any_tx_event().prop_map(ChargerEvent::Transaction),
-        (0u32..4, 0.0f64..100.0).prop_map(|(evse_id, kwh)| ChargerEvent::MeterValues {
-            evse_id,
-            tx: Some(TxKey::Csms(1)),
-            samples: vec![sample("Energy.Active.Import.Register", kwh, "kWh")],
-        }),
+        (0u32..4, 0.0f64..100.0).prop_map(|(evse_id, kwh)| meter_values(evse_id, kwh)),
         any_text().prop_map(|vendor_id| ChargerEvent::DataTransfer {
             vendor_id,
             message_id: None,

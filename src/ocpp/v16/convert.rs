@@ -25,8 +25,8 @@ use super::messages::{
 use super::to_json;
 use crate::ocpp::model::{
     AuthorizationStatus, ChargerEvent, ConnectorStatus, DataTransferStatus, EventReply, EvseRef,
-    IdToken, IdTokenInfo, MAX_SAMPLE_MAGNITUDE, MeterSample, RegistrationStatus, TransactionEvent,
-    TxKey, TxPhase,
+    IdToken, IdTokenInfo, MAX_SAMPLE_MAGNITUDE, MeterSample, RegistrationStatus, SignedReading,
+    TransactionEvent, TxKey, TxPhase,
 };
 use crate::ocpp::rpc::{PayloadError, RpcErrorCode};
 use crate::ocpp::strings::Bounded;
@@ -84,11 +84,15 @@ pub fn start_transaction(req: StartTransactionRequest) -> ChargerEvent {
         offline: false,
         reservation_id: req.reservation_id,
         samples: Vec::new(),
+        signed: Vec::new(),
     })
 }
 
 /// StopTransaction.req (§6.49). It names no connector; the session layer finds it by `tx`.
 pub fn stop_transaction(req: StopTransactionRequest) -> Result<ChargerEvent, PayloadError> {
+    // The schema lets transactionData entries carry no sampledValue; accepting them costs
+    // nothing, and refusing would lose the transaction's billing record.
+    let (samples, signed) = samples(req.transaction_data)?;
     Ok(ChargerEvent::Transaction(TransactionEvent {
         phase: TxPhase::Ended,
         tx: Some(TxKey::Csms(req.transaction_id)),
@@ -103,9 +107,8 @@ pub fn stop_transaction(req: StopTransactionRequest) -> Result<ChargerEvent, Pay
         charging_state: None,
         offline: false,
         reservation_id: None,
-        // The schema lets transactionData entries carry no sampledValue; accepting them costs
-        // nothing, and refusing would lose the transaction's billing record.
-        samples: samples(req.transaction_data)?,
+        samples,
+        signed,
     }))
 }
 
@@ -117,10 +120,12 @@ pub fn meter_values(req: MeterValuesRequest) -> Result<ChargerEvent, PayloadErro
             "MeterValues needs at least one meterValue, each with at least one sampledValue",
         ));
     }
+    let (samples, signed) = samples(req.meter_value)?;
     Ok(ChargerEvent::MeterValues {
         evse_id: req.connector_id,
         tx: req.transaction_id.map(TxKey::Csms),
-        samples: samples(req.meter_value)?,
+        samples,
+        signed,
     })
 }
 
@@ -198,20 +203,55 @@ fn connector_status(status: ConnectorStatusWire) -> ConnectorStatus {
     }
 }
 
-/// Flattens meter values into samples, applying the SampledValue defaults of §7.43.
-fn samples(values: Vec<MeterValueWire>) -> Result<Vec<MeterSample>, PayloadError> {
+/// Flattens meter values into samples, applying the SampledValue defaults of §7.43, and
+/// the signed readings among them.
+fn samples(
+    values: Vec<MeterValueWire>,
+) -> Result<(Vec<MeterSample>, Vec<SignedReading>), PayloadError> {
     let mut out = Vec::new();
+    let mut signed_out = Vec::new();
     for meter_value in values {
         for sampled in meter_value.sampled_value {
-            // §7.49: SignedData is an opaque signed reading, not a number. It is not an error;
-            // we keep only Raw readings (chargers send the Raw value beside the signed one).
+            // §7.49: SignedData is an opaque signed reading, not a number: kept verbatim for
+            // billing, apart from the Raw readings (chargers send the Raw value beside it).
             if sampled.format == Some(ValueFormat::SignedData) {
+                signed_out.push(signed(meter_value.timestamp, sampled));
                 continue;
             }
             out.push(sample(meter_value.timestamp, sampled)?);
         }
     }
-    Ok(out)
+    Ok((out, signed_out))
+}
+
+/// A `SignedData` sampled value as a signed reading, with the §7.43 defaults.
+fn signed(timestamp: DateTime<Utc>, sampled: SampledValueWire) -> SignedReading {
+    SignedReading {
+        timestamp,
+        measurand: sampled
+            .measurand
+            .unwrap_or(Measurand::EnergyActiveImportRegister)
+            .as_str()
+            .to_string(),
+        context: Some(
+            sampled
+                .context
+                .map_or("Sample.Periodic", WireEnum::as_str)
+                .to_string(),
+        ),
+        phase: sampled.phase.map(|p| p.as_str().to_string()),
+        location: Some(
+            sampled
+                .location
+                .map_or("Outlet", WireEnum::as_str)
+                .to_string(),
+        ),
+        value: None,
+        data: sampled.value,
+        signing_method: None,
+        encoding_method: None,
+        public_key: None,
+    }
 }
 
 fn sample(
@@ -475,6 +515,7 @@ mod tests {
             charging_state: None,
             offline: false,
             reservation_id: None,
+            signed: Vec::new(),
             samples: Vec::new(),
         }
     }
@@ -658,6 +699,19 @@ mod tests {
                 ChargerEvent::MeterValues {
                     evse_id: 1,
                     tx: Some(TxKey::Csms(1234)),
+                    // §7.49: the signed value verbatim, with the §7.43 defaults.
+                    signed: vec![SignedReading {
+                        timestamp: t("2026-03-01T08:15:00Z"),
+                        measurand: "Energy.Active.Import.Register".into(),
+                        context: Some("Sample.Periodic".into()),
+                        phase: None,
+                        location: Some("Outlet".into()),
+                        value: None,
+                        data: "MEUCIQ...signed".into(),
+                        signing_method: None,
+                        encoding_method: None,
+                        public_key: None,
+                    }],
                     samples: vec![
                         sample(
                             "2026-03-01T08:15:00Z",
@@ -723,6 +777,7 @@ mod tests {
                 ChargerEvent::MeterValues {
                     evse_id: 0,
                     tx: None,
+                    signed: Vec::new(),
                     samples: vec![sample(
                         "2026-03-01T08:15:00Z",
                         "Power.Active.Import",

@@ -21,7 +21,7 @@ use super::to_json;
 use crate::ocpp::model::{
     AuthorizationStatus, ChargerEvent, ConnectorStatus, DataTransferStatus, EvChargingNeeds,
     EventReply, EvseRef, IdToken, IdTokenInfo, MAX_SAMPLE_MAGNITUDE, MeterSample, NotifiedEvent,
-    RegistrationStatus, ReportedVariable, TransactionEvent, TxKey, TxPhase,
+    RegistrationStatus, ReportedVariable, SignedReading, TransactionEvent, TxKey, TxPhase,
 };
 use crate::ocpp::rpc::{PayloadError, RpcErrorCode};
 use crate::ocpp::strings::Bounded;
@@ -80,8 +80,11 @@ pub fn authorize(req: AuthorizeRequest) -> Result<ChargerEvent, PayloadError> {
 /// Reads meter values into samples, applying the schema defaults of SampledValueType
 /// (measurand `Energy.Active.Import.Register`, context `Sample.Periodic`, unit `Wh`) and
 /// the unitOfMeasure multiplier (value × 10^multiplier), so the model sees plain units.
-fn samples_from_wire(meter_values: Vec<MeterValueWire>) -> Result<Vec<MeterSample>, PayloadError> {
+fn samples_from_wire(
+    meter_values: Vec<MeterValueWire>,
+) -> Result<(Vec<MeterSample>, Vec<SignedReading>), PayloadError> {
     let mut samples = Vec::new();
+    let mut signed = Vec::new();
     for mv in meter_values {
         for sv in mv.sampled_value {
             let (unit, multiplier) = match sv.unit_of_measure {
@@ -101,7 +104,7 @@ fn samples_from_wire(meter_values: Vec<MeterValueWire>) -> Result<Vec<MeterSampl
                     ),
                 ));
             }
-            samples.push(MeterSample {
+            let sample = MeterSample {
                 timestamp: mv.timestamp,
                 measurand: sv
                     .measurand
@@ -118,10 +121,25 @@ fn samples_from_wire(meter_values: Vec<MeterValueWire>) -> Result<Vec<MeterSampl
                         .to_string(),
                 ),
                 location: sv.location.map(|l| l.as_str().to_string()),
-            });
+            };
+            if let Some(s) = sv.signed_meter_value {
+                signed.push(SignedReading {
+                    timestamp: sample.timestamp,
+                    measurand: sample.measurand.clone(),
+                    context: sample.context.clone(),
+                    phase: sample.phase.clone(),
+                    location: sample.location.clone(),
+                    value: Some(sample.value),
+                    data: s.signed_meter_data.into_inner(),
+                    signing_method: Some(s.signing_method.into_inner()),
+                    encoding_method: Some(s.encoding_method.into_inner()),
+                    public_key: Some(s.public_key.into_inner()),
+                });
+            }
+            samples.push(sample);
         }
     }
-    Ok(samples)
+    Ok((samples, signed))
 }
 
 /// TransactionEvent (E01-E15). The meter reading stays in `samples`: 2.0.1 has no
@@ -133,6 +151,7 @@ pub fn transaction(req: TransactionEventRequest) -> Result<ChargerEvent, Payload
         TxPhaseWire::Ended => TxPhase::Ended,
     };
     let info = req.transaction_info;
+    let (samples, signed) = samples_from_wire(req.meter_value.unwrap_or_default())?;
     Ok(ChargerEvent::Transaction(TransactionEvent {
         phase,
         tx: Some(TxKey::Charger(info.transaction_id.into_inner())),
@@ -149,17 +168,20 @@ pub fn transaction(req: TransactionEventRequest) -> Result<ChargerEvent, Payload
         charging_state: info.charging_state.map(|s| s.as_str().to_string()),
         offline: req.offline,
         reservation_id: req.reservation_id,
-        samples: samples_from_wire(req.meter_value.unwrap_or_default())?,
+        samples,
+        signed,
     }))
 }
 
 /// MeterValues outside a transaction's events (J01). 2.0.1 MeterValues carries no
 /// transaction id (transaction meter values travel in TransactionEvent), so `tx` is `None`.
 pub fn meter_values(req: MeterValuesRequest) -> Result<ChargerEvent, PayloadError> {
+    let (samples, signed) = samples_from_wire(req.meter_value)?;
     Ok(ChargerEvent::MeterValues {
         evse_id: req.evse_id,
         tx: None,
-        samples: samples_from_wire(req.meter_value)?,
+        samples,
+        signed,
     })
 }
 

@@ -165,7 +165,7 @@ pub struct MeterValueWire {
     pub timestamp: DateTime<Utc>,
 }
 
-/// SampledValueType. `signedMeterValue` is ignored (chargegate does not do eichrecht).
+/// SampledValueType. `signedMeterValue` is kept verbatim for billing (calibration law).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SampledValueWire {
@@ -175,6 +175,17 @@ pub struct SampledValueWire {
     pub phase: Option<Phase>,
     pub location: Option<Location>,
     pub unit_of_measure: Option<UnitOfMeasureWire>,
+    pub signed_meter_value: Option<SignedMeterValueWire>,
+}
+
+/// SignedMeterValueType: every field is required by the schema, lengths as it bounds them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignedMeterValueWire {
+    pub signed_meter_data: Bounded<2500>,
+    pub signing_method: Bounded<50>,
+    pub encoding_method: Bounded<50>,
+    pub public_key: Bounded<2500>,
 }
 
 /// UnitOfMeasureType: `unit` defaults to "Wh", `multiplier` (a power of ten) to 0.

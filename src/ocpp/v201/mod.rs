@@ -258,6 +258,7 @@ mod tests {
                     charging_state: Some("EVConnected".into()),
                     offline: false,
                     reservation_id: Some(42),
+                    signed: Vec::new(),
                     samples: vec![
                         sample(
                             "2026-03-01T08:00:05Z",
@@ -302,6 +303,7 @@ mod tests {
                     charging_state: Some("Idle".into()),
                     offline: true,
                     reservation_id: None,
+                    signed: Vec::new(),
                     samples: vec![sample(
                         "2026-03-01T10:00:00Z",
                         "Energy.Active.Import.Register",
@@ -315,10 +317,26 @@ mod tests {
                 "MeterValues",
                 json!({"evseId": 0, "meterValue": [{"timestamp": "2026-03-01T08:15:00Z",
                     "sampledValue": [{"value": 12.5, "measurand": "Energy.Active.Import.Register",
-                        "context": "Sample.Clock", "unitOfMeasure": {"unit": "Wh", "multiplier": 3}}]}]}),
+                        "context": "Sample.Clock", "unitOfMeasure": {"unit": "Wh", "multiplier": 3},
+                        "signedMeterValue": {"signedMeterData": "T0NNRnx7fQ==",
+                            "signingMethod": "ECDSA-secp256r1-SHA256", "encodingMethod": "OCMF",
+                            "publicKey": ""}}]}]}),
                 ChargerEvent::MeterValues {
                     evse_id: 0,
                     tx: None,
+                    // Kept verbatim beside the plain value it signs.
+                    signed: vec![SignedReading {
+                        timestamp: crate::ocpp::time::parse("2026-03-01T08:15:00Z").unwrap(),
+                        measurand: "Energy.Active.Import.Register".into(),
+                        context: Some("Sample.Clock".into()),
+                        phase: None,
+                        location: None,
+                        value: Some(12500.0),
+                        data: "T0NNRnx7fQ==".into(),
+                        signing_method: Some("ECDSA-secp256r1-SHA256".into()),
+                        encoding_method: Some("OCMF".into()),
+                        public_key: Some(String::new()),
+                    }],
                     samples: vec![sample(
                         "2026-03-01T08:15:00Z",
                         "Energy.Active.Import.Register",

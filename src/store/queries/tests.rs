@@ -32,6 +32,7 @@ fn event(phase: TxPhase, seq_no: u32, register: f64) -> (TransactionEvent, f64) 
         charging_state: None,
         offline: false,
         reservation_id: None,
+        signed: Vec::new(),
         samples: Vec::new(),
     };
     (ev, register)
