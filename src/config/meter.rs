@@ -87,6 +87,9 @@ pub fn read(root: &Table<'_, '_>) -> Option<Vec<Meter>> {
     let dirs = match root.opt_table("profiles") {
         Some(t) => {
             let dir = t.opt_str("meter-dir").map(PathBuf::from);
+            // Read again, and used, with the chargers (site.rs); taken here so that this
+            // table's check of unknown keys knows it.
+            let _ = t.opt_str("charger-dir");
             t.finish(PROFILES_KEYS);
             match dir {
                 Some(d) => vec![d],

@@ -510,3 +510,28 @@ fn the_summary_names_the_scheme_chargers_must_use() {
     assert!(summary(&parse(&tls).unwrap()).contains("csms wss://127.0.0.1:0/ocpp/<id>"));
     assert!(summary(&parse(GOOD).unwrap()).contains("csms ws://127.0.0.1:0/ocpp/<id>"));
 }
+
+#[test]
+fn profiles_charger_dir_is_a_known_key_and_names_where_charger_profiles_are() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/profiles/charger");
+    let good = parse(&format!("{GOOD}\n[profiles]\ncharger-dir = \"{dir}\"\n"))
+        .unwrap_or_else(|p| panic!("{p:#?}"));
+    assert!(!good.chargers.is_empty());
+    // A folder without the profile a charger names is a problem at that charger.
+    let empty = tempfile::tempdir().unwrap();
+    let problems = parse(&format!(
+        "{GOOD}\n[profiles]\ncharger-dir = \"{}\"\n",
+        empty.path().display()
+    ))
+    .unwrap_err();
+    assert!(
+        problems.iter().all(|p| p.path != "profiles.charger-dir"),
+        "{problems:#?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.path.ends_with(".profile") || p.message.contains("profile")),
+        "{problems:#?}"
+    );
+}

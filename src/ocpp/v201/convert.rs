@@ -382,8 +382,16 @@ pub fn reply(event: &ChargerEvent, reply: &EventReply) -> Result<Value, PayloadE
             })
         }
         (ChargerEvent::Authorize { .. }, EventReply::Authorize { info }) => {
+            // Part 2 AuthorizationStatusEnumType: ConcurrentTx is "only relevant for the
+            // response to a TransactionEventRequest". The card itself is valid: Authorize
+            // says Accepted, and the Started event that would open a second session gets
+            // the ConcurrentTx (rules::authorize).
+            let mut info = info.clone();
+            if info.status == AuthorizationStatus::ConcurrentTx {
+                info.status = AuthorizationStatus::Accepted;
+            }
             to_json(&AuthorizeResponse {
-                id_token_info: id_token_info_to_wire(info),
+                id_token_info: id_token_info_to_wire(&info),
             })
         }
         // idTokenInfo is the verdict on the event's idToken (E01-E07 authorise the token a
@@ -519,6 +527,28 @@ mod tests {
                     info: IdTokenInfo::status(AuthorizationStatus::Unknown),
                 },
                 json!({"idTokenInfo": {"status": "Unknown"}}),
+            ),
+            // A card already charging is valid for Authorize; only the TransactionEvent
+            // that would start a second session is told ConcurrentTx.
+            (
+                "Authorize",
+                event(
+                    "Authorize",
+                    json!({"idToken": {"idToken": "04A2B3C4", "type": "ISO14443"}}),
+                ),
+                EventReply::Authorize {
+                    info: IdTokenInfo::status(AuthorizationStatus::ConcurrentTx),
+                },
+                json!({"idTokenInfo": {"status": "Accepted"}}),
+            ),
+            (
+                "TransactionEvent",
+                tx_event(true),
+                EventReply::Transaction {
+                    transaction_id: None,
+                    info: Some(IdTokenInfo::status(AuthorizationStatus::ConcurrentTx)),
+                },
+                json!({"idTokenInfo": {"status": "ConcurrentTx"}}),
             ),
             (
                 "TransactionEvent",
