@@ -260,7 +260,7 @@ struct Dispatching {
     accounting: watch::Receiver<BTreeMap<ChargerId, ChargerLimit>>,
 }
 
-/// Spawns the baseline task and the dispatch loop.
+/// Spawns the baseline task, the local list sync and the dispatch loop.
 fn spawn_dispatch(
     config: &Live,
     csms: &Csms,
@@ -275,6 +275,13 @@ fn spawn_dispatch(
         chargers.clone(),
         config.clone(),
         baseline.clone(),
+        shutdown_rx.clone(),
+    ));
+    // The local authorization lists on the chargers follow the store's (issue 10).
+    tokio::spawn(dispatch::local_list::run(
+        csms,
+        chargers.clone(),
+        clock,
         shutdown_rx.clone(),
     ));
     let (dispatch_input, dispatch_input_rx) = watch::channel(DispatchInput::default());

@@ -10,6 +10,7 @@
 
 pub mod baseline;
 pub mod input;
+pub mod local_list;
 pub mod profile;
 pub mod round;
 pub mod task;

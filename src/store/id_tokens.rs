@@ -152,6 +152,23 @@ pub fn delete_api_token(c: &mut Connection, id: &str) -> Result<TokenWrite, Stor
     Ok(TokenWrite::Deleted)
 }
 
+/// A card of the local list and its 2.0.1 IdTokenEnumType, if known.
+pub type ListCard = (TokenRecord, Option<String>);
+
+/// The whole list as chargers get it with SendLocalList: every card with its group's
+/// verdict folded in (`effective_token`; a charger does not know that a group is
+/// blocked), in id order, at most `limit` cards. With the list's version.
+pub fn local_list(c: &Connection, limit: u32) -> Result<(i64, Vec<ListCard>), StoreError> {
+    let version = local_list_version(c)?;
+    let mut out = Vec::new();
+    for entry in token_entries(c, None, limit)? {
+        if let Some(record) = effective_token(c, &entry.record.id)? {
+            out.push((record, entry.token_type));
+        }
+    }
+    Ok((version, out))
+}
+
 /// A card as Authorize sees it: its own record with its group's verdict folded in. A
 /// group that is not `accepted` blocks its members; a group that expires before the
 /// member ends the member then. One level: a group's own group is not followed (OCPP

@@ -219,6 +219,7 @@ pub fn charger_events(c: &Connection, charger: &str) -> Result<Vec<(String, Stri
 /// other sources alone.
 pub fn replace_config_tokens(c: &mut Connection, tokens: &[TokenRecord]) -> Result<(), StoreError> {
     let tx = c.transaction()?;
+    let before = config_tokens_text(&tx)?;
     tx.execute("DELETE FROM id_tokens WHERE source = 'config'", [])?;
     for t in tokens {
         tx.execute(
@@ -227,8 +228,33 @@ pub fn replace_config_tokens(c: &mut Connection, tokens: &[TokenRecord]) -> Resu
             params![t.id, t.status, t.expires.as_ref().map(ts), t.group],
         )?;
     }
+    // A changed file is a new list for the chargers that hold one (SendLocalList).
+    if config_tokens_text(&tx)? != before {
+        tx.execute(
+            "UPDATE local_list SET version = version + 1 WHERE one = 1",
+            [],
+        )?;
+    }
     tx.commit()?;
     Ok(())
+}
+
+/// The file's cards as one text, to tell whether a start or reload changed them.
+fn config_tokens_text(c: &Connection) -> Result<String, StoreError> {
+    let mut stmt = c.prepare(
+        "SELECT id, status, COALESCE(expires, ''), COALESCE(group_id, '') FROM id_tokens
+         WHERE source = 'config' ORDER BY id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(format!(
+            "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1e}",
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?
+        ))
+    })?;
+    Ok(rows.collect::<Result<String, _>>()?)
 }
 
 pub fn token(c: &Connection, id: &str) -> Result<Option<TokenRecord>, StoreError> {

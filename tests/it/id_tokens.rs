@@ -275,3 +275,111 @@ async fn bad_cards_are_refused_with_the_field_named() {
     let (status, _) = request(addr, "GET", "/api/v1/id-tokens/NOBODY", None).await;
     assert_eq!(status, 404);
 }
+
+/// The site's local-list version now.
+async fn site_list_version(daemon: &chargegate::daemon::Daemon) -> i64 {
+    daemon
+        .csms
+        .store()
+        .call(|c| chargegate::store::local_list_version(c))
+        .await
+        .unwrap()
+}
+
+/// The 2.0.1 charger got the whole list at `version`: the test site file's cards, each
+/// with its verdict.
+async fn check_full_list(v201: &SimChargePoint, version: i64) {
+    let wait = std::time::Duration::from_secs(30);
+    let full = v201
+        .wait_for_call("SendLocalList", wait)
+        .await
+        .expect("a list");
+    crate::common::schema_check::assert_valid("v201", "SendLocalList", false, &full.payload);
+    assert_eq!(full.payload["updateType"], "Full");
+    assert_eq!(full.payload["versionNumber"], version);
+    let statuses: Vec<(String, String)> = full.payload["localAuthorizationList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["idToken"]["idToken"].as_str().unwrap().to_string(),
+                e["idTokenInfo"]["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for expected in [
+        ("GOOD", "Accepted"),
+        ("BLOCKED", "Blocked"),
+        ("OLD", "Expired"),
+    ] {
+        assert!(
+            statuses.contains(&(expected.0.into(), expected.1.into())),
+            "{expected:?} in {statuses:?}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn tc_d_01_each_charger_gets_the_local_list_on_connect_and_after_every_change() {
+    let site = site();
+    let (daemon, clock) = site.start_virtual("2026-12-01T18:00:00Z").await;
+    let v201 =
+        crate::common::connect_virtual(&daemon, clock, "CS201-1", OcppVersion::V201, Vec::new())
+            .await;
+    let v16 =
+        crate::common::connect_virtual(&daemon, clock, "CP16-1", OcppVersion::V16, Vec::new())
+            .await;
+    let wait = std::time::Duration::from_secs(30);
+    let version = site_list_version(&daemon).await;
+    for sim in [&v201, &v16] {
+        sim.wait_for_call("GetLocalListVersion", wait)
+            .await
+            .expect("the charger is asked for its list version");
+    }
+    // The whole list, each card with its verdict: the test site file's GOOD, BLOCKED, OLD.
+    check_full_list(&v201, version).await;
+    let full16 = v16
+        .wait_for_call("SendLocalList", wait)
+        .await
+        .expect("a list");
+    crate::common::schema_check::assert_valid("v16", "SendLocalList", false, &full16.payload);
+    assert_eq!(full16.payload["listVersion"], version);
+    assert_eq!(full16.payload["updateType"], "Full");
+
+    // A card added at run time reaches both within a poll, with the next version.
+    daemon
+        .csms
+        .store()
+        .call(|c| {
+            chargegate::store::put_api_token(
+                c,
+                &chargegate::store::TokenRecord {
+                    id: "VAN-3".into(),
+                    status: "accepted".into(),
+                    expires: None,
+                    group: None,
+                },
+                None,
+            )
+        })
+        .await
+        .unwrap();
+    for sim in [&v201, &v16] {
+        let update = sim
+            .wait_for_call("SendLocalList", wait)
+            .await
+            .unwrap_or_else(|| panic!("{} got the changed list", sim.id()));
+        let text = update.payload.to_string();
+        assert!(text.contains("VAN-3"), "{text}");
+        assert!(text.contains(&(version + 1).to_string()), "{text}");
+    }
+    // Nothing changes: nothing is sent again.
+    assert!(
+        v201.wait_for_call("SendLocalList", wait).await.is_none(),
+        "a list already held is not sent again"
+    );
+    v201.close().await;
+    v16.close().await;
+    daemon.stop().await;
+}

@@ -152,6 +152,11 @@ pub async fn connect_settled(
     let charger = chargegate::units::ChargerId::new(id).expect("test id");
     for _ in 0..200 {
         if daemon.baseline.is_acknowledged(&charger) {
+            // And the local authorization list of the test site's cards, sent on connect
+            // (`calls_after_baseline` leaves it out).
+            sim.wait_for_call("SendLocalList", std::time::Duration::from_secs(5))
+                .await
+                .unwrap_or_else(|| panic!("{id}: the local list was not sent"));
             return sim;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -159,15 +164,25 @@ pub async fn connect_settled(
     panic!("{id}: the failsafe baseline was not installed");
 }
 
-/// The CALLs a charger received, without the failsafe baseline profiles.
+/// The CALLs a charger received, without the failsafe baseline profiles and the local
+/// list sync on connect (its first GetLocalListVersion and SendLocalList).
 pub fn calls_after_baseline(
     sim: &chargegate::sim::SimChargePoint,
 ) -> Vec<chargegate::sim::ReceivedCall> {
+    let mut sync = ["GetLocalListVersion", "SendLocalList"].to_vec();
     sim.received_calls()
         .into_iter()
         .filter(|c| {
             !(c.action == "SetChargingProfile"
                 && c.payload.to_string().contains("\"stackLevel\":0"))
+        })
+        .filter(|c| {
+            if let Some(i) = sync.iter().position(|a| *a == c.action) {
+                sync.remove(i);
+                false
+            } else {
+                true
+            }
         })
         .collect()
 }
