@@ -70,17 +70,9 @@ pub async fn audit(
     State(state): State<HttpState>,
     query: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Response {
-    let Query(query) = match query {
+    let query = match super::query(query, "charger, action, limit") {
         Ok(q) => q,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "{}; known parameters: charger, action, limit",
-                    e.body_text()
-                ),
-            );
-        }
+        Err(e) => return e.into_response(),
     };
     let charger = match query.charger.map(ChargerId::new).transpose() {
         Ok(c) => c.map(|c| c.as_str().to_string()),

@@ -5,8 +5,6 @@
 //! changed here (409): the file wins at every start and reload, so a change through the
 //! API would be undone without a word.
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -17,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiError, HttpState, error};
-use crate::store::{self, StoreError, TokenEntry, TokenRecord, TokenWrite};
+use crate::store::{self, TokenEntry, TokenRecord, TokenWrite};
 
 /// Cards one page holds by default and at most.
 const DEFAULT_LIMIT: u32 = 1000;
@@ -46,34 +44,6 @@ fn entry_json(e: &TokenEntry) -> Value {
     })
 }
 
-impl HttpState {
-    /// Runs `f` on the store with a reader slot; 503 when busy or failing.
-    pub(super) async fn read_store<T, F>(&self, f: F) -> Result<T, ApiError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
-    {
-        let Ok(Ok(_reader)) = tokio::time::timeout(
-            super::STORE_WAIT,
-            Arc::clone(&self.store_readers).acquire_owned(),
-        )
-        .await
-        else {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "busy: too many API requests at once, try again",
-            ));
-        };
-        self.store.call(f).await.map_err(|e| {
-            tracing::warn!("API store call failed: {e}");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the store is not available",
-            )
-        })
-    }
-}
-
 /// `GET /api/v1/id-tokens?after=ID&limit=N`
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -86,14 +56,9 @@ pub async fn list(
     State(state): State<HttpState>,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Response {
-    let Query(query) = match query {
+    let query = match super::query(query, "after, limit") {
         Ok(q) => q,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("{}; known parameters: after, limit", e.body_text()),
-            );
-        }
+        Err(e) => return e.into_response(),
     };
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {

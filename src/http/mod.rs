@@ -34,7 +34,7 @@ use tokio::sync::{Semaphore, watch};
 use crate::charger::registry::Chargers;
 use crate::clock::Clock;
 use crate::config::Live;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// Store reads the API may have in flight at once: the store is one thread that also
 /// writes what chargers send, so API readers must never queue it up.
@@ -136,6 +136,44 @@ pub fn router(state: HttpState) -> Router {
             host::check,
         ))
         .with_state(state)
+}
+
+impl HttpState {
+    /// Runs `f` on the store with a reader slot; 503 when busy or failing.
+    pub(crate) async fn read_store<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let Ok(Ok(_reader)) =
+            tokio::time::timeout(STORE_WAIT, Arc::clone(&self.store_readers).acquire_owned()).await
+        else {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy: too many API requests at once, try again",
+            ));
+        };
+        self.store.call(f).await.map_err(|e| {
+            tracing::warn!("API store call failed: {e}");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the store is not available",
+            )
+        })
+    }
+}
+
+/// A query string parsed strictly, or a 400 that lists the known parameters.
+pub(crate) fn query<T>(
+    parsed: Result<axum::extract::Query<T>, axum::extract::rejection::QueryRejection>,
+    known: &str,
+) -> Result<T, ApiError> {
+    parsed.map(|q| q.0).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("{}; known parameters: {known}", e.body_text()),
+        )
+    })
 }
 
 /// An error answer not yet rendered: small enough to return in a `Result`.

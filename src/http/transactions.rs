@@ -7,8 +7,6 @@
 //! Signed meter values go out verbatim in JSON; in CSV the start and stop ones are in
 //! columns (see `CSV_HEADER`).
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, RawQuery, State};
@@ -17,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::api::{DEFAULT_LIMIT, MAX_LIMIT, STORE_WAIT};
+use super::api::{DEFAULT_LIMIT, MAX_LIMIT};
 use super::{HttpState, error};
 use crate::config::Planner;
 use crate::store::{self, BillingFilter, BillingRecord, SignedRecord, StoreError};
@@ -165,14 +163,9 @@ pub async fn list(
     headers: HeaderMap,
     query: Result<Query<TransactionsQuery>, QueryRejection>,
 ) -> Response {
-    let Query(query) = match query {
+    let query = match super::query(query, KNOWN) {
         Ok(q) => q,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("{}; known parameters: {KNOWN}", e.body_text()),
-            );
-        }
+        Err(e) => return e.into_response(),
     };
     let (filter, csv) = match parse(query, &headers) {
         Ok(parsed) => parsed,
@@ -243,21 +236,10 @@ where
     T: Send + 'static,
     F: FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
 {
-    let Ok(Ok(_reader)) =
-        tokio::time::timeout(STORE_WAIT, Arc::clone(&state.store_readers).acquire_owned()).await
-    else {
-        return Err(error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "busy: too many API requests at once, try again",
-        ));
-    };
-    state.store.call(f).await.map_err(|e| {
-        tracing::warn!("transactions query failed: {e}");
-        error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the store is not available",
-        )
-    })
+    state
+        .read_store(f)
+        .await
+        .map_err(IntoResponse::into_response)
 }
 
 /// The filter and whether CSV was asked for, or the message naming the bad field.
