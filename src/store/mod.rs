@@ -10,6 +10,7 @@
 mod audit;
 mod id_tokens;
 mod meter_history;
+mod monitor;
 mod queries;
 mod schema;
 
@@ -22,6 +23,7 @@ use tokio::sync::oneshot;
 pub use audit::*;
 pub use id_tokens::*;
 pub use meter_history::*;
+pub use monitor::*;
 pub use queries::*;
 
 /// Why a store operation failed.
