@@ -3,7 +3,7 @@
 //!
 //! It serves the audit log (`/api/v1/audit`, DESIGN.md S6: every limit sent to a
 //! charger, its answer and why) and the monitoring reads (`/api/v1/site`, `/chargers`,
-//! `/plan`, `/meters`: `monitor/`). The status page, `/transactions` and `/metrics` hang
+//! `/plan`, `/meters`, and the event stream `/events`: `monitor/`). The status page, `/transactions` and `/metrics` hang
 //! on the same router when the operator's side is built. Thin: handlers read the store (and later the daemon's watch channels) and never
 //! decide anything. Whatever a client sends, it gets an answer with a JSON body: a bad
 //! request a 4xx with `{"error": ...}`, a store failure or a busy store a 503; the daemon
@@ -19,7 +19,7 @@ mod listener;
 mod monitor;
 
 pub use listener::{ANSWER_TIMEOUT, MAX_CONNECTIONS, MAX_PER_ADDRESS};
-pub use monitor::Sources as MonitorSources;
+pub use monitor::{MAX_EVENT_STREAMS, Sources as MonitorSources};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -104,6 +104,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/chargers/{id}", get(monitor::charger))
         .route("/api/v1/plan", get(monitor::plan))
         .route("/api/v1/meters", get(monitor::meters))
+        .route("/api/v1/events", get(monitor::events))
         .route("/api/v1/id-tokens", get(id_tokens::list))
         .route(
             "/api/v1/id-tokens/{id}",

@@ -431,3 +431,153 @@ async fn bad_monitoring_requests_get_a_json_error() {
     assert!(response.starts_with("HTTP/1.1 405"), "{response}");
     daemon.stop().await;
 }
+
+/// Opens `/api/v1/events` and returns the socket once the response head is read, with
+/// what came after the head.
+async fn open_events(addr: SocketAddr) -> (TcpStream, String) {
+    let mut stream = TcpStream::connect(addr).await.expect("HTTP connects");
+    stream
+        .write_all(b"GET /api/v1/events HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    while !seen.contains("\r\n\r\n") {
+        let mut buf = [0u8; 4096];
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed before the head: {seen:?}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+    assert!(seen.contains("content-type: text/event-stream"), "{seen}");
+    let rest = seen.split_once("\r\n\r\n").unwrap().1.to_string();
+    (stream, rest)
+}
+
+/// Reads the event stream into `seen` until `pattern` is in it (`None`: the stream
+/// closed or `within` passed first).
+async fn read_until(
+    stream: &mut TcpStream,
+    seen: &mut String,
+    pattern: &str,
+    within: Duration,
+) -> Option<()> {
+    let deadline = tokio::time::Instant::now() + within;
+    while !seen.contains(pattern) {
+        let mut buf = [0u8; 8192];
+        let n = tokio::time::timeout_at(deadline, stream.read(&mut buf))
+            .await
+            .ok()?
+            .ok()?;
+        if n == 0 {
+            return None;
+        }
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    Some(())
+}
+
+/// `/api/v1/events`: the site at once, a charger's connection and boot as `charger`
+/// events; an idle stream is kept open past the listener's 8 s answer timeout by its
+/// keep-alive comments (virtual time: a minute passes in an instant).
+#[tokio::test(start_paused = true)]
+async fn the_event_stream_follows_chargers_and_outlives_the_answer_timeout() {
+    let site = crate::common::Site::new("");
+    let (daemon, clock) = site.start_virtual("2026-12-01T08:00:00Z").await;
+    let (mut stream, mut seen) = open_events(daemon.http_addr).await;
+    read_until(
+        &mut stream,
+        &mut seen,
+        "event: site\n",
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap_or_else(|| panic!("no site event: {seen}"));
+    let data = seen
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .expect("data line");
+    let site_view: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(site_view["id"], "test-depot");
+    seen.clear();
+    let sim =
+        crate::common::connect_virtual(&daemon, clock, "CP16-1", OcppVersion::V16, vec![]).await;
+    read_until(&mut stream, &mut seen, "\"boot\"", Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|| panic!("no boot event: {seen}"));
+    let charger: Vec<Value> = seen
+        .split("event: charger\ndata: ")
+        .skip(1)
+        .map(|rest| serde_json::from_str(rest.lines().next().unwrap()).unwrap())
+        .collect();
+    assert!(
+        charger
+            .iter()
+            .all(|c| c["charger"] == "CP16-1" && c["connected"] == true),
+        "{charger:?}"
+    );
+    assert!(
+        charger.iter().any(|c| c["changes"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("connected"))),
+        "{charger:?}"
+    );
+    // Idle for a minute: keep-alive comments, never closed by the listener.
+    seen.clear();
+    let idle = tokio::time::Instant::now();
+    let closed = read_until(
+        &mut stream,
+        &mut seen,
+        "never sent",
+        Duration::from_secs(60),
+    )
+    .await;
+    assert!(closed.is_none());
+    assert!(
+        idle.elapsed() >= Duration::from_secs(60),
+        "the stream closed after {:?}: {seen:?}",
+        idle.elapsed()
+    );
+    let comments = seen.lines().filter(|l| l.starts_with(':')).count();
+    assert!(comments >= 10, "keep-alive comments every 5 s: {seen:?}");
+    sim.close().await;
+    daemon.stop().await;
+}
+
+/// At most `MAX_EVENT_STREAMS` streams: the next gets a 503 with a JSON error, and a
+/// closed stream gives its place back; a parameter is a 400.
+#[tokio::test]
+async fn event_streams_are_capped_and_take_no_parameters() {
+    let site = crate::common::Site::new("");
+    let daemon = site.start().await;
+    let addr = daemon.http_addr;
+    let mut open = Vec::new();
+    for _ in 0..chargegate::http::MAX_EVENT_STREAMS {
+        open.push(open_events(addr).await);
+    }
+    let (status, body) = get(addr, "/api/v1/events").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("event streams"));
+    drop(open.pop());
+    let mut again = None;
+    for _ in 0..100 {
+        // The server notices the closed socket at its next write (a keep-alive at most
+        // 5 s later) or at once; then the place is free.
+        let (status, _) = get(addr, "/api/v1/events?x=1").await;
+        assert_eq!(status, 400);
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /api/v1/events HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let n = stream.read(&mut buf).await.unwrap();
+        if buf[..n].starts_with(b"HTTP/1.1 200") {
+            again = Some(stream);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(again.is_some(), "a closed stream gives its place back");
+    daemon.stop().await;
+}

@@ -1,5 +1,6 @@
 //! The operator's monitoring reads (DESIGN.md "HTTP", issue 10): `/api/v1/site`,
-//! `/chargers`, `/chargers/<id>`, `/plan` and `/meters`.
+//! `/chargers`, `/chargers/<id>`, `/plan` and `/meters`, and the stream of their changes,
+//! `/events` (`events.rs`).
 //!
 //! Each answer is put together from what the running tasks already publish: the control
 //! loop's output (plan, guard cuts, the site snapshot with its non-charger load), dispatch's
@@ -39,8 +40,10 @@ use crate::site::SiteSnapshot;
 use crate::units::{Amps, ChargerId};
 
 mod chargers;
+mod events;
 
 pub use chargers::{charger, chargers};
+pub use events::{MAX_EVENT_STREAMS, events};
 
 /// What the monitoring reads read: the running tasks' published state. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -56,6 +59,8 @@ pub struct Sources {
     pub baseline: BaselineState,
     /// Charger events and connection changes, for `/api/v1/events` (`None`: no stream).
     pub csms: Option<Csms>,
+    /// One permit per open `/api/v1/events` stream (`events::MAX_EVENT_STREAMS`).
+    streams: Arc<tokio::sync::Semaphore>,
 }
 
 impl Sources {
@@ -72,6 +77,7 @@ impl Sources {
             meters,
             baseline,
             csms,
+            streams: Arc::new(tokio::sync::Semaphore::new(MAX_EVENT_STREAMS)),
         }
     }
 }
