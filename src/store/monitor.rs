@@ -92,6 +92,17 @@ pub const LIMITS_READ: u32 = 20;
 /// The reason dispatch gives the failsafe baseline starts with this (`dispatch::baseline`).
 const BASELINE_REASON: &str = "baseline";
 
+/// The newest rows first along `samples_tx` (its entries end in the rowid), so a long
+/// transaction's thousands of samples are not read: a reading is at most a total and three
+/// phases (and their `-N` spellings).
+const MEASURED_SQL: &str = "SELECT ts, phase, value FROM samples
+     WHERE transaction_id = ?1 AND measurand = 'Current.Import' ORDER BY id DESC LIMIT 8";
+
+/// `+action`: walk the charger's own entries (`audit_charger_id`) from the newest, not
+/// every charger's SetChargingProfile (`audit_action_id`) filtered by charger.
+const LIMITS_SQL: &str = "SELECT ts, reason, outcome FROM audit
+     WHERE charger_id = ?1 AND +action = 'SetChargingProfile' ORDER BY id DESC LIMIT ?2";
+
 /// Ids of every charger the store has seen (configured or admitted as Pending).
 pub fn known_chargers(c: &Connection) -> Result<Vec<String>, StoreError> {
     let mut stmt = c.prepare_cached("SELECT id FROM chargers ORDER BY id")?;
@@ -181,29 +192,26 @@ fn open_transaction(c: &Connection, charger: &str) -> Result<Option<OpenTransact
 }
 
 fn measured_current(c: &Connection, tx: i64) -> Result<Option<MeasuredCurrent>, StoreError> {
-    let mut stmt = c.prepare_cached(
-        "SELECT ts, phase, value FROM samples
-         WHERE transaction_id = ?1 AND measurand = 'Current.Import'
-           AND ts = (SELECT MAX(ts) FROM samples WHERE transaction_id = ?1 AND measurand = 'Current.Import')
-         ORDER BY phase",
-    )?;
+    let mut stmt = c.prepare_cached(MEASURED_SQL)?;
     let rows: Vec<(String, String, f64)> = stmt
         .query_map([tx], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
-    let Some(ts) = rows.first().map(|r| r.0.clone()) else {
+    // A resent offline sample may be stored after a newer one: the newest time wins.
+    let Some(ts) = rows.iter().map(|r| r.0.clone()).max() else {
         return Ok(None);
     };
-    Ok(Some(MeasuredCurrent {
-        ts,
-        per_phase: rows.into_iter().map(|(_, p, v)| (p, v)).collect(),
-    }))
+    let mut per_phase: Vec<(String, f64)> = rows
+        .into_iter()
+        .filter(|r| r.0 == ts)
+        .map(|(_, p, v)| (p, v))
+        .collect();
+    per_phase.sort_by(|a, b| a.0.cmp(&b.0));
+    per_phase.dedup_by(|a, b| a.0 == b.0);
+    Ok(Some(MeasuredCurrent { ts, per_phase }))
 }
 
 fn limits_sent(c: &Connection, charger: &str) -> Result<Vec<LimitSent>, StoreError> {
-    let mut stmt = c.prepare_cached(
-        "SELECT ts, reason, outcome FROM audit
-         WHERE charger_id = ?1 AND action = 'SetChargingProfile' ORDER BY id DESC LIMIT ?2",
-    )?;
+    let mut stmt = c.prepare_cached(LIMITS_SQL)?;
     let rows = stmt.query_map(rusqlite::params![charger, LIMITS_READ], |r| {
         Ok(LimitSent {
             ts: r.get(0)?,
@@ -302,5 +310,29 @@ mod tests {
             ["refresh lease (lease 600 s)", "plan: up (lease 600 s)"]
         );
         assert_eq!(known_chargers(&c).unwrap(), ["CP-01"]);
+    }
+
+    #[test]
+    fn the_reads_use_the_charger_and_transaction_indexes() {
+        let c = db();
+        let plan = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> String {
+            let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let rows = stmt
+                .query_map(params, |r| r.get::<_, String>(3))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect::<Vec<_>>();
+            rows.join("; ")
+        };
+        let samples = plan(MEASURED_SQL, &[&1]);
+        assert!(
+            samples.contains("samples_tx") && !samples.contains("TEMP B-TREE"),
+            "{samples}"
+        );
+        let audit = plan(LIMITS_SQL, &[&"CP-01", &LIMITS_READ]);
+        assert!(
+            audit.contains("audit_charger_id") && !audit.contains("TEMP B-TREE"),
+            "{audit}"
+        );
     }
 }
