@@ -581,3 +581,25 @@ async fn event_streams_are_capped_and_take_no_parameters() {
     assert!(again.is_some(), "a closed stream gives its place back");
     daemon.stop().await;
 }
+
+/// `[http] require-token-for-reads = true` closes the monitoring reads and the event
+/// stream too: 401 without a token.
+#[tokio::test]
+async fn closed_reads_need_a_token() {
+    let mut site = crate::common::Site::new("");
+    site.config.http.require_token_for_reads = true;
+    let daemon = site.start().await;
+    for target in [
+        "/api/v1/site",
+        "/api/v1/chargers",
+        "/api/v1/chargers/CP16-1",
+        "/api/v1/plan",
+        "/api/v1/meters",
+        "/api/v1/events",
+    ] {
+        let (status, body) = get(daemon.http_addr, target).await;
+        assert_eq!(status, 401, "{target}: {body}");
+        assert!(body["error"].is_string(), "{target}: {body}");
+    }
+    daemon.stop().await;
+}
