@@ -3,8 +3,9 @@
 //!
 //! It serves the audit log (`/api/v1/audit`, DESIGN.md S6: every limit sent to a
 //! charger, its answer and why) and the monitoring reads (`/api/v1/site`, `/chargers`,
-//! `/plan`, `/meters`, and the event stream `/events`: `monitor/`). The status page, `/transactions` and `/metrics` hang
-//! on the same router when the operator's side is built. Thin: handlers read the store (and later the daemon's watch channels) and never
+//! `/plan`, `/meters`, and the event stream `/events`: `monitor/`). The status page,
+//! `/transactions` and `/metrics` hang on the same router when the operator's side is
+//! built. Thin: handlers read the store and the daemon's watch channels and never
 //! decide anything. Whatever a client sends, it gets an answer with a JSON body: a bad
 //! request a 4xx with `{"error": ...}`, a store failure or a busy store a 503; the daemon
 //! keeps running. At most `listener::MAX_CONNECTIONS` connections are open and at most
@@ -56,7 +57,7 @@ pub struct HttpState {
     gatekeeper: Arc<auth::Gatekeeper>,
     /// Wall time for token expiry (virtual in the simulated sites).
     clock: Clock,
-    /// The running tasks' published state for the monitoring reads (`monitor.rs`).
+    /// The running tasks' published state for the monitoring reads (`monitor/`).
     monitor: monitor::Sources,
 }
 
