@@ -60,6 +60,10 @@ pub struct ControlOutput {
     /// The plan's current slot with the room it leaves filled (`planner::fill`), as of the
     /// latest reading: what the guard checks and dispatch aims at, before cuts.
     pub filled: BTreeMap<ChargerId, Amps>,
+    /// When the plan in force was made (wall clock) and how long its solve took, in ms
+    /// (for the operator's `/api/v1/plan`; it decides nothing).
+    pub planned_at: Option<DateTime<Utc>>,
+    pub solve_ms: Option<u64>,
 }
 
 impl ControlOutput {
@@ -152,18 +156,21 @@ impl Controller {
     /// Makes a new plan now and checks it against the readings at once.
     pub fn replan(&mut self, wall: DateTime<Utc>, now: Instant, reason: ReplanReason) {
         let snap = self.state.snapshot(wall);
-        // Solve time is measured for the log only; it decides nothing.
+        // Solve time is measured for the log and the API only; it decides nothing.
         let started = std::time::Instant::now();
         let plan = planner::plan(&snap, &self.policy, wall);
+        let solve_ms = started.elapsed().as_millis() as u64;
         self.output.replans += 1;
         tracing::info!(
             plan = self.output.replans,
             ?reason,
             kind = ?plan.kind,
             shortfall_wh = plan.total_shortfall().0.round(),
-            solve_ms = started.elapsed().as_millis() as u64,
+            solve_ms,
             "replanned"
         );
+        self.output.planned_at = Some(wall);
+        self.output.solve_ms = Some(solve_ms);
         self.output.plan = Some(Arc::new(plan));
         self.planned_load = loads(&snap);
         self.last_replan = Some(now);

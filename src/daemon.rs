@@ -178,14 +178,13 @@ pub async fn start_with_clock(
             shutdown_rx.clone(),
         ));
     }
+    let monitor = monitor_sources(&control, &accounting, &baseline, &meters, &csms);
     let http = tokio::spawn(crate::http::serve(
         http_listener,
-        crate::http::router(crate::http::HttpState::new(
-            store.clone(),
-            live.clone(),
-            chargers.clone(),
-            clock,
-        )),
+        crate::http::router(
+            crate::http::HttpState::new(store.clone(), live.clone(), chargers.clone(), clock)
+                .with_monitor(monitor),
+        ),
         shutdown_rx.clone(),
     ));
     let server = tokio::spawn(server.run(shutdown_rx));
@@ -208,6 +207,24 @@ pub async fn start_with_clock(
         http,
         control: control.task,
     })
+}
+
+/// What the API's monitoring reads read: the control loop's, dispatch's, the baseline
+/// task's and the meters' published state, and the CSMS's events for `/api/v1/events`.
+fn monitor_sources(
+    control: &control::Control,
+    accounting: &watch::Receiver<BTreeMap<ChargerId, ChargerLimit>>,
+    baseline: &BaselineState,
+    meters: &MeterHandles,
+    csms: &Csms,
+) -> crate::http::MonitorSources {
+    crate::http::MonitorSources::new(
+        control.output.clone(),
+        accounting.clone(),
+        meters.status.clone(),
+        baseline.clone(),
+        Some(csms.clone()),
+    )
 }
 
 /// The store (on virtual time when the clock is) with every charger marked disconnected,

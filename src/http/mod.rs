@@ -1,10 +1,13 @@
 //! The operator's HTTP side (`[http] listen`, by default 127.0.0.1:8080): the JSON API
 //! under `/api/v1/`.
 //!
-//! Today it serves the audit log (`/api/v1/audit`, DESIGN.md S6: every limit sent to a
-//! charger, its answer and why) and the billing records (`/api/v1/transactions`, JSON or
-//! CSV, `transactions.rs`). The status page, `/api/v1/site`, `/chargers`, `/plan` and
-//! `/metrics` hang on the same router when the operator's side is built. Thin: handlers read the store (and later the daemon's watch channels) and never
+//! It serves the audit log (`/api/v1/audit`, DESIGN.md S6: every limit sent to a
+//! charger, its answer and why), the billing records (`/api/v1/transactions`, JSON or
+//! CSV, `transactions.rs`), the monitoring reads (`/api/v1/site`, `/chargers`, `/plan`,
+//! `/meters`, and the event stream `/events`: `monitor/`), the cards (`id_tokens.rs`)
+//! and the operator's commands (`commands.rs`, behind `auth.rs`). The status page and
+//! `/metrics` hang on the same router when they are built. Thin: handlers read the store
+//! and the daemon's watch channels and never
 //! decide anything. Whatever a client sends, it gets an answer with a JSON body: a bad
 //! request a 4xx with `{"error": ...}`, a store failure or a busy store a 503; the daemon
 //! keeps running. At most `listener::MAX_CONNECTIONS` connections are open and at most
@@ -16,9 +19,11 @@ mod commands;
 mod host;
 mod id_tokens;
 mod listener;
+mod monitor;
 mod transactions;
 
 pub use listener::{ANSWER_TIMEOUT, MAX_CONNECTIONS, MAX_PER_ADDRESS};
+pub use monitor::{MAX_EVENT_STREAMS, Sources as MonitorSources};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -55,6 +60,8 @@ pub struct HttpState {
     gatekeeper: Arc<auth::Gatekeeper>,
     /// Wall time for token expiry (virtual in the simulated sites).
     clock: Clock,
+    /// The running tasks' published state for the monitoring reads (`monitor/`).
+    monitor: monitor::Sources,
 }
 
 impl HttpState {
@@ -68,7 +75,15 @@ impl HttpState {
             chargers,
             gatekeeper: Arc::new(auth::Gatekeeper::default()),
             clock,
+            monitor: monitor::Sources::default(),
         }
+    }
+
+    /// With the control loop's, dispatch's and the meters' published state behind the
+    /// monitoring reads (`/api/v1/site`, `/chargers`, `/plan`, `/meters`, `/events`).
+    pub fn with_monitor(mut self, sources: monitor::Sources) -> Self {
+        self.monitor = sources;
+        self
     }
 
     fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
@@ -90,6 +105,12 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/audit", get(api::audit))
         .route("/api/v1/transactions", get(transactions::list))
         .route("/api/v1/transactions/{id}", get(transactions::one))
+        .route("/api/v1/site", get(monitor::site))
+        .route("/api/v1/chargers", get(monitor::chargers))
+        .route("/api/v1/chargers/{id}", get(monitor::charger))
+        .route("/api/v1/plan", get(monitor::plan))
+        .route("/api/v1/meters", get(monitor::meters))
+        .route("/api/v1/events", get(monitor::events))
         .route("/api/v1/id-tokens", get(id_tokens::list))
         .route(
             "/api/v1/id-tokens/{id}",

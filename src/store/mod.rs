@@ -11,6 +11,7 @@ mod audit;
 mod billing;
 mod id_tokens;
 mod meter_history;
+mod monitor;
 mod queries;
 mod schema;
 
@@ -24,6 +25,7 @@ pub use audit::*;
 pub use billing::*;
 pub use id_tokens::*;
 pub use meter_history::*;
+pub use monitor::*;
 pub use queries::*;
 
 /// Why a store operation failed.

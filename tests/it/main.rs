@@ -19,6 +19,7 @@ mod id_tokens;
 mod listener_attacks;
 mod message_ids;
 mod meters;
+mod monitor_api;
 mod operator_commands;
 mod package;
 mod planner_props;
