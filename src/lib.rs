@@ -28,5 +28,6 @@ pub mod reload;
 pub mod service;
 pub mod sim;
 pub mod site;
+pub mod status;
 pub mod store;
 pub mod units;

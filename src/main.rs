@@ -52,6 +52,16 @@ enum Command {
     /// Print an argon2 hash of a charger password for `password-hash` (reads the password
     /// from standard input so it stays out of the shell history).
     HashPassword,
+    /// The running site at a glance: circuits (load and headroom per phase) and chargers
+    /// (status, limit, current, session energy), read from chargegate's HTTP API.
+    Status {
+        /// The API's address (`[http] listen`).
+        #[arg(long, default_value = "http://127.0.0.1:8080", env = "CHARGEGATE_URL")]
+        url: String,
+        /// A token, when `require-token-for-reads` is set.
+        #[arg(long, env = "CHARGEGATE_TOKEN")]
+        token: Option<String>,
+    },
     /// Energy meters.
     Meter {
         #[command(subcommand)]
@@ -114,6 +124,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Validate { config } => validate(&config),
         Command::HashPassword => hash_password(),
+        Command::Status { url, token } => status(&url, token.as_deref()),
         Command::Meter {
             command: MeterCommand::Probe(args),
         } => meter_probe(args),
@@ -151,6 +162,34 @@ fn validate(path: &std::path::Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(code) => code,
+    }
+}
+
+fn status(url: &str, token: Option<&str>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let read = runtime.block_on(async {
+        let site = chargegate::status::get(url, "/api/v1/site", token).await?;
+        let chargers = chargegate::status::get(url, "/api/v1/chargers", token).await?;
+        Ok::<_, chargegate::status::StatusError>((site, chargers))
+    });
+    match read {
+        Ok((site, chargers)) => {
+            print!("{}", chargegate::status::render(&site, &chargers));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

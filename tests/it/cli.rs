@@ -406,3 +406,48 @@ fn version_names_the_release_commit_and_target() {
     );
     assert!(target.contains("-linux-"), "{target:?}");
 }
+
+#[tokio::test]
+async fn status_prints_the_site_and_its_chargers_from_the_running_daemon() {
+    let site = crate::common::Site::new("");
+    let daemon = site.start().await;
+    let _sim = crate::common::connect_settled(&daemon, "CS201-1", OcppVersion::V201).await;
+    let url = format!("http://{}", daemon.http_addr);
+    // On the blocking pool: the daemon runs on this test's runtime meanwhile.
+    let status = |url: String| {
+        tokio::task::spawn_blocking(move || {
+            Command::new(BIN)
+                .args(["status", "--url", &url])
+                .output()
+                .expect("chargegate status runs")
+        })
+    };
+    let out = status(url.clone()).await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("site test-depot: grid limit 400.0 A"),
+        "{text}"
+    );
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("CS201-1"))
+        .unwrap_or_else(|| panic!("no row for CS201-1: {text}"));
+    assert!(row.contains("2.0.1"), "{row}");
+    let offline = text
+        .lines()
+        .find(|l| l.starts_with("CP16-2"))
+        .expect("a row");
+    assert!(offline.contains("offline"), "{offline}");
+    daemon.stop().await;
+
+    // Nothing listening: a clear error and a failure exit.
+    let out = status(url).await.unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot reach chargegate"), "{err}");
+}
