@@ -439,6 +439,22 @@ pub(super) fn phases(t: &Table<'_, '_>, key: &str) -> Option<u8> {
     t.opt_int(key, 1, 3).map(|p| p as u8)
 }
 
+/// A socket address, `IP:PORT`.
+pub(super) fn addr(t: &Table<'_, '_>, key: &str) -> Option<std::net::SocketAddr> {
+    let text = t.opt_str(key)?;
+    match text.parse() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            t.problem(
+                key,
+                format!("{text:?} is not an address"),
+                Some("write IP:PORT, e.g. \"0.0.0.0:8887\"".into()),
+            );
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

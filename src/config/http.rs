@@ -8,8 +8,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 
 use super::charger::is_argon2_hash;
-use super::decode::Table;
-use super::site::addr;
+use super::decode::{Table, addr};
 
 const HTTP_KEYS: &[&str] = &[
     "listen",

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use super::decode::{Doc, Table, amps, phases};
+use super::decode::{Doc, Table, addr, amps, phases};
 use super::{
     Charger, Config, CsmsSettings, Dispatch, IdTokenEntry, Site, StoreSettings, Tls, TokenStatus,
     UnknownChargers,
@@ -207,21 +207,6 @@ fn default_csms() -> CsmsSettings {
         heartbeat_interval_s: 300,
         call_timeout_s: 30,
         max_message_bytes: 64 * 1024,
-    }
-}
-
-pub(super) fn addr(t: &Table<'_, '_>, key: &str) -> Option<SocketAddr> {
-    let text = t.opt_str(key)?;
-    match text.parse() {
-        Ok(a) => Some(a),
-        Err(_) => {
-            t.problem(
-                key,
-                format!("{text:?} is not an address"),
-                Some("write IP:PORT, e.g. \"0.0.0.0:8887\"".into()),
-            );
-            None
-        }
     }
 }
 
