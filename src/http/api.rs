@@ -1,6 +1,5 @@
 //! `/api/v1/...` handlers: parse the query strictly, read the store, answer JSON.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -99,29 +98,14 @@ pub async fn audit(
             format!("limit: from 1 to {MAX_LIMIT}"),
         );
     }
-    let Ok(Ok(_reader)) =
-        tokio::time::timeout(STORE_WAIT, Arc::clone(&state.store_readers).acquire_owned()).await
-    else {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "busy: too many API requests at once, try again",
-        );
-    };
     let records = state
-        .store
-        .call(move |c| store::audit_entries(c, charger.as_deref(), action.as_deref(), limit))
+        .read_store(move |c| store::audit_entries(c, charger.as_deref(), action.as_deref(), limit))
         .await;
     match records {
         Ok(records) => Json(AuditPage {
             entries: records.into_iter().map(AuditEntry::from).collect(),
         })
         .into_response(),
-        Err(e) => {
-            tracing::warn!("audit query failed: {e}");
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the store is not available",
-            )
-        }
+        Err(e) => e.into_response(),
     }
 }
