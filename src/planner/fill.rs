@@ -396,6 +396,7 @@ mod tests {
                 max_current: None,
                 measured_max: None,
                 learning: None,
+                idle_since: None,
                 min_current: None,
                 need: None,
                 id_token: None,

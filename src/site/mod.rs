@@ -12,6 +12,7 @@ pub mod feed;
 pub mod load;
 mod reconfigure;
 pub mod synthetic;
+pub mod vehicle;
 
 pub use reconfigure::tightest;
 
@@ -61,6 +62,9 @@ pub struct Vehicle {
     /// What the last meter values suggested for `measured_max`: it changes only when two
     /// samples in a row agree, since one may be taken while the vehicle is still ramping.
     pub learning: Option<Option<Amps>>,
+    /// Since when it draws nothing although offered current; once idle (`vehicle`), since
+    /// its last probe.
+    pub idle_since: Option<DateTime<Utc>>,
     pub min_current: Option<Amps>,
     pub need: Option<Need>,
     pub id_token: Option<String>,
@@ -191,6 +195,9 @@ impl SiteState {
     pub fn snapshot(&self, now: DateTime<Utc>) -> SiteSnapshot {
         let mut s = self.snapshot.clone();
         s.at = now;
+        for v in s.chargers.iter_mut().filter_map(|c| c.vehicle.as_mut()) {
+            vehicle::as_planned(v, now);
+        }
         s
     }
 
@@ -261,7 +268,7 @@ impl SiteState {
                 if tx.phase == TxPhase::Updated && tx.id_token.is_none() =>
             {
                 match c.vehicle.as_mut() {
-                    Some(vehicle) => learn_vehicle_limit(vehicle, &tx.samples),
+                    Some(vehicle) => vehicle::learn(vehicle, &tx.samples, at),
                     // A running transaction proves a vehicle, e.g. after chargegate
                     // restarted or the charger reconnected without a StatusNotification.
                     None if revives(tx.tx.as_ref(), tx.offline) => {
@@ -295,7 +302,7 @@ impl SiteState {
                 }
             },
             ChargerEvent::MeterValues { samples, tx, .. } => match c.vehicle.as_mut() {
-                Some(vehicle) => learn_vehicle_limit(vehicle, samples),
+                Some(vehicle) => vehicle::learn(vehicle, samples, at),
                 // 1.6 MeterValues of a running transaction: a vehicle is there, as above.
                 None if revives(tx.as_ref(), false) => revive(c, departures, charger, at, samples),
                 None => false,
@@ -462,65 +469,9 @@ fn revive(
     samples: &[crate::ocpp::model::MeterSample],
 ) -> bool {
     let mut vehicle = plugged(departures, charger, None, at);
-    learn_vehicle_limit(&mut vehicle, samples);
+    vehicle::learn(&mut vehicle, samples, at);
     c.vehicle = Some(vehicle);
     true
-}
-
-/// Learns a vehicle's own current limit from its meter values: a vehicle that draws
-/// clearly less than the charger offers (Current.Import below 80 % of Current.Offered, and
-/// charging at all) is limited by its on-board charger, so the plan should not reserve
-/// more for it. Drawing close to the offer clears the learned limit. Returns whether the
-/// limit changed by at least 2 A (smaller changes do not warrant a new plan).
-/// The lowest current a vehicle charges at (IEC 61851-1: a 10 % duty cycle, 6 A).
-const IEC_MIN_A: f64 = 6.0;
-
-fn learn_vehicle_limit(vehicle: &mut Vehicle, samples: &[crate::ocpp::model::MeterSample]) -> bool {
-    let per_phase = |measurand: &str| -> Option<f64> {
-        samples
-            .iter()
-            .filter(|s| s.measurand == measurand && s.unit.as_deref().is_none_or(|u| u == "A"))
-            .map(|s| s.value)
-            .reduce(f64::max)
-    };
-    let (Some(import), Some(offered)) = (per_phase("Current.Import"), per_phase("Current.Offered"))
-    else {
-        return false;
-    };
-    let learned = if import >= 1.0 && import < 0.8 * offered {
-        Some(Amps(import.ceil() + 1.0))
-    } else if import < 1.0 && offered >= IEC_MIN_A {
-        // Offered enough to charge but draws nothing: full, or paused by the vehicle. It
-        // keeps the IEC 61851-1 minimum, so it can resume (and be seen to), and the rest
-        // of its share goes to vehicles that want it.
-        Some(Amps(IEC_MIN_A))
-    } else if import >= 0.9 * offered
-        && vehicle
-            .measured_max
-            .is_none_or(|learned| import >= learned.0 - 0.5)
-    {
-        // It takes what it is offered, and at least what it was thought to take: it may
-        // take more now (a warmer battery, a phase switched on). Offered just its learned
-        // limit and drawing a little less is no news: keeping it avoids a replan loop of
-        // learn, offer the learned limit, forget, offer everything.
-        None
-    } else {
-        return false;
-    };
-    let differs = |a: Option<Amps>, b: Option<Amps>| match (a, b) {
-        (Some(old), Some(new)) => (old.0 - new.0).abs() >= 2.0,
-        (None, None) => false,
-        _ => true,
-    };
-    let confirmed = vehicle
-        .learning
-        .replace(learned)
-        .is_some_and(|previous| !differs(previous, learned));
-    let changed = confirmed && differs(vehicle.measured_max, learned);
-    if changed {
-        vehicle.measured_max = learned;
-    }
-    changed
 }
 
 /// A freshly plugged vehicle with the scheduled need (by token first, then by charger).
@@ -547,6 +498,7 @@ fn plugged(
     Vehicle {
         measured_max: None,
         learning: None,
+        idle_since: None,
         since: at,
         max_current: None,
         min_current: None,

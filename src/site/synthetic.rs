@@ -111,6 +111,7 @@ fn charger(rng: &mut Rng, i: usize, now: DateTime<Utc>) -> ChargerState {
         Vehicle {
             measured_max: None,
             learning: None,
+            idle_since: None,
             since: now - Duration::minutes(rng.range(0, 600) as i64),
             max_current: (rng.unit() < 0.2).then_some(Amps(16.0)),
             min_current: None,

@@ -238,11 +238,11 @@ fn a_vehicle_that_draws_less_than_offered_is_planned_at_what_it_draws() {
     assert!(!state.apply_event(&cp, at(22, 3), &meter_values(11.0, 11.0)));
     assert!(state.apply_event(&cp, at(22, 3), &meter_values(11.0, 11.0)));
     assert_eq!(range(&state), Some((Amps(6.0), Amps(32.0))));
-    // Offered enough to charge but drawing nothing (full, or paused by the vehicle): it
-    // keeps the IEC minimum, the rest of its share goes elsewhere.
+    // Offered enough to charge but drawing nothing for a minute (full, or paused by the
+    // vehicle): idle, its share goes elsewhere until a probe (`site::vehicle`).
     assert!(!state.apply_event(&cp, at(22, 4), &meter_values(0.5, 16.0)));
-    assert!(state.apply_event(&cp, at(22, 4), &meter_values(0.5, 16.0)));
-    assert_eq!(range(&state), Some((Amps(6.0), Amps(6.0))));
+    assert!(state.apply_event(&cp, at(22, 5), &meter_values(0.5, 16.0)));
+    assert_eq!(range(&state), None);
     // Without an offer nothing is learned.
     let no_offer = ChargerEvent::MeterValues {
         evse_id: 1,

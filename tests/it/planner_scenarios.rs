@@ -121,6 +121,7 @@ fn the_plan_beats_equal_share_and_first_come_first_served() {
         c.vehicle = Some(Vehicle {
             measured_max: None,
             learning: None,
+            idle_since: None,
             since: at(18) - Duration::hours(if early { 1 } else { 5 }),
             max_current: None,
             min_current: None,
