@@ -79,6 +79,8 @@ pub struct Daemon {
     pub accounting: watch::Receiver<BTreeMap<ChargerId, ChargerLimit>>,
     /// The latest status of every `[[meter]]`, by id (DESIGN.md S5: check `usable`).
     pub meters: MeterHandles,
+    /// Every alert raised or cleared (`alerts::task`), as stored.
+    pub alerts: crate::alerts::Alerts,
     /// The control loop's current plan and guard reductions (for dispatch and the API).
     pub plan: watch::Receiver<ControlOutput>,
     /// Where the meters deliver non-charger load readings.
@@ -151,6 +153,17 @@ pub async fn start_with_clock(
         accounting,
     } = spawn_dispatch(&live, &csms, &chargers, clock, &shutdown_rx);
     let meters = start_meters(config, &store, clock, shutdown_rx.clone());
+    // Subscribed before the listener runs, so no charger event is missed.
+    let alerts = crate::alerts::task::spawn(
+        crate::alerts::AlertInputs {
+            events: csms.subscribe(),
+            connections: csms.subscribe_connections(),
+            meters: meters.status.clone(),
+        },
+        store.clone(),
+        clock,
+        shutdown_rx.clone(),
+    );
     let history = stored_history(config, &store, clock.now()).await;
     let control = control::spawn_live(
         live.clone(),
@@ -198,6 +211,7 @@ pub async fn start_with_clock(
         dispatch_input,
         accounting,
         meters,
+        alerts,
         plan: control.output,
         control_alive: control.alive,
         load_readings: control.readings,
