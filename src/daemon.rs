@@ -153,17 +153,7 @@ pub async fn start_with_clock(
         accounting,
     } = spawn_dispatch(&live, &csms, &chargers, clock, &shutdown_rx);
     let meters = start_meters(config, &store, clock, shutdown_rx.clone());
-    // Subscribed before the listener runs, so no charger event is missed.
-    let alerts = crate::alerts::task::spawn(
-        crate::alerts::AlertInputs {
-            events: csms.subscribe(),
-            connections: csms.subscribe_connections(),
-            meters: meters.status.clone(),
-        },
-        store.clone(),
-        clock,
-        shutdown_rx.clone(),
-    );
+    let alerts = spawn_alerts(&csms, &meters, &store, clock, &shutdown_rx);
     let history = stored_history(config, &store, clock.now()).await;
     let control = control::spawn_live(
         live.clone(),
@@ -282,6 +272,27 @@ async fn bind_csms(
                 source,
             })?;
     Ok((server, csms_addr))
+}
+
+/// Spawns the alert task, subscribed before the listener runs so that no charger event is
+/// missed.
+fn spawn_alerts(
+    csms: &Csms,
+    meters: &MeterHandles,
+    store: &Store,
+    clock: Clock,
+    shutdown_rx: &watch::Receiver<bool>,
+) -> crate::alerts::Alerts {
+    crate::alerts::task::spawn(
+        crate::alerts::AlertInputs {
+            events: csms.subscribe(),
+            connections: csms.subscribe_connections(),
+            meters: meters.status.clone(),
+        },
+        store.clone(),
+        clock,
+        shutdown_rx.clone(),
+    )
 }
 
 /// The dispatch side's handles, for the feeds and the `Daemon`.
