@@ -153,7 +153,7 @@ pub async fn start_with_clock(
         accounting,
     } = spawn_dispatch(&live, &csms, &chargers, clock, &shutdown_rx);
     let meters = start_meters(config, &store, clock, shutdown_rx.clone());
-    let alerts = spawn_alerts(&csms, &meters, &store, clock, &shutdown_rx);
+    let alerts = spawn_alerts(config, &csms, &meters, &store, clock, &shutdown_rx);
     let history = stored_history(config, &store, clock.now()).await;
     let control = control::spawn_live(
         live.clone(),
@@ -277,6 +277,7 @@ async fn bind_csms(
 /// Spawns the alert task, subscribed before the listener runs so that no charger event is
 /// missed.
 fn spawn_alerts(
+    config: &Config,
     csms: &Csms,
     meters: &MeterHandles,
     store: &Store,
@@ -288,6 +289,7 @@ fn spawn_alerts(
             events: csms.subscribe(),
             connections: csms.subscribe_connections(),
             meters: meters.status.clone(),
+            heartbeat: Duration::from_secs(u64::from(config.csms.heartbeat_interval_s)),
         },
         store.clone(),
         clock,

@@ -4,8 +4,8 @@
 //!
 //! `Book` (pure) holds the open alerts keyed by (kind, charger, meter, part), so a
 //! condition that persists raises once; `rules` turns what the other tasks publish (the
-//! CSMS's charger events and connections, the meters' statuses) into raise and clear
-//! steps; `task` is the IO loop: it feeds the book, keeps the store's list (`store::alerts`)
+//! CSMS's charger events and connections, the meters' statuses, how long a connected
+//! charger has been silent) into raise and clear steps; `task` is the IO loop: it feeds the book, keeps the store's list (`store::alerts`)
 //! in step, logs each raise at WARN and each clear at INFO, and broadcasts the changes
 //! for `/api/v1/events`. Times come from the injected `Clock`.
 
@@ -30,8 +30,9 @@ pub enum Kind {
     ChargerProblem,
     /// The charger's connection is gone.
     ChargerOffline,
-    /// The connection is open but the charger has sent nothing for twice its heartbeat
-    /// interval: it hangs.
+    /// The connection is open but the charger has sent no CALL for twice its heartbeat
+    /// interval: it may hang. The connection is left open (the charger may still answer
+    /// our commands, and closing it would not make a hung charger come back).
     ChargerSilent,
     /// A meter has no new good reading for its `stale-after-ms` (S5: worst case assumed).
     MeterStale,

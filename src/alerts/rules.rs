@@ -167,3 +167,37 @@ pub fn meter(status: &MeterStatus, now: Instant, started: Instant) -> Option<Ste
 /// How often the task re-checks the meters besides their own updates: a meter whose
 /// poller stopped publishing still turns stale within this of its `stale-after-ms`.
 pub const METER_CHECK: Duration = Duration::from_secs(1);
+
+/// OCPP's Heartbeat interval is the longest a charger should stay silent (1.6 §4.6, 2.0.1
+/// G02: a charger may skip a Heartbeat when it sent something else). Twice it leaves
+/// room for one late or lost Heartbeat before the charger counts as hung.
+pub const SILENT_AFTER_HEARTBEATS: u32 = 2;
+
+/// A connected charger last heard from at `last`: silent past `SILENT_AFTER_HEARTBEATS` x
+/// `heartbeat` (the interval chargegate gave it at boot) raises `charger-silent`.
+pub fn silent(
+    charger: &crate::units::ChargerId,
+    last: Instant,
+    now: Instant,
+    heartbeat: Duration,
+) -> Option<Step> {
+    let quiet = now.saturating_duration_since(last);
+    if quiet <= heartbeat * SILENT_AFTER_HEARTBEATS {
+        return None;
+    }
+    Some(Step::Raise(Condition {
+        key: Key::charger(Kind::ChargerSilent, charger, None),
+        severity: Severity::Critical,
+        message: format!(
+            "{charger} has sent nothing for {} s although its connection is open (its \
+             Heartbeat interval is {} s): it may hang; power-cycle it if it does not recover",
+            quiet.as_secs(),
+            heartbeat.as_secs()
+        ),
+    }))
+}
+
+/// Anything a charger sends shows it is alive: clears `charger-silent`.
+pub fn heard(charger: &crate::units::ChargerId) -> Step {
+    Step::Clear(Key::charger(Kind::ChargerSilent, charger, None))
+}

@@ -4,7 +4,8 @@
 //! At start it reads the store's open alerts back, so an alert open before a restart is
 //! neither raised again nor lost; it is cleared when its condition is seen gone.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{broadcast, watch};
@@ -14,6 +15,7 @@ use crate::clock::Clock;
 use crate::csms::{ConnectionEvent, SiteEvent};
 use crate::meter::MeterStatus;
 use crate::store::{self, AlertRecord, Store};
+use crate::units::ChargerId;
 
 /// What the alerts follow, subscribed before the listener admits any charger.
 #[derive(Debug)]
@@ -22,6 +24,8 @@ pub struct AlertInputs {
     pub connections: broadcast::Receiver<ConnectionEvent>,
     /// Each `[[meter]]`'s status, by id.
     pub meters: BTreeMap<String, watch::Receiver<MeterStatus>>,
+    /// `[csms] heartbeat-interval-s` at start, the interval chargers get at boot.
+    pub heartbeat: Duration,
 }
 
 /// The running alert task's announcements: every raise and clear, as stored. Cheap to
@@ -89,13 +93,22 @@ async fn run(
         changes,
     };
     let started = clock.instant();
+    // When each connected charger last sent a CALL (its events, Heartbeat included).
+    let mut heard: HashMap<ChargerId, tokio::time::Instant> = HashMap::new();
     let mut meter_check = tokio::time::interval(rules::METER_CHECK);
     meter_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let steps = tokio::select! {
             _ = shutdown.changed() => return,
             e = inputs.events.recv() => match e {
-                Ok(e) => rules::site_event(&e),
+                Ok(e) => {
+                    if let Some(last) = heard.get_mut(&e.charger) {
+                        *last = clock.instant();
+                    }
+                    let mut steps = rules::site_event(&e);
+                    steps.push(rules::heard(&e.charger));
+                    steps
+                }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     tracing::warn!(missed = n, "alerts fell behind the charger events");
                     Vec::new()
@@ -103,7 +116,14 @@ async fn run(
                 Err(broadcast::error::RecvError::Closed) => return,
             },
             e = inputs.connections.recv() => match e {
-                Ok(e) => rules::connection(&e),
+                Ok(e) => {
+                    if e.connected && e.admission == crate::csms::Admission::Known {
+                        heard.insert(e.charger.clone(), clock.instant());
+                    } else {
+                        heard.remove(&e.charger);
+                    }
+                    rules::connection(&e)
+                }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     tracing::warn!(missed = n, "alerts fell behind the connection events");
                     Vec::new()
@@ -112,11 +132,14 @@ async fn run(
             },
             _ = meter_check.tick() => {
                 let now = clock.instant();
-                inputs
+                let meters = inputs
                     .meters
                     .values()
-                    .filter_map(|m| rules::meter(&m.borrow(), now, started))
-                    .collect()
+                    .filter_map(|m| rules::meter(&m.borrow(), now, started));
+                let silent = heard
+                    .iter()
+                    .filter_map(|(id, last)| rules::silent(id, *last, now, inputs.heartbeat));
+                meters.chain(silent).collect()
             }
         };
         let now = clock.now();

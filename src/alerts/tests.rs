@@ -232,3 +232,24 @@ fn the_open_alerts_read_back_are_not_raised_again() {
     );
     assert_eq!(cleared[0].id, 7);
 }
+
+#[test]
+fn a_charger_is_silent_past_twice_its_heartbeat_interval_and_clears_when_heard() {
+    let last = tokio::time::Instant::now();
+    let beat = Duration::from_secs(120);
+    assert_eq!(rules::silent(&cp(), last, last + beat * 2, beat), None);
+    let Some(Step::Raise(c)) =
+        rules::silent(&cp(), last, last + beat * 2 + Duration::from_secs(1), beat)
+    else {
+        panic!("silent past 2 x 120 s");
+    };
+    assert_eq!(c.key, Key::charger(Kind::ChargerSilent, &cp(), None));
+    assert!(c.message.contains("241 s"), "{}", c.message);
+    let mut book = Book::default();
+    assert!(
+        book.apply(Step::Raise(c), t("2026-01-01T00:04:01Z"))
+            .is_some()
+    );
+    let cleared = book.apply(rules::heard(&cp()), t("2026-01-01T00:05:00Z"));
+    assert!(cleared.is_some_and(|(_, r)| r.cleared.is_some()));
+}

@@ -310,3 +310,58 @@ async fn the_alert_list_refuses_a_bad_query() {
     assert_eq!((status, body), (200, json!({"alerts": []})));
     daemon.stop().await;
 }
+
+/// The open alerts in the store.
+async fn open_in_store(daemon: &chargegate::daemon::Daemon) -> Vec<chargegate::store::AlertRecord> {
+    daemon
+        .csms
+        .store()
+        .call(|c| chargegate::store::open_alerts(c))
+        .await
+        .expect("store answers")
+}
+
+/// A charger whose connection stays open but that sends nothing (the simulator sends
+/// Heartbeat only when asked) raises charger-silent once it is past 2 x the Heartbeat
+/// interval it was given at boot (120 s on the test site), not before; its next Heartbeat
+/// clears it. Both versions, on tokio's paused clock.
+#[tokio::test(start_paused = true)]
+async fn a_silent_charger_raises_charger_silent_and_its_heartbeat_clears_it() {
+    let site = crate::common::Site::new("");
+    let (daemon, clock) = site.start_virtual("2026-03-02T08:00:00Z").await;
+    for (id, version) in [("CP16-1", OcppVersion::V16), ("CS201-1", OcppVersion::V201)] {
+        let sim = crate::common::connect_virtual(&daemon, clock, id, version, Vec::new()).await;
+        let silent = |list: &[chargegate::store::AlertRecord]| {
+            list.iter()
+                .any(|a| a.kind == "charger-silent" && a.charger.as_deref() == Some(id))
+        };
+        // 2 x 120 s less a few seconds: still within twice the interval.
+        tokio::time::sleep(Duration::from_secs(235)).await;
+        assert!(
+            !silent(&open_in_store(&daemon).await),
+            "{id}: raised too early"
+        );
+        let mut raised = false;
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if silent(&open_in_store(&daemon).await) {
+                raised = true;
+                break;
+            }
+        }
+        assert!(raised, "{id}: not raised after 2 x 120 s of silence");
+        assert!(!sim.is_closed(), "{id}: the connection stays open");
+        sim.heartbeat().await.expect("heartbeat answered");
+        let mut cleared = false;
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if !silent(&open_in_store(&daemon).await) {
+                cleared = true;
+                break;
+            }
+        }
+        assert!(cleared, "{id}: the Heartbeat did not clear charger-silent");
+        sim.close().await;
+    }
+    daemon.stop().await;
+}
