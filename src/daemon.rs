@@ -79,6 +79,8 @@ pub struct Daemon {
     pub accounting: watch::Receiver<BTreeMap<ChargerId, ChargerLimit>>,
     /// The latest status of every `[[meter]]`, by id (DESIGN.md S5: check `usable`).
     pub meters: MeterHandles,
+    /// Every alert raised or cleared (`alerts::task`), as stored.
+    pub alerts: crate::alerts::Alerts,
     /// The control loop's current plan and guard reductions (for dispatch and the API).
     pub plan: watch::Receiver<ControlOutput>,
     /// Where the meters deliver non-charger load readings.
@@ -151,6 +153,7 @@ pub async fn start_with_clock(
         accounting,
     } = spawn_dispatch(&live, &csms, &chargers, clock, &shutdown_rx);
     let meters = start_meters(config, &store, clock, shutdown_rx.clone());
+    let alerts = spawn_alerts(config, &csms, &meters, &store, clock, &shutdown_rx);
     let history = stored_history(config, &store, clock.now()).await;
     let control = control::spawn_live(
         live.clone(),
@@ -198,6 +201,7 @@ pub async fn start_with_clock(
         dispatch_input,
         accounting,
         meters,
+        alerts,
         plan: control.output,
         control_alive: control.alive,
         load_readings: control.readings,
@@ -268,6 +272,29 @@ async fn bind_csms(
                 source,
             })?;
     Ok((server, csms_addr))
+}
+
+/// Spawns the alert task, subscribed before the listener runs so that no charger event is
+/// missed.
+fn spawn_alerts(
+    config: &Config,
+    csms: &Csms,
+    meters: &MeterHandles,
+    store: &Store,
+    clock: Clock,
+    shutdown_rx: &watch::Receiver<bool>,
+) -> crate::alerts::Alerts {
+    crate::alerts::task::spawn(
+        crate::alerts::AlertInputs {
+            events: csms.subscribe(),
+            connections: csms.subscribe_connections(),
+            meters: meters.status.clone(),
+            heartbeat: Duration::from_secs(u64::from(config.csms.heartbeat_interval_s)),
+        },
+        store.clone(),
+        clock,
+        shutdown_rx.clone(),
+    )
 }
 
 /// The dispatch side's handles, for the feeds and the `Daemon`.

@@ -9,6 +9,7 @@
 //! ARCHITECTURE.md draws the same in more detail.
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod charger;
 pub mod clock;
 pub mod config;

@@ -4,7 +4,8 @@
 //! It serves the audit log (`/api/v1/audit`, DESIGN.md S6: every limit sent to a
 //! charger, its answer and why), the billing records (`/api/v1/transactions`, JSON or
 //! CSV, `transactions.rs`), the monitoring reads (`/api/v1/site`, `/chargers`, `/plan`,
-//! `/meters`, and the event stream `/events`: `monitor/`), the cards (`id_tokens.rs`)
+//! `/meters`, and the event stream `/events`: `monitor/`), the alerts (`alerts.rs`), the
+//! cards (`id_tokens.rs`)
 //! and the operator's commands (`commands.rs`, behind `auth.rs`). The status page and
 //! `/metrics` hang on the same router when they are built. Thin: handlers read the store
 //! and the daemon's watch channels and never
@@ -13,6 +14,7 @@
 //! keeps running. At most `listener::MAX_CONNECTIONS` connections are open and at most
 //! `STORE_READERS` store reads in flight, so API clients cannot starve the chargers.
 
+mod alerts;
 mod api;
 mod auth;
 mod commands;
@@ -110,6 +112,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/chargers/{id}", get(monitor::charger))
         .route("/api/v1/plan", get(monitor::plan))
         .route("/api/v1/meters", get(monitor::meters))
+        .route("/api/v1/alerts", get(alerts::list))
         .route("/api/v1/events", get(monitor::events))
         .route("/api/v1/id-tokens", get(id_tokens::list))
         .route(

@@ -253,6 +253,9 @@ pub enum ChargerEvent {
         /// 1.6 errorCode (`NoError` when fine); `None` for 2.0.1.
         error_code: Option<String>,
         info: Option<String>,
+        /// 1.6 vendorErrorCode, the maker's own code (what an electrician looks up in the
+        /// charger's manual); `None` for 2.0.1.
+        vendor_error_code: Option<String>,
         timestamp: Option<DateTime<Utc>>,
     },
     Authorize {

@@ -408,6 +408,7 @@ mod tests {
             },
             status,
             error_code: None,
+            vendor_error_code: None,
             info: None,
             timestamp: None,
         }

@@ -55,6 +55,7 @@ fn status(s: ConnectorStatus) -> ChargerEvent {
         },
         status: s,
         error_code: None,
+        vendor_error_code: None,
         info: None,
         timestamp: None,
     }

@@ -7,6 +7,7 @@
 //! after the record is committed here. Must never hold protocol knowledge: callers pass
 //! version-blind values.
 
+mod alerts;
 mod audit;
 mod billing;
 mod id_tokens;
@@ -21,6 +22,7 @@ use std::sync::mpsc;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+pub use alerts::*;
 pub use audit::*;
 pub use billing::*;
 pub use id_tokens::*;

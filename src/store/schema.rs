@@ -219,6 +219,25 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO local_list (one, version) VALUES (1, 1);
     "#,
+    // 8: alerts (fault recognition, issue 10): raised and cleared with times, one open
+    // alert per (kind, charger, meter, part) — the partial unique index makes a condition
+    // that persists, or is seen again after a restart, raise once. '' for "none" in the
+    // key columns (see the module doc). `open_alerts` reads the open ones back at start.
+    r#"
+    CREATE TABLE alerts (
+        id          INTEGER PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        charger_id  TEXT NOT NULL DEFAULT '',
+        meter_id    TEXT NOT NULL DEFAULT '',
+        part        TEXT NOT NULL DEFAULT '',
+        severity    TEXT NOT NULL,
+        raised_at   TEXT NOT NULL,
+        cleared_at  TEXT,
+        message     TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX alerts_open ON alerts (kind, charger_id, meter_id, part)
+        WHERE cleared_at IS NULL;
+    "#,
 ];
 
 /// Sets the connection pragmas and applies pending migrations.

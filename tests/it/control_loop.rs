@@ -49,6 +49,7 @@ fn plugged(id: &str) -> SiteEvent {
             },
             status: ConnectorStatus::Occupied,
             error_code: None,
+            vendor_error_code: None,
             info: None,
             timestamp: None,
         },

@@ -4,6 +4,7 @@
 
 mod common;
 
+mod alerts;
 mod baseline;
 mod billing;
 mod cli;

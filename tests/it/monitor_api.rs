@@ -596,6 +596,7 @@ async fn closed_reads_need_a_token() {
         "/api/v1/plan",
         "/api/v1/meters",
         "/api/v1/events",
+        "/api/v1/alerts",
     ] {
         let (status, body) = get(daemon.http_addr, target).await;
         assert_eq!(status, 401, "{target}: {body}");

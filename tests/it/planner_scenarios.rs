@@ -36,6 +36,7 @@ fn depot(buses: usize, grid: f64, office: f64, kwh: f64) -> (SiteSnapshot, Polic
             },
             status: ConnectorStatus::Occupied,
             error_code: None,
+            vendor_error_code: None,
             info: None,
             timestamp: None,
         };

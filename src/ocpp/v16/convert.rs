@@ -57,6 +57,7 @@ pub fn status(req: StatusNotificationRequest) -> ChargerEvent {
         status: connector_status(req.status),
         error_code: Some(req.error_code.as_str().to_string()),
         info: req.info.map(Bounded::into_inner),
+        vendor_error_code: req.vendor_error_code.map(Bounded::into_inner),
         timestamp: req.timestamp,
     }
 }
@@ -577,6 +578,7 @@ mod tests {
                     },
                     status: ConnectorStatus::SuspendedEvse,
                     error_code: Some("NoError".into()),
+                    vendor_error_code: None,
                     info: Some("waiting for power".into()),
                     timestamp: Some(t("2026-03-01T08:00:00Z")),
                 },
@@ -588,6 +590,7 @@ mod tests {
                     evse: EvseRef::default(),
                     status: ConnectorStatus::Faulted,
                     error_code: Some("GroundFailure".into()),
+                    vendor_error_code: Some("E17".into()),
                     info: None,
                     timestamp: None,
                 },

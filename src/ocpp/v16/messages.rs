@@ -68,10 +68,6 @@ pub struct StatusNotificationRequest {
         reason = "declared for its length check only; no model field"
     )]
     pub vendor_id: Option<Bounded<255>>,
-    #[allow(
-        dead_code,
-        reason = "declared for its length check only; no model field"
-    )]
     pub vendor_error_code: Option<Bounded<50>>,
 }
 

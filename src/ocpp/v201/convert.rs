@@ -59,6 +59,7 @@ pub fn status(req: StatusNotificationRequest) -> Result<ChargerEvent, PayloadErr
         status,
         // 2.0.1 reports faults through NotifyEvent, not in StatusNotification.
         error_code: None,
+        vendor_error_code: None,
         info: None,
         timestamp: Some(req.timestamp),
     })

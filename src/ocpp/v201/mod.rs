@@ -214,6 +214,7 @@ mod tests {
                     },
                     status: ConnectorStatus::Occupied,
                     error_code: None,
+                    vendor_error_code: None,
                     info: None,
                     timestamp: Some(t("2026-03-01T08:00:00Z")),
                 },

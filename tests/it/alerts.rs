@@ -1,0 +1,367 @@
+//! Alerts (issue 10, DESIGN.md `GET /api/v1/alerts`) over real loopback sockets: the
+//! simulated chargers of both versions fault, report problems, go and come back; a
+//! simulated SDM630 goes silent and answers again; the daemon restarts over its store.
+//! Each alert must be raised once, cleared when its condition goes, kept in the store
+//! and shown by the API.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chargegate::ocpp::model::OcppVersion;
+use chargegate::sim::SimMeterServer;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// `GET target` on a fresh connection: the status and the body as JSON.
+async fn get(addr: SocketAddr, target: &str) -> (u16, Value) {
+    let mut stream = TcpStream::connect(addr).await.expect("HTTP connects");
+    let request = format!("GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
+        .await
+        .expect("the server answers and closes")
+        .unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let json = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body:?}"));
+    (status, json)
+}
+
+/// The alerts `target` lists once `done` holds for them (10 s at most).
+async fn alerts_until(
+    addr: SocketAddr,
+    target: &str,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let mut last = Value::Null;
+    for _ in 0..200 {
+        let (status, body) = get(addr, target).await;
+        assert_eq!(status, 200, "{target}: {body}");
+        let list = body["alerts"].as_array().expect("alerts").clone();
+        if done(&list) {
+            return list;
+        }
+        last = body;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{target} never showed what was expected; last answer:\n{last:#}");
+}
+
+fn of_kind<'a>(list: &'a [Value], kind: &str, charger: &str) -> Vec<&'a Value> {
+    list.iter()
+        .filter(|a| a["kind"] == kind && a["charger"] == charger)
+        .collect()
+}
+
+/// A 1.6 StatusNotification Faulted with its errorCode, info and vendorErrorCode raises
+/// one critical alert that names all three; the same fault again raises nothing new;
+/// Available clears it, and the cleared alert stays in the history with both times.
+#[tokio::test]
+async fn a_1_6_faulted_connector_raises_an_alert_with_its_codes_and_available_clears_it() {
+    let site = crate::common::Site::new("");
+    let daemon = site.start().await;
+    let addr = daemon.http_addr;
+    let cp = crate::common::connect_booted(&daemon, "CP16-1", OcppVersion::V16).await;
+    let faulted = json!({"connectorId": 1, "errorCode": "GroundFailure", "info": "RCD tripped",
+        "status": "Faulted", "vendorErrorCode": "E17"});
+    cp.call("StatusNotification", faulted.clone())
+        .await
+        .expect("answered");
+    cp.call("StatusNotification", faulted)
+        .await
+        .expect("answered");
+    let open = alerts_until(addr, "/api/v1/alerts?active=true", |l| {
+        !of_kind(l, "connector-faulted", "CP16-1").is_empty()
+    })
+    .await;
+    let a = of_kind(&open, "connector-faulted", "CP16-1");
+    assert_eq!(a.len(), 1, "raised once: {open:#?}");
+    let a = a[0];
+    assert_eq!(a["severity"], "critical");
+    assert_eq!(a["part"], "connector 1");
+    assert_eq!(a["meter"], Value::Null);
+    assert_eq!(a["cleared"], Value::Null);
+    assert!(a["raised"].is_string());
+    let message = a["message"].as_str().unwrap();
+    for needed in ["GroundFailure", "RCD tripped", "E17", "RCD"] {
+        assert!(message.contains(needed), "{needed} missing: {message}");
+    }
+    let id = a["id"].clone();
+    cp.status(1, "Available").await.expect("answered");
+    alerts_until(addr, "/api/v1/alerts?active=true", |l| {
+        of_kind(l, "connector-faulted", "CP16-1").is_empty()
+    })
+    .await;
+    let cleared = alerts_until(addr, "/api/v1/alerts?active=false", |l| !l.is_empty()).await;
+    assert_eq!(cleared[0]["id"], id);
+    assert!(cleared[0]["cleared"].is_string(), "{cleared:#?}");
+    assert_eq!(cleared[0]["active"], false);
+    let stored = daemon
+        .csms
+        .store()
+        .call(|c| chargegate::store::alerts(c, None, None, 10))
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1, "{stored:#?}");
+    assert!(stored[0].cleared.is_some());
+    cp.close().await;
+    daemon.stop().await;
+}
+
+/// 2.0.1: StatusNotification Faulted (no error code in 2.0.1) raises, a NotifyEvent
+/// with a component's `Problem` true raises a charger-problem with its techInfo, false
+/// clears it; Available clears the fault.
+#[tokio::test]
+async fn a_2_0_1_faulted_connector_and_a_notified_problem_raise_and_clear() {
+    let site = crate::common::Site::new("");
+    let daemon = site.start().await;
+    let addr = daemon.http_addr;
+    let cs = crate::common::connect_booted(&daemon, "CS201-1", OcppVersion::V201).await;
+    cs.status(1, "Faulted").await.expect("answered");
+    let notify = |value: &str| {
+        json!({"generatedAt": "2026-01-01T00:00:00Z", "seqNo": 0, "eventData": [{
+            "eventId": 1, "timestamp": "2026-01-01T00:00:00Z", "trigger": "Alerting",
+            "actualValue": value, "techInfo": "contactor welded",
+            "component": {"name": "PowerContactor"}, "variable": {"name": "Problem"},
+            "eventNotificationType": "HardWiredNotification"}]})
+    };
+    cs.call("NotifyEvent", notify("true"))
+        .await
+        .expect("answered");
+    let open = alerts_until(addr, "/api/v1/alerts?active=true", |l| l.len() >= 2).await;
+    let fault = of_kind(&open, "connector-faulted", "CS201-1");
+    assert_eq!(fault.len(), 1, "{open:#?}");
+    assert_eq!(fault[0]["part"], "evse 1 connector 1");
+    let problem = of_kind(&open, "charger-problem", "CS201-1");
+    assert_eq!(problem.len(), 1, "{open:#?}");
+    assert_eq!(problem[0]["part"], "PowerContactor");
+    assert!(
+        problem[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("contactor welded")
+    );
+    cs.call("NotifyEvent", notify("false"))
+        .await
+        .expect("answered");
+    cs.status(1, "Available").await.expect("answered");
+    alerts_until(addr, "/api/v1/alerts?active=true", <[Value]>::is_empty).await;
+    let all = alerts_until(addr, "/api/v1/alerts", |l| l.len() == 2).await;
+    assert!(all.iter().all(|a| a["cleared"].is_string()), "{all:#?}");
+    cs.close().await;
+    daemon.stop().await;
+}
+
+/// A lost connection raises charger-offline (both versions), a new connection clears it.
+#[tokio::test]
+async fn a_lost_connection_raises_offline_and_the_reconnection_clears_it() {
+    let site = crate::common::Site::new("");
+    let daemon = site.start().await;
+    let addr = daemon.http_addr;
+    for (id, version) in [("CP16-1", OcppVersion::V16), ("CS201-1", OcppVersion::V201)] {
+        let sim = crate::common::connect_booted(&daemon, id, version).await;
+        let (_, before) = get(addr, "/api/v1/alerts?active=true").await;
+        assert!(
+            of_kind(before["alerts"].as_array().unwrap(), "charger-offline", id).is_empty(),
+            "{before}"
+        );
+        sim.close().await;
+        let open = alerts_until(addr, "/api/v1/alerts?active=true", |l| {
+            !of_kind(l, "charger-offline", id).is_empty()
+        })
+        .await;
+        let offline = of_kind(&open, "charger-offline", id)[0];
+        assert_eq!(offline["severity"], "critical");
+        assert!(offline["message"].as_str().unwrap().contains(id));
+        let sim = crate::common::connect_booted(&daemon, id, version).await;
+        alerts_until(addr, "/api/v1/alerts?active=true", |l| {
+            of_kind(l, "charger-offline", id).is_empty()
+        })
+        .await;
+        sim.close().await;
+    }
+    daemon.stop().await;
+}
+
+/// A meter that goes silent raises meter-stale once it is past `stale-after-ms`; when
+/// it answers again the alert clears.
+#[tokio::test]
+async fn a_silent_meter_raises_meter_stale_and_its_recovery_clears_it() {
+    let server = SimMeterServer::start("127.0.0.1:0".parse().unwrap(), 1)
+        .await
+        .expect("meter listens");
+    server.meter.set_building([10.0, 10.0, 10.0]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = crate::common::site_toml(&dir.path().join("cg.db"), "");
+    text.push_str(&format!(
+        "\n[[meter]]\nid = \"bldg\"\nprofile = \"eastron-sdm630\"\nrole = \"building\"\n\
+         modbus-tcp = \"{}\"\npoll-interval-ms = 200\nstale-after-ms = 1000\n",
+        server.meter.addr()
+    ));
+    let config = chargegate::config::parse(&text).unwrap_or_else(|p| panic!("{p:#?}"));
+    let daemon = chargegate::daemon::start_manual(&config)
+        .await
+        .expect("daemon starts");
+    let addr = daemon.http_addr;
+    let mut meter = daemon.meters.status["bldg"].clone();
+    meter.wait_for(|m| !m.stale).await.expect("a reading");
+    let (_, none) = get(addr, "/api/v1/alerts").await;
+    assert_eq!(none["alerts"], json!([]), "a fresh meter raises nothing");
+    server.meter.set_silent(true);
+    let open = alerts_until(addr, "/api/v1/alerts?active=true", |l| !l.is_empty()).await;
+    assert_eq!(open[0]["kind"], "meter-stale");
+    assert_eq!(open[0]["meter"], "bldg");
+    assert_eq!(open[0]["charger"], Value::Null);
+    assert!(
+        open[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("worst-case-load-a")
+    );
+    server.meter.set_silent(false);
+    // A reconnect after silence backs off a few seconds.
+    for _ in 0..40 {
+        let (_, body) = get(addr, "/api/v1/alerts?active=true").await;
+        if body["alerts"] == json!([]) {
+            let (_, all) = get(addr, "/api/v1/alerts").await;
+            assert!(all["alerts"][0]["cleared"].is_string(), "{all}");
+            daemon.stop().await;
+            server.stop();
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("the meter-stale alert did not clear when the meter answered again");
+}
+
+/// An alert open when the daemon stops is open after its restart, under the same id,
+/// and not raised a second time when the charger reports the fault again; the charger's
+/// Available then clears it.
+#[tokio::test]
+async fn open_alerts_survive_a_restart_and_are_not_raised_twice() {
+    let site = crate::common::Site::new("");
+    let daemon = site.start().await;
+    let cp = crate::common::connect_booted(&daemon, "CP16-1", OcppVersion::V16).await;
+    cp.status(1, "Faulted").await.expect("answered");
+    let open = alerts_until(daemon.http_addr, "/api/v1/alerts?active=true", |l| {
+        !of_kind(l, "connector-faulted", "CP16-1").is_empty()
+    })
+    .await;
+    let id = of_kind(&open, "connector-faulted", "CP16-1")[0]["id"].clone();
+    cp.close().await;
+    daemon.stop().await;
+    let daemon = site.start().await;
+    let addr = daemon.http_addr;
+    let (_, after) = get(addr, "/api/v1/alerts?active=true").await;
+    let after = after["alerts"].as_array().unwrap().clone();
+    let fault = of_kind(&after, "connector-faulted", "CP16-1");
+    assert_eq!(fault.len(), 1, "{after:#?}");
+    assert_eq!(fault[0]["id"], id);
+    let cp = crate::common::connect_booted(&daemon, "CP16-1", OcppVersion::V16).await;
+    cp.status(1, "Faulted").await.expect("answered");
+    // Connector 2's fault comes after connector 1's on the same ordered stream: once it
+    // is listed, connector 1's second report has been seen too.
+    cp.status(2, "Faulted").await.expect("answered");
+    let list = alerts_until(addr, "/api/v1/alerts", |l| {
+        l.iter().any(|a| a["part"] == "connector 2")
+    })
+    .await;
+    let list: Vec<Value> = list
+        .into_iter()
+        .filter(|a| a["part"] == "connector 1")
+        .collect();
+    assert_eq!(list.len(), 1, "{list:#?}");
+    assert_eq!(of_kind(&list, "connector-faulted", "CP16-1")[0]["id"], id);
+    cp.status(1, "Available").await.expect("answered");
+    cp.status(2, "Available").await.expect("answered");
+    alerts_until(addr, "/api/v1/alerts?active=true", |l| {
+        of_kind(l, "connector-faulted", "CP16-1").is_empty()
+    })
+    .await;
+    cp.close().await;
+    daemon.stop().await;
+}
+
+/// A bad query is a 400 naming the known parameters; the daemon keeps answering.
+#[tokio::test]
+async fn the_alert_list_refuses_a_bad_query() {
+    let site = crate::common::Site::new("");
+    let daemon = site.start().await;
+    let addr = daemon.http_addr;
+    for target in [
+        "/api/v1/alerts?active=maybe",
+        "/api/v1/alerts?kind=meter-stale",
+        "/api/v1/alerts?limit=0",
+        "/api/v1/alerts?limit=100000",
+        "/api/v1/alerts?before=x",
+    ] {
+        let (status, body) = get(addr, target).await;
+        assert_eq!(status, 400, "{target}: {body}");
+        assert!(body["error"].is_string(), "{target}: {body}");
+    }
+    let (status, body) = get(addr, "/api/v1/alerts?active=true&limit=5").await;
+    assert_eq!((status, body), (200, json!({"alerts": []})));
+    daemon.stop().await;
+}
+
+/// The open alerts in the store.
+async fn open_in_store(daemon: &chargegate::daemon::Daemon) -> Vec<chargegate::store::AlertRecord> {
+    daemon
+        .csms
+        .store()
+        .call(|c| chargegate::store::open_alerts(c))
+        .await
+        .expect("store answers")
+}
+
+/// A charger whose connection stays open but that sends nothing (the simulator sends
+/// Heartbeat only when asked) raises charger-silent once it is past 2 x the Heartbeat
+/// interval it was given at boot (120 s on the test site), not before; its next Heartbeat
+/// clears it. Both versions, on tokio's paused clock.
+#[tokio::test(start_paused = true)]
+async fn a_silent_charger_raises_charger_silent_and_its_heartbeat_clears_it() {
+    let site = crate::common::Site::new("");
+    let (daemon, clock) = site.start_virtual("2026-03-02T08:00:00Z").await;
+    for (id, version) in [("CP16-1", OcppVersion::V16), ("CS201-1", OcppVersion::V201)] {
+        let sim = crate::common::connect_virtual(&daemon, clock, id, version, Vec::new()).await;
+        let silent = |list: &[chargegate::store::AlertRecord]| {
+            list.iter()
+                .any(|a| a.kind == "charger-silent" && a.charger.as_deref() == Some(id))
+        };
+        // 2 x 120 s less a few seconds: still within twice the interval.
+        tokio::time::sleep(Duration::from_secs(235)).await;
+        assert!(
+            !silent(&open_in_store(&daemon).await),
+            "{id}: raised too early"
+        );
+        let mut raised = false;
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if silent(&open_in_store(&daemon).await) {
+                raised = true;
+                break;
+            }
+        }
+        assert!(raised, "{id}: not raised after 2 x 120 s of silence");
+        assert!(!sim.is_closed(), "{id}: the connection stays open");
+        sim.heartbeat().await.expect("heartbeat answered");
+        let mut cleared = false;
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if !silent(&open_in_store(&daemon).await) {
+                cleared = true;
+                break;
+            }
+        }
+        assert!(cleared, "{id}: the Heartbeat did not clear charger-silent");
+        sim.close().await;
+    }
+    daemon.stop().await;
+}
