@@ -9,13 +9,13 @@
 
 use chrono::{DateTime, Utc};
 
-use super::rules;
 use super::{Admission, ChargerContext, CsmsError, RegistrationPolicy};
+use super::{reservations, rules};
 use crate::ocpp::model::{
-    ChargerEvent, DataTransferStatus, EventReply, IdTokenInfo, MeterSample, RegistrationStatus,
-    SignedReading, TransactionEvent, TxKey, TxPhase,
+    AuthorizationStatus, ChargerEvent, DataTransferStatus, EventReply, IdTokenInfo, MeterSample,
+    RegistrationStatus, ReservationUpdate, SignedReading, TransactionEvent, TxKey, TxPhase,
 };
-use crate::store::{BootRecord, ClosedBy, TokenRecord};
+use crate::store::{BootRecord, ClosedBy, ReservationRecord, TokenRecord};
 
 /// What must be read from the store before deciding on an event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -24,6 +24,8 @@ pub struct Needs {
     pub token: Option<String>,
     /// The transaction the event names by an id the store already knows.
     pub transaction: Option<TxKey>,
+    /// The charger's open reservations and its EVSEs (`reservations::held_against`).
+    pub reservations: bool,
 }
 
 /// What the store said about `Needs`.
@@ -35,6 +37,10 @@ pub struct Facts {
     pub token_busy: bool,
     /// The named transaction, if the store has it.
     pub transaction: Option<StoredTransaction>,
+    /// The charger's reservations open at the event's `now`, oldest first.
+    pub reservations: Vec<ReservationRecord>,
+    /// The EVSEs the charger has reported a status for.
+    pub evses: Vec<u32>,
 }
 
 /// A transaction the store knows, as far as the rules need it.
@@ -93,6 +99,19 @@ pub enum Write {
         evse_id: Option<u32>,
         reason: &'static str,
         by: ClosedBy,
+    },
+    /// The reservation a transaction used (linked to the transaction the writes before
+    /// this one recorded, if any).
+    ReservationUsed {
+        id: i32,
+    },
+    /// The charger ended a reservation itself (2.0.1 ReservationStatusUpdate).
+    ReservationEnded {
+        id: i32,
+        /// `expired` or `cancelled`, as the store spells it.
+        state: &'static str,
+        /// The charger's word.
+        status: &'static str,
     },
     /// The latest energy register of an open transaction, in Wh.
     Register {
@@ -197,6 +216,7 @@ pub fn needs(event: &ChargerEvent) -> Needs {
         ChargerEvent::Authorize { id_token } => Needs {
             token: Some(id_token.id.clone()),
             transaction: None,
+            reservations: true,
         },
         ChargerEvent::Transaction(tx) => Needs {
             token: tx.id_token.as_ref().map(|t| t.id.clone()),
@@ -204,10 +224,12 @@ pub fn needs(event: &ChargerEvent) -> Needs {
                 (Some(key @ TxKey::Csms(_)), TxPhase::Ended) => Some(key.clone()),
                 _ => None,
             },
+            reservations: tx.phase != TxPhase::Ended,
         },
         ChargerEvent::MeterValues { tx, .. } => Needs {
             token: None,
             transaction: tx.clone(),
+            reservations: false,
         },
         _ => Needs::default(),
     }
@@ -257,12 +279,11 @@ pub fn decide(
                 info: info.clone(),
             }],
         ),
-        ChargerEvent::Authorize { .. } => Decision::reply(
-            EventReply::Authorize {
-                info: rules::authorize(facts.token.as_ref(), facts.token_busy, now),
-            },
-            Vec::new(),
-        ),
+        ChargerEvent::Authorize { id_token } => authorize(&id_token.id, facts, now),
+        ChargerEvent::ReservationStatus {
+            reservation_id,
+            update,
+        } => reservation_status(*reservation_id, *update),
         ChargerEvent::Transaction(tx) => transaction(tx, facts, now)?,
         ChargerEvent::MeterValues {
             evse_id,
@@ -452,10 +473,20 @@ fn transaction(
     // The token's status is reported back whenever the event carries one, so a charger
     // stops a session whose card was blocked meanwhile (1.6 §5.11, 2.0.1 E05). The
     // concurrency check is for Authorize only: this token's own session is open.
-    let info = tx
-        .id_token
-        .as_ref()
-        .map(|_| rules::authorize(facts.token.as_ref(), false, now));
+    let info = tx.id_token.as_ref().map(|token| {
+        let info = rules::authorize(facts.token.as_ref(), false, now);
+        if tx.phase == TxPhase::Ended {
+            return info;
+        }
+        honour_reservations(
+            info,
+            facts,
+            tx.evse.map(|e| e.evse_id),
+            &token.id,
+            tx.reservation_id,
+        )
+    });
+    let used = reservation_used(tx, facts, info.as_ref());
     let evse_id = tx.evse.map_or(0, |e| e.evse_id);
     let ready = |info| {
         Reply::Ready(EventReply::Transaction {
@@ -468,7 +499,7 @@ fn transaction(
         // An older transaction still open on that connector is one the charger forgot.
         (None, TxPhase::Started) => Decision {
             reply: Reply::WithAssignedId { info },
-            writes: vec![
+            writes: [
                 Write::StartAssigningId {
                     connector_id: evse_id,
                     token: tx
@@ -485,7 +516,10 @@ fn transaction(
                     reason: rules::STALE_ON_NEW_TRANSACTION,
                     by: ClosedBy::NewTransaction,
                 },
-            ],
+            ]
+            .into_iter()
+            .chain(used)
+            .collect(),
         },
         // The end of a transaction named by our id (1.6 StopTransaction). An unknown id
         // is still acknowledged, or the charger would resend it forever (1.6 §4.10); its
@@ -511,6 +545,7 @@ fn transaction(
                     by: ClosedBy::NewTransaction,
                 });
             }
+            writes.extend(used);
             Decision {
                 reply: ready(info),
                 writes,
@@ -522,6 +557,85 @@ fn transaction(
             return Err(CsmsError::Mismatch);
         }
     })
+}
+
+/// Authorize: the card's own verdict, and no EVSE left that is not reserved for another.
+fn authorize(token: &str, facts: &Facts, now: DateTime<Utc>) -> Decision {
+    let info = rules::authorize(facts.token.as_ref(), facts.token_busy, now);
+    Decision::reply(
+        EventReply::Authorize {
+            info: honour_reservations(info, facts, None, token, None),
+        },
+        Vec::new(),
+    )
+}
+
+/// `info` for `token` on `evse` (`None`: Authorize), refused with `Invalid` when an open
+/// reservation for another card holds it (`reservations::held_against`). `Invalid` is
+/// the one status both versions have for "not allowed to charge here" (1.6 §7.2; 2.0.1
+/// AuthorizationStatusEnumType, where the station itself would check H03.FR.07/08); a
+/// card refused for its own reasons keeps them.
+fn honour_reservations(
+    mut info: IdTokenInfo,
+    facts: &Facts,
+    evse: Option<u32>,
+    token: &str,
+    named: Option<i32>,
+) -> IdTokenInfo {
+    let group = facts.token.as_ref().and_then(|t| t.group.as_deref());
+    if info.status == AuthorizationStatus::Accepted
+        && reservations::held_against(&facts.reservations, &facts.evses, evse, token, group, named)
+            .is_some()
+    {
+        info.status = AuthorizationStatus::Invalid;
+    }
+    info
+}
+
+/// The reservation an accepted transaction start (or a 2.0.1 event naming one) uses up.
+fn reservation_used(
+    tx: &TransactionEvent,
+    facts: &Facts,
+    info: Option<&IdTokenInfo>,
+) -> Option<Write> {
+    if info.is_some_and(|i| i.status != AuthorizationStatus::Accepted) {
+        return None;
+    }
+    let starts = tx.phase == TxPhase::Started;
+    let named = tx.reservation_id.filter(|_| tx.phase != TxPhase::Ended);
+    if !starts && named.is_none() {
+        return None;
+    }
+    let group = facts.token.as_ref().and_then(|t| t.group.as_deref());
+    reservations::used_by(
+        &facts.reservations,
+        named,
+        tx.evse.map(|e| e.evse_id),
+        tx.id_token.as_ref().map(|t| t.id.as_str()),
+        group,
+    )
+    .map(|id| Write::ReservationUsed { id })
+}
+
+/// 2.0.1 ReservationStatusUpdate (H04): the station ended the reservation; chargegate
+/// stops honouring it. `Removed` (e.g. its EVSE became Inoperative) is stored as
+/// `cancelled`, with the station's word beside it.
+fn reservation_status(id: i32, update: ReservationUpdate) -> Decision {
+    let (state, status) = match update {
+        ReservationUpdate::Expired => ("expired", "Expired"),
+        ReservationUpdate::Removed => ("cancelled", "Removed"),
+    };
+    Decision::reply(
+        EventReply::Empty,
+        vec![
+            Write::ReservationEnded { id, state, status },
+            Write::Note {
+                kind: "ReservationStatus",
+                detail: format!("reservation {id}: {status}"),
+                severity: Severity::Info,
+            },
+        ],
+    )
 }
 
 /// The records of a 1.6 StopTransaction: the stop of the transaction the store knows

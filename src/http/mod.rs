@@ -4,8 +4,9 @@
 //! It serves the audit log (`/api/v1/audit`, DESIGN.md S6: every limit sent to a
 //! charger, its answer and why), the billing records (`/api/v1/transactions`, JSON or
 //! CSV, `transactions.rs`), the monitoring reads (`/api/v1/site`, `/chargers`, `/plan`,
-//! `/meters`, and the event stream `/events`: `monitor/`), the cards (`id_tokens.rs`)
-//! and the operator's commands (`commands.rs`, behind `auth.rs`). The status page and
+//! `/meters`, and the event stream `/events`: `monitor/`), the cards (`id_tokens.rs`),
+//! the reservations (`reservations.rs`) and the operator's commands (`commands.rs`,
+//! behind `auth.rs`). The status page and
 //! `/metrics` hang on the same router when they are built. Thin: handlers read the store
 //! and the daemon's watch channels and never
 //! decide anything. Whatever a client sends, it gets an answer with a JSON body: a bad
@@ -20,6 +21,7 @@ mod host;
 mod id_tokens;
 mod listener;
 mod monitor;
+mod reservations;
 mod transactions;
 
 pub use listener::{ANSWER_TIMEOUT, MAX_CONNECTIONS, MAX_PER_ADDRESS};
@@ -117,6 +119,14 @@ pub fn router(state: HttpState) -> Router {
             get(id_tokens::get_one)
                 .put(id_tokens::put)
                 .delete(id_tokens::delete),
+        )
+        .route(
+            "/api/v1/reservations",
+            get(reservations::list).post(reservations::create),
+        )
+        .route(
+            "/api/v1/reservations/{id}",
+            axum::routing::delete(reservations::cancel),
         )
         .route(
             "/api/v1/chargers/{id}/remote-start",
