@@ -22,8 +22,13 @@ pub struct Applied {
     pub closed: usize,
 }
 
-/// The facts `decide` needs about an event of `charger`.
-pub fn look_up(c: &Connection, charger: &str, needs: &Needs) -> Result<Facts, StoreError> {
+/// The facts `decide` needs about an event of `charger` at `now`.
+pub fn look_up(
+    c: &Connection,
+    charger: &str,
+    needs: &Needs,
+    now: DateTime<Utc>,
+) -> Result<Facts, StoreError> {
     let (token, token_busy) = match &needs.token {
         Some(id) => (
             store::effective_token(c, id)?,
@@ -41,10 +46,20 @@ pub fn look_up(c: &Connection, charger: &str, needs: &Needs) -> Result<Facts, St
         },
         None => None,
     };
+    let (reservations, evses) = if needs.reservations {
+        (
+            store::open_reservations(c, charger, now)?,
+            store::known_evses(c, charger)?,
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
     Ok(Facts {
         token,
         token_busy,
         transaction,
+        reservations,
+        evses,
     })
 }
 
@@ -73,6 +88,10 @@ pub fn write(
                 now,
             )?;
             applied.closed += closed.len();
+            continue;
+        }
+        if let Write::ReservationUsed { id } = w {
+            store::reservation_used(c, charger, *id, applied.row, now)?;
             continue;
         }
         let one = write_one(c, charger, w, now)?;
@@ -129,6 +148,9 @@ fn write_one(
         }
         Write::Register { transaction, wh } => {
             store::transaction_register(c, *transaction, *wh, now)?;
+        }
+        Write::ReservationEnded { id, state, status } => {
+            store::end_reservation(c, charger, *id, state, Some(status), now)?;
         }
         transaction => return write_transaction(c, charger, transaction, now),
     }

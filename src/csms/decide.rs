@@ -9,13 +9,14 @@
 
 use chrono::{DateTime, Utc};
 
+use self::reservation::{authorize, honour_reservations, reservation_status, reservation_used};
 use super::rules;
 use super::{Admission, ChargerContext, CsmsError, RegistrationPolicy};
 use crate::ocpp::model::{
     ChargerEvent, DataTransferStatus, EventReply, IdTokenInfo, MeterSample, RegistrationStatus,
     SignedReading, TransactionEvent, TxKey, TxPhase,
 };
-use crate::store::{BootRecord, ClosedBy, TokenRecord};
+use crate::store::{BootRecord, ClosedBy, ReservationRecord, TokenRecord};
 
 /// What must be read from the store before deciding on an event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -24,6 +25,8 @@ pub struct Needs {
     pub token: Option<String>,
     /// The transaction the event names by an id the store already knows.
     pub transaction: Option<TxKey>,
+    /// The charger's open reservations and its EVSEs (`reservations::held_against`).
+    pub reservations: bool,
 }
 
 /// What the store said about `Needs`.
@@ -35,6 +38,10 @@ pub struct Facts {
     pub token_busy: bool,
     /// The named transaction, if the store has it.
     pub transaction: Option<StoredTransaction>,
+    /// The charger's reservations open at the event's `now`, oldest first.
+    pub reservations: Vec<ReservationRecord>,
+    /// The EVSEs the charger has reported a status for.
+    pub evses: Vec<u32>,
 }
 
 /// A transaction the store knows, as far as the rules need it.
@@ -93,6 +100,19 @@ pub enum Write {
         evse_id: Option<u32>,
         reason: &'static str,
         by: ClosedBy,
+    },
+    /// The reservation a transaction used (linked to the transaction the writes before
+    /// this one recorded, if any).
+    ReservationUsed {
+        id: i32,
+    },
+    /// The charger ended a reservation itself (2.0.1 ReservationStatusUpdate).
+    ReservationEnded {
+        id: i32,
+        /// `expired` or `cancelled`, as the store spells it.
+        state: &'static str,
+        /// The charger's word.
+        status: &'static str,
     },
     /// The latest energy register of an open transaction, in Wh.
     Register {
@@ -197,6 +217,7 @@ pub fn needs(event: &ChargerEvent) -> Needs {
         ChargerEvent::Authorize { id_token } => Needs {
             token: Some(id_token.id.clone()),
             transaction: None,
+            reservations: true,
         },
         ChargerEvent::Transaction(tx) => Needs {
             token: tx.id_token.as_ref().map(|t| t.id.clone()),
@@ -204,10 +225,12 @@ pub fn needs(event: &ChargerEvent) -> Needs {
                 (Some(key @ TxKey::Csms(_)), TxPhase::Ended) => Some(key.clone()),
                 _ => None,
             },
+            reservations: tx.phase != TxPhase::Ended,
         },
         ChargerEvent::MeterValues { tx, .. } => Needs {
             token: None,
             transaction: tx.clone(),
+            reservations: false,
         },
         _ => Needs::default(),
     }
@@ -257,12 +280,11 @@ pub fn decide(
                 info: info.clone(),
             }],
         ),
-        ChargerEvent::Authorize { .. } => Decision::reply(
-            EventReply::Authorize {
-                info: rules::authorize(facts.token.as_ref(), facts.token_busy, now),
-            },
-            Vec::new(),
-        ),
+        ChargerEvent::Authorize { id_token } => authorize(&id_token.id, facts, now),
+        ChargerEvent::ReservationStatus {
+            reservation_id,
+            update,
+        } => reservation_status(*reservation_id, *update),
         ChargerEvent::Transaction(tx) => transaction(tx, facts, now)?,
         ChargerEvent::MeterValues {
             evse_id,
@@ -452,10 +474,20 @@ fn transaction(
     // The token's status is reported back whenever the event carries one, so a charger
     // stops a session whose card was blocked meanwhile (1.6 §5.11, 2.0.1 E05). The
     // concurrency check is for Authorize only: this token's own session is open.
-    let info = tx
-        .id_token
-        .as_ref()
-        .map(|_| rules::authorize(facts.token.as_ref(), false, now));
+    let info = tx.id_token.as_ref().map(|token| {
+        let info = rules::authorize(facts.token.as_ref(), false, now);
+        if tx.phase == TxPhase::Ended {
+            return info;
+        }
+        honour_reservations(
+            info,
+            facts,
+            tx.evse.map(|e| e.evse_id),
+            &token.id,
+            tx.reservation_id,
+        )
+    });
+    let used = reservation_used(tx, facts, info.as_ref());
     let evse_id = tx.evse.map_or(0, |e| e.evse_id);
     let ready = |info| {
         Reply::Ready(EventReply::Transaction {
@@ -468,7 +500,7 @@ fn transaction(
         // An older transaction still open on that connector is one the charger forgot.
         (None, TxPhase::Started) => Decision {
             reply: Reply::WithAssignedId { info },
-            writes: vec![
+            writes: [
                 Write::StartAssigningId {
                     connector_id: evse_id,
                     token: tx
@@ -485,7 +517,10 @@ fn transaction(
                     reason: rules::STALE_ON_NEW_TRANSACTION,
                     by: ClosedBy::NewTransaction,
                 },
-            ],
+            ]
+            .into_iter()
+            .chain(used)
+            .collect(),
         },
         // The end of a transaction named by our id (1.6 StopTransaction). An unknown id
         // is still acknowledged, or the charger would resend it forever (1.6 §4.10); its
@@ -511,6 +546,7 @@ fn transaction(
                     by: ClosedBy::NewTransaction,
                 });
             }
+            writes.extend(used);
             Decision {
                 reply: ready(info),
                 writes,
@@ -565,6 +601,8 @@ fn stop_by_our_id(
     }
     writes
 }
+
+mod reservation;
 
 #[cfg(test)]
 mod tests;

@@ -7,6 +7,7 @@
 
 mod apply;
 pub mod decide;
+pub mod reservations;
 pub mod rules;
 
 use std::collections::HashMap;
@@ -205,7 +206,9 @@ impl Csms {
         let outcome = self
             .store
             .call(move |c| {
-                let facts = apply::look_up(c, &id, &decide::needs(&owned))?;
+                // Reservations whose time has passed end now, on the daemon's clock.
+                store::expire_due(c, now)?;
+                let facts = apply::look_up(c, &id, &decide::needs(&owned), now)?;
                 let decision = match decide::decide(&ctx_owned, &policy, &owned, &facts, now) {
                     Ok(decision) => decision,
                     Err(refused) => return Ok(Err(refused)),

@@ -49,13 +49,13 @@ pub(super) const ID_TOKEN_TYPES: &[&str] = &[
 ];
 
 /// The charger a command goes to: named in the path, known, and connected now.
-struct Target {
-    id: ChargerId,
-    version: OcppVersion,
+pub(super) struct Target {
+    pub(super) id: ChargerId,
+    pub(super) version: OcppVersion,
 }
 
 impl HttpState {
-    fn target(&self, raw: &str) -> Result<Target, ApiError> {
+    pub(super) fn target(&self, raw: &str) -> Result<Target, ApiError> {
         let id = ChargerId::new(raw.to_string()).map_err(|_| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -109,7 +109,7 @@ impl HttpState {
     }
 }
 
-fn command_error(id: &ChargerId, name: &str, e: CommandError) -> ApiError {
+pub(super) fn command_error(id: &ChargerId, name: &str, e: CommandError) -> ApiError {
     let status = match e {
         CommandError::NotConnected | CommandError::Disconnected | CommandError::NotInVersion(_) => {
             StatusCode::CONFLICT
@@ -185,14 +185,14 @@ fn parse_key(text: &str, version: OcppVersion) -> Result<ConfigKey, ApiError> {
 }
 
 /// The request body, or a 400 that names what is wrong with it.
-fn body<T>(parsed: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+pub(super) fn body<T>(parsed: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     parsed
         .map(|Json(b)| b)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))
 }
 
 /// An EVSE or connector number: 1 or more (0 is "the whole station", said with null).
-fn positive(field: &str, value: Option<u32>) -> Result<Option<u32>, ApiError> {
+pub(super) fn positive(field: &str, value: Option<u32>) -> Result<Option<u32>, ApiError> {
     match value {
         Some(0) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -22,10 +22,10 @@ const DEFAULT_LIMIT: u32 = 1000;
 const MAX_LIMIT: u32 = 10_000;
 /// 2.0.1 IdToken.idToken: identifierString, at most 36 characters. A 1.6 charger takes
 /// 20 (CiString20): a longer card works through Authorize but not in its local list.
-const MAX_ID: usize = 36;
+pub(super) const MAX_ID: usize = 36;
 
 /// 2.0.1 identifierString (part 2, 2.1.7): letters, digits and `*-_=:+|@.`.
-fn is_identifier(id: &str) -> bool {
+pub(super) fn is_identifier(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= MAX_ID
         && id

@@ -5,8 +5,8 @@
 //! charger, its answer and why), the billing records (`/api/v1/transactions`, JSON or
 //! CSV, `transactions.rs`), the monitoring reads (`/api/v1/site`, `/chargers`, `/plan`,
 //! `/meters`, and the event stream `/events`: `monitor/`), the alerts (`alerts.rs`), the
-//! cards (`id_tokens.rs`)
-//! and the operator's commands (`commands.rs`, behind `auth.rs`). The status page and
+//! cards (`id_tokens.rs`), the reservations (`reservations.rs`) and the operator's
+//! commands (`commands.rs`, behind `auth.rs`). The status page and
 //! `/metrics` hang on the same router when they are built. Thin: handlers read the store
 //! and the daemon's watch channels and never
 //! decide anything. Whatever a client sends, it gets an answer with a JSON body: a bad
@@ -22,6 +22,7 @@ mod host;
 mod id_tokens;
 mod listener;
 mod monitor;
+mod reservations;
 mod transactions;
 
 pub use listener::{ANSWER_TIMEOUT, MAX_CONNECTIONS, MAX_PER_ADDRESS};
@@ -120,6 +121,14 @@ pub fn router(state: HttpState) -> Router {
             get(id_tokens::get_one)
                 .put(id_tokens::put)
                 .delete(id_tokens::delete),
+        )
+        .route(
+            "/api/v1/reservations",
+            get(reservations::list).post(reservations::create),
+        )
+        .route(
+            "/api/v1/reservations/{id}",
+            axum::routing::delete(reservations::cancel),
         )
         .route(
             "/api/v1/chargers/{id}/remote-start",

@@ -314,6 +314,20 @@ pub enum ChargerEvent {
     Notify {
         events: Vec<NotifiedEvent>,
     },
+    /// 2.0.1 ReservationStatusUpdate (H04): the station ended a reservation itself.
+    ReservationStatus {
+        reservation_id: i32,
+        update: ReservationUpdate,
+    },
+}
+
+/// 2.0.1 ReservationUpdateStatusEnumType: why a station ended a reservation (H04).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReservationUpdate {
+    /// Its expiry time passed (H04.FR.01).
+    Expired,
+    /// The station removed it, e.g. its EVSE became Inoperative (H04.FR.02).
+    Removed,
 }
 
 /// One event of a 2.0.1 NotifyEvent.
@@ -541,9 +555,13 @@ pub enum ChargerCommand {
     },
     ReserveNow {
         reservation_id: i32,
+        /// `None`: any EVSE of the charger (1.6 connectorId 0, 2.0.1 no evseId).
         evse_id: Option<u32>,
         expiry: DateTime<Utc>,
         id_token: IdToken,
+        /// A group reservation: every card of this group may use it (1.6 parentIdTag,
+        /// 2.0.1 groupIdToken).
+        group_id: Option<String>,
     },
     CancelReservation {
         reservation_id: i32,

@@ -169,6 +169,11 @@ pub struct SiteState {
     /// The last transaction each charger ended: its late or resent messages bring no
     /// vehicle back.
     ended: HashMap<ChargerId, TxKey>,
+    /// Chargers that reported a Reserved connector and have not used the reservation
+    /// yet: kept out of the plan (no current), even when a vehicle is plugged in there,
+    /// until a transaction names its reservationId (1.6 §5.13, 2.0.1 H03) or the
+    /// connector becomes Available, Unavailable or Faulted (expired, cancelled).
+    reserved: HashSet<ChargerId>,
 }
 
 impl SiteState {
@@ -189,16 +194,29 @@ impl SiteState {
             departures: config.departures.clone(),
             status_known: HashSet::new(),
             ended: HashMap::new(),
+            reserved: HashSet::new(),
         }
     }
 
+    /// The site at `now`; a reserved charger shows no vehicle, so no plan gives it
+    /// current before its reservation is used.
     pub fn snapshot(&self, now: DateTime<Utc>) -> SiteSnapshot {
         let mut s = self.snapshot.clone();
         s.at = now;
-        for v in s.chargers.iter_mut().filter_map(|c| c.vehicle.as_mut()) {
-            vehicle::as_planned(v, now);
+        for c in &mut s.chargers {
+            if self.reserved.contains(&c.id) {
+                c.vehicle = None;
+            }
+            if let Some(v) = c.vehicle.as_mut() {
+                vehicle::as_planned(v, now);
+            }
         }
         s
+    }
+
+    /// Whether the charger is held by a reservation not used yet.
+    pub fn is_reserved(&self, charger: &ChargerId) -> bool {
+        self.reserved.contains(charger)
     }
 
     /// A non-charger load reading for a circuit (`None`: the grid connection);
@@ -240,6 +258,20 @@ impl SiteState {
         at: DateTime<Utc>,
         event: &ChargerEvent,
     ) -> bool {
+        // A transaction that names its reservation uses it: the charger takes part in
+        // the plan again.
+        let used = matches!(event, ChargerEvent::Transaction(tx)
+            if tx.reservation_id.is_some() && tx.phase != TxPhase::Ended)
+            && self.reserved.remove(charger);
+        self.apply_charger_event(charger, at, event) || used
+    }
+
+    fn apply_charger_event(
+        &mut self,
+        charger: &ChargerId,
+        at: DateTime<Utc>,
+        event: &ChargerEvent,
+    ) -> bool {
         let departures = &self.departures;
         let Some(c) = self.snapshot.chargers.iter_mut().find(|c| &c.id == charger) else {
             return false;
@@ -262,8 +294,10 @@ impl SiteState {
             }
             ChargerEvent::Status { status, .. } => {
                 self.status_known.insert(charger.clone());
-                apply_status(c, departures, charger, at, *status)
+                let held = hold_for_reservation(&mut self.reserved, charger, *status);
+                apply_status(c, departures, charger, at, *status) || held
             }
+
             ChargerEvent::Transaction(tx)
                 if tx.phase == TxPhase::Updated && tx.id_token.is_none() =>
             {
@@ -435,6 +469,23 @@ fn offline_chargers(config: &Config, circuits: &[CircuitNode]) -> Vec<ChargerSta
             }
         })
         .collect()
+}
+
+/// Whether a connector status changes the charger's reservation hold: `Reserved` starts
+/// it, a free or out-of-service connector (the reservation expired or was cancelled)
+/// ends it.
+fn hold_for_reservation(
+    reserved: &mut HashSet<ChargerId>,
+    charger: &ChargerId,
+    status: ConnectorStatus,
+) -> bool {
+    match status {
+        ConnectorStatus::Reserved => reserved.insert(charger.clone()),
+        ConnectorStatus::Available | ConnectorStatus::Unavailable | ConnectorStatus::Faulted => {
+            reserved.remove(charger)
+        }
+        _ => false,
+    }
 }
 
 /// A connector status: a vehicle plugs in with any status but the free ones. Returns

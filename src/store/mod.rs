@@ -1,7 +1,7 @@
 //! The store: one SQLite database (WAL) owned by one thread.
 //!
 //! Every record chargegate must not lose lives here: chargers, connectors, id tokens,
-//! transactions, meter samples, signed meter values (billing), the audit log and the downsampled grid-meter history. `Store` is a cheap handle; each call ships
+//! transactions, meter samples, signed meter values (billing), reservations, the audit log and the downsampled grid-meter history. `Store` is a cheap handle; each call ships
 //! a closure to the owner thread and awaits its result, so SQLite never blocks an async
 //! worker (STYLE.md §10). A CALLRESULT that acknowledges a charger's record is sent only
 //! after the record is committed here. Must never hold protocol knowledge: callers pass
@@ -14,6 +14,7 @@ mod id_tokens;
 mod meter_history;
 mod monitor;
 mod queries;
+mod reservations;
 mod schema;
 
 use std::path::Path;
@@ -29,6 +30,7 @@ pub use id_tokens::*;
 pub use meter_history::*;
 pub use monitor::*;
 pub use queries::*;
+pub use reservations::*;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

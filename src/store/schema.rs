@@ -238,6 +238,25 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX alerts_open ON alerts (kind, charger_id, meter_id, part)
         WHERE cleared_at IS NULL;
     "#,
+    // 9: reservations (`/api/v1/reservations`, store/reservations.rs). The id is the
+    // reservationId the charger gets: AUTOINCREMENT, so an id is never given out twice,
+    // not even after a restart. `evse_id` NULL: any EVSE of the charger.
+    r#"
+    CREATE TABLE reservations (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        charger_id      TEXT NOT NULL,
+        evse_id         INTEGER,
+        id_token        TEXT NOT NULL,
+        group_id        TEXT,
+        expires         TEXT NOT NULL,
+        state           TEXT NOT NULL,
+        charger_status  TEXT,
+        created_at      TEXT NOT NULL,
+        updated_at      TEXT NOT NULL,
+        transaction_id  INTEGER REFERENCES transactions(id)
+    );
+    CREATE INDEX reservations_open ON reservations (charger_id, state, expires);
+    "#,
 ];
 
 /// Sets the connection pragmas and applies pending migrations.

@@ -135,6 +135,7 @@ fn profile_reservation_and_list_commands(tx: TxKey) -> Vec<ChargerCommand> {
             evse_id: Some(1),
             expiry: Utc::now() + chrono::Duration::hours(1),
             id_token: token("GOOD"),
+            group_id: Some("FLEET".into()),
         },
         ChargerCommand::CancelReservation { reservation_id: 3 },
         ChargerCommand::SendLocalList {

@@ -26,6 +26,7 @@ mod package;
 mod planner_props;
 mod planner_scenarios;
 mod reload;
+mod reservations;
 mod site_liveness;
 mod site_metered;
 mod site_planned;

@@ -158,6 +158,7 @@ fn the_table_of_events_and_facts() {
                 token: Some(token("accepted")),
                 token_busy: true,
                 transaction: None,
+                ..Facts::default()
             },
             Decision::reply(
                 EventReply::Authorize {
@@ -174,6 +175,7 @@ fn the_table_of_events_and_facts() {
                 // Its own session: the concurrency check is Authorize's.
                 token_busy: true,
                 transaction: None,
+                ..Facts::default()
             },
             Decision {
                 reply: Reply::WithAssignedId {
@@ -582,7 +584,8 @@ fn needs_name_the_token_and_only_transactions_the_store_can_know() {
         needs(&start),
         Needs {
             token: Some("CARD".into()),
-            transaction: None
+            transaction: None,
+            reservations: true,
         }
     );
     let stop = ChargerEvent::Transaction(tx_event(TxPhase::Ended, Some(TxKey::Csms(4)), None));
@@ -730,6 +733,7 @@ fn any_facts() -> impl Strategy<Value = Facts> {
                 row,
                 evse_id: Some(evse),
             }),
+            ..Facts::default()
         })
 }
 

@@ -153,6 +153,7 @@ impl Changes {
             ChargerEvent::ChargingProfilesReport { .. } => "charging_profiles",
             ChargerEvent::SecurityEvent { .. } => "security",
             ChargerEvent::Notify { .. } => "notify",
+            ChargerEvent::ReservationStatus { .. } => "reservation",
         };
         let change = self.charger(&e.charger, e.at);
         if !change.changes.contains(&kind) {

@@ -233,6 +233,7 @@ fn authorization_request(command: &ChargerCommand) -> Result<(&'static str, Valu
             evse_id,
             expiry,
             id_token,
+            group_id,
         } => (
             "ReserveNow",
             to_json(&wire::ReserveNowRequest {
@@ -240,6 +241,11 @@ fn authorization_request(command: &ChargerCommand) -> Result<(&'static str, Valu
                 connector_id: evse_id.unwrap_or(0),
                 expiry_date: *expiry,
                 id_tag: bounded(&id_token.id).ok_or_else(refused)?,
+                // §5.13: a group reservation admits every idTag with this parent idTag.
+                parent_id_tag: match group_id {
+                    Some(g) => Some(bounded(g).ok_or_else(refused)?),
+                    None => None,
+                },
                 reservation_id: *reservation_id,
             }),
         ),
@@ -833,6 +839,7 @@ mod tests {
                     evse_id: None,
                     expiry: t("2026-03-01T09:00:00Z"),
                     id_token: tag("04A2B3C4"),
+                    group_id: None,
                 },
                 "ReserveNow",
                 json!({"connectorId": 0, "expiryDate": "2026-03-01T09:00:00.000Z", "idTag": "04A2B3C4", "reservationId": 11}),
@@ -843,9 +850,22 @@ mod tests {
                     evse_id: Some(2),
                     expiry: t("2026-03-01T09:00:00Z"),
                     id_token: tag("04A2B3C4"),
+                    group_id: None,
                 },
                 "ReserveNow",
                 json!({"connectorId": 2, "expiryDate": "2026-03-01T09:00:00.000Z", "idTag": "04A2B3C4", "reservationId": 12}),
+            ),
+            (
+                ChargerCommand::ReserveNow {
+                    reservation_id: 13,
+                    evse_id: Some(1),
+                    expiry: t("2026-03-01T09:00:00Z"),
+                    id_token: tag("FLEET"),
+                    group_id: Some("FLEET".into()),
+                },
+                "ReserveNow",
+                json!({"connectorId": 1, "expiryDate": "2026-03-01T09:00:00.000Z", "idTag": "FLEET",
+                    "parentIdTag": "FLEET", "reservationId": 13}),
             ),
             (
                 ChargerCommand::CancelReservation { reservation_id: 11 },
@@ -974,6 +994,7 @@ mod tests {
                 evse_id: None,
                 expiry: t("2026-03-01T09:00:00Z"),
                 id_token: tag(&too_long),
+                group_id: None,
             },
             ChargerCommand::SetConfiguration {
                 key: ConfigKey {
@@ -1151,6 +1172,7 @@ mod tests {
                     evse_id: None,
                     expiry: t("2026-03-01T09:00:00Z"),
                     id_token: tag("A"),
+                    group_id: None,
                 },
                 "ReserveNow",
             ),

@@ -418,7 +418,8 @@ fn event_action(event: &ChargerEvent) -> &'static str {
         | ChargerEvent::EvChargingNeeds(_)
         | ChargerEvent::ChargingLimit { .. }
         | ChargerEvent::ChargingProfilesReport { .. }
-        | ChargerEvent::Notify { .. } => "a 2.0.1-only event",
+        | ChargerEvent::Notify { .. }
+        | ChargerEvent::ReservationStatus { .. } => "a 2.0.1-only event",
     }
 }
 

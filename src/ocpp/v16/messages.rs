@@ -362,7 +362,7 @@ pub struct GetCompositeScheduleRequest {
     pub charging_rate_unit: Option<RateUnitWire>,
 }
 
-/// OCPP 1.6 §6.37. parentIdTag is never written: the model has no field for it.
+/// OCPP 1.6 §6.37.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReserveNowRequest {
@@ -370,6 +370,8 @@ pub struct ReserveNowRequest {
     #[serde(with = "crate::ocpp::time")]
     pub expiry_date: DateTime<Utc>,
     pub id_tag: Bounded<20>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_id_tag: Option<Bounded<20>>,
     pub reservation_id: i32,
 }
 

@@ -435,6 +435,7 @@ fn authorization_request(command: &ChargerCommand) -> Result<(&'static str, Valu
             evse_id,
             expiry,
             id_token,
+            group_id,
         } => (
             "ReserveNow",
             to_json(&ReserveNowRequest {
@@ -442,6 +443,15 @@ fn authorization_request(command: &ChargerCommand) -> Result<(&'static str, Valu
                 expiry_date_time: *expiry,
                 id_token: id_token_to_wire(id_token, IdTokenKind::Iso14443).ok_or_else(refused)?,
                 evse_id: *evse_id,
+                // H03.FR.08: a group reservation admits the cards of this group; a group
+                // is a Central token, as in idTokenInfo.groupIdToken (convert.rs).
+                group_id_token: match group_id {
+                    Some(g) => Some(IdTokenWire {
+                        id_token: bounded(g).ok_or_else(refused)?,
+                        kind: IdTokenKind::Central,
+                    }),
+                    None => None,
+                },
             }),
         ),
         // H02.
@@ -983,10 +993,24 @@ mod tests {
                     evse_id: Some(2),
                     expiry: t("2026-03-01T09:00:00Z"),
                     id_token: token("04A2B3C4", None),
+                    group_id: None,
                 },
                 "ReserveNow",
                 json!({"id": 4, "evseId": 2, "expiryDateTime": "2026-03-01T09:00:00.000Z",
                     "idToken": {"idToken": "04A2B3C4", "type": "ISO14443"}}),
+            ),
+            (
+                ChargerCommand::ReserveNow {
+                    reservation_id: 5,
+                    evse_id: None,
+                    expiry: t("2026-03-01T09:00:00Z"),
+                    id_token: token("DRIVER-1", None),
+                    group_id: Some("FLEET".into()),
+                },
+                "ReserveNow",
+                json!({"id": 5, "expiryDateTime": "2026-03-01T09:00:00.000Z",
+                    "idToken": {"idToken": "DRIVER-1", "type": "ISO14443"},
+                    "groupIdToken": {"idToken": "FLEET", "type": "Central"}}),
             ),
             (
                 ChargerCommand::CancelReservation { reservation_id: 4 },
@@ -1072,6 +1096,7 @@ mod tests {
                 evse_id: None,
                 expiry: t("2026-03-01T09:00:00Z"),
                 id_token: token(&"9".repeat(37), None),
+                group_id: None,
             },
             ChargerCommand::RemoteStop {
                 tx: TxKey::Charger("T".repeat(37)),
@@ -1301,6 +1326,7 @@ mod tests {
                     evse_id: None,
                     expiry: t("2026-03-01T09:00:00Z"),
                     id_token: token("A", None),
+                    group_id: None,
                 },
                 "ReserveNow",
                 json!({"status": "Occupied"}),

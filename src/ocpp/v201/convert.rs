@@ -14,14 +14,15 @@ use super::charging::profile_from_wire;
 use super::enums::{
     AttributeKind, AuthorizationStatusWire, ChargingNeedsStatus, ConnectorStatusWire,
     DataTransferStatusWire, IdTokenKind, Measurand, ReadingContext, RegistrationStatusWire,
-    TxPhaseWire,
+    ReservationUpdateWire, TxPhaseWire,
 };
 use super::messages::*;
 use super::to_json;
 use crate::ocpp::model::{
     AuthorizationStatus, ChargerEvent, ConnectorStatus, DataTransferStatus, EvChargingNeeds,
     EventReply, EvseRef, IdToken, IdTokenInfo, MAX_SAMPLE_MAGNITUDE, MeterSample, NotifiedEvent,
-    RegistrationStatus, ReportedVariable, SignedReading, TransactionEvent, TxKey, TxPhase,
+    RegistrationStatus, ReportedVariable, ReservationUpdate, SignedReading, TransactionEvent,
+    TxKey, TxPhase,
 };
 use crate::ocpp::rpc::{PayloadError, RpcErrorCode};
 use crate::ocpp::strings::Bounded;
@@ -310,6 +311,19 @@ pub fn notify_event(req: NotifyEventRequest) -> Result<ChargerEvent, PayloadErro
     Ok(ChargerEvent::Notify { events })
 }
 
+/// ReservationStatusUpdate (H04): the station ended a reservation on its own.
+pub fn reservation_status(
+    req: ReservationStatusUpdateRequest,
+) -> Result<ChargerEvent, PayloadError> {
+    Ok(ChargerEvent::ReservationStatus {
+        reservation_id: req.reservation_id,
+        update: match req.reservation_update_status {
+            ReservationUpdateWire::Expired => ReservationUpdate::Expired,
+            ReservationUpdateWire::Removed => ReservationUpdate::Removed,
+        },
+    })
+}
+
 /// DataTransfer, station to CSMS. `data` is any JSON in 2.0.1 but text in the model (and in 1.6): a
 /// JSON string is kept as its content, so a vendor's text reads the same in both versions;
 /// any other value (object, array, number, bool) is kept as its compact JSON text.
@@ -437,7 +451,8 @@ pub fn reply(event: &ChargerEvent, reply: &EventReply) -> Result<Value, PayloadE
             | ChargerEvent::ChargingLimit { .. }
             | ChargerEvent::ChargingProfilesReport { .. }
             | ChargerEvent::SecurityEvent { .. }
-            | ChargerEvent::Notify { .. },
+            | ChargerEvent::Notify { .. }
+            | ChargerEvent::ReservationStatus { .. },
             EventReply::Empty,
         ) => to_json(&EmptyResponse {}),
         _ => return Err(mismatch(event, reply)),
@@ -626,6 +641,15 @@ mod tests {
             (
                 "NotifyEvent",
                 ChargerEvent::Notify { events: vec![] },
+                EventReply::Empty,
+                json!({}),
+            ),
+            (
+                "ReservationStatusUpdate",
+                event(
+                    "ReservationStatusUpdate",
+                    json!({"reservationId": 3, "reservationUpdateStatus": "Expired"}),
+                ),
                 EventReply::Empty,
                 json!({}),
             ),

@@ -292,6 +292,11 @@ wire_enum!(
 );
 
 wire_enum!(
+    /// ReservationStatusUpdateRequest reservationUpdateStatus (H04).
+    ReservationUpdateWire { Expired, Removed }
+);
+
+wire_enum!(
     /// CancelReservationResponse status.
     CancelReservationStatus { Accepted, Rejected }
 );
@@ -574,6 +579,11 @@ mod tests {
                     CancelReservationStatus::ALL,
                     CancelReservationStatus::as_str,
                 ),
+            ),
+            (
+                "ReservationStatusUpdateRequest",
+                "ReservationUpdateStatusEnumType",
+                ours(ReservationUpdateWire::ALL, ReservationUpdateWire::as_str),
             ),
             (
                 "SendLocalListResponse",

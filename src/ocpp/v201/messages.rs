@@ -368,6 +368,14 @@ pub struct DataTransferResponse {
     pub data: Option<Value>,
 }
 
+/// ReservationStatusUpdateRequest (H04).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReservationStatusUpdateRequest {
+    pub reservation_id: i32,
+    pub reservation_update_status: ReservationUpdateWire,
+}
+
 /// The empty response object (`{}`) of StatusNotification, MeterValues, NotifyReport, ...
 #[derive(Debug, Clone, Serialize)]
 pub struct EmptyResponse {}
@@ -520,6 +528,8 @@ pub struct ReserveNowRequest {
     pub id_token: IdTokenWire,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evse_id: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_id_token: Option<IdTokenWire>,
 }
 
 #[derive(Debug, Serialize)]

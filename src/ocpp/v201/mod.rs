@@ -86,14 +86,14 @@ pub fn decode_call(action: &str, payload: Value) -> Result<ChargerEvent, Payload
         A::NotifyEvent => convert::notify_event(parse(payload)?),
         A::NotifyReport => convert::notify_report(parse(payload)?),
         A::ReportChargingProfiles => convert::charging_profiles_report(parse(payload)?),
+        A::ReservationStatusUpdate => convert::reservation_status(parse(payload)?),
         A::SecurityEventNotification => convert::security_event(parse(payload)?),
         A::StatusNotification => convert::status(parse(payload)?),
         A::TransactionEvent => convert::transaction(parse(payload)?),
         // Defined by 2.0.1, not handled by chargegate: certificate and ISO 15118 contract
         // management (functional blocks A and M), display messages (O), customer
-        // information and monitoring reports (N), local firmware publishing (L), the
-        // reservation status update (H; a reservation simply lapses for us), and the EV's
-        // own schedule and cleared external limits (K), which the planner does not use.
+        // information and monitoring reports (N), local firmware publishing (L), and the
+        // EV's own schedule and cleared external limits (K), which the planner does not use.
         A::ClearedChargingLimit
         | A::Get15118EVCertificate
         | A::GetCertificateStatus
@@ -102,7 +102,6 @@ pub fn decode_call(action: &str, payload: Value) -> Result<ChargerEvent, Payload
         | A::NotifyEVChargingSchedule
         | A::NotifyMonitoringReport
         | A::PublishFirmwareStatusNotification
-        | A::ReservationStatusUpdate
         | A::SignCertificate => Err(PayloadError::new(
             RpcErrorCode::NotSupported,
             format!("{action} is not handled by this CSMS"),
@@ -505,6 +504,14 @@ mod tests {
                 },
             ),
             (
+                "ReservationStatusUpdate",
+                json!({"reservationId": 7, "reservationUpdateStatus": "Removed"}),
+                ChargerEvent::ReservationStatus {
+                    reservation_id: 7,
+                    update: ReservationUpdate::Removed,
+                },
+            ),
+            (
                 "DataTransfer",
                 json!({"vendorId": "com.alfen", "messageId": "Socket", "data": {"slot": 1, "on": true}}),
                 ChargerEvent::DataTransfer {
@@ -721,8 +728,8 @@ mod tests {
             ("SignCertificate", json!({"csr": "x"}), NotSupported),
             (
                 "ReservationStatusUpdate",
-                json!({"reservationId": 1, "reservationUpdateStatus": "Expired"}),
-                NotSupported,
+                json!({"reservationId": 1, "reservationUpdateStatus": "Cancelled"}),
+                PropertyConstraintViolation,
             ),
             ("NotifyEVChargingSchedule", json!({}), NotSupported),
         ];
