@@ -45,6 +45,7 @@ pub fn look_up(c: &Connection, charger: &str, needs: &Needs) -> Result<Facts, St
         token,
         token_busy,
         transaction,
+        operator_accepted: needs.operator_accepted && store::operator_accepted(c, charger)?,
     })
 }
 
@@ -113,6 +114,11 @@ fn write_one(
         Write::Note { kind, detail, .. } => {
             store::charger_event(c, charger, kind, detail, now)?;
         }
+        Write::DeviceStatus {
+            kind,
+            request_id,
+            status,
+        } => store::device_status(c, charger, *kind, *request_id, status, now)?,
         Write::Samples {
             evse_id,
             transaction,

@@ -9,10 +9,12 @@
 
 mod audit;
 mod billing;
+mod devices;
 mod id_tokens;
 mod meter_history;
 mod monitor;
 mod queries;
+mod reports;
 mod schema;
 
 use std::path::Path;
@@ -23,10 +25,12 @@ use tokio::sync::oneshot;
 
 pub use audit::*;
 pub use billing::*;
+pub use devices::*;
 pub use id_tokens::*;
 pub use meter_history::*;
 pub use monitor::*;
 pub use queries::*;
+pub use reports::*;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

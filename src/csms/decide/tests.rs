@@ -157,6 +157,7 @@ fn the_table_of_events_and_facts() {
                 token: Some(token("accepted")),
                 token_busy: true,
                 transaction: None,
+                operator_accepted: false,
             },
             Decision::reply(
                 EventReply::Authorize {
@@ -173,6 +174,7 @@ fn the_table_of_events_and_facts() {
                 // Its own session: the concurrency check is Authorize's.
                 token_busy: true,
                 transaction: None,
+                operator_accepted: false,
             },
             Decision {
                 reply: Reply::WithAssignedId {
@@ -581,7 +583,8 @@ fn needs_name_the_token_and_only_transactions_the_store_can_know() {
         needs(&start),
         Needs {
             token: Some("CARD".into()),
-            transaction: None
+            transaction: None,
+            operator_accepted: false,
         }
     );
     let stop = ChargerEvent::Transaction(tx_event(TxPhase::Ended, Some(TxKey::Csms(4)), None));
@@ -728,6 +731,7 @@ fn any_facts() -> impl Strategy<Value = Facts> {
                 row,
                 evse_id: Some(evse),
             }),
+            operator_accepted: false,
         })
 }
 

@@ -226,6 +226,7 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
         | C::SendLocalList { .. }
         | C::GetLocalListVersion
         | C::ClearCache => authorization_request(command),
+        C::UpdateFirmware { .. } | C::GetLog { .. } => super::device::encode(command),
         // P01.
         C::DataTransfer {
             vendor_id,
@@ -564,6 +565,9 @@ pub fn decode_reply(
                 accepted: status == "Accepted",
                 data: response.data,
             }
+        }
+        ChargerCommand::UpdateFirmware { .. } | ChargerCommand::GetLog { .. } => {
+            super::device::decode_reply(command, payload)?
         }
         ChargerCommand::GetLocalListVersion => {
             let response: GetLocalListVersionResponse = parse(payload)?;
