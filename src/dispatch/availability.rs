@@ -48,15 +48,21 @@ fn inoperative(evse_id: u32, connector_id: u32) -> ChargerCommand {
     }
 }
 
+/// A charger's last boot and the scopes sent again since.
+#[derive(Debug)]
+struct SinceBoot {
+    at: DateTime<Utc>,
+    sent: HashSet<(u32, u32)>,
+}
+
 async fn serve(
     mut events: broadcast::Receiver<SiteEvent>,
     chargers: Chargers,
     store: Store,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    // Per charger: when it last booted and the scopes sent again since; present once it
-    // booted while chargegate watched.
-    let mut since_boot: HashMap<ChargerId, (DateTime<Utc>, HashSet<(u32, u32)>)> = HashMap::new();
+    // Per charger, once it booted while chargegate watched.
+    let mut since_boot: HashMap<ChargerId, SinceBoot> = HashMap::new();
     loop {
         let event = tokio::select! {
             _ = shutdown.changed() => break,
@@ -73,7 +79,11 @@ async fn serve(
             // A 2.0.1 boot the CSMS triggered (F06) is no reboot: nothing was forgotten.
             ChargerEvent::Boot { reason, .. } if reason.as_deref() == Some("Triggered") => continue,
             ChargerEvent::Boot { .. } => {
-                since_boot.insert(event.charger.clone(), (event.at, HashSet::new()));
+                let boot = SinceBoot {
+                    at: event.at,
+                    sent: HashSet::new(),
+                };
+                since_boot.insert(event.charger.clone(), boot);
                 continue;
             }
             ChargerEvent::Status {
@@ -85,7 +95,7 @@ async fn serve(
         };
         // Only after a boot, and only what was set before it: a reconnect without a boot is
         // the charger carrying on, and a setting since is the charger's to apply.
-        let Some((booted, sent)) = since_boot.get_mut(&event.charger) else {
+        let Some(SinceBoot { at: booted, sent }) = since_boot.get_mut(&event.charger) else {
             continue;
         };
         let (id, before) = (event.charger.to_string(), *booted);

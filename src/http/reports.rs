@@ -29,6 +29,7 @@ pub struct Report {
 
 /// 2.0.1 ReportBaseEnumType.
 #[derive(Debug, Clone, Copy, Deserialize)]
+#[allow(clippy::enum_variant_names, reason = "the schema's words")]
 enum Base {
     ConfigurationInventory,
     FullInventory,
