@@ -328,6 +328,12 @@ fn spawn_dispatch(
         clock,
         shutdown_rx.clone(),
     ));
+    // What the operator set Inoperative stays so across the chargers' reboots (issue 10).
+    tokio::spawn(dispatch::availability::run(
+        csms,
+        chargers.clone(),
+        shutdown_rx.clone(),
+    ));
     let (dispatch_input, dispatch_input_rx) = watch::channel(DispatchInput::default());
     let (dispatch_loop, accounting) = dispatch::task::run(
         csms,

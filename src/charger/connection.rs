@@ -24,8 +24,10 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use super::handshake::Admitted;
 use super::registry::{Chargers, CommandError, CommandRequest};
 use crate::clock::Clock;
-use crate::csms::{ChargerContext, Csms, CsmsError};
-use crate::ocpp::model::{ChargerCommand, CommandReply, OcppVersion};
+use crate::csms::{Admission, ChargerContext, Csms, CsmsError};
+use crate::ocpp::model::{
+    ChargerCommand, CommandReply, EventReply, OcppVersion, RegistrationStatus,
+};
 use crate::ocpp::rpc::{self, Frame, RpcErrorCode};
 use crate::ocpp::session::{Incoming, RpcSession};
 use crate::store::{self, AuditRecord};
@@ -73,14 +75,16 @@ pub async fn serve<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let ctx = ChargerContext {
+    let mut ctx = ChargerContext {
         id: admitted.id.clone(),
         version: admitted.version,
         admission: admitted.admission,
     };
     let mut registration = chargers.register(&ctx.id, ctx.version);
-    if let Err(e) = csms.connected(&ctx, limits.clock.now()).await {
-        tracing::error!(charger = %ctx.id, "cannot record the connection: {e}");
+    match csms.connected(&ctx, limits.clock.now()).await {
+        // A Pending charger the operator accepted at run time (`csms::Admission`).
+        Ok(admission) => ctx.admission = admission,
+        Err(e) => tracing::error!(charger = %ctx.id, "cannot record the connection: {e}"),
     }
     tracing::info!(charger = %ctx.id, version = ctx.version.subprotocol(), admission = ?ctx.admission, "charger connected");
     // Message ids carry the connection's start so that they never repeat across reconnects.
@@ -263,6 +267,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
+    /// A Pending connection whose boot was Accepted (the operator accepted the charger
+    /// meanwhile) has its later events processed.
+    fn accepted_at_boot(&mut self, reply: &EventReply) {
+        if self.ctx.admission == Admission::Pending
+            && matches!(
+                reply,
+                EventReply::Boot {
+                    status: RegistrationStatus::Accepted,
+                    ..
+                }
+            )
+        {
+            tracing::info!(charger = %self.ctx.id, "accepted by the operator at run time");
+            self.ctx.admission = Admission::Accepted;
+        }
+    }
+
     async fn on_call(
         &mut self,
         id: String,
@@ -286,18 +307,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 .handle(&self.ctx, &event, self.limits.clock.now())
                 .await
             {
-                Ok(reply) => match crate::ocpp::encode_reply(version, &event, &reply) {
-                    Ok(payload) => rpc::call_result(&id, &payload),
-                    Err(e) => {
-                        tracing::error!(charger = %self.ctx.id, action, "cannot encode our reply: {e}");
-                        rpc::call_error(
-                            version,
-                            &id,
-                            RpcErrorCode::InternalError,
-                            "reply could not be encoded",
-                        )
+                Ok(reply) => {
+                    self.accepted_at_boot(&reply);
+                    match crate::ocpp::encode_reply(version, &event, &reply) {
+                        Ok(payload) => rpc::call_result(&id, &payload),
+                        Err(e) => {
+                            tracing::error!(charger = %self.ctx.id, action, "cannot encode our reply: {e}");
+                            rpc::call_error(
+                                version,
+                                &id,
+                                RpcErrorCode::InternalError,
+                                "reply could not be encoded",
+                            )
+                        }
                     }
-                },
+                }
                 Err(CsmsError::NotAccepted) => rpc::call_error(
                     version,
                     &id,

@@ -60,6 +60,7 @@ pub fn look_up(
         transaction,
         reservations,
         evses,
+        operator_accepted: needs.operator_accepted && store::operator_accepted(c, charger)?,
     })
 }
 
@@ -132,6 +133,11 @@ fn write_one(
         Write::Note { kind, detail, .. } => {
             store::charger_event(c, charger, kind, detail, now)?;
         }
+        Write::DeviceStatus {
+            kind,
+            request_id,
+            status,
+        } => store::device_status(c, charger, *kind, *request_id, status, now)?,
         Write::Samples {
             evse_id,
             transaction,

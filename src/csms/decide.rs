@@ -16,7 +16,7 @@ use crate::ocpp::model::{
     ChargerEvent, DataTransferStatus, EventReply, IdTokenInfo, MeterSample, RegistrationStatus,
     SignedReading, TransactionEvent, TxKey, TxPhase,
 };
-use crate::store::{BootRecord, ClosedBy, ReservationRecord, TokenRecord};
+use crate::store::{BootRecord, ClosedBy, DeviceRequestKind, ReservationRecord, TokenRecord};
 
 /// What must be read from the store before deciding on an event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -27,6 +27,8 @@ pub struct Needs {
     pub transaction: Option<TxKey>,
     /// The charger's open reservations and its EVSEs (`reservations::held_against`).
     pub reservations: bool,
+    /// Whether the operator accepted the charger at run time (a boot of a Pending one).
+    pub operator_accepted: bool,
 }
 
 /// What the store said about `Needs`.
@@ -42,6 +44,8 @@ pub struct Facts {
     pub reservations: Vec<ReservationRecord>,
     /// The EVSEs the charger has reported a status for.
     pub evses: Vec<u32>,
+    /// The operator accepted the charger at run time (`POST .../accept`).
+    pub operator_accepted: bool,
 }
 
 /// A transaction the store knows, as far as the rules need it.
@@ -80,6 +84,12 @@ pub enum Write {
         kind: &'static str,
         detail: String,
         severity: Severity,
+    },
+    /// A status the charger reported on a firmware update or a log upload.
+    DeviceStatus {
+        kind: DeviceRequestKind,
+        request_id: Option<i32>,
+        status: String,
     },
     /// Samples (normalised), linked to a transaction's row when one is known.
     Samples {
@@ -214,10 +224,14 @@ impl Decision {
 /// What `decide` needs looked up for `event`.
 pub fn needs(event: &ChargerEvent) -> Needs {
     match event {
+        ChargerEvent::Boot { .. } => Needs {
+            operator_accepted: true,
+            ..Needs::default()
+        },
         ChargerEvent::Authorize { id_token } => Needs {
             token: Some(id_token.id.clone()),
-            transaction: None,
             reservations: true,
+            ..Needs::default()
         },
         ChargerEvent::Transaction(tx) => Needs {
             token: tx.id_token.as_ref().map(|t| t.id.clone()),
@@ -226,11 +240,13 @@ pub fn needs(event: &ChargerEvent) -> Needs {
                 _ => None,
             },
             reservations: tx.phase != TxPhase::Ended,
+            operator_accepted: false,
         },
         ChargerEvent::MeterValues { tx, .. } => Needs {
             token: None,
             transaction: tx.clone(),
             reservations: false,
+            operator_accepted: false,
         },
         _ => Needs::default(),
     }
@@ -258,8 +274,16 @@ pub fn decide(
             serial,
             firmware,
             reason,
-        } => boot(ctx.admission, policy, vendor, model, serial, firmware, now)
-            .closing_stale_on_boot(reason.as_deref()),
+        } => {
+            // A Pending charger the operator accepted since it connected is accepted now
+            // (OCPP 1.6 §4.2.1, 2.0.1 B02: its next BootNotification gets Accepted).
+            let admission = match ctx.admission {
+                Admission::Pending if facts.operator_accepted => Admission::Accepted,
+                other => other,
+            };
+            boot(admission, policy, vendor, model, serial, firmware, now)
+                .closing_stale_on_boot(reason.as_deref())
+        }
         ChargerEvent::Heartbeat => Decision::reply(
             EventReply::Heartbeat { current_time: now },
             vec![Write::Seen],
@@ -310,14 +334,42 @@ pub fn decide(
                 data: None,
             },
         ),
-        ChargerEvent::DiagnosticsStatus { status, .. } => {
-            Decision::note("DiagnosticsStatus", status.clone(), Severity::Info, empty)
+        ChargerEvent::DiagnosticsStatus { status, request_id } => {
+            device_status(DeviceRequestKind::Log, status, *request_id)
         }
-        ChargerEvent::FirmwareStatus { status, .. } => {
-            Decision::note("FirmwareStatus", status.clone(), Severity::Info, empty)
+        ChargerEvent::FirmwareStatus { status, request_id } => {
+            device_status(DeviceRequestKind::Firmware, status, *request_id)
         }
         other => notice(other),
     })
+}
+
+/// A firmware or log status: kept in the charger's event log with its time (the history)
+/// and as the request's latest status (the API's `firmware_update` / `log_upload`).
+fn device_status(kind: DeviceRequestKind, status: &str, request_id: Option<i32>) -> Decision {
+    let note = match kind {
+        DeviceRequestKind::Firmware => "FirmwareStatus",
+        DeviceRequestKind::Log => "DiagnosticsStatus",
+    };
+    let detail = match request_id {
+        Some(id) => format!("{status} (request {id})"),
+        None => status.to_string(),
+    };
+    Decision::reply(
+        EventReply::Empty,
+        vec![
+            Write::Note {
+                kind: note,
+                detail,
+                severity: Severity::Info,
+            },
+            Write::DeviceStatus {
+                kind,
+                request_id,
+                status: status.to_string(),
+            },
+        ],
+    )
 }
 
 /// The events that are only logged: reports and notices the CSMS does not act on yet.
@@ -411,7 +463,7 @@ fn boot(
     now: DateTime<Utc>,
 ) -> Decision {
     let (status, interval_s, registration) = match admission {
-        Admission::Known => (
+        Admission::Known | Admission::Accepted => (
             RegistrationStatus::Accepted,
             policy.heartbeat_interval_s,
             "accepted",

@@ -8,6 +8,7 @@
 mod apply;
 pub mod decide;
 pub mod reservations;
+pub mod reports;
 pub mod rules;
 
 use std::collections::HashMap;
@@ -29,6 +30,11 @@ pub enum Admission {
     /// Not listed, admitted because `unknown-chargers = "pending"`: it gets Pending at boot
     /// and nothing else is processed until the operator adds it.
     Pending,
+    /// Not listed, but the operator accepted it at run time (`POST
+    /// /api/v1/chargers/<id>/accept`, kept in the store): Accepted at boot and its events
+    /// processed. It is in no circuit of the site file, so the baseline and dispatch leave
+    /// it alone (they serve `Known` chargers) until it is added there.
+    Accepted,
 }
 
 /// The per-connection facts the rules need.
@@ -87,6 +93,9 @@ pub struct Csms {
     policy: Arc<RegistrationPolicy>,
     events: broadcast::Sender<SiteEvent>,
     connections: broadcast::Sender<ConnectionEvent>,
+    /// NotifyReport parts in assembly (`reports`); locked only on the store thread, for
+    /// one part at a time.
+    reports: Arc<std::sync::Mutex<reports::Assembler>>,
 }
 
 impl Csms {
@@ -98,6 +107,7 @@ impl Csms {
             policy: Arc::new(policy),
             events,
             connections,
+            reports: Arc::default(),
         }
     }
 
@@ -158,19 +168,34 @@ impl Csms {
             .await
     }
 
+    /// Records the connection and returns the admission it has: a Pending charger the
+    /// operator accepted (`store::operator_accepted`) is `Accepted`, so a charger that
+    /// reconnects without booting again (1.6 allows it) has its events processed.
     pub async fn connected(
         &self,
         ctx: &ChargerContext,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Admission, StoreError> {
         let id = ctx.id.to_string();
         let version = ctx.version.subprotocol();
+        let pending = ctx.admission == Admission::Pending;
         let result = self
             .store
-            .call(move |c| store::charger_connected(c, &id, version, now))
+            .call(move |c| {
+                store::charger_connected(c, &id, version, now)?;
+                Ok(pending && store::operator_accepted(c, &id)?)
+            })
             .await;
-        self.announce(ctx, true, now);
-        result
+        let admission = match result {
+            Ok(true) => Admission::Accepted,
+            _ => ctx.admission,
+        };
+        let announced = ChargerContext {
+            admission,
+            ..ctx.clone()
+        };
+        self.announce(&announced, true, now);
+        result.map(|_| admission)
     }
 
     pub async fn disconnected(
@@ -197,11 +222,12 @@ impl Csms {
     ) -> Result<EventReply, CsmsError> {
         // Look-up, decision and writes in one store call: one round trip per event, and
         // no other charger's write between the facts read and the records written.
-        let (id, ctx_owned, policy, owned) = (
+        let (id, ctx_owned, policy, owned, assembler) = (
             ctx.id.to_string(),
             ctx.clone(),
             Arc::clone(&self.policy),
             event.clone(),
+            Arc::clone(&self.reports),
         );
         let outcome = self
             .store
@@ -214,6 +240,7 @@ impl Csms {
                     Err(refused) => return Ok(Err(refused)),
                 };
                 let applied = apply::write(c, &id, &decision.writes, now)?;
+                assemble_report(c, &id, &owned, &assembler, now)?;
                 Ok(Ok((decision, applied)))
             })
             .await??;
@@ -243,6 +270,55 @@ impl Csms {
             event: event.clone(),
         });
         Ok(reply)
+    }
+}
+
+/// Adds a NotifyReport part to its report, if chargegate asked for that report
+/// (`store::report_open`), and stores where the report stands: the whole report once
+/// complete, before the last part is acknowledged. A part of a report nobody asked for is
+/// only in the event log (`decide`).
+fn assemble_report(
+    c: &rusqlite::Connection,
+    charger: &str,
+    event: &ChargerEvent,
+    assembler: &std::sync::Mutex<reports::Assembler>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let ChargerEvent::Report {
+        request_id,
+        seq_no,
+        more_to_follow,
+        variables,
+    } = event
+    else {
+        return Ok(());
+    };
+    if !store::report_open(c, charger, *request_id)? {
+        return Ok(());
+    }
+    // A poisoned lock only means another part's assembly panicked; the map is still whole.
+    let outcome = assembler
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .add(
+            charger,
+            *request_id,
+            *seq_no,
+            *more_to_follow,
+            variables,
+            now,
+        );
+    match outcome {
+        reports::PartOutcome::Incomplete { parts } => {
+            store::report_progress(c, charger, *request_id, parts, now)
+        }
+        reports::PartOutcome::Complete { parts, variables } => {
+            store::report_complete(c, charger, *request_id, parts, &variables, now)
+        }
+        reports::PartOutcome::Refused(why) => {
+            tracing::warn!(charger, request_id, "report dropped: {why}");
+            store::report_failed(c, charger, *request_id, &why, now)
+        }
     }
 }
 

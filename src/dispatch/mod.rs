@@ -8,6 +8,7 @@
 //! boot. Deciding code (`round`, `profile`) is pure; `task`, `input` and `baseline` are thin
 //! loops.
 
+pub mod availability;
 pub mod baseline;
 pub mod input;
 pub mod local_list;

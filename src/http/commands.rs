@@ -50,8 +50,8 @@ pub(super) const ID_TOKEN_TYPES: &[&str] = &[
 
 /// The charger a command goes to: named in the path, known, and connected now.
 pub(super) struct Target {
-    pub(super) id: ChargerId,
-    pub(super) version: OcppVersion,
+    pub id: ChargerId,
+    pub version: OcppVersion,
 }
 
 impl HttpState {
@@ -90,7 +90,7 @@ impl HttpState {
         }
     }
 
-    async fn send(
+    pub(super) async fn send(
         &self,
         target: &Target,
         command: ChargerCommand,
@@ -122,7 +122,7 @@ pub(super) fn command_error(id: &ChargerId, name: &str, e: CommandError) -> ApiE
 }
 
 /// The charger's answer as JSON: its status word and whether it means "done or will do".
-fn reply_json(reply: &CommandReply) -> Value {
+pub(super) fn reply_json(reply: &CommandReply) -> Value {
     match reply {
         CommandReply::Status { status, accepted } => {
             json!({"status": status, "accepted": accepted})
@@ -142,6 +142,11 @@ fn reply_json(reply: &CommandReply) -> Value {
             accepted,
             data,
         } => json!({"status": status, "accepted": accepted, "data": data}),
+        CommandReply::Log {
+            status,
+            accepted,
+            file_name,
+        } => json!({"status": status, "accepted": accepted, "file_name": file_name}),
     }
 }
 
@@ -210,6 +215,7 @@ macro_rules! try_response {
         }
     };
 }
+pub(super) use try_response;
 
 /// `POST .../remote-start` `{"evse": 1, "id_token": "...", "id_token_type": "ISO14443"}`.
 #[derive(Debug, Deserialize)]
@@ -495,7 +501,28 @@ pub async fn availability(
         evse,
         operative: request.operative,
     };
-    state.command(&target, command, holder.as_deref()).await
+    let reply = match state.send(&target, command, holder.as_deref()).await {
+        Ok(reply) => reply,
+        Err(e) => return e.into_response(),
+    };
+    // Kept when the charger took it (Accepted or Scheduled), so that it is sent again if
+    // the charger forgets it in a reboot (`dispatch::availability`).
+    if reply.is_accepted() {
+        let (charger, now) = (target.id.to_string(), state.clock_now());
+        let (evse_id, connector_id) =
+            evse.map_or((0, 0), |e| (e.evse_id, e.connector_id.unwrap_or(0)));
+        let operative = request.operative;
+        let stored = state
+            .store
+            .call(move |c| {
+                store::set_availability(c, &charger, evse_id, connector_id, operative, now)
+            })
+            .await;
+        if let Err(e) = stored {
+            tracing::warn!("availability not stored: {e}");
+        }
+    }
+    Json(reply_json(&reply)).into_response()
 }
 
 /// `POST .../trigger` `{"message": "MeterValues", "evse": null}`.

@@ -18,11 +18,13 @@ mod alerts;
 mod api;
 mod auth;
 mod commands;
+mod devices;
 mod host;
 mod id_tokens;
 mod listener;
 mod monitor;
 mod reservations;
+mod reports;
 mod transactions;
 
 pub use listener::{ANSWER_TIMEOUT, MAX_CONNECTIONS, MAX_PER_ADDRESS};
@@ -152,6 +154,14 @@ pub fn router(state: HttpState) -> Router {
         .route(
             "/api/v1/chargers/{id}/data-transfer",
             post(commands::data_transfer),
+        )
+        .route("/api/v1/chargers/{id}/firmware", post(devices::firmware))
+        .route("/api/v1/chargers/{id}/logs", post(devices::logs))
+        .route("/api/v1/chargers/{id}/accept", post(devices::accept))
+        .route("/api/v1/chargers/{id}/report", post(reports::request))
+        .route(
+            "/api/v1/chargers/{id}/report/{request_id}",
+            get(reports::get),
         )
         .route(
             "/api/v1/chargers/{id}/configuration",

@@ -581,6 +581,34 @@ pub enum ChargerCommand {
         message_id: Option<String>,
         data: Option<serde_json::Value>,
     },
+    /// A firmware update from `location` (1.6 §5.19 UpdateFirmware; 2.0.1 L01/L02, signed
+    /// firmware). 1.6 refuses what it cannot carry (`install_at`, a certificate or a
+    /// signature) with `NotInVersion`: a signed update sent unsigned is another update.
+    UpdateFirmware {
+        /// 2.0.1 requestId, echoed in FirmwareStatusNotification; ignored by 1.6.
+        request_id: i32,
+        /// An absolute URL the charger downloads from (http, https, ftp, ftps, sftp).
+        location: String,
+        retrieve_at: DateTime<Utc>,
+        /// 2.0.1 only.
+        install_at: Option<DateTime<Utc>>,
+        /// 2.0.1 only: the PEM certificate the firmware was signed with, and the signature
+        /// (base64).
+        signing_certificate: Option<String>,
+        signature: Option<String>,
+        /// How often and how far apart (s) the charger retries the download.
+        retries: Option<u32>,
+        retry_interval_s: Option<u32>,
+    },
+    /// A log upload to `location` (1.6 §5.8 GetDiagnostics; 2.0.1 N01 GetLog). 1.6 has no
+    /// security log (`NotInVersion`).
+    GetLog {
+        /// 2.0.1 requestId, echoed in LogStatusNotification; ignored by 1.6.
+        request_id: i32,
+        /// 2.0.1 SecurityLog; `false` is the diagnostics log.
+        security: bool,
+        location: String,
+    },
 }
 
 impl ChargerCommand {
@@ -606,6 +634,8 @@ impl ChargerCommand {
             ChargerCommand::GetLocalListVersion => "GetLocalListVersion",
             ChargerCommand::ClearCache => "ClearCache",
             ChargerCommand::DataTransfer { .. } => "DataTransfer",
+            ChargerCommand::UpdateFirmware { .. } => "UpdateFirmware",
+            ChargerCommand::GetLog { .. } => "GetDiagnostics",
         }
     }
 }
@@ -643,6 +673,13 @@ pub enum CommandReply {
         accepted: bool,
         data: Option<serde_json::Value>,
     },
+    /// GetDiagnostics / GetLog: the status word (1.6 has none: `Accepted`) and the name of
+    /// the file the charger will upload, if it said (1.6: none when it has no diagnostics).
+    Log {
+        status: String,
+        accepted: bool,
+        file_name: Option<String>,
+    },
 }
 
 /// The status words that mean the charger did, or will do, what was asked; the same words
@@ -667,7 +704,9 @@ impl CommandReply {
             CommandReply::Status { accepted, .. } => *accepted,
             CommandReply::Configuration { .. } | CommandReply::LocalListVersion(_) => true,
             CommandReply::CompositeSchedule { accepted, .. } => *accepted,
-            CommandReply::DataTransfer { accepted, .. } => *accepted,
+            CommandReply::DataTransfer { accepted, .. } | CommandReply::Log { accepted, .. } => {
+                *accepted
+            }
         }
     }
 }

@@ -236,6 +236,9 @@ pub fn answer(
         "GetVariables" if !v16 => get_variables(accept, payload, state),
         "SetVariables" if !v16 => set_variables(accept, payload, state),
         "GetBaseReport" if !v16 => get_base_report(accept, payload, state, now),
+        "UpdateFirmware" => update_firmware(version, accept, payload),
+        "GetDiagnostics" if v16 => get_log(version, accept, payload, state),
+        "GetLog" if !v16 => get_log(version, accept, payload, state),
         "TriggerMessage" => trigger(version, accept, payload, state, now),
         _ => Answer::Error {
             code: RpcErrorCode::NotSupported,
@@ -519,7 +522,7 @@ fn set_variables(accept: bool, payload: &Value, state: &mut ChargerState) -> Ans
     result(json!({ "setVariableResult": results }))
 }
 
-/// 2.0.1: every variable follows in one NotifyReport.
+/// 2.0.1: every variable follows in NotifyReport parts of `REPORT_PART` entries.
 fn get_base_report(
     accept: bool,
     payload: &Value,
@@ -541,16 +544,103 @@ fn get_base_report(
             })
         })
         .collect();
-    let notify = json!({
-        "requestId": int(payload, "requestId").unwrap_or(0),
-        "generatedAt": timestamp(now),
-        "seqNo": 0,
-        "tbc": false,
-        "reportData": report,
-    });
+    // In parts of `REPORT_PART` entries, as a station splits a large report (B07.FR.03:
+    // seqNo from 0, tbc true on all but the last).
+    let chunks: Vec<&[Value]> = report.chunks(REPORT_PART).collect();
+    let last = chunks.len().saturating_sub(1);
+    let follow_ups = chunks
+        .iter()
+        .enumerate()
+        .map(|(seq, part)| {
+            let notify = json!({
+                "requestId": int(payload, "requestId").unwrap_or(0),
+                "generatedAt": timestamp(now),
+                "seqNo": seq,
+                "tbc": seq != last,
+                "reportData": part,
+            });
+            ("NotifyReport".to_string(), notify)
+        })
+        .collect();
     Answer::Result {
         payload: json!({ "status": "Accepted" }),
-        follow_ups: vec![("NotifyReport".to_string(), notify)],
+        follow_ups,
+    }
+}
+
+/// Entries per NotifyReport part.
+const REPORT_PART: usize = 4;
+
+/// The notifications of a charger working through a request: `action` with each status,
+/// and the 2.0.1 requestId where the request had one.
+fn progress(action: &str, statuses: &[&str], request_id: Option<i64>) -> Vec<(String, Value)> {
+    statuses
+        .iter()
+        .map(|status| {
+            let mut payload = json!({ "status": status });
+            if let Some(id) = request_id {
+                payload["requestId"] = id.into();
+            }
+            (action.to_string(), payload)
+        })
+        .collect()
+}
+
+/// UpdateFirmware: accepted (1.6 has no status to refuse with: `{}` either way), then the
+/// download and installation reported step by step (1.6 §4.5, 2.0.1 L01); a 2.0.1
+/// signed update is reported verified before it installs (L02). Refused: nothing follows.
+fn update_firmware(version: OcppVersion, accept: bool, payload: &Value) -> Answer {
+    let v16 = version == OcppVersion::V16;
+    let answer = if v16 {
+        json!({})
+    } else {
+        status(accept, "Accepted", "Rejected")
+    };
+    if !accept {
+        return result(answer);
+    }
+    let signed = payload
+        .get("firmware")
+        .is_some_and(|f| f.get("signature").is_some());
+    let mut steps = vec!["Downloading", "Downloaded"];
+    if signed {
+        steps.push("SignatureVerified");
+    }
+    steps.extend(["Installing", "Installed"]);
+    Answer::Result {
+        payload: answer,
+        follow_ups: progress(
+            "FirmwareStatusNotification",
+            &steps,
+            int(payload, "requestId"),
+        ),
+    }
+}
+
+/// GetDiagnostics (1.6) / GetLog (2.0.1): the file name, then the upload reported as
+/// Uploading and Uploaded. Refused: 1.6 names no file (it has no diagnostics), 2.0.1
+/// answers Rejected; nothing follows.
+fn get_log(version: OcppVersion, accept: bool, payload: &Value, state: &ChargerState) -> Answer {
+    let file = format!("{}-diagnostics.log", state.id);
+    let (answer, action) = match (version, accept) {
+        (OcppVersion::V16, true) => (json!({ "fileName": file }), "DiagnosticsStatusNotification"),
+        (OcppVersion::V16, false) => (json!({}), ""),
+        (OcppVersion::V201, true) => (
+            json!({ "status": "Accepted", "filename": file }),
+            "LogStatusNotification",
+        ),
+        (OcppVersion::V201, false) => (json!({ "status": "Rejected" }), ""),
+    };
+    if !accept {
+        return result(answer);
+    }
+    Answer::Result {
+        payload: answer,
+        follow_ups: progress(
+            action,
+            &["Uploading", "Uploaded"],
+            int(payload, "requestId"),
+        ),
     }
 }
 
@@ -669,6 +759,11 @@ mod tests {
                 ("GetLocalListVersion", json!({})),
                 ("DataTransfer", json!({"vendorId": "x"})),
                 ("ClearCache", json!({})),
+                (
+                    "UpdateFirmware",
+                    json!({"location": "ftp://f/x.bin", "retrieveDate": "2030-01-01T00:00:00Z"}),
+                ),
+                ("GetDiagnostics", json!({"location": "ftp://f/up/"})),
             ],
             OcppVersion::V201 => vec![
                 (
@@ -726,6 +821,17 @@ mod tests {
                 ),
                 ("DataTransfer", json!({"vendorId": "x"})),
                 ("ClearCache", json!({})),
+                (
+                    "UpdateFirmware",
+                    json!({"requestId": 3, "firmware": {"location": "https://f/x.bin",
+                    "retrieveDateTime": "2030-01-01T00:00:00Z", "signingCertificate": "C",
+                    "signature": "S"}}),
+                ),
+                (
+                    "GetLog",
+                    json!({"requestId": 5, "logType": "DiagnosticsLog",
+                    "log": {"remoteLocation": "https://f/up"}}),
+                ),
             ],
         }
     }

@@ -10,11 +10,13 @@
 mod alerts;
 mod audit;
 mod billing;
+mod devices;
 mod id_tokens;
 mod meter_history;
 mod monitor;
 mod queries;
 mod reservations;
+mod reports;
 mod schema;
 
 use std::path::Path;
@@ -26,11 +28,13 @@ use tokio::sync::oneshot;
 pub use alerts::*;
 pub use audit::*;
 pub use billing::*;
+pub use devices::*;
 pub use id_tokens::*;
 pub use meter_history::*;
 pub use monitor::*;
 pub use queries::*;
 pub use reservations::*;
+pub use reports::*;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -83,6 +83,10 @@ pub struct ChargerMonitor {
     /// The newest SetChargingProfile entries of the charger that are not its failsafe
     /// baseline, newest first, at most `LIMITS_READ`.
     pub limits: Vec<LimitSent>,
+    /// The newest firmware update and log upload, with the charger's latest status on
+    /// each (`store/devices.rs`).
+    pub firmware_update: Option<super::DeviceRequest>,
+    pub log_upload: Option<super::DeviceRequest>,
 }
 
 /// Audit entries read per charger to find the newest limit and the newest one that is
@@ -123,6 +127,8 @@ pub fn charger_monitor(c: &Connection, charger: &str) -> Result<ChargerMonitor, 
         transaction,
         measured,
         limits: limits_sent(c, charger)?,
+        firmware_update: super::device_request_of(c, charger, super::DeviceRequestKind::Firmware)?,
+        log_upload: super::device_request_of(c, charger, super::DeviceRequestKind::Log)?,
     })
 }
 
@@ -252,7 +258,9 @@ mod tests {
                 connectors: vec![],
                 transaction: None,
                 measured: None,
-                limits: vec![]
+                limits: vec![],
+                firmware_update: None,
+                log_upload: None,
             }
         );
         charger_connected(&c, "CP-01", "1.6", at("2026-11-30T08:00:00Z")).unwrap();

@@ -95,8 +95,9 @@ pub fn charger_disconnected(
 }
 
 /// Deletes the rows of chargers that are not in `configured`, not connected, last seen
-/// before `seen_before`, and that hold no connector or transaction: the trace of a
-/// stranger (or an unregistered charger) that connected in Pending mode. Returns how many.
+/// before `seen_before`, not accepted by the operator, and that hold no connector or
+/// transaction: the trace of a stranger (or an unregistered charger) that connected in
+/// Pending mode. Returns how many.
 pub fn prune_unknown_chargers(
     c: &Connection,
     configured: &[String],
@@ -106,6 +107,7 @@ pub fn prune_unknown_chargers(
     let deleted = c.execute(
         "DELETE FROM chargers WHERE connected = 0 AND last_seen < ?1
            AND id NOT IN (SELECT value FROM json_each(?2))
+           AND id NOT IN (SELECT id FROM accepted_chargers)
            AND NOT EXISTS (SELECT 1 FROM connectors WHERE charger_id = chargers.id)
            AND NOT EXISTS (SELECT 1 FROM transactions WHERE charger_id = chargers.id)",
         params![ts(&seen_before), configured],

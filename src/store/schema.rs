@@ -257,6 +257,53 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX reservations_open ON reservations (charger_id, state, expires);
     "#,
+    // 10: device management (issue 10). The newest firmware update and log upload per
+    // charger (`kind` 'firmware' or 'log'), with the charger's latest status on it (each
+    // status is also a row of charger_events, with its time); request_id NULL for 1.6,
+    // which has none; location NULL for a status of a request chargegate did not send.
+    // The chargers the operator accepted at run time (admitted Pending, not in the site
+    // file), kept apart from `chargers` so that pruning strangers never forgets one.
+    // GetBaseReport requests and their assembled NotifyReport (`variables`, JSON), the
+    // newest `reports::KEEP_REPORTS` per charger. What the operator set Inoperative
+    // (evse 0: the whole station; connector 0: the whole EVSE), sent again when the
+    // charger comes back from a reboot reporting it Available.
+    r#"
+    CREATE TABLE availability (
+        charger_id    TEXT NOT NULL,
+        evse_id       INTEGER NOT NULL,
+        connector_id  INTEGER NOT NULL,
+        set_at        TEXT NOT NULL,
+        PRIMARY KEY (charger_id, evse_id, connector_id)
+    );
+    CREATE TABLE reports (
+        charger_id    TEXT NOT NULL,
+        request_id    INTEGER NOT NULL,
+        base          TEXT NOT NULL,
+        status        TEXT NOT NULL,
+        parts         INTEGER NOT NULL DEFAULT 0,
+        detail        TEXT,
+        variables     TEXT,
+        requested_at  TEXT NOT NULL,
+        updated_at    TEXT NOT NULL,
+        PRIMARY KEY (charger_id, request_id)
+    );
+    CREATE TABLE accepted_chargers (
+        id            TEXT PRIMARY KEY,
+        accepted_at   TEXT NOT NULL,
+        accepted_by   TEXT NOT NULL
+    );
+    CREATE TABLE device_requests (
+        charger_id    TEXT NOT NULL,
+        kind          TEXT NOT NULL,
+        request_id    INTEGER,
+        location      TEXT,
+        status        TEXT NOT NULL,
+        file_name     TEXT,
+        requested_at  TEXT,
+        updated_at    TEXT NOT NULL,
+        PRIMARY KEY (charger_id, kind)
+    );
+    "#,
 ];
 
 /// Sets the connection pragmas and applies pending migrations.

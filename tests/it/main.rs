@@ -13,6 +13,7 @@ mod commands;
 mod control_loop;
 mod csms;
 mod depot_day;
+mod device_management;
 mod dispatch;
 mod durability;
 mod http_api;

@@ -17,12 +17,12 @@ use tokio::net::TcpStream;
 
 use crate::common::{Site, connect_settled, schema_check};
 
-const OPERATOR: &str = "op-7c1e9b5a0d2f4c83a6e1";
-const VIEWER: &str = "view-2b8f3e61c9a04d7d";
+pub(crate) const OPERATOR: &str = "op-7c1e9b5a0d2f4c83a6e1";
+pub(crate) const VIEWER: &str = "view-2b8f3e61c9a04d7d";
 const WAIT: Duration = Duration::from_secs(5);
 
 /// The test site with an operator's and a viewer's token.
-fn site(require_token_for_reads: bool) -> Site {
+pub(crate) fn site(require_token_for_reads: bool) -> Site {
     let mut site = Site::new("");
     let token = |name: &str, value: &str, role| ApiToken {
         name: name.into(),
@@ -38,7 +38,7 @@ fn site(require_token_for_reads: bool) -> Site {
 }
 
 /// One HTTP/1.1 request as is; the status, the body as JSON and the raw head.
-async fn request(
+pub(crate) async fn request(
     addr: SocketAddr,
     method: &str,
     target: &str,
@@ -77,7 +77,7 @@ async fn request(
     (status, json, head.to_string())
 }
 
-async fn post(addr: SocketAddr, target: &str, body: Value) -> (u16, Value) {
+pub(crate) async fn post(addr: SocketAddr, target: &str, body: Value) -> (u16, Value) {
     let (status, json, _) = request(
         addr,
         "POST",
@@ -97,7 +97,7 @@ fn dir(version: OcppVersion) -> &'static str {
 }
 
 /// The next CALL of `action` the charger got, checked against the official schema.
-async fn received(sim: &SimChargePoint, action: &str) -> Value {
+pub(crate) async fn received(sim: &SimChargePoint, action: &str) -> Value {
     let call = sim
         .wait_for_call(action, WAIT)
         .await

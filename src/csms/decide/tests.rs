@@ -586,6 +586,7 @@ fn needs_name_the_token_and_only_transactions_the_store_can_know() {
             token: Some("CARD".into()),
             transaction: None,
             reservations: true,
+            operator_accepted: false,
         }
     );
     let stop = ChargerEvent::Transaction(tx_event(TxPhase::Ended, Some(TxKey::Csms(4)), None));

@@ -16,7 +16,9 @@ use crate::config::SITE_CIRCUIT;
 use crate::dispatch::round::ChargerLimit;
 use crate::http::{ApiError, HttpState};
 use crate::ocpp::time::format as ts;
-use crate::store::{self, ChargerMonitor, LimitSent, MeasuredCurrent, OpenTransaction};
+use crate::store::{
+    self, ChargerMonitor, DeviceRequest, LimitSent, MeasuredCurrent, OpenTransaction,
+};
 use crate::units::{Amps, ChargerId};
 
 /// `GET /api/v1/chargers`: every configured charger, then any other the store knows (one
@@ -144,7 +146,25 @@ fn charger_json(state: &HttpState, now: &Now, id: &ChargerId, stored: &ChargerMo
         "measured": stored.measured.as_ref().map(measured_json),
         "transaction": stored.transaction.as_ref().map(transaction_json),
         "vehicle": vehicle_json(now, id),
+        "firmware_update": stored.firmware_update.as_ref().map(|r| device_json(r, false)),
+        "log_upload": stored.log_upload.as_ref().map(|r| device_json(r, true)),
     })
+}
+
+/// A firmware update or log upload and the charger's latest status on it (`null`: none
+/// since the store began; `request_id` null for 1.6, which has none).
+fn device_json(r: &DeviceRequest, log: bool) -> Value {
+    let mut json = json!({
+        "request_id": r.request_id,
+        "location": r.location,
+        "status": r.status,
+        "requested": r.requested_at,
+        "updated": r.updated_at,
+    });
+    if log {
+        json["file_name"] = r.file_name.clone().into();
+    }
+    json
 }
 
 fn transaction_json(tx: &OpenTransaction) -> Value {

@@ -57,6 +57,7 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
         | C::SendLocalList { .. }
         | C::GetLocalListVersion
         | C::ClearCache => authorization_request(command),
+        C::UpdateFirmware { .. } | C::GetLog { .. } => super::device::encode(command),
         C::DataTransfer {
             vendor_id,
             message_id,
@@ -387,6 +388,9 @@ pub fn decode_reply(
             Ok(CommandReply::LocalListVersion(conf.list_version))
         }
         // `encode` refuses these, so no 1.6 charger can be answering one.
+        C::UpdateFirmware { .. } | C::GetLog { .. } => {
+            super::device::decode_reply(command, payload)
+        }
         C::GetBaseReport { .. } | C::GetChargingProfiles { .. } => Err(PayloadError::new(
             RpcErrorCode::InternalError,
             format!("{} is never sent to an OCPP 1.6 charger", command.name()),

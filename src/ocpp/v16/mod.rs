@@ -11,6 +11,7 @@
 mod charging;
 mod commands;
 mod convert;
+mod device;
 mod enums;
 mod messages;
 

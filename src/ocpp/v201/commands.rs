@@ -226,6 +226,7 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
         | C::SendLocalList { .. }
         | C::GetLocalListVersion
         | C::ClearCache => authorization_request(command),
+        C::UpdateFirmware { .. } | C::GetLog { .. } => super::device::encode(command),
         // P01.
         C::DataTransfer {
             vendor_id,
@@ -490,6 +491,39 @@ fn status<S: WireEnum + DeserializeOwned>(payload: Value) -> Result<CommandReply
     Ok(CommandReply::from_status(response.status.as_str()))
 }
 
+/// Accepted results carry values; UnknownComponent/UnknownVariable name keys the
+/// station does not have; Rejected and NotSupportedAttributeType are keys it has but
+/// would not read, listed with no value. GetVariables says nothing about
+/// mutability, so `readonly` is false.
+fn get_variables_reply(payload: Value) -> Result<CommandReply, PayloadError> {
+    let response: GetVariablesResponse = parse(payload)?;
+    let mut values = Vec::new();
+    let mut unknown = Vec::new();
+    for result in response.get_variable_result {
+        let key = ConfigKey {
+            component: Some(result.component.name.into_inner()),
+            variable: result.variable.name.into_inner(),
+        };
+        match result.attribute_status {
+            GetVariableStatus::Accepted => values.push(ConfigValue {
+                key,
+                value: result.attribute_value.map(Bounded::into_inner),
+                readonly: false,
+            }),
+            GetVariableStatus::UnknownComponent | GetVariableStatus::UnknownVariable => {
+                unknown.push(key)
+            }
+            GetVariableStatus::Rejected | GetVariableStatus::NotSupportedAttributeType => values
+                .push(ConfigValue {
+                    key,
+                    value: None,
+                    readonly: false,
+                }),
+        }
+    }
+    Ok(CommandReply::Configuration { values, unknown })
+}
+
 /// Reads the station's CALLRESULT payload for `command`, strict on every status enum.
 pub fn decode_reply(
     command: &ChargerCommand,
@@ -502,39 +536,7 @@ pub fn decode_reply(
         ChargerCommand::Reset { .. } => status::<ResetStatus>(payload)?,
         ChargerCommand::UnlockConnector { .. } => status::<UnlockStatus>(payload)?,
         ChargerCommand::ChangeAvailability { .. } => status::<ChangeAvailabilityStatus>(payload)?,
-        // Accepted results carry values; UnknownComponent/UnknownVariable name keys the
-        // station does not have; Rejected and NotSupportedAttributeType are keys it has but
-        // would not read, listed with no value. GetVariables says nothing about
-        // mutability, so `readonly` is false.
-        ChargerCommand::GetConfiguration { .. } => {
-            let response: GetVariablesResponse = parse(payload)?;
-            let mut values = Vec::new();
-            let mut unknown = Vec::new();
-            for result in response.get_variable_result {
-                let key = ConfigKey {
-                    component: Some(result.component.name.into_inner()),
-                    variable: result.variable.name.into_inner(),
-                };
-                match result.attribute_status {
-                    GetVariableStatus::Accepted => values.push(ConfigValue {
-                        key,
-                        value: result.attribute_value.map(Bounded::into_inner),
-                        readonly: false,
-                    }),
-                    GetVariableStatus::UnknownComponent | GetVariableStatus::UnknownVariable => {
-                        unknown.push(key)
-                    }
-                    GetVariableStatus::Rejected | GetVariableStatus::NotSupportedAttributeType => {
-                        values.push(ConfigValue {
-                            key,
-                            value: None,
-                            readonly: false,
-                        })
-                    }
-                }
-            }
-            CommandReply::Configuration { values, unknown }
-        }
+        ChargerCommand::GetConfiguration { .. } => get_variables_reply(payload)?,
         // One variable was set, so the first result is the answer.
         ChargerCommand::SetConfiguration { .. } => {
             let response: SetVariablesResponse = parse(payload)?;
@@ -574,6 +576,9 @@ pub fn decode_reply(
                 accepted: status == "Accepted",
                 data: response.data,
             }
+        }
+        ChargerCommand::UpdateFirmware { .. } | ChargerCommand::GetLog { .. } => {
+            super::device::decode_reply(command, payload)?
         }
         ChargerCommand::GetLocalListVersion => {
             let response: GetLocalListVersionResponse = parse(payload)?;

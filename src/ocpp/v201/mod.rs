@@ -12,6 +12,7 @@
 mod charging;
 mod commands;
 mod convert;
+mod device;
 mod enums;
 mod messages;
 
