@@ -7,8 +7,8 @@
 
 mod apply;
 pub mod decide;
-pub mod reservations;
 pub mod reports;
+pub mod reservations;
 pub mod rules;
 
 use std::collections::HashMap;

@@ -23,8 +23,8 @@ mod host;
 mod id_tokens;
 mod listener;
 mod monitor;
-mod reservations;
 mod reports;
+mod reservations;
 mod transactions;
 
 pub use listener::{ANSWER_TIMEOUT, MAX_CONNECTIONS, MAX_PER_ADDRESS};

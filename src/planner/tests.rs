@@ -27,7 +27,7 @@ fn plug(snap: &mut SiteSnapshot, i: usize, kwh: Option<f64>, hours: i64) {
     snap.chargers[i].vehicle = Some(Vehicle {
         measured_max: None,
         learning: None,
-            idle_since: None,
+        idle_since: None,
         since: now(),
         max_current: None,
         min_current: None,

@@ -15,8 +15,8 @@ mod id_tokens;
 mod meter_history;
 mod monitor;
 mod queries;
-mod reservations;
 mod reports;
+mod reservations;
 mod schema;
 
 use std::path::Path;
@@ -33,8 +33,8 @@ pub use id_tokens::*;
 pub use meter_history::*;
 pub use monitor::*;
 pub use queries::*;
-pub use reservations::*;
 pub use reports::*;
+pub use reservations::*;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
