@@ -258,10 +258,13 @@ impl SiteState {
         at: DateTime<Utc>,
         event: &ChargerEvent,
     ) -> bool {
-        // A transaction that names its reservation uses it: the charger takes part in
-        // the plan again.
+        // A transaction that names its reservation uses it, and so does any start: the
+        // CSMS refuses every other card on a reserved EVSE, and a charger that leaves out
+        // the reservationId must not leave the holder at 0 A. The charger takes part in the
+        // plan again.
         let used = matches!(event, ChargerEvent::Transaction(tx)
-            if tx.reservation_id.is_some() && tx.phase != TxPhase::Ended)
+            if (tx.reservation_id.is_some() && tx.phase != TxPhase::Ended)
+                || tx.phase == TxPhase::Started)
             && self.reserved.remove(charger);
         self.apply_charger_event(charger, at, event) || used
     }

@@ -348,3 +348,28 @@ fn no_phantom_vehicle_from_late_replayed_or_statused_meter_values() {
         "after a reconnect the transaction is the news"
     );
 }
+
+#[test]
+fn a_reserved_charger_is_out_of_the_plan_until_a_transaction_starts_on_it() {
+    let config = config::parse(TEXT).unwrap();
+    let mut state = SiteState::from_config(&config);
+    let cp = ChargerId::new("CP-01").unwrap();
+    let planned = |state: &SiteState| {
+        state
+            .snapshot(at(20, 0))
+            .chargers
+            .iter()
+            .find(|c| c.id == cp)
+            .unwrap()
+            .vehicle
+            .is_some()
+    };
+    state.apply_event(&cp, at(20, 0), &status(ConnectorStatus::Reserved));
+    state.apply_event(&cp, at(20, 1), &status(ConnectorStatus::Preparing));
+    assert!(!planned(&state), "plugged in, but the reservation is not used yet");
+    // The holder's card starts. A charger that leaves out the reservationId (it SHALL
+    // send it, 1.6 §5.13, 2.0.1 H03.FR.*) must not leave its driver at 0 A: the CSMS has
+    // already refused every other card on this EVSE, so any start uses the reservation.
+    state.apply_event(&cp, at(20, 2), &started("HOLDER"));
+    assert!(planned(&state), "the started session is planned");
+}

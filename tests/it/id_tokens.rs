@@ -320,8 +320,10 @@ async fn check_full_list(v201: &SimChargePoint, version: i64) {
     }
 }
 
+/// Use case D01 (Part 2, Send Local Authorization List): Part 6 has no CSMS test case for
+/// block D ("intentionally blank"), so the test follows the use case.
 #[tokio::test(start_paused = true)]
-async fn tc_d_01_each_charger_gets_the_local_list_on_connect_and_after_every_change() {
+async fn d01_each_charger_gets_the_local_list_on_connect_and_after_every_change() {
     let site = site();
     let (daemon, clock) = site.start_virtual("2026-12-01T18:00:00Z").await;
     let v201 =
