@@ -366,7 +366,10 @@ fn a_reserved_charger_is_out_of_the_plan_until_a_transaction_starts_on_it() {
     };
     state.apply_event(&cp, at(20, 0), &status(ConnectorStatus::Reserved));
     state.apply_event(&cp, at(20, 1), &status(ConnectorStatus::Preparing));
-    assert!(!planned(&state), "plugged in, but the reservation is not used yet");
+    assert!(
+        !planned(&state),
+        "plugged in, but the reservation is not used yet"
+    );
     // The holder's card starts. A charger that leaves out the reservationId (it SHALL
     // send it, 1.6 §5.13, 2.0.1 H03.FR.*) must not leave its driver at 0 A: the CSMS has
     // already refused every other card on this EVSE, so any start uses the reservation.

@@ -19,26 +19,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// `GET target` on a fresh connection: the status and the body as JSON.
-async fn get(addr: SocketAddr, target: &str) -> (u16, Value) {
-    let mut stream = TcpStream::connect(addr).await.expect("HTTP connects");
-    let request = format!("GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
-        .await
-        .expect("the server answers and closes")
-        .unwrap();
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {text:?}"));
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    let json = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body:?}"));
-    (status, json)
-}
+use crate::common::get_json as get;
 
 /// Asks `target` until `done` holds for its 200 answer (about 15 s at most: a meter
 /// reconnecting after silence backs off a few seconds); returns that answer.
