@@ -181,7 +181,8 @@ pub async fn start_with_clock(
             shutdown_rx.clone(),
         ));
     }
-    let monitor = monitor_sources(&control, &accounting, &baseline, &meters, &csms);
+    let monitor = monitor_sources(&control, &accounting, &baseline, &meters, &csms)
+        .with_alerts(alerts.sender());
     let http = tokio::spawn(crate::http::serve(
         http_listener,
         crate::http::router(

@@ -49,6 +49,12 @@ impl Alerts {
     pub fn subscribe(&self) -> broadcast::Receiver<AlertRecord> {
         self.changes.subscribe()
     }
+
+    /// The sending side, for a reader in a lower layer that subscribes per client (the
+    /// API's event streams): it only ever calls `subscribe` on it.
+    pub fn sender(&self) -> broadcast::Sender<AlertRecord> {
+        self.changes.clone()
+    }
 }
 
 /// Spawns the alert task.

@@ -343,3 +343,73 @@ async fn a_silent_charger_raises_charger_silent_and_its_heartbeat_clears_it() {
     }
     daemon.stop().await;
 }
+
+/// The alerts of one `event: alert` each in what the event stream sent so far.
+fn alert_events(seen: &str) -> Vec<Value> {
+    seen.split("event: alert\ndata: ")
+        .skip(1)
+        .map(|rest| serde_json::from_str(rest.lines().next().unwrap_or("")).unwrap())
+        .collect()
+}
+
+/// `/api/v1/events` carries every raise and clear as an `alert` event, as
+/// `/api/v1/alerts` shows it: a status page hears of a fault without polling.
+#[tokio::test]
+async fn the_event_stream_carries_each_raise_and_clear() {
+    use crate::monitor_api::{open_events, read_until};
+    let site = crate::common::Site::new("");
+    let daemon = site.start().await;
+    let cp = crate::common::connect_booted(&daemon, "CP16-1", OcppVersion::V16).await;
+    let (mut stream, mut seen) = open_events(daemon.http_addr).await;
+    read_until(
+        &mut stream,
+        &mut seen,
+        "event: site\n",
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap_or_else(|| panic!("no site event: {seen}"));
+    cp.call(
+        "StatusNotification",
+        json!({"connectorId": 1, "errorCode": "HighTemperature", "status": "Faulted"}),
+    )
+    .await
+    .expect("answered");
+    read_until(
+        &mut stream,
+        &mut seen,
+        "event: alert\n",
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap_or_else(|| panic!("no alert event: {seen}"));
+    read_until(&mut stream, &mut seen, "\n\n", Duration::from_secs(2)).await;
+    let raised = alert_events(&seen);
+    assert_eq!(raised.len(), 1, "{seen}");
+    assert_eq!(raised[0]["kind"], "connector-faulted");
+    assert_eq!(raised[0]["charger"], "CP16-1");
+    assert_eq!(raised[0]["active"], true);
+    let (_, listed) = get(daemon.http_addr, "/api/v1/alerts?active=true").await;
+    assert_eq!(
+        listed["alerts"][0], raised[0],
+        "the event is the alert as listed"
+    );
+    seen.clear();
+    cp.status(1, "Available").await.expect("answered");
+    read_until(
+        &mut stream,
+        &mut seen,
+        "event: alert\n",
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap_or_else(|| panic!("no clear event: {seen}"));
+    read_until(&mut stream, &mut seen, "\n\n", Duration::from_secs(2)).await;
+    let cleared = alert_events(&seen);
+    assert_eq!(cleared.len(), 1, "{seen}");
+    assert_eq!(cleared[0]["id"], raised[0]["id"]);
+    assert_eq!(cleared[0]["active"], false);
+    assert!(cleared[0]["cleared"].is_string(), "{cleared:?}");
+    cp.close().await;
+    daemon.stop().await;
+}

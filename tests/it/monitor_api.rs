@@ -415,7 +415,7 @@ async fn bad_monitoring_requests_get_a_json_error() {
 
 /// Opens `/api/v1/events` and returns the socket once the response head is read, with
 /// what came after the head.
-async fn open_events(addr: SocketAddr) -> (TcpStream, String) {
+pub(crate) async fn open_events(addr: SocketAddr) -> (TcpStream, String) {
     let mut stream = TcpStream::connect(addr).await.expect("HTTP connects");
     stream
         .write_all(b"GET /api/v1/events HTTP/1.1\r\nHost: localhost\r\n\r\n")
@@ -436,7 +436,7 @@ async fn open_events(addr: SocketAddr) -> (TcpStream, String) {
 
 /// Reads the event stream into `seen` until `pattern` is in it (`None`: the stream
 /// closed or `within` passed first).
-async fn read_until(
+pub(crate) async fn read_until(
     stream: &mut TcpStream,
     seen: &mut String,
     pattern: &str,

@@ -9,9 +9,9 @@
 //!   `firmware`, `security`, ...; heartbeats are left out); read `/chargers/<id>` for
 //!   the new state (that is a store read, so the stream does not make one per event);
 //! - `transaction`: `{"charger", "at", "phase"}` (`started`, `updated`, `ended`);
+//! - `alert`: an alert raised or cleared, as `/api/v1/alerts` shows it (every one, not
+//!   merged: each is a fact an electrician acts on);
 //! - `resync`: events were missed (the stream fell behind): read everything again.
-//!
-//! Alerts have no source yet (no alert table), so no `alert` event is sent.
 //!
 //! Rate-limited: changes are gathered and sent in one batch at most every `EVENT_EVERY`
 //! (one `site` event and one event per charger and batch), so a busy site costs a client a
@@ -41,6 +41,7 @@ use crate::csms::{ConnectionEvent, SiteEvent};
 use crate::http::{ANSWER_TIMEOUT, ApiError, HttpState};
 use crate::ocpp::model::{ChargerEvent, TxPhase};
 use crate::ocpp::time::format as ts;
+use crate::store::AlertRecord;
 use crate::units::ChargerId;
 
 /// Event streams open at once: a few status pages, and the rest of the API still answers.
@@ -76,6 +77,11 @@ pub async fn events(
     let feed = Feed {
         events: csms.subscribe(),
         connections: csms.subscribe_connections(),
+        alerts: state
+            .monitor
+            .alerts
+            .as_ref()
+            .map(broadcast::Sender::subscribe),
         control,
         http: state,
         ready: vec![],
@@ -98,6 +104,7 @@ struct Changes {
     site: bool,
     chargers: BTreeMap<ChargerId, ChargerChange>,
     transactions: BTreeMap<ChargerId, (TxPhase, chrono::DateTime<chrono::Utc>)>,
+    alerts: Vec<AlertRecord>,
     missed: u64,
 }
 
@@ -110,7 +117,11 @@ struct ChargerChange {
 
 impl Changes {
     fn is_empty(&self) -> bool {
-        !self.site && self.chargers.is_empty() && self.transactions.is_empty() && self.missed == 0
+        !self.site
+            && self.chargers.is_empty()
+            && self.transactions.is_empty()
+            && self.alerts.is_empty()
+            && self.missed == 0
     }
 
     fn charger(&mut self, id: &ChargerId, at: chrono::DateTime<chrono::Utc>) -> &mut ChargerChange {
@@ -175,12 +186,23 @@ impl Changes {
     }
 }
 
+/// The next alert change; never, without an alert task.
+async fn next_alert(
+    alerts: Option<&mut broadcast::Receiver<AlertRecord>>,
+) -> Result<AlertRecord, broadcast::error::RecvError> {
+    match alerts {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// One client's stream.
 struct Feed {
     http: HttpState,
     control: watch::Receiver<ControlOutput>,
     events: broadcast::Receiver<SiteEvent>,
     connections: broadcast::Receiver<ConnectionEvent>,
+    alerts: Option<broadcast::Receiver<AlertRecord>>,
     /// Events of the current batch not yet handed out, last first.
     ready: Vec<Event>,
     first: bool,
@@ -218,6 +240,13 @@ impl Feed {
                         Err(broadcast::error::RecvError::Lagged(n)) => changes.missed += n,
                         Err(broadcast::error::RecvError::Closed) => return None,
                     },
+                    a = next_alert(self.alerts.as_mut()) => match a {
+                        Ok(a) => changes.alerts.push(a),
+                        Err(broadcast::error::RecvError::Lagged(n)) => changes.missed += n,
+                        // The alert task is gone (the daemon stops): the other sources end
+                        // the stream.
+                        Err(broadcast::error::RecvError::Closed) => self.alerts = None,
+                    },
                     () = tokio::time::sleep_until(due), if !idle => {}
                 }
             }
@@ -250,6 +279,9 @@ impl Feed {
                     "changes": c.changes,
                 }),
             ));
+        }
+        for a in &changes.alerts {
+            out.push(sse("alert", &crate::http::alerts::alert_json(a)));
         }
         for (id, (phase, at)) in changes.transactions {
             let phase = match phase {

@@ -59,6 +59,9 @@ pub struct Sources {
     pub baseline: BaselineState,
     /// Charger events and connection changes, for `/api/v1/events` (`None`: no stream).
     pub csms: Option<Csms>,
+    /// Every alert raised or cleared, as stored, for `/api/v1/events` (`None`: no alert
+    /// task; `with_alerts`).
+    pub alerts: Option<tokio::sync::broadcast::Sender<crate::store::AlertRecord>>,
     /// One permit per open `/api/v1/events` stream (`events::MAX_EVENT_STREAMS`).
     streams: Arc<tokio::sync::Semaphore>,
 }
@@ -77,8 +80,19 @@ impl Sources {
             meters,
             baseline,
             csms,
+            alerts: None,
             streams: Arc::new(tokio::sync::Semaphore::new(MAX_EVENT_STREAMS)),
         }
+    }
+
+    /// The alert task's announcements, for the `alert` events of `/api/v1/events`.
+    #[must_use]
+    pub fn with_alerts(
+        mut self,
+        alerts: tokio::sync::broadcast::Sender<crate::store::AlertRecord>,
+    ) -> Self {
+        self.alerts = Some(alerts);
+        self
     }
 }
 
