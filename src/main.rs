@@ -179,11 +179,12 @@ fn status(url: &str, token: Option<&str>) -> ExitCode {
     let read = runtime.block_on(async {
         let site = chargegate::status::get(url, "/api/v1/site", token).await?;
         let chargers = chargegate::status::get(url, "/api/v1/chargers", token).await?;
-        Ok::<_, chargegate::status::StatusError>((site, chargers))
+        let alerts = chargegate::status::get(url, "/api/v1/alerts?active=true", token).await?;
+        Ok::<_, chargegate::status::StatusError>((site, chargers, alerts))
     });
     match read {
-        Ok((site, chargers)) => {
-            print!("{}", chargegate::status::render(&site, &chargers));
+        Ok((site, chargers, alerts)) => {
+            print!("{}", chargegate::status::render(&site, &chargers, &alerts));
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -1,5 +1,6 @@
 //! `chargegate status [--url URL]`: the site at a glance for the electrician at the
-//! gateway's shell, from the running daemon's own API (`/api/v1/site`, `/api/v1/chargers`).
+//! gateway's shell, from the running daemon's own API (`/api/v1/site`, `/api/v1/chargers`,
+//! `/api/v1/alerts?active=true`).
 //!
 //! Deliberately small: plain HTTP/1.1 GET over one TCP connection (the API listens on
 //! loopback or a management network, without TLS), `Connection: close`, the body read to
@@ -127,8 +128,9 @@ fn per_phase(v: &Value) -> String {
     }
 }
 
-/// The summary table: each circuit's load and headroom per phase, then each charger.
-pub fn render(site: &Value, chargers: &Value) -> String {
+/// The summary table: each circuit's load and headroom per phase, each charger, then the
+/// open alerts (`alerts`: the `/api/v1/alerts?active=true` answer).
+pub fn render(site: &Value, chargers: &Value, alerts: &Value) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -196,7 +198,33 @@ pub fn render(site: &Value, chargers: &Value) -> String {
             ch["limit"]["reason"].as_str().unwrap_or("-"),
         );
     }
+    render_alerts(&mut out, alerts);
     out
+}
+
+/// The open alerts, one line each: severity, what and where, since when, the message.
+fn render_alerts(out: &mut String, alerts: &Value) {
+    let open: Vec<&Value> = alerts["alerts"].as_array().into_iter().flatten().collect();
+    if open.is_empty() {
+        let _ = writeln!(out, "\nactive alerts: none");
+        return;
+    }
+    let _ = writeln!(out, "\nactive alerts: {}", open.len());
+    for a in open {
+        let subject = a["charger"]
+            .as_str()
+            .or_else(|| a["meter"].as_str())
+            .unwrap_or("site");
+        let _ = writeln!(
+            out,
+            "  {:<8} {} {} since {}: {}",
+            a["severity"].as_str().unwrap_or("?"),
+            a["kind"].as_str().unwrap_or("?"),
+            subject,
+            a["raised"].as_str().unwrap_or("?"),
+            a["message"].as_str().unwrap_or(""),
+        );
+    }
 }
 
 #[cfg(test)]
@@ -254,7 +282,21 @@ mod tests {
             {"id": "CP-02", "connected": false, "connectors": [], "limit": null,
              "measured": null, "transaction": null},
         ]});
-        let text = render(&site, &chargers);
+        let alerts = json!({"alerts": [{"id": 7, "kind": "meter-stale", "meter": "grid",
+            "charger": null, "severity": "critical", "raised": "2026-12-01T03:00:00Z",
+            "message": "grid meter silent"}]});
+        let text = render(&site, &chargers, &alerts);
+        assert!(text.contains("active alerts: 1"), "{text}");
+        let alert = text.lines().find(|l| l.contains("meter-stale")).unwrap();
+        for part in [
+            "critical",
+            "grid",
+            "2026-12-01T03:00:00Z",
+            "grid meter silent",
+        ] {
+            assert!(alert.contains(part), "{part} in {alert}");
+        }
+        assert!(render(&site, &chargers, &json!({"alerts": []})).contains("active alerts: none"));
         assert!(
             text.contains("site depot-nord: grid limit 250.0 A"),
             "{text}"

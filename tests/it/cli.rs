@@ -411,7 +411,17 @@ fn version_names_the_release_commit_and_target() {
 async fn status_prints_the_site_and_its_chargers_from_the_running_daemon() {
     let site = crate::common::Site::new("");
     let daemon = site.start().await;
-    let _sim = crate::common::connect_settled(&daemon, "CS201-1", OcppVersion::V201).await;
+    let sim = crate::common::connect_settled(&daemon, "CS201-1", OcppVersion::V201).await;
+    sim.status(1, "Faulted").await.expect("answered");
+    // The alert task has it once the API lists it (it runs beside the CSMS).
+    for _ in 0..200 {
+        let (_, open) =
+            crate::common::get_json(daemon.http_addr, "/api/v1/alerts?active=true").await;
+        if open["alerts"].as_array().is_some_and(|a| !a.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let url = format!("http://{}", daemon.http_addr);
     // On the blocking pool: the daemon runs on this test's runtime meanwhile.
     let status = |url: String| {
@@ -443,6 +453,14 @@ async fn status_prints_the_site_and_its_chargers_from_the_running_daemon() {
         .find(|l| l.starts_with("CP16-2"))
         .expect("a row");
     assert!(offline.contains("offline"), "{offline}");
+    let alert = text
+        .lines()
+        .find(|l| l.contains("connector-faulted"))
+        .unwrap_or_else(|| panic!("no active alert line: {text}"));
+    assert!(
+        alert.contains("CS201-1") && alert.contains("critical"),
+        "{alert}"
+    );
     daemon.stop().await;
 
     // Nothing listening: a clear error and a failure exit.
