@@ -420,7 +420,7 @@ async fn status_prints_the_site_and_its_chargers_from_the_running_daemon() {
         if open["alerts"].as_array().is_some_and(|a| !a.is_empty()) {
             break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let url = format!("http://{}", daemon.http_addr);
     // On the blocking pool: the daemon runs on this test's runtime meanwhile.
