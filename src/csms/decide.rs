@@ -266,6 +266,40 @@ pub fn decide(
         // 2.0.1 B02.FR.09 and 1.6 §4.2: a Pending station may only boot (and keep alive).
         return Err(CsmsError::NotAccepted);
     }
+    let mut decision = decide_event(ctx, policy, event, facts, now)?;
+    if ctx.admission == Admission::Accepted {
+        refuse_charging(&mut decision);
+    }
+    Ok(decision)
+}
+
+/// A charger the operator accepted at run time is in no circuit of the site file: no
+/// limit, no baseline and no plan reach it, and nothing counts its draw (DESIGN.md S1). It
+/// may boot, report and be managed, but no card may charge on it until it is added as
+/// `[[charger]]`: every card it presents is answered `Invalid` (a charger stops a session
+/// whose card is refused, 1.6 StopTransactionOnInvalidId, 2.0.1 StopTxOnInvalidId).
+fn refuse_charging(decision: &mut Decision) {
+    let (Reply::Ready(
+        EventReply::Authorize { info }
+        | EventReply::Transaction {
+            info: Some(info), ..
+        },
+    )
+    | Reply::WithAssignedId { info: Some(info) }) = &mut decision.reply
+    else {
+        return;
+    };
+    info.status = crate::ocpp::model::AuthorizationStatus::Invalid;
+}
+
+/// `decide` for an admitted charger.
+fn decide_event(
+    ctx: &ChargerContext,
+    policy: &RegistrationPolicy,
+    event: &ChargerEvent,
+    facts: &Facts,
+    now: DateTime<Utc>,
+) -> Result<Decision, CsmsError> {
     let empty = EventReply::Empty;
     Ok(match event {
         ChargerEvent::Boot {

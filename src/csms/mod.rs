@@ -33,7 +33,8 @@ pub enum Admission {
     /// Not listed, but the operator accepted it at run time (`POST
     /// /api/v1/chargers/<id>/accept`, kept in the store): Accepted at boot and its events
     /// processed. It is in no circuit of the site file, so the baseline and dispatch leave
-    /// it alone (they serve `Known` chargers) until it is added there.
+    /// it alone (they serve `Known` chargers) until it is added there; meanwhile every
+    /// card on it is refused (`decide::refuse_charging`, S1).
     Accepted,
 }
 

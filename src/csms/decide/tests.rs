@@ -784,3 +784,69 @@ proptest! {
         prop_assert_eq!(info, want);
     }
 }
+
+#[test]
+fn a_charger_accepted_at_run_time_may_not_charge_until_it_is_in_the_site_file() {
+    // In no circuit, nothing limits or counts its draw (S1): every card is refused on it,
+    // in Authorize and in a transaction start, while a known charger takes the same card.
+    let facts = Facts {
+        token: Some(token("accepted")),
+        ..Facts::default()
+    };
+    let authorize = ChargerEvent::Authorize {
+        id_token: IdToken {
+            id: "CARD".into(),
+            kind: None,
+        },
+    };
+    let status = |admission, event: &ChargerEvent| {
+        let decision = decide(
+            &ctx(OcppVersion::V16, admission),
+            &policy(),
+            event,
+            &facts,
+            now(),
+        )
+        .unwrap();
+        match decision.reply {
+            Reply::Ready(EventReply::Authorize { info }) => info.status,
+            Reply::WithAssignedId { info: Some(info) } => info.status,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(
+        status(Admission::Known, &authorize),
+        AuthorizationStatus::Accepted
+    );
+    assert_eq!(
+        status(Admission::Accepted, &authorize),
+        AuthorizationStatus::Invalid
+    );
+    let start = ChargerEvent::Transaction(TransactionEvent {
+        phase: TxPhase::Started,
+        tx: None,
+        seq_no: None,
+        evse: None,
+        id_token: Some(IdToken {
+            id: "CARD".into(),
+            kind: None,
+        }),
+        timestamp: now(),
+        meter_wh: Some(0.0),
+        stop_reason: None,
+        trigger_reason: None,
+        charging_state: None,
+        offline: false,
+        reservation_id: None,
+        signed: Vec::new(),
+        samples: Vec::new(),
+    });
+    assert_eq!(
+        status(Admission::Known, &start),
+        AuthorizationStatus::Accepted
+    );
+    assert_eq!(
+        status(Admission::Accepted, &start),
+        AuthorizationStatus::Invalid
+    );
+}
