@@ -16,6 +16,7 @@ pub mod config;
 pub mod control;
 pub mod csms;
 pub mod daemon;
+pub mod demo;
 pub mod descriptors;
 pub mod dispatch;
 pub mod ev;

@@ -62,6 +62,23 @@ enum Command {
         #[arg(long, env = "CHARGEGATE_TOKEN")]
         token: Option<String>,
     },
+    /// A whole simulated depot on this machine with chargegate in between: open the
+    /// printed status page URL and watch it charge (Ctrl-C stops).
+    Demo {
+        /// Demo seconds per real second (60: an evening in a few minutes).
+        #[arg(long, default_value_t = chargegate::demo::DEFAULT_SPEED)]
+        speed: f64,
+        /// Where the HTTP API and the status page listen (127.0.0.1:0: any free port).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: std::net::SocketAddr,
+        /// Picks the vehicles and the building's noise.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Stop by itself after this much demo time, e.g. 2h or 1h30m (default: run until
+        /// Ctrl-C).
+        #[arg(long, value_parser = chargegate::demo::parse_duration)]
+        duration: Option<std::time::Duration>,
+    },
     /// Energy meters.
     Meter {
         #[command(subcommand)]
@@ -128,6 +145,17 @@ fn main() -> ExitCode {
         Command::Meter {
             command: MeterCommand::Probe(args),
         } => meter_probe(args),
+        Command::Demo {
+            speed,
+            http,
+            seed,
+            duration,
+        } => demo(chargegate::demo::DemoOptions {
+            speed,
+            http,
+            seed,
+            duration,
+        }),
         Command::Run {
             config,
             log_format,
@@ -186,6 +214,40 @@ fn status(url: &str, token: Option<&str>) -> ExitCode {
         Ok((site, chargers, alerts)) => {
             print!("{}", chargegate::status::render(&site, &chargers, &alerts));
             ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `chargegate demo`: the daemon's warnings only (`CHARGEGATE_LOG` for more), so the
+/// summary lines stay readable; exit 1 when it could not run or a second was over a limit.
+fn demo(opts: chargegate::demo::DemoOptions) -> ExitCode {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("CHARGEGATE_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(chargegate::logging::stderr_one_line)
+        .init();
+    match chargegate::demo::run(&opts) {
+        Ok(report) if report.tally.over_limit_s == 0 => {
+            println!("{}", report.closing_line());
+            ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            println!("{}", report.closing_line());
+            eprintln!(
+                "error: the committed limits and the building load went over a limit in {} \
+                 simulated second(s) (DESIGN.md S1); the first:",
+                report.tally.over_limit_s
+            );
+            for line in &report.tally.over_limit {
+                eprintln!("  {line}");
+            }
+            ExitCode::FAILURE
         }
         Err(e) => {
             eprintln!("error: {e}");
