@@ -12,6 +12,7 @@ mod close_codes;
 mod commands;
 mod control_loop;
 mod csms;
+mod demo;
 mod depot_day;
 mod device_management;
 mod dispatch;
