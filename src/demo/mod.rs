@@ -241,6 +241,26 @@ mod tests {
     }
 
     #[test]
+    fn the_closing_line_says_how_it_stopped_the_energy_and_the_seconds_over() {
+        let start = crate::ocpp::time::parse("2026-12-01T16:30:00Z").unwrap();
+        let mut tally = Tally::default();
+        tally.energy_wh = 26_154.0;
+        tally.vehicles_charged = 7;
+        tally.over_limit_s = 2;
+        let report = DemoReport {
+            stopped: Stopped::Interrupt,
+            at: start + chrono::TimeDelta::minutes(61),
+            start,
+            tally,
+        };
+        assert_eq!(
+            report.closing_line(),
+            "demo stopped at 17:31:00 (Ctrl-C) after 61 min of demo time: 26.154 kWh \
+             delivered to 7 vehicles, 2 s over a limit"
+        );
+    }
+
+    #[test]
     fn a_taken_http_port_says_what_to_do() {
         let http = SocketAddr::from(([127, 0, 0, 1], 8080));
         let taken = crate::daemon::StartError::Http(crate::http::HttpError {

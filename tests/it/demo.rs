@@ -176,7 +176,23 @@ async fn the_api_answers_while_the_demo_runs_and_sigterm_stops_it() {
 
     let (status, site) = crate::common::get_json(addr, "/api/v1/site").await;
     assert_eq!(status, 200, "{site}");
-    assert!(site.is_object(), "{site}");
+    assert_eq!(site["id"], "demo-depot", "{site}");
+    assert_eq!(site["grid_limit_a"], 160.0, "{site}");
+    let circuits: Vec<&str> = site["circuits"]
+        .as_array()
+        .expect("circuits")
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert_eq!(circuits, ["site", "board-a", "board-b"], "{site}");
+    // The grid meter on Modbus TCP is read: the building and the vehicles on each phase.
+    let measured = site["circuits"][0]["measured_a"]
+        .as_array()
+        .expect("measured");
+    assert!(
+        measured.iter().all(|a| a.as_f64().is_some_and(|a| a > 0.0)),
+        "{site}"
+    );
     let (status, body) = crate::common::get_json(addr, "/api/v1/chargers").await;
     assert_eq!(status, 200, "{body}");
     let chargers = body["chargers"].as_array().expect("a list of chargers");
@@ -191,11 +207,11 @@ async fn the_api_answers_while_the_demo_runs_and_sigterm_stops_it() {
     let connected = chargers.iter().filter(|c| c["connected"] == true).count();
     // The one that drops its connection now and then may be away.
     assert!(connected >= 11, "{body}");
-    let circuits: std::collections::BTreeSet<&str> = chargers
+    let boards: std::collections::BTreeSet<&str> = chargers
         .iter()
         .filter_map(|c| c["circuit"].as_str())
         .collect();
-    assert_eq!(circuits.len(), 2, "two sub-boards: {circuits:?}");
+    assert_eq!(boards.len(), 2, "two sub-boards: {boards:?}");
 
     demo.signal("-TERM");
     let closing = demo.line_with("demo stopped at");
