@@ -25,6 +25,7 @@ mod listener;
 mod monitor;
 mod reports;
 mod reservations;
+mod station;
 mod transactions;
 
 pub use listener::{ANSWER_TIMEOUT, MAX_CONNECTIONS, MAX_PER_ADDRESS};
@@ -162,6 +163,14 @@ pub fn router(state: HttpState) -> Router {
         .route(
             "/api/v1/chargers/{id}/report/{request_id}",
             get(reports::get),
+        )
+        .route(
+            "/api/v1/chargers/{id}/transaction-status",
+            post(station::transaction_status),
+        )
+        .route(
+            "/api/v1/chargers/{id}/network-profile",
+            post(station::network_profile_post),
         )
         .route(
             "/api/v1/chargers/{id}/configuration",

@@ -23,7 +23,7 @@ pub mod meter;
 mod socket;
 pub mod vehicle;
 
-pub use answers::ReplyPolicy;
+pub use answers::{ReplyPolicy, TxMemory};
 pub use charge_point::{
     RawReply, ReceivedCall, SimChargePoint, SimError, SimOptions, StartedTransaction,
 };

@@ -32,5 +32,6 @@ mod site_liveness;
 mod site_metered;
 mod site_planned;
 mod site_sim;
+mod station_admin;
 mod tls;
 mod unit_file;

@@ -58,6 +58,8 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
         | C::GetLocalListVersion
         | C::ClearCache => authorization_request(command),
         C::UpdateFirmware { .. } | C::GetLog { .. } => super::device::encode(command),
+        // 2.0.1 only (E14, B09): 1.6 has no such message.
+        C::GetTransactionStatus { .. } | C::SetNetworkProfile { .. } => Err(refuse(command)),
         C::DataTransfer {
             vendor_id,
             message_id,
@@ -391,7 +393,10 @@ pub fn decode_reply(
         C::UpdateFirmware { .. } | C::GetLog { .. } => {
             super::device::decode_reply(command, payload)
         }
-        C::GetBaseReport { .. } | C::GetChargingProfiles { .. } => Err(PayloadError::new(
+        C::GetBaseReport { .. }
+        | C::GetChargingProfiles { .. }
+        | C::GetTransactionStatus { .. }
+        | C::SetNetworkProfile { .. } => Err(PayloadError::new(
             RpcErrorCode::InternalError,
             format!("{} is never sent to an OCPP 1.6 charger", command.name()),
         )),

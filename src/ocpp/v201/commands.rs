@@ -227,6 +227,9 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
         | C::GetLocalListVersion
         | C::ClearCache => authorization_request(command),
         C::UpdateFirmware { .. } | C::GetLog { .. } => super::device::encode(command),
+        C::GetTransactionStatus { .. } | C::SetNetworkProfile { .. } => {
+            super::station::encode(command)
+        }
         // P01.
         C::DataTransfer {
             vendor_id,
@@ -579,6 +582,9 @@ pub fn decode_reply(
         }
         ChargerCommand::UpdateFirmware { .. } | ChargerCommand::GetLog { .. } => {
             super::device::decode_reply(command, payload)?
+        }
+        ChargerCommand::GetTransactionStatus { .. } | ChargerCommand::SetNetworkProfile { .. } => {
+            super::station::decode_reply(command, payload)?
         }
         ChargerCommand::GetLocalListVersion => {
             let response: GetLocalListVersionResponse = parse(payload)?;

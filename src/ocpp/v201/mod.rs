@@ -15,6 +15,7 @@ mod convert;
 mod device;
 mod enums;
 mod messages;
+mod station;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
