@@ -151,6 +151,10 @@ pub(super) fn reply_json(reply: &CommandReply) -> Value {
             ongoing,
             messages_in_queue,
         } => json!({"ongoing": ongoing, "messages_in_queue": messages_in_queue}),
+        CommandReply::InstalledCertificates {
+            status,
+            certificates,
+        } => super::certificates::installed_json(status, certificates),
     }
 }
 

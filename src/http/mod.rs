@@ -17,6 +17,7 @@
 mod alerts;
 mod api;
 mod auth;
+mod certificates;
 mod commands;
 mod devices;
 mod host;
@@ -164,14 +165,7 @@ pub fn router(state: HttpState) -> Router {
             "/api/v1/chargers/{id}/report/{request_id}",
             get(reports::get),
         )
-        .route(
-            "/api/v1/chargers/{id}/transaction-status",
-            post(station::transaction_status),
-        )
-        .route(
-            "/api/v1/chargers/{id}/network-profile",
-            post(station::network_profile_post),
-        )
+        .merge(station_routes())
         .route(
             "/api/v1/chargers/{id}/configuration",
             get(commands::get_configuration).put(commands::set_configuration),
@@ -188,6 +182,28 @@ pub fn router(state: HttpState) -> Router {
             host::check,
         ))
         .with_state(state)
+}
+
+/// The 2.0.1 station commands 1.6 has no message for (`station.rs`, `certificates.rs`);
+/// merged before the token check, so it covers them.
+fn station_routes() -> Router<HttpState> {
+    Router::new()
+        .route(
+            "/api/v1/chargers/{id}/transaction-status",
+            post(station::transaction_status),
+        )
+        .route(
+            "/api/v1/chargers/{id}/network-profile",
+            post(station::network_profile_post),
+        )
+        .route(
+            "/api/v1/chargers/{id}/certificates",
+            get(certificates::list).post(certificates::install),
+        )
+        .route(
+            "/api/v1/chargers/{id}/certificates/{serial}",
+            axum::routing::delete(certificates::delete),
+        )
 }
 
 impl HttpState {

@@ -621,6 +621,43 @@ pub enum ChargerCommand {
         slot: i32,
         profile: NetworkProfile,
     },
+    /// 2.0.1 GetInstalledCertificateIds (M03); empty `kinds`: every type.
+    GetInstalledCertificateIds {
+        /// GetCertificateIdUseEnumType words, e.g. `CSMSRootCertificate`.
+        kinds: Vec<String>,
+    },
+    /// 2.0.1 InstallCertificate (M05): a root certificate, PEM.
+    InstallCertificate {
+        /// InstallCertificateUseEnumType, e.g. `CSMSRootCertificate`.
+        kind: String,
+        pem: String,
+    },
+    /// 2.0.1 DeleteCertificate (M04), named by the hash data the charger reported.
+    DeleteCertificate {
+        hash: CertificateHash,
+    },
+}
+
+/// 2.0.1 CertificateHashDataType: how a station names an installed certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateHash {
+    /// `SHA256`, `SHA384` or `SHA512`.
+    pub algorithm: String,
+    /// Hex.
+    pub issuer_name_hash: String,
+    pub issuer_key_hash: String,
+    /// Hex, without leading zeros.
+    pub serial: String,
+}
+
+/// One entry of a GetInstalledCertificateIds answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstalledCertificate {
+    /// GetCertificateIdUseEnumType.
+    pub kind: String,
+    pub hash: CertificateHash,
+    /// The rest of a V2G chain (at most 4).
+    pub children: Vec<CertificateHash>,
 }
 
 /// A 2.0.1 NetworkConnectionProfileType as chargegate sends it: OCPP 2.0 over JSON (the
@@ -665,6 +702,9 @@ impl ChargerCommand {
             ChargerCommand::GetLog { .. } => "GetDiagnostics",
             ChargerCommand::GetTransactionStatus { .. } => "GetTransactionStatus",
             ChargerCommand::SetNetworkProfile { .. } => "SetNetworkProfile",
+            ChargerCommand::GetInstalledCertificateIds { .. } => "GetInstalledCertificateIds",
+            ChargerCommand::InstallCertificate { .. } => "InstallCertificate",
+            ChargerCommand::DeleteCertificate { .. } => "DeleteCertificate",
         }
     }
 }
@@ -715,6 +755,11 @@ pub enum CommandReply {
         ongoing: Option<bool>,
         messages_in_queue: bool,
     },
+    /// GetInstalledCertificateIds: `Accepted` with the list, or `NotFound`.
+    InstalledCertificates {
+        status: String,
+        certificates: Vec<InstalledCertificate>,
+    },
 }
 
 /// The status words that mean the charger did, or will do, what was asked; the same words
@@ -739,7 +784,8 @@ impl CommandReply {
             CommandReply::Status { accepted, .. } => *accepted,
             CommandReply::Configuration { .. }
             | CommandReply::LocalListVersion(_)
-            | CommandReply::TransactionStatus { .. } => true,
+            | CommandReply::TransactionStatus { .. }
+            | CommandReply::InstalledCertificates { .. } => true,
             CommandReply::CompositeSchedule { accepted, .. } => *accepted,
             CommandReply::DataTransfer { accepted, .. } | CommandReply::Log { accepted, .. } => {
                 *accepted

@@ -66,6 +66,8 @@ pub struct ChargerState {
     /// 2.0.1 transactions by id, as GetTransactionStatus reports them; one not listed is
     /// unknown (not ongoing, nothing queued).
     pub transactions: BTreeMap<String, TxMemory>,
+    /// 2.0.1 installed certificates: (certificate type, CertificateHashDataType).
+    pub certificates: Vec<(String, Value)>,
 }
 
 impl ChargerState {
@@ -128,6 +130,7 @@ impl ChargerState {
             ignores_profiles: false,
             meter_value_requests: Vec::new(),
             transactions: BTreeMap::new(),
+            certificates: Vec::new(),
         }
     }
 }
@@ -255,6 +258,9 @@ pub fn answer(
         "TriggerMessage" => trigger(version, accept, payload, state, now),
         "GetTransactionStatus" if !v16 => transaction_status(payload, state),
         "SetNetworkProfile" if !v16 => result(status(accept, "Accepted", "Rejected")),
+        "InstallCertificate" if !v16 => super::certificates::install(accept, payload, state),
+        "GetInstalledCertificateIds" if !v16 => super::certificates::installed(payload, state),
+        "DeleteCertificate" if !v16 => super::certificates::delete(accept, payload, state),
         _ => Answer::Error {
             code: RpcErrorCode::NotSupported,
             description: format!("the simulator does not support {action}"),

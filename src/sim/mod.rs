@@ -14,6 +14,7 @@
 
 mod actions;
 pub mod answers;
+mod certificates;
 pub mod charge_point;
 pub mod depot;
 pub mod limits;

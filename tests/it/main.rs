@@ -7,6 +7,7 @@ mod common;
 mod alerts;
 mod baseline;
 mod billing;
+mod certificates;
 mod cli;
 mod close_codes;
 mod commands;

@@ -58,8 +58,13 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
         | C::GetLocalListVersion
         | C::ClearCache => authorization_request(command),
         C::UpdateFirmware { .. } | C::GetLog { .. } => super::device::encode(command),
-        // 2.0.1 only (E14, B09): 1.6 has no such message.
-        C::GetTransactionStatus { .. } | C::SetNetworkProfile { .. } => Err(refuse(command)),
+        // 2.0.1 only (E14, B09, M03-M05): 1.6 has no such message (the 1.6 security
+        // extension's certificate messages are not sent by chargegate).
+        C::GetTransactionStatus { .. }
+        | C::SetNetworkProfile { .. }
+        | C::GetInstalledCertificateIds { .. }
+        | C::InstallCertificate { .. }
+        | C::DeleteCertificate { .. } => Err(refuse(command)),
         C::DataTransfer {
             vendor_id,
             message_id,
@@ -396,7 +401,10 @@ pub fn decode_reply(
         C::GetBaseReport { .. }
         | C::GetChargingProfiles { .. }
         | C::GetTransactionStatus { .. }
-        | C::SetNetworkProfile { .. } => Err(PayloadError::new(
+        | C::SetNetworkProfile { .. }
+        | C::GetInstalledCertificateIds { .. }
+        | C::InstallCertificate { .. }
+        | C::DeleteCertificate { .. } => Err(PayloadError::new(
             RpcErrorCode::InternalError,
             format!("{} is never sent to an OCPP 1.6 charger", command.name()),
         )),

@@ -230,6 +230,9 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
         C::GetTransactionStatus { .. } | C::SetNetworkProfile { .. } => {
             super::station::encode(command)
         }
+        C::GetInstalledCertificateIds { .. }
+        | C::InstallCertificate { .. }
+        | C::DeleteCertificate { .. } => super::certificates::encode(command),
         // P01.
         C::DataTransfer {
             vendor_id,
@@ -585,6 +588,11 @@ pub fn decode_reply(
         }
         ChargerCommand::GetTransactionStatus { .. } | ChargerCommand::SetNetworkProfile { .. } => {
             super::station::decode_reply(command, payload)?
+        }
+        ChargerCommand::GetInstalledCertificateIds { .. }
+        | ChargerCommand::InstallCertificate { .. }
+        | ChargerCommand::DeleteCertificate { .. } => {
+            super::certificates::decode_reply(command, payload)?
         }
         ChargerCommand::GetLocalListVersion => {
             let response: GetLocalListVersionResponse = parse(payload)?;
