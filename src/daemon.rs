@@ -154,6 +154,8 @@ pub async fn start_with_clock(
     } = spawn_dispatch(&live, &csms, &chargers, clock, &shutdown_rx);
     let meters = start_meters(config, &store, clock, shutdown_rx.clone());
     let alerts = spawn_alerts(config, &csms, &meters, &store, clock, &shutdown_rx);
+    // chargegate's own 2.0.1 station requests (issue 10); subscribed before the listener.
+    crate::station::spawn(&csms, &chargers, clock, &shutdown_rx);
     let history = stored_history(config, &store, clock.now()).await;
     let control = control::spawn_live(
         live.clone(),

@@ -30,6 +30,7 @@ pub mod reload;
 pub mod service;
 pub mod sim;
 pub mod site;
+pub mod station;
 pub mod status;
 pub mod store;
 pub mod units;

@@ -78,7 +78,7 @@ impl HttpState {
     }
 
     /// Sends `command` and answers with the charger's answer.
-    async fn command(
+    pub(super) async fn command(
         &self,
         target: &Target,
         command: ChargerCommand,
@@ -147,6 +147,14 @@ pub(super) fn reply_json(reply: &CommandReply) -> Value {
             accepted,
             file_name,
         } => json!({"status": status, "accepted": accepted, "file_name": file_name}),
+        CommandReply::TransactionStatus {
+            ongoing,
+            messages_in_queue,
+        } => json!({"ongoing": ongoing, "messages_in_queue": messages_in_queue}),
+        CommandReply::InstalledCertificates {
+            status,
+            certificates,
+        } => super::certificates::installed_json(status, certificates),
     }
 }
 

@@ -17,6 +17,7 @@
 mod alerts;
 mod api;
 mod auth;
+mod certificates;
 mod commands;
 mod devices;
 mod host;
@@ -25,6 +26,7 @@ mod listener;
 mod monitor;
 mod reports;
 mod reservations;
+mod station;
 mod transactions;
 
 pub use listener::{ANSWER_TIMEOUT, MAX_CONNECTIONS, MAX_PER_ADDRESS};
@@ -163,6 +165,7 @@ pub fn router(state: HttpState) -> Router {
             "/api/v1/chargers/{id}/report/{request_id}",
             get(reports::get),
         )
+        .merge(station_routes())
         .route(
             "/api/v1/chargers/{id}/configuration",
             get(commands::get_configuration).put(commands::set_configuration),
@@ -179,6 +182,28 @@ pub fn router(state: HttpState) -> Router {
             host::check,
         ))
         .with_state(state)
+}
+
+/// The 2.0.1 station commands 1.6 has no message for (`station.rs`, `certificates.rs`);
+/// merged before the token check, so it covers them.
+fn station_routes() -> Router<HttpState> {
+    Router::new()
+        .route(
+            "/api/v1/chargers/{id}/transaction-status",
+            post(station::transaction_status),
+        )
+        .route(
+            "/api/v1/chargers/{id}/network-profile",
+            post(station::network_profile_post),
+        )
+        .route(
+            "/api/v1/chargers/{id}/certificates",
+            get(certificates::list).post(certificates::install),
+        )
+        .route(
+            "/api/v1/chargers/{id}/certificates/{serial}",
+            axum::routing::delete(certificates::delete),
+        )
 }
 
 impl HttpState {

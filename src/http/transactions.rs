@@ -88,7 +88,8 @@ pub struct TransactionEntry {
     meter_stop_wh: Option<f64>,
     energy_wh: Option<f64>,
     stop_reason: Option<String>,
-    /// `charger`, or chargegate on the charger's `boot` or a `new-transaction`.
+    /// `charger`, or chargegate on the charger's `boot`, a `new-transaction` or its
+    /// answer `not-ongoing` to GetTransactionStatus.
     closed_by: Option<String>,
     status: String,
     /// In the currency of `[planner]` prices, rounded to 1/10000.

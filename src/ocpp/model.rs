@@ -609,6 +609,70 @@ pub enum ChargerCommand {
         security: bool,
         location: String,
     },
+    /// 2.0.1 GetTransactionStatus (E14): is this transaction (or, with `None`, any) still
+    /// ongoing, and has the station messages for it queued? 1.6: `NotInVersion`.
+    GetTransactionStatus {
+        /// The station's transactionId (identifierString, at most 36).
+        tx: Option<String>,
+    },
+    /// 2.0.1 SetNetworkProfile (B09): a connection profile stored in a slot of the
+    /// station's NetworkConfigurationPriority. 1.6: `NotInVersion`.
+    SetNetworkProfile {
+        slot: i32,
+        profile: NetworkProfile,
+    },
+    /// 2.0.1 GetInstalledCertificateIds (M03); empty `kinds`: every type.
+    GetInstalledCertificateIds {
+        /// GetCertificateIdUseEnumType words, e.g. `CSMSRootCertificate`.
+        kinds: Vec<String>,
+    },
+    /// 2.0.1 InstallCertificate (M05): a root certificate, PEM.
+    InstallCertificate {
+        /// InstallCertificateUseEnumType, e.g. `CSMSRootCertificate`.
+        kind: String,
+        pem: String,
+    },
+    /// 2.0.1 DeleteCertificate (M04), named by the hash data the charger reported.
+    DeleteCertificate {
+        hash: CertificateHash,
+    },
+}
+
+/// 2.0.1 CertificateHashDataType: how a station names an installed certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateHash {
+    /// `SHA256`, `SHA384` or `SHA512`.
+    pub algorithm: String,
+    /// Hex.
+    pub issuer_name_hash: String,
+    pub issuer_key_hash: String,
+    /// Hex, without leading zeros.
+    pub serial: String,
+}
+
+/// One entry of a GetInstalledCertificateIds answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstalledCertificate {
+    /// GetCertificateIdUseEnumType.
+    pub kind: String,
+    pub hash: CertificateHash,
+    /// The rest of a V2G chain (at most 4).
+    pub children: Vec<CertificateHash>,
+}
+
+/// A 2.0.1 NetworkConnectionProfileType as chargegate sends it: OCPP 2.0 over JSON (the
+/// only transport and version a 2.0.1 station can be told to use with this CSMS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkProfile {
+    /// The CSMS URL, `ws://` or `wss://` (at most 512 characters).
+    pub url: String,
+    /// 0 to 3 (Part 2 A00.FR: 1 Basic auth over ws, 2 TLS + Basic auth, 3 TLS + client
+    /// certificate; 0 none).
+    pub security_profile: u8,
+    /// OCPPInterfaceEnumType: `Wired0`..`Wired3`, `Wireless0`..`Wireless3`.
+    pub interface: String,
+    /// messageTimeout, in seconds.
+    pub message_timeout_s: u32,
 }
 
 impl ChargerCommand {
@@ -636,6 +700,11 @@ impl ChargerCommand {
             ChargerCommand::DataTransfer { .. } => "DataTransfer",
             ChargerCommand::UpdateFirmware { .. } => "UpdateFirmware",
             ChargerCommand::GetLog { .. } => "GetDiagnostics",
+            ChargerCommand::GetTransactionStatus { .. } => "GetTransactionStatus",
+            ChargerCommand::SetNetworkProfile { .. } => "SetNetworkProfile",
+            ChargerCommand::GetInstalledCertificateIds { .. } => "GetInstalledCertificateIds",
+            ChargerCommand::InstallCertificate { .. } => "InstallCertificate",
+            ChargerCommand::DeleteCertificate { .. } => "DeleteCertificate",
         }
     }
 }
@@ -680,6 +749,17 @@ pub enum CommandReply {
         accepted: bool,
         file_name: Option<String>,
     },
+    /// GetTransactionStatus (E14): `ongoing` is absent when the request named no
+    /// transaction.
+    TransactionStatus {
+        ongoing: Option<bool>,
+        messages_in_queue: bool,
+    },
+    /// GetInstalledCertificateIds: `Accepted` with the list, or `NotFound`.
+    InstalledCertificates {
+        status: String,
+        certificates: Vec<InstalledCertificate>,
+    },
 }
 
 /// The status words that mean the charger did, or will do, what was asked; the same words
@@ -702,7 +782,10 @@ impl CommandReply {
     pub fn is_accepted(&self) -> bool {
         match self {
             CommandReply::Status { accepted, .. } => *accepted,
-            CommandReply::Configuration { .. } | CommandReply::LocalListVersion(_) => true,
+            CommandReply::Configuration { .. }
+            | CommandReply::LocalListVersion(_)
+            | CommandReply::TransactionStatus { .. }
+            | CommandReply::InstalledCertificates { .. } => true,
             CommandReply::CompositeSchedule { accepted, .. } => *accepted,
             CommandReply::DataTransfer { accepted, .. } | CommandReply::Log { accepted, .. } => {
                 *accepted

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::answers::TxMemory;
 use super::charge_point::{SimChargePoint, SimError, StartedTransaction};
 use super::messages;
 use crate::ocpp::model::OcppVersion;
@@ -69,7 +70,15 @@ impl SimChargePoint {
             }
             OcppVersion::V201 => {
                 let key = uuid_like();
-                self.shared.lock().seq.insert(key.clone(), 1);
+                {
+                    let mut inner = self.shared.lock();
+                    inner.seq.insert(key.clone(), 1);
+                    let ongoing = TxMemory {
+                        ongoing: true,
+                        queued: false,
+                    };
+                    inner.state.transactions.insert(key.clone(), ongoing);
+                }
                 let payload =
                     messages::transaction_started_v201(&key, evse, id_tag, meter_start_wh, &at);
                 let response = self.call("TransactionEvent", payload).await?;
@@ -194,7 +203,11 @@ impl SimChargePoint {
             }
             OcppVersion::V201 => {
                 let seq = self.next_seq_no(tx);
-                self.shared.lock().seq.remove(tx);
+                {
+                    let mut inner = self.shared.lock();
+                    inner.seq.remove(tx);
+                    inner.state.transactions.remove(tx);
+                }
                 let payload = messages::transaction_ended_v201(tx, seq, meter_stop_wh, reason, &at);
                 self.call("TransactionEvent", payload).await
             }

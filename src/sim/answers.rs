@@ -32,6 +32,15 @@ pub enum ReplyPolicy {
     AcceptSilently,
 }
 
+/// What a 2.0.1 charger knows of one of its transactions, for GetTransactionStatus (E14).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TxMemory {
+    /// Still running.
+    pub ongoing: bool,
+    /// Messages about it wait in the charger's queue (it was offline).
+    pub queued: bool,
+}
+
 /// What the charger remembers between CALLs.
 #[derive(Debug, Clone)]
 pub struct ChargerState {
@@ -54,6 +63,11 @@ pub struct ChargerState {
     /// answered: the simulator does not know what its vehicles draw, so whoever drives
     /// them takes these (`SimChargePoint::take_meter_value_requests`) and reports.
     pub meter_value_requests: Vec<u32>,
+    /// 2.0.1 transactions by id, as GetTransactionStatus reports them; one not listed is
+    /// unknown (not ongoing, nothing queued).
+    pub transactions: BTreeMap<String, TxMemory>,
+    /// 2.0.1 installed certificates: (certificate type, CertificateHashDataType).
+    pub certificates: Vec<(String, Value)>,
 }
 
 impl ChargerState {
@@ -115,6 +129,8 @@ impl ChargerState {
             statuses: BTreeMap::new(),
             ignores_profiles: false,
             meter_value_requests: Vec::new(),
+            transactions: BTreeMap::new(),
+            certificates: Vec::new(),
         }
     }
 }
@@ -240,10 +256,29 @@ pub fn answer(
         "GetDiagnostics" if v16 => get_log(version, accept, payload, state),
         "GetLog" if !v16 => get_log(version, accept, payload, state),
         "TriggerMessage" => trigger(version, accept, payload, state, now),
+        "GetTransactionStatus" if !v16 => transaction_status(payload, state),
+        "SetNetworkProfile" if !v16 => result(status(accept, "Accepted", "Rejected")),
+        "InstallCertificate" if !v16 => super::certificates::install(accept, payload, state),
+        "GetInstalledCertificateIds" if !v16 => super::certificates::installed(payload, state),
+        "DeleteCertificate" if !v16 => super::certificates::delete(accept, payload, state),
         _ => Answer::Error {
             code: RpcErrorCode::NotSupported,
             description: format!("the simulator does not support {action}"),
         },
+    }
+}
+
+/// GetTransactionStatus (E14): about one transaction (`ongoingIndicator` only then,
+/// E14.FR.06), or whether anything at all is queued.
+fn transaction_status(payload: &Value, state: &ChargerState) -> Answer {
+    match text(payload, "transactionId") {
+        Some(tx) => {
+            let known = state.transactions.get(tx).copied().unwrap_or_default();
+            result(json!({"ongoingIndicator": known.ongoing, "messagesInQueue": known.queued}))
+        }
+        None => result(json!({
+            "messagesInQueue": state.transactions.values().any(|t| t.queued),
+        })),
     }
 }
 

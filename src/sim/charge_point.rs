@@ -9,7 +9,7 @@
 //! Imports run one way: this handle uses `socket` (the task) and `link` (what both share);
 //! neither imports it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -28,7 +28,7 @@ use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::http::header::{AUTHORIZATION, SEC_WEBSOCKET_PROTOCOL};
 
-use super::answers::{ChargerState, ReplyPolicy};
+use super::answers::{ChargerState, ReplyPolicy, TxMemory};
 use super::link::{CLOSE_GRACE, Command, Inner, Shared, transport};
 pub use super::link::{RawReply, ReceivedCall, SimError};
 use crate::ocpp::model::OcppVersion;
@@ -57,6 +57,9 @@ pub struct SimOptions {
     pub profiles: Vec<Value>,
     /// A faulty charger that accepts ChargingProfiles and ignores them.
     pub ignores_profiles: bool,
+    /// 2.0.1 transactions the charger remembers from before this connection (what it
+    /// answers GetTransactionStatus with).
+    pub transactions: BTreeMap<String, TxMemory>,
     /// The charger's clock (its message timestamps, the profiles' validity).
     pub clock: crate::clock::Clock,
 }
@@ -74,6 +77,7 @@ impl SimOptions {
             reply_policy: ReplyPolicy::Accept,
             profiles: Vec::new(),
             ignores_profiles: false,
+            transactions: BTreeMap::new(),
             clock: crate::clock::Clock::system(),
         }
     }
@@ -247,6 +251,7 @@ impl SimChargePoint {
                 state: ChargerState {
                     profiles: opts.profiles.clone(),
                     ignores_profiles: opts.ignores_profiles,
+                    transactions: opts.transactions.clone(),
                     ..ChargerState::new(&opts.id)
                 },
                 seq: HashMap::new(),

@@ -14,6 +14,7 @@
 
 mod actions;
 pub mod answers;
+mod certificates;
 pub mod charge_point;
 pub mod depot;
 pub mod limits;
@@ -23,7 +24,7 @@ pub mod meter;
 mod socket;
 pub mod vehicle;
 
-pub use answers::ReplyPolicy;
+pub use answers::{ReplyPolicy, TxMemory};
 pub use charge_point::{
     RawReply, ReceivedCall, SimChargePoint, SimError, SimOptions, StartedTransaction,
 };

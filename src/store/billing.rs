@@ -25,6 +25,9 @@ pub enum ClosedBy {
     Boot,
     /// The charger started another transaction on the same connector or EVSE.
     NewTransaction,
+    /// A 2.0.1 charger answered GetTransactionStatus after a reconnect: not ongoing, and no
+    /// messages about it left in its queue (E14), so its end will never be reported.
+    NotOngoing,
 }
 
 impl ClosedBy {
@@ -33,6 +36,7 @@ impl ClosedBy {
             ClosedBy::Charger => "charger",
             ClosedBy::Boot => "boot",
             ClosedBy::NewTransaction => "new-transaction",
+            ClosedBy::NotOngoing => "not-ongoing",
         }
     }
 }
@@ -82,7 +86,7 @@ pub struct BillingRecord {
     pub meter_stop_wh: Option<f64>,
     pub energy_wh: Option<f64>,
     pub stop_reason: Option<String>,
-    /// `charger`, `boot` or `new-transaction` (`ClosedBy`); `None` while open.
+    /// `charger`, `boot`, `new-transaction` or `not-ongoing` (`ClosedBy`); `None` while open.
     pub closed_by: Option<String>,
     /// `open` or `closed`.
     pub status: String,
@@ -159,19 +163,67 @@ pub fn close_open_transactions(
         rows.collect::<Result<_, _>>()?
     };
     for row in &rows {
-        c.execute(
-            "UPDATE transactions SET status = 'closed',
-                stopped_at = COALESCE((SELECT MAX(ts) FROM samples WHERE transaction_id = ?1),
-                                      started_at),
-                meter_stop_wh = meter_last_wh,
-                energy_wh = CASE WHEN meter_last_wh IS NULL OR meter_start_wh IS NULL THEN NULL
-                                 ELSE MAX(meter_last_wh - meter_start_wh, 0) END,
-                stop_reason = ?2, closed_by = ?3, updated_at = ?4
-             WHERE id = ?1",
-            params![row, reason, by.as_str(), ts(&now)],
-        )?;
+        close_row(c, *row, reason, by, now)?;
     }
     Ok(rows)
+}
+
+/// Closes row `row` at its last known reading (see `close_open_transactions`).
+fn close_row(
+    c: &Connection,
+    row: i64,
+    reason: &str,
+    by: ClosedBy,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    c.execute(
+        "UPDATE transactions SET status = 'closed',
+            stopped_at = COALESCE((SELECT MAX(ts) FROM samples WHERE transaction_id = ?1),
+                                  started_at),
+            meter_stop_wh = meter_last_wh,
+            energy_wh = CASE WHEN meter_last_wh IS NULL OR meter_start_wh IS NULL THEN NULL
+                             ELSE MAX(meter_last_wh - meter_start_wh, 0) END,
+            stop_reason = ?2, closed_by = ?3, updated_at = ?4
+         WHERE id = ?1 AND status = 'open'",
+        params![row, reason, by.as_str(), ts(&now)],
+    )?;
+    Ok(())
+}
+
+/// The open transactions of `charger` that it named itself (2.0.1 transactionIds):
+/// (row id, transactionId), oldest first.
+pub fn open_charger_named_transactions(
+    c: &Connection,
+    charger: &str,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, ocpp_tx_id FROM transactions WHERE charger_id = ?1 AND status = 'open'
+           AND ocpp_tx_id IS NOT NULL AND ocpp_tx_id_by = 'charger' ORDER BY id",
+    )?;
+    let rows = stmt.query_map([charger], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Closes the open transaction row `row` of `charger` with `reason`, at its last known
+/// reading, marked `by` (chargegate's guess: the charger's own late stop still replaces
+/// it). False when it was not open any more (the charger's own end came first).
+pub fn close_transaction(
+    c: &Connection,
+    charger: &str,
+    row: i64,
+    reason: &str,
+    by: ClosedBy,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let open: bool = c.query_row(
+        "SELECT COUNT(*) > 0 FROM transactions WHERE id = ?1 AND charger_id = ?2 AND status = 'open'",
+        params![row, charger],
+        |r| r.get(0),
+    )?;
+    if open {
+        close_row(c, row, reason, by, now)?;
+    }
+    Ok(open)
 }
 
 /// A charger goes on with a transaction chargegate closed on its behalf (on its boot, or
@@ -184,7 +236,7 @@ pub(super) fn reopen_if_closed_for_the_charger(
     c.execute(
         "UPDATE transactions SET status = 'open', stopped_at = NULL, meter_stop_wh = NULL,
             energy_wh = NULL, stop_reason = NULL, closed_by = NULL
-         WHERE id = ?1 AND status = 'closed' AND closed_by IN ('boot', 'new-transaction')",
+         WHERE id = ?1 AND status = 'closed' AND closed_by IN ('boot', 'new-transaction', 'not-ongoing')",
         [tx_id],
     )?;
     Ok(())

@@ -58,6 +58,13 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
         | C::GetLocalListVersion
         | C::ClearCache => authorization_request(command),
         C::UpdateFirmware { .. } | C::GetLog { .. } => super::device::encode(command),
+        // 2.0.1 only (E14, B09, M03-M05): 1.6 has no such message (the 1.6 security
+        // extension's certificate messages are not sent by chargegate).
+        C::GetTransactionStatus { .. }
+        | C::SetNetworkProfile { .. }
+        | C::GetInstalledCertificateIds { .. }
+        | C::InstallCertificate { .. }
+        | C::DeleteCertificate { .. } => Err(refuse(command)),
         C::DataTransfer {
             vendor_id,
             message_id,
@@ -391,7 +398,13 @@ pub fn decode_reply(
         C::UpdateFirmware { .. } | C::GetLog { .. } => {
             super::device::decode_reply(command, payload)
         }
-        C::GetBaseReport { .. } | C::GetChargingProfiles { .. } => Err(PayloadError::new(
+        C::GetBaseReport { .. }
+        | C::GetChargingProfiles { .. }
+        | C::GetTransactionStatus { .. }
+        | C::SetNetworkProfile { .. }
+        | C::GetInstalledCertificateIds { .. }
+        | C::InstallCertificate { .. }
+        | C::DeleteCertificate { .. } => Err(PayloadError::new(
             RpcErrorCode::InternalError,
             format!("{} is never sent to an OCPP 1.6 charger", command.name()),
         )),

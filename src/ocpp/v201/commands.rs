@@ -227,6 +227,12 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
         | C::GetLocalListVersion
         | C::ClearCache => authorization_request(command),
         C::UpdateFirmware { .. } | C::GetLog { .. } => super::device::encode(command),
+        C::GetTransactionStatus { .. } | C::SetNetworkProfile { .. } => {
+            super::station::encode(command)
+        }
+        C::GetInstalledCertificateIds { .. }
+        | C::InstallCertificate { .. }
+        | C::DeleteCertificate { .. } => super::certificates::encode(command),
         // P01.
         C::DataTransfer {
             vendor_id,
@@ -579,6 +585,14 @@ pub fn decode_reply(
         }
         ChargerCommand::UpdateFirmware { .. } | ChargerCommand::GetLog { .. } => {
             super::device::decode_reply(command, payload)?
+        }
+        ChargerCommand::GetTransactionStatus { .. } | ChargerCommand::SetNetworkProfile { .. } => {
+            super::station::decode_reply(command, payload)?
+        }
+        ChargerCommand::GetInstalledCertificateIds { .. }
+        | ChargerCommand::InstallCertificate { .. }
+        | ChargerCommand::DeleteCertificate { .. } => {
+            super::certificates::decode_reply(command, payload)?
         }
         ChargerCommand::GetLocalListVersion => {
             let response: GetLocalListVersionResponse = parse(payload)?;

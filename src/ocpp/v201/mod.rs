@@ -9,12 +9,14 @@
 //! IO, reads the clock or keeps state between messages (STYLE.md §1), and nothing panics on
 //! what a station sends: every bad payload becomes a `PayloadError` carrying the CALLERROR
 //! code that answers it (OCPP 2.0.1 Part 4 §4.2.3).
+mod certificates;
 mod charging;
 mod commands;
 mod convert;
 mod device;
 mod enums;
 mod messages;
+mod station;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
