@@ -117,6 +117,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/meters", get(monitor::meters))
         .route("/api/v1/alerts", get(alerts::list))
         .route("/api/v1/events", get(monitor::events))
+        .route("/metrics", get(monitor::metrics))
         .route("/api/v1/id-tokens", get(id_tokens::list))
         .route(
             "/api/v1/id-tokens/{id}",

@@ -21,6 +21,7 @@ mod id_tokens;
 mod listener_attacks;
 mod message_ids;
 mod meters;
+mod metrics;
 mod monitor_api;
 mod operator_commands;
 mod package;

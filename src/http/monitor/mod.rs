@@ -41,9 +41,11 @@ use crate::units::{Amps, ChargerId};
 
 mod chargers;
 mod events;
+mod metrics;
 
 pub use chargers::{charger, chargers};
 pub use events::{MAX_EVENT_STREAMS, events};
+pub use metrics::metrics;
 
 /// What the monitoring reads read: the running tasks' published state. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -373,14 +375,18 @@ pub async fn meters(
         return e.into_response();
     }
     let now = state.monitor_now();
-    let meters: Vec<Value> = now
-        .meters
+    Json(json!({ "meters": meters_json(&state, &now) })).into_response()
+}
+
+/// Every meter as `/api/v1/meters` shows it (also what `/metrics` reads).
+fn meters_json(state: &HttpState, now: &Now) -> Vec<Value> {
+    now.meters
         .iter()
         .map(|m| {
             let reading = m.reading.as_ref().map(|r| {
                 let opt = |v: Option<f64>| v.map(r2);
                 json!({
-                    "at": ts(&wall_of(&state, r.at)),
+                    "at": ts(&wall_of(state, r.at)),
                     "age_ms": now.instant.saturating_duration_since(r.at).as_millis() as u64,
                     "current_a": r.current.map(|a| opt(a.map(|a| a.0))),
                     "voltage_v": r.voltage.map(|v| opt(v.map(|v| v.0))),
@@ -405,6 +411,5 @@ pub async fn meters(
                 },
             })
         })
-        .collect();
-    Json(json!({ "meters": meters })).into_response()
+        .collect()
 }
