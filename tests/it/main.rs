@@ -33,5 +33,6 @@ mod site_liveness;
 mod site_metered;
 mod site_planned;
 mod site_sim;
+mod status_page;
 mod tls;
 mod unit_file;
