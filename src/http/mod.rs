@@ -116,6 +116,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/chargers/{id}", get(monitor::charger))
         .route("/api/v1/plan", get(monitor::plan))
         .route("/api/v1/meters", get(monitor::meters))
+        .route("/api/v1/meters/{id}/history", get(monitor::meter_history))
         .route("/api/v1/alerts", get(alerts::list))
         .route("/api/v1/events", get(monitor::events))
         .route("/metrics", get(monitor::metrics))

@@ -225,6 +225,7 @@ async fn the_page_in_a_browser_shows_the_site_the_chargers_and_an_alert_live() {
         dom.contains("none configured"),
         "no upstream link configured"
     );
+    assert!(dom.contains("<polyline"), "the chart is drawn");
     let (_, alerts) = get(addr, "/api/v1/alerts?active=true").await;
     let open = alerts["alerts"].as_array().unwrap();
     assert!(
@@ -338,4 +339,60 @@ async fn the_page_is_self_contained_and_forbids_other_origins() {
     let (status, _) = get(daemon.http_addr, "/api/v1/site").await;
     assert_eq!(status, 401, "the page is open, the reads it makes are not");
     daemon.stop().await;
+}
+
+/// `GET /api/v1/meters/<id>/history`: the stored 1-minute summaries of the last hours,
+/// oldest first (what the page draws before it was opened); a bad `hours` is a 400 and
+/// a meter not in the site file a 404.
+#[tokio::test]
+async fn a_meters_history_gives_the_stored_minutes_of_the_last_hours() {
+    let server = SimMeterServer::start("127.0.0.1:0".parse().unwrap(), 1)
+        .await
+        .expect("meter listens");
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = daemon::start_manual(&metered_config(dir.path(), server.meter.addr()))
+        .await
+        .expect("daemon starts");
+    let now = chrono::Utc::now();
+    for (ago_min, l1) in [(8 * 60, 99.0), (120, 41.5), (60, 42.25)] {
+        let minute = chargegate::meter::history::MinuteSummary {
+            meter_id: "bldg".into(),
+            minute: now - chrono::TimeDelta::minutes(ago_min),
+            samples: 60,
+            max_a: [Some(l1), Some(20.0), None],
+            mean_a: [Some(l1 - 1.0), Some(19.0), None],
+            mean_power_w: Some(9000.0),
+        };
+        daemon
+            .csms
+            .store()
+            .call(move |c| chargegate::store::insert_meter_minute(c, &minute))
+            .await
+            .unwrap();
+    }
+    let addr = daemon.http_addr;
+    let (status, body) = get(addr, "/api/v1/meters/bldg/history").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["circuit"], "site");
+    assert_eq!(body["hours"], 6);
+    let minutes = body["minutes"].as_array().unwrap();
+    assert_eq!(minutes.len(), 2, "the last 6 h only: {body}");
+    assert_eq!(minutes[0]["max_a"], serde_json::json!([41.5, 20.0, null]));
+    assert_eq!(minutes[1]["mean_a"][0], 41.25);
+    assert_eq!(minutes[1]["samples"], 60);
+    let (_, all) = get(addr, "/api/v1/meters/bldg/history?hours=9").await;
+    assert_eq!(all["minutes"].as_array().unwrap().len(), 3, "{all}");
+    for (target, status) in [
+        ("/api/v1/meters/bldg/history?hours=0", 400),
+        ("/api/v1/meters/bldg/history?hours=25", 400),
+        ("/api/v1/meters/bldg/history?hours=x", 400),
+        ("/api/v1/meters/bldg/history?days=1", 400),
+        ("/api/v1/meters/nope/history", 404),
+    ] {
+        let (got, body) = get(addr, target).await;
+        assert_eq!(got, status, "{target}: {body}");
+        assert!(body["error"].is_string(), "{target}: {body}");
+    }
+    daemon.stop().await;
+    server.stop();
 }

@@ -1,5 +1,5 @@
 //! The operator's monitoring reads (DESIGN.md "HTTP", issue 10): `/api/v1/site`,
-//! `/chargers`, `/chargers/<id>`, `/plan` and `/meters`, and the stream of their changes,
+//! `/chargers`, `/chargers/<id>`, `/plan`, `/meters` and `/meters/<id>/history`, and the stream of their changes,
 //! `/events` (`events.rs`).
 //!
 //! Each answer is put together from what the running tasks already publish: the control
@@ -41,10 +41,12 @@ use crate::units::{Amps, ChargerId};
 
 mod chargers;
 mod events;
+mod history;
 mod metrics;
 
 pub use chargers::{charger, chargers};
 pub use events::{MAX_EVENT_STREAMS, events};
+pub use history::meter_history;
 pub use metrics::metrics;
 
 /// What the monitoring reads read: the running tasks' published state. Cheap to clone.
