@@ -278,6 +278,7 @@ impl Controller {
         for cut in &cuts {
             let before = old.iter().find(|o| o.charger == cut.charger);
             if before.is_none_or(|b| cut.to.0 < b.to.0 - planner::EPS_A) {
+                crate::telemetry::guard_cut();
                 tracing::info!(
                     charger = %cut.charger,
                     plan_a = cut.from.0,

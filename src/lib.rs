@@ -3,7 +3,7 @@
 //! Down: meters -> `meter` -> `site` -> `control` (with `planner`) -> `dispatch` -> chargers.
 //! Up: chargers -> `charger` (connections) -> `ocpp` -> `csms` (the CSMS rules) -> `store`,
 //! read by `http`. `daemon` wires them. Layers, lowest first, each importing only from its
-//! own folder and those before it: `units`, `ev`, `clock`, `logging`; `ocpp`, `profiles`; `config`;
+//! own folder and those before it: `units`, `ev`, `clock`, `logging`, `telemetry`; `ocpp`, `profiles`; `config`;
 //! `meter`, then `store`; `csms`, `http`; `charger`, `site`; `planner`; `control`;
 //! `dispatch`; `daemon` (with `descriptors`, and `service` for systemd) and the simulator (`sim`) that tests and benches share.
 //! ARCHITECTURE.md draws the same in more detail.
@@ -33,4 +33,5 @@ pub mod site;
 pub mod station;
 pub mod status;
 pub mod store;
+pub mod telemetry;
 pub mod units;

@@ -31,6 +31,7 @@ use crate::ocpp::model::{
 use crate::ocpp::rpc::{self, Frame, RpcErrorCode};
 use crate::ocpp::session::{Incoming, RpcSession};
 use crate::store::{self, AuditRecord};
+use crate::telemetry::{self, Direction};
 
 /// What a connection task needs besides its socket.
 #[derive(Debug, Clone)]
@@ -250,6 +251,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             }
             Err(e) => {
                 tracing::warn!(charger = %self.ctx.id, "malformed frame: {e}");
+                telemetry::ocpp_error(Direction::In, "malformed");
                 match rpc::error_reply_id(self.version(), e.id.as_deref()).filter(|_| e.answerable)
                 {
                     Some(id) => {
@@ -297,9 +299,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         // Kept for the resend cache, which compares the whole CALL (decoding consumes it).
         let request = payload.clone();
         let version = self.version();
-        let answer = match crate::ocpp::decode_call(version, &action, payload) {
+        let decoded = crate::ocpp::decode_call(version, &action, payload);
+        // An action the version does not have is counted as `unknown`, not by its name.
+        let label = match &decoded {
+            Err(e) if e.code == RpcErrorCode::NotImplemented => "unknown",
+            _ => action.as_str(),
+        };
+        telemetry::ocpp_call(Direction::In, label);
+        let answer = match decoded {
             Err(e) => {
                 tracing::warn!(charger = %self.ctx.id, action, "refused CALL: {e}");
+                telemetry::ocpp_error(Direction::Out, label);
                 rpc::call_error(version, &id, e.code, &e.message)
             }
             Ok(event) => match self
@@ -313,6 +323,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         Ok(payload) => rpc::call_result(&id, &payload),
                         Err(e) => {
                             tracing::error!(charger = %self.ctx.id, action, "cannot encode our reply: {e}");
+                            telemetry::ocpp_error(Direction::Out, label);
                             rpc::call_error(
                                 version,
                                 &id,
@@ -322,15 +333,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         }
                     }
                 }
-                Err(CsmsError::NotAccepted) => rpc::call_error(
-                    version,
-                    &id,
-                    RpcErrorCode::SecurityError,
-                    "charger is not accepted (Pending)",
-                ),
+                Err(CsmsError::NotAccepted) => {
+                    telemetry::ocpp_error(Direction::Out, label);
+                    rpc::call_error(
+                        version,
+                        &id,
+                        RpcErrorCode::SecurityError,
+                        "charger is not accepted (Pending)",
+                    )
+                }
                 Err(e) => {
                     // Not cached: the charger's resend is processed again once the store recovers.
                     tracing::error!(charger = %self.ctx.id, action, "cannot handle CALL: {e}");
+                    telemetry::ocpp_error(Direction::Out, label);
                     let answer = rpc::call_error(
                         version,
                         &id,
@@ -364,6 +379,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 return Ok(());
             }
         };
+        telemetry::ocpp_call(Direction::Out, action);
         let deadline = Instant::now() + self.limits.call_timeout;
         let frame_payload = payload.clone();
         let pending = Pending {
@@ -392,7 +408,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         };
         let raw = match &answer {
             Ok(payload) => Some(payload.to_string()),
-            Err(e) => Some(e.to_string()),
+            Err(e) => {
+                telemetry::ocpp_error(Direction::In, pending.action);
+                Some(e.to_string())
+            }
         };
         let result = answer.and_then(|payload| {
             crate::ocpp::decode_command_reply(self.version(), &pending.command, payload)

@@ -162,6 +162,7 @@ impl Chargers {
             .map(|h| h.commands.clone())
             .ok_or(CommandError::NotConnected)?;
         let (reply, answer) = oneshot::channel();
+        let action = command.name();
         let request = CommandRequest {
             command,
             reason: reason.into(),
@@ -171,6 +172,10 @@ impl Chargers {
             mpsc::error::TrySendError::Full(_) => CommandError::Busy,
             mpsc::error::TrySendError::Closed(_) => CommandError::NotConnected,
         })?;
-        answer.await.map_err(|_| CommandError::Disconnected)?
+        let result = answer.await.map_err(|_| CommandError::Disconnected)?;
+        if result == Err(CommandError::Timeout) {
+            crate::telemetry::command_timeout(action);
+        }
+        result
     }
 }

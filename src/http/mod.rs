@@ -6,8 +6,8 @@
 //! CSV, `transactions.rs`), the monitoring reads (`/api/v1/site`, `/chargers`, `/plan`,
 //! `/meters`, and the event stream `/events`: `monitor/`), the alerts (`alerts.rs`), the
 //! cards (`id_tokens.rs`), the reservations (`reservations.rs`) and the operator's
-//! commands (`commands.rs`, behind `auth.rs`). The status page and
-//! `/metrics` hang on the same router when they are built. Thin: handlers read the store
+//! commands (`commands.rs`, behind `auth.rs`), `/metrics` (`monitor/metrics.rs`) and the
+//! status page at `/` (`page.rs`). Thin: handlers read the store
 //! and the daemon's watch channels and never
 //! decide anything. Whatever a client sends, it gets an answer with a JSON body: a bad
 //! request a 4xx with `{"error": ...}`, a store failure or a busy store a 503; the daemon
@@ -24,6 +24,7 @@ mod host;
 mod id_tokens;
 mod listener;
 mod monitor;
+mod page;
 mod reports;
 mod reservations;
 mod station;
@@ -117,8 +118,10 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/chargers/{id}", get(monitor::charger))
         .route("/api/v1/plan", get(monitor::plan))
         .route("/api/v1/meters", get(monitor::meters))
+        .route("/api/v1/meters/{id}/history", get(monitor::meter_history))
         .route("/api/v1/alerts", get(alerts::list))
         .route("/api/v1/events", get(monitor::events))
+        .route("/metrics", get(monitor::metrics))
         .route("/api/v1/id-tokens", get(id_tokens::list))
         .route(
             "/api/v1/id-tokens/{id}",
@@ -175,6 +178,8 @@ pub fn router(state: HttpState) -> Router {
             state.clone(),
             auth::check,
         ))
+        // After the token layer: the page holds no data (`page.rs`), the reads it makes do.
+        .route("/", get(page::status_page))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -90,7 +90,13 @@ impl Store {
             .spawn(move || {
                 // Runs until every `Store` handle is dropped.
                 while let Ok(job) = rx.recv() {
+                    // A job that changed rows wrote (and committed): its time is the
+                    // write latency `/metrics` shows.
+                    let (changes, started) = (conn.total_changes(), std::time::Instant::now());
                     job(&mut conn);
+                    if conn.total_changes() != changes {
+                        crate::telemetry::store_write(started.elapsed());
+                    }
                 }
             })
             .map_err(|source| StoreError::Folder {

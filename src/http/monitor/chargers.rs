@@ -31,9 +31,18 @@ pub async fn chargers(
         return e.into_response();
     }
     let now = state.monitor_now();
+    match charger_list(&state, &now).await {
+        Ok(list) => Json(json!({ "chargers": list })).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Every charger as `/api/v1/chargers` lists it (also what `/metrics` reads, so that
+/// both agree).
+pub(super) async fn charger_list(state: &HttpState, now: &Now) -> Result<Vec<Value>, ApiError> {
     let configured: Vec<ChargerId> = now.config.chargers.iter().map(|c| c.id.clone()).collect();
-    let ids = configured.clone();
-    let read = state
+    let ids = configured;
+    let rows = state
         .read_store(move |c| {
             let mut ids: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
             for id in store::known_chargers(c)? {
@@ -45,19 +54,14 @@ pub async fn chargers(
                 .map(|id| Ok((store::charger_monitor(c, &id)?, id)))
                 .collect::<Result<Vec<_>, store::StoreError>>()
         })
-        .await;
-    let rows = match read {
-        Ok(rows) => rows,
-        Err(e) => return e.into_response(),
-    };
-    let list: Vec<Value> = rows
+        .await?;
+    Ok(rows
         .into_iter()
         .filter_map(|(stored, id)| {
             let id = ChargerId::new(id).ok()?;
-            Some(charger_json(&state, &now, &id, &stored))
+            Some(charger_json(state, now, &id, &stored))
         })
-        .collect();
-    Json(json!({ "chargers": list })).into_response()
+        .collect())
 }
 
 /// `GET /api/v1/chargers/<id>`: 400 for a malformed id, 404 for a charger that is neither

@@ -1,5 +1,5 @@
 //! The operator's monitoring reads (DESIGN.md "HTTP", issue 10): `/api/v1/site`,
-//! `/chargers`, `/chargers/<id>`, `/plan` and `/meters`, and the stream of their changes,
+//! `/chargers`, `/chargers/<id>`, `/plan`, `/meters` and `/meters/<id>/history`, and the stream of their changes,
 //! `/events` (`events.rs`).
 //!
 //! Each answer is put together from what the running tasks already publish: the control
@@ -41,9 +41,13 @@ use crate::units::{Amps, ChargerId};
 
 mod chargers;
 mod events;
+mod history;
+mod metrics;
 
 pub use chargers::{charger, chargers};
 pub use events::{MAX_EVENT_STREAMS, events};
+pub use history::meter_history;
+pub use metrics::metrics;
 
 /// What the monitoring reads read: the running tasks' published state. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -373,14 +377,18 @@ pub async fn meters(
         return e.into_response();
     }
     let now = state.monitor_now();
-    let meters: Vec<Value> = now
-        .meters
+    Json(json!({ "meters": meters_json(&state, &now) })).into_response()
+}
+
+/// Every meter as `/api/v1/meters` shows it (also what `/metrics` reads).
+fn meters_json(state: &HttpState, now: &Now) -> Vec<Value> {
+    now.meters
         .iter()
         .map(|m| {
             let reading = m.reading.as_ref().map(|r| {
                 let opt = |v: Option<f64>| v.map(r2);
                 json!({
-                    "at": ts(&wall_of(&state, r.at)),
+                    "at": ts(&wall_of(state, r.at)),
                     "age_ms": now.instant.saturating_duration_since(r.at).as_millis() as u64,
                     "current_a": r.current.map(|a| opt(a.map(|a| a.0))),
                     "voltage_v": r.voltage.map(|v| opt(v.map(|v| v.0))),
@@ -405,6 +413,5 @@ pub async fn meters(
                 },
             })
         })
-        .collect();
-    Json(json!({ "meters": meters })).into_response()
+        .collect()
 }
