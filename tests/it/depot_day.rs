@@ -7,11 +7,11 @@
 //!
 //! Asserted over the whole day: not one second over the limit on any phase of the grid
 //! connection or the sub-board (the limits the chargers apply + the true building load,
-//! after the controller's reaction time), the silent meter seen as stale (S5), and the energy
-//! delivered against equal share on the same day. Reported next to equal share and
-//! first-come-first-served: utilisation, seconds a wanting vehicle sat at 0 A with room,
-//! energy by departure per vehicle, shortfall, peak and cost (issue 9 keeps what is not yet
-//! met).
+//! after the controller's reaction time), the silent meter seen as stale (S5), the energy
+//! delivered against equal share on the same day, and a floor under the mean utilisation.
+//! Reported next to equal share and first-come-first-served: utilisation, seconds a
+//! wanting vehicle sat at 0 A with room, energy by departure per vehicle, shortfall, peak
+//! and cost (issue 9 keeps what is not yet met).
 
 use chargegate::sim::depot::{Baseline, DepotDay, DriveOptions, drive, simulate_baseline};
 
@@ -21,6 +21,12 @@ use chargegate::sim::depot::{Baseline, DepotDay, DriveOptions, drive, simulate_b
 /// cannot see yet). Runs deliver 87-91 % since chargegate asks for a sample after each
 /// increase; a run varies by a few percent with the order of events.
 const ENERGY_VS_EQUAL_SHARE: f64 = 0.85;
+
+/// The mean utilisation (limits of wanting vehicles against the max-min fair share of the
+/// room, per phase, after the response time) must not fall back: runs of seed 1 score
+/// 89.7-91.6 % since full vehicles stopped holding their minimum (issue 9). The issue's
+/// target is 95 % in every steady stretch; what keeps it below is in the issue's notes.
+const UTILISATION_FLOOR: f64 = 0.87;
 
 #[tokio::test(start_paused = true)]
 async fn a_depot_day_stays_within_limits_and_charges_what_they_allow() {
@@ -55,6 +61,15 @@ async fn a_depot_day_stays_within_limits_and_charges_what_they_allow() {
         "chargegate delivered {:.0} kWh, equal share {:.0} kWh",
         ours.energy_wh / 1000.0,
         equal.energy_wh / 1000.0
+    );
+    let utilisation = ours
+        .utilisation_mean
+        .expect("steady stretches were measured");
+    assert!(
+        utilisation >= UTILISATION_FLOOR,
+        "mean utilisation {:.1} %, floor {:.0} %",
+        utilisation * 100.0,
+        UTILISATION_FLOOR * 100.0
     );
     assert!(ours.vehicles.iter().all(|v| v.delivered_wh >= 0.0));
     assert!(
