@@ -1,4 +1,5 @@
-//! The alerts' IO loop: the CSMS's events and connections and the meters' statuses in,
+//! The alerts' IO loop: the CSMS's events and connections, the meters' statuses and
+//! (every `follow::STORE_CHECK`) the store's open transactions and audit rows in,
 //! the `Book`'s changes out to the store, the journal and a broadcast.
 //!
 //! At start it reads the store's open alerts back, so an alert open before a restart is

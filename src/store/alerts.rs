@@ -1,5 +1,6 @@
 //! The alert list (`alerts`, migration 8): what `alerts::task` raised and cleared, for
-//! `/api/v1/alerts` and for the task itself after a restart.
+//! `/api/v1/alerts` and for the task itself after a restart; and the reads of what the
+//! task follows in the store (open transactions, the audit log's SetChargingProfile rows).
 //!
 //! At most one alert per key (kind, charger, meter, part) is open at a time (a partial
 //! unique index): raising one that is open already returns the open one, so a condition
@@ -262,5 +263,38 @@ mod tests {
         assert_eq!(alerts(&c, Some(true), None, 10).unwrap()[0].id, second);
         assert_eq!(alerts(&c, Some(false), None, 10).unwrap()[0].id, first);
         assert_eq!(alerts(&c, None, Some(second), 10).unwrap()[0].id, first);
+    }
+
+    #[test]
+    fn profile_rows_are_read_after_a_cursor_that_a_restart_finds_by_time() {
+        let c = store();
+        let row = |ts: &str, action: &str, reason: &str| super::super::AuditRecord {
+            ts: ts.into(),
+            charger_id: "CP-1".into(),
+            action: action.into(),
+            request: "{}".into(),
+            response: None,
+            outcome: "rejected".into(),
+            reason: reason.into(),
+        };
+        assert_eq!(audit_before(&c, "2026-01-01T00:00:00.000Z").unwrap(), 0);
+        for (ts, action, reason) in [
+            ("2026-01-01T00:00:00.000Z", "SetChargingProfile", "old"),
+            ("2026-01-01T00:20:00.000Z", "Reset", "not a profile"),
+            ("2026-01-01T00:30:00.000Z", "SetChargingProfile", "new"),
+        ] {
+            super::super::audit(&c, &row(ts, action, reason)).unwrap();
+        }
+        let cursor = audit_before(&c, "2026-01-01T00:15:00.000Z").unwrap();
+        let rows = profiles_sent_after(&c, cursor, 10).unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(
+            (rows[0].reason.as_str(), rows[0].outcome.as_str()),
+            ("new", "rejected")
+        );
+        assert!(profiles_sent_after(&c, rows[0].id, 10).unwrap().is_empty());
+        assert_eq!(audit_before(&c, "2026-01-02T00:00:00.000Z").unwrap(), 3);
+        assert_eq!(profiles_sent_after(&c, 0, 1).unwrap()[0].reason, "old");
+        assert!(open_transactions(&c).unwrap().is_empty());
     }
 }
