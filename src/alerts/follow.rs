@@ -109,17 +109,26 @@ impl Follow {
         for (charger, tx, evse) in open {
             let key = (charger, tx);
             let seen = *self.tx_seen.entry(key.clone()).or_insert(now);
-            let by_evse = evse.and_then(|e| self.evse_meter.get(&(key.0.clone(), e)).copied());
-            let last = [Some(seen), self.tx_meter.get(&key).copied(), by_evse]
+            let by_evse = evse
+                .and_then(|e| self.evse_meter.get(&(key.0.clone(), e)).copied())
+                .filter(|at| *at >= seen);
+            let by_tx = self.tx_meter.get(&key).copied();
+            let last = [Some(seen), by_tx, by_evse]
                 .into_iter()
                 .flatten()
                 .max()
                 .unwrap_or(now);
-            steps.push(audit_rules::tx_quiet(
-                &key.0,
-                &key.1,
-                now.saturating_duration_since(last),
-            ));
+            let step = audit_rules::tx_quiet(&key.0, &key.1, now.saturating_duration_since(last));
+            // An alert open before a restart stays open until meter data comes: the quiet
+            // time counts from the restart only for raising.
+            if let Step::Clear(k) = &step
+                && by_tx.is_none()
+                && by_evse.is_none()
+                && book.is_open(k)
+            {
+                continue;
+            }
+            steps.push(step);
         }
         steps.extend(
             book.open()

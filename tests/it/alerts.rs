@@ -624,3 +624,52 @@ async fn repeated_guard_cuts_raise_and_fifteen_quiet_minutes_clear() {
     sim.close().await;
     daemon.stop().await;
 }
+
+/// A transaction-without-meter-values alert open when the daemon stops stays open after
+/// its restart (the quiet hour counts anew only for raising), under the same id, while
+/// the charger reconnects without booting, until meter data comes. 1.6 on tokio's
+/// paused clock.
+#[tokio::test(start_paused = true)]
+async fn a_transaction_alert_survives_a_restart_until_meter_data_comes() {
+    const KIND: &str = "transaction-without-meter-values";
+    let id = "CP16-1";
+    let site = crate::common::Site::new("");
+    let (daemon, clock) = site.start_virtual("2026-03-02T08:00:00Z").await;
+    let sim =
+        crate::common::connect_virtual(&daemon, clock, id, OcppVersion::V16, Vec::new()).await;
+    let tx = sim
+        .start_transaction(1, "GOOD", 1_000, clock.now())
+        .await
+        .expect("started")
+        .key;
+    tokio::time::sleep(Duration::from_secs(61 * 60)).await;
+    let before = open_in_store(&daemon).await;
+    let raised = before.iter().find(|a| a.kind == KIND).expect("raised").id;
+    sim.close().await;
+    daemon.stop().await;
+    let (daemon, clock) = site.start_virtual("2026-03-02T09:02:00Z").await;
+    // It reconnects without a boot (a boot would close its transaction, and clear the
+    // alert with it).
+    let mut opts =
+        chargegate::sim::SimOptions::new(crate::common::url(&daemon), id, &[OcppVersion::V16]);
+    opts.password = Some(crate::common::PASSWORD.into());
+    opts.clock = clock;
+    let sim = chargegate::sim::SimChargePoint::connect(opts)
+        .await
+        .expect("reconnects");
+    // Several store checks after the restart: still the same open alert.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let after = open_in_store(&daemon).await;
+    let kept: Vec<_> = after.iter().filter(|a| a.kind == KIND).collect();
+    assert_eq!(kept.len(), 1, "{after:#?}");
+    assert_eq!(kept[0].id, raised);
+    sim.meter_values(1, &tx, 2_000.0, &[16.0, 16.0, 16.0])
+        .await
+        .expect("answered");
+    assert!(
+        open_until(&daemon, Duration::from_secs(5), 4, |l| !has(l, KIND, id)).await,
+        "meter data after the restart did not clear it"
+    );
+    sim.close().await;
+    daemon.stop().await;
+}
