@@ -5,10 +5,13 @@
 //! `Book` (pure) holds the open alerts keyed by (kind, charger, meter, part), so a
 //! condition that persists raises once; `rules` turns what the other tasks publish (the
 //! CSMS's charger events and connections, the meters' statuses, how long a connected
-//! charger has been silent) into raise and clear steps; `task` is the IO loop: it feeds the book, keeps the store's list (`store::alerts`)
+//! charger has been silent) into raise and clear steps, `audit_rules` does so for what
+//! the store holds (open transactions, the audit log's SetChargingProfile answers); `task` is the IO loop: it feeds the book, keeps the store's list (`store::alerts`)
 //! in step, logs each raise at WARN and each clear at INFO, and broadcasts the changes
 //! for `/api/v1/events`. Times come from the injected `Clock`.
 
+pub mod audit_rules;
+pub mod follow;
 pub mod rules;
 pub mod task;
 
@@ -36,7 +39,26 @@ pub enum Kind {
     ChargerSilent,
     /// A meter has no new good reading for its `stale-after-ms` (S5: worst case assumed).
     MeterStale,
+    /// An open transaction without meter data for an hour: its billing lacks readings
+    /// and the planner its charger's draw (1.6 MeterValues, 2.0.1 TransactionEvent).
+    TxWithoutMeterValues,
+    /// The charger rejected the failsafe baseline (S3): it counts at its maximum (S1).
+    FailsafeRefused,
+    /// The guard cut the charger more than `GUARD_CUTS` times within `GUARD_WINDOW`.
+    RepeatedGuardCuts,
 }
+
+/// Every kind, for reading stored rows back.
+const KINDS: [Kind; 8] = [
+    Kind::ConnectorFaulted,
+    Kind::ChargerProblem,
+    Kind::ChargerOffline,
+    Kind::ChargerSilent,
+    Kind::MeterStale,
+    Kind::TxWithoutMeterValues,
+    Kind::FailsafeRefused,
+    Kind::RepeatedGuardCuts,
+];
 
 impl Kind {
     pub fn as_str(self) -> &'static str {
@@ -46,6 +68,9 @@ impl Kind {
             Kind::ChargerOffline => "charger-offline",
             Kind::ChargerSilent => "charger-silent",
             Kind::MeterStale => "meter-stale",
+            Kind::TxWithoutMeterValues => "transaction-without-meter-values",
+            Kind::FailsafeRefused => "failsafe-refused",
+            Kind::RepeatedGuardCuts => "repeated-guard-cuts",
         }
     }
 }
@@ -99,15 +124,7 @@ impl Key {
     /// The key of a stored alert; `None` for a kind this version does not know (a
     /// newer version's row: left as it is).
     fn of(record: &AlertRecord) -> Option<Self> {
-        let kind = [
-            Kind::ConnectorFaulted,
-            Kind::ChargerProblem,
-            Kind::ChargerOffline,
-            Kind::ChargerSilent,
-            Kind::MeterStale,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == record.kind)?;
+        let kind = KINDS.into_iter().find(|k| k.as_str() == record.kind)?;
         let charger = match &record.charger {
             Some(id) => Some(ChargerId::new(id).ok()?),
             None => None,

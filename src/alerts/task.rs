@@ -1,4 +1,5 @@
-//! The alerts' IO loop: the CSMS's events and connections and the meters' statuses in,
+//! The alerts' IO loop: the CSMS's events and connections, the meters' statuses and
+//! (every `follow::STORE_CHECK`) the store's open transactions and audit rows in,
 //! the `Book`'s changes out to the store, the journal and a broadcast.
 //!
 //! At start it reads the store's open alerts back, so an alert open before a restart is
@@ -103,6 +104,9 @@ async fn run(
     let mut heard: HashMap<ChargerId, tokio::time::Instant> = HashMap::new();
     let mut meter_check = tokio::time::interval(rules::METER_CHECK);
     meter_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut follow = super::follow::Follow::default();
+    let mut store_check = tokio::time::interval(super::follow::STORE_CHECK);
+    store_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let steps = tokio::select! {
             _ = shutdown.changed() => return,
@@ -111,6 +115,7 @@ async fn run(
                     if let Some(last) = heard.get_mut(&e.charger) {
                         *last = clock.instant();
                     }
+                    follow.event(&e, clock.instant());
                     let mut steps = rules::site_event(&e);
                     steps.push(rules::heard(&e.charger));
                     steps
@@ -146,6 +151,9 @@ async fn run(
                     .iter()
                     .filter_map(|(id, last)| rules::silent(id, *last, now, inputs.heartbeat));
                 meters.chain(silent).collect()
+            }
+            _ = store_check.tick() => {
+                follow.check(&task.store, &task.book, clock.instant(), clock.now()).await
             }
         };
         let now = clock.now();

@@ -1,5 +1,6 @@
 //! The alert list (`alerts`, migration 8): what `alerts::task` raised and cleared, for
-//! `/api/v1/alerts` and for the task itself after a restart.
+//! `/api/v1/alerts` and for the task itself after a restart; and the reads of what the
+//! task follows in the store (open transactions, the audit log's SetChargingProfile rows).
 //!
 //! At most one alert per key (kind, charger, meter, part) is open at a time (a partial
 //! unique index): raising one that is open already returns the open one, so a condition
@@ -135,6 +136,83 @@ pub fn alerts(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// An open transaction as the alerts follow it (`transaction-without-meter-values`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxFollowed {
+    pub charger: String,
+    /// The id the charger uses: 1.6 the row id chargegate assigned, 2.0.1 its own.
+    pub ocpp_id: String,
+    /// 2.0.1 EVSE, 1.6 connector.
+    pub evse: Option<u32>,
+}
+
+/// The open transactions, oldest first (at most 10 000: a depot has far fewer chargers).
+pub fn open_transactions(c: &Connection) -> Result<Vec<TxFollowed>, StoreError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT charger_id, COALESCE(ocpp_tx_id, CAST(id AS TEXT)), evse_id FROM transactions
+         WHERE status = 'open' ORDER BY id LIMIT 10000",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(TxFollowed {
+            charger: r.get(0)?,
+            ocpp_id: r.get(1)?,
+            evse: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One SetChargingProfile of the audit log, as the alerts read it (`failsafe-refused`,
+/// `repeated-guard-cuts`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileSent {
+    pub id: i64,
+    pub ts: String,
+    pub charger: String,
+    /// `accepted`, `rejected`, `error`, `timeout`, `not-sent`.
+    pub outcome: String,
+    pub reason: String,
+}
+
+/// The SetChargingProfile audit rows after row `after`, oldest first, at most `limit`
+/// (index `audit_action_id`).
+pub fn profiles_sent_after(
+    c: &Connection,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<ProfileSent>, StoreError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, ts, charger_id, outcome, reason FROM audit
+         WHERE action = 'SetChargingProfile' AND id > ?1 ORDER BY id LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![after, limit], |r| {
+        Ok(ProfileSent {
+            id: r.get(0)?,
+            ts: r.get(1)?,
+            charger: r.get(2)?,
+            outcome: r.get(3)?,
+            reason: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The audit row before the first one stamped at or after `since` (RFC 3339, as the
+/// audit log writes it): where reading resumes after a restart; the last row when none is.
+pub fn audit_before(c: &Connection, since: &str) -> Result<i64, StoreError> {
+    let first: Option<i64> = c
+        .query_row(
+            "SELECT id FROM audit WHERE ts >= ?1 ORDER BY id LIMIT 1",
+            [since],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match first {
+        Some(id) => Ok(id - 1),
+        None => Ok(c.query_row("SELECT COALESCE(MAX(id), 0) FROM audit", [], |r| r.get(0))?),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,5 +263,38 @@ mod tests {
         assert_eq!(alerts(&c, Some(true), None, 10).unwrap()[0].id, second);
         assert_eq!(alerts(&c, Some(false), None, 10).unwrap()[0].id, first);
         assert_eq!(alerts(&c, None, Some(second), 10).unwrap()[0].id, first);
+    }
+
+    #[test]
+    fn profile_rows_are_read_after_a_cursor_that_a_restart_finds_by_time() {
+        let c = store();
+        let row = |ts: &str, action: &str, reason: &str| super::super::AuditRecord {
+            ts: ts.into(),
+            charger_id: "CP-1".into(),
+            action: action.into(),
+            request: "{}".into(),
+            response: None,
+            outcome: "rejected".into(),
+            reason: reason.into(),
+        };
+        assert_eq!(audit_before(&c, "2026-01-01T00:00:00.000Z").unwrap(), 0);
+        for (ts, action, reason) in [
+            ("2026-01-01T00:00:00.000Z", "SetChargingProfile", "old"),
+            ("2026-01-01T00:20:00.000Z", "Reset", "not a profile"),
+            ("2026-01-01T00:30:00.000Z", "SetChargingProfile", "new"),
+        ] {
+            super::super::audit(&c, &row(ts, action, reason)).unwrap();
+        }
+        let cursor = audit_before(&c, "2026-01-01T00:15:00.000Z").unwrap();
+        let rows = profiles_sent_after(&c, cursor, 10).unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(
+            (rows[0].reason.as_str(), rows[0].outcome.as_str()),
+            ("new", "rejected")
+        );
+        assert!(profiles_sent_after(&c, rows[0].id, 10).unwrap().is_empty());
+        assert_eq!(audit_before(&c, "2026-01-02T00:00:00.000Z").unwrap(), 3);
+        assert_eq!(profiles_sent_after(&c, 0, 1).unwrap()[0].reason, "old");
+        assert!(open_transactions(&c).unwrap().is_empty());
     }
 }

@@ -413,3 +413,263 @@ async fn the_event_stream_carries_each_raise_and_clear() {
     cp.close().await;
     daemon.stop().await;
 }
+
+/// Polls the store's open alerts on the virtual clock, `step` at a time for at most
+/// `steps` steps, until `done` holds; whether it did.
+async fn open_until(
+    daemon: &chargegate::daemon::Daemon,
+    step: Duration,
+    steps: u32,
+    done: impl Fn(&[chargegate::store::AlertRecord]) -> bool,
+) -> bool {
+    for _ in 0..steps {
+        if done(&open_in_store(daemon).await) {
+            return true;
+        }
+        tokio::time::sleep(step).await;
+    }
+    done(&open_in_store(daemon).await)
+}
+
+fn has(list: &[chargegate::store::AlertRecord], kind: &str, charger: &str) -> bool {
+    list.iter()
+        .any(|a| a.kind == kind && a.charger.as_deref() == Some(charger))
+}
+
+/// An open transaction whose charger sends no meter data for an hour raises
+/// transaction-without-meter-values (not before), naming the transaction; meter data
+/// (1.6 MeterValues, 2.0.1 TransactionEvent Updated with meterValue) clears it; after
+/// another silent hour the transaction's end clears it again. Both versions, on tokio's
+/// paused clock.
+#[tokio::test(start_paused = true)]
+async fn a_transaction_without_meter_values_for_an_hour_raises_and_meter_data_or_its_end_clears() {
+    const KIND: &str = "transaction-without-meter-values";
+    let site = crate::common::Site::new("");
+    let (daemon, clock) = site.start_virtual("2026-03-02T08:00:00Z").await;
+    for (id, version) in [("CP16-1", OcppVersion::V16), ("CS201-1", OcppVersion::V201)] {
+        let sim = crate::common::connect_virtual(&daemon, clock, id, version, Vec::new()).await;
+        let tx = sim
+            .start_transaction(1, "GOOD", 1_000, clock.now())
+            .await
+            .expect("started")
+            .key;
+        // Within the hour (less one store check): nothing.
+        tokio::time::sleep(Duration::from_secs(59 * 60 + 40)).await;
+        assert!(
+            !has(&open_in_store(&daemon).await, KIND, id),
+            "{id}: raised too early"
+        );
+        assert!(
+            open_until(&daemon, Duration::from_secs(5), 20, |l| has(l, KIND, id)).await,
+            "{id}: not raised after an hour without meter values"
+        );
+        let open = open_in_store(&daemon).await;
+        let a = open.iter().find(|a| a.kind == KIND).unwrap();
+        assert_eq!(
+            a.part.as_deref(),
+            Some(format!("transaction {tx}").as_str())
+        );
+        assert_eq!(a.severity, "warning");
+        assert!(a.message.contains(&tx), "{}", a.message);
+        sim.meter_values(1, &tx, 2_000.0, &[16.0, 16.0, 16.0])
+            .await
+            .expect("answered");
+        assert!(
+            open_until(&daemon, Duration::from_secs(5), 4, |l| !has(l, KIND, id)).await,
+            "{id}: meter data did not clear it"
+        );
+        // Another silent hour raises it again; the transaction's end clears it.
+        tokio::time::sleep(Duration::from_secs(61 * 60)).await;
+        assert!(
+            has(&open_in_store(&daemon).await, KIND, id),
+            "{id}: not raised again"
+        );
+        sim.stop_transaction(&tx, 3_000, "Local", clock.now())
+            .await
+            .expect("answered");
+        assert!(
+            open_until(&daemon, Duration::from_secs(5), 4, |l| !has(l, KIND, id)).await,
+            "{id}: the transaction's end did not clear it"
+        );
+        let (_, all) = get(daemon.http_addr, "/api/v1/alerts").await;
+        let listed = all["alerts"].as_array().unwrap();
+        let ours: Vec<_> = listed
+            .iter()
+            .filter(|a| a["kind"] == KIND && a["charger"] == id)
+            .collect();
+        assert_eq!(ours.len(), 2, "raised twice, each cleared: {all:#}");
+        assert!(ours.iter().all(|a| a["cleared"].is_string()), "{all:#}");
+        sim.close().await;
+    }
+    daemon.stop().await;
+}
+
+/// A charger that rejects the failsafe baseline SetChargingProfile (S3) raises a critical
+/// failsafe-refused; once it accepts the baseline (sent again at its next boot) the alert
+/// clears. Both versions; what the charger receives is schema-valid.
+#[tokio::test(start_paused = true)]
+async fn a_charger_refusing_the_failsafe_baseline_raises_and_an_accepted_baseline_clears() {
+    use chargegate::sim::{ReplyPolicy, SimChargePoint, SimOptions};
+    const KIND: &str = "failsafe-refused";
+    let site = crate::common::Site::new("");
+    let (daemon, clock) = site.start_virtual("2026-03-02T08:00:00Z").await;
+    for (id, version, dir) in [
+        ("CP16-1", OcppVersion::V16, "v16"),
+        ("CS201-1", OcppVersion::V201, "v201"),
+    ] {
+        let mut opts = SimOptions::new(crate::common::url(&daemon), id, &[version]);
+        opts.password = Some(crate::common::PASSWORD.into());
+        opts.clock = clock;
+        opts.reply_policy = ReplyPolicy::Reject;
+        let sim = SimChargePoint::connect(opts).await.expect("connects");
+        sim.boot().await.expect("boot accepted");
+        let sent = sim
+            .wait_for_call("SetChargingProfile", Duration::from_secs(5))
+            .await
+            .expect("the baseline is sent");
+        crate::common::schema_check::assert_valid(dir, "SetChargingProfile", false, &sent.payload);
+        assert!(
+            open_until(&daemon, Duration::from_secs(5), 6, |l| has(l, KIND, id)).await,
+            "{id}: the refusal raised nothing"
+        );
+        let open = open_in_store(&daemon).await;
+        let a = open.iter().find(|a| a.kind == KIND).unwrap();
+        assert_eq!(a.severity, "critical");
+        assert!(a.message.contains("rejected"), "{}", a.message);
+        // The retries (3 per connection) raise nothing more.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        let (_, all) = get(daemon.http_addr, "/api/v1/alerts").await;
+        let raised = all["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["kind"] == KIND && a["charger"] == id)
+            .count();
+        assert_eq!(raised, 1, "{all:#}");
+        sim.set_reply_policy(ReplyPolicy::Accept);
+        sim.boot().await.expect("boot accepted");
+        assert!(
+            open_until(&daemon, Duration::from_secs(5), 6, |l| !has(l, KIND, id)).await,
+            "{id}: the accepted baseline did not clear it"
+        );
+        sim.close().await;
+    }
+    daemon.stop().await;
+}
+
+/// The guard's cuts as dispatch audits them (`..., guard cut, <why>: <limit>`, one row
+/// per limit sent to the charger): a fourth within 15 minutes raises
+/// repeated-guard-cuts, three do not, a lifted cut or a plan with cuts elsewhere does
+/// not count; 15 minutes without a cut clear it. On tokio's paused clock, shown by the
+/// API over loopback.
+#[tokio::test(start_paused = true)]
+async fn repeated_guard_cuts_raise_and_fifteen_quiet_minutes_clear() {
+    const KIND: &str = "repeated-guard-cuts";
+    let site = crate::common::Site::new("");
+    let (daemon, clock) = site.start_virtual("2026-03-02T08:00:00Z").await;
+    let id = "CP16-1";
+    let sim =
+        crate::common::connect_virtual(&daemon, clock, id, OcppVersion::V16, Vec::new()).await;
+    let audit = |reason: &str| {
+        let record = chargegate::store::AuditRecord {
+            ts: chargegate::ocpp::time::format(&clock.now()),
+            charger_id: id.into(),
+            action: "SetChargingProfile".into(),
+            request: "{}".into(),
+            response: Some(r#"{"status":"Accepted"}"#.into()),
+            outcome: "accepted".into(),
+            reason: reason.into(),
+        };
+        let store = daemon.csms.store().clone();
+        async move {
+            store
+                .call(move |c| chargegate::store::audit(c, &record))
+                .await
+                .unwrap()
+        }
+    };
+    let cut = "plan #2 (Optimal) with guard cuts, guard cut, L1 over by 4 A: 6 A (lease 300 s)";
+    for _ in 0..3 {
+        audit(cut).await;
+        audit("plan #2 (Optimal) with guard cuts, guard cut lifted, 20 A free: 16 A").await;
+        audit("plan #2 (Optimal) with guard cuts: 16 A").await;
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    }
+    assert!(
+        !has(&open_in_store(&daemon).await, KIND, id),
+        "three cuts raised it"
+    );
+    audit(cut).await;
+    assert!(
+        open_until(&daemon, Duration::from_secs(5), 4, |l| has(l, KIND, id)).await,
+        "four cuts within 15 min raised nothing"
+    );
+    let (_, open) = get(daemon.http_addr, "/api/v1/alerts?active=true").await;
+    let listed = of_kind(open["alerts"].as_array().unwrap(), KIND, id)[0].clone();
+    assert_eq!(listed["severity"], "warning");
+    assert!(
+        listed["message"].as_str().unwrap().contains("4 times"),
+        "{listed}"
+    );
+    // The last cut was at minute 3: still open at minute 17, cleared after minute 18.
+    tokio::time::sleep(Duration::from_secs(14 * 60)).await;
+    assert!(
+        has(&open_in_store(&daemon).await, KIND, id),
+        "cleared too early"
+    );
+    assert!(
+        open_until(&daemon, Duration::from_secs(5), 40, |l| !has(l, KIND, id)).await,
+        "15 minutes without a cut did not clear it"
+    );
+    sim.close().await;
+    daemon.stop().await;
+}
+
+/// A transaction-without-meter-values alert open when the daemon stops stays open after
+/// its restart (the quiet hour counts anew only for raising), under the same id, while
+/// the charger reconnects without booting, until meter data comes. 1.6 on tokio's
+/// paused clock.
+#[tokio::test(start_paused = true)]
+async fn a_transaction_alert_survives_a_restart_until_meter_data_comes() {
+    const KIND: &str = "transaction-without-meter-values";
+    let id = "CP16-1";
+    let site = crate::common::Site::new("");
+    let (daemon, clock) = site.start_virtual("2026-03-02T08:00:00Z").await;
+    let sim =
+        crate::common::connect_virtual(&daemon, clock, id, OcppVersion::V16, Vec::new()).await;
+    let tx = sim
+        .start_transaction(1, "GOOD", 1_000, clock.now())
+        .await
+        .expect("started")
+        .key;
+    tokio::time::sleep(Duration::from_secs(61 * 60)).await;
+    let before = open_in_store(&daemon).await;
+    let raised = before.iter().find(|a| a.kind == KIND).expect("raised").id;
+    sim.close().await;
+    daemon.stop().await;
+    let (daemon, clock) = site.start_virtual("2026-03-02T09:02:00Z").await;
+    // It reconnects without a boot (a boot would close its transaction, and clear the
+    // alert with it).
+    let mut opts =
+        chargegate::sim::SimOptions::new(crate::common::url(&daemon), id, &[OcppVersion::V16]);
+    opts.password = Some(crate::common::PASSWORD.into());
+    opts.clock = clock;
+    let sim = chargegate::sim::SimChargePoint::connect(opts)
+        .await
+        .expect("reconnects");
+    // Several store checks after the restart: still the same open alert.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let after = open_in_store(&daemon).await;
+    let kept: Vec<_> = after.iter().filter(|a| a.kind == KIND).collect();
+    assert_eq!(kept.len(), 1, "{after:#?}");
+    assert_eq!(kept[0].id, raised);
+    sim.meter_values(1, &tx, 2_000.0, &[16.0, 16.0, 16.0])
+        .await
+        .expect("answered");
+    assert!(
+        open_until(&daemon, Duration::from_secs(5), 4, |l| !has(l, KIND, id)).await,
+        "meter data after the restart did not clear it"
+    );
+    sim.close().await;
+    daemon.stop().await;
+}
