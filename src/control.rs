@@ -16,6 +16,10 @@
 //! dispatch with its reason, which the audit log keeps (S6). `Controller` decides and
 //! never awaits or reads the clock; `run` is the thin loop around it (STYLE.md §1, §10).
 
+mod orders;
+
+pub use orders::{NeedOutcome, OrderError, Orders};
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +35,7 @@ use crate::csms::{ConnectionEvent, SiteEvent};
 use crate::planner::forecast::LoadHistory;
 use crate::planner::{self, Plan, Policy, Reduction};
 use crate::site::feed::LoadReading;
-use crate::site::{SiteSnapshot, SiteState};
+use crate::site::{Need, SiteSnapshot, SiteState, TemporaryLimit};
 use crate::units::{Amps, ChargerId};
 
 /// At most one replan this often (a stale meter and a slot boundary replan at once). The
@@ -96,6 +100,10 @@ pub enum ReplanReason {
     LoadMoved,
     /// The config was reloaded (limits, chargers, prices).
     Reload,
+    /// The operator set a vehicle's need (`PUT /api/v1/chargers/<id>/need`).
+    Need,
+    /// A temporary grid limit was set, removed or ended (`/api/v1/site/limit`).
+    SiteLimit,
 }
 
 /// The deciding half of the control loop: state, plan, guard. Pure: time comes in as
@@ -197,6 +205,41 @@ impl Controller {
         self.output.snapshot = Some(Arc::new(snap));
     }
 
+    /// The operator's need for the vehicle at `charger`; asks for a replan when it is set.
+    pub fn set_need(&mut self, now: Instant, charger: &ChargerId, need: Need) -> NeedOutcome {
+        if !self.state.has_charger(charger) {
+            return NeedOutcome::UnknownCharger;
+        }
+        let (energy_wh, departure) = (need.energy.0, need.departure);
+        if !self.state.set_need(charger, need) {
+            return NeedOutcome::NoVehicle;
+        }
+        tracing::info!(%charger, energy_wh, %departure, "vehicle need set by the operator");
+        self.request_replan(now, ReplanReason::Need);
+        NeedOutcome::Set
+    }
+
+    /// A temporary grid limit set or removed (`None`). As with a reload, the guard checks
+    /// the readings at once against the lower of the old and new limits, so a lowered
+    /// limit cuts before the replan; the caller publishes that and then replans.
+    pub fn set_temporary_limit(&mut self, wall: DateTime<Utc>, limit: Option<TemporaryLimit>) {
+        match &limit {
+            Some(l) => tracing::info!(
+                limit_a = l.limit.0,
+                until = ?l.until,
+                "temporary grid limit set by the operator"
+            ),
+            None => tracing::info!("temporary grid limit removed by the operator"),
+        }
+        let before = self.state.snapshot(wall);
+        self.state.set_temporary_limit(limit);
+        let snap = crate::site::tightest(&before, &self.state.snapshot(wall));
+        let targets = self.fill(&snap, wall);
+        let cuts = planner::guard(&snap, &targets);
+        self.apply_cuts(cuts, &snap);
+        self.output.snapshot = Some(Arc::new(snap));
+    }
+
     /// A charger event; asks for a replan when it changes what can be charged.
     pub fn on_event(&mut self, now: Instant, e: &SiteEvent) {
         if self.state.apply_event(&e.charger, e.at, &e.event) {
@@ -224,6 +267,12 @@ impl Controller {
     /// circuit.
     pub fn on_reading(&mut self, wall: DateTime<Utc>, now: Instant, r: &LoadReading) -> bool {
         let was_stale = self.state.snapshot(wall).any_stale();
+        if self.state.end_temporary_limit(wall) {
+            // The snapshot already has the configured limit back; the fill uses the room
+            // at once, the replan shares it out.
+            tracing::info!("temporary grid limit ended");
+            self.request_replan(now, ReplanReason::SiteLimit);
+        }
         if !self
             .state
             .apply_reading(r.circuit.as_deref(), r.per_phase, r.unconfirmed)
@@ -348,6 +397,8 @@ pub struct Control {
     /// When the loop last went round (at least every `ALIVE_EVERY`): what the systemd
     /// watchdog is fed from, so a stuck loop stops the pings (`service`).
     pub alive: watch::Receiver<Instant>,
+    /// The operator's orders (a vehicle's need, a temporary grid limit), for the API.
+    pub orders: Orders,
     pub task: JoinHandle<()>,
 }
 
@@ -382,20 +433,22 @@ pub fn spawn_with_history(
     clock: Clock,
 ) -> Control {
     let live = Live::fixed(config);
-    spawn_live(live, events, connections, shutdown, history, clock)
+    spawn_live(live, events, connections, shutdown, (history, None), clock)
 }
 
 /// As `spawn_with_history`, following the config in force: a reload reconfigures the
-/// site and replans at once (`Controller::reconfigure`).
+/// site and replans at once (`Controller::reconfigure`). `temporary_limit` is the one the
+/// store kept (`store::temporary_limit`): in force from the first plan on.
 pub fn spawn_live(
     mut config: Live,
     events: broadcast::Receiver<SiteEvent>,
     connections: Option<broadcast::Receiver<ConnectionEvent>>,
     shutdown: watch::Receiver<bool>,
-    history: LoadHistory,
+    (history, temporary_limit): (LoadHistory, Option<TemporaryLimit>),
     clock: Clock,
 ) -> Control {
     let (readings, readings_rx) = mpsc::channel(256);
+    let (orders, orders_rx) = mpsc::channel(orders::QUEUE);
     let (out_tx, output) = watch::channel(ControlOutput::default());
     let (alive_tx, alive) = watch::channel(clock.instant());
     let start = config.current();
@@ -403,12 +456,15 @@ pub fn spawn_live(
     let _ = config.take_change();
     let mut policy = Policy::from_config(&start);
     policy.history = history;
-    let controller = Controller::new(SiteState::from_config(&start), policy);
+    let mut state = SiteState::from_config(&start);
+    state.set_temporary_limit(temporary_limit);
+    let controller = Controller::new(state, policy);
     let channels = Channels {
         config,
         events,
         connections,
         readings: readings_rx,
+        orders: orders_rx,
         out: out_tx,
         alive: alive_tx,
         shutdown,
@@ -418,6 +474,7 @@ pub fn spawn_live(
         readings,
         output,
         alive,
+        orders: Orders(orders),
         task,
     }
 }
@@ -427,6 +484,7 @@ struct Channels {
     events: broadcast::Receiver<SiteEvent>,
     connections: Option<broadcast::Receiver<ConnectionEvent>>,
     readings: mpsc::Receiver<LoadReading>,
+    orders: mpsc::Receiver<orders::Order>,
     out: watch::Sender<ControlOutput>,
     alive: watch::Sender<Instant>,
     shutdown: watch::Receiver<bool>,
@@ -470,6 +528,18 @@ async fn run(mut controller: Controller, mut ch: Channels, clock: Clock) {
                 ch.out.send_replace(controller.output().clone());
                 controller.replan(clock.now(), clock.instant(), ReplanReason::Reload);
             }
+            Some(order) = ch.orders.recv() => match order {
+                orders::Order::Need { charger, need, reply } => {
+                    let _ = reply.send(controller.set_need(clock.instant(), &charger, need));
+                }
+                orders::Order::TemporaryLimit { limit, reply } => {
+                    controller.set_temporary_limit(clock.now(), limit);
+                    // The guard's cuts under a lowered limit go out before the solve.
+                    ch.out.send_replace(controller.output().clone());
+                    controller.replan(clock.now(), clock.instant(), ReplanReason::SiteLimit);
+                    let _ = reply.send(());
+                }
+            },
             change = next_connection(&mut ch.connections) => if let Some(c) = change {
                 controller.on_connection(clock.instant(), &c);
             },

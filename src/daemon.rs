@@ -156,15 +156,7 @@ pub async fn start_with_clock(
     let alerts = spawn_alerts(config, &csms, &meters, &store, clock, &shutdown_rx);
     // chargegate's own 2.0.1 station requests (issue 10); subscribed before the listener.
     crate::station::spawn(&csms, &chargers, clock, &shutdown_rx);
-    let history = stored_history(config, &store, clock.now()).await;
-    let control = control::spawn_live(
-        live.clone(),
-        csms.subscribe(),
-        Some(csms.subscribe_connections()),
-        shutdown_rx.clone(),
-        history,
-        clock,
-    );
+    let control = spawn_control(config, &live, &csms, &store, clock, &shutdown_rx).await?;
     spawn_load_feed(
         &live,
         &csms,
@@ -189,7 +181,8 @@ pub async fn start_with_clock(
         http_listener,
         crate::http::router(
             crate::http::HttpState::new(store.clone(), live.clone(), chargers.clone(), clock)
-                .with_monitor(monitor),
+                .with_monitor(monitor)
+                .with_orders(control.orders.clone()),
         ),
         shutdown_rx.clone(),
     ));
@@ -214,6 +207,44 @@ pub async fn start_with_clock(
         http,
         control: control.task,
     })
+}
+
+/// The control loop, with what the store kept for it: the load history for the forecast
+/// and the operator's temporary grid limit.
+async fn spawn_control(
+    config: &Config,
+    live: &Live,
+    csms: &Csms,
+    store: &Store,
+    clock: Clock,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<control::Control, StartError> {
+    let stored = (
+        stored_history(config, store, clock.now()).await,
+        stored_temporary_limit(store, clock).await?,
+    );
+    Ok(control::spawn_live(
+        live.clone(),
+        csms.subscribe(),
+        Some(csms.subscribe_connections()),
+        shutdown.clone(),
+        stored,
+        clock,
+    ))
+}
+
+/// The operator's temporary grid limit from before a restart: a curtailment stays in
+/// force. A store that cannot say whether one is stops the start (the chargers keep their
+/// failsafe) rather than guess.
+async fn stored_temporary_limit(
+    store: &Store,
+    clock: Clock,
+) -> Result<Option<store::TemporaryLimit>, StartError> {
+    let limit = store.call(|c| store::temporary_limit(c)).await?;
+    if let Some(l) = limit.filter(|l| l.in_force(clock.now())) {
+        tracing::info!(limit_a = l.limit.0, until = ?l.until, "temporary grid limit in force");
+    }
+    Ok(limit)
 }
 
 /// What the API's monitoring reads read: the control loop's, dispatch's, the baseline

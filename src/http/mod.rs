@@ -27,6 +27,7 @@ mod monitor;
 mod page;
 mod reports;
 mod reservations;
+mod site_orders;
 mod station;
 mod transactions;
 
@@ -40,7 +41,7 @@ use api::STORE_WAIT;
 use axum::Router;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
@@ -70,6 +71,8 @@ pub struct HttpState {
     clock: Clock,
     /// The running tasks' published state for the monitoring reads (`monitor/`).
     monitor: monitor::Sources,
+    /// The control loop's order queue (`site_orders.rs`; `None`: no control loop, 503).
+    orders: Option<crate::control::Orders>,
 }
 
 impl HttpState {
@@ -84,7 +87,15 @@ impl HttpState {
             gatekeeper: Arc::new(auth::Gatekeeper::default()),
             clock,
             monitor: monitor::Sources::default(),
+            orders: None,
         }
+    }
+
+    /// With the control loop's order queue behind `PUT /api/v1/chargers/<id>/need` and
+    /// `PUT/DELETE /api/v1/site/limit`.
+    pub fn with_orders(mut self, orders: crate::control::Orders) -> Self {
+        self.orders = Some(orders);
+        self
     }
 
     /// With the control loop's, dispatch's and the meters' published state behind the
@@ -169,6 +180,7 @@ pub fn router(state: HttpState) -> Router {
             get(reports::get),
         )
         .merge(station_routes())
+        .merge(order_routes())
         .route(
             "/api/v1/chargers/{id}/configuration",
             get(commands::get_configuration).put(commands::set_configuration),
@@ -187,6 +199,17 @@ pub fn router(state: HttpState) -> Router {
             host::check,
         ))
         .with_state(state)
+}
+
+/// The operator's orders to the control loop (`site_orders.rs`); merged before the token
+/// check, so it covers them.
+fn order_routes() -> Router<HttpState> {
+    Router::new()
+        .route("/api/v1/chargers/{id}/need", put(site_orders::put_need))
+        .route(
+            "/api/v1/site/limit",
+            put(site_orders::put_site_limit).delete(site_orders::delete_site_limit),
+        )
 }
 
 /// The 2.0.1 station commands 1.6 has no message for (`station.rs`, `certificates.rs`);

@@ -113,11 +113,15 @@ pub fn optimise(inputs: &Inputs<'_>, policy: &Policy) -> Result<Vec<Vec<f64>>, M
     let first = solve(inputs, &periods, &free, &[], policy, budget_s * 0.6)?;
     let (mut modes, rounded) = repair::round(inputs, &periods, &first);
     if policy.resolve_only_rounded {
-        // "Re-solve the rest": demands the rounding did not touch keep their LP currents
-        // and become constants, so the second LP holds only the rounded ones.
+        // "Re-solve the rest": demands the rounding did not touch (neither rounded nor
+        // lowered to make room for another's minimum) keep their LP currents and become
+        // constants, so the second LP holds only the touched ones.
         for (d, row) in first.iter().enumerate() {
-            let min = inputs.demands[d].min;
-            if row.iter().all(|&x| x <= EPS_A || x >= min - EPS_A) {
+            if row
+                .iter()
+                .zip(&rounded[d])
+                .all(|(x, r)| (x - r).abs() <= EPS_A)
+            {
                 modes[d].fill(Mode::Fixed);
             }
         }

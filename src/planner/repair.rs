@@ -152,7 +152,7 @@ impl Rounding<'_, '_> {
             let fits = self.chains[d]
                 .iter()
                 .all(|&c| (0..3).all(|p| !phases[p] || used[c][p] + extra <= cap[c][p] + 1e-9));
-            if fits {
+            if fits || self.make_room(k, d, extra, used, cap) {
                 pending.pop_front();
                 self.shift(used, d, extra);
                 self.modes[d][k] = Mode::On;
@@ -167,6 +167,69 @@ impl Rounding<'_, '_> {
                 self.shift(used, d, -x);
             }
         }
+    }
+
+    /// Lowers demands already charging in period `k` toward their minimum until `extra` A
+    /// more for demand `d` fits on every circuit phase on its way; true when it does (the
+    /// lowered currents are kept), false with nothing changed. Without it a vehicle owed
+    /// its minimum is paused whenever the LP filled the rest of the room with whole
+    /// currents, and what it was owed is lost: a known need beside a vehicle at its
+    /// maximum came out short although the room held both. The re-solve then shares the
+    /// room out again, each at least at its minimum.
+    fn make_room(
+        &mut self,
+        k: usize,
+        d: usize,
+        extra: f64,
+        used: &mut [[f64; 3]],
+        cap: &[[f64; 3]],
+    ) -> bool {
+        let phases = self.inputs.phases_of(d);
+        let mut trial_used = used.to_vec();
+        let mut lowered: Vec<(usize, f64)> = Vec::new();
+        let deficit = |u: &[[f64; 3]]| -> f64 {
+            self.chains[d]
+                .iter()
+                .flat_map(|&c| (0..3).filter(|&p| phases[p]).map(move |p| (c, p)))
+                .map(|(c, p)| u[c][p] + extra - cap[c][p])
+                .fold(0.0, f64::max)
+        };
+        for e in 0..self.inputs.demands.len() {
+            let short = deficit(&trial_used);
+            if short <= 1e-9 {
+                break;
+            }
+            if e == d || self.modes[e][k] != Mode::On {
+                continue;
+            }
+            let e_phases = self.inputs.phases_of(e);
+            // Only a donor on a constrained circuit phase of `d` helps.
+            let shares = self.chains[d].iter().any(|&c| {
+                self.chains[e].contains(&c)
+                    && (0..3).any(|p| {
+                        phases[p] && e_phases[p] && trial_used[c][p] + extra > cap[c][p] + 1e-9
+                    })
+            });
+            let spare = self.out[e][k] - self.inputs.demands[e].min;
+            if !shares || spare <= EPS_A {
+                continue;
+            }
+            let cut = spare.min(short);
+            for &c in &self.chains[e] {
+                for p in (0..3).filter(|&p| e_phases[p]) {
+                    trial_used[c][p] -= cut;
+                }
+            }
+            lowered.push((e, cut));
+        }
+        if deficit(&trial_used) > 1e-9 {
+            return false;
+        }
+        used.copy_from_slice(&trial_used);
+        for (e, cut) in lowered {
+            self.out[e][k] -= cut;
+        }
+        true
     }
 
     /// Adds `delta` A to every circuit phase demand `d` loads.

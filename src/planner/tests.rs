@@ -365,3 +365,37 @@ fn a_solver_past_its_budget_gives_the_equal_share_plan() {
         "S4"
     );
 }
+
+/// 36 A of room, a vehicle without a need and one needing 30 kWh in 2 h (21.7 A on three
+/// phases): the LP meets the need with a few A below the minimum in the first slots
+/// beside the other at its maximum; the S4 rounding used to pause it there and lose what
+/// it was owed (2.4 kWh short). It now lowers the other to make room for the minimum.
+#[test]
+fn a_known_need_beside_a_vehicle_at_its_maximum_is_met_after_rounding() {
+    let text = format!(
+        "[site]\nid = \"t\"\ngrid-limit-a = 60\nworst-case-load-a = 30\nmargin-a = 4\n{}{}",
+        charger("A", "phases = 3\nfailsafe-current-a = 6"),
+        charger("B", "phases = 3\nfailsafe-current-a = 6")
+    );
+    let (mut snap, policy) = site(&text, 20.0);
+    plug(&mut snap, 0, None, 0);
+    plug(&mut snap, 1, Some(30.0), 2);
+    let plan = plan(&snap, &policy, now());
+    assert_eq!(plan.kind, PlanKind::Optimal);
+    assert_safe(&snap, &plan, 20.0);
+    assert!(
+        plan.chargers[1].shortfall.0 < 1.0,
+        "B short {:?}: {:?}",
+        plan.chargers[1].shortfall,
+        &plan.chargers[1].current[..8]
+    );
+    // The room stays used: in every slot before departure the two take the 36 A, or one
+    // is at its 32 A while the other waits (the 4 A left are below its 6 A minimum).
+    for t in 0..8 {
+        let (a, b) = (plan.chargers[0].current[t].0, plan.chargers[1].current[t].0);
+        assert!(
+            a + b >= 36.0 - 1e-6 || (a.max(b) >= 32.0 - 1e-6 && a.min(b) == 0.0),
+            "slot {t}: {a} + {b} A of 36 A"
+        );
+    }
+}

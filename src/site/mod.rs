@@ -8,6 +8,7 @@
 //! (STYLE.md §2); `feed` is the one thin task that reads the meters and the chargers'
 //! samples and hands `LoadReading`s to the control loop.
 
+mod curtailment;
 pub mod feed;
 pub mod load;
 mod reconfigure;
@@ -22,6 +23,7 @@ use chrono::{DateTime, Duration, NaiveTime, Utc};
 
 use crate::config::{self, Config, DepartureFor};
 use crate::ocpp::model::{ChargerEvent, ConnectorStatus, TxKey, TxPhase};
+pub use crate::store::TemporaryLimit;
 use crate::units::{Amps, ChargerId, Volts, WattHours};
 
 /// One node of the circuit tree (index 0: the grid connection).
@@ -118,6 +120,9 @@ pub struct SiteSnapshot {
     pub margin: Amps,
     pub circuits: Vec<CircuitNode>,
     pub chargers: Vec<ChargerState>,
+    /// The operator's temporary lower grid limit in force at `at` (`curtailment`):
+    /// circuit 0's `limit` already is the lower of it and the configured one.
+    pub temporary_limit: Option<TemporaryLimit>,
 }
 
 impl SiteSnapshot {
@@ -174,6 +179,9 @@ pub struct SiteState {
     /// until a transaction names its reservationId (1.6 §5.13, 2.0.1 H03) or the
     /// connector becomes Available, Unavailable or Faulted (expired, cancelled).
     reserved: HashSet<ChargerId>,
+    /// The operator's temporary lower grid limit (`curtailment`), ended or not: the
+    /// snapshot applies it while it is in force.
+    temporary_limit: Option<TemporaryLimit>,
 }
 
 impl SiteState {
@@ -190,11 +198,13 @@ impl SiteState {
                 margin: config.site.margin,
                 circuits,
                 chargers,
+                temporary_limit: None,
             },
             departures: config.departures.clone(),
             status_known: HashSet::new(),
             ended: HashMap::new(),
             reserved: HashSet::new(),
+            temporary_limit: None,
         }
     }
 
@@ -211,6 +221,7 @@ impl SiteState {
                 vehicle::as_planned(v, now);
             }
         }
+        self.curtail(&mut s, now);
         s
     }
 
@@ -360,6 +371,11 @@ impl SiteState {
             }
             _ => false,
         }
+    }
+
+    /// Whether the site file has this charger.
+    pub fn has_charger(&self, charger: &ChargerId) -> bool {
+        self.snapshot.chargers.iter().any(|c| &c.id == charger)
     }
 
     /// A need set through the API; false for an unknown charger or no vehicle.

@@ -64,6 +64,7 @@ pub fn site(n: usize, seed: u64, now: DateTime<Utc>) -> SiteSnapshot {
         margin: Amps(5.0),
         circuits,
         chargers,
+        temporary_limit: None,
     }
 }
 

@@ -1,7 +1,8 @@
 //! The store: one SQLite database (WAL) owned by one thread.
 //!
 //! Every record chargegate must not lose lives here: chargers, connectors, id tokens,
-//! transactions, meter samples, signed meter values (billing), reservations, the audit log and the downsampled grid-meter history. `Store` is a cheap handle; each call ships
+//! transactions, meter samples, signed meter values (billing), reservations, the audit log, the downsampled grid-meter history and a temporary grid
+//! limit. `Store` is a cheap handle; each call ships
 //! a closure to the owner thread and awaits its result, so SQLite never blocks an async
 //! worker (STYLE.md §10). A CALLRESULT that acknowledges a charger's record is sent only
 //! after the record is committed here. Must never hold protocol knowledge: callers pass
@@ -18,6 +19,7 @@ mod queries;
 mod reports;
 mod reservations;
 mod schema;
+mod site_limit;
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -35,6 +37,7 @@ pub use monitor::*;
 pub use queries::*;
 pub use reports::*;
 pub use reservations::*;
+pub use site_limit::*;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

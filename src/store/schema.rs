@@ -304,6 +304,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (charger_id, kind)
     );
     "#,
+    // A temporary lower grid limit set through the API (curtailment): at most one row,
+    // kept across restarts so that a restart never lifts it early.
+    r#"
+    CREATE TABLE site_limit (
+        one           INTEGER PRIMARY KEY CHECK (one = 1),
+        limit_a       REAL NOT NULL,
+        until         TEXT,
+        set_at        TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// Sets the connection pragmas and applies pending migrations.

@@ -33,6 +33,7 @@ mod reload;
 mod reservations;
 mod site_liveness;
 mod site_metered;
+mod site_orders;
 mod site_planned;
 mod site_sim;
 mod station_admin;

@@ -19,24 +19,28 @@ use chargegate::sim::{SimChargePoint, SimMeter, SimMeterServer, SimOptions, SimV
 use chargegate::store::Store;
 use chargegate::units::ChargerId;
 
-const GRID_A: f64 = 100.0;
-const MARGIN_A: f64 = 4.0;
-const BUILDING_A: f64 = 20.0;
-const TICK: Duration = Duration::from_millis(250);
+pub(crate) const GRID_A: f64 = 100.0;
+pub(crate) const MARGIN_A: f64 = 4.0;
+pub(crate) const BUILDING_A: f64 = 20.0;
+pub(crate) const TICK: Duration = Duration::from_millis(250);
 /// Vehicles report their current this often (MeterValues / TransactionEvent).
-const REPORT_EVERY: Duration = Duration::from_secs(2);
+pub(crate) const REPORT_EVERY: Duration = Duration::from_secs(2);
 /// From connection to a settled site: baseline, first plan, `min-interval-s` steps.
 const WARM_UP: Duration = Duration::from_secs(60);
 const RUN: Duration = Duration::from_secs(20 * 60);
 
-struct Bay {
-    name: String,
-    sim: SimChargePoint,
-    vehicle: SimVehicle,
-    tx: String,
+pub(crate) struct Bay {
+    pub(crate) name: String,
+    pub(crate) sim: SimChargePoint,
+    pub(crate) vehicle: SimVehicle,
+    pub(crate) tx: String,
 }
 
-fn config(dir: &std::path::Path, meter: std::net::SocketAddr, bays: &[(String, f64)]) -> String {
+pub(crate) fn config(
+    dir: &std::path::Path,
+    meter: std::net::SocketAddr,
+    bays: &[(String, f64)],
+) -> String {
     let mut text = format!(
         "[site]\nid = \"liveness\"\ngrid-limit-a = {GRID_A}\nmargin-a = {MARGIN_A}\nworst-case-load-a = 50\n\n\
          [csms]\nlisten = \"127.0.0.1:0\"\ncall-timeout-s = 5\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n\
@@ -75,7 +79,7 @@ async fn connect(
     (sim, tx.key)
 }
 
-fn drive(bays: &mut [Bay], meter: &SimMeter, clock: Clock) -> Vec<f64> {
+pub(crate) fn drive(bays: &mut [Bay], meter: &SimMeter, clock: Clock) -> Vec<f64> {
     let now = clock.now();
     let mut applied = Vec::new();
     for bay in bays.iter_mut() {
@@ -87,7 +91,7 @@ fn drive(bays: &mut [Bay], meter: &SimMeter, clock: Clock) -> Vec<f64> {
     applied
 }
 
-async fn report(bays: &mut [Bay], clock: Clock) {
+pub(crate) async fn report(bays: &mut [Bay], clock: Clock) {
     let now = clock.now();
     for bay in bays.iter_mut() {
         let wh = bay.vehicle.meter_wh(now, 230.0);
@@ -161,7 +165,7 @@ async fn run(vehicle_max: &[f64]) -> Vec<usize> {
 }
 
 /// Charger names, 1.6 and 2.0.1 in turn, each with its vehicle's maximum (A).
-fn bay_names(vehicle_max: &[f64]) -> Vec<(String, f64)> {
+pub(crate) fn bay_names(vehicle_max: &[f64]) -> Vec<(String, f64)> {
     vehicle_max
         .iter()
         .enumerate()
@@ -175,7 +179,11 @@ fn bay_names(vehicle_max: &[f64]) -> Vec<(String, f64)> {
 }
 
 /// Connects each charger with a vehicle behind it, each vehicle ramping a little later.
-async fn connect_bays(daemon: &Daemon, clock: Clock, names: &[(String, f64)]) -> Vec<Bay> {
+pub(crate) async fn connect_bays(
+    daemon: &Daemon,
+    clock: Clock,
+    names: &[(String, f64)],
+) -> Vec<Bay> {
     let mut bays = Vec::new();
     for (i, (name, max)) in names.iter().enumerate() {
         let version = if i % 2 == 0 {

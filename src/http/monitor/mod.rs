@@ -226,9 +226,11 @@ pub(super) fn site_json(now: &Now) -> Value {
         "margin_a": r2(config.site.margin.0),
         "worst_case_load_a": r2(config.site.worst_case_load.0),
         "circuits": circuits,
-        // Not built yet: `PUT /api/v1/site/limit` (curtailment) does not exist, so no
-        // temporary limit can be in force.
-        "temporary_limit": Value::Null,
+        // As the control loop last applied it (`PUT /api/v1/site/limit`); circuit 0's
+        // `limit_a` above is already lowered to it.
+        "temporary_limit": snapshot
+            .and_then(|s| s.temporary_limit.as_ref())
+            .map(super::site_orders::limit_json),
         "meters": now.meters.iter().map(|m| json!({
             "id": m.id,
             "health": health(m, now.instant),

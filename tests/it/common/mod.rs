@@ -305,3 +305,51 @@ pub async fn get_json(addr: std::net::SocketAddr, target: &str) -> (u16, serde_j
     let json = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body:?}"));
     (status, json)
 }
+
+/// One HTTP/1.1 request with an optional bearer token and JSON body: the status and the
+/// body as JSON. Waits up to 10 minutes for the answer, of virtual time where the test's
+/// clock is paused (time runs ahead while the store thread works).
+pub async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    target: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head =
+        format!("{method} {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    if let Some(t) = token {
+        head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    if method != "GET" {
+        head.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    head.push_str("\r\n");
+    head.push_str(body);
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("HTTP connects");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(600),
+        stream.read_to_end(&mut response),
+    )
+    .await
+    .expect("the server answers and closes")
+    .unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a head and a body");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    let json = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body:?}"));
+    (status, json)
+}
