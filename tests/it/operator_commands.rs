@@ -12,8 +12,6 @@ use chargegate::config::{ApiRole, ApiToken};
 use chargegate::ocpp::model::OcppVersion;
 use chargegate::sim::{ReplyPolicy, SimChargePoint};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::common::{Site, connect_settled, schema_check};
 
@@ -45,36 +43,7 @@ pub(crate) async fn request(
     token: Option<&str>,
     body: Option<&str>,
 ) -> (u16, Value, String) {
-    let mut head =
-        format!("{method} {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
-    if let Some(t) = token {
-        head.push_str(&format!("Authorization: Bearer {t}\r\n"));
-    }
-    let body = body.unwrap_or("");
-    if method != "GET" {
-        head.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
-    }
-    head.push_str("\r\n");
-    head.push_str(body);
-    let mut stream = TcpStream::connect(addr).await.expect("HTTP connects");
-    stream.write_all(head.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut response))
-        .await
-        .expect("the server answers and closes")
-        .unwrap();
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").expect("a head and a body");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {text:?}"));
-    let json = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body:?}"));
-    (status, json, head.to_string())
+    crate::common::http_with_head(addr, method, target, token, body).await
 }
 
 pub(crate) async fn post(addr: SocketAddr, target: &str, body: Value) -> (u16, Value) {

@@ -183,19 +183,29 @@ async fn a_temporary_grid_limit_holds_at_every_tick_and_the_room_returns_when_it
     site.stop().await;
 }
 
-/// Polls `/api/v1/site` until `done` holds (the control loop publishes after its turn).
-async fn site_until(addr: std::net::SocketAddr, done: impl Fn(&Value) -> bool) -> Value {
+/// Asks `target` every `step` until `done` holds for its 200 answer (the control loop
+/// publishes after its turn); returns that answer.
+async fn poll(
+    addr: std::net::SocketAddr,
+    target: &str,
+    step: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let mut last = Value::Null;
     for _ in 0..200 {
-        let (status, site) = http(addr, "GET", "/api/v1/site", None, None).await;
-        assert_eq!(status, 200, "{site}");
-        if done(&site) {
-            return site;
+        let (status, answer) = http(addr, "GET", target, None, None).await;
+        assert_eq!(status, 200, "{answer}");
+        if done(&answer) {
+            return answer;
         }
-        last = site;
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        last = answer;
+        tokio::time::sleep(step).await;
     }
-    panic!("/api/v1/site never showed what was expected; last:\n{last:#}");
+    panic!("{target} never showed what was expected; last:\n{last:#}");
+}
+
+async fn site_until(addr: std::net::SocketAddr, done: impl Fn(&Value) -> bool) -> Value {
+    poll(addr, "/api/v1/site", Duration::from_millis(50), done).await
 }
 
 /// A temporary limit is stored before it is in force, so a restart during a curtailment
@@ -381,17 +391,7 @@ fn current_of(plan: &Value, id: &str) -> Option<f64> {
 
 /// Polls `/api/v1/plan` once a (virtual) second until `done` holds.
 async fn plan_until(addr: std::net::SocketAddr, done: impl Fn(&Value) -> bool) -> Value {
-    let mut last = Value::Null;
-    for _ in 0..120 {
-        let (status, plan) = http(addr, "GET", "/api/v1/plan", None, None).await;
-        assert_eq!(status, 200, "{plan}");
-        if done(&plan) {
-            return plan;
-        }
-        last = plan;
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    panic!("the plan never showed what was expected; last:\n{last:#}");
+    poll(addr, "/api/v1/plan", Duration::from_secs(1), done).await
 }
 
 /// Two vehicles share 36 A (grid 60 A, margin 4 A, 20 A of building load on the grid

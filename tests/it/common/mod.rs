@@ -316,6 +316,18 @@ pub async fn http(
     token: Option<&str>,
     body: Option<&str>,
 ) -> (u16, serde_json::Value) {
+    let (status, json, _) = http_with_head(addr, method, target, token, body).await;
+    (status, json)
+}
+
+/// As `http`, with the response head as received.
+pub async fn http_with_head(
+    addr: std::net::SocketAddr,
+    method: &str,
+    target: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, serde_json::Value, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut head =
         format!("{method} {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
@@ -351,5 +363,5 @@ pub async fn http(
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no status line in {text:?}"));
     let json = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body:?}"));
-    (status, json)
+    (status, json, head.to_string())
 }
