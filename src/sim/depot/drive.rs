@@ -16,13 +16,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
-use super::{BayStep, DayMetrics, DepotDay, FaultKind, PASSWORD};
+use super::link::ChargerLink;
+use super::{BayStep, DayMetrics, DepotDay, FaultKind};
 use crate::clock::Clock;
 use crate::daemon::{self, Daemon, Limits};
-use crate::ocpp::model::OcppVersion;
-use crate::sim::{ReplyPolicy, SimChargePoint, SimMeter, SimMeterServer, SimOptions, SimVehicle};
+use crate::sim::{ReplyPolicy, SimMeter, SimMeterServer, SimVehicle};
 use crate::store::Store;
 
 /// How a day is driven.
@@ -98,17 +97,10 @@ pub enum DriveError {
 
 /// One bay while the day runs.
 struct Live {
-    sim: Option<SimChargePoint>,
-    /// The profiles a disconnected charger keeps applying.
-    held: Vec<Value>,
+    link: ChargerLink,
     ev: SimVehicle,
-    /// The running transaction and the 2.0.1 seqNo the day has used.
-    tx: Option<String>,
-    seq_used: u64,
     arrived: bool,
     left: bool,
-    fault: Option<FaultKind>,
-    full_reported: bool,
 }
 
 /// Plays `day` against the daemon and returns the metrics. Panics nowhere: a failure of a
@@ -124,7 +116,11 @@ pub async fn drive(day: &DepotDay, opts: &DriveOptions) -> Result<DriveOutcome, 
         daemon::start_with_clock(&config, store.clone(), Limits::Planned, clock).await?;
     let mut live = idle_bays(day);
     for (bay, l) in day.bays.iter().zip(live.iter_mut()) {
-        connect(&daemon, clock, bay.id.as_str(), bay.ocpp, l).await?;
+        let fail = |e| DriveError::Charger(bay.id.clone(), e);
+        l.link
+            .connect(daemon.csms_addr, clock, bay.id.as_str(), bay.ocpp)
+            .await
+            .map_err(fail)?;
     }
     let mut metrics = DayMetrics::new(day, opts.settle);
     let capacity = day.capacity();
@@ -169,14 +165,13 @@ pub async fn drive(day: &DepotDay, opts: &DriveOptions) -> Result<DriveOutcome, 
         if periodic {
             last_report = now;
         }
-        let due = reports_due(&live, periodic, now);
-        report(day, &mut live, &due, now).await;
+        report(day, &mut live, periodic, now).await;
         step += 1;
         tokio::time::sleep_until(origin + opts.tick * step).await;
     }
     outcome.replans += daemon.plan.borrow().replans;
     for l in live {
-        if let Some(sim) = l.sim {
+        if let Some(sim) = l.link.sim {
             sim.close().await;
         }
     }
@@ -212,35 +207,10 @@ fn idle_bays(day: &DepotDay) -> Vec<Live> {
     day.bays
         .iter()
         .map(|b| Live {
-            sim: None,
-            held: Vec::new(),
+            link: ChargerLink::default(),
             ev: b.vehicle.sim(day.site.voltage_v),
-            tx: None,
-            seq_used: 0,
             arrived: false,
             left: false,
-            fault: None,
-            full_reported: false,
-        })
-        .collect()
-}
-
-/// A charger reports when its vehicle stops drawing (a status change is sent when it
-/// happens), every `report_every` (`periodic`), and when chargegate asks (TriggerMessage).
-fn reports_due(live: &[Live], periodic: bool, now: DateTime<Utc>) -> Vec<Report> {
-    live.iter()
-        .map(|l| {
-            let asked = l
-                .sim
-                .as_ref()
-                .is_some_and(|sim| !sim.take_meter_value_requests().is_empty());
-            let suspended = l.arrived && !l.left && !l.full_reported && !l.ev.wants_more(now);
-            match (suspended, periodic, asked) {
-                (true, _, _) => Report::Suspended,
-                (false, true, _) => Report::Periodic,
-                (false, false, true) => Report::Triggered,
-                (false, false, false) => Report::None,
-            }
         })
         .collect()
 }
@@ -258,34 +228,6 @@ struct Outcome {
 /// How many ticks of `Outcome::trace` a violation's message shows.
 const TRACE_TICKS: usize = 20;
 
-async fn connect(
-    daemon: &Daemon,
-    clock: Clock,
-    id: &str,
-    version: OcppVersion,
-    l: &mut Live,
-) -> Result<(), DriveError> {
-    let fail = |e| DriveError::Charger(id.to_string(), e);
-    let mut opts = SimOptions::new(format!("ws://{}/ocpp", daemon.csms_addr), id, &[version]);
-    opts.password = Some(PASSWORD.into());
-    opts.clock = clock;
-    opts.profiles = std::mem::take(&mut l.held);
-    let sim = SimChargePoint::connect(opts).await.map_err(fail)?;
-    sim.boot().await.map_err(fail)?;
-    let status = if l.tx.is_some() {
-        "Charging"
-    } else {
-        "Available"
-    };
-    sim.status(1, status).await.map_err(fail)?;
-    if let Some(tx) = &l.tx {
-        // The same device on a new connection: its seqNo counter goes on (2.0.1 E01).
-        while sim.next_seq_no(tx) + 1 < l.seq_used {}
-    }
-    l.sim = Some(sim);
-    Ok(())
-}
-
 /// A charger's fault starts or ends: its reply policy, or its connection.
 async fn apply_faults(
     day: &DepotDay,
@@ -295,32 +237,12 @@ async fn apply_faults(
     now: DateTime<Utc>,
 ) -> Result<(), DriveError> {
     for (i, l) in live.iter_mut().enumerate() {
+        let bay = &day.bays[i];
         let fault = day.faults.fault_at(i, now);
-        if fault == l.fault {
-            continue;
-        }
-        if l.fault == Some(FaultKind::Disconnect) {
-            connect(daemon, clock, &day.bays[i].id, day.bays[i].ocpp, l).await?;
-        }
-        match fault.map(|f| (f, f.reply_policy())) {
-            Some((_, Some(policy))) => {
-                if let Some(sim) = &l.sim {
-                    sim.set_reply_policy(policy);
-                }
-            }
-            Some((_, None)) => {
-                if let Some(sim) = l.sim.take() {
-                    l.held = sim.profiles();
-                    sim.close().await;
-                }
-            }
-            None => {
-                if let Some(sim) = &l.sim {
-                    sim.set_reply_policy(ReplyPolicy::Accept);
-                }
-            }
-        }
-        l.fault = fault;
+        l.link
+            .set_fault(fault, (daemon.csms_addr, clock), &bay.id, bay.ocpp)
+            .await
+            .map_err(|e| DriveError::Charger(bay.id.clone(), e))?;
     }
     Ok(())
 }
@@ -335,17 +257,23 @@ async fn restart(
     clock: Clock,
     live: &mut [Live],
 ) -> Result<Daemon, DriveError> {
-    for sim in live.iter().filter_map(|l| l.sim.as_ref()) {
+    for sim in live.iter().filter_map(|l| l.link.sim.as_ref()) {
         sim.set_reply_policy(ReplyPolicy::Ignore);
     }
     daemon.stop().await;
     let daemon = daemon::start_with_clock(config, store.clone(), Limits::Planned, clock).await?;
     for (i, l) in live.iter_mut().enumerate() {
-        if let Some(sim) = l.sim.take() {
-            l.held = sim.profiles();
+        let link = &mut l.link;
+        if let Some(sim) = link.sim.take() {
+            link.held = sim.profiles();
             sim.close().await;
-            connect(&daemon, clock, &day.bays[i].id, day.bays[i].ocpp, l).await?;
-            if let (Some(sim), Some(policy)) = (&l.sim, l.fault.and_then(FaultKind::reply_policy)) {
+            let bay = &day.bays[i];
+            link.connect(daemon.csms_addr, clock, &bay.id, bay.ocpp)
+                .await
+                .map_err(|e| DriveError::Charger(bay.id.clone(), e))?;
+            if let (Some(sim), Some(policy)) =
+                (&link.sim, link.fault.and_then(FaultKind::reply_policy))
+            {
                 sim.set_reply_policy(policy);
             }
         }
@@ -361,9 +289,9 @@ async fn arrivals_and_departures(
     now: DateTime<Utc>,
 ) -> Result<(), DriveError> {
     for (bay, l) in day.bays.iter().zip(live.iter_mut()) {
-        let Some(sim) = &l.sim else { continue };
+        let Some(sim) = &l.link.sim else { continue };
         let fail = |e| DriveError::Charger(bay.id.clone(), e);
-        if !l.arrived && bay.vehicle.present(now) && l.fault.is_none() {
+        if !l.arrived && bay.vehicle.present(now) && l.link.fault.is_none() {
             l.arrived = true;
             sim.status(1, "Preparing").await.map_err(fail)?;
             let tx = sim
@@ -371,11 +299,11 @@ async fn arrivals_and_departures(
                 .await
                 .map_err(fail)?;
             sim.status(1, "Charging").await.map_err(fail)?;
-            l.tx = Some(tx.key);
-            l.seq_used = 1;
-        } else if l.arrived && !l.left && now >= bay.vehicle.departure && l.fault.is_none() {
+            l.link.tx = Some(tx.key);
+            l.link.seq_used = 1;
+        } else if l.arrived && !l.left && now >= bay.vehicle.departure && l.link.fault.is_none() {
             l.left = true;
-            if let Some(tx) = l.tx.take() {
+            if let Some(tx) = l.link.tx.take() {
                 let wh = l.ev.meter_wh(now, day.site.voltage_v);
                 sim.stop_transaction(&tx, wh.round() as i64, "EVDisconnected", now)
                     .await
@@ -398,9 +326,9 @@ fn drive_vehicles(
     for (bay, l) in day.bays.iter().zip(live.iter_mut()) {
         // What the charger offers: per the profiles it holds, connected or not; its
         // hardware maximum without a profile in force.
-        let applied = match &l.sim {
+        let applied = match &l.link.sim {
             Some(sim) => sim.applied_limit(now),
-            None => crate::sim::limits::applied_limit(bay.ocpp, &l.held, now),
+            None => crate::sim::limits::applied_limit(bay.ocpp, &l.link.held, now),
         }
         .unwrap_or(bay.max_a);
         let here = l.arrived && !l.left;
@@ -542,46 +470,15 @@ fn check_s1(
     }
 }
 
-/// Whether a charger reports this tick.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Report {
-    None,
-    /// Its MeterValueSampleInterval: 1.6 MeterValues, 2.0.1 TransactionEvent Updated.
-    Periodic,
-    /// Asked by TriggerMessage(MeterValues): a MeterValues in both versions (2.0.1 F06).
-    Triggered,
-    /// The vehicle stopped drawing: 1.6 MeterValues and StatusNotification SuspendedEV,
-    /// 2.0.1 TransactionEvent with chargingState SuspendedEV.
-    Suspended,
-}
-
-/// Each charger that is `due` and has a running transaction reports its vehicle's current
-/// and energy.
-async fn report(day: &DepotDay, live: &mut [Live], due: &[Report], now: DateTime<Utc>) {
+/// Each charger with a running transaction reports its vehicle's current and energy when
+/// its vehicle stops drawing (a status change is sent when it happens), every
+/// `report_every` (`periodic`), and when chargegate asks (TriggerMessage).
+async fn report(day: &DepotDay, live: &mut [Live], periodic: bool, now: DateTime<Utc>) {
     let mut calls = Vec::new();
-    for ((bay, l), due) in day.bays.iter().zip(live.iter_mut()).zip(due) {
-        let (Some(sim), Some(tx)) = (&l.sim, &l.tx) else {
-            continue;
-        };
-        if l.fault.is_some() || *due == Report::None {
-            continue;
-        }
-        let wh = l.ev.meter_wh(now, day.site.voltage_v);
-        let currents: Vec<f64> = l.ev.draw_per_phase(now)[..bay.phases].to_vec();
-        let due = *due;
-        let plain = due == Report::Triggered && bay.ocpp == OcppVersion::V201;
-        if bay.ocpp == OcppVersion::V201 && !plain {
-            l.seq_used += 1;
-        }
-        l.full_reported |= due == Report::Suspended;
-        calls.push(async move {
-            // A charger that loses a report loses it, as a real one might.
-            let _ = match due {
-                Report::Suspended => sim.vehicle_suspended(1, tx, wh, &currents).await,
-                _ if plain => sim.meter_values_plain(1, wh, &currents).await,
-                _ => sim.meter_values(1, tx, wh, &currents).await,
-            };
-        });
+    for (bay, l) in day.bays.iter().zip(live.iter_mut()) {
+        let due = l.link.due(l.arrived && !l.left, &l.ev, periodic, now);
+        let shape = (bay.ocpp, bay.phases, day.site.voltage_v);
+        calls.extend(l.link.report(due, &mut l.ev, shape, now));
     }
     futures_util::future::join_all(calls).await;
 }

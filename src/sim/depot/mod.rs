@@ -13,6 +13,7 @@
 
 mod baseline;
 mod drive;
+mod link;
 mod metrics;
 mod site_config;
 
@@ -20,6 +21,7 @@ use chrono::{DateTime, TimeDelta, Timelike, Utc};
 
 pub use baseline::{Baseline, simulate_baseline};
 pub use drive::{DriveError, DriveOptions, DriveOutcome, designed_reaction, drive};
+pub use link::{ChargerLink, Report};
 pub use metrics::{BayStep, DEFAULT_SETTLE, DayMetrics, DaySummary, VehicleOutcome};
 pub use site_config::POLL_INTERVAL;
 
