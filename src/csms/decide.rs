@@ -374,6 +374,25 @@ fn decide_event(
         ChargerEvent::FirmwareStatus { status, request_id } => {
             device_status(DeviceRequestKind::Firmware, status, *request_id)
         }
+        // A02/A03: Accepted when a CA key is configured; the CSR is checked and signed
+        // after the answer (`station::signing`), which audits the outcome. Without one,
+        // Rejected (A02.FR.06 lets the CSMS refuse; the charger keeps its certificate).
+        ChargerEvent::SignCertificate { kind, .. } => Decision::note(
+            "SignCertificate",
+            format!(
+                "{}: {}",
+                kind.as_deref().unwrap_or("ChargingStationCertificate"),
+                if policy.signs_certificates {
+                    "accepted, to be signed"
+                } else {
+                    "rejected: no [csms] client-ca-key-file"
+                }
+            ),
+            Severity::Info,
+            EventReply::SignCertificate {
+                accepted: policy.signs_certificates,
+            },
+        ),
         other => notice(other),
     })
 }
@@ -427,6 +446,22 @@ fn notice(event: &ChargerEvent) -> Decision {
             format!(
                 "request {request_id} part {seq_no}: {} variable(s)",
                 variables.len()
+            ),
+            Severity::Info,
+            EventReply::Empty,
+        ),
+        ChargerEvent::CustomerInformation {
+            request_id,
+            seq_no,
+            data,
+            ..
+        } => (
+            "CustomerInformation",
+            // Not the data itself: customer data stays in its report, which the operator
+            // can clear, not in the event log.
+            format!(
+                "request {request_id} part {seq_no}: {} character(s)",
+                data.chars().count()
             ),
             Severity::Info,
             EventReply::Empty,

@@ -419,6 +419,16 @@ pub fn reply(event: &ChargerEvent, reply: &EventReply) -> Result<Value, PayloadE
                     .map(id_token_info_to_wire),
             })
         }
+        (ChargerEvent::SignCertificate { .. }, EventReply::SignCertificate { accepted }) => {
+            use super::certificates::{GenericStatus, SignCertificateResponse};
+            to_json(&SignCertificateResponse {
+                status: if *accepted {
+                    GenericStatus::Accepted
+                } else {
+                    GenericStatus::Rejected
+                },
+            })
+        }
         (ChargerEvent::EvChargingNeeds(_), EventReply::EvChargingNeeds { accepted }) => {
             to_json(&NotifyEvChargingNeedsResponse {
                 status: if *accepted {
@@ -452,7 +462,8 @@ pub fn reply(event: &ChargerEvent, reply: &EventReply) -> Result<Value, PayloadE
             | ChargerEvent::ChargingProfilesReport { .. }
             | ChargerEvent::SecurityEvent { .. }
             | ChargerEvent::Notify { .. }
-            | ChargerEvent::ReservationStatus { .. },
+            | ChargerEvent::ReservationStatus { .. }
+            | ChargerEvent::CustomerInformation { .. },
             EventReply::Empty,
         ) => to_json(&EmptyResponse {}),
         _ => return Err(mismatch(event, reply)),
