@@ -305,7 +305,7 @@ mod tests {
     fn sign_certificate_is_read_and_its_answer_checked() {
         let payload = json!({"csr": "-----BEGIN CERTIFICATE REQUEST-----", "certificateType": "V2GCertificate"});
         assert_valid("v201", "SignCertificate", false, &payload);
-        let event = sign_certificate(crate::ocpp::v201::parse(payload).unwrap()).unwrap();
+        let event = sign_certificate(parse(payload).unwrap()).unwrap();
         assert_eq!(
             event,
             ChargerEvent::SignCertificate {
@@ -313,8 +313,7 @@ mod tests {
                 kind: Some("V2GCertificate".into()),
             }
         );
-        let too_long: Result<SignCertificateRequest, _> =
-            crate::ocpp::v201::parse(json!({"csr": "x".repeat(5501)}));
+        let too_long: Result<SignCertificateRequest, _> = parse(json!({"csr": "x".repeat(5501)}));
         assert!(too_long.is_err());
         let signed = ChargerCommand::CertificateSigned {
             chain: String::new(),
