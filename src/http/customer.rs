@@ -210,28 +210,7 @@ pub async fn request(
         customer,
     };
     let answer = state.send(&target, command, holder.as_deref()).await;
-    let settled = match &answer {
-        Ok(CommandReply::Status {
-            status,
-            accepted: false,
-        }) => Some(("rejected", status.clone())),
-        // Clear only: no NotifyCustomerInformation follows (TC_N_32).
-        Ok(_) if !report => Some(("complete", "cleared; no report asked".to_string())),
-        Ok(_) => None,
-        Err(e) => Some(("failed", e.message.clone())),
-    };
-    if let Some((status, detail)) = settled {
-        let (charger, now) = (target.id.to_string(), state.clock_now());
-        let stored = state
-            .store
-            .call(move |c| {
-                store::customer_information_answered(c, &charger, request_id, status, &detail, now)
-            })
-            .await;
-        if let Err(e) = stored {
-            tracing::warn!("customer information answer not stored: {e}");
-        }
-    }
+    settle(&state, &target, request_id, report, &answer).await;
     match answer {
         Ok(CommandReply::Status { status, accepted }) => {
             let code = if accepted && report {
@@ -248,6 +227,37 @@ pub async fn request(
         )
         .into_response(),
         Err(e) => e.into_response(),
+    }
+}
+
+/// Stores what the answer settles: a refusal or a failure to send, or a clear without
+/// report, after which no part follows (TC_N_32). An accepted report waits for its parts.
+async fn settle(
+    state: &HttpState,
+    target: &Target,
+    request_id: i32,
+    report: bool,
+    answer: &Result<CommandReply, ApiError>,
+) {
+    let settled = match answer {
+        Ok(CommandReply::Status {
+            status,
+            accepted: false,
+        }) => ("rejected", status.clone()),
+        Ok(_) if !report => ("complete", "cleared; no report asked".to_string()),
+        Ok(_) => return,
+        Err(e) => ("failed", e.message.clone()),
+    };
+    let (status, detail) = settled;
+    let (charger, now) = (target.id.to_string(), state.clock_now());
+    let stored = state
+        .store
+        .call(move |c| {
+            store::customer_information_answered(c, &charger, request_id, status, &detail, now)
+        })
+        .await;
+    if let Err(e) = stored {
+        tracing::warn!("customer information answer not stored: {e}");
     }
 }
 

@@ -87,6 +87,17 @@ pub fn sign_certificate(req: SignCertificateRequest) -> Result<ChargerEvent, Pay
     })
 }
 
+/// chargegate's answer to SignCertificate.
+pub fn sign_certificate_response(accepted: bool) -> Value {
+    to_json(&SignCertificateResponse {
+        status: if accepted {
+            GenericStatus::Accepted
+        } else {
+            GenericStatus::Rejected
+        },
+    })
+}
+
 /// CertificateHashDataType.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
