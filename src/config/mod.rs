@@ -281,6 +281,10 @@ fn summarise_site(out: &mut String, config: &Config) {
     );
     let tls = match &config.csms.tls {
         None => "plain ws (security profile 1)".to_string(),
+        Some(t) if t.client_ca_key_file.is_some() => {
+            "wss with client certificates (profile 3), signing chargers' certificate requests"
+                .to_string()
+        }
         Some(t) if t.client_ca_file.is_some() => {
             "wss with client certificates (profile 3)".to_string()
         }
