@@ -47,7 +47,7 @@ fn sent(sim: &SimChargePoint) -> usize {
 }
 
 #[tokio::test]
-async fn tc_n_27_csms_get_customer_information_assembled_from_parts() {
+async fn tc_n_27_tc_n_28_csms_get_customer_information_with_and_without_data() {
     let site = site(false);
     let daemon = site.start().await;
     let sim = connect_settled(&daemon, "CS201-1", OcppVersion::V201).await;
