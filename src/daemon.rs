@@ -36,6 +36,8 @@ pub enum StartError {
     Server(#[from] crate::charger::server::ServerError),
     #[error("HTTP listener: {0}")]
     Http(#[from] crate::http::HttpError),
+    #[error("[csms] client-ca-key-file: {0}")]
+    CertificateAuthority(String),
 }
 
 impl StartError {
@@ -55,7 +57,7 @@ impl StartError {
         match self {
             StartError::Store(StoreError::Folder { .. } | StoreError::Sqlite(_)) => true,
             StartError::Store(_) => false,
-            StartError::Server(ServerError::Tls(_)) => true,
+            StartError::Server(ServerError::Tls(_)) | StartError::CertificateAuthority(_) => true,
             StartError::Server(ServerError::Bind { source, .. }) => address_is_wrong(source),
             StartError::Http(e) => address_is_wrong(&e.source),
         }
@@ -278,7 +280,15 @@ async fn open_csms(
         store
     };
     store.call(|c| store::all_disconnected(c)).await?;
-    let csms = Csms::from_config(store.clone(), config);
+    let mut csms = Csms::from_config(store.clone(), config);
+    // `validate` checked these files; they are read again in case they changed since.
+    if let Some(tls) = &config.csms.tls
+        && let (Some(cert), Some(key)) = (&tls.client_ca_file, &tls.client_ca_key_file)
+    {
+        let authority = crate::csms::signing::CertificateAuthority::load(cert, key)
+            .map_err(StartError::CertificateAuthority)?;
+        csms = csms.with_certificate_authority(authority);
+    }
     csms.load_tokens(config).await?;
     Ok((store, csms))
 }

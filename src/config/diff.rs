@@ -147,7 +147,7 @@ fn bound_at_start(d: &mut Reload, old: &Config, new: &Config) {
         debug,
     );
     d.restart(
-        "csms.tls-cert-file/tls-key-file/client-ca-file",
+        "csms.tls-cert-file/tls-key-file/client-ca-file/client-ca-key-file",
         &o.tls,
         &n.tls,
         |t| {

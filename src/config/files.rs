@@ -31,6 +31,17 @@ pub(super) fn check(root: &Table<'_, '_>, config: &Config) {
             && let Err(e) = certificates(ca)
         {
             csms.problem("client-ca-file", e, None);
+        } else if let (Some(ca), Some(key)) = (&tls.client_ca_file, &tls.client_ca_key_file)
+            && let Err(e) = crate::csms::signing::CertificateAuthority::load(ca, key)
+        {
+            csms.problem(
+                "client-ca-key-file",
+                e,
+                Some(
+                    "a PEM PKCS#8 key (BEGIN PRIVATE KEY) of a certificate in client-ca-file"
+                        .into(),
+                ),
+            );
         }
     }
     if let Err(e) = writable_folder_of(&config.store.path) {

@@ -94,6 +94,9 @@ pub struct Tls {
     pub key_file: PathBuf,
     /// Security profile 3: chargers must present a certificate signed by this CA.
     pub client_ca_file: Option<PathBuf>,
+    /// The private key of the CA in `client_ca_file`: chargegate signs chargers'
+    /// certificate requests with it (2.0.1 A02/A03).
+    pub client_ca_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -278,6 +281,10 @@ fn summarise_site(out: &mut String, config: &Config) {
     );
     let tls = match &config.csms.tls {
         None => "plain ws (security profile 1)".to_string(),
+        Some(t) if t.client_ca_key_file.is_some() => {
+            "wss with client certificates (profile 3), signing chargers' certificate requests"
+                .to_string()
+        }
         Some(t) if t.client_ca_file.is_some() => {
             "wss with client certificates (profile 3)".to_string()
         }

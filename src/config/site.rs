@@ -44,6 +44,7 @@ const CSMS_KEYS: &[&str] = &[
     "tls-cert-file",
     "tls-key-file",
     "client-ca-file",
+    "client-ca-key-file",
     "heartbeat-interval-s",
     "call-timeout-s",
     "max-message-bytes",
@@ -304,11 +305,20 @@ fn read_csms(t: &Table<'_, '_>) -> Option<CsmsSettings> {
     let cert = t.opt_str("tls-cert-file").map(PathBuf::from);
     let key = t.opt_str("tls-key-file").map(PathBuf::from);
     let ca = t.opt_str("client-ca-file").map(PathBuf::from);
+    let ca_key = t.opt_str("client-ca-key-file").map(PathBuf::from);
+    if ca_key.is_some() && ca.is_none() {
+        t.problem(
+            "client-ca-key-file",
+            "the key of client-ca-file, which is not set",
+            Some("set client-ca-file to the CA certificate of this key".into()),
+        );
+    }
     let tls = match (cert, key) {
         (Some(cert_file), Some(key_file)) => Some(Tls {
             cert_file,
             key_file,
             client_ca_file: ca,
+            client_ca_key_file: ca_key,
         }),
         (None, None) => {
             if ca.is_some() {

@@ -535,3 +535,67 @@ fn profiles_charger_dir_is_a_known_key_and_names_where_charger_profiles_are() {
         "{problems:#?}"
     );
 }
+
+/// `[csms] client-ca-key-file`: the key of `client-ca-file`, checked by `load` (so by
+/// `validate`) with a problem at that key when it is not.
+#[test]
+fn load_checks_the_client_ca_key_against_client_ca_file() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = write("ca.pem", &params.self_signed(&key).unwrap().pem());
+    let ca_key = write("ca-key.pem", &key.serialize_pem());
+    let stranger = write("other.pem", &KeyPair::generate().unwrap().serialize_pem());
+    let site = |key_file: &str| {
+        let text = GOOD.replace(
+            "listen = \"127.0.0.1:0\"",
+            &format!(
+                "listen = \"127.0.0.1:0\"\ntls-cert-file = \"{ca}\"\ntls-key-file = \"{ca_key}\"\n\
+                 client-ca-file = \"{ca}\"\nclient-ca-key-file = \"{key_file}\""
+            ),
+        ) + &format!(
+            "\n[store]\npath = \"{}\"\n",
+            dir.path().join("chargegate.db").display()
+        );
+        let path = dir.path().join("site.toml");
+        std::fs::write(&path, &text).unwrap();
+        load(&path)
+    };
+    let good = site(&ca_key).unwrap_or_else(|e| panic!("{e:?}"));
+    let tls = good.csms.tls.unwrap();
+    assert_eq!(
+        tls.client_ca_key_file.unwrap().display().to_string(),
+        ca_key
+    );
+    for (key_file, says) in [
+        (stranger.as_str(), "not the key of any certificate"),
+        (ca.as_str(), "no private key"),
+        ("/nonexistent/key.pem", "cannot read"),
+    ] {
+        let Err(ConfigError::Invalid(problems)) = site(key_file) else {
+            panic!("{key_file}: load refuses it")
+        };
+        let problem = problems
+            .iter()
+            .find(|p| p.path == "csms.client-ca-key-file")
+            .unwrap_or_else(|| panic!("{key_file}: {problems:#?}"));
+        assert!(problem.message.contains(says), "{problem:?}");
+    }
+    // Without client-ca-file the key has no certificate to belong to.
+    let alone = GOOD.replace(
+        "listen = \"127.0.0.1:0\"",
+        "listen = \"127.0.0.1:0\"\nclient-ca-key-file = \"k.pem\"",
+    );
+    let problems = parse(&alone).unwrap_err();
+    assert!(
+        problems.iter().any(|p| p.path == "csms.client-ca-key-file"),
+        "{problems:#?}"
+    );
+}

@@ -374,8 +374,55 @@ fn decide_event(
         ChargerEvent::FirmwareStatus { status, request_id } => {
             device_status(DeviceRequestKind::Firmware, status, *request_id)
         }
+        ChargerEvent::SignCertificate { .. } | ChargerEvent::CustomerInformation { .. } => {
+            certificates_and_customers(policy, event)
+        }
         other => notice(other),
     })
+}
+
+/// SignCertificate (A02/A03): Accepted when a CA key is configured; the CSR is checked
+/// and signed after the answer (`station::signing`), which audits the outcome. Without
+/// one, Rejected (A02.FR.06 lets the CSMS refuse; the charger keeps its certificate).
+/// A NotifyCustomerInformation part (N09/N10): noted; `Csms::handle` assembles it.
+fn certificates_and_customers(policy: &RegistrationPolicy, event: &ChargerEvent) -> Decision {
+    match event {
+        ChargerEvent::SignCertificate { kind, .. } => {
+            let verdict = if policy.signs_certificates {
+                "accepted, to be signed"
+            } else {
+                "rejected: no [csms] client-ca-key-file"
+            };
+            Decision::note(
+                "SignCertificate",
+                format!(
+                    "{}: {verdict}",
+                    kind.as_deref().unwrap_or("ChargingStationCertificate")
+                ),
+                Severity::Info,
+                EventReply::SignCertificate {
+                    accepted: policy.signs_certificates,
+                },
+            )
+        }
+        ChargerEvent::CustomerInformation {
+            request_id,
+            seq_no,
+            data,
+            ..
+        } => Decision::note(
+            "CustomerInformation",
+            // Not the data itself: customer data stays in its report (which the store
+            // keeps only for the newest requests), not in the event log.
+            format!(
+                "request {request_id} part {seq_no}: {} character(s)",
+                data.chars().count()
+            ),
+            Severity::Info,
+            EventReply::Empty,
+        ),
+        other => notice(other),
+    }
 }
 
 /// A firmware or log status: kept in the charger's event log with its time (the history)

@@ -10,6 +10,7 @@ pub mod decide;
 pub mod reports;
 pub mod reservations;
 pub mod rules;
+pub mod signing;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -53,6 +54,8 @@ pub struct RegistrationPolicy {
     pub unknown_chargers: UnknownChargers,
     /// The retry interval for Pending chargers, in seconds.
     pub pending_retry_s: u32,
+    /// `[csms] client-ca-key-file` is set: SignCertificate is answered Accepted (A02/A03).
+    pub signs_certificates: bool,
 }
 
 /// A charger event as the rest of chargegate sees it (the site state, later the planner
@@ -97,6 +100,10 @@ pub struct Csms {
     /// NotifyReport parts in assembly (`reports`); locked only on the store thread, for
     /// one part at a time.
     reports: Arc<std::sync::Mutex<reports::Assembler>>,
+    /// NotifyCustomerInformation parts in assembly, likewise.
+    customer: Arc<std::sync::Mutex<reports::Assembler<String>>>,
+    /// Signs chargers' certificate requests (`station::signing`), when configured.
+    authority: Option<Arc<signing::CertificateAuthority>>,
 }
 
 impl Csms {
@@ -109,7 +116,24 @@ impl Csms {
             events,
             connections,
             reports: Arc::default(),
+            customer: Arc::default(),
+            authority: None,
         }
+    }
+
+    /// Answers SignCertificate Accepted and lends `authority` to whoever signs.
+    #[must_use]
+    pub fn with_certificate_authority(mut self, authority: signing::CertificateAuthority) -> Self {
+        let mut policy = (*self.policy).clone();
+        policy.signs_certificates = true;
+        self.policy = Arc::new(policy);
+        self.authority = Some(Arc::new(authority));
+        self
+    }
+
+    /// The CA that signs chargers' certificate requests, if configured.
+    pub fn certificate_authority(&self) -> Option<Arc<signing::CertificateAuthority>> {
+        self.authority.clone()
     }
 
     pub fn from_config(store: Store, config: &Config) -> Self {
@@ -119,6 +143,7 @@ impl Csms {
                 heartbeat_interval_s: config.csms.heartbeat_interval_s,
                 unknown_chargers: config.csms.unknown_chargers,
                 pending_retry_s: 60,
+                signs_certificates: false,
             },
         )
     }
@@ -223,12 +248,13 @@ impl Csms {
     ) -> Result<EventReply, CsmsError> {
         // Look-up, decision and writes in one store call: one round trip per event, and
         // no other charger's write between the facts read and the records written.
-        let (id, ctx_owned, policy, owned, assembler) = (
+        let (id, ctx_owned, policy, owned, assembler, customer) = (
             ctx.id.to_string(),
             ctx.clone(),
             Arc::clone(&self.policy),
             event.clone(),
             Arc::clone(&self.reports),
+            Arc::clone(&self.customer),
         );
         let outcome = self
             .store
@@ -242,6 +268,7 @@ impl Csms {
                 };
                 let applied = apply::write(c, &id, &decision.writes, now)?;
                 assemble_report(c, &id, &owned, &assembler, now)?;
+                assemble_customer_information(c, &id, &owned, &customer, now)?;
                 Ok(Ok((decision, applied)))
             })
             .await??;
@@ -306,19 +333,69 @@ fn assemble_report(
             *request_id,
             *seq_no,
             *more_to_follow,
-            variables,
+            variables.clone(),
             now,
         );
     match outcome {
         reports::PartOutcome::Incomplete { parts } => {
             store::report_progress(c, charger, *request_id, parts, now)
         }
-        reports::PartOutcome::Complete { parts, variables } => {
+        reports::PartOutcome::Complete { parts, contents } => {
+            let variables: Vec<_> = contents.into_iter().flatten().collect();
             store::report_complete(c, charger, *request_id, parts, &variables, now)
         }
         reports::PartOutcome::Refused(why) => {
             tracing::warn!(charger, request_id, "report dropped: {why}");
             store::report_failed(c, charger, *request_id, &why, now)
+        }
+    }
+}
+
+/// Adds a NotifyCustomerInformation part to its report, as `assemble_report` does for
+/// NotifyReport: only for a CustomerInformation chargegate sent
+/// (`store::customer_information_open`); the whole text is stored once complete.
+fn assemble_customer_information(
+    c: &rusqlite::Connection,
+    charger: &str,
+    event: &ChargerEvent,
+    assembler: &std::sync::Mutex<reports::Assembler<String>>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let ChargerEvent::CustomerInformation {
+        request_id,
+        seq_no,
+        more_to_follow,
+        data,
+    } = event
+    else {
+        return Ok(());
+    };
+    if !store::customer_information_open(c, charger, *request_id)? {
+        return Ok(());
+    }
+    let outcome = assembler
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .add(
+            charger,
+            *request_id,
+            *seq_no,
+            *more_to_follow,
+            data.clone(),
+            now,
+        );
+    match outcome {
+        reports::PartOutcome::Incomplete { parts } => {
+            store::customer_information_progress(c, charger, *request_id, parts, now)
+        }
+        reports::PartOutcome::Complete { parts, contents } => {
+            // The parts are pieces of one text (N09.FR.04 splits it at no boundary).
+            let text = contents.concat();
+            store::customer_information_complete(c, charger, *request_id, parts, &text, now)
+        }
+        reports::PartOutcome::Refused(why) => {
+            tracing::warn!(charger, request_id, "customer information dropped: {why}");
+            store::customer_information_failed(c, charger, *request_id, &why, now)
         }
     }
 }

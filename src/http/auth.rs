@@ -192,7 +192,12 @@ fn argon2_matches(phc: &str, token: &str) -> bool {
 }
 
 /// The role a request needs: writes an operator's, reads a viewer's when reads are closed.
-fn needed_role(method: &Method, reads_closed: bool) -> Option<ApiRole> {
+fn needed_role(method: &Method, path: &str, reads_closed: bool) -> Option<ApiRole> {
+    // What a charger holds about a customer (2.0.1 N09/N10 NotifyCustomerInformation) is
+    // personal data: only an operator reads it, whatever `require-token-for-reads` says.
+    if path.contains("/customer-information") {
+        return Some(ApiRole::Operator);
+    }
     match *method {
         Method::GET | Method::HEAD | Method::OPTIONS if reads_closed => Some(ApiRole::Viewer),
         Method::GET | Method::HEAD | Method::OPTIONS => None,
@@ -215,7 +220,12 @@ fn bearer(value: &HeaderValue) -> Option<&str> {
 /// puts the `Holder` into its extensions.
 pub async fn check(State(state): State<HttpState>, mut request: Request, next: Next) -> Response {
     let config = state.live.current();
-    let Some(needed) = needed_role(request.method(), config.http.require_token_for_reads) else {
+    let needed = needed_role(
+        request.method(),
+        request.uri().path(),
+        config.http.require_token_for_reads,
+    );
+    let Some(needed) = needed else {
         return next.run(request).await;
     };
     let what = match needed {
@@ -288,11 +298,20 @@ mod tests {
 
     #[test]
     fn writes_need_an_operator_and_reads_only_when_closed() {
-        assert_eq!(needed_role(&Method::GET, false), None);
-        assert_eq!(needed_role(&Method::GET, true), Some(ApiRole::Viewer));
+        let site = "/api/v1/site";
+        assert_eq!(needed_role(&Method::GET, site, false), None);
+        assert_eq!(needed_role(&Method::GET, site, true), Some(ApiRole::Viewer));
         for m in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH] {
-            assert_eq!(needed_role(&m, false), Some(ApiRole::Operator));
-            assert_eq!(needed_role(&m, true), Some(ApiRole::Operator));
+            assert_eq!(needed_role(&m, site, false), Some(ApiRole::Operator));
+            assert_eq!(needed_role(&m, site, true), Some(ApiRole::Operator));
+        }
+        // Customer data is an operator's to read, open reads or not.
+        let customer = "/api/v1/chargers/CS-1/customer-information/7";
+        for closed in [false, true] {
+            assert_eq!(
+                needed_role(&Method::GET, customer, closed),
+                Some(ApiRole::Operator)
+            );
         }
         assert!(ApiRole::Operator > ApiRole::Viewer);
     }

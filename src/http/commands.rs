@@ -569,13 +569,16 @@ pub async fn trigger(
         "FirmwareStatusNotification" => TriggerKind::FirmwareStatusNotification,
         "DiagnosticsStatusNotification" => TriggerKind::DiagnosticsStatusNotification,
         "TransactionEvent" => TriggerKind::TransactionEvent,
+        // 2.0.1 A02: the station renews its certificate (a 1.6 charger: 409).
+        "SignChargingStationCertificate" => TriggerKind::SignChargingStationCertificate,
         other => {
             return error(
                 StatusCode::BAD_REQUEST,
                 format!(
                     "message: {other:?} is not one of BootNotification, Heartbeat, MeterValues, \
                      StatusNotification, FirmwareStatusNotification, \
-                     DiagnosticsStatusNotification, TransactionEvent"
+                     DiagnosticsStatusNotification, TransactionEvent, \
+                     SignChargingStationCertificate"
                 ),
             );
         }

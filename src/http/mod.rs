@@ -19,6 +19,7 @@ mod api;
 mod auth;
 mod certificates;
 mod commands;
+mod customer;
 mod devices;
 mod host;
 mod id_tokens;
@@ -212,7 +213,8 @@ fn order_routes() -> Router<HttpState> {
         )
 }
 
-/// The 2.0.1 station commands 1.6 has no message for (`station.rs`, `certificates.rs`);
+/// The 2.0.1 station commands 1.6 has no message for (`station.rs`, `certificates.rs`,
+/// `customer.rs`);
 /// merged before the token check, so it covers them.
 fn station_routes() -> Router<HttpState> {
     Router::new()
@@ -231,6 +233,14 @@ fn station_routes() -> Router<HttpState> {
         .route(
             "/api/v1/chargers/{id}/certificates/{serial}",
             axum::routing::delete(certificates::delete),
+        )
+        .route(
+            "/api/v1/chargers/{id}/customer-information",
+            post(customer::request),
+        )
+        .route(
+            "/api/v1/chargers/{id}/customer-information/{request_id}",
+            get(customer::get),
         )
 }
 

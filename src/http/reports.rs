@@ -47,7 +47,7 @@ impl Base {
 }
 
 /// A fresh requestId (positive; random so that it does not repeat across restarts).
-fn request_id() -> i32 {
+pub(super) fn request_id() -> i32 {
     use argon2::password_hash::rand_core::{OsRng, RngCore};
     (OsRng.next_u32() >> 1) as i32
 }
@@ -125,6 +125,46 @@ pub async fn request(
     }
 }
 
+/// The charger and requestId of a `GET .../<what>/<request_id>`, or a 400 naming the bad
+/// one (shared with `customer.rs`).
+pub(super) fn ids(id: String, request_id: &str, what: &str) -> Result<(ChargerId, i32), ApiError> {
+    let charger = ChargerId::new(id).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("charger: not a charger id ({})", ChargerId::rule()),
+        )
+    })?;
+    let request_id = request_id.parse::<i32>().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("request_id: an integer, as the POST .../{what} answered"),
+        )
+    })?;
+    Ok((charger, request_id))
+}
+
+/// Where an assembled request stands, as its GET answers it: 202 `incomplete` while parts
+/// are missing, 200 `failed` once no part came for `IDLE` (the assembly is dropped then,
+/// `csms::reports`), else 200 with the stored status and detail.
+pub(super) fn standing(
+    status: &str,
+    detail: Option<String>,
+    updated_at: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (StatusCode, String, Option<String>) {
+    let waiting = status == "requested" || status == "incomplete";
+    let idle = crate::ocpp::time::parse(updated_at).is_some_and(|at| now - at >= IDLE);
+    match (waiting, idle) {
+        (true, false) => (StatusCode::ACCEPTED, "incomplete".into(), detail),
+        (true, true) => (
+            StatusCode::OK,
+            "failed".into(),
+            Some("no part came for 10 minutes; ask again".to_string()),
+        ),
+        (false, _) => (StatusCode::OK, status.to_string(), detail),
+    }
+}
+
 /// `GET .../report/<request_id>`: 200 with the variables when complete (or with why it
 /// was rejected or failed), 202 `incomplete` while parts are missing, 404 for a request
 /// chargegate did not make (or no longer keeps: `store::KEEP_REPORTS`).
@@ -132,20 +172,7 @@ pub async fn get(
     State(state): State<HttpState>,
     Path((id, request_id)): Path<(String, String)>,
 ) -> Response {
-    let Ok(charger) = ChargerId::new(id) else {
-        return ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("charger: not a charger id ({})", ChargerId::rule()),
-        )
-        .into_response();
-    };
-    let Ok(request_id) = request_id.parse::<i32>() else {
-        return ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "request_id: an integer, as the POST .../report answered",
-        )
-        .into_response();
-    };
+    let (charger, request_id) = try_response!(ids(id, &request_id, "report"));
     let key = charger.to_string();
     let record = match state
         .read_store(move |c| store::report(c, &key, request_id))
@@ -161,19 +188,7 @@ pub async fn get(
         )
         .into_response();
     };
-    let waiting = r.status == "requested" || r.status == "incomplete";
-    // The assembly is dropped after IDLE without a part (`csms::reports`).
-    let idle =
-        crate::ocpp::time::parse(&r.updated_at).is_some_and(|at| state.clock_now() - at >= IDLE);
-    let (code, status, detail) = match (waiting, idle) {
-        (true, false) => (StatusCode::ACCEPTED, "incomplete", r.detail),
-        (true, true) => (
-            StatusCode::OK,
-            "failed",
-            Some("no part came for 10 minutes; ask again".to_string()),
-        ),
-        (false, _) => (StatusCode::OK, r.status.as_str(), r.detail),
-    };
+    let (code, status, detail) = standing(&r.status, r.detail, &r.updated_at, state.clock_now());
     let variables = r.variables.as_ref().map(|vs| {
         vs.iter()
             .map(|v| json!({"component": v.component, "variable": v.variable, "value": v.value}))

@@ -319,6 +319,22 @@ pub enum ChargerEvent {
         reservation_id: i32,
         update: ReservationUpdate,
     },
+    /// 2.0.1 SignCertificate (A02/A03): the station asks for a certificate for its key.
+    SignCertificate {
+        /// The PKCS#10 request, PEM, as sent (at most 5500 characters).
+        csr: String,
+        /// CertificateSigningUseEnumType; absent means ChargingStationCertificate.
+        kind: Option<String>,
+    },
+    /// 2.0.1 NotifyCustomerInformation (N09/N10): one part of the answer to
+    /// CustomerInformation.
+    CustomerInformation {
+        request_id: i32,
+        seq_no: u32,
+        more_to_follow: bool,
+        /// At most 512 characters per part.
+        data: String,
+    },
 }
 
 /// 2.0.1 ReservationUpdateStatusEnumType: why a station ended a reservation (H04).
@@ -385,6 +401,10 @@ pub enum EventReply {
     },
     /// 2.0.1 NotifyEVChargingNeeds: Accepted (we will plan for it) or Rejected.
     EvChargingNeeds {
+        accepted: bool,
+    },
+    /// 2.0.1 SignCertificate: Accepted (a CertificateSigned follows) or Rejected.
+    SignCertificate {
         accepted: bool,
     },
     /// The action's response has no content (`{}`).
@@ -466,6 +486,8 @@ pub enum TriggerKind {
     DiagnosticsStatusNotification,
     /// 2.0.1 only.
     TransactionEvent,
+    /// 2.0.1 only (A02): the station sends a SignCertificate for a new certificate.
+    SignChargingStationCertificate,
 }
 
 /// A configuration key: 1.6 uses only `variable` (the key name); 2.0.1 a component and a
@@ -636,6 +658,32 @@ pub enum ChargerCommand {
     DeleteCertificate {
         hash: CertificateHash,
     },
+    /// 2.0.1 CertificateSigned (A02/A03): the certificate signed for the station's CSR.
+    CertificateSigned {
+        /// PEM, the leaf first, then the CA (at most 10000 characters).
+        chain: String,
+        /// CertificateSigningUseEnumType, as the station asked.
+        kind: Option<String>,
+    },
+    /// 2.0.1 CustomerInformation (N09/N10): report and/or clear what the station keeps
+    /// about one customer.
+    CustomerInformation {
+        request_id: i32,
+        report: bool,
+        clear: bool,
+        customer: Customer,
+    },
+}
+
+/// Whom a CustomerInformation is about (N09.FR.09: exactly one when report or clear).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Customer {
+    /// An id token with its 2.0.1 IdTokenEnumType.
+    IdToken(IdToken),
+    /// The station's own customer identifier (at most 64 characters).
+    Identifier(String),
+    /// A customer certificate, by its hash data.
+    Certificate(CertificateHash),
 }
 
 /// 2.0.1 CertificateHashDataType: how a station names an installed certificate.
@@ -705,6 +753,8 @@ impl ChargerCommand {
             ChargerCommand::GetInstalledCertificateIds { .. } => "GetInstalledCertificateIds",
             ChargerCommand::InstallCertificate { .. } => "InstallCertificate",
             ChargerCommand::DeleteCertificate { .. } => "DeleteCertificate",
+            ChargerCommand::CertificateSigned { .. } => "CertificateSigned",
+            ChargerCommand::CustomerInformation { .. } => "CustomerInformation",
         }
     }
 }

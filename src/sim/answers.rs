@@ -68,6 +68,13 @@ pub struct ChargerState {
     pub transactions: BTreeMap<String, TxMemory>,
     /// 2.0.1 installed certificates: (certificate type, CertificateHashDataType).
     pub certificates: Vec<(String, Value)>,
+    /// 2.0.1: the private key (PEM) of the last SignCertificate's request.
+    pub certificate_key: Option<String>,
+    /// 2.0.1: the chains received in CertificateSigned, oldest first.
+    pub signed_chains: Vec<String>,
+    /// 2.0.1: what the station keeps per customer (id token, identifier or certificate
+    /// serial), for CustomerInformation.
+    pub customer_data: BTreeMap<String, String>,
 }
 
 impl ChargerState {
@@ -131,6 +138,9 @@ impl ChargerState {
             meter_value_requests: Vec::new(),
             transactions: BTreeMap::new(),
             certificates: Vec::new(),
+            certificate_key: None,
+            signed_chains: Vec::new(),
+            customer_data: BTreeMap::new(),
         }
     }
 }
@@ -261,6 +271,10 @@ pub fn answer(
         "InstallCertificate" if !v16 => super::certificates::install(accept, payload, state),
         "GetInstalledCertificateIds" if !v16 => super::certificates::installed(payload, state),
         "DeleteCertificate" if !v16 => super::certificates::delete(accept, payload, state),
+        "CertificateSigned" if !v16 => super::certificates::signed(accept, payload, state),
+        "CustomerInformation" if !v16 => {
+            super::customer::customer_information(accept, payload, state, now)
+        }
         _ => Answer::Error {
             code: RpcErrorCode::NotSupported,
             description: format!("the simulator does not support {action}"),
@@ -723,6 +737,9 @@ fn trigger(
             let evse = evse.and_then(|e| u32::try_from(e).ok()).unwrap_or(0);
             state.meter_value_requests.push(evse);
             Vec::new()
+        }
+        "SignChargingStationCertificate" if version == OcppVersion::V201 => {
+            vec![super::certificates::sign_request(state)]
         }
         _ => return result(json!({ "status": "NotImplemented" })),
     };

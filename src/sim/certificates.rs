@@ -80,3 +80,47 @@ pub(super) fn delete(accept: bool, payload: &Value, state: &mut ChargerState) ->
     };
     result(json!({ "status": status }))
 }
+
+/// A new key and a PEM PKCS#10 request for it with subject CN `cn`: (CSR, key PEM).
+/// ECDSA P-256, as a station's TLS client key (A00: at least 224 bits for EC keys).
+pub fn certificate_request(cn: &str) -> (String, String) {
+    let key = rcgen::KeyPair::generate().expect("ring generates a P-256 key");
+    let mut params = rcgen::CertificateParams::default();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "chargegate simulator");
+    let csr = params
+        .serialize_request(&key)
+        .and_then(|r| r.pem())
+        .expect("a request with a CN serializes");
+    (csr, key.serialize_pem())
+}
+
+/// The SignCertificate a station sends to renew its certificate (A02/A03), for its own
+/// id; the key is kept until the signed certificate comes.
+pub(super) fn sign_request(state: &mut ChargerState) -> (String, Value) {
+    let (csr, key) = certificate_request(&state.id);
+    state.certificate_key = Some(key);
+    (
+        "SignCertificate".to_string(),
+        json!({"csr": csr, "certificateType": "ChargingStationCertificate"}),
+    )
+}
+
+/// CertificateSigned: kept (A02.FR.10 has the station check the chain; the simulator
+/// keeps whatever parses as PEM certificates) or Rejected under `Reject`.
+pub(super) fn signed(accept: bool, payload: &Value, state: &mut ChargerState) -> Answer {
+    let chain = payload["certificateChain"].as_str().unwrap_or_default();
+    let parses = !chain.is_empty()
+        && x509_parser::pem::Pem::iter_from_buffer(chain.as_bytes())
+            .all(|p| p.is_ok_and(|p| p.parse_x509().is_ok()));
+    if accept && parses {
+        state.signed_chains.push(chain.to_string());
+        return result(json!({"status": "Accepted"}));
+    }
+    result(json!({"status": "Rejected"}))
+}

@@ -405,6 +405,49 @@ impl SimChargePoint {
         self.shared.lock().state.profiles.clone()
     }
 
+    /// 2.0.1: the certificate chains (PEM) received in CertificateSigned, oldest first.
+    pub fn signed_chains(&self) -> Vec<String> {
+        self.shared.lock().state.signed_chains.clone()
+    }
+
+    /// 2.0.1: the private key (PEM) of the last certificate request sent.
+    pub fn certificate_key(&self) -> Option<String> {
+        self.shared.lock().state.certificate_key.clone()
+    }
+
+    /// 2.0.1: what the station keeps about customer `key` (an id token, a customer
+    /// identifier or a certificate serial), for CustomerInformation.
+    pub fn set_customer_data(&self, key: &str, data: &str) {
+        let mut inner = self.shared.lock();
+        inner
+            .state
+            .customer_data
+            .insert(key.to_string(), data.to_string());
+    }
+
+    /// 2.0.1: the customers the station keeps data about.
+    pub fn customers(&self) -> Vec<String> {
+        self.shared
+            .lock()
+            .state
+            .customer_data
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// 2.0.1 SignCertificate for a new key with subject CN `cn` (the station's own id when
+    /// `None`), as the station sends it on its own (A03); the answer.
+    pub async fn sign_certificate(&self, cn: Option<&str>) -> Result<Value, SimError> {
+        let (csr, key) = super::certificates::certificate_request(cn.unwrap_or(self.id()));
+        self.shared.lock().state.certificate_key = Some(key);
+        self.call(
+            "SignCertificate",
+            serde_json::json!({"csr": csr, "certificateType": "ChargingStationCertificate"}),
+        )
+        .await
+    }
+
     /// The EVSEs (1.6 connectors) the CSMS asked for a MeterValues by TriggerMessage since
     /// the last call, oldest first: the caller, who knows what the vehicles draw, sends them.
     pub fn take_meter_value_requests(&self) -> Vec<u32> {

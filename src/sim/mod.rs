@@ -14,8 +14,9 @@
 
 mod actions;
 pub mod answers;
-mod certificates;
+pub mod certificates;
 pub mod charge_point;
+mod customer;
 pub mod depot;
 pub mod limits;
 mod link;

@@ -1,8 +1,10 @@
 //! What chargegate asks of a 2.0.1 station on its own, outside the control loop:
 //! `tx_status` checks the transactions the store has open on a charger that reconnects
-//! (GetTransactionStatus, E14). Every command goes through `charger::Chargers`, which
+//! (GetTransactionStatus, E14); `signing` answers a charger's SignCertificate with a
+//! CertificateSigned (A02/A03). Every command goes through `charger::Chargers`, which
 //! audits it (S6).
 
+pub mod signing;
 pub mod tx_status;
 
 use tokio::sync::watch;
@@ -21,4 +23,8 @@ pub fn spawn(csms: &Csms, chargers: &Chargers, clock: Clock, shutdown: &watch::R
         clock,
         shutdown.clone(),
     ));
+    // With `[csms] client-ca-key-file`: a charger's certificate request is signed.
+    if let Some(signing) = signing::run(csms, chargers.clone(), clock, shutdown.clone()) {
+        tokio::spawn(signing);
+    }
 }

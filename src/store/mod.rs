@@ -11,6 +11,7 @@
 mod alerts;
 mod audit;
 mod billing;
+mod customer;
 mod devices;
 mod id_tokens;
 mod meter_history;
@@ -30,6 +31,7 @@ use tokio::sync::oneshot;
 pub use alerts::*;
 pub use audit::*;
 pub use billing::*;
+pub use customer::*;
 pub use devices::*;
 pub use id_tokens::*;
 pub use meter_history::*;

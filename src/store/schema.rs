@@ -314,6 +314,25 @@ pub(super) const MIGRATIONS: &[&str] = &[
         set_at        TEXT NOT NULL
     );
     "#,
+    // CustomerInformation requests (2.0.1 N09/N10) and the text of their assembled
+    // NotifyCustomerInformation parts, the newest `customer::KEEP_CUSTOMER_REPORTS` per
+    // charger.
+    r#"
+    CREATE TABLE customer_information (
+        charger_id    TEXT NOT NULL,
+        request_id    INTEGER NOT NULL,
+        report        INTEGER NOT NULL,
+        clear         INTEGER NOT NULL,
+        customer      TEXT NOT NULL,
+        status        TEXT NOT NULL,
+        parts         INTEGER NOT NULL DEFAULT 0,
+        detail        TEXT,
+        data          TEXT,
+        requested_at  TEXT NOT NULL,
+        updated_at    TEXT NOT NULL,
+        PRIMARY KEY (charger_id, request_id)
+    );
+    "#,
 ];
 
 /// Sets the connection pragmas and applies pending migrations.

@@ -13,6 +13,7 @@ mod close_codes;
 mod commands;
 mod control_loop;
 mod csms;
+mod customer_information;
 mod demo;
 mod depot_day;
 mod device_management;

@@ -23,6 +23,7 @@ fn policy() -> RegistrationPolicy {
         heartbeat_interval_s: 300,
         unknown_chargers: UnknownChargers::Pending,
         pending_retry_s: 60,
+        signs_certificates: false,
     }
 }
 
@@ -848,5 +849,30 @@ fn a_charger_accepted_at_run_time_may_not_charge_until_it_is_in_the_site_file() 
     assert_eq!(
         status(Admission::Accepted, &start),
         AuthorizationStatus::Invalid
+    );
+}
+
+#[test]
+fn sign_certificate_is_accepted_only_when_a_ca_key_is_configured() {
+    let event = ChargerEvent::SignCertificate {
+        csr: "-----BEGIN CERTIFICATE REQUEST-----".into(),
+        kind: None,
+    };
+    let known = ctx(OcppVersion::V201, Admission::Known);
+    let answer = |policy: &RegistrationPolicy| {
+        let decision = decide(&known, policy, &event, &Facts::default(), now()).unwrap();
+        decision.reply.complete(None).unwrap()
+    };
+    assert_eq!(
+        answer(&policy()),
+        EventReply::SignCertificate { accepted: false }
+    );
+    let signing = RegistrationPolicy {
+        signs_certificates: true,
+        ..policy()
+    };
+    assert_eq!(
+        answer(&signing),
+        EventReply::SignCertificate { accepted: true }
     );
 }

@@ -165,6 +165,8 @@ impl Changes {
             ChargerEvent::SecurityEvent { .. } => "security",
             ChargerEvent::Notify { .. } => "notify",
             ChargerEvent::ReservationStatus { .. } => "reservation",
+            ChargerEvent::SignCertificate { .. } => "sign_certificate",
+            ChargerEvent::CustomerInformation { .. } => "customer_information",
         };
         let change = self.charger(&e.charger, e.at);
         if !change.changes.contains(&kind) {

@@ -58,13 +58,15 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
         | C::GetLocalListVersion
         | C::ClearCache => authorization_request(command),
         C::UpdateFirmware { .. } | C::GetLog { .. } => super::device::encode(command),
-        // 2.0.1 only (E14, B09, M03-M05): 1.6 has no such message (the 1.6 security
-        // extension's certificate messages are not sent by chargegate).
+        // 2.0.1 only (E14, B09, M03-M05, A02, N09): 1.6 has no such message (the 1.6
+        // security extension's certificate messages are not sent by chargegate).
         C::GetTransactionStatus { .. }
         | C::SetNetworkProfile { .. }
         | C::GetInstalledCertificateIds { .. }
         | C::InstallCertificate { .. }
-        | C::DeleteCertificate { .. } => Err(refuse(command)),
+        | C::DeleteCertificate { .. }
+        | C::CertificateSigned { .. }
+        | C::CustomerInformation { .. } => Err(refuse(command)),
         C::DataTransfer {
             vendor_id,
             message_id,
@@ -308,7 +310,10 @@ fn message_trigger(kind: TriggerKind) -> Option<TriggerKindWire> {
         TriggerKind::DiagnosticsStatusNotification => {
             TriggerKindWire::DiagnosticsStatusNotification
         }
-        TriggerKind::TransactionEvent => return None,
+        // The security extension's ExtendedTriggerMessage is not sent by chargegate.
+        TriggerKind::TransactionEvent | TriggerKind::SignChargingStationCertificate => {
+            return None;
+        }
     })
 }
 
@@ -404,7 +409,9 @@ pub fn decode_reply(
         | C::SetNetworkProfile { .. }
         | C::GetInstalledCertificateIds { .. }
         | C::InstallCertificate { .. }
-        | C::DeleteCertificate { .. } => Err(PayloadError::new(
+        | C::DeleteCertificate { .. }
+        | C::CertificateSigned { .. }
+        | C::CustomerInformation { .. } => Err(PayloadError::new(
             RpcErrorCode::InternalError,
             format!("{} is never sent to an OCPP 1.6 charger", command.name()),
         )),

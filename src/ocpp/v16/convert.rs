@@ -419,7 +419,9 @@ fn event_action(event: &ChargerEvent) -> &'static str {
         | ChargerEvent::ChargingLimit { .. }
         | ChargerEvent::ChargingProfilesReport { .. }
         | ChargerEvent::Notify { .. }
-        | ChargerEvent::ReservationStatus { .. } => "a 2.0.1-only event",
+        | ChargerEvent::ReservationStatus { .. }
+        | ChargerEvent::SignCertificate { .. }
+        | ChargerEvent::CustomerInformation { .. } => "a 2.0.1-only event",
     }
 }
 

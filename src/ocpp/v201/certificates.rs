@@ -1,14 +1,18 @@
 //! Certificate management of OCPP 2.0.1 (functional block M): GetInstalledCertificateIds
-//! (M03), InstallCertificate (M05), DeleteCertificate (M04). The requests, their responses
-//! and the status enumerations. A certificate over 5500 characters, or a type outside its
-//! enumeration, is `NotInVersion` rather than cut short or renamed.
+//! (M03), InstallCertificate (M05), DeleteCertificate (M04); and the station's own
+//! certificate (block A, A02/A03): the station's SignCertificate and chargegate's
+//! CertificateSigned. The requests, their responses and the status enumerations. A
+//! certificate over its schema length, or a type outside its enumeration, is
+//! `NotInVersion` rather than cut short or renamed.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{parse, to_json};
 use crate::ocpp::NotInVersion;
-use crate::ocpp::model::{CertificateHash, ChargerCommand, CommandReply, InstalledCertificate};
+use crate::ocpp::model::{
+    CertificateHash, ChargerCommand, ChargerEvent, CommandReply, InstalledCertificate,
+};
 use crate::ocpp::rpc::PayloadError;
 use crate::ocpp::strings::Bounded;
 use crate::ocpp::wire_enum::wire_enum;
@@ -39,6 +43,60 @@ wire_enum!(
     /// DeleteCertificateStatusEnumType.
     DeleteCertificateStatus { Accepted, Failed, NotFound }
 );
+
+wire_enum!(
+    /// CertificateSigningUseEnumType.
+    CertificateSigningUse { ChargingStationCertificate, V2GCertificate }
+);
+wire_enum!(
+    /// CertificateSignedStatusEnumType.
+    CertificateSignedStatus { Accepted, Rejected }
+);
+wire_enum!(
+    /// GenericStatusEnumType, as SignCertificateResponse uses it.
+    GenericStatus { Accepted, Rejected }
+);
+
+/// SignCertificateRequest (A02/A03).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignCertificateRequest {
+    pub csr: Bounded<5500>,
+    pub certificate_type: Option<CertificateSigningUse>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SignCertificateResponse {
+    pub status: GenericStatus,
+}
+
+/// CertificateSignedRequest (A02/A03).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateSignedRequest {
+    pub certificate_chain: Bounded<10000>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_type: Option<CertificateSigningUse>,
+}
+
+/// The station's SignCertificate as an event.
+pub fn sign_certificate(req: SignCertificateRequest) -> Result<ChargerEvent, PayloadError> {
+    Ok(ChargerEvent::SignCertificate {
+        csr: req.csr.into_inner(),
+        kind: req.certificate_type.map(|k| k.as_str().to_string()),
+    })
+}
+
+/// chargegate's answer to SignCertificate.
+pub fn sign_certificate_response(accepted: bool) -> Value {
+    to_json(&SignCertificateResponse {
+        status: if accepted {
+            GenericStatus::Accepted
+        } else {
+            GenericStatus::Rejected
+        },
+    })
+}
 
 /// CertificateHashDataType.
 #[derive(Debug, Serialize, Deserialize)]
@@ -97,7 +155,7 @@ fn bounded<const N: usize>(text: &str) -> Option<Bounded<N>> {
     (text.chars().count() <= N).then(|| Bounded(text.to_string()))
 }
 
-fn hash_to_wire(hash: &CertificateHash) -> Option<CertificateHashDataWire> {
+pub(super) fn hash_to_wire(hash: &CertificateHash) -> Option<CertificateHashDataWire> {
     Some(CertificateHashDataWire {
         hash_algorithm: HashAlgorithm::parse(&hash.algorithm)?,
         issuer_name_hash: bounded(&hash.issuer_name_hash)?,
@@ -144,6 +202,16 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
                 certificate_hash_data: hash_to_wire(hash).ok_or_else(refused)?,
             }),
         )),
+        ChargerCommand::CertificateSigned { chain, kind } => Ok((
+            "CertificateSigned",
+            to_json(&CertificateSignedRequest {
+                certificate_chain: bounded(chain).ok_or_else(refused)?,
+                certificate_type: match kind {
+                    None => None,
+                    Some(k) => Some(CertificateSigningUse::parse(k).ok_or_else(refused)?),
+                },
+            }),
+        )),
         _ => Err(refused()),
     }
 }
@@ -175,6 +243,10 @@ pub fn decode_reply(
         }
         ChargerCommand::InstallCertificate { .. } => {
             let response: StatusOnly<InstallCertificateStatus> = parse(payload)?;
+            Ok(CommandReply::from_status(response.status.as_str()))
+        }
+        ChargerCommand::CertificateSigned { .. } => {
+            let response: StatusOnly<CertificateSignedStatus> = parse(payload)?;
             Ok(CommandReply::from_status(response.status.as_str()))
         }
         _ => {
@@ -212,6 +284,10 @@ mod tests {
                 pem: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----".into(),
             },
             ChargerCommand::DeleteCertificate { hash: hash() },
+            ChargerCommand::CertificateSigned {
+                chain: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----".into(),
+                kind: Some("ChargingStationCertificate".into()),
+            },
         ] {
             let (action, payload) = encode(&command).expect("encodes");
             assert_valid("v201", action, false, &payload);
@@ -229,6 +305,33 @@ mod tests {
             pem: "x".into(),
         };
         assert!(encode(&v2g_chain).is_err(), "not installable");
+        let long_chain = ChargerCommand::CertificateSigned {
+            chain: "x".repeat(10_001),
+            kind: None,
+        };
+        assert!(encode(&long_chain).is_err());
+    }
+
+    #[test]
+    fn sign_certificate_is_read_and_its_answer_checked() {
+        let payload = json!({"csr": "-----BEGIN CERTIFICATE REQUEST-----", "certificateType": "V2GCertificate"});
+        assert_valid("v201", "SignCertificate", false, &payload);
+        let event = sign_certificate(parse(payload).unwrap()).unwrap();
+        assert_eq!(
+            event,
+            ChargerEvent::SignCertificate {
+                csr: "-----BEGIN CERTIFICATE REQUEST-----".into(),
+                kind: Some("V2GCertificate".into()),
+            }
+        );
+        let too_long: Result<SignCertificateRequest, _> = parse(json!({"csr": "x".repeat(5501)}));
+        assert!(too_long.is_err());
+        let signed = ChargerCommand::CertificateSigned {
+            chain: String::new(),
+            kind: None,
+        };
+        assert!(decode_reply(&signed, json!({"status": "Rejected"})).is_ok());
+        assert!(decode_reply(&signed, json!({"status": "NotFound"})).is_err());
     }
 
     #[test]

@@ -148,6 +148,9 @@ fn message_trigger(kind: TriggerKind) -> TriggerKindWire {
         TriggerKind::FirmwareStatusNotification => TriggerKindWire::FirmwareStatusNotification,
         TriggerKind::DiagnosticsStatusNotification => TriggerKindWire::LogStatusNotification,
         TriggerKind::TransactionEvent => TriggerKindWire::TransactionEvent,
+        TriggerKind::SignChargingStationCertificate => {
+            TriggerKindWire::SignChargingStationCertificate
+        }
     }
 }
 
@@ -232,7 +235,9 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
         }
         C::GetInstalledCertificateIds { .. }
         | C::InstallCertificate { .. }
-        | C::DeleteCertificate { .. } => super::certificates::encode(command),
+        | C::DeleteCertificate { .. }
+        | C::CertificateSigned { .. } => super::certificates::encode(command),
+        C::CustomerInformation { .. } => super::customer::encode(command),
         // P01.
         C::DataTransfer {
             vendor_id,
@@ -591,9 +596,11 @@ pub fn decode_reply(
         }
         ChargerCommand::GetInstalledCertificateIds { .. }
         | ChargerCommand::InstallCertificate { .. }
-        | ChargerCommand::DeleteCertificate { .. } => {
+        | ChargerCommand::DeleteCertificate { .. }
+        | ChargerCommand::CertificateSigned { .. } => {
             super::certificates::decode_reply(command, payload)?
         }
+        ChargerCommand::CustomerInformation { .. } => super::customer::decode_reply(payload)?,
         ChargerCommand::GetLocalListVersion => {
             let response: GetLocalListVersionResponse = parse(payload)?;
             CommandReply::LocalListVersion(response.version_number)

@@ -370,6 +370,14 @@ fn mismatch(event: &ChargerEvent, reply: &EventReply) -> PayloadError {
     )
 }
 
+fn registration_status(status: RegistrationStatus) -> RegistrationStatusWire {
+    match status {
+        RegistrationStatus::Accepted => RegistrationStatusWire::Accepted,
+        RegistrationStatus::Pending => RegistrationStatusWire::Pending,
+        RegistrationStatus::Rejected => RegistrationStatusWire::Rejected,
+    }
+}
+
 /// The CALLRESULT payload answering `event` with `reply`. A reply of the wrong kind is a
 /// bug above this layer; it becomes an InternalError to the station rather than a
 /// response that would lie about what was decided.
@@ -385,11 +393,7 @@ pub fn reply(event: &ChargerEvent, reply: &EventReply) -> Result<Value, PayloadE
         ) => to_json(&BootNotificationResponse {
             current_time: *current_time,
             interval: *interval_s,
-            status: match status {
-                RegistrationStatus::Accepted => RegistrationStatusWire::Accepted,
-                RegistrationStatus::Pending => RegistrationStatusWire::Pending,
-                RegistrationStatus::Rejected => RegistrationStatusWire::Rejected,
-            },
+            status: registration_status(*status),
         }),
         (ChargerEvent::Heartbeat, EventReply::Heartbeat { current_time }) => {
             to_json(&HeartbeatResponse {
@@ -418,6 +422,9 @@ pub fn reply(event: &ChargerEvent, reply: &EventReply) -> Result<Value, PayloadE
                     .filter(|_| tx.id_token.is_some())
                     .map(id_token_info_to_wire),
             })
+        }
+        (ChargerEvent::SignCertificate { .. }, EventReply::SignCertificate { accepted }) => {
+            super::certificates::sign_certificate_response(*accepted)
         }
         (ChargerEvent::EvChargingNeeds(_), EventReply::EvChargingNeeds { accepted }) => {
             to_json(&NotifyEvChargingNeedsResponse {
@@ -452,7 +459,8 @@ pub fn reply(event: &ChargerEvent, reply: &EventReply) -> Result<Value, PayloadE
             | ChargerEvent::ChargingProfilesReport { .. }
             | ChargerEvent::SecurityEvent { .. }
             | ChargerEvent::Notify { .. }
-            | ChargerEvent::ReservationStatus { .. },
+            | ChargerEvent::ReservationStatus { .. }
+            | ChargerEvent::CustomerInformation { .. },
             EventReply::Empty,
         ) => to_json(&EmptyResponse {}),
         _ => return Err(mismatch(event, reply)),

@@ -13,6 +13,7 @@ mod certificates;
 mod charging;
 mod commands;
 mod convert;
+mod customer;
 mod device;
 mod enums;
 mod messages;
@@ -85,27 +86,27 @@ pub fn decode_call(action: &str, payload: Value) -> Result<ChargerEvent, Payload
         A::LogStatusNotification => convert::log_status(parse(payload)?),
         A::MeterValues => convert::meter_values(parse(payload)?),
         A::NotifyChargingLimit => convert::charging_limit(parse(payload)?),
+        A::NotifyCustomerInformation => customer::notify_customer_information(parse(payload)?),
         A::NotifyEVChargingNeeds => convert::ev_charging_needs(parse(payload)?),
         A::NotifyEvent => convert::notify_event(parse(payload)?),
         A::NotifyReport => convert::notify_report(parse(payload)?),
         A::ReportChargingProfiles => convert::charging_profiles_report(parse(payload)?),
         A::ReservationStatusUpdate => convert::reservation_status(parse(payload)?),
         A::SecurityEventNotification => convert::security_event(parse(payload)?),
+        A::SignCertificate => certificates::sign_certificate(parse(payload)?),
         A::StatusNotification => convert::status(parse(payload)?),
         A::TransactionEvent => convert::transaction(parse(payload)?),
-        // Defined by 2.0.1, not handled by chargegate: certificate and ISO 15118 contract
-        // management (functional blocks A and M), display messages (O), customer
-        // information and monitoring reports (N), local firmware publishing (L), and the
-        // EV's own schedule and cleared external limits (K), which the planner does not use.
+        // Defined by 2.0.1, not handled by chargegate: ISO 15118 contract certificates and
+        // OCSP (functional blocks M and A), display messages (O), monitoring reports (N),
+        // local firmware publishing (L), and the EV's own schedule and cleared external
+        // limits (K), which the planner does not use.
         A::ClearedChargingLimit
         | A::Get15118EVCertificate
         | A::GetCertificateStatus
-        | A::NotifyCustomerInformation
         | A::NotifyDisplayMessages
         | A::NotifyEVChargingSchedule
         | A::NotifyMonitoringReport
-        | A::PublishFirmwareStatusNotification
-        | A::SignCertificate => Err(PayloadError::new(
+        | A::PublishFirmwareStatusNotification => Err(PayloadError::new(
             RpcErrorCode::NotSupported,
             format!("{action} is not handled by this CSMS"),
         )),
@@ -728,7 +729,7 @@ mod tests {
             ("FlyToTheMoon", json!({}), NotImplemented),
             ("RequestStartTransaction", json!({}), NotImplemented),
             ("heartbeat", json!({}), NotImplemented),
-            ("SignCertificate", json!({"csr": "x"}), NotSupported),
+            ("GetCertificateStatus", json!({}), NotSupported),
             (
                 "ReservationStatusUpdate",
                 json!({"reservationId": 1, "reservationUpdateStatus": "Cancelled"}),
