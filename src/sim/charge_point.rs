@@ -439,6 +439,12 @@ impl SimChargePoint {
         super::limits::applied_limit(self.version(), &self.profiles(), at)
     }
 
+    /// Makes the charger faulty (it accepts ChargingProfiles and applies none, so its
+    /// composite schedule shows none) or mends it.
+    pub fn set_ignores_profiles(&self, ignores: bool) {
+        self.shared.lock().state.ignores_profiles = ignores;
+    }
+
     /// Hangs the charger: from now on it reads nothing (so it answers neither CALLs nor
     /// WebSocket Pings) and sends nothing, but keeps its socket open until `close`.
     pub fn hang(&self) {
