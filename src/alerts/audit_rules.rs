@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::{Condition, Key, Kind, Severity, Step};
-use crate::store::ProfileSent;
+use crate::store::{self, ProfileSent, Verification};
 use crate::units::ChargerId;
 
 /// How long an open transaction may go without meter data (issue 10: an hour). Chargers
@@ -128,6 +128,42 @@ pub fn within_window(cuts: &mut Vec<DateTime<Utc>>, now: DateTime<Utc>) {
     cuts.retain(|t| now.signed_duration_since(*t) < window);
 }
 
+/// A composite-schedule verification as dispatch recorded it (`[dispatch] verify`,
+/// detail `accepted <A> reported <A or none>`): a misreport raises
+/// `composite-misreported`, a match clears it.
+pub fn composite(charger: &ChargerId, v: &Verification) -> Option<Step> {
+    let key = Key::charger(Kind::CompositeMisreported, charger, None);
+    if v.kind == store::VERIFIED {
+        return Some(Step::Clear(key));
+    }
+    if v.kind != store::MISREPORTED {
+        return None;
+    }
+    let mut words = v.detail.split_whitespace();
+    let accepted = match (words.next(), words.next()) {
+        (Some("accepted"), Some(a)) => a,
+        _ => "?",
+    };
+    let applies = match (words.next(), words.next()) {
+        (Some("reported"), Some("none") | None) => {
+            "no limit at all (its hardware maximum)".to_string()
+        }
+        (Some("reported"), Some(r)) => format!("{r} A"),
+        _ => "another limit".to_string(),
+    };
+    Some(Step::Raise(Condition {
+        key,
+        severity: Severity::Warning,
+        message: format!(
+            "{charger} applies {applies} while it accepted {accepted} A \
+             (GetCompositeSchedule after SetChargingProfile): its firmware ignores or \
+             misapplies ChargingProfiles, so chargegate counts it at its maximum current and \
+             the site has less room for the others; update its firmware or ask the vendor, \
+             and check its smart-charging settings"
+        ),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,5 +240,46 @@ mod tests {
         assert_eq!(c.key.part.as_deref(), Some("transaction 7"));
         assert_eq!(tx_ended(&c.key, &[(id(), "7".into())]), None);
         assert_eq!(tx_ended(&c.key, &[]), Some(Step::Clear(c.key.clone())));
+    }
+
+    fn verdict(kind: &str, detail: &str) -> Verification {
+        Verification {
+            id: 1,
+            charger: "CP-07".into(),
+            kind: kind.into(),
+            detail: detail.into(),
+        }
+    }
+
+    #[test]
+    fn a_misreport_raises_with_both_currents_and_a_match_clears() {
+        use crate::store::{MISREPORTED, VERIFIED};
+        let cp = ChargerId::new("CP-07").unwrap();
+        let Some(Step::Raise(c)) = composite(&cp, &verdict(MISREPORTED, "accepted 10 reported 16"))
+        else {
+            panic!("a misreport raises");
+        };
+        assert_eq!(c.severity, Severity::Warning);
+        assert!(
+            c.message
+                .starts_with("CP-07 applies 16 A while it accepted 10 A"),
+            "{}",
+            c.message
+        );
+        let Some(Step::Raise(c)) =
+            composite(&cp, &verdict(MISREPORTED, "accepted 10 reported none"))
+        else {
+            panic!("a misreport raises");
+        };
+        assert!(
+            c.message.contains("applies no limit at all"),
+            "{}",
+            c.message
+        );
+        assert!(matches!(
+            composite(&cp, &verdict(VERIFIED, "accepted 10 reported 10")),
+            Some(Step::Clear(k)) if k.kind == Kind::CompositeMisreported
+        ));
+        assert_eq!(composite(&cp, &verdict("Alert", "x")), None);
     }
 }

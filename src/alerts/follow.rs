@@ -1,6 +1,7 @@
 //! What the alert task follows in the store, every `STORE_CHECK`: the open transactions
 //! (with when each last had meter data, from the charger events) and the audit log's
-//! SetChargingProfile rows after the last one read.
+//! SetChargingProfile rows after the last one read, and dispatch's composite-schedule
+//! verdicts (charger events) after the last one read.
 //!
 //! Times of meter data are when chargegate received it (tokio `Instant`), not the
 //! charger's own timestamps, which a charger with an unset clock gets wrong.
@@ -37,6 +38,10 @@ pub struct Follow {
     audit_cursor: Option<i64>,
     /// The guard cuts of each charger within `GUARD_WINDOW`, by audit time.
     cuts: HashMap<ChargerId, Vec<DateTime<Utc>>>,
+    /// The last charger event read for composite verifications; `None` before the first
+    /// check (then from the newest: an alert open before a restart waits for the next
+    /// verification).
+    verify_cursor: Option<i64>,
 }
 
 fn tx_label(tx: &TxKey) -> String {
@@ -91,7 +96,36 @@ impl Follow {
         };
         steps.extend(self.audit(store, wall).await);
         steps.extend(self.no_cuts(book));
+        steps.extend(self.verifications(store).await);
         steps
+    }
+
+    /// Dispatch's composite-schedule verdicts since the last check.
+    async fn verifications(&mut self, store: &Store) -> Vec<Step> {
+        let cursor = match self.verify_cursor {
+            Some(cursor) => cursor,
+            None => match store.call(|c| store::last_charger_event(c)).await {
+                Ok(cursor) => cursor,
+                Err(e) => {
+                    tracing::warn!("alerts cannot read the charger events: {e}");
+                    return Vec::new();
+                }
+            },
+        };
+        let rows = match store
+            .call(move |c| store::verifications_after(c, cursor, AUDIT_BATCH))
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!("alerts cannot read the charger events: {e}");
+                return Vec::new();
+            }
+        };
+        self.verify_cursor = Some(rows.last().map_or(cursor, |r| r.id));
+        rows.iter()
+            .filter_map(|v| audit_rules::composite(&ChargerId::new(&v.charger).ok()?, v))
+            .collect()
     }
 
     fn transactions(&mut self, open: &[store::TxFollowed], book: &Book, now: Instant) -> Vec<Step> {

@@ -6,7 +6,8 @@
 //! condition that persists raises once; `rules` turns what the other tasks publish (the
 //! CSMS's charger events and connections, the meters' statuses, how long a connected
 //! charger has been silent) into raise and clear steps, `audit_rules` does so for what
-//! the store holds (open transactions, the audit log's SetChargingProfile answers); `task` is the IO loop: it feeds the book, keeps the store's list (`store::alerts`)
+//! the store holds (open transactions, the audit log's SetChargingProfile answers, dispatch's composite-schedule verdicts);
+//! `task` is the IO loop: it feeds the book, keeps the store's list (`store::alerts`)
 //! in step, logs each raise at WARN and each clear at INFO, and broadcasts the changes
 //! for `/api/v1/events`. Times come from the injected `Clock`.
 
@@ -46,10 +47,13 @@ pub enum Kind {
     FailsafeRefused,
     /// The guard cut the charger more than `GUARD_CUTS` times within `GUARD_WINDOW`.
     RepeatedGuardCuts,
+    /// With `[dispatch] verify`: the charger's composite schedule is not the limit it
+    /// accepted (it ignores or misapplies ChargingProfiles; counted at its maximum).
+    CompositeMisreported,
 }
 
 /// Every kind, for reading stored rows back.
-const KINDS: [Kind; 8] = [
+const KINDS: [Kind; 9] = [
     Kind::ConnectorFaulted,
     Kind::ChargerProblem,
     Kind::ChargerOffline,
@@ -58,6 +62,7 @@ const KINDS: [Kind; 8] = [
     Kind::TxWithoutMeterValues,
     Kind::FailsafeRefused,
     Kind::RepeatedGuardCuts,
+    Kind::CompositeMisreported,
 ];
 
 impl Kind {
@@ -71,6 +76,7 @@ impl Kind {
             Kind::TxWithoutMeterValues => "transaction-without-meter-values",
             Kind::FailsafeRefused => "failsafe-refused",
             Kind::RepeatedGuardCuts => "repeated-guard-cuts",
+            Kind::CompositeMisreported => "composite-misreported",
         }
     }
 }

@@ -40,6 +40,10 @@ pub struct Limits {
     pub call_timeout: Duration,
     /// Larger text messages are refused with a CALLERROR, in bytes.
     pub max_message_bytes: usize,
+    /// The Heartbeat interval chargers get at boot (`[csms] heartbeat-interval-s`): the
+    /// silence after which the charger is probed and then disconnected (`Silence`).
+    /// Zero: never.
+    pub heartbeat: Duration,
     /// Where the connection reads time (timestamps of records and the audit log).
     pub clock: Clock,
 }
@@ -62,6 +66,55 @@ struct Connection<S> {
     csms: Csms,
     rpc: RpcSession<Pending>,
     limits: Limits,
+    silence: Silence,
+}
+
+/// A charger silent past `PROBE_AFTER_HEARTBEATS` x its Heartbeat interval gets a
+/// WebSocket Ping (RFC 6455 §5.5.2: its WebSocket stack answers it even when its OCPP
+/// application is busy); with no frame at all (a Pong counts) by
+/// `CLOSE_AFTER_HEARTBEATS` x the interval the connection is closed, so that the
+/// charger counts as offline for the planner and dispatch instead of as a charger that
+/// follows its limits (issue 10: a hung charger stayed "connected"). The
+/// `charger-silent` alert (src/alerts) is raised at 2 x already, on the lack of CALLs.
+#[derive(Debug)]
+struct Silence {
+    /// When the last frame of any kind came from the charger.
+    last_heard: Instant,
+    /// A Ping was sent since.
+    probed: bool,
+}
+
+/// Silence, in Heartbeat intervals, after which the charger is pinged.
+const PROBE_AFTER_HEARTBEATS: u32 = 2;
+/// Silence, in Heartbeat intervals, after which the connection is closed: one interval
+/// for the Pong to come, ample for any link that still carries frames.
+const CLOSE_AFTER_HEARTBEATS: u32 = 3;
+
+impl Silence {
+    /// When to act next; `None` when the interval is zero.
+    fn deadline(&self, heartbeat: Duration) -> Option<Instant> {
+        if heartbeat.is_zero() {
+            return None;
+        }
+        let after = if self.probed {
+            CLOSE_AFTER_HEARTBEATS
+        } else {
+            PROBE_AFTER_HEARTBEATS
+        };
+        Some(self.last_heard + heartbeat * after)
+    }
+
+    fn new() -> Self {
+        Self {
+            last_heard: Instant::now(),
+            probed: false,
+        }
+    }
+
+    fn heard(&mut self) {
+        self.last_heard = Instant::now();
+        self.probed = false;
+    }
 }
 
 /// Serves one admitted charger until its socket closes, a newer connection replaces it, or
@@ -96,31 +149,19 @@ pub async fn serve<S>(
         csms,
         rpc: RpcSession::new(prefix),
         limits,
+        silence: Silence::new(),
     };
     let close_reason = loop {
         let deadline = conn.rpc.deadline();
+        let silence = conn.silence.deadline(conn.limits.heartbeat);
         tokio::select! {
             _ = shutdown.changed() => break Some((CloseCode::Away, "chargegate is shutting down")),
             _ = &mut registration.superseded => break Some((CloseCode::Policy, "replaced by a newer connection")),
-            message = conn.ws.next() => match message {
-                None => break None,
-                Some(Err(e)) => {
-                    tracing::warn!(charger = %conn.ctx.id, "connection error: {e}");
-                    break framing_close(&e);
+            message = conn.ws.next() => {
+                if let Some(close) = conn.on_message(message).await {
+                    break close;
                 }
-                Some(Ok(Message::Text(text))) => {
-                    if let Err(e) = conn.on_text(text.as_str()).await {
-                        tracing::warn!(charger = %conn.ctx.id, "cannot write to the charger: {e}");
-                        break None;
-                    }
-                }
-                Some(Ok(Message::Binary(_))) => {
-                    // OCPP-J uses text frames only (1.6 §3.5, 2.0.1 Part 4 §3.5).
-                    tracing::warn!(charger = %conn.ctx.id, "binary frame ignored");
-                }
-                Some(Ok(Message::Close(_))) => break None,
-                Some(Ok(_)) => {}
-            },
+            }
             Some(request) = registration.commands.recv(), if !conn.rpc.is_busy() => {
                 if let Err(e) = conn.send_command(request).await {
                     tracing::warn!(charger = %conn.ctx.id, "cannot write to the charger: {e}");
@@ -128,6 +169,11 @@ pub async fn serve<S>(
                 }
             }
             _ = sleep_until(deadline), if deadline.is_some() => conn.expire().await,
+            _ = sleep_until(silence), if silence.is_some() => {
+                if let Some(close) = conn.on_silence().await {
+                    break close;
+                }
+            }
         }
     };
     if let Some((code, reason)) = close_reason {
@@ -202,6 +248,60 @@ fn call_id_prefix(text: &str) -> Option<&str> {
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     fn version(&self) -> OcppVersion {
         self.ctx.version
+    }
+
+    /// One read from the socket; `Some` ends the connection with that close frame.
+    async fn on_message(
+        &mut self,
+        message: Option<Result<Message, WsError>>,
+    ) -> Option<Option<(CloseCode, &'static str)>> {
+        // Any frame is a sign of life, a Pong included.
+        if matches!(message, Some(Ok(_))) {
+            self.silence.heard();
+        }
+        match message {
+            None | Some(Ok(Message::Close(_))) => Some(None),
+            Some(Err(e)) => {
+                tracing::warn!(charger = %self.ctx.id, "connection error: {e}");
+                Some(framing_close(&e))
+            }
+            Some(Ok(Message::Text(text))) => match self.on_text(text.as_str()).await {
+                Ok(()) => None,
+                Err(e) => {
+                    tracing::warn!(charger = %self.ctx.id, "cannot write to the charger: {e}");
+                    Some(None)
+                }
+            },
+            Some(Ok(Message::Binary(_))) => {
+                // OCPP-J uses text frames only (1.6 §3.5, 2.0.1 Part 4 §3.5).
+                tracing::warn!(charger = %self.ctx.id, "binary frame ignored");
+                None
+            }
+            Some(Ok(_)) => None,
+        }
+    }
+
+    /// The charger has been silent to the `Silence` deadline: a Ping, or after an
+    /// unanswered one, the close (`Some`: end the connection with this close frame).
+    async fn on_silence(&mut self) -> Option<Option<(CloseCode, &'static str)>> {
+        let quiet = self.silence.last_heard.elapsed().as_secs();
+        let heartbeat = self.limits.heartbeat.as_secs();
+        if self.silence.probed {
+            tracing::warn!(charger = %self.ctx.id, quiet_s = quiet, heartbeat_s = heartbeat, "no frame from the charger for {CLOSE_AFTER_HEARTBEATS} Heartbeat intervals, not even a Pong: closing the connection; it counts as offline until it reconnects");
+            return Some(Some((
+                CloseCode::Policy,
+                "silent past 3 heartbeat intervals",
+            )));
+        }
+        tracing::info!(charger = %self.ctx.id, quiet_s = quiet, "charger silent: WebSocket Ping sent");
+        self.silence.probed = true;
+        match self.ws.send(Message::Ping(Vec::new().into())).await {
+            Ok(()) => None,
+            Err(e) => {
+                tracing::warn!(charger = %self.ctx.id, "cannot write to the charger: {e}");
+                Some(None)
+            }
+        }
     }
 
     async fn send(&mut self, text: String) -> Result<(), tokio_tungstenite::tungstenite::Error> {

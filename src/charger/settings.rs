@@ -26,6 +26,7 @@ impl ServerSettings {
             limits: Limits {
                 call_timeout: Duration::from_secs(u64::from(config.csms.call_timeout_s)),
                 max_message_bytes: config.csms.max_message_bytes,
+                heartbeat: Duration::from_secs(u64::from(config.csms.heartbeat_interval_s)),
                 clock,
             },
         }

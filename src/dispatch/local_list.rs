@@ -3,18 +3,22 @@
 //! the gateway is down or the link to it is.
 //!
 //! On every connect of a configured charger (a reboot is a new connection) it asks
-//! GetLocalListVersion; when the
-//! charger's version differs from the site's (`store::local_list_version`, raised by every
-//! change of a card through the API or the site file) it sends the whole list
-//! (SendLocalList Full). Every `POLL` it looks at the site's version and sends the list
-//! again to each charger that holds an older one. A charger without a local list (1.6
-//! version -1, a CALLERROR, or `NotSupported`) is left alone until it reconnects. Each
-//! card goes with its group's verdict folded in: a charger cannot know that a group was
-//! blocked. Sends go through the command API, which audits them (S6).
+//! GetLocalListVersion; every `POLL` it compares the site's version
+//! (`store::local_list_version`, raised by every change of a card through the API or the
+//! site file) with the one each charger holds (what it said, or what it accepted from us
+//! since). A charger behind gets SendLocalList Differential with exactly the cards changed
+//! since its version (`store::list_changes`; a removal is an entry without info), or
+//! Full when that is not known (its version is 0, older than the change log reaches, or
+//! newer than the site's after a restore), when the update would not be smaller than the
+//! whole list, or when it answers the differential with VersionMismatch or Failed (1.6
+//! §5.15, 2.0.1 D02). A charger without a local list (1.6 version -1, a CALLERROR, or
+//! `NotSupported`) is left alone until it reconnects. Each card goes with its group's
+//! verdict folded in: a charger cannot know that a group was blocked, so a change of a
+//! group is a change of each member's entry. Sends go through the command API, which
+//! audits them (S6).
 //!
-//! Full lists only: with a depot's few hundred cards a full list is a few kB, and it
-//! cannot drift the way a lost differential update can. A list longer than `MAX_ENTRIES`
-//! is not sent (logged): those chargers ask chargegate for every card.
+//! A list longer than `MAX_ENTRIES` is not sent (logged): those chargers ask chargegate
+//! for every card.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -28,7 +32,7 @@ use crate::ocpp::model::{
     AuthorizationStatus, ChargerCommand, CommandReply, IdToken, IdTokenInfo, LocalListEntry,
     OcppVersion,
 };
-use crate::store::{self, Store, TokenRecord};
+use crate::store::{self, ListChange, Store, TokenRecord};
 use crate::units::ChargerId;
 
 /// How often the site's list version is compared with the chargers'.
@@ -154,8 +158,11 @@ async fn sync(
             }
         },
     };
-    let (site_version, cards) = store
-        .call(|c| store::local_list(c, MAX_ENTRIES + 1))
+    let (site_version, cards, changes) = store
+        .call(move |c| {
+            let (site_version, cards) = store::local_list(c, MAX_ENTRIES + 1)?;
+            Ok((site_version, cards, store::list_changes(c, holds)?))
+        })
         .await
         .ok()?;
     if holds == site_version {
@@ -168,11 +175,24 @@ async fn sync(
     let Ok(list_version) = i32::try_from(site_version) else {
         return Some(Held::Unsupported);
     };
-    let entries = entries(&cards, version, clock.now());
+    // Differential when every change since the charger's version is known and the
+    // update is smaller than the whole list.
+    if let Some(changes) = changes.filter(|ch| ch.len() < cards.len()) {
+        let update = Update {
+            from: holds,
+            to: site_version,
+            list_version,
+        };
+        if let Some(outcome) =
+            send_differential(chargers, clock, id, version, update, &changes).await
+        {
+            return outcome;
+        }
+    }
     let command = ChargerCommand::SendLocalList {
         version: list_version,
         full: true,
-        entries,
+        entries: entries(&cards, version, clock.now()),
     };
     let reason = format!("local list: version {holds} -> {site_version} (full)");
     match chargers.send(id, command, reason).await {
@@ -191,6 +211,92 @@ async fn sync(
             tracing::warn!(charger = %id, "local authorization list not sent: {e}");
             None
         }
+    }
+}
+
+/// The versions of one update.
+#[derive(Debug, Clone, Copy)]
+struct Update {
+    from: i64,
+    to: i64,
+    list_version: i32,
+}
+
+/// Sends the cards changed since the charger's version; `Some(held)` when that settles
+/// it, `None` when the charger wants the whole list (VersionMismatch or Failed: 1.6
+/// §5.15 / 2.0.1 D02, its list is not the one chargegate thinks or it could not apply the
+/// update).
+async fn send_differential(
+    chargers: &Chargers,
+    clock: Clock,
+    id: &ChargerId,
+    version: OcppVersion,
+    update: Update,
+    changes: &[ListChange],
+) -> Option<Option<Held>> {
+    let command = ChargerCommand::SendLocalList {
+        version: update.list_version,
+        full: false,
+        entries: changes
+            .iter()
+            .filter_map(|ch| change_entry(ch, version, clock.now()))
+            .collect(),
+    };
+    let reason = format!(
+        "local list: version {} -> {} (differential)",
+        update.from, update.to
+    );
+    match chargers.send(id, command, reason).await {
+        Ok(reply) if reply.is_accepted() => {
+            tracing::info!(charger = %id, version = update.to, cards = changes.len(), "local authorization list updated (differential)");
+            Some(Some(Held::Version(update.to)))
+        }
+        Ok(CommandReply::Status { status, .. }) if status == "NotSupported" => {
+            Some(Some(Held::Unsupported))
+        }
+        Ok(CommandReply::Status { status, .. })
+            if status == "VersionMismatch" || status == "Failed" =>
+        {
+            tracing::info!(charger = %id, %status, "differential local list update refused: sending the whole list");
+            None
+        }
+        Ok(reply) => {
+            tracing::warn!(charger = %id, ?reply, "charger did not take the local authorization list update");
+            Some(None)
+        }
+        Err(e) => {
+            tracing::warn!(charger = %id, "local authorization list update not sent: {e}");
+            Some(None)
+        }
+    }
+}
+
+/// The differential entry for one changed card: its entry now, or one without info
+/// (removal). `None` for a card a 1.6 charger cannot hold.
+fn change_entry(
+    change: &ListChange,
+    version: OcppVersion,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<LocalListEntry> {
+    if version == OcppVersion::V16 && change.id.len() > MAX_V16_ID {
+        return None;
+    }
+    match &change.record {
+        Some(record) => entries(&[(record.clone(), change.token_type.clone())], version, now).pop(),
+        None => Some(LocalListEntry {
+            id_token: IdToken {
+                id: change.id.clone(),
+                kind: token_kind(version, &change.token_type),
+            },
+            info: None,
+        }),
+    }
+}
+
+fn token_kind(version: OcppVersion, token_type: &Option<String>) -> Option<String> {
+    match version {
+        OcppVersion::V16 => None,
+        OcppVersion::V201 => Some(token_type.clone().unwrap_or_else(|| DEFAULT_TYPE.into())),
     }
 }
 
@@ -215,12 +321,7 @@ fn entries(
             LocalListEntry {
                 id_token: IdToken {
                     id: card.id.clone(),
-                    kind: match version {
-                        OcppVersion::V16 => None,
-                        OcppVersion::V201 => {
-                            Some(token_type.clone().unwrap_or_else(|| DEFAULT_TYPE.into()))
-                        }
-                    },
+                    kind: token_kind(version, token_type),
                 },
                 info: Some(IdTokenInfo {
                     status,

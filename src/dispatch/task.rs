@@ -592,9 +592,43 @@ async fn send_lease(
         _ => return Outcome::Accepted,
     };
     // Within one rounding step (0.1 A, or the W conversion's rounding).
-    match reported {
+    let outcome = match reported {
         Some(applied) if applied <= current.0 + 0.15 => Outcome::Accepted,
         other => Outcome::Misreported(other),
+    };
+    record_verification(csms, &charger.id, current, reported, now).await;
+    outcome
+}
+
+/// Records a verification's verdict as a charger event (`store::VERIFIED`,
+/// `store::MISREPORTED`; detail `accepted <A> reported <A or none>`), which the alerts
+/// follow (`composite-misreported`).
+async fn record_verification(
+    csms: &Csms,
+    id: &ChargerId,
+    accepted: Amps,
+    reported: Option<f64>,
+    now: DateTime<Utc>,
+) {
+    let kind = match reported {
+        Some(applied) if applied <= accepted.0 + 0.15 => store::VERIFIED,
+        _ => store::MISREPORTED,
+    };
+    let detail = format!(
+        "accepted {} reported {}",
+        accepted.0,
+        reported.map_or_else(
+            || "none".to_string(),
+            |r| ((r * 10.0).round() / 10.0).to_string()
+        )
+    );
+    let charger = id.to_string();
+    if let Err(e) = csms
+        .store()
+        .call(move |c| store::charger_event(c, &charger, kind, &detail, now))
+        .await
+    {
+        tracing::error!(charger = %id, "cannot record the verification: {e}");
     }
 }
 

@@ -55,6 +55,12 @@ pub struct ChargerState {
     pub variables: BTreeMap<(String, String), String>,
     /// The local authorisation list version (0: no list).
     pub local_list_version: i64,
+    /// The local authorisation list: id -> idTagInfo (1.6) / idTokenInfo (2.0.1).
+    pub local_list: BTreeMap<String, Value>,
+    /// The status the next differential SendLocalList is answered with instead of
+    /// applying it (`VersionMismatch`, `Failed`): a charger whose list is not the one
+    /// the CSMS thinks.
+    pub refuse_next_differential: Option<String>,
     /// The last status reported per connector (1.6) or EVSE (2.0.1).
     pub statuses: BTreeMap<u32, String>,
     /// A faulty charger: accepts ChargingProfiles but does not apply them.
@@ -133,6 +139,8 @@ impl ChargerState {
             configuration,
             variables,
             local_list_version: 0,
+            local_list: BTreeMap::new(),
+            refuse_next_differential: None,
             statuses: BTreeMap::new(),
             ignores_profiles: false,
             meter_value_requests: Vec::new(),
@@ -165,6 +173,55 @@ fn result(payload: Value) -> Answer {
         payload,
         follow_ups: Vec::new(),
     }
+}
+
+/// SendLocalList (1.6 §5.15, 2.0.1 D01): Full replaces the list, Differential updates
+/// the entries it carries and removes those without info. A differential update whose
+/// version is not above the list's is answered VersionMismatch (1.6 §7.47).
+fn send_local_list(v16: bool, payload: &Value, state: &mut ChargerState) -> Answer {
+    let (version_key, info_key, id_of): (_, _, fn(&Value) -> Option<&str>) = if v16 {
+        ("listVersion", "idTagInfo", |e| text(e, "idTag"))
+    } else {
+        ("versionNumber", "idTokenInfo", |e| {
+            e.get("idToken").and_then(|t| text(t, "idToken"))
+        })
+    };
+    let version = int(payload, version_key).unwrap_or(0);
+    let full = text(payload, "updateType") == Some("Full");
+    if !full {
+        if let Some(refusal) = state.refuse_next_differential.take() {
+            return result(json!({ "status": refusal }));
+        }
+        if version <= state.local_list_version {
+            return result(json!({ "status": "VersionMismatch" }));
+        }
+    }
+    let mut list = if full {
+        BTreeMap::new()
+    } else {
+        state.local_list.clone()
+    };
+    let entries = payload
+        .get("localAuthorizationList")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for entry in entries {
+        let Some(id) = id_of(entry) else {
+            return result(json!({ "status": "Failed" }));
+        };
+        match entry.get(info_key) {
+            Some(info) => {
+                list.insert(id.to_string(), info.clone());
+            }
+            None => {
+                list.remove(id);
+            }
+        }
+    }
+    state.local_list = list;
+    state.local_list_version = version;
+    result(json!({ "status": "Accepted" }))
 }
 
 fn int(v: &Value, key: &str) -> Option<i64> {
@@ -246,13 +303,8 @@ pub fn answer(
             result(answer)
         }
         "UnlockConnector" => result(status(accept, "Unlocked", "UnlockFailed")),
-        "SendLocalList" => {
-            if accept {
-                let key = if v16 { "listVersion" } else { "versionNumber" };
-                state.local_list_version = int(payload, key).unwrap_or(0);
-            }
-            result(status(accept, "Accepted", "Failed"))
-        }
+        "SendLocalList" if accept => send_local_list(v16, payload, state),
+        "SendLocalList" => result(status(accept, "Accepted", "Failed")),
         "GetLocalListVersion" => {
             let key = if v16 { "listVersion" } else { "versionNumber" };
             result(json!({ key: state.local_list_version }))

@@ -60,6 +60,9 @@ pub struct SimOptions {
     /// 2.0.1 transactions the charger remembers from before this connection (what it
     /// answers GetTransactionStatus with).
     pub transactions: BTreeMap<String, TxMemory>,
+    /// The local authorisation list the charger holds from before this connection (its
+    /// version and entries, as `SimChargePoint::local_list` returns them).
+    pub local_list: (i64, BTreeMap<String, Value>),
     /// The charger's clock (its message timestamps, the profiles' validity).
     pub clock: crate::clock::Clock,
 }
@@ -78,6 +81,7 @@ impl SimOptions {
             profiles: Vec::new(),
             ignores_profiles: false,
             transactions: BTreeMap::new(),
+            local_list: (0, BTreeMap::new()),
             clock: crate::clock::Clock::system(),
         }
     }
@@ -252,6 +256,8 @@ impl SimChargePoint {
                     profiles: opts.profiles.clone(),
                     ignores_profiles: opts.ignores_profiles,
                     transactions: opts.transactions.clone(),
+                    local_list_version: opts.local_list.0,
+                    local_list: opts.local_list.1.clone(),
                     ..ChargerState::new(&opts.id)
                 },
                 seq: HashMap::new(),
@@ -448,6 +454,22 @@ impl SimChargePoint {
         .await
     }
 
+    /// The local authorisation list the charger holds: its version and id ->
+    /// idTagInfo (1.6) / idTokenInfo (2.0.1).
+    pub fn local_list(&self) -> (i64, BTreeMap<String, Value>) {
+        let inner = self.shared.lock();
+        (
+            inner.state.local_list_version,
+            inner.state.local_list.clone(),
+        )
+    }
+
+    /// Answers the next differential SendLocalList with `status` (`VersionMismatch`,
+    /// `Failed`) instead of applying it.
+    pub fn refuse_next_differential(&self, status: &str) {
+        self.shared.lock().state.refuse_next_differential = Some(status.to_string());
+    }
+
     /// The EVSEs (1.6 connectors) the CSMS asked for a MeterValues by TriggerMessage since
     /// the last call, oldest first: the caller, who knows what the vehicles draw, sends them.
     pub fn take_meter_value_requests(&self) -> Vec<u32> {
@@ -458,6 +480,18 @@ impl SimChargePoint {
     /// it accepted (`None`: no profile in force, its hardware maximum applies).
     pub fn applied_limit(&self, at: chrono::DateTime<Utc>) -> Option<f64> {
         super::limits::applied_limit(self.version(), &self.profiles(), at)
+    }
+
+    /// Makes the charger faulty (it accepts ChargingProfiles and applies none, so its
+    /// composite schedule shows none) or mends it.
+    pub fn set_ignores_profiles(&self, ignores: bool) {
+        self.shared.lock().state.ignores_profiles = ignores;
+    }
+
+    /// Hangs the charger: from now on it reads nothing (so it answers neither CALLs nor
+    /// WebSocket Pings) and sends nothing, but keeps its socket open until `close`.
+    pub fn hang(&self) {
+        let _ = self.commands.send(Command::Hang);
     }
 
     /// Closes the WebSocket cleanly and waits for the task to end.

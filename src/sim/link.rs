@@ -74,6 +74,8 @@ pub(super) enum Command {
         ack: oneshot::Sender<Result<(), SimError>>,
     },
     Close,
+    /// Stop reading and writing, socket left open: a hung charger.
+    Hang,
 }
 
 pub(super) struct Recorded {

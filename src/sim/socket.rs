@@ -43,6 +43,20 @@ pub(super) async fn run<S>(
                     close_requested = true;
                     break;
                 }
+                Some(Command::Hang) => {
+                    // A hung charger: nothing read (so no Pong, no close handshake),
+                    // nothing sent, the socket held open until the handle closes.
+                    while let Some(command) = commands.recv().await {
+                        match command {
+                            Command::Send { ack, .. } => {
+                                let _ = ack.send(Err(super::link::SimError::Timeout));
+                            }
+                            Command::Close => break,
+                            Command::Hang => {}
+                        }
+                    }
+                    break;
+                }
             },
             message = stream.next() => match message {
                 Some(Ok(Message::Text(text))) => {

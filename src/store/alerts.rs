@@ -197,6 +197,53 @@ pub fn profiles_sent_after(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// The charger event kind of a GetCompositeSchedule that matched the limit just accepted
+/// (`dispatch::task`, `[dispatch] verify`).
+pub const VERIFIED: &str = "CompositeVerified";
+/// ... and of one that reported another limit than the charger accepted.
+pub const MISREPORTED: &str = "CompositeMisreported";
+
+/// A verification's verdict as dispatch recorded it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verification {
+    pub id: i64,
+    pub charger: String,
+    /// `VERIFIED` or `MISREPORTED`.
+    pub kind: String,
+    /// `accepted <A> reported <A or none>`.
+    pub detail: String,
+}
+
+/// The verifications recorded after charger event `after`, oldest first, at most `limit`.
+pub fn verifications_after(
+    c: &Connection,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<Verification>, StoreError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, charger_id, kind, detail FROM charger_events
+         WHERE id > ?1 AND kind IN (?2, ?3) ORDER BY id LIMIT ?4",
+    )?;
+    let rows = stmt.query_map(params![after, VERIFIED, MISREPORTED, limit], |r| {
+        Ok(Verification {
+            id: r.get(0)?,
+            charger: r.get(1)?,
+            kind: r.get(2)?,
+            detail: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The newest charger event's id (0: none): where following verifications starts.
+pub fn last_charger_event(c: &Connection) -> Result<i64, StoreError> {
+    Ok(
+        c.query_row("SELECT COALESCE(MAX(id), 0) FROM charger_events", [], |r| {
+            r.get(0)
+        })?,
+    )
+}
+
 /// The audit row before the first one stamped at or after `since` (RFC 3339, as the
 /// audit log writes it): where reading resumes after a restart; the last row when none is.
 pub fn audit_before(c: &Connection, since: &str) -> Result<i64, StoreError> {

@@ -4,7 +4,8 @@
 //! start and reload; it wins over an API entry of the same id) or `api` (written by the
 //! operator, kept across restarts). The API never changes or deletes a config entry: the
 //! next reload would silently undo it. Every change raises the site's local-list version
-//! (`local_list`), the number chargers get with SendLocalList.
+//! (`local_list`), the number chargers get with SendLocalList, and records which cards
+//! it changed (`list_changes`, for SendLocalList Differential).
 //!
 //! A card's group is another card's id (1.6 parentIdTag, 2.0.1 groupIdToken). A blocked
 //! group blocks its members; a group that expires ends its members with it
@@ -88,14 +89,6 @@ pub fn local_list_version(c: &Connection) -> Result<i64, StoreError> {
     )
 }
 
-fn raise_list_version(c: &Connection) -> Result<(), StoreError> {
-    c.execute(
-        "UPDATE local_list SET version = version + 1 WHERE one = 1",
-        [],
-    )?;
-    Ok(())
-}
-
 /// Creates or replaces an API card; a config card of that id is left alone.
 pub fn put_api_token(
     c: &mut Connection,
@@ -128,7 +121,7 @@ pub fn put_api_token(
             token_type
         ],
     )?;
-    raise_list_version(&tx)?;
+    super::record_change(&tx, std::slice::from_ref(&record.id))?;
     tx.commit()?;
     Ok(outcome)
 }
@@ -146,8 +139,9 @@ pub fn delete_api_token(c: &mut Connection, id: &str) -> Result<TokenWrite, Stor
         Some("config") => return Ok(TokenWrite::FromConfig),
         Some(_) => {}
     }
+    // Recorded first: the removal's entry needs the card's IdTokenEnumType.
+    super::record_change(&tx, &[id.to_string()])?;
     tx.execute("DELETE FROM id_tokens WHERE id = ?1", [id])?;
-    raise_list_version(&tx)?;
     tx.commit()?;
     Ok(TokenWrite::Deleted)
 }

@@ -230,33 +230,44 @@ pub fn replace_config_tokens(c: &mut Connection, tokens: &[TokenRecord]) -> Resu
             params![t.id, t.status, t.expires.as_ref().map(ts), t.group],
         )?;
     }
-    // A changed file is a new list for the chargers that hold one (SendLocalList).
-    if config_tokens_text(&tx)? != before {
-        tx.execute(
-            "UPDATE local_list SET version = version + 1 WHERE one = 1",
-            [],
-        )?;
+    // A changed file is a new list for the chargers that hold one (SendLocalList), with
+    // the cards it changed recorded for a differential update.
+    let after = config_tokens_text(&tx)?;
+    let changed: Vec<String> = before
+        .keys()
+        .chain(after.keys())
+        .filter(|id| before.get(*id) != after.get(*id))
+        .cloned()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !changed.is_empty() {
+        super::record_change(&tx, &changed)?;
     }
     tx.commit()?;
     Ok(())
 }
 
-/// The file's cards as one text, to tell whether a start or reload changed them.
-fn config_tokens_text(c: &Connection) -> Result<String, StoreError> {
+/// The file's cards, each as one text, to tell which a start or reload changed.
+fn config_tokens_text(
+    c: &Connection,
+) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
     let mut stmt = c.prepare(
         "SELECT id, status, COALESCE(expires, ''), COALESCE(group_id, '') FROM id_tokens
          WHERE source = 'config' ORDER BY id",
     )?;
     let rows = stmt.query_map([], |r| {
-        Ok(format!(
-            "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1e}",
+        Ok((
             r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?
+            format!(
+                "{}\u{1f}{}\u{1f}{}",
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?
+            ),
         ))
     })?;
-    Ok(rows.collect::<Result<String, _>>()?)
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 pub fn token(c: &Connection, id: &str) -> Result<Option<TokenRecord>, StoreError> {

@@ -333,6 +333,22 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (charger_id, request_id)
     );
     "#,
+    // 13: the local list's change log (store/list_changes.rs): which cards each version
+    // changed, so that a charger holding version V gets SendLocalList Differential with
+    // exactly the cards changed since V. `diff_from` is the oldest version from which
+    // every change is recorded: the current one at migration (earlier changes unknown),
+    // raised when old entries are pruned. `token_type` keeps a removed 2.0.1 card's
+    // IdTokenEnumType, which its removal entry needs.
+    r#"
+    ALTER TABLE local_list ADD COLUMN diff_from INTEGER;
+    UPDATE local_list SET diff_from = version;
+    CREATE TABLE local_list_changes (
+        version     INTEGER NOT NULL,
+        id          TEXT NOT NULL,
+        token_type  TEXT,
+        PRIMARY KEY (version, id)
+    );
+    "#,
 ];
 
 /// Sets the connection pragmas and applies pending migrations.

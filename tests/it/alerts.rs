@@ -673,3 +673,123 @@ async fn a_transaction_alert_survives_a_restart_until_meter_data_comes() {
     sim.close().await;
     daemon.stop().await;
 }
+
+/// A dispatch plan for CP16-1 and CS201-1 on one row with room for both.
+fn plan(targets: &[(&str, f64)]) -> chargegate::dispatch::DispatchInput {
+    use chargegate::units::{Amps, ChargerId};
+    let id = |s: &str| ChargerId::new(s).unwrap();
+    chargegate::dispatch::DispatchInput {
+        targets: targets.iter().map(|(c, a)| (id(c), Amps(*a))).collect(),
+        rows: vec![chargegate::dispatch::round::Row {
+            name: "site/L1".into(),
+            capacity: Amps(80.0),
+            increase_capacity: Amps(80.0),
+            chargers: vec![id("CP16-1"), id("CS201-1")],
+        }],
+        why: "test plan".into(),
+        notes: Default::default(),
+    }
+}
+
+/// The open composite-misreported alert of `id` is a warning naming both currents: the
+/// simulator's composite shows its 32 A maximum, whatever it accepted.
+async fn check_misreport_message(daemon: &chargegate::daemon::Daemon, id: &str) {
+    const KIND: &str = "composite-misreported";
+    let open = open_in_store(daemon).await;
+    let a = open
+        .iter()
+        .find(|a| a.kind == KIND && a.charger.as_deref() == Some(id))
+        .unwrap();
+    assert_eq!(a.severity, "warning");
+    // The simulator's composite shows its 32 A maximum, whatever it accepted.
+    let text = &a.message;
+    let accepted = text
+        .split("while it accepted ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|a| a.parse::<f64>().ok());
+    assert!(
+        text.starts_with(&format!("{id} applies 32 A while it accepted "))
+            && accepted.is_some_and(|a| a < 32.0)
+            && text.contains("firmware ignores or misapplies ChargingProfiles"),
+        "{text}"
+    );
+}
+
+/// With `[dispatch] verify`, a charger that accepts its limit but whose composite schedule
+/// shows another (the simulator's faulty firmware applies no profile) raises
+/// composite-misreported with the limits in the message; once it applies what it
+/// accepts, the next verification clears it. Both versions; the checks the chargers get
+/// are schema-valid GetCompositeSchedule.
+#[tokio::test(start_paused = true)]
+async fn a_charger_misreporting_its_composite_schedule_raises_and_a_matching_one_clears() {
+    use chargegate::sim::{SimChargePoint, SimOptions};
+    const KIND: &str = "composite-misreported";
+    let mut site = crate::common::Site::new("");
+    site.config.dispatch.verify = true;
+    let (daemon, clock) = site.start_virtual("2026-03-02T08:00:00Z").await;
+    let mut sims = Vec::new();
+    for (id, version) in [("CP16-1", OcppVersion::V16), ("CS201-1", OcppVersion::V201)] {
+        let mut opts = SimOptions::new(crate::common::url(&daemon), id, &[version]);
+        opts.password = Some(crate::common::PASSWORD.into());
+        opts.clock = clock;
+        opts.ignores_profiles = true;
+        let sim = SimChargePoint::connect(opts).await.expect("connects");
+        sim.boot().await.expect("boot accepted");
+        sims.push(sim);
+    }
+    daemon
+        .dispatch_input
+        .send(plan(&[("CP16-1", 16.0), ("CS201-1", 10.0)]))
+        .unwrap();
+    for id in ["CP16-1", "CS201-1"] {
+        assert!(
+            open_until(&daemon, Duration::from_secs(2), 60, |l| has(l, KIND, id)).await,
+            "{id}: the misreport raised nothing"
+        );
+        check_misreport_message(&daemon, id).await;
+    }
+    for (sim, dir) in sims.iter().zip(["v16", "v201"]) {
+        let checks: Vec<_> = sim
+            .received_calls()
+            .into_iter()
+            .filter(|c| c.action == "GetCompositeSchedule")
+            .collect();
+        assert!(!checks.is_empty(), "{}", sim.id());
+        for c in &checks {
+            crate::common::schema_check::assert_valid(
+                dir,
+                "GetCompositeSchedule",
+                false,
+                &c.payload,
+            );
+        }
+        sim.set_ignores_profiles(false);
+    }
+    // Mended: the next limits are applied as accepted, and verified.
+    daemon
+        .dispatch_input
+        .send(plan(&[("CP16-1", 14.0), ("CS201-1", 12.0)]))
+        .unwrap();
+    for id in ["CP16-1", "CS201-1"] {
+        assert!(
+            open_until(&daemon, Duration::from_secs(2), 60, |l| !has(l, KIND, id)).await,
+            "{id}: a matching verification did not clear it"
+        );
+    }
+    let (_, all) = get(daemon.http_addr, "/api/v1/alerts").await;
+    let shown = all["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == KIND && !a["cleared"].is_null())
+        .count();
+    assert_eq!(
+        shown, 2,
+        "both shown raised and cleared on the API: {all:#}"
+    );
+    for sim in sims {
+        sim.close().await;
+    }
+    daemon.stop().await;
+}

@@ -16,7 +16,7 @@ use crate::common::{Site, connect_settled};
 
 const OPERATOR: &str = "op-5d0c2a9e7b1f";
 
-fn site() -> Site {
+pub(crate) fn site() -> Site {
     let mut site = Site::new("");
     site.config.http.tokens = vec![ApiToken {
         name: "office".into(),
@@ -26,7 +26,7 @@ fn site() -> Site {
     site
 }
 
-async fn request(
+pub(crate) async fn request(
     addr: SocketAddr,
     method: &str,
     target: &str,
