@@ -361,6 +361,12 @@ pub fn prepare(conn: &mut Connection) -> Result<(), StoreError> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // Every transaction takes the write lock when it begins. A deferred one that reads
+    // first and then writes while another connection writes (a restart: the old daemon's
+    // store thread still finishing its last jobs) gets SQLITE_BUSY at once, without the
+    // busy timeout, since waiting there could deadlock (sqlite3_busy_handler). One
+    // writer thread per process, so nothing waits that did not have to.
+    conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
     let migrations = Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect());
     migrations.to_latest(conn)?;
     Ok(())
@@ -383,6 +389,44 @@ mod tests {
             .unwrap();
         // 2 = FULL (SQLite's PRAGMA synchronous numbering).
         assert_eq!((mode.as_str(), sync), ("wal", 2));
+    }
+
+    /// A restart: the old daemon's connection still writes while the new one reads and
+    /// then writes in one transaction (the site file's cards at start). The new one waits
+    /// for the lock instead of failing the start with "database is locked".
+    #[test]
+    fn a_read_then_write_transaction_waits_for_another_connections_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cg.db");
+        let mut old = Connection::open(&path).unwrap();
+        prepare(&mut old).unwrap();
+        let mut new = Connection::open(&path).unwrap();
+        prepare(&mut new).unwrap();
+        let (locked, wait) = std::sync::mpsc::channel();
+        let writer = std::thread::spawn(move || {
+            let tx = old.transaction().unwrap();
+            tx.execute(
+                "INSERT INTO chargers (id, first_seen, last_seen) VALUES ('CP-OLD', 'x', 'x')",
+                [],
+            )
+            .unwrap();
+            locked.send(()).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            tx.commit().unwrap();
+        });
+        wait.recv().unwrap();
+        let tx = new.transaction().expect("waits for the write lock");
+        let n: i64 = tx
+            .query_row("SELECT COUNT(*) FROM chargers", [], |r| r.get(0))
+            .unwrap();
+        tx.execute(
+            "INSERT INTO chargers (id, first_seen, last_seen) VALUES ('CP-NEW', 'x', 'x')",
+            [],
+        )
+        .expect("the write after a read in the same transaction is not refused");
+        tx.commit().unwrap();
+        writer.join().unwrap();
+        assert_eq!(n, 1, "began after the other's commit, so it saw its row");
     }
 
     #[test]
