@@ -15,6 +15,7 @@ mod live;
 mod meter;
 mod planner;
 mod site;
+mod upstream;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -29,6 +30,7 @@ pub use live::Live;
 pub use meter::{Meter, MeterRole, MeterTransport, Parity, RtuSettings};
 pub use planner::{Departure, DepartureFor, Planner, Tariff, parse_time_of_day, price_at};
 pub use site::site_phases;
+pub use upstream::{MqttPassword, SYSTEM_CA_BUNDLE, Upstream, UpstreamMqtt};
 
 use crate::units::{Amps, ChargerId, Volts};
 
@@ -50,6 +52,8 @@ pub struct Config {
     pub planner: Planner,
     /// `[[departure]]`: the depot's daily departure schedule.
     pub departures: Vec<Departure>,
+    /// `[upstream]`: the broker (or, later, cloud CSMS) the site reports to.
+    pub upstream: Upstream,
 }
 
 /// `[dispatch]`: how limits are sent (DESIGN.md S2, S3).
@@ -262,6 +266,11 @@ pub fn summary(config: &Config) -> String {
     summarise_chargers(&mut out, config);
     summarise_meters(&mut out, config);
     summarise_circuits_and_planning(&mut out, config);
+    match &config.upstream.mqtt {
+        Some(mqtt) => out.push_str(&mqtt.summary(config.chargers.len())),
+        None => out.push_str("upstream: none (nothing is reported off the site)"),
+    }
+    out.push('\n');
     out
 }
 
