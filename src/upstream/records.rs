@@ -24,7 +24,7 @@ use crate::clock::Clock;
 use crate::config::{Live, Planner};
 use crate::csms::{ConnectionEvent, SiteEvent};
 use crate::http::{Internal, UpstreamStatus};
-use crate::ocpp::model::ChargerEvent;
+use crate::ocpp::model::{ChargerEvent, TxPhase};
 use crate::store::{self, ChangeKind, NewMessage, Store, StoreError};
 use crate::units::ChargerId;
 
@@ -167,12 +167,15 @@ pub(super) struct Recorder {
     pub clock: Clock,
 }
 
-/// Whether a charger event changes what `/api/v1/chargers/<id>` says about its state.
+/// Whether a charger event changes its state as the cloud follows it: a boot, a status,
+/// a session beginning or ending (readings within a session are the transaction's
+/// `updated` events, not a new charger state).
 fn changes_state(event: &ChargerEvent) -> bool {
-    matches!(
-        event,
-        ChargerEvent::Boot { .. } | ChargerEvent::Status { .. } | ChargerEvent::Transaction(_)
-    )
+    match event {
+        ChargerEvent::Boot { .. } | ChargerEvent::Status { .. } => true,
+        ChargerEvent::Transaction(t) => t.phase != TxPhase::Updated,
+        _ => false,
+    }
 }
 
 pub(super) async fn run(
