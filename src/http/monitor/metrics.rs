@@ -449,6 +449,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_upstream_link_is_exported_only_when_configured() {
+        let mut out = Exposition::default();
+        upstream_families(&mut out, &Value::Null);
+        assert!(out.text.is_empty());
+        let status = super::super::UpstreamStatus {
+            kind: "mqtt",
+            connected: true,
+            pending: 7,
+            pending_transactions: 2,
+            delivered: 40,
+            commands: 3,
+            commands_refused: 1,
+            ..Default::default()
+        };
+        upstream_families(&mut out, &super::super::upstream::upstream_json(&status));
+        for line in [
+            "chargegate_upstream_connected 1",
+            "chargegate_upstream_outbox_messages 7",
+            "chargegate_upstream_outbox_transaction_messages 2",
+            "chargegate_upstream_delivered_total 40",
+            "chargegate_upstream_commands_total 3",
+            "chargegate_upstream_commands_refused_total 1",
+        ] {
+            assert!(out.text.lines().any(|l| l == line), "{line} in\n{}", out.text);
+        }
+    }
+
+    #[test]
     fn label_values_are_escaped_and_special_floats_spelled_as_go_does() {
         let mut out = Exposition::default();
         out.family(
