@@ -38,6 +38,8 @@ pub enum StartError {
     Http(#[from] crate::http::HttpError),
     #[error("[csms] client-ca-key-file: {0}")]
     CertificateAuthority(String),
+    #[error("upstream: {0}")]
+    Upstream(#[from] crate::upstream::UpstreamError),
 }
 
 impl StartError {
@@ -60,6 +62,7 @@ impl StartError {
             StartError::Server(ServerError::Tls(_)) | StartError::CertificateAuthority(_) => true,
             StartError::Server(ServerError::Bind { source, .. }) => address_is_wrong(source),
             StartError::Http(e) => address_is_wrong(&e.source),
+            StartError::Upstream(e) => matches!(e, crate::upstream::UpstreamError::Options(_)),
         }
     }
 }
@@ -95,6 +98,8 @@ pub struct Daemon {
     server: JoinHandle<()>,
     http: JoinHandle<()>,
     control: JoinHandle<()>,
+    /// The upstream broker link (`[upstream.mqtt]`), which says `offline` at shutdown.
+    upstream: Option<JoinHandle<()>>,
 }
 
 /// Who decides the limits dispatch sends.
@@ -179,13 +184,13 @@ pub async fn start_with_clock(
     }
     let monitor = monitor_sources(&control, &accounting, &baseline, &meters, &csms)
         .with_alerts(alerts.sender());
+    let state = crate::http::HttpState::new(store.clone(), live.clone(), chargers.clone(), clock)
+        .with_orders(control.orders.clone());
+    let (router, upstream) =
+        api_and_upstream(config, state, monitor, &csms, &live, clock, &shutdown_rx).await?;
     let http = tokio::spawn(crate::http::serve(
         http_listener,
-        crate::http::router(
-            crate::http::HttpState::new(store.clone(), live.clone(), chargers.clone(), clock)
-                .with_monitor(monitor)
-                .with_orders(control.orders.clone()),
-        ),
+        router,
         shutdown_rx.clone(),
     ));
     let server = tokio::spawn(server.run(shutdown_rx));
@@ -208,7 +213,46 @@ pub async fn start_with_clock(
         server,
         http,
         control: control.task,
+        upstream,
     })
+}
+
+/// The API's router, and the upstream (`[upstream.mqtt]`), which answers the cloud's
+/// commands through it: the store's change notes turned on (or off without it) and its
+/// tasks started, before the listener, so that no charger's record goes unnoted.
+async fn api_and_upstream(
+    config: &Config,
+    state: crate::http::HttpState,
+    monitor: crate::http::MonitorSources,
+    csms: &Csms,
+    live: &Live,
+    clock: Clock,
+    shutdown_rx: &watch::Receiver<bool>,
+) -> Result<(axum::Router, Option<JoinHandle<()>>), StartError> {
+    let store = csms.store().clone();
+    let Some(mqtt) = config.upstream.mqtt.clone() else {
+        store.call(|c| store::enable_upstream(c, false)).await?;
+        let router = crate::http::router(state.with_monitor(monitor));
+        return Ok((router, None));
+    };
+    let (status, status_rx) = crate::upstream::status_channel(&mqtt);
+    let router = crate::http::router(state.with_monitor(monitor.with_upstream(status_rx)));
+    let epoch = store.call(|c| store::enable_upstream(c, true)).await?;
+    let link = crate::upstream::spawn(
+        crate::upstream::UpstreamInputs {
+            config: mqtt,
+            site_id: config.site.id.clone(),
+            store,
+            csms: csms.clone(),
+            internal: crate::http::Internal::new(router.clone()),
+            live: live.clone(),
+            status,
+            clock,
+        },
+        epoch,
+        shutdown_rx,
+    )?;
+    Ok((router, Some(link)))
 }
 
 /// The control loop, with what the store kept for it: the load history for the forecast
@@ -553,6 +597,15 @@ impl Daemon {
         {
             // A client that keeps a request open does not hold up the shutdown.
             http.abort();
+        }
+        if let Some(mut upstream) = self.upstream {
+            // Its goodbye (`offline`, a clean disconnect) is bounded by the link itself.
+            if tokio::time::timeout(Duration::from_secs(3), &mut upstream)
+                .await
+                .is_err()
+            {
+                upstream.abort();
+            }
         }
         let mut control = self.control;
         if tokio::time::timeout(Duration::from_secs(1), &mut control)

@@ -35,3 +35,4 @@ pub mod status;
 pub mod store;
 pub mod telemetry;
 pub mod units;
+pub mod upstream;

@@ -15,6 +15,7 @@ mod live;
 mod meter;
 mod planner;
 mod site;
+mod upstream;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -29,6 +30,7 @@ pub use live::Live;
 pub use meter::{Meter, MeterRole, MeterTransport, Parity, RtuSettings};
 pub use planner::{Departure, DepartureFor, Planner, Tariff, parse_time_of_day, price_at};
 pub use site::site_phases;
+pub use upstream::{MqttPassword, Upstream, UpstreamMqtt};
 
 use crate::units::{Amps, ChargerId, Volts};
 
@@ -50,6 +52,8 @@ pub struct Config {
     pub planner: Planner,
     /// `[[departure]]`: the depot's daily departure schedule.
     pub departures: Vec<Departure>,
+    /// `[upstream]`: the cloud chargegate reports to.
+    pub upstream: Upstream,
 }
 
 /// `[dispatch]`: how limits are sent (DESIGN.md S2, S3).

@@ -109,6 +109,7 @@ pub fn read(root: &Table<'_, '_>) -> Option<Config> {
         circuits: circuits.into_iter().collect::<Option<Vec<_>>>()?,
         planner: planner?,
         departures: departures.into_iter().collect::<Option<Vec<_>>>()?,
+        upstream: super::Upstream::default(),
     })
 }
 

@@ -28,7 +28,7 @@ pub struct AlertQuery {
 }
 
 /// One alert as the API shows it (also the `alert` event of `/api/v1/events`).
-pub(super) fn alert_json(a: &AlertRecord) -> Value {
+pub fn alert_json(a: &AlertRecord) -> Value {
     json!({
         "id": a.id,
         "kind": a.kind,

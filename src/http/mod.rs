@@ -23,6 +23,7 @@ mod customer;
 mod devices;
 mod host;
 mod id_tokens;
+mod internal;
 mod listener;
 mod monitor;
 mod page;
@@ -32,8 +33,11 @@ mod site_orders;
 mod station;
 mod transactions;
 
+pub use alerts::alert_json;
+pub use internal::Internal;
 pub use listener::{ANSWER_TIMEOUT, MAX_CONNECTIONS, MAX_PER_ADDRESS};
-pub use monitor::{MAX_EVENT_STREAMS, Sources as MonitorSources};
+pub use monitor::{MAX_EVENT_STREAMS, Sources as MonitorSources, UpstreamStatus};
+pub use transactions::transaction_json;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::api::{DEFAULT_LIMIT, MAX_LIMIT};
 use super::{HttpState, error};
@@ -127,6 +128,12 @@ impl TransactionEntry {
                 .then(|| r.signed.iter().map(SignedEntry::from).collect()),
         }
     }
+}
+
+/// One billing record as `/api/v1/transactions/<id>` answers it, every signed value
+/// included (the upstream's transaction events carry the same).
+pub fn transaction_json(r: &BillingRecord) -> Value {
+    serde_json::to_value(TransactionEntry::new(r, true)).unwrap_or(Value::Null)
 }
 
 #[derive(Debug, Serialize)]

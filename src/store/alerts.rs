@@ -107,6 +107,12 @@ pub fn clear_alert(c: &Connection, id: i64, at: DateTime<Utc>) -> Result<bool, S
     Ok(n == 1)
 }
 
+/// One alert by id.
+pub fn alert(c: &Connection, id: i64) -> Result<Option<AlertRecord>, StoreError> {
+    let mut stmt = c.prepare_cached(&format!("SELECT {COLUMNS} FROM alerts WHERE id = ?1"))?;
+    Ok(stmt.query_row([id], record).optional()?)
+}
+
 /// Every open alert, oldest first.
 pub fn open_alerts(c: &Connection) -> Result<Vec<AlertRecord>, StoreError> {
     let mut stmt = c.prepare(&format!(

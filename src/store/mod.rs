@@ -1,8 +1,8 @@
 //! The store: one SQLite database (WAL) owned by one thread.
 //!
 //! Every record chargegate must not lose lives here: chargers, connectors, id tokens,
-//! transactions, meter samples, signed meter values (billing), reservations, the audit log, the downsampled grid-meter history and a temporary grid
-//! limit. `Store` is a cheap handle; each call ships
+//! transactions, meter samples, signed meter values (billing), reservations, the audit log, the downsampled grid-meter history, a temporary grid
+//! limit and the upstream outbox (what the cloud is still owed). `Store` is a cheap handle; each call ships
 //! a closure to the owner thread and awaits its result, so SQLite never blocks an async
 //! worker (STYLE.md §10). A CALLRESULT that acknowledges a charger's record is sent only
 //! after the record is committed here. Must never hold protocol knowledge: callers pass
@@ -17,6 +17,7 @@ mod id_tokens;
 mod list_changes;
 mod meter_history;
 mod monitor;
+mod outbox;
 mod queries;
 mod reports;
 mod reservations;
@@ -38,6 +39,7 @@ pub use id_tokens::*;
 pub use list_changes::*;
 pub use meter_history::*;
 pub use monitor::*;
+pub use outbox::*;
 pub use queries::*;
 pub use reports::*;
 pub use reservations::*;

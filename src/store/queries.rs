@@ -307,6 +307,18 @@ pub fn token_has_open_transaction(c: &Connection, id: &str) -> Result<bool, Stor
     Ok(n > 0)
 }
 
+/// The charger where `id` has its newest open transaction (an upstream command that names
+/// the vehicle's card instead of the charger).
+pub fn charger_of_open_token(c: &Connection, id: &str) -> Result<Option<String>, StoreError> {
+    Ok(c.query_row(
+        "SELECT charger_id FROM transactions WHERE id_token = ?1 AND status = 'open'
+         ORDER BY id DESC LIMIT 1",
+        [id],
+        |r| r.get(0),
+    )
+    .optional()?)
+}
+
 /// Records the start of a transaction whose id the CSMS assigns (1.6 StartTransaction): the
 /// id is the row id. A resend (same connector, timestamp, meter and tag)
 /// returns the id already given out, so the charger never gets two ids for one session.

@@ -349,6 +349,61 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (version, id)
     );
     "#,
+    // 14: the upstream outbox (store/outbox.rs, issue 12). While `upstream.enabled`,
+    // triggers note every change of a transaction or an alert in `upstream_changes` in
+    // the same statement as the change itself, so no record can commit without its note
+    // (a crash between the two is impossible); the upstream task turns notes into outbox
+    // messages and deletes them in one transaction. `upstream_published` remembers what
+    // was last put in the outbox per record, so an unchanged row adds nothing. `outbox`
+    // holds each message until the broker acknowledged it; `seq` never repeats
+    // (AUTOINCREMENT), `stream_seq` counts per stream without gaps. `epoch` is random per
+    // database and part of every msg_id, so a new database never reuses one.
+    r#"
+    CREATE TABLE upstream (
+        one      INTEGER PRIMARY KEY CHECK (one = 1),
+        enabled  INTEGER NOT NULL,
+        epoch    TEXT NOT NULL
+    );
+    INSERT INTO upstream (one, enabled, epoch) VALUES (1, 0, lower(hex(randomblob(8))));
+    CREATE TABLE upstream_changes (
+        id       INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind     TEXT NOT NULL,
+        row_id   INTEGER NOT NULL
+    );
+    CREATE TRIGGER upstream_transaction_inserted AFTER INSERT ON transactions
+        WHEN (SELECT enabled FROM upstream WHERE one = 1)
+        BEGIN INSERT INTO upstream_changes (kind, row_id) VALUES ('transaction', NEW.id); END;
+    CREATE TRIGGER upstream_transaction_updated AFTER UPDATE ON transactions
+        WHEN (SELECT enabled FROM upstream WHERE one = 1)
+        BEGIN INSERT INTO upstream_changes (kind, row_id) VALUES ('transaction', NEW.id); END;
+    CREATE TRIGGER upstream_alert_inserted AFTER INSERT ON alerts
+        WHEN (SELECT enabled FROM upstream WHERE one = 1)
+        BEGIN INSERT INTO upstream_changes (kind, row_id) VALUES ('alert', NEW.id); END;
+    CREATE TRIGGER upstream_alert_updated AFTER UPDATE ON alerts
+        WHEN (SELECT enabled FROM upstream WHERE one = 1)
+        BEGIN INSERT INTO upstream_changes (kind, row_id) VALUES ('alert', NEW.id); END;
+    CREATE TABLE upstream_published (
+        kind     TEXT NOT NULL,
+        row_id   INTEGER NOT NULL,
+        event    TEXT NOT NULL,
+        digest   TEXT NOT NULL,
+        PRIMARY KEY (kind, row_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE outbox (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        stream      TEXT NOT NULL,
+        stream_seq  INTEGER NOT NULL,
+        topic       TEXT NOT NULL,
+        retain      INTEGER NOT NULL,
+        payload     TEXT NOT NULL,
+        created_at  TEXT NOT NULL
+    );
+    CREATE INDEX outbox_stream ON outbox (stream, created_at);
+    CREATE TABLE outbox_streams (
+        stream    TEXT PRIMARY KEY,
+        last_seq  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// Sets the connection pragmas and applies pending migrations.

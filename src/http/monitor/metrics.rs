@@ -52,6 +52,7 @@ pub async fn metrics(
     charger_families(&mut out, &chargers);
     meter_families(&mut out, &meters_json(&state, &now));
     planner_families(&mut out, &planner_state(&now.control));
+    upstream_families(&mut out, &site_json(&now)["upstream"]);
     counter_families(&mut out, &telemetry::snapshot());
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], out.text).into_response()
 }
@@ -278,6 +279,50 @@ fn planner_families(out: &mut Exposition, planner: &Value) {
         "gauge",
         "Chargers the guard holds below their plan now.",
         one(num(&planner["guard_cuts"])),
+    );
+}
+
+/// The upstream link (`/api/v1/site` `upstream`); nothing without `[upstream.mqtt]`.
+fn upstream_families(out: &mut Exposition, upstream: &Value) {
+    if upstream.is_null() {
+        return;
+    }
+    let one = |v: Option<f64>| v.map(|v| (vec![], v)).into_iter().collect();
+    out.family(
+        "chargegate_upstream_connected",
+        "gauge",
+        "1 while the upstream broker connection is up.",
+        one(upstream["connected"].as_bool().map(flag)),
+    );
+    out.family(
+        "chargegate_upstream_outbox_messages",
+        "gauge",
+        "Messages waiting in the outbox for the broker's acknowledgement.",
+        one(num(&upstream["pending"])),
+    );
+    out.family(
+        "chargegate_upstream_outbox_transaction_messages",
+        "gauge",
+        "Of those, transaction events (never dropped).",
+        one(num(&upstream["pending_transactions"])),
+    );
+    out.family(
+        "chargegate_upstream_delivered_total",
+        "counter",
+        "Outbox messages the broker acknowledged since start.",
+        one(num(&upstream["delivered"])),
+    );
+    out.family(
+        "chargegate_upstream_commands_total",
+        "counter",
+        "Commands taken from the broker since start.",
+        one(num(&upstream["commands"])),
+    );
+    out.family(
+        "chargegate_upstream_commands_refused_total",
+        "counter",
+        "Of those, the ones answered with an error.",
+        one(num(&upstream["commands_refused"])),
     );
 }
 

@@ -43,11 +43,13 @@ mod chargers;
 mod events;
 mod history;
 mod metrics;
+mod upstream;
 
 pub use chargers::{charger, chargers};
 pub use events::{MAX_EVENT_STREAMS, events};
 pub use history::meter_history;
 pub use metrics::metrics;
+pub use upstream::UpstreamStatus;
 
 /// What the monitoring reads read: the running tasks' published state. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -66,6 +68,8 @@ pub struct Sources {
     /// Every alert raised or cleared, as stored, for `/api/v1/events` (`None`: no alert
     /// task; `with_alerts`).
     pub alerts: Option<tokio::sync::broadcast::Sender<crate::store::AlertRecord>>,
+    /// The upstream link's state (`None`: no `[upstream.*]`; `with_upstream`).
+    pub upstream: Option<watch::Receiver<UpstreamStatus>>,
     /// One permit per open `/api/v1/events` stream (`events::MAX_EVENT_STREAMS`).
     streams: Arc<tokio::sync::Semaphore>,
 }
@@ -85,6 +89,7 @@ impl Sources {
             baseline,
             csms,
             alerts: None,
+            upstream: None,
             streams: Arc::new(tokio::sync::Semaphore::new(MAX_EVENT_STREAMS)),
         }
     }
@@ -96,6 +101,13 @@ impl Sources {
         alerts: tokio::sync::broadcast::Sender<crate::store::AlertRecord>,
     ) -> Self {
         self.alerts = Some(alerts);
+        self
+    }
+
+    /// The upstream task's link state, for `/api/v1/site`, `/metrics` and the page.
+    #[must_use]
+    pub fn with_upstream(mut self, upstream: watch::Receiver<UpstreamStatus>) -> Self {
+        self.upstream = Some(upstream);
         self
     }
 }
@@ -149,6 +161,7 @@ pub(super) struct Now {
     control: ControlOutput,
     accounting: BTreeMap<ChargerId, ChargerLimit>,
     meters: Vec<MeterStatus>,
+    upstream: Option<UpstreamStatus>,
     wall: DateTime<Utc>,
     instant: tokio::time::Instant,
 }
@@ -165,6 +178,7 @@ impl HttpState {
                 .values()
                 .map(|m| m.borrow().clone())
                 .collect(),
+            upstream: self.monitor.upstream.as_ref().map(|u| u.borrow().clone()),
             wall: self.clock_now(),
             instant: self.clock.instant(),
         }
@@ -235,8 +249,8 @@ pub(super) fn site_json(now: &Now) -> Value {
             "id": m.id,
             "health": health(m, now.instant),
         })).collect::<Vec<_>>(),
-        // No upstream link yet (`[upstream.*]` is not implemented): nothing to report.
-        "upstream": Value::Null,
+        // `null` without `[upstream.mqtt]`.
+        "upstream": now.upstream.as_ref().map(upstream::upstream_json),
         "planner": planner_state(&now.control),
     })
 }
