@@ -10,8 +10,9 @@
 //! API's tokens (`[[http.token]]`, `require-token-for-reads`).
 //! Everything else needs a restart: what is bound or opened at start (listen addresses,
 //! TLS files, the store, meters), the shape of the site (phases, voltage, the circuit
-//! tree) and an existing charger's currents, phases and profile (its failsafe baseline is
-//! installed on connect, so the charger itself would still hold the old one, S3). A
+//! tree), an existing charger's currents, phases and profile (its failsafe baseline is
+//! installed on connect, so the charger itself would still hold the old one, S3), and
+//! `[upstream.mqtt]` (the session is opened once, with its last will, at start). A
 //! charger removed from the file stays in the site model until a restart: it may still be
 //! wired and drawing, and S1 must keep counting it.
 //!
@@ -20,7 +21,7 @@
 
 use std::fmt::{Debug, Display};
 
-use super::{Charger, Config, IdTokenEntry};
+use super::{Charger, Config, IdTokenEntry, MqttPassword, UpstreamMqtt};
 use crate::units::Amps;
 
 /// One difference between the running config and the file.
@@ -86,6 +87,7 @@ pub fn diff(old: &Config, new: &Config) -> Reload {
     chargers(&mut d, old, new);
     tokens(&mut d, old, new);
     planning(&mut d, old, new);
+    upstream(&mut d, old, new);
     d
 }
 
@@ -423,12 +425,98 @@ fn planning(d: &mut Reload, old: &Config, new: &Config) {
     }
 }
 
+/// `[upstream.mqtt]`: every key needs a restart, each reported by name.
+fn upstream(d: &mut Reload, old: &Config, new: &Config) {
+    match (&old.upstream.mqtt, &new.upstream.mqtt) {
+        (None, None) => {}
+        (None, Some(n)) => d
+            .restart
+            .push(Change::new("upstream.mqtt", "(none)", n.url.clone())),
+        (Some(o), None) => d
+            .restart
+            .push(Change::new("upstream.mqtt", o.url.clone(), "(removed)")),
+        (Some(o), Some(n)) => mqtt_fields(d, o, n),
+    }
+}
+
+fn mqtt_fields(d: &mut Reload, o: &UpstreamMqtt, n: &UpstreamMqtt) {
+    let before = d.restart.len();
+    let key = |field: &str| format!("upstream.mqtt.{field}");
+    // host, port and tls are read from the url: a change to them is a change of url.
+    d.restart(&key("url"), &o.url, &n.url, display);
+    d.restart(&key("client-id"), &o.client_id, &n.client_id, display);
+    d.restart(&key("username"), &o.username, &n.username, |u| {
+        u.clone().unwrap_or_else(|| "(none)".into())
+    });
+    if o.password != n.password {
+        // Never a secret in the log; where it is kept is no secret.
+        let show = |p: &Option<MqttPassword>| match p {
+            None => "(none)".to_string(),
+            Some(MqttPassword::Inline(_)) => "***".to_string(),
+            Some(MqttPassword::File(path)) => format!("file {}", path.display()),
+        };
+        let new = match &n.password {
+            Some(MqttPassword::Inline(_)) => "*** (changed)".to_string(),
+            other => show(other),
+        };
+        d.restart
+            .push(Change::new(key("password"), show(&o.password), new));
+    }
+    d.restart(&key("ca-file"), &o.ca_file, &n.ca_file, path);
+    d.restart(
+        &key("client-cert-file"),
+        &o.client_cert_file,
+        &n.client_cert_file,
+        path,
+    );
+    d.restart(
+        &key("client-key-file"),
+        &o.client_key_file,
+        &n.client_key_file,
+        path,
+    );
+    d.restart(
+        &key("topic-prefix"),
+        &o.topic_prefix,
+        &n.topic_prefix,
+        display,
+    );
+    d.restart(
+        &key("keep-alive-s"),
+        &o.keep_alive_s,
+        &n.keep_alive_s,
+        display,
+    );
+    d.restart(
+        &key("telemetry-interval-s"),
+        &o.telemetry_interval_s,
+        &n.telemetry_interval_s,
+        display,
+    );
+    d.restart(
+        &key("telemetry-retention-days"),
+        &o.telemetry_retention_days,
+        &n.telemetry_retention_days,
+        display,
+    );
+    // A field added to UpstreamMqtt but not above must still not change silently.
+    if o != n && d.restart.len() == before {
+        d.restart
+            .push(Change::new("upstream.mqtt", "as running", "changed"));
+    }
+}
+
 fn display<T: Display>(v: &T) -> String {
     v.to_string()
 }
 
 fn debug<T: Debug>(v: &T) -> String {
     format!("{v:?}")
+}
+
+fn path(p: &Option<std::path::PathBuf>) -> String {
+    p.as_ref()
+        .map_or_else(|| "(none)".into(), |p| p.display().to_string())
 }
 
 fn amps(a: &Amps) -> String {

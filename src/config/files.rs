@@ -8,11 +8,19 @@ use std::path::Path;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::Config;
 use super::decode::Table;
+use super::upstream::SYSTEM_CA_BUNDLE;
+use super::{Config, MqttPassword, UpstreamMqtt};
 
-/// Checks the TLS files under `[csms]` and the store's folder.
+/// Checks the TLS files under `[csms]` and `[upstream.mqtt]`, the MQTT password file and
+/// the store's folder.
 pub(super) fn check(root: &Table<'_, '_>, config: &Config) {
+    if let (Some(mqtt), Some(t)) = (
+        &config.upstream.mqtt,
+        root.opt_table("upstream").and_then(|u| u.opt_table("mqtt")),
+    ) {
+        check_mqtt(&t, mqtt);
+    }
     if let (Some(tls), Some(csms)) = (&config.csms.tls, root.opt_table("csms")) {
         if let Err(e) = certificates(&tls.cert_file) {
             csms.problem("tls-cert-file", e, None);
@@ -54,6 +62,55 @@ pub(super) fn check(root: &Table<'_, '_>, config: &Config) {
             Some(t) => t.problem("path", message, hint),
             None => root.problem("store", message, hint),
         }
+    }
+}
+
+/// `[upstream.mqtt]`: the CA (or the system bundle in its place), the client certificate
+/// and key, the password file.
+fn check_mqtt(t: &Table<'_, '_>, mqtt: &UpstreamMqtt) {
+    if let Some(ca) = &mqtt.ca_file {
+        if let Err(e) = certificates(ca) {
+            t.problem(
+                "ca-file",
+                e,
+                Some(
+                    "a PEM file with the CA certificates that sign the broker's certificate".into(),
+                ),
+            );
+        }
+    } else if mqtt.tls
+        && let Err(e) = certificates(Path::new(SYSTEM_CA_BUNDLE))
+    {
+        // Without ca-file the broker's certificate is checked against the system's CAs:
+        // missing, every connection would fail.
+        t.problem(
+            "url",
+            format!("mqtts:// without ca-file uses the system's CA certificates, but {e}"),
+            Some("install the ca-certificates package, or set ca-file to the broker's CA".into()),
+        );
+    }
+    if let Some(cert) = &mqtt.client_cert_file
+        && let Err(e) = certificates(cert)
+    {
+        t.problem("client-cert-file", e, None);
+    }
+    if let Some(key) = &mqtt.client_key_file
+        && let Err(e) = PrivateKeyDer::from_pem_file(key)
+    {
+        t.problem(
+            "client-key-file",
+            format!("cannot read a private key from {}: {e}", key.display()),
+            Some("a PEM file with one PKCS#8, PKCS#1 or SEC1 key".into()),
+        );
+    }
+    if matches!(mqtt.password, Some(MqttPassword::File(_)))
+        && let Err(e) = mqtt.password()
+    {
+        t.problem(
+            "password-file",
+            e,
+            Some("the password on the first line, the file readable by the chargegate user".into()),
+        );
     }
 }
 

@@ -170,7 +170,7 @@ fn read_token(t: &Table<'_, '_>) -> Option<ApiToken> {
 }
 
 /// A DNS name (RFC 1123 labels): what a browser sends as `Host` without the port.
-fn is_host_name(name: &str) -> bool {
+pub(super) fn is_host_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 253
         && name.split('.').all(|label| {

@@ -30,7 +30,7 @@ pub use live::Live;
 pub use meter::{Meter, MeterRole, MeterTransport, Parity, RtuSettings};
 pub use planner::{Departure, DepartureFor, Planner, Tariff, parse_time_of_day, price_at};
 pub use site::site_phases;
-pub use upstream::{MqttPassword, Upstream, UpstreamMqtt};
+pub use upstream::{MqttPassword, SYSTEM_CA_BUNDLE, Upstream, UpstreamMqtt};
 
 use crate::units::{Amps, ChargerId, Volts};
 
@@ -52,7 +52,7 @@ pub struct Config {
     pub planner: Planner,
     /// `[[departure]]`: the depot's daily departure schedule.
     pub departures: Vec<Departure>,
-    /// `[upstream]`: the cloud chargegate reports to.
+    /// `[upstream]`: the broker (or, later, cloud CSMS) the site reports to.
     pub upstream: Upstream,
 }
 
@@ -266,6 +266,11 @@ pub fn summary(config: &Config) -> String {
     summarise_chargers(&mut out, config);
     summarise_meters(&mut out, config);
     summarise_circuits_and_planning(&mut out, config);
+    match &config.upstream.mqtt {
+        Some(mqtt) => out.push_str(&mqtt.summary(config.chargers.len())),
+        None => out.push_str("upstream: none (nothing is reported off the site)"),
+    }
+    out.push('\n');
     out
 }
 

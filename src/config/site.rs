@@ -29,6 +29,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "circuit",
     "planner",
     "departure",
+    "upstream",
 ];
 const SITE_KEYS: &[&str] = &[
     "id",
@@ -97,6 +98,8 @@ pub fn read(root: &Table<'_, '_>) -> Option<Config> {
         .iter()
         .map(super::planner::read_departure)
         .collect();
+    let upstream =
+        super::upstream::read_upstream(root, site.as_ref().map(|s: &Site| s.id.as_str()));
     Some(Config {
         site: site?,
         csms: csms?,
@@ -109,7 +112,7 @@ pub fn read(root: &Table<'_, '_>) -> Option<Config> {
         circuits: circuits.into_iter().collect::<Option<Vec<_>>>()?,
         planner: planner?,
         departures: departures.into_iter().collect::<Option<Vec<_>>>()?,
-        upstream: super::Upstream::default(),
+        upstream: upstream?,
     })
 }
 
@@ -215,7 +218,7 @@ fn default_csms() -> CsmsSettings {
 /// A site id names MQTT topics, upstream records and files: short and plain.
 const MAX_SITE_ID: usize = 64;
 
-fn is_site_id(id: &str) -> bool {
+pub(super) fn is_site_id(id: &str) -> bool {
     (1..=MAX_SITE_ID).contains(&id.len())
         && id
             .bytes()
@@ -223,7 +226,7 @@ fn is_site_id(id: &str) -> bool {
 }
 
 /// A value for a message, cut to 40 characters (a megabyte id must not fill the screen).
-fn quoted_prefix(value: &str) -> String {
+pub(super) fn quoted_prefix(value: &str) -> String {
     let cut: String = value.chars().take(40).collect();
     if cut.len() < value.len() {
         format!("{cut:?}... ({} bytes)", value.len())

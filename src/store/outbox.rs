@@ -146,7 +146,8 @@ pub fn mark_published(
     Ok(())
 }
 
-/// Appends a message and returns its `seq`. The envelope: `msg_id`, `seq`, `stream`,
+/// Appends a message and returns its `seq`; call it inside a transaction (the row is
+/// written first, its payload with the envelope after). The envelope: `msg_id`, `seq`, `stream`,
 /// `stream_seq`, `site_id` and `at` (when it was made), then the body's fields.
 pub fn append(
     c: &Connection,

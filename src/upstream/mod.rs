@@ -135,6 +135,36 @@ struct Executor {
     clock: Clock,
 }
 
+/// The newest results kept by request id: a command the broker delivers again (QoS 1 is at
+/// least once) is answered with its first result, not carried out twice.
+const REMEMBERED_RESULTS: usize = 256;
+
+/// The results of the newest commands, by request id.
+#[derive(Debug, Default)]
+struct Answered {
+    /// `None` while the command is being carried out.
+    results: std::collections::HashMap<String, Option<serde_json::Value>>,
+    order: std::collections::VecDeque<String>,
+}
+
+impl Answered {
+    /// `Some(None)`: being carried out now; `Some(Some(result))`: done.
+    fn get(&self, id: &str) -> Option<Option<serde_json::Value>> {
+        self.results.get(id).cloned()
+    }
+
+    fn keep(&mut self, id: String, result: Option<serde_json::Value>) {
+        if self.results.insert(id.clone(), result).is_none() {
+            self.order.push_back(id);
+        }
+        while self.order.len() > REMEMBERED_RESULTS {
+            if let Some(old) = self.order.pop_front() {
+                self.results.remove(&old);
+            }
+        }
+    }
+}
+
 async fn run_commands(
     executor: Executor,
     mut commands: mpsc::Receiver<Publish>,
@@ -142,18 +172,50 @@ async fn run_commands(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let running = Arc::new(Semaphore::new(COMMANDS_AT_ONCE));
+    let answered = Arc::new(std::sync::Mutex::new(Answered::default()));
     loop {
         let publish = tokio::select! {
             _ = shutdown.changed() => return,
             p = commands.recv() => match p { Some(p) => p, None => return },
         };
+        let name = publish.topic.rsplit('/').next().unwrap_or_default();
+        let mut command = commands::read(name, &publish.payload, executor.clock.now());
+        if publish.retain && command.parsed.is_ok() {
+            // A retained command would be carried out again on every connection.
+            command.parsed = Err(Refusal {
+                status: StatusCode::BAD_REQUEST,
+                error: "a retained command is not carried out: publish commands with retain \
+                        off (and clear the retained one with an empty retained message)"
+                    .into(),
+            });
+        }
+        // Decided under the lock, answered after it.
+        let earlier = command.request_id.clone().and_then(|id| {
+            let mut book = answered
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let earlier = book.get(&id);
+            if earlier.is_none() {
+                book.keep(id, None);
+            }
+            earlier
+        });
+        match earlier {
+            // Being carried out: its result answers this delivery too.
+            Some(None) => continue,
+            Some(Some(result)) => {
+                tracing::info!(command = command.name, request_id = ?command.request_id, "upstream command delivered again: its first result sent again");
+                let _ = results.send((command.result_topic(), result)).await;
+                continue;
+            }
+            None => {}
+        }
         let Ok(permit) = Arc::clone(&running).acquire_owned().await else {
             return;
         };
-        let (executor, results) = (executor.clone(), results.clone());
+        let (executor, results, answered) =
+            (executor.clone(), results.clone(), Arc::clone(&answered));
         tokio::spawn(async move {
-            let name = publish.topic.rsplit('/').next().unwrap_or_default();
-            let command = commands::read(name, &publish.payload, executor.clock.now());
             let outcome = executor.execute(&command).await;
             executor.status.send_modify(|s| {
                 s.commands += 1;
@@ -168,6 +230,12 @@ async fn run_commands(
                 }
             }
             let result = commands::result(&command, outcome);
+            if let Some(id) = &command.request_id {
+                answered
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .keep(id.clone(), Some(result.clone()));
+            }
             // The link is gone only at shutdown.
             let _ = results.send((command.result_topic(), result)).await;
             drop(permit);
@@ -209,5 +277,27 @@ impl Executor {
             .call(call.method, &call.path, call.body.as_ref(), &caller)
             .await;
         commands::answer(status, answer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_newest_results_are_remembered_by_request_id() {
+        let mut answered = Answered::default();
+        for i in 0..=REMEMBERED_RESULTS {
+            answered.keep(format!("r{i}"), Some(serde_json::json!(i)));
+        }
+        assert_eq!(answered.get("r0"), None, "the oldest is forgotten");
+        assert_eq!(answered.get("r1"), Some(Some(serde_json::json!(1))));
+        answered.keep("r1".into(), None);
+        assert_eq!(
+            answered.get("r1"),
+            Some(None),
+            "kept again, not added twice"
+        );
+        assert_eq!(answered.order.len(), REMEMBERED_RESULTS);
     }
 }

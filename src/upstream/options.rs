@@ -9,10 +9,8 @@ use rumqttc::{LastWill, MqttOptions, QoS, TlsConfiguration, Transport};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::config::UpstreamMqtt;
+use crate::config::{SYSTEM_CA_BUNDLE, UpstreamMqtt};
 
-/// The system's CA bundle on Debian, used for `mqtts://` without `ca-file`.
-const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// The largest message chargegate takes from the broker (commands are small).
 const MAX_INCOMING_BYTES: usize = 64 * 1024;
 /// The largest it sends: a long session's transaction with every signed meter value.

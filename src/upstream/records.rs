@@ -85,6 +85,10 @@ pub fn collect_changes(
     planner: Option<&Planner>,
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
+    // Most rounds find no note: no write transaction for them.
+    if store::take_changes(c, 1)?.is_empty() {
+        return Ok(0);
+    }
     let db = c.transaction()?;
     let notes = store::take_changes(&db, NOTES_PER_ROUND)?;
     let Some(last_note) = notes.last().map(|n| n.id) else {
@@ -262,7 +266,13 @@ impl Recorder {
         let now = self.clock.now();
         match self
             .store
-            .call(move |c| store::append(c, &epoch, &site, message, now))
+            .call(move |c| {
+                // The envelope is written after the row: both or neither.
+                let db = c.transaction()?;
+                let seq = store::append(&db, &epoch, &site, message, now)?;
+                db.commit()?;
+                Ok(seq)
+            })
             .await
         {
             Ok(_) => self.wake.notify_one(),
@@ -321,6 +331,72 @@ mod tests {
 
     fn last(event: &str, digest: &str) -> Option<(String, String)> {
         Some((event.into(), digest.into()))
+    }
+
+    fn store_with_notes() -> Connection {
+        let store_path = tempfile::tempdir().unwrap().keep().join("cg.db");
+        let c = Connection::open(&store_path).unwrap();
+        drop(c);
+        // The store's own migrations, through a Store on the same file.
+        drop(Store::open(&store_path).unwrap());
+        let c = Connection::open(&store_path).unwrap();
+        store::enable_upstream(&c, true).unwrap();
+        c
+    }
+
+    fn outbox(c: &Connection) -> Vec<Value> {
+        store::pending_messages(c, 0, 100)
+            .unwrap()
+            .iter()
+            .map(|m| serde_json::from_str(&m.payload).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_session_becomes_started_updated_ended_in_order_and_each_note_once() {
+        let mut c = store_with_notes();
+        let now = Utc::now();
+        c.execute(
+            "INSERT INTO transactions (charger_id, id_token, status, meter_start_wh, updated_at)
+             VALUES ('CP1', 'CARD', 'open', 1000, 'x')",
+            [],
+        )
+        .unwrap();
+        assert_eq!(collect_changes(&mut c, "e", "s", None, now).unwrap(), 1);
+        // Nothing changed since: no message, and the note is gone.
+        c.execute("UPDATE transactions SET updated_at = 'x' WHERE id = 1", [])
+            .unwrap();
+        assert_eq!(collect_changes(&mut c, "e", "s", None, now).unwrap(), 0);
+        c.execute(
+            "UPDATE transactions SET meter_last_wh = 1500, energy_wh = 500 WHERE id = 1",
+            [],
+        )
+        .unwrap();
+        c.execute(
+            "UPDATE transactions SET meter_last_wh = 2000, energy_wh = 1000 WHERE id = 1",
+            [],
+        )
+        .unwrap();
+        assert_eq!(
+            collect_changes(&mut c, "e", "s", None, now).unwrap(),
+            1,
+            "two notes, one row: one update"
+        );
+        c.execute(
+            "UPDATE transactions SET status = 'closed', meter_stop_wh = 2500, energy_wh = 1500 WHERE id = 1",
+            [],
+        )
+        .unwrap();
+        assert_eq!(collect_changes(&mut c, "e", "s", None, now).unwrap(), 1);
+        let messages = outbox(&c);
+        let events: Vec<_> = messages.iter().map(|m| m["event"].clone()).collect();
+        assert_eq!(events, ["started", "updated", "ended"]);
+        let stream_seqs: Vec<_> = messages.iter().map(|m| m["stream_seq"].clone()).collect();
+        assert_eq!(stream_seqs, [1, 2, 3]);
+        assert_eq!(messages[1]["transaction"]["energy_wh"], 1000.0);
+        assert_eq!(messages[2]["transaction"]["energy_wh"], 1500.0);
+        assert_eq!(messages[2]["transaction"]["id_token"], "CARD");
+        assert!(store::take_changes(&c, 10).unwrap().is_empty());
     }
 
     #[test]
