@@ -43,3 +43,4 @@ mod station_admin;
 mod status_page;
 mod tls;
 mod unit_file;
+mod upstream_mqtt;

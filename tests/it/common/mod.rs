@@ -2,6 +2,8 @@
 //! database, and the schema check for every message it sends.
 #![allow(dead_code)]
 
+pub mod mosquitto;
+
 #[path = "../../../src/ocpp/schema_check.rs"]
 pub mod schema_check;
 
