@@ -240,6 +240,29 @@ impl Controller {
         self.output.snapshot = Some(Arc::new(snap));
     }
 
+    /// When the operator's temporary grid limit ends (`run` wakes then: a site without a
+    /// grid meter has no reading to notice it by).
+    pub fn temporary_limit_ends(&self) -> Option<DateTime<Utc>> {
+        self.state.temporary_limit().and_then(|l| l.until)
+    }
+
+    /// Ends a temporary grid limit whose `until` has passed: the guard runs again under the
+    /// configured limit, so its cuts under the lower one lift at once, and the replan
+    /// shares the room out. True when one ended.
+    pub fn end_temporary_limit(&mut self, wall: DateTime<Utc>, now: Instant) -> bool {
+        if !self.state.end_temporary_limit(wall) {
+            return false;
+        }
+        tracing::info!("temporary grid limit ended");
+        let snap = self.state.snapshot(wall);
+        let targets = self.fill(&snap, wall);
+        let cuts = planner::guard(&snap, &targets);
+        self.apply_cuts(cuts, &snap);
+        self.output.snapshot = Some(Arc::new(snap));
+        self.request_replan(now, ReplanReason::SiteLimit);
+        true
+    }
+
     /// A charger event; asks for a replan when it changes what can be charged.
     pub fn on_event(&mut self, now: Instant, e: &SiteEvent) {
         if self.state.apply_event(&e.charger, e.at, &e.event) {
@@ -267,12 +290,7 @@ impl Controller {
     /// circuit.
     pub fn on_reading(&mut self, wall: DateTime<Utc>, now: Instant, r: &LoadReading) -> bool {
         let was_stale = self.state.snapshot(wall).any_stale();
-        if self.state.end_temporary_limit(wall) {
-            // The snapshot already has the configured limit back; the fill uses the room
-            // at once, the replan shares it out.
-            tracing::info!("temporary grid limit ended");
-            self.request_replan(now, ReplanReason::SiteLimit);
-        }
+        self.end_temporary_limit(wall, now);
         if !self
             .state
             .apply_reading(r.circuit.as_deref(), r.per_phase, r.unconfirmed)
@@ -509,6 +527,9 @@ async fn run(mut controller: Controller, mut ch: Channels, clock: Clock) {
     alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let due = controller.replan_due();
+        let limit_ends = controller
+            .temporary_limit_ends()
+            .map(|until| clock.instant() + (until - clock.now()).to_std().unwrap_or_default());
         tokio::select! {
             _ = ch.shutdown.changed() => break,
             _ = alive.tick() => {
@@ -522,6 +543,9 @@ async fn run(mut controller: Controller, mut ch: Channels, clock: Clock) {
                 slot_at = next_boundary(&clock);
             }
             _ = sleep_until(due), if due.is_some() => {}
+            _ = sleep_until(limit_ends), if limit_ends.is_some() => {
+                controller.end_temporary_limit(clock.now(), clock.instant());
+            }
             config = ch.config.changed() => {
                 controller.reconfigure(&config, clock.now());
                 // The guard's cuts under the lowered limits go out before the solve.

@@ -17,6 +17,11 @@ impl SiteState {
         self.temporary_limit = limit;
     }
 
+    /// The temporary limit, in force or not yet seen ended.
+    pub fn temporary_limit(&self) -> Option<TemporaryLimit> {
+        self.temporary_limit
+    }
+
     /// Forgets a temporary limit that has ended by `now`; true when one did (once).
     pub fn end_temporary_limit(&mut self, now: DateTime<Utc>) -> bool {
         match self.temporary_limit {

@@ -472,7 +472,11 @@ mod tests {
             "chargegate_upstream_commands_total 3",
             "chargegate_upstream_commands_refused_total 1",
         ] {
-            assert!(out.text.lines().any(|l| l == line), "{line} in\n{}", out.text);
+            assert!(
+                out.text.lines().any(|l| l == line),
+                "{line} in\n{}",
+                out.text
+            );
         }
     }
 

@@ -128,6 +128,11 @@ async fn set_site_limit_lowers_the_chargers_profiles_within_seconds_and_lifts_at
     let body = json!({"limit_a": LOWERED_A, "until": ts(until)});
     let result = ok(&up, "set-site-limit", "limit-1", body).await;
     assert_eq!(result["limit_a"], LOWERED_A, "{result}");
+    // The limit ends at the `until` chargegate stored (whole seconds as sent).
+    let until: chrono::DateTime<chrono::Utc> = result["until"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("until in {result}"));
     let cut = applied_until(&up, &sims, "the cut", |a| a <= ROOM_A + 1e-6).await;
     assert!(cut <= Duration::from_secs(5), "the cut took {cut:?}");
     let (_, site) = http(up.addr(), "GET", "/api/v1/site", None, None).await;
