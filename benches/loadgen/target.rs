@@ -78,7 +78,7 @@ pub fn site_toml(csms_port: u16, store: &Path, ids: &[String]) -> String {
     let mut toml = format!(
         r#"[site]
 id = "loadgen"
-grid-limit-a = 100000
+grid-limit-a = 10000
 margin-a = 5
 worst-case-load-a = 10
 
