@@ -49,7 +49,7 @@ impl Mix {
         match self {
             Self::V16 => OcppVersion::V16,
             Self::V201 => OcppVersion::V201,
-            Self::Mixed if index % 2 == 0 => OcppVersion::V16,
+            Self::Mixed if index.is_multiple_of(2) => OcppVersion::V16,
             Self::Mixed => OcppVersion::V201,
         }
     }
