@@ -71,6 +71,19 @@ struct Window {
 }
 
 impl Window {
+    /// rumqttc sent the oldest request under packet id `pkid`.
+    fn sent(&mut self, pkid: u16) {
+        let seq = self.queued.pop_front().flatten();
+        self.sent.insert(pkid, seq);
+    }
+
+    /// The broker acknowledged packet id `pkid`.
+    fn acknowledged(&mut self, pkid: u16) {
+        if let Some(Some(seq)) = self.sent.remove(&pkid) {
+            self.acked.push(seq);
+        }
+    }
+
     fn outbox_in_flight(&self) -> usize {
         self.queued.iter().flatten().count() + self.sent.values().flatten().count()
     }
@@ -194,15 +207,8 @@ impl Link {
                     .map_err(|e| e.to_string())?;
                 window.queued.push_back(None);
             }
-            Event::Outgoing(Outgoing::Publish(pkid)) => {
-                let seq = window.queued.pop_front().flatten();
-                window.sent.insert(pkid, seq);
-            }
-            Event::Incoming(Packet::PubAck(ack)) => {
-                if let Some(Some(seq)) = window.sent.remove(&ack.pkid) {
-                    window.acked.push(seq);
-                }
-            }
+            Event::Outgoing(Outgoing::Publish(pkid)) => window.sent(pkid),
+            Event::Incoming(Packet::PubAck(ack)) => window.acknowledged(ack.pkid),
             Event::Incoming(Packet::Publish(publish)) => self.command(publish, client, window),
             _ => {}
         }
@@ -312,15 +318,8 @@ impl Link {
         let _ = tokio::time::timeout(GOODBYE, async {
             loop {
                 match events.poll().await {
-                    Ok(Event::Incoming(Packet::PubAck(ack))) => {
-                        if let Some(Some(seq)) = window.sent.remove(&ack.pkid) {
-                            window.acked.push(seq);
-                        }
-                    }
-                    Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
-                        let seq = window.queued.pop_front().flatten();
-                        window.sent.insert(pkid, seq);
-                    }
+                    Ok(Event::Incoming(Packet::PubAck(ack))) => window.acknowledged(ack.pkid),
+                    Ok(Event::Outgoing(Outgoing::Publish(pkid))) => window.sent(pkid),
                     Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => return,
                     Ok(_) => {}
                 }

@@ -138,6 +138,15 @@ async fn set_site_limit_lowers_the_chargers_profiles_within_seconds_and_lifts_at
     let (_, site) = http(up.addr(), "GET", "/api/v1/site", None, None).await;
     assert_eq!(site["temporary_limit"]["limit_a"], LOWERED_A, "{site}");
 
+    // The whole stretch until `until`, not one moment: the cut holds.
+    while chrono::Utc::now() < until - chrono::Duration::milliseconds(500) {
+        let applied = applied_sum(&sims);
+        assert!(
+            applied <= ROOM_A + 1e-6,
+            "{applied} A applied under the limit"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     applied_until(&up, &sims, "after until", |a| a >= FAILSAFES_A - 1e-6).await;
     assert!(
         chrono::Utc::now() >= until,
