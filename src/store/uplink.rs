@@ -127,6 +127,15 @@ pub fn journal_pending(c: &Connection, charger: Option<&str>) -> Result<i64, Sto
     })
 }
 
+/// How many messages wait for the cloud in all, and when the oldest was received.
+pub fn journal_stats(c: &Connection) -> Result<(u64, Option<String>), StoreError> {
+    Ok(c.query_row(
+        "SELECT COUNT(*), MIN(received_at) FROM uplink_journal",
+        [],
+        |r| Ok((r.get::<_, i64>(0)?.max(0).unsigned_abs(), r.get(1)?)),
+    )?)
+}
+
 /// Every charger with messages waiting, and its version: their links start at boot even
 /// before the charger reconnects.
 pub fn journal_chargers(c: &Connection) -> Result<Vec<(String, String)>, StoreError> {
@@ -200,7 +209,7 @@ pub fn apply_cloud_list(
     for card in cards {
         match &card.record {
             Some(record) => {
-                if put_cloud_card(&sp, record)? {
+                if put_cloud_card(&sp, record, CLOUD_LIST)? {
                     changed.push(card.id.clone());
                 }
             }
@@ -233,15 +242,39 @@ pub fn apply_cloud_list(
 /// follows. A card of the site file or the operator is not overwritten.
 pub fn remember_cloud_verdict(c: &mut Connection, record: &TokenRecord) -> Result<(), StoreError> {
     let sp = c.savepoint()?;
-    if put_cloud_card(&sp, record)? {
+    if put_cloud_card(&sp, record, CLOUD_CACHE)? {
         super::record_change(&sp, std::slice::from_ref(&record.id))?;
     }
     sp.commit()?;
     Ok(())
 }
 
-/// Writes a cloud card unless a local one of that id exists; true when a row changed.
-fn put_cloud_card(c: &Connection, record: &TokenRecord) -> Result<bool, StoreError> {
+/// The source of a card from the cloud's SendLocalList.
+const CLOUD_LIST: &str = "cloud";
+/// The source of a card the cloud answered an Authorize for (its cache, ClearCache ends it).
+const CLOUD_CACHE: &str = "cloud-cache";
+
+/// Forgets the cloud's verdicts from Authorize answers (the cloud's ClearCache); returns
+/// how many.
+pub fn clear_cloud_verdicts(c: &mut Connection) -> Result<usize, StoreError> {
+    let sp = c.savepoint()?;
+    let mut stmt = sp.prepare("SELECT id FROM id_tokens WHERE source = ?1")?;
+    let ids: Vec<String> = stmt
+        .query_map([CLOUD_CACHE], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    drop(stmt);
+    sp.execute("DELETE FROM id_tokens WHERE source = ?1", [CLOUD_CACHE])?;
+    if !ids.is_empty() {
+        super::record_change(&sp, &ids)?;
+    }
+    sp.commit()?;
+    Ok(ids.len())
+}
+
+/// Writes a cloud card (`source`: list or cache) unless a card of that id came from
+/// elsewhere: the site file and the operator win over the cloud, the cloud's list over its
+/// cached verdicts. True when a row changed.
+fn put_cloud_card(c: &Connection, record: &TokenRecord, source: &str) -> Result<bool, StoreError> {
     let expires = record.expires.as_ref().map(crate::ocpp::time::format);
     let before: Option<(String, Option<String>, Option<String>, String)> = c
         .query_row(
@@ -250,8 +283,9 @@ fn put_cloud_card(c: &Connection, record: &TokenRecord) -> Result<bool, StoreErr
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .optional()?;
+    let may_replace = |old: &str| old == source || (old == CLOUD_CACHE && source == CLOUD_LIST);
     match before {
-        Some((_, _, _, source)) if source != "cloud" => return Ok(false),
+        Some((_, _, _, old)) if !may_replace(&old) => return Ok(false),
         Some((status, old_expires, group, _))
             if status == record.status && old_expires == expires && group == record.group =>
         {
@@ -261,9 +295,9 @@ fn put_cloud_card(c: &Connection, record: &TokenRecord) -> Result<bool, StoreErr
     }
     c.execute(
         "INSERT INTO id_tokens (id, status, expires, group_id, source)
-         VALUES (?1, ?2, ?3, ?4, 'cloud')
-         ON CONFLICT(id) DO UPDATE SET status = ?2, expires = ?3, group_id = ?4",
-        params![record.id, record.status, expires, record.group],
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(id) DO UPDATE SET status = ?2, expires = ?3, group_id = ?4, source = ?5",
+        params![record.id, record.status, expires, record.group, source],
     )?;
     Ok(true)
 }
