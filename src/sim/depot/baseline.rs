@@ -284,7 +284,17 @@ mod tests {
                 DepotDay::CHARGERS
             );
             assert_eq!(m.summary().over_limit_s, 0.0);
-            assert_eq!(report.lines().count(), 11 + DepotDay::CHARGERS);
+            // One row per vehicle, and the stretches' distribution.
+            let rows = report
+                .lines()
+                .filter(|l| {
+                    day.bays
+                        .iter()
+                        .any(|b| l.starts_with(&format!("  {} ", b.id)))
+                })
+                .count();
+            assert_eq!(rows, DepotDay::CHARGERS);
+            assert!(report.contains("steady stretches"), "{report}");
         }
     }
 }

@@ -143,7 +143,7 @@ pub(super) struct BayInfo {
 impl BayInfo {
     /// The constraints a limit loads at `at`: the vehicle's phases while it is plugged in
     /// (it can draw on no other), every phase of the charger otherwise.
-    fn loads(&self, at: DateTime<Utc>) -> u8 {
+    pub(super) fn loads(&self, at: DateTime<Utc>) -> u8 {
         if self.arrival <= at && at < self.departure {
             self.claim_mask
         } else {
@@ -416,7 +416,7 @@ impl DayMetrics {
             return;
         }
         let phases: [StretchCauses; 3] = std::array::from_fn(|p| {
-            StretchCauses::of_step(p, &self.bays, per_bay, &stretch.reference, room0)
+            StretchCauses::of_step(p, at, &self.bays, per_bay, &stretch.reference, room0)
         });
         let worst = phases
             .iter()

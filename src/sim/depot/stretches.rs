@@ -33,11 +33,14 @@ pub struct StretchCauses {
     pub used_a: f64,
     /// Limits above what their vehicle takes.
     pub beyond_vehicle_a: f64,
-    /// Limits of chargers on the phase whose wanting vehicle draws on other phases.
+    /// Limits of chargers on the phase whose wanting vehicle draws on other phases: room
+    /// that DESIGN.md S1, counting a limit on every phase of its charger, holds for them
+    /// there, though nothing draws it (part of `free_a`).
     pub other_phase_a: f64,
     /// Limits of chargers on the phase whose vehicle wants nothing, or that have none.
     pub not_wanting_a: f64,
-    /// Room no limit holds (negative: over).
+    /// Room no limit can draw on (negative: over): limit - margin - building less the
+    /// limits on the phase of chargers without a vehicle and of vehicles that draw on it.
     pub free_a: f64,
     /// Wanting vehicles on the phase held below their minimum (paused).
     pub paused: f64,
@@ -48,6 +51,7 @@ impl StretchCauses {
     /// per bay, `room0` the room per constraint before any charger.
     pub(super) fn of_step(
         phase: usize,
+        at: DateTime<Utc>,
         bays: &[BayInfo],
         per_bay: &[BayStep],
         reference: &[f64],
@@ -64,7 +68,9 @@ impl StretchCauses {
                 continue;
             }
             let limit = step.limit_a.max(0.0);
-            committed += limit;
+            if info.loads(at) & (1 << phase) != 0 {
+                committed += limit;
+            }
             let draws_here = info.vehicle_mask & (1 << phase) != 0;
             if !step.wants_more {
                 c.not_wanting_a += limit;
@@ -185,7 +191,7 @@ pub fn distribution(scores: &[StretchScore], target: f64) -> Option<(f64, f64, f
 }
 
 /// The causes of the stretches below `target`, time-weighted over them: where the room of
-/// the phase that fell shortest went, on average.
+/// the phase that fell shortest went, on average (`phase` 0: they differ).
 pub fn shortfall_causes(scores: &[StretchScore], target: f64) -> Option<StretchCauses> {
     let short: Vec<&StretchScore> = scores.iter().filter(|s| s.mean < target).collect();
     let total_s: f64 = short.iter().map(|s| s.measured_s).sum();
@@ -250,14 +256,14 @@ pub fn report(out: &mut String, scores: &[StretchScore], target: f64) {
 
 fn causes_line(c: &StretchCauses) -> String {
     format!(
-        "room {:.1} ref {:.1} used {:.1} | beyond vehicle {:.1}, other-phase vehicles {:.1}, not wanting {:.1}, free {:.1}, paused {:.1}",
+        "room {:.1} ref {:.1} used {:.1} | beyond vehicle {:.1}, not wanting {:.1}, free {:.1} (limits of other-phase vehicles {:.1}), paused {:.1}",
         c.room_a,
         c.reference_a,
         c.used_a,
         c.beyond_vehicle_a,
-        c.other_phase_a,
         c.not_wanting_a,
         c.free_a,
+        c.other_phase_a,
         c.paused
     )
 }
@@ -338,7 +344,14 @@ mod tests {
         // Over the short stretches only, weighted by their time.
         let full = score(1.0, 100.0, phase(0, 30.0, 30.0, 0.0));
         let causes = shortfall_causes(&[s.clone(), full.clone()], 0.95).expect("one short");
-        assert_eq!(causes, s.causes);
+        // (Across stretches the phase is no one's: 0.)
+        assert_eq!(
+            causes,
+            StretchCauses {
+                phase: 0,
+                ..s.causes
+            }
+        );
         assert_eq!(shortfall_causes(&[full], 0.95), None);
     }
 }
