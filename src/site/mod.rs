@@ -11,6 +11,7 @@
 mod curtailment;
 pub mod feed;
 pub mod load;
+pub mod phases;
 mod reconfigure;
 pub mod synthetic;
 pub mod vehicle;
@@ -182,6 +183,8 @@ pub struct SiteState {
     /// The operator's temporary lower grid limit (`curtailment`), ended or not: the
     /// snapshot applies it while it is in force.
     temporary_limit: Option<TemporaryLimit>,
+    /// Which phases each vehicle draws on (`phases`).
+    phases: phases::PhaseBook,
 }
 
 impl SiteState {
@@ -205,6 +208,7 @@ impl SiteState {
             ended: HashMap::new(),
             reserved: HashSet::new(),
             temporary_limit: None,
+            phases: phases::PhaseBook::from_config(config),
         }
     }
 
@@ -221,6 +225,7 @@ impl SiteState {
                 vehicle::as_planned(v, now);
             }
         }
+        self.phases.narrow(&mut s.chargers, now);
         self.curtail(&mut s, now);
         s
     }
@@ -277,7 +282,16 @@ impl SiteState {
             if (tx.reservation_id.is_some() && tx.phase != TxPhase::Ended)
                 || tx.phase == TxPhase::Started)
             && self.reserved.remove(charger);
-        self.apply_charger_event(charger, at, event) || used
+        let before = self.vehicle_since(charger);
+        let changed = self.apply_charger_event(charger, at, event) || used;
+        let after = self.vehicle_since(charger);
+        let phases = self.phases.apply(charger, (before, after), event, at);
+        changed || phases
+    }
+
+    fn vehicle_since(&self, charger: &ChargerId) -> Option<DateTime<Utc>> {
+        let c = self.snapshot.chargers.iter().find(|c| &c.id == charger)?;
+        c.vehicle.as_ref().map(|v| v.since)
     }
 
     fn apply_charger_event(
@@ -398,6 +412,9 @@ impl SiteState {
     /// Marks a charger offline (its connection closed): it runs on its failsafe.
     pub fn set_offline(&mut self, charger: &ChargerId) {
         self.status_known.remove(charger);
+        // It runs on its failsafe, on every phase; when it is back its vehicle is learned
+        // again.
+        self.phases.forget(charger);
         if let Some(c) = self.snapshot.chargers.iter_mut().find(|c| &c.id == charger) {
             c.online = false;
         }

@@ -376,3 +376,173 @@ fn a_reserved_charger_is_out_of_the_plan_until_a_transaction_starts_on_it() {
     state.apply_event(&cp, at(20, 2), &started("HOLDER"));
     assert!(planned(&state), "the started session is planned");
 }
+
+/// A site with a grid meter: a three-phase charger with a single-phase vehicle (CP-A), a
+/// three-phase charger (CP-B) and a single-phase one on site L2 (CP-C), 56 A per phase
+/// for loads and limits.
+const PHASES_SITE: &str = r#"
+[site]
+id = "phases"
+grid-limit-a = 60
+worst-case-load-a = 20
+margin-a = 4
+
+[[meter]]
+id = "grid"
+profile = "eastron-sdm630"
+role = "ROLE"
+modbus-tcp = "127.0.0.1:502"
+
+[[charger]]
+id = "CP-A"
+password = "pw-long-enough"
+max-current-a = 32
+failsafe-current-a = 0
+
+[[charger]]
+id = "CP-B"
+password = "pw-long-enough"
+max-current-a = 32
+failsafe-current-a = 0
+
+[[charger]]
+id = "CP-C"
+password = "pw-long-enough"
+max-current-a = 32
+phases = 1
+phase-rotation = "STR"
+failsafe-current-a = 0
+"#;
+
+fn per_phase(currents: [f64; 3]) -> ChargerEvent {
+    let sample = |phase: &str, value: f64| crate::ocpp::model::MeterSample {
+        timestamp: at(22, 0),
+        measurand: "Current.Import".into(),
+        phase: Some(phase.into()),
+        value,
+        unit: Some("A".into()),
+        context: None,
+        location: None,
+    };
+    ChargerEvent::MeterValues {
+        evse_id: 1,
+        tx: None,
+        signed: Vec::new(),
+        samples: vec![
+            sample("L1", currents[0]),
+            sample("L2", currents[1]),
+            sample("L3", currents[2]),
+        ],
+    }
+}
+
+/// The three chargers plugged in, 20 A of other load per phase, and CP-A's vehicle seen
+/// drawing 16 A on L1 alone in three samples from 22:00:10 (the last at 22:00:30).
+fn phases_site(role: &str) -> (SiteState, [ChargerId; 3], bool) {
+    let config = config::parse(&PHASES_SITE.replace("ROLE", role)).unwrap();
+    let mut state = SiteState::from_config(&config);
+    let ids = ["CP-A", "CP-B", "CP-C"].map(|id| ChargerId::new(id).unwrap());
+    for id in &ids {
+        state.apply_event(id, at(22, 0), &status(ConnectorStatus::Charging));
+    }
+    state.apply_load(None, Some([Amps(20.0); 3]));
+    let mut learned = false;
+    for s in 1..=3 {
+        let t = at(22, 0) + Duration::seconds(10 * s);
+        learned = state.apply_event(&ids[0], t, &per_phase([16.0, 0.0, 0.0]));
+    }
+    (state, ids, learned)
+}
+
+/// CP-A 16 A, CP-B 16 A, CP-C 20 A: site L2 holds 20 + 16 + 20 = 56 A without CP-A,
+/// 72 A with it.
+fn phase_targets(ids: &[ChargerId; 3]) -> Vec<(ChargerId, Amps)> {
+    ids.iter()
+        .cloned()
+        .zip([16.0, 16.0, 20.0].map(Amps))
+        .collect()
+}
+
+fn cp_a_phases(state: &SiteState, now: DateTime<Utc>) -> [bool; 3] {
+    state.snapshot(now).chargers[0].site_phases
+}
+
+#[test]
+fn a_learned_single_phase_vehicle_leaves_the_other_phases_to_others() {
+    let (state, ids, learned) = phases_site("grid");
+    assert!(learned, "the third clear sample replans");
+    let now = at(22, 0) + Duration::seconds(31);
+    assert_eq!(cp_a_phases(&state, now), [true, false, false]);
+    let snap = state.snapshot(now);
+    assert_eq!(snap.chargers[1].site_phases, [true; 3], "CP-B draws on all");
+    let cuts = crate::planner::guard(&snap, &phase_targets(&ids));
+    assert!(cuts.is_empty(), "{cuts:?}");
+}
+
+#[test]
+fn a_draw_on_another_phase_puts_the_charger_back_on_every_phase_and_the_guard_cuts() {
+    let (mut state, ids, _) = phases_site("grid");
+    let now = at(22, 0) + Duration::seconds(40);
+    assert!(state.apply_event(&ids[0], now, &per_phase([16.0, 2.0, 0.0])));
+    assert_eq!(cp_a_phases(&state, now), [true; 3]);
+    let cuts = crate::planner::guard(&state.snapshot(now), &phase_targets(&ids));
+    assert!(
+        !cuts.is_empty(),
+        "L2 holds 72 A of 56 once CP-A counts there"
+    );
+}
+
+/// A way to make the site forget, and its name.
+type Forget<'a> = (&'a str, &'a dyn Fn(&mut SiteState));
+
+#[test]
+fn learned_phases_are_forgotten_when_stale_offline_rebooted_or_replugged() {
+    let confirmed = at(22, 0) + Duration::seconds(30);
+    let (state, ids, _) = phases_site("grid");
+    // No sample confirming them for `FRESH_FOR`: every phase again.
+    assert_eq!(
+        cp_a_phases(&state, confirmed + phases::FRESH_FOR),
+        [true, false, false]
+    );
+    let stale = confirmed + phases::FRESH_FOR + Duration::seconds(1);
+    assert_eq!(cp_a_phases(&state, stale), [true; 3]);
+    assert!(!crate::planner::guard(&state.snapshot(stale), &phase_targets(&ids)).is_empty());
+    let now = confirmed + Duration::seconds(1);
+    let forgets: [Forget<'_>; 3] = [
+        ("offline", &|s| s.set_offline(&ids[0])),
+        ("boot", &|s| {
+            let boot = ChargerEvent::Boot {
+                vendor: String::new(),
+                model: String::new(),
+                serial: None,
+                firmware: None,
+                reason: None,
+            };
+            s.apply_event(&ids[0], now, &boot);
+        }),
+        ("another vehicle", &|s| {
+            s.apply_event(&ids[0], now, &status(ConnectorStatus::Available));
+            s.apply_event(&ids[0], now, &status(ConnectorStatus::Preparing));
+        }),
+    ];
+    for (why, forget) in forgets {
+        let (mut state, _, _) = phases_site("grid");
+        forget(&mut state);
+        // Back online, the same samples as before teach nothing until three new ones.
+        state.apply_event(&ids[0], now, &status(ConnectorStatus::Charging));
+        state.apply_event(&ids[0], now, &per_phase([16.0, 0.0, 0.0]));
+        assert_eq!(cp_a_phases(&state, now), [true; 3], "{why}");
+    }
+}
+
+#[test]
+fn nothing_is_learned_where_no_grid_meter_would_see_a_phase_switched_on() {
+    // A building meter does not carry the chargers' draw: a vehicle that switched a phase
+    // on would show only in its next sample.
+    let (state, _, learned) = phases_site("building");
+    assert!(!learned);
+    assert_eq!(
+        cp_a_phases(&state, at(22, 0) + Duration::seconds(31)),
+        [true; 3]
+    );
+}

@@ -7,26 +7,42 @@
 //!
 //! Asserted over the whole day: not one second over the limit on any phase of the grid
 //! connection or the sub-board (the limits the chargers apply + the true building load,
-//! after the controller's reaction time), the silent meter seen as stale (S5), the energy
-//! delivered against equal share on the same day, and a floor under the mean utilisation.
-//! Reported next to equal share and first-come-first-served: utilisation, seconds a
-//! wanting vehicle sat at 0 A with room, energy by departure per vehicle, shortfall, peak
-//! and cost (issue 9 keeps what is not yet met).
+//! after the controller's reaction time, each limit on the phases it can draw on), the
+//! silent meter seen as stale (S5), the energy delivered against equal share on the same
+//! day, and floors under the utilisation per steady stretch (issue 9: the lowest stretch,
+//! the 5th percentile, the share of stretches at 95 %) and its mean. Reported next to equal
+//! share and first-come-first-served: the stretches and where the room of the short ones
+//! went, seconds a wanting vehicle sat at 0 A with room, energy by departure per vehicle,
+//! shortfall, peak and cost.
+//!
+//! The issue's target, 95 % in every steady stretch, is not met: runs of seed 1 have about
+//! a fifth of the stretches at 95 %, the 5th percentile near 64 % and the lowest near 55 %.
+//! The short stretches are the evening arrivals (17:00-18:10: on the tightest phase about
+//! 50 A of room nobody draws on while 6-8 wanting vehicles there are paused) and the hour
+//! around the restart at 01:30; the floors below keep what is reached from falling back.
 
 use chargegate::sim::depot::{Baseline, DepotDay, DriveOptions, drive, simulate_baseline};
 
 /// chargegate must deliver at least this share of what equal share delivers on the same
-/// day (equal share knows the true building load and every vehicle's limit; chargegate
-/// learns them through a grid meter and MeterValues, and keeps S1 with a margin for what it
-/// cannot see yet). Runs deliver 87-91 % since chargegate asks for a sample after each
-/// increase; a run varies by a few percent with the order of events.
-const ENERGY_VS_EQUAL_SHARE: f64 = 0.85;
+/// day (equal share knows the true building load and every vehicle's limit and phases;
+/// chargegate learns them through a grid meter and MeterValues, and keeps S1 with a margin
+/// for what it cannot see yet). Runs of seed 1 deliver about 92 % since chargegate learns
+/// the phases a vehicle draws on (88 % before); a run varies by a few percent with the
+/// order of events.
+const ENERGY_VS_EQUAL_SHARE: f64 = 0.87;
 
 /// The mean utilisation (limits of wanting vehicles against the max-min fair share of the
-/// room, per phase, after the response time) must not fall back: runs of seed 1 score
-/// 89.7-91.6 % since full vehicles stopped holding their minimum (issue 9). The issue's
-/// target is 95 % in every steady stretch; what keeps it below is in the issue's notes.
-const UTILISATION_FLOOR: f64 = 0.87;
+/// room on the phases each vehicle draws on, after the settle time) must not fall back:
+/// runs of seed 1 score about 84 % (76 % before the phases were learned).
+const UTILISATION_FLOOR: f64 = 0.80;
+
+/// Per steady stretch (issue 9's measure), the floors that runs of seed 1 meet with a few
+/// points to spare: the lowest stretch (about 55 %; 40 % before the phases were learned),
+/// the 5th percentile (about 64 %; 55 %), and the share of stretches at 95 % or more
+/// (about 20 %; 19 %). The issue asks for 95 % in every one.
+const LOWEST_STRETCH_FLOOR: f64 = 0.45;
+const P5_STRETCH_FLOOR: f64 = 0.55;
+const STRETCHES_AT_TARGET_FLOOR: f64 = 0.12;
 
 #[tokio::test(start_paused = true)]
 async fn a_depot_day_stays_within_limits_and_charges_what_they_allow() {
@@ -62,15 +78,7 @@ async fn a_depot_day_stays_within_limits_and_charges_what_they_allow() {
         ours.energy_wh / 1000.0,
         equal.energy_wh / 1000.0
     );
-    let utilisation = ours
-        .utilisation_mean
-        .expect("steady stretches were measured");
-    assert!(
-        utilisation >= UTILISATION_FLOOR,
-        "mean utilisation {:.1} %, floor {:.0} %",
-        utilisation * 100.0,
-        UTILISATION_FLOOR * 100.0
-    );
+    assert_utilisation(&ours);
     assert!(ours.vehicles.iter().all(|v| v.delivered_wh >= 0.0));
     assert!(
         ours.vehicles
@@ -79,5 +87,42 @@ async fn a_depot_day_stays_within_limits_and_charges_what_they_allow() {
             .count()
             >= day.bays.len() * 9 / 10,
         "most vehicles got at least 1 kWh"
+    );
+}
+
+/// The utilisation floors: per steady stretch, then the mean.
+fn assert_utilisation(ours: &chargegate::sim::depot::DaySummary) {
+    let pct = |x: f64| format!("{:.1} %", x * 100.0);
+    let lowest = ours
+        .utilisation_worst_stretch
+        .expect("steady stretches were measured");
+    let p5 = ours.utilisation_stretch_p5.expect("and a percentile");
+    assert!(ours.stretches >= 100, "{} stretches", ours.stretches);
+    assert!(
+        lowest >= LOWEST_STRETCH_FLOOR,
+        "lowest stretch {}, floor {}",
+        pct(lowest),
+        pct(LOWEST_STRETCH_FLOOR)
+    );
+    assert!(
+        p5 >= P5_STRETCH_FLOOR,
+        "5th percentile of the stretches {}, floor {}",
+        pct(p5),
+        pct(P5_STRETCH_FLOOR)
+    );
+    assert!(
+        ours.stretches_at_target >= STRETCHES_AT_TARGET_FLOOR,
+        "{} of the stretches at 95 %, floor {}",
+        pct(ours.stretches_at_target),
+        pct(STRETCHES_AT_TARGET_FLOOR)
+    );
+    let mean = ours
+        .utilisation_mean
+        .expect("steady stretches were measured");
+    assert!(
+        mean >= UTILISATION_FLOOR,
+        "mean utilisation {}, floor {}",
+        pct(mean),
+        pct(UTILISATION_FLOOR)
     );
 }

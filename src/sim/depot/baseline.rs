@@ -2,10 +2,11 @@
 //! the truth, to put the daemon's numbers in context.
 //!
 //! Each baseline sees, every step, the true building load and every vehicle's state and
-//! maximum (no meter, no OCPP, no delay), and its vehicles follow an offer at once. It
-//! ignores the fault schedule: there is no meter to lose and no charger to misbehave. Its
-//! limits never exceed any circuit phase's room (limit - margin - building), counting a
-//! limit on every phase of its charger as S1 does; they are 0 or at least the charger's
+//! maximum and phases (no meter, no OCPP, no delay), and its vehicles follow an offer at
+//! once. It ignores the fault schedule: there is no meter to lose and no charger to
+//! misbehave. Its limits never exceed any circuit phase's room (limit - margin -
+//! building), counting a limit on the phases its vehicle draws on (what the metrics count
+//! as committed while a vehicle is plugged in); they are 0 or at least the charger's
 //! minimum (S4) and never above what the vehicle takes. Pure and deterministic.
 
 use chrono::TimeDelta;
@@ -103,7 +104,7 @@ fn by_arrival(bays: &[Bay], wanting: &[bool]) -> Vec<usize> {
 fn left(bays: &[Bay], limits: &[f64], room: &[f64; 6]) -> [f64; 6] {
     let mut left = *room;
     for (bay, limit) in bays.iter().zip(limits) {
-        for k in bits(bay.constraint_mask()) {
+        for k in bits(bay.vehicle_constraint_mask()) {
             left[k] -= limit;
         }
     }
@@ -113,7 +114,7 @@ fn left(bays: &[Bay], limits: &[f64], room: &[f64; 6]) -> [f64; 6] {
 /// The most bay `i` can get on top of `left` (its maximum, or the tightest room); 0 below
 /// its minimum.
 fn top_up(bay: &Bay, left: &[f64; 6]) -> f64 {
-    let most = bits(bay.constraint_mask()).fold(bay.usable_a(), |m, k| m.min(left[k]));
+    let most = bits(bay.vehicle_constraint_mask()).fold(bay.usable_a(), |m, k| m.min(left[k]));
     if most >= bay.min_a { most } else { 0.0 }
 }
 
@@ -128,7 +129,7 @@ fn equal_share(bays: &[Bay], wanting: &[bool], room: &[f64; 6]) -> Vec<f64> {
             .zip(&running)
             .map(|(b, run)| Claim {
                 cap_a: if *run { b.usable_a() } else { 0.0 },
-                mask: b.constraint_mask(),
+                mask: b.vehicle_constraint_mask(),
             })
             .collect();
         limits = fair_fill(&claims, room);
@@ -283,7 +284,17 @@ mod tests {
                 DepotDay::CHARGERS
             );
             assert_eq!(m.summary().over_limit_s, 0.0);
-            assert_eq!(report.lines().count(), 11 + DepotDay::CHARGERS);
+            // One row per vehicle, and the stretches' distribution.
+            let rows = report
+                .lines()
+                .filter(|l| {
+                    day.bays
+                        .iter()
+                        .any(|b| l.starts_with(&format!("  {} ", b.id)))
+                })
+                .count();
+            assert_eq!(rows, DepotDay::CHARGERS);
+            assert!(report.contains("steady stretches"), "{report}");
         }
     }
 }

@@ -411,8 +411,10 @@ fn trace_tick(
     }
 }
 
-/// S1 on what the chargers apply, per phase of the grid connection and of the sub-board;
-/// a violation is kept with what chargegate believed, for the failure message.
+/// S1 on what the chargers apply, per phase of the grid connection and of the sub-board,
+/// each limit on the phases it can draw on (the plugged-in vehicle's, or every phase of
+/// the charger without one: `DayMetrics` counts the same); a violation is kept with what
+/// chargegate believed, for the failure message.
 fn check_s1(
     day: &DepotDay,
     steps: &[BayStep],
@@ -424,7 +426,12 @@ fn check_s1(
     let mut site = [0.0; 3];
     let mut board = [0.0; 3];
     for (bay, step) in day.bays.iter().zip(steps) {
-        for p in bay.site_phases() {
+        let phases = if bay.vehicle.present(now) {
+            bay.vehicle_site_phases()
+        } else {
+            bay.site_phases()
+        };
+        for p in phases {
             site[p] += step.limit_a;
             if bay.on_board {
                 board[p] += step.limit_a;

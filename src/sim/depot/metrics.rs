@@ -4,13 +4,17 @@
 //!
 //! The same `DayMetrics` scores the baselines and a run of the real daemon, so they
 //! compare. It takes what a step looked like and never asks how it came about: it must
-//! not read the clock or know about OCPP. Limits are "committed" as DESIGN.md S1 counts
-//! them: a charger's limit loads every site phase of the charger (and the sub-board's,
-//! for a bay on it), whatever phases the vehicle behind it uses.
+//! not read the clock or know about OCPP. A limit is "committed" on the site phases (and
+//! the sub-board's, for a bay on it) where it can draw current: the phases of the vehicle
+//! plugged in (a single-phase vehicle on a three-phase charger draws on the charger's L1
+//! alone), every phase of the charger while no vehicle is there. The simulated vehicles
+//! never change their phases, so that is the physical load of the applied limits.
 //!
 //! Utilisation compares each step with a reference allocation: the max-min fair share
 //! (progressive filling) of the room on every circuit phase among the chargers whose
-//! vehicle wants more, each capped at what its vehicle can take. That reference is
+//! vehicle wants more, each capped at what its vehicle can take and loading only the
+//! phases its vehicle draws on (issue 9: "capped by what the vehicles can take"). It is
+//! scored per steady stretch (`stretches`). That reference is
 //! Pareto-efficient (no charger can get more without another getting less), so a
 //! controller that gives everyone their fair maximum scores 100 %, and one that leaves
 //! room unused while vehicles wait scores less. It is measured per site phase on what the
@@ -21,6 +25,7 @@ use std::fmt::Write;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use super::stretches::{self, StretchCauses, StretchScore, StretchTally};
 use super::{Capacity, DepotDay};
 use crate::config::Planner;
 
@@ -119,18 +124,32 @@ pub(super) fn rooms(capacity: &Capacity, building: [f64; 3]) -> [f64; 6] {
 
 /// What the metrics keep of a bay.
 #[derive(Debug, Clone)]
-struct BayInfo {
+pub(super) struct BayInfo {
     id: String,
     /// Constraints its limit loads (see `Claim`).
-    mask: u8,
+    pub(super) mask: u8,
+    /// Constraints its limit loads with tonight's vehicle behind it: the vehicle's phases.
+    claim_mask: u8,
     /// Site phases its vehicle draws on, as bits 0..3.
-    vehicle_mask: u8,
-    min_a: f64,
-    usable_a: f64,
+    pub(super) vehicle_mask: u8,
+    pub(super) min_a: f64,
+    pub(super) usable_a: f64,
     need_wh: f64,
     reachable_wh: f64,
     arrival: DateTime<Utc>,
     departure: DateTime<Utc>,
+}
+
+impl BayInfo {
+    /// The constraints a limit loads at `at`: the vehicle's phases while it is plugged in
+    /// (it can draw on no other), every phase of the charger otherwise.
+    pub(super) fn loads(&self, at: DateTime<Utc>) -> u8 {
+        if self.arrival <= at && at < self.departure {
+            self.claim_mask
+        } else {
+            self.mask
+        }
+    }
 }
 
 /// What makes the reference allocation change: the building load, the limits and who
@@ -148,9 +167,7 @@ struct Stretch {
     since: DateTime<Utc>,
     /// The reference allocation per bay (0 for those not wanting), A.
     reference: Vec<f64>,
-    measured_s: f64,
-    /// Sum of score x seconds over the measured steps.
-    score_s: f64,
+    tally: StretchTally,
 }
 
 /// One vehicle's night.
@@ -203,6 +220,12 @@ pub struct DaySummary {
     pub utilisation_mean: Option<f64>,
     /// The lowest stretch average.
     pub utilisation_worst_stretch: Option<f64>,
+    /// The 5th percentile of the stretch averages, by count.
+    pub utilisation_stretch_p5: Option<f64>,
+    /// Share of the stretches whose average reaches 95 % (0..=1; 0 without a stretch).
+    pub stretches_at_target: f64,
+    /// Every scored stretch, in time order.
+    pub stretch_scores: Vec<StretchScore>,
     /// Share of the measured time below 95 % (0..=1).
     pub utilisation_below_target: f64,
     /// Time measured for utilisation (steady, settled, something to share), s.
@@ -230,8 +253,8 @@ pub struct DayMetrics {
     measured_s: f64,
     score_s: f64,
     below_s: f64,
-    /// Averages of the stretches closed so far: (lowest, how many).
-    closed: (Option<f64>, usize),
+    /// The stretches closed so far.
+    closed: Vec<StretchScore>,
 }
 
 impl DayMetrics {
@@ -245,6 +268,7 @@ impl DayMetrics {
             .map(|b| BayInfo {
                 id: b.id.clone(),
                 mask: b.constraint_mask(),
+                claim_mask: b.vehicle_constraint_mask(),
                 vehicle_mask: b.vehicle_site_phases().iter().fold(0, |m, p| m | 1 << p),
                 min_a: b.min_a,
                 usable_a: b.usable_a(),
@@ -271,7 +295,7 @@ impl DayMetrics {
             measured_s: 0.0,
             score_s: 0.0,
             below_s: 0.0,
-            closed: (None, 0),
+            closed: Vec::new(),
         }
     }
 
@@ -293,7 +317,7 @@ impl DayMetrics {
         let mut committed = [0.0; 6];
         let mut drawn = [0.0; 3];
         for (info, step) in self.bays.iter().zip(per_bay) {
-            for k in bits(info.mask) {
+            for k in bits(info.loads(at)) {
                 committed[k] += step.limit_a;
             }
             for (p, a) in step.draw_a.iter().enumerate() {
@@ -326,7 +350,7 @@ impl DayMetrics {
         for (info, step) in self.bays.iter().zip(per_bay) {
             if step.wants_more
                 && step.limit_a < info.min_a - EPS_A
-                && bits(info.mask).all(|k| room[k] >= info.min_a - EPS_A)
+                && bits(info.loads(at)).all(|k| room[k] >= info.min_a - EPS_A)
             {
                 self.starved_s += dt_s;
             }
@@ -375,15 +399,14 @@ impl DayMetrics {
                 .zip(&key.wanting)
                 .map(|(info, wants)| Claim {
                     cap_a: if *wants { info.usable_a } else { 0.0 },
-                    mask: info.mask,
+                    mask: info.claim_mask,
                 })
                 .collect();
             self.stretch = Some(Stretch {
                 reference: fair_fill(&claims, room0),
                 key,
                 since: at,
-                measured_s: 0.0,
-                score_s: 0.0,
+                tally: StretchTally::default(),
             });
         }
         let Some(stretch) = self.stretch.as_mut() else {
@@ -392,24 +415,15 @@ impl DayMetrics {
         if at - stretch.since < self.settle {
             return;
         }
-        let mut worst: Option<f64> = None;
-        for p in 0..3 {
-            let (mut used, mut reference) = (0.0, 0.0);
-            for (i, (info, step)) in self.bays.iter().zip(per_bay).enumerate() {
-                if step.wants_more && info.vehicle_mask & (1 << p) != 0 {
-                    used += step.limit_a.clamp(0.0, info.usable_a);
-                    reference += stretch.reference[i];
-                }
-            }
-            if reference >= MIN_SCORED_A {
-                // Above the reference on a phase is no credit for another step.
-                let score = (used / reference).min(1.0);
-                worst = Some(worst.map_or(score, |w: f64| w.min(score)));
-            }
-        }
+        let phases: [StretchCauses; 3] = std::array::from_fn(|p| {
+            StretchCauses::of_step(p, at, &self.bays, per_bay, &stretch.reference, room0)
+        });
+        let worst = phases
+            .iter()
+            .filter_map(|c| c.score(MIN_SCORED_A))
+            .reduce(f64::min);
         if let Some(score) = worst {
-            stretch.measured_s += dt_s;
-            stretch.score_s += score * dt_s;
+            stretch.tally.add(dt_s, score, &phases);
             self.measured_s += dt_s;
             self.score_s += score * dt_s;
             if score < TARGET {
@@ -419,25 +433,16 @@ impl DayMetrics {
     }
 
     fn close_stretch(&mut self) {
-        if let Some(s) = self.stretch.take()
-            && s.measured_s > 0.0
-        {
-            let avg = s.score_s / s.measured_s;
-            self.closed.0 = Some(self.closed.0.map_or(avg, |w| w.min(avg)));
-            self.closed.1 += 1;
+        if let Some(score) = self.stretch.take().and_then(|s| s.tally.close(s.since)) {
+            self.closed.push(score);
         }
     }
 
     /// The scores so far.
     pub fn summary(&self) -> DaySummary {
-        let mut closed = self.closed;
-        if let Some(s) = &self.stretch
-            && s.measured_s > 0.0
-        {
-            let avg = s.score_s / s.measured_s;
-            closed.0 = Some(closed.0.map_or(avg, |w| w.min(avg)));
-            closed.1 += 1;
-        }
+        let mut closed = self.closed.clone();
+        closed.extend(self.stretch.as_ref().and_then(|s| s.tally.close(s.since)));
+        let distribution = stretches::distribution(&closed, TARGET);
         let vehicles: Vec<VehicleOutcome> = self
             .bays
             .iter()
@@ -466,14 +471,17 @@ impl DayMetrics {
                 .sum(),
             vehicles,
             utilisation_mean: (self.measured_s > 0.0).then(|| self.score_s / self.measured_s),
-            utilisation_worst_stretch: closed.0,
+            utilisation_worst_stretch: distribution.map(|d| d.0),
+            utilisation_stretch_p5: distribution.map(|d| d.1),
+            stretches_at_target: distribution.map_or(0.0, |d| d.2),
             utilisation_below_target: if self.measured_s > 0.0 {
                 self.below_s / self.measured_s
             } else {
                 0.0
             },
             measured_s: self.measured_s,
-            stretches: closed.1,
+            stretches: closed.len(),
+            stretch_scores: closed,
         }
     }
 
@@ -483,6 +491,7 @@ impl DayMetrics {
         let mut out = String::new();
         report_safety(&mut out, &s);
         report_energy(&mut out, &s);
+        stretches::report(&mut out, &s.stretch_scores, TARGET);
         report_vehicles(&mut out, &s);
         out
     }

@@ -16,6 +16,7 @@ mod drive;
 mod link;
 mod metrics;
 mod site_config;
+mod stretches;
 
 use chrono::{DateTime, TimeDelta, Timelike, Utc};
 
@@ -24,6 +25,7 @@ pub use drive::{DriveError, DriveOptions, DriveOutcome, designed_reaction, drive
 pub use link::{ChargerLink, Report};
 pub use metrics::{BayStep, DEFAULT_SETTLE, DayMetrics, DaySummary, VehicleOutcome};
 pub use site_config::POLL_INTERVAL;
+pub use stretches::{StretchCauses, StretchScore};
 
 use super::SimVehicle;
 use super::answers::ReplyPolicy;
@@ -163,8 +165,19 @@ impl Bay {
     /// Constraint bits of what the charger's limit loads: bit `p` for site phase `p`,
     /// bit `3 + p` for the sub-board's phase `p`.
     fn constraint_mask(&self) -> u8 {
+        self.mask_of(self.phases)
+    }
+
+    /// Constraint bits of what the limit loads with tonight's vehicle behind it: only the
+    /// phases the vehicle draws on (a single-phase vehicle on a three-phase charger takes
+    /// current on the charger's L1 alone).
+    fn vehicle_constraint_mask(&self) -> u8 {
+        self.mask_of(self.phases.min(self.vehicle.phases))
+    }
+
+    fn mask_of(&self, phases: usize) -> u8 {
         let mut mask = 0u8;
-        for p in phase_iter(self.rotation, self.phases) {
+        for p in phase_iter(self.rotation, phases) {
             mask |= 1 << p;
             if self.on_board {
                 mask |= 1 << (3 + p);
