@@ -1,7 +1,10 @@
 //! OCPP throughput in a closed loop, chargegate against a bare echo server in the same run:
 //! `cargo bench --bench loadgen -- [--chargers N] [--seconds S] [--version 1.6|2.0.1|mixed]
-//! [--bin PATH]` (defaults: 100 chargers, 10 s, mixed, the `chargegate` binary cargo built
-//! with this bench).
+//! [--bin PATH] [--mode throughput|memory|idle|soak] [--soak] [--heartbeat-s H]` (defaults:
+//! 100 chargers, 10 s, mixed, the `chargegate` binary cargo built with this bench,
+//! throughput, 60 s). `--mode memory` and `--mode idle` measure chargegate alone
+//! (`loadgen/modes.rs`); `--soak` (`loadgen/soak.rs`) runs chargers that come and go and
+//! checks the store at the end.
 //!
 //! Starts the real daemon as a child process on a generated site (a temporary folder), then
 //! N simulated chargers over loopback WebSocket: each boots, starts a transaction and then
@@ -16,6 +19,10 @@
 mod echo;
 #[path = "loadgen/load.rs"]
 mod load;
+#[path = "loadgen/modes.rs"]
+mod modes;
+#[path = "loadgen/soak.rs"]
+mod soak;
 #[path = "loadgen/target.rs"]
 mod target;
 
@@ -26,6 +33,20 @@ use std::time::Duration;
 use load::{Mix, Outcome};
 use target::{ProcStats, Target};
 
+/// What the run measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Messages per second in a closed loop, chargegate against the echo server.
+    Throughput,
+    /// chargegate's resident memory with the chargers connected, and after they close.
+    Memory,
+    /// chargegate's CPU time with the chargers only heartbeating.
+    Idle,
+    /// Chargers coming and going for the window; memory over time; every acknowledged
+    /// record in the store at the end.
+    Soak,
+}
+
 /// The command line (cargo adds `--bench`, which is ignored).
 #[derive(Debug)]
 struct Args {
@@ -33,6 +54,9 @@ struct Args {
     seconds: f64,
     mix: Mix,
     bin: PathBuf,
+    mode: Mode,
+    /// `--mode idle`: each charger's Heartbeat interval.
+    heartbeat: Duration,
     /// Internal: run as the echo server (`target::start_echo`).
     echo_server: bool,
 }
@@ -45,6 +69,8 @@ fn parse_args() -> Result<Args, String> {
         // Cargo builds the package's binaries for its benches and names them here, so the
         // daemon measured is the one built from this tree with the bench profile.
         bin: PathBuf::from(env!("CARGO_BIN_EXE_chargegate")),
+        mode: Mode::Throughput,
+        heartbeat: Duration::from_secs(60),
         echo_server: false,
     };
     let mut it = std::env::args().skip(1);
@@ -53,6 +79,7 @@ fn parse_args() -> Result<Args, String> {
         match arg.as_str() {
             "--bench" => {}
             "--echo-server" => args.echo_server = true,
+            "--soak" => args.mode = Mode::Soak,
             "--chargers" => {
                 args.chargers = value()?
                     .parse()
@@ -71,6 +98,23 @@ fn parse_args() -> Result<Args, String> {
                 args.mix = Mix::parse(&value()?).ok_or("--version takes 1.6, 2.0.1 or mixed")?;
             }
             "--bin" => args.bin = PathBuf::from(value()?),
+            "--mode" => {
+                args.mode = match value()?.as_str() {
+                    "throughput" => Mode::Throughput,
+                    "memory" => Mode::Memory,
+                    "idle" => Mode::Idle,
+                    "soak" => Mode::Soak,
+                    _ => return Err("--mode takes throughput, memory, idle or soak".into()),
+                };
+            }
+            "--heartbeat-s" => {
+                let s: f64 = value()?
+                    .parse()
+                    .ok()
+                    .filter(|&s: &f64| s > 0.0 && s.is_finite())
+                    .ok_or("--heartbeat-s takes a number of seconds above 0")?;
+                args.heartbeat = Duration::from_secs_f64(s);
+            }
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -95,8 +139,10 @@ fn main() -> ExitCode {
     };
     let result = if args.echo_server {
         echo::serve()
-    } else {
+    } else if args.mode == Mode::Throughput {
         compare(&args)
+    } else {
+        alone(&args)
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -140,6 +186,34 @@ fn compare(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// `--mode memory` or `--mode idle`: chargegate alone.
+fn alone(args: &Args) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("runtime: {e}"))?;
+    let ids = load::charger_ids(args.chargers);
+    let ticks_per_s = target::clock_ticks_per_s();
+    println!("{}", header(args));
+    let gate = target::start_chargegate(&args.bin, &ids)?;
+    let window = Duration::from_secs_f64(args.seconds);
+    let result = match args.mode {
+        Mode::Memory => modes::memory(&runtime, &gate, &ids, args.mix, window, ticks_per_s),
+        // The soak kills the daemon itself before it reads the store.
+        Mode::Soak => return soak::soak(&runtime, gate, &ids, args.mix, window, ticks_per_s),
+        _ => modes::idle(
+            &runtime,
+            &gate,
+            &ids,
+            args.mix,
+            window,
+            args.heartbeat,
+            ticks_per_s,
+        ),
+    };
+    result.map_err(|e| format!("{e}\n{}", gate.log_tail()))
+}
+
 fn header(args: &Args) -> String {
     let versions: Vec<_> = (0..args.chargers).map(|i| args.mix.version_of(i)).collect();
     let v16 = versions
@@ -170,7 +244,9 @@ fn measure(
         .block_on(load::prepare(&target.url, ids, args.mix))
         .map_err(with_log)?;
     let before = target::proc_stats(target.pid(), ticks_per_s).map_err(with_log)?;
-    let outcome = runtime.block_on(load::drive(ready, Duration::from_secs_f64(args.seconds)));
+    let (outcome, still) =
+        runtime.block_on(load::drive(ready, Duration::from_secs_f64(args.seconds)));
+    drop(still);
     let after = target::proc_stats(target.pid(), ticks_per_s).map_err(with_log)?;
     if outcome.round_trips.is_empty() {
         return Err(with_log(format!(

@@ -62,9 +62,9 @@ pub fn charger_ids(n: usize) -> Vec<String> {
 
 /// A charger ready for the closed loop: booted, with its transaction open.
 pub struct Ready {
-    sim: SimChargePoint,
+    pub sim: SimChargePoint,
     /// 1.6: the CSMS's transactionId; 2.0.1: the id the charger chose.
-    tx: String,
+    pub tx: String,
 }
 
 /// Connects, boots and starts a transaction on every charger of `ids`, `SETUP_CONCURRENCY`
@@ -92,7 +92,8 @@ pub async fn prepare(url: &str, ids: &[String], mix: Mix) -> Result<Vec<Ready>, 
     Ok(ready)
 }
 
-async fn prepare_one(opts: SimOptions) -> Result<Ready, String> {
+/// Connects, boots and starts a transaction on one charger.
+pub async fn prepare_one(opts: SimOptions) -> Result<Ready, String> {
     let sim = SimChargePoint::connect(opts)
         .await
         .map_err(|e| format!("connect: {e}"))?;
@@ -143,8 +144,9 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 /// Runs every charger's closed loop for `window`; a charger sends no new message after the
-/// window closes, and the answers to those in flight still count.
-pub async fn drive(chargers: Vec<Ready>, window: Duration) -> Outcome {
+/// window closes, and the answers to those in flight still count. Gives back the chargers
+/// still connected (those whose loop did not fail), for whatever the caller does next.
+pub async fn drive(chargers: Vec<Ready>, window: Duration) -> (Outcome, Vec<Ready>) {
     let opened = Instant::now();
     let closes = opened + window;
     let mut tasks = JoinSet::new();
@@ -153,37 +155,55 @@ pub async fn drive(chargers: Vec<Ready>, window: Duration) -> Outcome {
     }
     let mut round_trips = Vec::new();
     let mut failures = Vec::new();
+    let mut still = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         match joined {
-            Ok((times, failure)) => {
+            Ok((times, Ok(charger))) => {
                 round_trips.extend(times);
-                failures.extend(failure);
+                still.push(charger);
+            }
+            Ok((times, Err(failure))) => {
+                round_trips.extend(times);
+                failures.push(failure);
             }
             Err(e) => failures.push(format!("charger task: {e}")),
         }
     }
     let elapsed = opened.elapsed();
     round_trips.sort_unstable();
-    Outcome {
+    let outcome = Outcome {
         elapsed,
         round_trips,
         failures,
-    }
+    };
+    (outcome, still)
 }
 
 /// One charger's loop: a reading, its answer, the next reading. Stops at `closes` or at
 /// the first call without a CALLRESULT (the connection's state is unknown after it).
-async fn closed_loop(charger: Ready, closes: Instant) -> (Vec<Duration>, Option<String>) {
-    let Ready { sim, tx } = charger;
+async fn closed_loop(charger: Ready, closes: Instant) -> (Vec<Duration>, Result<Ready, String>) {
     let mut times = Vec::new();
     let mut energy_wh = 0.0;
     while Instant::now() < closes {
         energy_wh += ENERGY_STEP_WH;
         let sent = Instant::now();
-        if let Err(e) = sim.meter_values(1, &tx, energy_wh, &CURRENTS_A).await {
-            return (times, Some(format!("{}: {e}", sim.id())));
+        if let Err(e) = charger
+            .sim
+            .meter_values(1, &charger.tx, energy_wh, &CURRENTS_A)
+            .await
+        {
+            return (times, Err(format!("{}: {e}", charger.sim.id())));
         }
         times.push(sent.elapsed());
     }
-    (times, None)
+    (times, Ok(charger))
+}
+
+/// Closes every charger's WebSocket cleanly, all at once.
+pub async fn close_all(chargers: Vec<Ready>) {
+    let mut tasks = JoinSet::new();
+    for charger in chargers {
+        tasks.spawn(charger.sim.close());
+    }
+    while tasks.join_next().await.is_some() {}
 }

@@ -38,6 +38,18 @@ impl Target {
         self.child.id()
     }
 
+    /// Kills the server now (SIGKILL to our own child) and reaps it; its folder stays
+    /// until the target is dropped.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// chargegate's database file (None for the echo server).
+    pub fn store(&self) -> Option<PathBuf> {
+        self.dir.as_ref().map(|d| store_path(d.path()))
+    }
+
     /// The last lines of chargegate's log, for a failure message.
     pub fn log_tail(&self) -> String {
         let Some(dir) = &self.dir else {
@@ -55,6 +67,11 @@ impl Drop for Target {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// chargegate's database in the target's folder.
+pub fn store_path(dir: &Path) -> PathBuf {
+    dir.join("chargegate.db")
 }
 
 fn log_path(dir: &Path) -> PathBuf {
@@ -107,10 +124,19 @@ id = "{ID_TAG}"
 
 /// Starts `bin run` on a generated site with chargers `ids` and waits until it listens.
 pub fn start_chargegate(bin: &Path, ids: &[String]) -> Result<Target, String> {
+    start_chargegate_on(bin, |port, store| site_toml(port, store, ids))
+}
+
+/// Starts `bin run` on the site file `site(csms_port, store_path)` returns and waits
+/// until it listens.
+pub fn start_chargegate_on(
+    bin: &Path,
+    site: impl FnOnce(u16, &Path) -> String,
+) -> Result<Target, String> {
     let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
     let port = free_port()?;
     let config = dir.path().join("site.toml");
-    let text = site_toml(port, &dir.path().join("chargegate.db"), ids);
+    let text = site(port, &store_path(dir.path()));
     std::fs::write(&config, text).map_err(|e| format!("writing the site file: {e}"))?;
     let log = std::fs::File::create(log_path(dir.path())).map_err(|e| format!("log: {e}"))?;
     let log_err = log.try_clone().map_err(|e| format!("log: {e}"))?;

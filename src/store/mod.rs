@@ -13,6 +13,7 @@ mod audit;
 mod billing;
 mod customer;
 mod devices;
+mod group_commit;
 mod id_tokens;
 mod list_changes;
 mod meter_history;
@@ -61,16 +62,16 @@ pub enum StoreError {
     },
     #[error("the store thread has stopped")]
     Closed,
+    #[error("cannot make the database durable: {0}")]
+    Sync(String),
     #[error("stored data contradicts itself: {0}")]
     Corrupt(String),
 }
 
-type Job = Box<dyn FnOnce(&mut Connection) + Send>;
-
 /// A handle to the store's owner thread. Clone it freely.
 #[derive(Debug, Clone)]
 pub struct Store {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<group_commit::Job>,
     /// Wait for results on tokio's blocking pool (see `for_virtual_time`).
     virtual_time: bool,
 }
@@ -95,21 +96,11 @@ impl Store {
 
     fn start(mut conn: Connection) -> Result<Self, StoreError> {
         schema::prepare(&mut conn)?;
-        let (jobs, rx) = mpsc::channel::<Job>();
+        let (jobs, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("store".into())
-            .spawn(move || {
-                // Runs until every `Store` handle is dropped.
-                while let Ok(job) = rx.recv() {
-                    // A job that changed rows wrote (and committed): its time is the
-                    // write latency `/metrics` shows.
-                    let (changes, started) = (conn.total_changes(), std::time::Instant::now());
-                    job(&mut conn);
-                    if conn.total_changes() != changes {
-                        crate::telemetry::store_write(started.elapsed());
-                    }
-                }
-            })
+            // Runs until every `Store` handle is dropped.
+            .spawn(move || group_commit::serve(conn, &rx))
             .map_err(|source| StoreError::Folder {
                 path: "(store thread)".into(),
                 source,
@@ -126,12 +117,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            // The receiver may be gone (the caller was cancelled); the work is done anyway.
-            let _ = tx.send(f(conn));
-        });
-        self.jobs.send(job).map_err(|_| StoreError::Closed)?;
+        let rx = self.submit(f)?;
         if self.virtual_time {
             // tokio does not advance a paused clock while a blocking-pool task runs, so
             // virtual time stands still while SQLite works, as it would for a fast disk.
@@ -141,6 +127,19 @@ impl Store {
                 .map_err(|_| StoreError::Closed)?;
         }
         rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Queues `f` for the owner thread; its result arrives once its batch is durable.
+    fn submit<T, F>(&self, f: F) -> Result<oneshot::Receiver<Result<T, StoreError>>, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        self.jobs
+            .send(group_commit::Job::new(f, tx))
+            .map_err(|_| StoreError::Closed)?;
+        Ok(rx)
     }
 
     /// The same store for a daemon on a virtual clock (`clock::Clock::virtual_from`):
