@@ -245,6 +245,7 @@ mod tests {
                     circuit: None,
                     profile: "generic".into(),
                     quirks: Default::default(),
+                    upstream_password: None,
                 },
             );
         }

@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 
 use super::decode::{Table, amps, phases};
-use super::{Charger, ChargerSecret};
+use super::upstream::read_password_keys;
+use super::{Charger, ChargerSecret, UpstreamPassword};
 use crate::ev::IEC_MIN_CURRENT_A;
 use crate::profiles::charger::ChargerQuirks;
 use crate::units::{Amps, ChargerId};
@@ -22,6 +23,8 @@ const CHARGER_KEYS: &[&str] = &[
     "priority",
     "circuit",
     "profile",
+    "upstream-password",
+    "upstream-password-file",
 ];
 /// The six phase rotations of OCPP ConnectorPhaseRotation (1.6 §9.1.8, 2.0.1 PhaseRotation).
 const ROTATIONS: &[&str] = &["RST", "RTS", "SRT", "STR", "TRS", "TSR"];
@@ -38,6 +41,25 @@ pub(super) fn read_charger(t: &Table<'_, '_>, profile_dirs: &[PathBuf]) -> Optio
                 .ok()
         });
     let secret = read_secret(t);
+    let upstream_password = read_upstream_password(t, secret.as_ref());
+    if let (Some(id), Some(_)) = (&id, &upstream_password)
+        && id.as_str().contains(':')
+        && (t.has("upstream-password") || t.has("upstream-password-file"))
+    {
+        // RFC 7617 §2, toward the cloud as toward chargegate (below).
+        let key = if t.has("upstream-password") {
+            "upstream-password"
+        } else {
+            "upstream-password-file"
+        };
+        t.problem(
+            key,
+            format!("charger id {id} contains ':', which Basic auth cannot carry"),
+            Some(
+                "rename the charger, or let the cloud authenticate it by client certificate".into(),
+            ),
+        );
+    }
     if let (Some(id), Some(_)) = (&id, &secret)
         && id.as_str().contains(':')
     {
@@ -87,7 +109,23 @@ pub(super) fn read_charger(t: &Table<'_, '_>, profile_dirs: &[PathBuf]) -> Optio
         circuit,
         profile,
         quirks,
+        upstream_password,
     })
+}
+
+/// `upstream-password` or `upstream-password-file`; neither: the local plain password,
+/// which the cloud then expects too (a hash cannot be sent on).
+fn read_upstream_password(
+    t: &Table<'_, '_>,
+    secret: Option<&ChargerSecret>,
+) -> Option<UpstreamPassword> {
+    if t.has("upstream-password") || t.has("upstream-password-file") {
+        return read_password_keys(t, "upstream-password", "upstream-password-file");
+    }
+    match secret {
+        Some(ChargerSecret::Password(p)) => Some(UpstreamPassword::Inline(p.clone())),
+        Some(ChargerSecret::Hash(_)) | None => None,
+    }
 }
 
 /// `password` or `password-hash`, not both; `None` when the charger needs no credentials.

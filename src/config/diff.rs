@@ -11,8 +11,10 @@
 //! Everything else needs a restart: what is bound or opened at start (listen addresses,
 //! TLS files, the store, meters), the shape of the site (phases, voltage, the circuit
 //! tree), an existing charger's currents, phases and profile (its failsafe baseline is
-//! installed on connect, so the charger itself would still hold the old one, S3), and
-//! `[upstream.mqtt]` (the session is opened once, with its last will, at start). A
+//! installed on connect, so the charger itself would still hold the old one, S3),
+//! `[upstream.mqtt]` (the session is opened once, with its last will, at start),
+//! `[upstream.ocpp]` and a charger's `upstream-password` (the cloud connections are opened
+//! with them at start). A
 //! charger removed from the file stays in the site model until a restart: it may still be
 //! wired and drawing, and S1 must keep counting it.
 //!
@@ -21,7 +23,7 @@
 
 use std::fmt::{Debug, Display};
 
-use super::{Charger, Config, IdTokenEntry, MqttPassword, UpstreamMqtt};
+use super::{Charger, Config, IdTokenEntry, UpstreamMqtt, UpstreamOcpp, UpstreamPassword};
 use crate::units::Amps;
 
 /// One difference between the running config and the file.
@@ -288,10 +290,13 @@ fn circuits(d: &mut Reload, old: &Config, new: &Config) {
 
 /// Chargers added on a known circuit and passwords are live; see the module doc.
 fn chargers(d: &mut Reload, old: &Config, new: &Config) {
+    // Without a cloud CSMS a charger's upstream password is unused: its change (with the
+    // local password it defaults to) is no reason for a restart.
+    let relayed = old.upstream.ocpp.is_some() || new.upstream.ocpp.is_some();
     for n in &new.chargers {
         let key = format!("charger.{}", n.id);
         match old.chargers.iter().find(|o| o.id == n.id) {
-            Some(o) => charger_fields(d, o, n),
+            Some(o) => charger_fields(d, o, n, relayed),
             None => {
                 let circuit_runs = n
                     .circuit
@@ -318,7 +323,7 @@ fn chargers(d: &mut Reload, old: &Config, new: &Config) {
     }
 }
 
-fn charger_fields(d: &mut Reload, o: &Charger, n: &Charger) {
+fn charger_fields(d: &mut Reload, o: &Charger, n: &Charger, relayed: bool) {
     let key = |field: &str| format!("charger.{}.{field}", n.id);
     if o.secret != n.secret
         && let Some(c) = d.effective.chargers.iter_mut().find(|c| c.id == n.id)
@@ -327,6 +332,19 @@ fn charger_fields(d: &mut Reload, o: &Charger, n: &Charger) {
         // Never a secret in the log, not even a hash.
         d.live
             .push(Change::new(key("password"), "***", "*** (changed)"));
+    }
+    if o.upstream_password != n.upstream_password
+        && !relayed
+        && let Some(c) = d.effective.chargers.iter_mut().find(|c| c.id == n.id)
+    {
+        c.upstream_password = n.upstream_password.clone();
+    } else if o.upstream_password != n.upstream_password {
+        // The charger's connection to the cloud logs in with it once, at start.
+        d.restart.push(password_change(
+            key("upstream-password"),
+            &o.upstream_password,
+            &n.upstream_password,
+        ));
     }
     d.restart(&key("max-current-a"), &o.max_current, &n.max_current, amps);
     d.restart(&key("min-current-a"), &o.min_current, &n.min_current, amps);
@@ -425,7 +443,7 @@ fn planning(d: &mut Reload, old: &Config, new: &Config) {
     }
 }
 
-/// `[upstream.mqtt]`: every key needs a restart, each reported by name.
+/// `[upstream.mqtt]` and `[upstream.ocpp]`: every key needs a restart, each reported by name.
 fn upstream(d: &mut Reload, old: &Config, new: &Config) {
     match (&old.upstream.mqtt, &new.upstream.mqtt) {
         (None, None) => {}
@@ -436,6 +454,72 @@ fn upstream(d: &mut Reload, old: &Config, new: &Config) {
             .restart
             .push(Change::new("upstream.mqtt", o.url.clone(), "(removed)")),
         (Some(o), Some(n)) => mqtt_fields(d, o, n),
+    }
+    match (&old.upstream.ocpp, &new.upstream.ocpp) {
+        (None, None) => {}
+        (None, Some(n)) => d
+            .restart
+            .push(Change::new("upstream.ocpp", "(none)", n.url.clone())),
+        (Some(o), None) => d
+            .restart
+            .push(Change::new("upstream.ocpp", o.url.clone(), "(removed)")),
+        (Some(o), Some(n)) => ocpp_fields(d, o, n),
+    }
+}
+
+/// A password change for the log: never the secret; where it is kept is no secret.
+fn password_change(
+    key: String,
+    old: &Option<UpstreamPassword>,
+    new: &Option<UpstreamPassword>,
+) -> Change {
+    let show = |p: &Option<UpstreamPassword>| match p {
+        None => "(none)".to_string(),
+        Some(UpstreamPassword::Inline(_)) => "***".to_string(),
+        Some(UpstreamPassword::File(path)) => format!("file {}", path.display()),
+    };
+    let shown_new = match new {
+        Some(UpstreamPassword::Inline(_)) => "*** (changed)".to_string(),
+        other => show(other),
+    };
+    Change::new(key, show(old), shown_new)
+}
+
+fn ocpp_fields(d: &mut Reload, o: &UpstreamOcpp, n: &UpstreamOcpp) {
+    let before = d.restart.len();
+    let key = |field: &str| format!("upstream.ocpp.{field}");
+    d.restart(&key("url"), &o.url, &n.url, display);
+    d.restart(&key("identity"), &o.identity, &n.identity, display);
+    d.restart(&key("version"), &o.version, &n.version, |v| {
+        v.subprotocol().to_string()
+    });
+    if o.password != n.password {
+        d.restart
+            .push(password_change(key("password"), &o.password, &n.password));
+    }
+    d.restart(&key("ca-file"), &o.ca_file, &n.ca_file, path);
+    d.restart(
+        &key("client-cert-file"),
+        &o.client_cert_file,
+        &n.client_cert_file,
+        path,
+    );
+    d.restart(
+        &key("client-key-file"),
+        &o.client_key_file,
+        &n.client_key_file,
+        path,
+    );
+    d.restart(
+        &key("call-timeout-s"),
+        &o.call_timeout_s,
+        &n.call_timeout_s,
+        display,
+    );
+    // A field added to UpstreamOcpp but not above must still not change silently.
+    if o != n && d.restart.len() == before {
+        d.restart
+            .push(Change::new("upstream.ocpp", "as running", "changed"));
     }
 }
 
@@ -449,18 +533,8 @@ fn mqtt_fields(d: &mut Reload, o: &UpstreamMqtt, n: &UpstreamMqtt) {
         u.clone().unwrap_or_else(|| "(none)".into())
     });
     if o.password != n.password {
-        // Never a secret in the log; where it is kept is no secret.
-        let show = |p: &Option<MqttPassword>| match p {
-            None => "(none)".to_string(),
-            Some(MqttPassword::Inline(_)) => "***".to_string(),
-            Some(MqttPassword::File(path)) => format!("file {}", path.display()),
-        };
-        let new = match &n.password {
-            Some(MqttPassword::Inline(_)) => "*** (changed)".to_string(),
-            other => show(other),
-        };
         d.restart
-            .push(Change::new(key("password"), show(&o.password), new));
+            .push(password_change(key("password"), &o.password, &n.password));
     }
     d.restart(&key("ca-file"), &o.ca_file, &n.ca_file, path);
     d.restart(

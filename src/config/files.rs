@@ -10,16 +10,37 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::decode::Table;
 use super::upstream::SYSTEM_CA_BUNDLE;
-use super::{Config, MqttPassword, UpstreamMqtt};
+use super::{Config, UpstreamMqtt, UpstreamOcpp, UpstreamPassword};
 
-/// Checks the TLS files under `[csms]` and `[upstream.mqtt]`, the MQTT password file and
-/// the store's folder.
+/// Checks the TLS files under `[csms]`, `[upstream.mqtt]` and `[upstream.ocpp]`, the
+/// upstream password files (the chargers' too) and the store's folder.
 pub(super) fn check(root: &Table<'_, '_>, config: &Config) {
     if let (Some(mqtt), Some(t)) = (
         &config.upstream.mqtt,
         root.opt_table("upstream").and_then(|u| u.opt_table("mqtt")),
     ) {
         check_mqtt(&t, mqtt);
+    }
+    if let (Some(ocpp), Some(t)) = (
+        &config.upstream.ocpp,
+        root.opt_table("upstream").and_then(|u| u.opt_table("ocpp")),
+    ) {
+        check_ocpp(&t, ocpp);
+    }
+    // `[[charger]]` tables are read in order into `config.chargers`.
+    for (t, charger) in root.tables("charger").iter().zip(&config.chargers) {
+        if matches!(charger.upstream_password, Some(UpstreamPassword::File(_)))
+            && let Err(e) = charger.upstream_password()
+        {
+            t.problem(
+                "upstream-password-file",
+                e,
+                Some(
+                    "the password on the first line, the file readable by the chargegate user"
+                        .into(),
+                ),
+            );
+        }
     }
     if let (Some(tls), Some(csms)) = (&config.csms.tls, root.opt_table("csms")) {
         if let Err(e) = certificates(&tls.cert_file) {
@@ -103,8 +124,51 @@ fn check_mqtt(t: &Table<'_, '_>, mqtt: &UpstreamMqtt) {
             Some("a PEM file with one PKCS#8, PKCS#1 or SEC1 key".into()),
         );
     }
-    if matches!(mqtt.password, Some(MqttPassword::File(_)))
+    if matches!(mqtt.password, Some(UpstreamPassword::File(_)))
         && let Err(e) = mqtt.password()
+    {
+        t.problem(
+            "password-file",
+            e,
+            Some("the password on the first line, the file readable by the chargegate user".into()),
+        );
+    }
+}
+
+/// `[upstream.ocpp]`: the CA (or the system bundle in its place), the client certificate
+/// and key, the password file.
+fn check_ocpp(t: &Table<'_, '_>, ocpp: &UpstreamOcpp) {
+    if let Some(ca) = &ocpp.ca_file {
+        if let Err(e) = certificates(ca) {
+            let hint = "a PEM file with the CA certificates that sign the cloud's certificate";
+            t.problem("ca-file", e, Some(hint.into()));
+        }
+    } else if ocpp.tls
+        && let Err(e) = certificates(Path::new(SYSTEM_CA_BUNDLE))
+    {
+        // Without ca-file the cloud's certificate is checked against the system's CAs.
+        t.problem(
+            "url",
+            format!("wss:// without ca-file uses the system's CA certificates, but {e}"),
+            Some("install the ca-certificates package, or set ca-file to the cloud's CA".into()),
+        );
+    }
+    if let Some(cert) = &ocpp.client_cert_file
+        && let Err(e) = certificates(cert)
+    {
+        t.problem("client-cert-file", e, None);
+    }
+    if let Some(key) = &ocpp.client_key_file
+        && let Err(e) = PrivateKeyDer::from_pem_file(key)
+    {
+        t.problem(
+            "client-key-file",
+            format!("cannot read a private key from {}: {e}", key.display()),
+            Some("a PEM file with one PKCS#8, PKCS#1 or SEC1 key".into()),
+        );
+    }
+    if matches!(ocpp.password, Some(UpstreamPassword::File(_)))
+        && let Err(e) = ocpp.password()
     {
         t.problem(
             "password-file",

@@ -30,7 +30,9 @@ pub use live::Live;
 pub use meter::{Meter, MeterRole, MeterTransport, Parity, RtuSettings};
 pub use planner::{Departure, DepartureFor, Planner, Tariff, parse_time_of_day, price_at};
 pub use site::site_phases;
-pub use upstream::{MqttPassword, SYSTEM_CA_BUNDLE, Upstream, UpstreamMqtt};
+/// The name `UpstreamPassword` had when only MQTT used it.
+pub use upstream::UpstreamPassword as MqttPassword;
+pub use upstream::{SYSTEM_CA_BUNDLE, Upstream, UpstreamMqtt, UpstreamOcpp, UpstreamPassword};
 
 use crate::units::{Amps, ChargerId, Volts};
 
@@ -52,7 +54,7 @@ pub struct Config {
     pub planner: Planner,
     /// `[[departure]]`: the depot's daily departure schedule.
     pub departures: Vec<Departure>,
-    /// `[upstream]`: the broker (or, later, cloud CSMS) the site reports to.
+    /// `[upstream]`: the broker and/or the cloud CSMS the site reports to.
     pub upstream: Upstream,
 }
 
@@ -164,6 +166,26 @@ pub struct Charger {
     pub quirks: crate::profiles::charger::ChargerQuirks,
     /// The `[[circuit]]` the charger hangs on; `None`: directly on the grid connection.
     pub circuit: Option<String>,
+    /// The Basic auth password the cloud CSMS of `[upstream.ocpp]` expects for this charger:
+    /// `upstream-password` or `upstream-password-file` (not both); when neither is set, the
+    /// charger's local plain `password` (a `password-hash` cannot be sent on: then `None`).
+    pub upstream_password: Option<UpstreamPassword>,
+}
+
+impl Charger {
+    /// The password toward the cloud CSMS: inline, or the first line of
+    /// `upstream-password-file`. Err: a message naming the file and what is wrong with it.
+    pub fn upstream_password(&self) -> Result<Option<String>, String> {
+        match &self.upstream_password {
+            None => Ok(None),
+            Some(UpstreamPassword::Inline(p)) => Ok(Some(p.clone())),
+            Some(UpstreamPassword::File(path)) => upstream::read_password_file(
+                path,
+                &format!("charger {}'s upstream password", self.id),
+            )
+            .map(Some),
+        }
+    }
 }
 
 /// Authorization status of a locally listed id token.
@@ -266,11 +288,24 @@ pub fn summary(config: &Config) -> String {
     summarise_chargers(&mut out, config);
     summarise_meters(&mut out, config);
     summarise_circuits_and_planning(&mut out, config);
-    match &config.upstream.mqtt {
-        Some(mqtt) => out.push_str(&mqtt.summary(config.chargers.len())),
-        None => out.push_str("upstream: none (nothing is reported off the site)"),
+    match (&config.upstream.mqtt, &config.upstream.ocpp) {
+        (None, None) => out.push_str("upstream: none (nothing is reported off the site)\n"),
+        (mqtt, ocpp) => {
+            if let Some(mqtt) = mqtt {
+                out.push_str(&mqtt.summary(config.chargers.len()));
+                out.push('\n');
+            }
+            if let Some(ocpp) = ocpp {
+                let with_password = config
+                    .chargers
+                    .iter()
+                    .filter(|c| c.upstream_password.is_some())
+                    .count();
+                out.push_str(&ocpp.summary(config.chargers.len(), with_password));
+                out.push('\n');
+            }
+        }
     }
-    out.push('\n');
     out
 }
 

@@ -1,10 +1,10 @@
 //! `[upstream]`: where chargegate reports the site to and takes orders from.
 //!
 //! `[upstream.mqtt]` (issue 12) names a broker, how to log in to it, the topics and how much
-//! telemetry to keep while it is out of reach. `[upstream.ocpp]` (issue 13) is refused
-//! until it is built: a site file that asks for it must not pass `validate` and then do
-//! nothing. Never performs IO: the files named here are checked by `files::check` and read
-//! by the upstream task (`UpstreamMqtt::password`).
+//! telemetry to keep while it is out of reach. `[upstream.ocpp]` (issue 13, `ocpp.rs`)
+//! names the cloud CSMS chargegate relays the chargers to as a Local Controller. Both may be
+//! set together. Never performs IO: the files named here are checked by `files::check` and
+//! read by the upstream tasks (`UpstreamMqtt::password`, `UpstreamOcpp::password`).
 
 use std::path::PathBuf;
 
@@ -12,9 +12,13 @@ use self::url::parse_url;
 use super::decode::Table;
 use super::site::{is_site_id, quoted_prefix};
 
+mod ocpp;
 mod url;
 
-const UPSTREAM_KEYS: &[&str] = &["mqtt"];
+pub use ocpp::UpstreamOcpp;
+pub(super) use ocpp::read_password_keys;
+
+const UPSTREAM_KEYS: &[&str] = &["mqtt", "ocpp"];
 const MQTT_KEYS: &[&str] = &[
     "url",
     "client-id",
@@ -53,6 +57,8 @@ const TELEMETRY_PER_CHARGER_BYTES: u64 = 250;
 pub struct Upstream {
     /// `[upstream.mqtt]`
     pub mqtt: Option<UpstreamMqtt>,
+    /// `[upstream.ocpp]`
+    pub ocpp: Option<UpstreamOcpp>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -70,7 +76,7 @@ pub struct UpstreamMqtt {
     pub client_id: String,
     pub username: Option<String>,
     /// `password` or `password-file` (not both; password without username refused)
-    pub password: Option<MqttPassword>,
+    pub password: Option<UpstreamPassword>,
     /// `ca-file`: CA certificates (PEM) that sign the broker's certificate (mqtts only;
     /// without it: the system bundle `SYSTEM_CA_BUNDLE`)
     pub ca_file: Option<PathBuf>,
@@ -89,20 +95,21 @@ pub struct UpstreamMqtt {
     pub telemetry_retention_days: u32,
 }
 
-/// The broker password: in the site file, or in a file of its own (readable by the
-/// chargegate user only, so the site file can be shared with whoever services the site).
+/// A password toward a broker or a cloud CSMS: in the site file, or in a file of its own
+/// (readable by the chargegate user only, so the site file can be shared with whoever
+/// services the site).
 #[derive(Clone, PartialEq, Eq)]
-pub enum MqttPassword {
+pub enum UpstreamPassword {
     Inline(String),
     File(PathBuf),
 }
 
-impl std::fmt::Debug for MqttPassword {
+impl std::fmt::Debug for UpstreamPassword {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print a secret, not even in a debug log; where it lives is no secret.
         match self {
-            MqttPassword::Inline(_) => f.write_str("Inline(***)"),
-            MqttPassword::File(path) => f.debug_tuple("File").field(path).finish(),
+            UpstreamPassword::Inline(_) => f.write_str("Inline(***)"),
+            UpstreamPassword::File(path) => f.debug_tuple("File").field(path).finish(),
         }
     }
 }
@@ -111,23 +118,13 @@ impl UpstreamMqtt {
     /// The password to send: the inline one, or the first line of password-file (trailing
     /// newline trimmed). Err: a message naming the file and what is wrong with it.
     pub fn password(&self) -> Result<Option<String>, String> {
-        let path = match &self.password {
-            None => return Ok(None),
-            Some(MqttPassword::Inline(p)) => return Ok(Some(p.clone())),
-            Some(MqttPassword::File(path)) => path,
-        };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read the MQTT password from {}: {e}", path.display()))?;
-        // `echo secret > file` ends in a newline, Windows editors in CRLF: neither is part
-        // of the password.
-        let first = text.lines().next().unwrap_or("");
-        if first.is_empty() {
-            return Err(format!(
-                "{} holds no password on its first line",
-                path.display()
-            ));
+        match &self.password {
+            None => Ok(None),
+            Some(UpstreamPassword::Inline(p)) => Ok(Some(p.clone())),
+            Some(UpstreamPassword::File(path)) => {
+                read_password_file(path, "the MQTT password").map(Some)
+            }
         }
-        Ok(Some(first.to_string()))
     }
 
     /// Worst-case number of telemetry messages kept offline: retention / interval.
@@ -163,6 +160,23 @@ impl UpstreamMqtt {
     }
 }
 
+/// The first line of a password file (trailing newline trimmed); Err names the file
+/// (`what`: which password it should hold) and what is wrong with it.
+pub(super) fn read_password_file(path: &std::path::Path, what: &str) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {what} from {}: {e}", path.display()))?;
+    // `echo secret > file` ends in a newline, Windows editors in CRLF: neither is part
+    // of the password.
+    let first = text.lines().next().unwrap_or("");
+    if first.is_empty() {
+        return Err(format!(
+            "{} holds no password on its first line (it should hold {what})",
+            path.display()
+        ));
+    }
+    Ok(first.to_string())
+}
+
 /// A size for a person: whole KiB, MiB or GiB (it is an estimate anyway).
 fn about_bytes(bytes: u64) -> String {
     const KIB: u64 = 1024;
@@ -178,29 +192,24 @@ fn about_bytes(bytes: u64) -> String {
     }
 }
 
-/// `[upstream]`: `[upstream.mqtt]`, or nothing. `site_id` is `None` when `[site] id` did not
+/// `[upstream]`: `[upstream.mqtt]` and/or `[upstream.ocpp]`, or nothing. `site_id` is `None` when `[site] id` did not
 /// read (then the defaults cannot be made, and that problem is already reported).
 pub(super) fn read_upstream(root: &Table<'_, '_>, site_id: Option<&str>) -> Option<Upstream> {
     let Some(t) = root.opt_table("upstream") else {
         return Some(Upstream::default());
     };
-    if t.has("ocpp") {
-        // Taken so that `finish` does not call it unknown: it is known, just not built.
-        let _ = t.opt_table("ocpp");
-        t.problem(
-            "ocpp",
-            "[upstream.ocpp] (chargegate as a Local Controller of a cloud CSMS) is not \
-             supported by this version yet",
-            Some("remove the [upstream.ocpp] table; [upstream.mqtt] reports to a broker".into()),
-        );
-    }
     let mqtt = t.opt_table("mqtt").map(|m| read_mqtt(&m, site_id));
+    let ocpp = t.opt_table("ocpp").map(|o| ocpp::read_ocpp(&o, site_id));
     t.finish(UPSTREAM_KEYS);
     let mqtt = match mqtt {
         Some(m) => Some(m?),
         None => None,
     };
-    Some(Upstream { mqtt })
+    let ocpp = match ocpp {
+        Some(o) => Some(o?),
+        None => None,
+    };
+    Some(Upstream { mqtt, ocpp })
 }
 
 fn read_mqtt(t: &Table<'_, '_>, site_id: Option<&str>) -> Option<UpstreamMqtt> {
@@ -301,7 +310,7 @@ fn is_client_id(id: &str) -> bool {
 
 /// `username` and `password` or `password-file`. A problem leaves the values as read: the
 /// config is refused anyway.
-fn read_credentials(t: &Table<'_, '_>) -> (Option<String>, Option<MqttPassword>) {
+fn read_credentials(t: &Table<'_, '_>) -> (Option<String>, Option<UpstreamPassword>) {
     let username = t.opt_str("username");
     if let Some(name) = &username
         && (name.is_empty()
@@ -334,8 +343,8 @@ fn read_credentials(t: &Table<'_, '_>) -> (Option<String>, Option<MqttPassword>)
             );
             None
         }
-        (Some(p), None) => Some(MqttPassword::Inline(p)),
-        (None, Some(path)) => Some(MqttPassword::File(path)),
+        (Some(p), None) => Some(UpstreamPassword::Inline(p)),
+        (None, Some(path)) => Some(UpstreamPassword::File(path)),
         (None, None) => None,
     };
     if password.is_some() && !t.has("username") {

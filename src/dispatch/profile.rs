@@ -136,6 +136,7 @@ mod tests {
             circuit: None,
             profile: "generic".into(),
             quirks: Default::default(),
+            upstream_password: None,
         }
     }
 

@@ -276,7 +276,10 @@ fn a_password_is_inline_or_in_a_file_and_belongs_to_a_username() {
     }
     let from_file =
         mqtt_of("[upstream.mqtt]\nurl = \"mqtt://b\"\nusername = \"u\"\npassword-file = \"/p\"");
-    assert_eq!(from_file.password, Some(MqttPassword::File("/p".into())));
+    assert_eq!(
+        from_file.password,
+        Some(UpstreamPassword::File("/p".into()))
+    );
 }
 
 #[test]
@@ -315,23 +318,7 @@ fn tls_files_need_mqtts_and_a_client_certificate_needs_its_key() {
 }
 
 #[test]
-fn upstream_ocpp_and_unknown_keys_are_refused() {
-    let ocpp = "[upstream.ocpp]\nurl = \"ws://cloud.example/ocpp\"";
-    let problem = problem_at(ocpp, "upstream.ocpp", "[upstream.ocpp]");
-    assert!(
-        problem
-            .message
-            .contains("not supported by this version yet"),
-        "{problem}"
-    );
-    let text = site_with(ocpp);
-    let problems = parse(&text).unwrap_err();
-    assert_eq!(
-        problems.len(),
-        1,
-        "one problem, not also 'unknown key': {problems:#?}"
-    );
-
+fn unknown_keys_are_refused() {
     let unknown = "[upstream]\nkafka = true\n\n[upstream.mqtt]\nurl = \"mqtt://b\"";
     let problem = problem_at(unknown, "upstream.kafka", "kafka =");
     assert_eq!(problem.message, "unknown key");
@@ -384,13 +371,13 @@ fn password_reads_the_first_line_of_its_file() {
     ] {
         let path = dir.path().join("password");
         std::fs::write(&path, content).unwrap();
-        mqtt.password = Some(MqttPassword::File(path));
+        mqtt.password = Some(UpstreamPassword::File(path));
         assert_eq!(mqtt.password(), want, "{content:?}");
     }
     for content in ["", "\n", "\nsecond line"] {
         let path = dir.path().join("empty");
         std::fs::write(&path, content).unwrap();
-        mqtt.password = Some(MqttPassword::File(path.clone()));
+        mqtt.password = Some(UpstreamPassword::File(path.clone()));
         let err = mqtt.password().unwrap_err();
         assert!(
             err.contains(&path.display().to_string()) && err.contains("no password"),
@@ -398,7 +385,7 @@ fn password_reads_the_first_line_of_its_file() {
         );
     }
     let missing = dir.path().join("missing");
-    mqtt.password = Some(MqttPassword::File(missing.clone()));
+    mqtt.password = Some(UpstreamPassword::File(missing.clone()));
     let err = mqtt.password().unwrap_err();
     assert!(err.contains(&missing.display().to_string()), "{err}");
     assert!(err.contains("No such file"), "names the io error: {err}");
@@ -421,7 +408,7 @@ fn debug_output_never_shows_the_password() {
         assert!(!text.contains("hunter2-secret"), "{text}");
         assert!(text.contains("Inline(***)"), "{text}");
     }
-    let file = MqttPassword::File("/etc/chargegate/mqtt-password".into());
+    let file = UpstreamPassword::File("/etc/chargegate/mqtt-password".into());
     assert_eq!(
         format!("{file:?}"),
         "File(\"/etc/chargegate/mqtt-password\")"
