@@ -21,7 +21,10 @@ fn main() {
     // worktree `.git` is a file and HEAD sits under the common dir's `worktrees/`; naming a
     // path that does not exist would make cargo rerun this script, and rebuild the crate,
     // on every command.
-    for path in [git_path("HEAD"), git_path("refs/heads")].into_iter().flatten() {
+    for path in [git_path("HEAD"), git_path("refs/heads")]
+        .into_iter()
+        .flatten()
+    {
         println!("cargo:rerun-if-changed={path}");
     }
     println!("cargo:rerun-if-changed=build.rs");

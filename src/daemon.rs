@@ -40,6 +40,8 @@ pub enum StartError {
     CertificateAuthority(String),
     #[error("upstream: {0}")]
     Upstream(#[from] crate::upstream::UpstreamError),
+    #[error("upstream OCPP: {0}")]
+    LocalController(String),
 }
 
 impl StartError {
@@ -63,6 +65,8 @@ impl StartError {
             StartError::Server(ServerError::Bind { source, .. }) => address_is_wrong(source),
             StartError::Http(e) => address_is_wrong(&e.source),
             StartError::Upstream(e) => matches!(e, crate::upstream::UpstreamError::Options(_)),
+            // A password, key or CA file that cannot be read.
+            StartError::LocalController(_) => true,
         }
     }
 }
@@ -100,6 +104,8 @@ pub struct Daemon {
     control: JoinHandle<()>,
     /// The upstream broker link (`[upstream.mqtt]`), which says `offline` at shutdown.
     upstream: Option<JoinHandle<()>>,
+    /// The OCPP Local Controller (`[upstream.ocpp]`), which closes its links at shutdown.
+    local_controller: Option<JoinHandle<()>>,
 }
 
 /// Who decides the limits dispatch sends.
@@ -148,9 +154,10 @@ pub async fn start_with_clock(
     server.follow(live.clone());
     let (http_listener, http_addr) = crate::http::bind(config.http.listen).await?;
     let (shutdown, shutdown_rx) = watch::channel(false);
+    let audit_days = config.store.audit_days;
     tokio::spawn(prune_audit(
         store.clone(),
-        config.store.audit_days,
+        audit_days,
         clock,
         shutdown_rx.clone(),
     ));
@@ -186,8 +193,11 @@ pub async fn start_with_clock(
         .with_alerts(alerts.sender());
     let state = crate::http::HttpState::new(store.clone(), live.clone(), chargers.clone(), clock)
         .with_orders(control.orders.clone());
+    let (lc, monitor) = local_controller_wiring(config, &chargers, &alerts, monitor);
     let (router, upstream) =
         api_and_upstream(config, state, monitor, &csms, &live, clock, &shutdown_rx).await?;
+    let local_controller =
+        spawn_local_controller(config, lc, &csms, &router, clock, &shutdown_rx).await?;
     let http = tokio::spawn(crate::http::serve(
         http_listener,
         router,
@@ -214,7 +224,78 @@ pub async fn start_with_clock(
         http,
         control: control.task,
         upstream,
+        local_controller,
     })
+}
+
+/// What the Local Controller is handed besides its settings.
+struct LcWiring {
+    chargers: Chargers,
+    alerts: tokio::sync::broadcast::Receiver<store::AlertRecord>,
+    /// Its state for the API (`/api/v1/site` `local_controller`).
+    status: watch::Sender<crate::http::UpstreamStatus>,
+}
+
+/// With `[upstream.ocpp]`: the Local Controller's state channel, its receiver added to the
+/// API's sources before the router is built.
+fn local_controller_wiring(
+    config: &Config,
+    chargers: &Chargers,
+    alerts: &crate::alerts::Alerts,
+    monitor: crate::http::MonitorSources,
+) -> (Option<LcWiring>, crate::http::MonitorSources) {
+    let Some(ocpp) = &config.upstream.ocpp else {
+        return (None, monitor);
+    };
+    let (status, rx) = watch::channel(crate::http::UpstreamStatus {
+        kind: "ocpp",
+        url: ocpp.url.clone(),
+        ..crate::http::UpstreamStatus::default()
+    });
+    let wiring = LcWiring {
+        chargers: chargers.clone(),
+        alerts: alerts.subscribe(),
+        status,
+    };
+    (Some(wiring), monitor.with_local_controller(rx))
+}
+
+/// The OCPP Local Controller (`[upstream.ocpp]`), started before the listener so that the
+/// first charger's messages are kept for the cloud; the cloud's commands go through the
+/// API's router.
+async fn spawn_local_controller(
+    config: &Config,
+    wiring: Option<LcWiring>,
+    csms: &Csms,
+    router: &axum::Router,
+    clock: Clock,
+    shutdown_rx: &watch::Receiver<bool>,
+) -> Result<Option<JoinHandle<()>>, StartError> {
+    let settings = crate::upstream::ocpp::settings::from_config(config)
+        .map_err(StartError::LocalController)?;
+    let (Some(settings), Some(wiring)) = (settings, wiring) else {
+        return Ok(None);
+    };
+    tracing::info!(
+        url = settings.url,
+        identity = settings.identity,
+        "OCPP Local Controller toward the cloud CSMS"
+    );
+    let (uplink, task) = crate::upstream::ocpp::spawn(
+        settings,
+        csms.store().clone(),
+        csms,
+        wiring.chargers,
+        crate::http::Internal::new(router.clone()),
+        clock,
+        wiring.alerts,
+        wiring.status,
+        shutdown_rx.clone(),
+    )
+    .await
+    .map_err(|e| StartError::LocalController(e.to_string()))?;
+    csms.set_uplink(uplink);
+    Ok(Some(task))
 }
 
 /// The API's router, and the upstream (`[upstream.mqtt]`), which answers the cloud's
@@ -597,6 +678,13 @@ impl Daemon {
         {
             // A client that keeps a request open does not hold up the shutdown.
             http.abort();
+        }
+        if let Some(mut links) = self.local_controller
+            && tokio::time::timeout(Duration::from_secs(2), &mut links)
+                .await
+                .is_err()
+        {
+            links.abort();
         }
         if let Some(mut upstream) = self.upstream {
             // Its goodbye (`offline`, a clean disconnect) is bounded by the link itself.

@@ -412,11 +412,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 telemetry::ocpp_error(Direction::Out, label);
                 rpc::call_error(version, &id, e.code, &e.message)
             }
-            Ok(event) => match self
-                .csms
-                .handle(&self.ctx, &event, self.limits.clock.now())
-                .await
-            {
+            Ok(_) if let Some(answer) = self.cloud_authorize(&action, &request).await => {
+                rpc::call_result(&id, &answer)
+            }
+            Ok(event) => match self.handle_and_relay(&action, &request, &event).await {
                 Ok(reply) => {
                     self.accepted_at_boot(&reply);
                     match crate::ocpp::encode_reply(version, &event, &reply) {
@@ -458,6 +457,44 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         };
         self.rpc.answered(&id, &action, request, &answer);
         self.send(answer).await
+    }
+
+    /// The cloud CSMS's answer to an Authorize, while the Local Controller's link is up
+    /// (`upstream::ocpp`); `None`: the local CSMS decides.
+    async fn cloud_authorize(&self, action: &str, request: &Value) -> Option<Value> {
+        if action != "Authorize" {
+            return None;
+        }
+        let uplink = self.csms.uplink()?;
+        uplink
+            .authorize(&self.ctx.id, self.version(), request)
+            .await
+    }
+
+    /// The local CSMS handles the event; with a Local Controller, a transaction message is
+    /// kept for the cloud in the same commit (and its link woken), any other forwarded.
+    async fn handle_and_relay(
+        &self,
+        action: &str,
+        request: &Value,
+        event: &crate::ocpp::model::ChargerEvent,
+    ) -> Result<EventReply, CsmsError> {
+        let now = self.limits.clock.now();
+        let Some(uplink) = self.csms.uplink() else {
+            return self.csms.handle(&self.ctx, event, now).await;
+        };
+        let entry = uplink.journal_entry(&self.ctx.id, self.version(), action, request);
+        let kept = entry.is_some();
+        let reply = self
+            .csms
+            .handle_relayed(&self.ctx, event, now, entry)
+            .await?;
+        if kept {
+            uplink.kept(&self.ctx.id, self.version());
+        } else if self.ctx.admission != Admission::Pending {
+            uplink.forward(&self.ctx.id, self.version(), action, request.clone());
+        }
+        Ok(reply)
     }
 
     async fn send_command(

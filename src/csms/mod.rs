@@ -104,6 +104,10 @@ pub struct Csms {
     customer: Arc<std::sync::Mutex<reports::Assembler<String>>>,
     /// Signs chargers' certificate requests (`station::signing`), when configured.
     authority: Option<Arc<signing::CertificateAuthority>>,
+    /// The Local Controller's link to a cloud CSMS (`upstream::ocpp`), once started: set
+    /// after the CSMS exists (the links follow its connection events), before the first
+    /// charger is admitted.
+    uplink: Arc<std::sync::OnceLock<crate::upstream::ocpp::Uplink>>,
 }
 
 impl Csms {
@@ -118,7 +122,20 @@ impl Csms {
             reports: Arc::default(),
             customer: Arc::default(),
             authority: None,
+            uplink: Arc::default(),
         }
+    }
+
+    /// Hands the Local Controller's link to every connection (once; a second is ignored).
+    pub fn set_uplink(&self, uplink: crate::upstream::ocpp::Uplink) {
+        if self.uplink.set(uplink).is_err() {
+            tracing::warn!("the Local Controller was started twice; the first one stays");
+        }
+    }
+
+    /// The Local Controller's link, when `[upstream.ocpp]` is configured.
+    pub fn uplink(&self) -> Option<&crate::upstream::ocpp::Uplink> {
+        self.uplink.get()
     }
 
     /// Answers SignCertificate Accepted and lends `authority` to whoever signs.
@@ -246,6 +263,19 @@ impl Csms {
         event: &ChargerEvent,
         now: DateTime<Utc>,
     ) -> Result<EventReply, CsmsError> {
+        self.handle_relayed(ctx, event, now, None).await
+    }
+
+    /// `handle`, keeping `journal` (the CALL as the charger sent it, for the cloud CSMS) in
+    /// the same commit as the records, so the answer means the cloud will get it too. A
+    /// resent transaction record the store recognised is not kept twice.
+    pub async fn handle_relayed(
+        &self,
+        ctx: &ChargerContext,
+        event: &ChargerEvent,
+        now: DateTime<Utc>,
+        journal: Option<store::JournalEntry>,
+    ) -> Result<EventReply, CsmsError> {
         // Look-up, decision and writes in one store call: one round trip per event, and
         // no other charger's write between the facts read and the records written.
         let (id, ctx_owned, policy, owned, assembler, customer) = (
@@ -267,6 +297,9 @@ impl Csms {
                     Err(refused) => return Ok(Err(refused)),
                 };
                 let applied = apply::write(c, &id, &decision.writes, now)?;
+                if let Some(entry) = journal.as_ref().filter(|_| !applied.resent) {
+                    store::journal(c, &id, entry, applied.assigned, now)?;
+                }
                 assemble_report(c, &id, &owned, &assembler, now)?;
                 assemble_customer_information(c, &id, &owned, &customer, now)?;
                 Ok(Ok((decision, applied)))

@@ -127,6 +127,9 @@ pub(super) fn reply_json(reply: &CommandReply) -> Value {
         CommandReply::Status { status, accepted } => {
             json!({"status": status, "accepted": accepted})
         }
+        CommandReply::Relayed(payload) => {
+            json!({"reply": payload, "accepted": reply.is_accepted()})
+        }
         CommandReply::Configuration { values, unknown } => json!({
             "values": values.iter().map(|v| json!({
                 "key": key_text(&v.key),

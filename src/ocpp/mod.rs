@@ -59,6 +59,9 @@ pub fn encode_command(
     version: OcppVersion,
     command: &ChargerCommand,
 ) -> Result<(&'static str, Value), NotInVersion> {
+    if let ChargerCommand::Relay { action, payload } = command {
+        return Ok((action, payload.clone()));
+    }
     match version {
         OcppVersion::V16 => v16::encode_command(command),
         OcppVersion::V201 => v201::encode_command(command),
@@ -71,8 +74,92 @@ pub fn decode_command_reply(
     command: &ChargerCommand,
     payload: Value,
 ) -> Result<CommandReply, PayloadError> {
+    if let ChargerCommand::Relay { .. } = command {
+        return Ok(CommandReply::Relayed(payload));
+    }
     match version {
         OcppVersion::V16 => v16::decode_command_reply(command, payload),
         OcppVersion::V201 => v201::decode_command_reply(command, payload),
     }
+}
+
+/// The CSMS-to-charger actions of each version a cloud CSMS may have relayed to a charger
+/// (1.6 §5, 2.0.1 Part 2 §1), as the `&'static str` the connection's bookkeeping keeps;
+/// `None` for a word the version does not have (answered NotImplemented).
+pub fn relay_action(version: OcppVersion, action: &str) -> Option<&'static str> {
+    const V16: &[&str] = &[
+        "CancelReservation",
+        "ChangeAvailability",
+        "ChangeConfiguration",
+        "ClearCache",
+        "ClearChargingProfile",
+        "DataTransfer",
+        "GetCompositeSchedule",
+        "GetConfiguration",
+        "GetDiagnostics",
+        "GetLocalListVersion",
+        "RemoteStartTransaction",
+        "RemoteStopTransaction",
+        "ReserveNow",
+        "Reset",
+        "SendLocalList",
+        "SetChargingProfile",
+        "TriggerMessage",
+        "UnlockConnector",
+        "UpdateFirmware",
+        "ExtendedTriggerMessage",
+        "GetLog",
+        "SignedUpdateFirmware",
+        "CertificateSigned",
+        "DeleteCertificate",
+        "GetInstalledCertificateIds",
+        "InstallCertificate",
+    ];
+    const V201: &[&str] = &[
+        "CancelReservation",
+        "CertificateSigned",
+        "ChangeAvailability",
+        "ClearCache",
+        "ClearChargingProfile",
+        "ClearDisplayMessage",
+        "ClearVariableMonitoring",
+        "CostUpdated",
+        "CustomerInformation",
+        "DataTransfer",
+        "DeleteCertificate",
+        "GetBaseReport",
+        "GetChargingProfiles",
+        "GetCompositeSchedule",
+        "GetDisplayMessages",
+        "GetInstalledCertificateIds",
+        "GetLocalListVersion",
+        "GetLog",
+        "GetMonitoringReport",
+        "GetReport",
+        "GetTransactionStatus",
+        "GetVariables",
+        "InstallCertificate",
+        "PublishFirmware",
+        "RequestStartTransaction",
+        "RequestStopTransaction",
+        "ReserveNow",
+        "Reset",
+        "SendLocalList",
+        "SetChargingProfile",
+        "SetDisplayMessage",
+        "SetMonitoringBase",
+        "SetMonitoringLevel",
+        "SetNetworkProfile",
+        "SetVariableMonitoring",
+        "SetVariables",
+        "TriggerMessage",
+        "UnlockConnector",
+        "UnpublishFirmware",
+        "UpdateFirmware",
+    ];
+    let known = match version {
+        OcppVersion::V16 => V16,
+        OcppVersion::V201 => V201,
+    };
+    known.iter().copied().find(|a| *a == action)
 }

@@ -673,6 +673,13 @@ pub enum ChargerCommand {
         clear: bool,
         customer: Customer,
     },
+    /// A cloud CSMS's CALL relayed as it came (the Local Controller, `upstream::ocpp`):
+    /// `action` is one the charger's version has (`relay_action`), the payload is the
+    /// cloud's; the answer comes back unread as `CommandReply::Relayed`.
+    Relay {
+        action: &'static str,
+        payload: serde_json::Value,
+    },
 }
 
 /// Whom a CustomerInformation is about (N09.FR.09: exactly one when report or clear).
@@ -755,6 +762,7 @@ impl ChargerCommand {
             ChargerCommand::DeleteCertificate { .. } => "DeleteCertificate",
             ChargerCommand::CertificateSigned { .. } => "CertificateSigned",
             ChargerCommand::CustomerInformation { .. } => "CustomerInformation",
+            ChargerCommand::Relay { action, .. } => action,
         }
     }
 }
@@ -786,6 +794,8 @@ pub enum CommandReply {
     },
     /// GetLocalListVersion.
     LocalListVersion(i32),
+    /// The answer to a `ChargerCommand::Relay`, as the charger sent it.
+    Relayed(serde_json::Value),
     /// DataTransfer: the status word and the charger's data, if it sent any.
     DataTransfer {
         status: String,
@@ -840,6 +850,11 @@ impl CommandReply {
             CommandReply::DataTransfer { accepted, .. } | CommandReply::Log { accepted, .. } => {
                 *accepted
             }
+            // The status word where the action has one (most do); none is no refusal.
+            CommandReply::Relayed(payload) => payload
+                .get("status")
+                .and_then(serde_json::Value::as_str)
+                .is_none_or(|status| POSITIVE_STATUSES.contains(&status)),
         }
     }
 }

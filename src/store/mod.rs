@@ -23,6 +23,7 @@ mod reports;
 mod reservations;
 mod schema;
 mod site_limit;
+mod uplink;
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -44,6 +45,7 @@ pub use queries::*;
 pub use reports::*;
 pub use reservations::*;
 pub use site_limit::*;
+pub use uplink::*;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

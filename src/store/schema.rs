@@ -404,6 +404,34 @@ pub(super) const MIGRATIONS: &[&str] = &[
         last_seq  INTEGER NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 15: the OCPP Local Controller's journal (issue 13, `uplink`): every transaction
+    // message a charger sent, as it sent it, kept until the cloud CSMS answered it; the
+    // cloud's 1.6 transaction ids for the local ones; the last local-list version the
+    // cloud sent.
+    r#"
+    CREATE TABLE uplink_journal (
+        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+        charger      TEXT NOT NULL,
+        version      TEXT NOT NULL,
+        action       TEXT NOT NULL,
+        payload      TEXT NOT NULL,
+        offline      INTEGER NOT NULL,
+        local_tx     INTEGER,
+        received_at  TEXT NOT NULL
+    );
+    CREATE INDEX uplink_journal_charger ON uplink_journal (charger, seq);
+    CREATE TABLE uplink_tx_map (
+        charger   TEXT NOT NULL,
+        local_tx  INTEGER NOT NULL,
+        cloud_tx  INTEGER NOT NULL,
+        PRIMARY KEY (charger, local_tx)
+    ) WITHOUT ROWID;
+    CREATE TABLE uplink_list (
+        one      INTEGER PRIMARY KEY CHECK (one = 1),
+        version  INTEGER NOT NULL
+    );
+    INSERT INTO uplink_list (one, version) VALUES (1, 0);
+    "#,
 ];
 
 /// Sets the connection pragmas and applies pending migrations.

@@ -10,6 +10,7 @@
 
 pub mod commands;
 mod link;
+pub mod ocpp;
 pub mod options;
 pub mod records;
 

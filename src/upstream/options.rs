@@ -60,36 +60,49 @@ pub fn mqtt_options(config: &UpstreamMqtt) -> Result<MqttOptions, OptionsError> 
 }
 
 fn tls_config(config: &UpstreamMqtt) -> Result<rustls::ClientConfig, OptionsError> {
-    let ca_path = config
-        .ca_file
-        .clone()
-        .unwrap_or_else(|| SYSTEM_CA_BUNDLE.into());
+    client_tls(
+        config.ca_file.as_deref(),
+        config.client_cert_file.as_deref(),
+        config.client_key_file.as_deref(),
+    )
+    .map_err(OptionsError)
+}
+
+/// A rustls client on the ring provider trusting `ca_file` (or the system's bundle), with
+/// the client certificate when both files are given (both upstreams use it). Err: a
+/// sentence naming the file.
+pub fn client_tls(
+    ca_file: Option<&std::path::Path>,
+    client_cert_file: Option<&std::path::Path>,
+    client_key_file: Option<&std::path::Path>,
+) -> Result<rustls::ClientConfig, String> {
+    let ca_path = ca_file.unwrap_or(std::path::Path::new(SYSTEM_CA_BUNDLE));
     let mut roots = rustls::RootCertStore::empty();
-    let certs = CertificateDer::pem_file_iter(&ca_path)
+    let certs = CertificateDer::pem_file_iter(ca_path)
         .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-        .map_err(|e| OptionsError(format!("ca-file {}: {e}", ca_path.display())))?;
+        .map_err(|e| format!("ca-file {}: {e}", ca_path.display()))?;
     let (added, _) = roots.add_parsable_certificates(certs);
     if added == 0 {
-        return Err(OptionsError(format!(
+        return Err(format!(
             "ca-file {}: no usable CA certificate",
             ca_path.display()
-        )));
+        ));
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| OptionsError(format!("TLS: {e}")))?
+        .map_err(|e| format!("TLS: {e}"))?
         .with_root_certificates(roots);
-    match (&config.client_cert_file, &config.client_key_file) {
+    match (client_cert_file, client_key_file) {
         (Some(cert), Some(key)) => {
             let chain = CertificateDer::pem_file_iter(cert)
                 .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-                .map_err(|e| OptionsError(format!("client-cert-file {}: {e}", cert.display())))?;
+                .map_err(|e| format!("client-cert-file {}: {e}", cert.display()))?;
             let key = PrivateKeyDer::from_pem_file(key)
-                .map_err(|e| OptionsError(format!("client-key-file {}: {e}", key.display())))?;
+                .map_err(|e| format!("client-key-file {}: {e}", key.display()))?;
             builder
                 .with_client_auth_cert(chain, key)
-                .map_err(|e| OptionsError(format!("client certificate: {e}")))
+                .map_err(|e| format!("client certificate: {e}"))
         }
         _ => Ok(builder.with_no_client_auth()),
     }

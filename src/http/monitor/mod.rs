@@ -70,6 +70,8 @@ pub struct Sources {
     pub alerts: Option<tokio::sync::broadcast::Sender<crate::store::AlertRecord>>,
     /// The upstream link's state (`None`: no `[upstream.*]`; `with_upstream`).
     pub upstream: Option<watch::Receiver<UpstreamStatus>>,
+    /// The OCPP Local Controller's state (`None`: no `[upstream.ocpp]`).
+    pub local_controller: Option<watch::Receiver<UpstreamStatus>>,
     /// One permit per open `/api/v1/events` stream (`events::MAX_EVENT_STREAMS`).
     streams: Arc<tokio::sync::Semaphore>,
 }
@@ -90,6 +92,7 @@ impl Sources {
             csms,
             alerts: None,
             upstream: None,
+            local_controller: None,
             streams: Arc::new(tokio::sync::Semaphore::new(MAX_EVENT_STREAMS)),
         }
     }
@@ -108,6 +111,13 @@ impl Sources {
     #[must_use]
     pub fn with_upstream(mut self, upstream: watch::Receiver<UpstreamStatus>) -> Self {
         self.upstream = Some(upstream);
+        self
+    }
+
+    /// The OCPP Local Controller's state, for `/api/v1/site` `local_controller`.
+    #[must_use]
+    pub fn with_local_controller(mut self, status: watch::Receiver<UpstreamStatus>) -> Self {
+        self.local_controller = Some(status);
         self
     }
 }
@@ -162,6 +172,7 @@ pub(super) struct Now {
     accounting: BTreeMap<ChargerId, ChargerLimit>,
     meters: Vec<MeterStatus>,
     upstream: Option<UpstreamStatus>,
+    local_controller: Option<UpstreamStatus>,
     wall: DateTime<Utc>,
     instant: tokio::time::Instant,
 }
@@ -179,6 +190,11 @@ impl HttpState {
                 .map(|m| m.borrow().clone())
                 .collect(),
             upstream: self.monitor.upstream.as_ref().map(|u| u.borrow().clone()),
+            local_controller: self
+                .monitor
+                .local_controller
+                .as_ref()
+                .map(|u| u.borrow().clone()),
             wall: self.clock_now(),
             instant: self.clock.instant(),
         }
@@ -251,6 +267,8 @@ pub(super) fn site_json(now: &Now) -> Value {
         })).collect::<Vec<_>>(),
         // `null` without `[upstream.mqtt]`.
         "upstream": now.upstream.as_ref().map(upstream::upstream_json),
+        // `null` without `[upstream.ocpp]`.
+        "local_controller": now.local_controller.as_ref().map(upstream::upstream_json),
         "planner": planner_state(&now.control),
     })
 }

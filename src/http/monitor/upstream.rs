@@ -30,10 +30,13 @@ pub struct UpstreamStatus {
     /// Commands taken from the broker since start, and how many were refused.
     pub commands: u64,
     pub commands_refused: u64,
+    /// The Local Controller (`ocpp`): the chargers' links to the cloud, and how many are up.
+    pub links: u64,
+    pub links_connected: u64,
 }
 
 pub(super) fn upstream_json(s: &UpstreamStatus) -> Value {
-    json!({
+    let mut out = json!({
         "kind": s.kind,
         "url": s.url,
         "connected": s.connected,
@@ -45,5 +48,10 @@ pub(super) fn upstream_json(s: &UpstreamStatus) -> Value {
         "delivered": s.delivered,
         "commands": s.commands,
         "commands_refused": s.commands_refused,
-    })
+    });
+    if s.kind == "ocpp" {
+        out["links"] = json!(s.links);
+        out["links_connected"] = json!(s.links_connected);
+    }
+    out
 }

@@ -67,6 +67,7 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
         | C::DeleteCertificate { .. }
         | C::CertificateSigned { .. }
         | C::CustomerInformation { .. } => Err(refuse(command)),
+        C::Relay { action, payload } => Ok((action, payload.clone())),
         C::DataTransfer {
             vendor_id,
             message_id,
@@ -415,6 +416,7 @@ pub fn decode_reply(
             RpcErrorCode::InternalError,
             format!("{} is never sent to an OCPP 1.6 charger", command.name()),
         )),
+        C::Relay { .. } => Ok(CommandReply::Relayed(payload)),
     }
 }
 

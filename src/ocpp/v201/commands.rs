@@ -238,6 +238,7 @@ pub fn encode(command: &ChargerCommand) -> Result<(&'static str, Value), NotInVe
         | C::DeleteCertificate { .. }
         | C::CertificateSigned { .. } => super::certificates::encode(command),
         C::CustomerInformation { .. } => super::customer::encode(command),
+        C::Relay { action, payload } => Ok((action, payload.clone())),
         // P01.
         C::DataTransfer {
             vendor_id,
@@ -601,6 +602,7 @@ pub fn decode_reply(
             super::certificates::decode_reply(command, payload)?
         }
         ChargerCommand::CustomerInformation { .. } => super::customer::decode_reply(payload)?,
+        ChargerCommand::Relay { .. } => CommandReply::Relayed(payload),
         ChargerCommand::GetLocalListVersion => {
             let response: GetLocalListVersionResponse = parse(payload)?;
             CommandReply::LocalListVersion(response.version_number)
