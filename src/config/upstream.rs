@@ -170,7 +170,7 @@ pub(super) fn read_password_file(path: &std::path::Path, what: &str) -> Result<S
     let first = text.lines().next().unwrap_or("");
     if first.is_empty() {
         return Err(format!(
-            "{} holds no password on its first line",
+            "{} holds no password on its first line (it should hold {what})",
             path.display()
         ));
     }

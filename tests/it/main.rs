@@ -44,3 +44,4 @@ mod status_page;
 mod tls;
 mod unit_file;
 mod upstream_mqtt;
+mod upstream_ocpp;

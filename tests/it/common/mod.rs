@@ -2,6 +2,7 @@
 //! database, and the schema check for every message it sends.
 #![allow(dead_code)]
 
+pub mod cloud;
 pub mod mosquitto;
 
 #[path = "../../../src/ocpp/schema_check.rs"]

@@ -362,24 +362,27 @@ fn a_chargers_upstream_password_refusals() {
     let text = first_charger_with("upstream-password = \"a\"\nupstream-password-file = \"/p\"");
     let problems = parse(&text).unwrap_err();
     assert_eq!(problems.len(), 1, "{problems:#?}");
-    assert_eq!(problems[0].path, "charger.upstream-password-file");
+    assert_eq!(problems[0].path, "charger[0].upstream-password-file");
     assert!(problems[0].message.contains("both set"), "{}", problems[0]);
 
     let text = first_charger_with("upstream-password = \"\"");
     let problems = parse(&text).unwrap_err();
     assert_eq!(problems.len(), 1, "{problems:#?}");
-    assert_eq!(problems[0].path, "charger.upstream-password");
+    assert_eq!(problems[0].path, "charger[0].upstream-password");
 
-    // A ':' in the id: no Basic auth toward the cloud either (RFC 7617 §2).
+    // A ':' in the id: no Basic auth toward the cloud either (RFC 7617 §2), reported at
+    // the key that asks for it (besides the local password's problem at `id`).
     let text = SITE.replace("id = \"CP-02\"", "id = \"CP:02\"").replace(
         "max-current-a = 16",
         "max-current-a = 16\nupstream-password = \"cloud-pw-123\"",
     ) + "\n"
         + URL;
     let problems = parse(&text).unwrap_err();
-    assert_eq!(problems.len(), 1, "{problems:#?}");
-    assert_eq!(problems[0].path, "charger.upstream-password");
-    assert!(problems[0].message.contains("':'"), "{}", problems[0]);
+    let colon = problems
+        .iter()
+        .find(|p| p.path == "charger[1].upstream-password")
+        .unwrap_or_else(|| panic!("{problems:#?}"));
+    assert!(colon.message.contains("':'"), "{colon}");
 }
 
 #[test]
@@ -514,7 +517,7 @@ fn load_checks_the_certificates_key_and_password_files() {
         "upstream.ocpp.ca-file",
         "upstream.ocpp.client-cert-file",
         "upstream.ocpp.client-key-file",
-        "charger.upstream-password-file",
+        "charger[0].upstream-password-file",
     ] {
         assert!(paths.contains(&key), "{key}: {problems:#?}");
     }
