@@ -183,8 +183,6 @@ pub struct SiteState {
     /// The operator's temporary lower grid limit (`curtailment`), ended or not: the
     /// snapshot applies it while it is in force.
     temporary_limit: Option<TemporaryLimit>,
-    /// Which phases each vehicle draws on (`phases`).
-    phases: phases::PhaseBook,
 }
 
 impl SiteState {
@@ -208,7 +206,6 @@ impl SiteState {
             ended: HashMap::new(),
             reserved: HashSet::new(),
             temporary_limit: None,
-            phases: phases::PhaseBook::from_config(config),
         }
     }
 
@@ -225,7 +222,6 @@ impl SiteState {
                 vehicle::as_planned(v, now);
             }
         }
-        self.phases.narrow(&mut s.chargers, now);
         self.curtail(&mut s, now);
         s
     }
@@ -282,16 +278,7 @@ impl SiteState {
             if (tx.reservation_id.is_some() && tx.phase != TxPhase::Ended)
                 || tx.phase == TxPhase::Started)
             && self.reserved.remove(charger);
-        let before = self.vehicle_since(charger);
-        let changed = self.apply_charger_event(charger, at, event) || used;
-        let after = self.vehicle_since(charger);
-        let phases = self.phases.apply(charger, (before, after), event, at);
-        changed || phases
-    }
-
-    fn vehicle_since(&self, charger: &ChargerId) -> Option<DateTime<Utc>> {
-        let c = self.snapshot.chargers.iter().find(|c| &c.id == charger)?;
-        c.vehicle.as_ref().map(|v| v.since)
+        self.apply_charger_event(charger, at, event) || used
     }
 
     fn apply_charger_event(
@@ -412,9 +399,6 @@ impl SiteState {
     /// Marks a charger offline (its connection closed): it runs on its failsafe.
     pub fn set_offline(&mut self, charger: &ChargerId) {
         self.status_known.remove(charger);
-        // It runs on its failsafe, on every phase; when it is back its vehicle is learned
-        // again.
-        self.phases.forget(charger);
         if let Some(c) = self.snapshot.chargers.iter_mut().find(|c| &c.id == charger) {
             c.online = false;
         }

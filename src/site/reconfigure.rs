@@ -33,7 +33,6 @@ impl SiteState {
             .filter(|c| !self.snapshot.chargers.iter().any(|o| o.id == c.id))
             .collect();
         self.snapshot.chargers.extend(added);
-        self.phases.reconfigure(config);
         self.departures = config.departures.clone();
     }
 }

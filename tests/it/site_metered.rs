@@ -9,8 +9,7 @@
 //! stop answering, lose their answers, drop their connection, and a restart of
 //! chargegate. Checked at every sampled instant, per phase:
 //! - S1 on what the chargers apply: the limits the chargers actually apply (from the
-//!   profiles they accepted, per the OCPP stacking rules), each on the phases its vehicle
-//!   draws on, + the building load never exceed
+//!   profiles they accepted, per the OCPP stacking rules) + the building load never exceed
 //!   any circuit's limit - margin, allowing the controller `reaction()` to follow a rise of
 //!   the building load (no controller lowers a limit before it has seen the reading);
 //! - what the fuse sees: the meter's current (building + every vehicle's real draw) never
@@ -100,15 +99,6 @@ struct Bay {
 }
 
 impl Bay {
-    /// The site phases its vehicle draws on (every vehicle is plugged in from the start):
-    /// the first of the charger's for a single-phase vehicle. A limit loads these alone,
-    /// and chargegate counts it there once it learned the vehicle's phases
-    /// (`site::phases`).
-    fn draws_on(&self) -> &[usize] {
-        let n = self.vehicle.phases().min(self.site_phases.len());
-        &self.site_phases[..n]
-    }
-
     /// The current the charger lets its vehicle draw now, per the profiles it accepted;
     /// without a profile in force (or between two connections) its hardware maximum.
     fn offer(&self, now: chrono::DateTime<Utc>) -> f64 {
@@ -440,8 +430,8 @@ struct Seen {
 /// of the most they can apply under S1, counting each charger at most at what its vehicle
 /// takes (its own maximum within the charger's).
 ///
-/// Every charger's limit counts on each site phase its vehicle draws on (S1 as `check`
-/// holds it: a single-phase vehicle behind a three-phase charger loads one), and on board-a's phases too
+/// Every charger's limit counts on each of its site phases (S1 as `check` holds it, also
+/// for a single-phase vehicle behind a three-phase charger), and on board-a's phases too
 /// if it sits there. Keeping only the constraints of one site phase `p` (the grid's, and
 /// board-a's on the same phase) the chargers on `p` apply at most
 /// `min(grid room on p, min(board room on p, what the board's chargers on p take) + what
@@ -453,7 +443,7 @@ fn allowed(bays: &[Bay], building: [f64; 3]) -> f64 {
     let all: f64 = bays.iter().map(|b| b.takes).sum();
     let mut bound = all;
     for (p, load) in building.iter().enumerate() {
-        let on = |b: &&Bay| b.draws_on().contains(&p);
+        let on = |b: &&Bay| b.site_phases.contains(&p);
         let board: f64 = bays
             .iter()
             .filter(on)
@@ -537,7 +527,7 @@ async fn assert_limits_within_s1_and_s4(
         // the room capped by what the vehicles can take (`allowed`). A limit above what
         // its vehicle takes counts whole: chargegate learns that only by offering more.
         used += applied;
-        for p in bay.draws_on() {
+        for p in &bay.site_phases {
             site_a[*p] += applied;
             if bay.on_board {
                 board[*p] += applied;
@@ -675,7 +665,7 @@ fn room_left_unused(
         }
         let needed = if applied_a == 0.0 { 6.0 + SLACK_A } else { SLACK_A };
         let mut free = f64::INFINITY;
-        for p in bay.draws_on() {
+        for p in &bay.site_phases {
             free = free.min(GRID_A - MARGIN_A - building_now[*p] - applied.site_a[*p]);
             if bay.on_board {
                 free = free.min(BOARD_A - MARGIN_A - applied.board[*p]);
