@@ -197,13 +197,14 @@ fn check_store(path: &std::path::Path, acked: &[Acked], errors: u64) -> Result<(
             missing.push(format!("{} transaction {}: no row", a.charger, a.tx));
             continue;
         };
-        let stored: u64 = c
+        let stored: i64 = c
             .query_row(
                 "SELECT COUNT(DISTINCT ts) FROM samples WHERE transaction_id = ?1",
                 [row],
                 |r| r.get(0),
             )
             .map_err(|e| e.to_string())?;
+        let stored = u64::try_from(stored).unwrap_or(0);
         // The start's own reading (1.6 meterStart is no sample) is not counted here.
         if stored < a.readings {
             missing.push(format!(
