@@ -20,7 +20,7 @@ mod orders;
 mod task;
 
 pub use orders::{NeedOutcome, OrderError, Orders};
-pub use task::{ALIVE_EVERY, Control, spawn, spawn_live, spawn_with_history};
+pub use task::{ALIVE_EVERY, Control, Kept, spawn, spawn_live, spawn_with_history};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -33,7 +33,9 @@ use crate::config::Config;
 use crate::csms::{ConnectionEvent, SiteEvent};
 use crate::planner::{self, Plan, Policy, Reduction};
 use crate::site::feed::LoadReading;
-use crate::site::{Need, SiteSnapshot, SiteState, TemporaryLimit};
+use crate::site::{
+    CapKind, CapRefusal, CloudCap, LimitSource, Need, SiteSnapshot, SiteState, TemporaryLimit,
+};
 use crate::units::{Amps, ChargerId};
 
 /// At most one replan this often (a stale meter and a slot boundary replan at once). The
@@ -102,6 +104,9 @@ pub enum ReplanReason {
     Need,
     /// A temporary grid limit was set, removed or ended (`/api/v1/site/limit`).
     SiteLimit,
+    /// The cloud CSMS set, cleared or ended a charger's cap (a TxProfile or
+    /// TxDefaultProfile through the OCPP Local Controller).
+    Cap,
 }
 
 /// The deciding half of the control loop: state, plan, guard. Pure: time comes in as
@@ -217,20 +222,24 @@ impl Controller {
         NeedOutcome::Set
     }
 
-    /// A temporary grid limit set or removed (`None`). As with a reload, the guard checks
-    /// the readings at once against the lower of the old and new limits, so a lowered
-    /// limit cuts before the replan; the caller publishes that and then replans.
-    pub fn set_temporary_limit(&mut self, wall: DateTime<Utc>, limit: Option<TemporaryLimit>) {
+    /// `source`'s temporary grid limit set or removed (`None`). As with a reload, the guard
+    /// checks the readings at once against the lower of the old and new limits, so a
+    /// lowered limit cuts before the replan; the caller publishes that and then replans.
+    pub fn set_temporary_limit(
+        &mut self,
+        wall: DateTime<Utc>,
+        source: LimitSource,
+        limit: Option<TemporaryLimit>,
+    ) {
+        let by = source.as_str();
         match &limit {
-            Some(l) => tracing::info!(
-                limit_a = l.limit.0,
-                until = ?l.until,
-                "temporary grid limit set by the operator"
-            ),
-            None => tracing::info!("temporary grid limit removed by the operator"),
+            Some(l) => {
+                tracing::info!(by, limit_a = l.limit.0, until = ?l.until, "temporary grid limit set")
+            }
+            None => tracing::info!(by, "temporary grid limit removed"),
         }
         let before = self.state.snapshot(wall);
-        self.state.set_temporary_limit(limit);
+        self.state.set_temporary_limit(source, limit);
         let snap = crate::site::tightest(&before, &self.state.snapshot(wall));
         let targets = self.fill(&snap, wall);
         let cuts = planner::guard(&snap, &targets);
@@ -238,18 +247,48 @@ impl Controller {
         self.output.snapshot = Some(Arc::new(snap));
     }
 
-    /// When the operator's temporary grid limit ends (`run` wakes then: a site without a
-    /// grid meter has no reading to notice it by).
-    pub fn temporary_limit_ends(&self) -> Option<DateTime<Utc>> {
-        self.state.temporary_limit().and_then(|l| l.until)
+    /// The cloud's cap of `kind` on `charger` set or cleared (`None`); true when one was
+    /// there before. A lower cap takes effect through the replan that follows (a cap bounds
+    /// what the plan gives one vehicle; the grid's safety never waits on it).
+    pub fn set_cap(
+        &mut self,
+        now: Instant,
+        charger: &ChargerId,
+        kind: CapKind,
+        cap: Option<CloudCap>,
+    ) -> Result<bool, CapRefusal> {
+        let existed = self.state.has_cap(charger, kind);
+        self.state.set_cap(charger, kind, cap)?;
+        match cap {
+            Some(c) => {
+                tracing::info!(%charger, ?kind, limit_a = c.limit.0, until = ?c.until, "current cap set by the cloud CSMS")
+            }
+            None => {
+                tracing::info!(%charger, ?kind, existed, "current cap cleared by the cloud CSMS")
+            }
+        }
+        self.request_replan(now, ReplanReason::Cap);
+        Ok(existed)
     }
 
-    /// Ends a temporary grid limit whose `until` has passed: the guard runs again under the
-    /// configured limit, so its cuts under the lower one lift at once, and the replan
-    /// shares the room out. True when one ended.
+    /// When the next temporary grid limit or cloud cap ends (`run` wakes then: a site
+    /// without a grid meter has no reading to notice it by).
+    pub fn temporary_limit_ends(&self) -> Option<DateTime<Utc>> {
+        let limits = self.state.temporary_limits().iter().filter_map(|l| l.until);
+        limits.chain(self.state.caps_end()).min()
+    }
+
+    /// Ends the temporary grid limits and caps whose `until` has passed: the guard runs
+    /// again under the limit now in force, so its cuts under the lower one lift at once,
+    /// and the replan shares the room out. True when one ended.
     pub fn end_temporary_limit(&mut self, wall: DateTime<Utc>, now: Instant) -> bool {
+        let caps = self.state.end_caps(wall);
         if !self.state.end_temporary_limit(wall) {
-            return false;
+            if caps {
+                tracing::info!("a cloud cap ended");
+                self.request_replan(now, ReplanReason::Cap);
+            }
+            return caps;
         }
         tracing::info!("temporary grid limit ended");
         let snap = self.state.snapshot(wall);

@@ -197,7 +197,7 @@ pub async fn start_with_clock(
     let (router, upstream) =
         api_and_upstream(config, state, monitor, &csms, &live, clock, &shutdown_rx).await?;
     let local_controller =
-        spawn_local_controller(config, lc, &csms, &router, clock, &shutdown_rx).await?;
+        spawn_local_controller(config, lc, &csms, &control.orders, clock, &shutdown_rx).await?;
     let http = tokio::spawn(crate::http::serve(
         http_listener,
         router,
@@ -261,13 +261,13 @@ fn local_controller_wiring(
 }
 
 /// The OCPP Local Controller (`[upstream.ocpp]`), started before the listener so that the
-/// first charger's messages are kept for the cloud; the cloud's commands go through the
-/// API's router.
+/// first charger's messages are kept for the cloud; the cloud's limits and caps go to the
+/// control loop.
 async fn spawn_local_controller(
     config: &Config,
     wiring: Option<LcWiring>,
     csms: &Csms,
-    router: &axum::Router,
+    orders: &control::Orders,
     clock: Clock,
     shutdown_rx: &watch::Receiver<bool>,
 ) -> Result<Option<JoinHandle<()>>, StartError> {
@@ -286,7 +286,7 @@ async fn spawn_local_controller(
         csms.store().clone(),
         csms,
         wiring.chargers,
-        crate::http::Internal::new(router.clone()),
+        orders.clone(),
         clock,
         wiring.alerts,
         wiring.status,
@@ -336,8 +336,8 @@ async fn api_and_upstream(
     Ok((router, Some(link)))
 }
 
-/// The control loop, with what the store kept for it: the load history for the forecast
-/// and the operator's temporary grid limit.
+/// The control loop, with what the store kept for it: the load history for the forecast,
+/// the temporary grid limits and the cloud's lasting caps.
 async fn spawn_control(
     config: &Config,
     live: &Live,
@@ -346,32 +346,46 @@ async fn spawn_control(
     clock: Clock,
     shutdown: &watch::Receiver<bool>,
 ) -> Result<control::Control, StartError> {
-    let stored = (
-        stored_history(config, store, clock.now()).await,
-        stored_temporary_limit(store, clock).await?,
-    );
+    let (temporary_limits, caps) = stored_limits(store, clock).await?;
+    let kept = control::Kept {
+        history: stored_history(config, store, clock.now()).await,
+        temporary_limits,
+        caps,
+    };
     Ok(control::spawn_live(
         live.clone(),
         csms.subscribe(),
         Some(csms.subscribe_connections()),
         shutdown.clone(),
-        stored,
+        kept,
         clock,
     ))
 }
 
-/// The operator's temporary grid limit from before a restart: a curtailment stays in
-/// force. A store that cannot say whether one is stops the start (the chargers keep their
-/// failsafe) rather than guess.
-async fn stored_temporary_limit(
+/// The temporary grid limits and the cloud's lasting caps from before a restart: a
+/// curtailment stays in force. A store that cannot say whether one is stops the start (the
+/// chargers keep their failsafe) rather than guess.
+async fn stored_limits(
     store: &Store,
     clock: Clock,
-) -> Result<Option<store::TemporaryLimit>, StartError> {
-    let limit = store.call(|c| store::temporary_limit(c)).await?;
-    if let Some(l) = limit.filter(|l| l.in_force(clock.now())) {
-        tracing::info!(limit_a = l.limit.0, until = ?l.until, "temporary grid limit in force");
+) -> Result<
+    (
+        Vec<store::TemporaryLimit>,
+        Vec<(ChargerId, store::CloudCap)>,
+    ),
+    StartError,
+> {
+    let (limits, caps) = store
+        .call(|c| Ok((store::temporary_limits(c)?, store::cloud_caps(c)?)))
+        .await?;
+    for l in limits.iter().filter(|l| l.in_force(clock.now())) {
+        tracing::info!(by = l.source.as_str(), limit_a = l.limit.0, until = ?l.until, "temporary grid limit in force");
     }
-    Ok(limit)
+    let caps = caps
+        .into_iter()
+        .filter_map(|(id, cap)| Some((ChargerId::new(&id).ok()?, cap)))
+        .collect();
+    Ok((limits, caps))
 }
 
 /// What the API's monitoring reads read: the control loop's, dispatch's, the baseline

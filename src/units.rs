@@ -5,6 +5,22 @@
 
 use std::fmt;
 
+/// An identity (a charger id, a card id) as one URL path segment: every byte but RFC 3986
+/// §2.3's unreserved characters as `%XX`, so an id with `/`, `?` or spaces cannot reach
+/// another path. The one encoder of the crate: the CSMS endpoint a simulated charger dials,
+/// the cloud endpoint per charger (`[upstream.ocpp]`), the API paths an MQTT command maps to.
+pub fn path_segment(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Current per phase, in amperes.
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
 pub struct Amps(pub f64);
@@ -168,6 +184,14 @@ pub fn floor_limit(limit: f64, step: f64) -> f64 {
 mod tests {
     use super::*;
     use proptest::prelude::{Just, prop_oneof};
+
+    #[test]
+    fn an_identity_stays_one_path_segment() {
+        assert_eq!(path_segment("CS-1"), "CS-1");
+        assert_eq!(path_segment("a/../b?c"), "a%2F..%2Fb%3Fc");
+        assert_eq!(path_segment("dépôt 1"), "d%C3%A9p%C3%B4t%201");
+        assert_eq!(path_segment("a:b*c|d@e_f.g~"), "a%3Ab%2Ac%7Cd%40e_f.g~");
+    }
 
     #[test]
     fn a_limit_rounds_down_to_its_step_as_the_decimal_it_means() {

@@ -1,17 +1,20 @@
-//! The operator's orders to the control loop, from the HTTP API: a vehicle's need
-//! (`PUT /api/v1/chargers/<id>/need`) and a temporary lower grid limit (`PUT/DELETE
-//! /api/v1/site/limit`).
+//! Orders to the control loop: from the HTTP API a vehicle's need (`PUT
+//! /api/v1/chargers/<id>/need`) and the operator's temporary lower grid limit (`PUT/DELETE
+//! /api/v1/site/limit`); from the cloud CSMS above the OCPP Local Controller its own
+//! temporary limit (a station maximum) and a charger's cap (a TxProfile or
+//! TxDefaultProfile).
 //!
 //! They go through the loop like every other input, so the plan, the fill and the guard
 //! see them in one place and in order; the sender gets the outcome once the loop has
-//! applied the order. A temporary limit is in the store before it is sent here
-//! (`store::set_temporary_limit`): the loop never writes, and a restart reads it back.
+//! applied the order. A temporary limit or a lasting cap is in the store before it is sent
+//! here (`store::set_temporary_limit`, `store::set_cloud_cap`): the loop never writes, and
+//! a restart reads them back.
 
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::site::{Need, TemporaryLimit};
+use crate::site::{CapKind, CapRefusal, CloudCap, LimitSource, Need, TemporaryLimit};
 use crate::units::ChargerId;
 
 /// Orders waiting for the loop at most; an API client beyond it is told to retry.
@@ -49,10 +52,18 @@ pub(super) enum Order {
         need: Need,
         reply: oneshot::Sender<NeedOutcome>,
     },
-    /// `None` removes it.
+    /// `None` removes `source`'s.
     TemporaryLimit {
+        source: LimitSource,
         limit: Option<TemporaryLimit>,
         reply: oneshot::Sender<()>,
+    },
+    /// `None` clears it; the answer says whether one was there.
+    Cap {
+        charger: ChargerId,
+        kind: CapKind,
+        cap: Option<CloudCap>,
+        reply: oneshot::Sender<Result<bool, CapRefusal>>,
     },
 }
 
@@ -75,14 +86,36 @@ impl Orders {
         .await
     }
 
-    /// Puts a temporary limit in force (or removes it with `None`); answers once the guard
-    /// has checked the readings against it.
+    /// Puts `source`'s temporary limit in force (or removes it with `None`); answers once
+    /// the guard has checked the readings against it. The other source's stays.
     pub async fn set_temporary_limit(
         &self,
+        source: LimitSource,
         limit: Option<TemporaryLimit>,
     ) -> Result<(), OrderError> {
-        self.ask(|reply| Order::TemporaryLimit { limit, reply })
-            .await
+        self.ask(|reply| Order::TemporaryLimit {
+            source,
+            limit,
+            reply,
+        })
+        .await
+    }
+
+    /// Sets (or clears with `None`) the cloud's cap of `kind` on `charger`; `Ok(true)` when
+    /// one was there before.
+    pub async fn set_cap(
+        &self,
+        charger: ChargerId,
+        kind: CapKind,
+        cap: Option<CloudCap>,
+    ) -> Result<Result<bool, CapRefusal>, OrderError> {
+        self.ask(|reply| Order::Cap {
+            charger,
+            kind,
+            cap,
+            reply,
+        })
+        .await
     }
 
     async fn ask<T>(

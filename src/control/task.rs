@@ -15,7 +15,8 @@ use crate::config::{Config, Live};
 use crate::csms::{ConnectionEvent, SiteEvent};
 use crate::planner::{self, Policy, forecast::LoadHistory};
 use crate::site::feed::LoadReading;
-use crate::site::{SiteState, TemporaryLimit};
+use crate::site::{CapKind, CloudCap, SiteState, TemporaryLimit};
+use crate::units::ChargerId;
 
 /// The running loop's ends: where readings go in, where results come out.
 #[derive(Debug)]
@@ -61,18 +62,31 @@ pub fn spawn_with_history(
     clock: Clock,
 ) -> Control {
     let live = Live::fixed(config);
-    spawn_live(live, events, connections, shutdown, (history, None), clock)
+    let kept = Kept {
+        history,
+        ..Kept::default()
+    };
+    spawn_live(live, events, connections, shutdown, kept, clock)
+}
+
+/// What the loop starts from besides the config, as the store kept it.
+#[derive(Debug, Default)]
+pub struct Kept {
+    pub history: LoadHistory,
+    /// The temporary grid limits (`store::temporary_limits`): in force from the first plan on.
+    pub temporary_limits: Vec<TemporaryLimit>,
+    /// The cloud's lasting caps per charger (`store::cloud_caps`).
+    pub caps: Vec<(ChargerId, CloudCap)>,
 }
 
 /// As `spawn_with_history`, following the config in force: a reload reconfigures the
-/// site and replans at once (`Controller::reconfigure`). `temporary_limit` is the one the
-/// store kept (`store::temporary_limit`): in force from the first plan on.
+/// site and replans at once (`Controller::reconfigure`).
 pub fn spawn_live(
     mut config: Live,
     events: broadcast::Receiver<SiteEvent>,
     connections: Option<broadcast::Receiver<ConnectionEvent>>,
     shutdown: watch::Receiver<bool>,
-    (history, temporary_limit): (LoadHistory, Option<TemporaryLimit>),
+    kept: Kept,
     clock: Clock,
 ) -> Control {
     let (readings, readings_rx) = mpsc::channel(256);
@@ -83,9 +97,15 @@ pub fn spawn_live(
     // What the loop starts from is seen; only a later reload is a change.
     let _ = config.take_change();
     let mut policy = Policy::from_config(&start);
-    policy.history = history;
+    policy.history = kept.history;
     let mut state = SiteState::from_config(&start);
-    state.set_temporary_limit(temporary_limit);
+    for limit in kept.temporary_limits {
+        state.set_temporary_limit(limit.source, Some(limit));
+    }
+    for (charger, cap) in kept.caps {
+        // A charger no longer in the site file keeps no cap.
+        let _ = state.set_cap(&charger, CapKind::Lasting, Some(cap));
+    }
     let controller = Controller::new(state, policy);
     let channels = Channels {
         config,
@@ -166,12 +186,15 @@ async fn run(mut controller: Controller, mut ch: Channels, clock: Clock) {
                 orders::Order::Need { charger, need, reply } => {
                     let _ = reply.send(controller.set_need(clock.instant(), &charger, need));
                 }
-                orders::Order::TemporaryLimit { limit, reply } => {
-                    controller.set_temporary_limit(clock.now(), limit);
+                orders::Order::TemporaryLimit { source, limit, reply } => {
+                    controller.set_temporary_limit(clock.now(), source, limit);
                     // The guard's cuts under a lowered limit go out before the solve.
                     ch.out.send_replace(controller.output().clone());
                     controller.replan(clock.now(), clock.instant(), ReplanReason::SiteLimit);
                     let _ = reply.send(());
+                }
+                orders::Order::Cap { charger, kind, cap, reply } => {
+                    let _ = reply.send(controller.set_cap(clock.instant(), &charger, kind, cap));
                 }
             },
             change = next_connection(&mut ch.connections) => if let Some(c) = change {

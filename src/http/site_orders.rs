@@ -20,7 +20,7 @@ use super::commands::{body, try_response};
 use super::{ApiError, HttpState};
 use crate::control::{NeedOutcome, OrderError, Orders};
 use crate::site::Need;
-use crate::store::{self, TemporaryLimit};
+use crate::store::{self, LimitSource, TemporaryLimit};
 use crate::units::{Amps, ChargerId, WattHours};
 
 /// The largest need one vehicle may be given, in Wh: above the biggest truck battery
@@ -133,6 +133,7 @@ pub fn limit_json(l: &TemporaryLimit) -> Value {
         "limit_a": l.limit.0,
         "until": l.until.map(time),
         "set_at": time(l.set_at),
+        "source": l.source.as_str(),
     })
 }
 
@@ -161,6 +162,7 @@ pub async fn put_site_limit(
         limit: Amps(request.limit_a),
         until: request.until,
         set_at: now,
+        source: LimitSource::Operator,
     };
     let orders = try_response!(state.orders()).clone();
     try_response!(
@@ -169,7 +171,10 @@ pub async fn put_site_limit(
             .await
     );
     // Stored: a restart keeps it even if the loop does not answer below.
-    if let Err(e) = orders.set_temporary_limit(Some(limit)).await {
+    if let Err(e) = orders
+        .set_temporary_limit(LimitSource::Operator, Some(limit))
+        .await
+    {
         return order_error(e).into_response();
     }
     let mut answer = limit_json(&limit);
@@ -179,8 +184,15 @@ pub async fn put_site_limit(
 
 pub async fn delete_site_limit(State(state): State<HttpState>) -> Response {
     let orders = try_response!(state.orders()).clone();
-    let removed = try_response!(state.read_store(|c| store::clear_temporary_limit(c)).await);
-    if let Err(e) = orders.set_temporary_limit(None).await {
+    let removed = try_response!(
+        state
+            .read_store(|c| store::clear_temporary_limit(c, LimitSource::Operator))
+            .await
+    );
+    if let Err(e) = orders
+        .set_temporary_limit(LimitSource::Operator, None)
+        .await
+    {
         return order_error(e).into_response();
     }
     Json(json!({ "temporary_limit": Value::Null, "removed": removed })).into_response()

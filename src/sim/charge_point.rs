@@ -130,19 +130,6 @@ impl fmt::Debug for SimChargePoint {
     }
 }
 
-/// Percent-encodes everything but RFC 3986 unreserved characters.
-fn encode_path_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 fn handshake_error(e: WsError) -> SimError {
     match e {
         WsError::Http(response) => SimError::Handshake {
@@ -174,7 +161,7 @@ impl SimChargePoint {
         let url = format!(
             "{}/{}",
             opts.url.trim_end_matches('/'),
-            encode_path_segment(&opts.id)
+            crate::units::path_segment(&opts.id)
         );
         let mut request = url
             .as_str()

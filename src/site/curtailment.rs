@@ -1,41 +1,49 @@
-//! The operator's temporary lower grid limit (`PUT /api/v1/site/limit`): a distribution
-//! operator's curtailment, or a depot that must stay under a lower peak for a while.
+//! The temporary lower grid limits: the operator's (`PUT /api/v1/site/limit`: a
+//! distribution operator's curtailment, or a depot that must stay under a lower peak for a
+//! while) and the cloud CSMS's station maximum (the OCPP Local Controller), one per source.
 //!
-//! It lowers only the grid connection (circuit 0), never raises it: the configured
+//! They lower only the grid connection (circuit 0), never raise it: the configured
 //! `[site] grid-limit-a` is the fuse, and the margin still applies below the temporary
-//! limit. The snapshot applies it while it is in force, so its end is seen at the first
-//! snapshot after `until`. Pure, like the rest of `site`.
+//! limit. The lowest in force applies, so one source can neither raise nor lift the
+//! other's. The snapshot applies them while they are in force, so an end is seen at the
+//! first snapshot after `until`. Pure, like the rest of `site`.
 
 use chrono::{DateTime, Utc};
 
 use super::{SiteSnapshot, SiteState, TemporaryLimit};
+use crate::store::LimitSource;
 use crate::units::Amps;
 
 impl SiteState {
-    /// Sets or (with `None`) removes the temporary limit.
-    pub fn set_temporary_limit(&mut self, limit: Option<TemporaryLimit>) {
-        self.temporary_limit = limit;
-    }
-
-    /// The temporary limit, in force or not yet seen ended.
-    pub fn temporary_limit(&self) -> Option<TemporaryLimit> {
-        self.temporary_limit
-    }
-
-    /// Forgets a temporary limit that has ended by `now`; true when one did (once).
-    pub fn end_temporary_limit(&mut self, now: DateTime<Utc>) -> bool {
-        match self.temporary_limit {
-            Some(l) if !l.in_force(now) => {
-                self.temporary_limit = None;
-                true
-            }
-            _ => false,
+    /// Sets `source`'s temporary limit or (with `None`) removes it; the other source's
+    /// stays as it is.
+    pub fn set_temporary_limit(&mut self, source: LimitSource, limit: Option<TemporaryLimit>) {
+        self.temporary_limits.retain(|l| l.source != source);
+        if let Some(l) = limit {
+            self.temporary_limits.push(TemporaryLimit { source, ..l });
         }
     }
 
-    /// The grid connection's limit in `s` lowered to the temporary one while it is in force.
+    /// The temporary limits, in force or not yet seen ended.
+    pub fn temporary_limits(&self) -> &[TemporaryLimit] {
+        &self.temporary_limits
+    }
+
+    /// Forgets the temporary limits that have ended by `now`; true when one did (once).
+    pub fn end_temporary_limit(&mut self, now: DateTime<Utc>) -> bool {
+        let before = self.temporary_limits.len();
+        self.temporary_limits.retain(|l| l.in_force(now));
+        self.temporary_limits.len() < before
+    }
+
+    /// The grid connection's limit in `s` lowered to the lowest temporary one in force.
     pub(super) fn curtail(&self, s: &mut SiteSnapshot, now: DateTime<Utc>) {
-        s.temporary_limit = self.temporary_limit.filter(|l| l.in_force(now));
+        s.temporary_limit = self
+            .temporary_limits
+            .iter()
+            .filter(|l| l.in_force(now))
+            .min_by(|a, b| a.limit.0.total_cmp(&b.limit.0))
+            .copied();
         if let (Some(l), Some(grid)) = (s.temporary_limit, s.circuits.first_mut()) {
             grid.limit = Amps(grid.limit.0.min(l.limit.0));
         }
@@ -68,6 +76,15 @@ max-current-a = 32
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
+    fn limit(source: LimitSource, limit_a: f64, until: Option<&str>) -> TemporaryLimit {
+        TemporaryLimit {
+            limit: Amps(limit_a),
+            until: until.map(at),
+            set_at: at("2026-12-01T08:00:00Z"),
+            source,
+        }
+    }
+
     fn state() -> SiteState {
         SiteState::from_config(&crate::config::parse(SITE).unwrap_or_else(|p| panic!("{p:#?}")))
     }
@@ -75,11 +92,14 @@ max-current-a = 32
     #[test]
     fn the_grid_limit_is_lowered_while_in_force_and_the_sub_board_untouched() {
         let mut s = state();
-        s.set_temporary_limit(Some(TemporaryLimit {
-            limit: Amps(60.0),
-            until: Some(at("2026-12-01T18:00:00Z")),
-            set_at: at("2026-12-01T08:00:00Z"),
-        }));
+        s.set_temporary_limit(
+            LimitSource::Operator,
+            Some(limit(
+                LimitSource::Operator,
+                60.0,
+                Some("2026-12-01T18:00:00Z"),
+            )),
+        );
         let during = s.snapshot(at("2026-12-01T12:00:00Z"));
         assert_eq!(during.circuits[0].limit, Amps(60.0));
         assert_eq!(during.circuits[1].limit, Amps(63.0));
@@ -99,16 +119,56 @@ max-current-a = 32
     #[test]
     fn a_temporary_limit_above_the_configured_one_never_raises_it() {
         let mut s = state();
-        s.set_temporary_limit(Some(TemporaryLimit {
-            limit: Amps(250.0),
-            until: None,
-            set_at: at("2026-12-01T08:00:00Z"),
-        }));
+        s.set_temporary_limit(
+            LimitSource::Cloud,
+            Some(limit(LimitSource::Cloud, 250.0, None)),
+        );
         assert_eq!(
             s.snapshot(at("2026-12-01T12:00:00Z")).circuits[0].limit,
             Amps(100.0)
         );
-        s.set_temporary_limit(None);
+        s.set_temporary_limit(LimitSource::Cloud, None);
         assert_eq!(s.snapshot(at("2026-12-01T12:00:00Z")).temporary_limit, None);
+    }
+
+    #[test]
+    fn the_lowest_source_applies_and_clearing_one_leaves_the_other() {
+        let mut s = state();
+        let noon = at("2026-12-01T12:00:00Z");
+        s.set_temporary_limit(
+            LimitSource::Operator,
+            Some(limit(LimitSource::Operator, 60.0, None)),
+        );
+        s.set_temporary_limit(
+            LimitSource::Cloud,
+            Some(limit(LimitSource::Cloud, 80.0, None)),
+        );
+        assert_eq!(
+            s.snapshot(noon).circuits[0].limit,
+            Amps(60.0),
+            "a higher cloud limit never raises the operator's"
+        );
+        s.set_temporary_limit(
+            LimitSource::Cloud,
+            Some(limit(
+                LimitSource::Cloud,
+                50.0,
+                Some("2026-12-01T13:00:00Z"),
+            )),
+        );
+        let snap = s.snapshot(noon);
+        assert_eq!(snap.circuits[0].limit, Amps(50.0));
+        assert_eq!(
+            snap.temporary_limit.map(|l| l.source),
+            Some(LimitSource::Cloud)
+        );
+        assert_eq!(
+            s.snapshot(at("2026-12-01T13:00:00Z")).circuits[0].limit,
+            Amps(60.0),
+            "the cloud's ended: the operator's is back"
+        );
+        s.set_temporary_limit(LimitSource::Cloud, None);
+        assert_eq!(s.snapshot(noon).circuits[0].limit, Amps(60.0));
+        assert_eq!(s.temporary_limits().len(), 1);
     }
 }

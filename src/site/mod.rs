@@ -8,6 +8,7 @@
 //! (STYLE.md §2); `feed` is the one thin task that reads the meters and the chargers'
 //! samples and hands `LoadReading`s to the control loop.
 
+mod caps;
 mod curtailment;
 pub mod feed;
 pub mod load;
@@ -16,6 +17,7 @@ mod reconfigure;
 pub mod synthetic;
 pub mod vehicle;
 
+pub use caps::{CapKind, CapRefusal};
 pub use reconfigure::tightest;
 
 use std::collections::{HashMap, HashSet};
@@ -24,7 +26,7 @@ use chrono::{DateTime, Duration, NaiveTime, Utc};
 
 use crate::config::{self, Config, DepartureFor};
 use crate::ocpp::model::{ChargerEvent, ConnectorStatus, TxKey, TxPhase};
-pub use crate::store::TemporaryLimit;
+pub use crate::store::{CloudCap, LimitSource, TemporaryLimit};
 use crate::units::{Amps, ChargerId, Volts, WattHours};
 
 /// One node of the circuit tree (index 0: the grid connection).
@@ -58,7 +60,8 @@ pub struct Need {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Vehicle {
     pub since: DateTime<Utc>,
-    /// The vehicle's own limits, when it told us (ISO 15118 NotifyEVChargingNeeds).
+    /// The vehicle's own limits, when it told us (ISO 15118 NotifyEVChargingNeeds); in a
+    /// snapshot lowered to the cloud CSMS's cap on the charger (`caps`).
     pub max_current: Option<Amps>,
     /// The most it was seen to draw when offered clearly more (learned from meter values).
     pub measured_max: Option<Amps>,
@@ -121,8 +124,8 @@ pub struct SiteSnapshot {
     pub margin: Amps,
     pub circuits: Vec<CircuitNode>,
     pub chargers: Vec<ChargerState>,
-    /// The operator's temporary lower grid limit in force at `at` (`curtailment`):
-    /// circuit 0's `limit` already is the lower of it and the configured one.
+    /// The lowest temporary grid limit in force at `at` (`curtailment`), the operator's or
+    /// the cloud's: circuit 0's `limit` already is the lower of it and the configured one.
     pub temporary_limit: Option<TemporaryLimit>,
 }
 
@@ -180,9 +183,12 @@ pub struct SiteState {
     /// until a transaction names its reservationId (1.6 §5.13, 2.0.1 H03) or the
     /// connector becomes Available, Unavailable or Faulted (expired, cancelled).
     reserved: HashSet<ChargerId>,
-    /// The operator's temporary lower grid limit (`curtailment`), ended or not: the
-    /// snapshot applies it while it is in force.
-    temporary_limit: Option<TemporaryLimit>,
+    /// The temporary lower grid limits, at most one per source (`curtailment`), ended or
+    /// not: the snapshot applies the lowest in force.
+    temporary_limits: Vec<TemporaryLimit>,
+    /// The cloud CSMS's caps per charger (`caps`): the snapshot lowers the vehicle's
+    /// maximum to them.
+    caps: HashMap<ChargerId, caps::ChargerCaps>,
 }
 
 impl SiteState {
@@ -205,7 +211,8 @@ impl SiteState {
             status_known: HashSet::new(),
             ended: HashMap::new(),
             reserved: HashSet::new(),
-            temporary_limit: None,
+            temporary_limits: Vec::new(),
+            caps: HashMap::new(),
         }
     }
 
@@ -220,6 +227,7 @@ impl SiteState {
             }
             if let Some(v) = c.vehicle.as_mut() {
                 vehicle::as_planned(v, now);
+                self.cap(&c.id, v, now);
             }
         }
         self.curtail(&mut s, now);

@@ -432,6 +432,28 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO uplink_list (one, version) VALUES (1, 0);
     "#,
+    // 16: one temporary grid limit per source (`site_limit`): the operator's (the API,
+    // MQTT) and the cloud CSMS's station maximum (the Local Controller) are kept apart, so
+    // neither can lift or raise the other's; the lowest in force applies. The cloud's
+    // per-charger cap from a TxDefaultProfile (`cloud_caps`), kept across a restart as a
+    // charger keeps its profiles.
+    r#"
+    CREATE TABLE site_limits (
+        source   TEXT PRIMARY KEY CHECK (source IN ('operator', 'cloud')),
+        limit_a  REAL NOT NULL,
+        until    TEXT,
+        set_at   TEXT NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO site_limits (source, limit_a, until, set_at)
+        SELECT 'operator', limit_a, until, set_at FROM site_limit;
+    DROP TABLE site_limit;
+    CREATE TABLE cloud_caps (
+        charger_id  TEXT PRIMARY KEY,
+        limit_a     REAL NOT NULL,
+        until       TEXT,
+        set_at      TEXT NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// Sets the connection pragmas and applies pending migrations.

@@ -1,13 +1,43 @@
-//! The temporary lower grid limit (`PUT/DELETE /api/v1/site/limit`, migration 11): one
-//! row at most. Written before the control loop hears of it, read back at start, so a
-//! restart during a curtailment keeps it (a distribution operator's curtailment that a
-//! reboot lifted would be broken by the gateway itself).
+//! The temporary lower grid limits (migration 16, `site_limits`): one row at most per
+//! source, the operator's (`PUT/DELETE /api/v1/site/limit`, MQTT `set-site-limit`) and the
+//! cloud CSMS's station maximum (the OCPP Local Controller). Written before the control
+//! loop hears of them, read back at start, so a restart during a curtailment keeps it (a
+//! distribution operator's curtailment that a reboot lifted would be broken by the gateway
+//! itself). Also the cloud's lasting per-charger caps (`cloud_caps`, a TxDefaultProfile).
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 use super::StoreError;
 use crate::units::Amps;
+
+/// Who set a temporary limit. Each source has its own; the lowest in force applies, so
+/// neither can raise or lift the other's (a cloud cannot undo a distribution operator's
+/// curtailment the depot operator entered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LimitSource {
+    /// The HTTP API and MQTT `set-site-limit`.
+    Operator,
+    /// The cloud CSMS above the OCPP Local Controller (a station maximum profile).
+    Cloud,
+}
+
+impl LimitSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Operator => "operator",
+            Self::Cloud => "cloud",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, StoreError> {
+        match text {
+            "operator" => Ok(Self::Operator),
+            "cloud" => Ok(Self::Cloud),
+            other => Err(StoreError::Corrupt(format!("site_limits.source {other:?}"))),
+        }
+    }
+}
 
 /// A grid limit below the configured one, in force until `until` (or until deleted).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -16,10 +46,26 @@ pub struct TemporaryLimit {
     pub limit: Amps,
     pub until: Option<DateTime<Utc>>,
     pub set_at: DateTime<Utc>,
+    pub source: LimitSource,
 }
 
 impl TemporaryLimit {
     /// Whether it is in force at `now`: set, and not yet ended.
+    pub fn in_force(&self, now: DateTime<Utc>) -> bool {
+        self.until.is_none_or(|u| now < u)
+    }
+}
+
+/// The cloud's upper bound on one charger's current, per phase (a TxDefaultProfile or a
+/// TxProfile from the cloud CSMS): the planner never gives the charger more.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CloudCap {
+    pub limit: Amps,
+    pub until: Option<DateTime<Utc>>,
+    pub set_at: DateTime<Utc>,
+}
+
+impl CloudCap {
     pub fn in_force(&self, now: DateTime<Utc>) -> bool {
         self.until.is_none_or(|u| now < u)
     }
@@ -32,49 +78,108 @@ fn ts(t: DateTime<Utc>) -> String {
 fn parse(column: &str, text: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| StoreError::Corrupt(format!("site_limit.{column} {text:?}: {e}")))
+        .map_err(|e| StoreError::Corrupt(format!("{column} {text:?}: {e}")))
 }
 
-/// Sets (or replaces) the temporary limit.
+fn amps(column: &str, limit_a: f64) -> Result<Amps, StoreError> {
+    if !limit_a.is_finite() || limit_a < 0.0 {
+        return Err(StoreError::Corrupt(format!("{column} {limit_a}")));
+    }
+    Ok(Amps(limit_a))
+}
+
+/// Sets (or replaces) the temporary limit of `limit.source`.
 pub fn set_temporary_limit(conn: &Connection, limit: &TemporaryLimit) -> Result<(), StoreError> {
     conn.execute(
-        "INSERT OR REPLACE INTO site_limit (one, limit_a, until, set_at) VALUES (1, ?1, ?2, ?3)",
-        params![limit.limit.0, limit.until.map(ts), ts(limit.set_at)],
+        "INSERT OR REPLACE INTO site_limits (source, limit_a, until, set_at) VALUES (?1, ?2, ?3, ?4)",
+        params![
+            limit.source.as_str(),
+            limit.limit.0,
+            limit.until.map(ts),
+            ts(limit.set_at)
+        ],
     )?;
     Ok(())
 }
 
-/// Removes it; true when there was one.
-pub fn clear_temporary_limit(conn: &Connection) -> Result<bool, StoreError> {
-    Ok(conn.execute("DELETE FROM site_limit", [])? > 0)
+/// Removes the limit of `source`; true when there was one.
+pub fn clear_temporary_limit(conn: &Connection, source: LimitSource) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "DELETE FROM site_limits WHERE source = ?1",
+        [source.as_str()],
+    )? > 0)
 }
 
-/// The stored temporary limit, ended or not (the caller asks `in_force`).
-pub fn temporary_limit(conn: &Connection) -> Result<Option<TemporaryLimit>, StoreError> {
-    let row = conn
-        .query_row(
-            "SELECT limit_a, until, set_at FROM site_limit WHERE one = 1",
-            [],
-            |r| {
-                Ok((
-                    r.get::<_, f64>(0)?,
-                    r.get::<_, Option<String>>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            },
-        )
-        .optional()?;
-    let Some((limit_a, until, set_at)) = row else {
-        return Ok(None);
-    };
-    if !limit_a.is_finite() || limit_a < 0.0 {
-        return Err(StoreError::Corrupt(format!("site_limit.limit_a {limit_a}")));
-    }
-    Ok(Some(TemporaryLimit {
-        limit: Amps(limit_a),
-        until: until.as_deref().map(|u| parse("until", u)).transpose()?,
-        set_at: parse("set_at", &set_at)?,
-    }))
+/// The stored temporary limits, ended or not (the caller asks `in_force`), one per source.
+pub fn temporary_limits(conn: &Connection) -> Result<Vec<TemporaryLimit>, StoreError> {
+    let mut stmt =
+        conn.prepare("SELECT source, limit_a, until, set_at FROM site_limits ORDER BY source")?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, f64>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|(source, limit_a, until, set_at)| {
+            Ok(TemporaryLimit {
+                limit: amps("site_limits.limit_a", limit_a)?,
+                until: until
+                    .as_deref()
+                    .map(|u| parse("site_limits.until", u))
+                    .transpose()?,
+                set_at: parse("site_limits.set_at", &set_at)?,
+                source: LimitSource::parse(&source)?,
+            })
+        })
+        .collect()
+}
+
+/// Sets (or replaces) the cloud's lasting cap on `charger`.
+pub fn set_cloud_cap(conn: &Connection, charger: &str, cap: &CloudCap) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT OR REPLACE INTO cloud_caps (charger_id, limit_a, until, set_at) VALUES (?1, ?2, ?3, ?4)",
+        params![charger, cap.limit.0, cap.until.map(ts), ts(cap.set_at)],
+    )?;
+    Ok(())
+}
+
+/// Removes the cloud's lasting cap on `charger`; true when there was one.
+pub fn clear_cloud_cap(conn: &Connection, charger: &str) -> Result<bool, StoreError> {
+    Ok(conn.execute("DELETE FROM cloud_caps WHERE charger_id = ?1", [charger])? > 0)
+}
+
+/// The cloud's lasting caps, per charger id, ended or not.
+pub fn cloud_caps(conn: &Connection) -> Result<Vec<(String, CloudCap)>, StoreError> {
+    let mut stmt = conn
+        .prepare("SELECT charger_id, limit_a, until, set_at FROM cloud_caps ORDER BY charger_id")?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, f64>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|(charger, limit_a, until, set_at)| {
+            let cap = CloudCap {
+                limit: amps("cloud_caps.limit_a", limit_a)?,
+                until: until
+                    .as_deref()
+                    .map(|u| parse("cloud_caps.until", u))
+                    .transpose()?,
+                set_at: parse("cloud_caps.set_at", &set_at)?,
+            };
+            Ok((charger, cap))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -92,36 +197,124 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
-    #[test]
-    fn a_limit_is_read_back_replaced_and_cleared() {
-        let c = conn();
-        assert_eq!(temporary_limit(&c).unwrap(), None);
-        let first = TemporaryLimit {
-            limit: Amps(120.0),
+    fn limit(source: LimitSource, limit_a: f64) -> TemporaryLimit {
+        TemporaryLimit {
+            limit: Amps(limit_a),
             until: Some(at("2026-12-01T18:00:00Z")),
             set_at: at("2026-12-01T08:00:00.250Z"),
-        };
-        set_temporary_limit(&c, &first).unwrap();
-        assert_eq!(temporary_limit(&c).unwrap(), Some(first));
-        let second = TemporaryLimit {
-            limit: Amps(90.5),
+            source,
+        }
+    }
+
+    #[test]
+    fn each_source_keeps_its_own_limit_replaced_and_cleared_alone() {
+        let c = conn();
+        assert_eq!(temporary_limits(&c).unwrap(), vec![]);
+        let operator = limit(LimitSource::Operator, 60.0);
+        let cloud = limit(LimitSource::Cloud, 80.0);
+        set_temporary_limit(&c, &operator).unwrap();
+        set_temporary_limit(&c, &cloud).unwrap();
+        assert_eq!(temporary_limits(&c).unwrap(), vec![cloud, operator]);
+        let replaced = TemporaryLimit {
             until: None,
-            set_at: at("2026-12-01T09:00:00Z"),
+            ..limit(LimitSource::Cloud, 90.5)
         };
-        set_temporary_limit(&c, &second).unwrap();
-        assert_eq!(temporary_limit(&c).unwrap(), Some(second));
-        assert!(clear_temporary_limit(&c).unwrap());
-        assert!(!clear_temporary_limit(&c).unwrap());
-        assert_eq!(temporary_limit(&c).unwrap(), None);
+        set_temporary_limit(&c, &replaced).unwrap();
+        assert_eq!(temporary_limits(&c).unwrap(), vec![replaced, operator]);
+        assert!(clear_temporary_limit(&c, LimitSource::Cloud).unwrap());
+        assert!(!clear_temporary_limit(&c, LimitSource::Cloud).unwrap());
+        assert_eq!(
+            temporary_limits(&c).unwrap(),
+            vec![operator],
+            "the cloud's clearing leaves the operator's"
+        );
+        assert!(clear_temporary_limit(&c, LimitSource::Operator).unwrap());
+        assert_eq!(temporary_limits(&c).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn the_one_limit_of_migration_11_becomes_the_operators() {
+        let mut c = Connection::open_in_memory().unwrap();
+        let before_16 = super::super::schema::MIGRATIONS.len() - 1;
+        rusqlite_migration::Migrations::new(
+            super::super::schema::MIGRATIONS[..before_16]
+                .iter()
+                .map(|sql| rusqlite_migration::M::up(sql))
+                .collect(),
+        )
+        .to_latest(&mut c)
+        .unwrap();
+        c.execute(
+            "INSERT INTO site_limit (one, limit_a, until, set_at) VALUES (1, 75.0, NULL, '2026-12-01T08:00:00.000Z')",
+            [],
+        )
+        .unwrap();
+        prepare(&mut c).unwrap();
+        assert_eq!(
+            temporary_limits(&c).unwrap(),
+            vec![TemporaryLimit {
+                limit: Amps(75.0),
+                until: None,
+                set_at: at("2026-12-01T08:00:00Z"),
+                source: LimitSource::Operator,
+            }]
+        );
+    }
+
+    #[test]
+    fn a_cloud_cap_is_read_back_per_charger_and_cleared() {
+        let c = conn();
+        let cap = CloudCap {
+            limit: Amps(10.0),
+            until: None,
+            set_at: at("2026-12-01T08:00:00Z"),
+        };
+        set_cloud_cap(&c, "CP-01", &cap).unwrap();
+        set_cloud_cap(
+            &c,
+            "CP-02",
+            &CloudCap {
+                limit: Amps(16.0),
+                ..cap
+            },
+        )
+        .unwrap();
+        set_cloud_cap(
+            &c,
+            "CP-01",
+            &CloudCap {
+                limit: Amps(12.0),
+                ..cap
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            cloud_caps(&c).unwrap(),
+            vec![
+                (
+                    "CP-01".to_string(),
+                    CloudCap {
+                        limit: Amps(12.0),
+                        ..cap
+                    }
+                ),
+                (
+                    "CP-02".to_string(),
+                    CloudCap {
+                        limit: Amps(16.0),
+                        ..cap
+                    }
+                ),
+            ]
+        );
+        assert!(clear_cloud_cap(&c, "CP-01").unwrap());
+        assert!(!clear_cloud_cap(&c, "CP-01").unwrap());
+        assert_eq!(cloud_caps(&c).unwrap().len(), 1);
     }
 
     #[test]
     fn in_force_until_its_end_only() {
-        let l = TemporaryLimit {
-            limit: Amps(100.0),
-            until: Some(at("2026-12-01T18:00:00Z")),
-            set_at: at("2026-12-01T08:00:00Z"),
-        };
+        let l = limit(LimitSource::Operator, 100.0);
         assert!(l.in_force(at("2026-12-01T17:59:59Z")));
         assert!(!l.in_force(at("2026-12-01T18:00:00Z")));
         let open = TemporaryLimit { until: None, ..l };

@@ -210,7 +210,7 @@ fn parse(name: &str, mut fields: Map<String, Value>) -> Result<Parsed, Refusal> 
                 take_text(&mut fields, "id")?.ok_or_else(|| bad("id: required, the card's id"))?;
             call(
                 Method::PUT,
-                format!("/api/v1/id-tokens/{}", segment(&id)),
+                format!("/api/v1/id-tokens/{}", crate::units::path_segment(&id)),
                 fields,
             )
         }
@@ -229,7 +229,10 @@ fn charger_call(fields: &mut Map<String, Value>, action: &str) -> Result<String,
 }
 
 pub fn charger_path(charger: &str, action: &str) -> String {
-    format!("/api/v1/chargers/{}/{action}", segment(charger))
+    format!(
+        "/api/v1/chargers/{}/{action}",
+        crate::units::path_segment(charger)
+    )
 }
 
 fn take_text(fields: &mut Map<String, Value>, key: &str) -> Result<Option<String>, Refusal> {
@@ -238,20 +241,6 @@ fn take_text(fields: &mut Map<String, Value>, key: &str) -> Result<Option<String
         Some(Value::String(s)) if !s.is_empty() => Ok(Some(s)),
         Some(_) => Err(bad(format!("{key}: a non-empty string"))),
     }
-}
-
-/// Percent-encodes a path segment (RFC 3986 unreserved characters stay), so a name from
-/// the cloud can never reach another route (`../`, `?`, `/`).
-fn segment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// The result message: ok with the API's answer, or the error with its HTTP status.

@@ -78,7 +78,7 @@ impl UpstreamOcpp {
     /// `<url>/<id>` with the id percent-encoded (RFC 3986 §2.1; an OCPP identity may hold
     /// ':', '*', '|' and '@', which a path segment must not carry raw).
     pub fn endpoint_for(&self, id: &str) -> String {
-        format!("{}/{}", self.url, percent_encode(id))
+        format!("{}/{}", self.url, crate::units::path_segment(id))
     }
 
     /// `validate`'s line, for a site whose chargers have `with_password` upstream passwords
@@ -94,19 +94,6 @@ impl UpstreamOcpp {
             self.url, self.identity
         )
     }
-}
-
-/// Every byte but RFC 3986's unreserved ones as %XX.
-fn percent_encode(id: &str) -> String {
-    let mut out = String::with_capacity(id.len());
-    for b in id.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 pub(super) fn read_ocpp(t: &Table<'_, '_>, site_id: Option<&str>) -> Option<UpstreamOcpp> {

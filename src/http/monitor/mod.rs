@@ -256,7 +256,8 @@ pub(super) fn site_json(now: &Now) -> Value {
         "margin_a": r2(config.site.margin.0),
         "worst_case_load_a": r2(config.site.worst_case_load.0),
         "circuits": circuits,
-        // As the control loop last applied it (`PUT /api/v1/site/limit`); circuit 0's
+        // The lowest temporary limit in force as the control loop last applied it, the
+        // operator's (`PUT /api/v1/site/limit`) or the cloud's (`source`); circuit 0's
         // `limit_a` above is already lowered to it.
         "temporary_limit": snapshot
             .and_then(|s| s.temporary_limit.as_ref())

@@ -1,12 +1,11 @@
 //! Answers one CALL from the cloud CSMS (`messages::classify` decides what it becomes):
 //! relayed to the charger through its connection's command queue under chargegate's own
 //! message id (Part 4 §6.4: ids of the two sides never meet), or carried out by chargegate
-//! itself through the HTTP API's own handlers (`http::Internal`: the same checks and audit
-//! entries as an operator's request) and the store.
+//! itself: its limits and caps go to the control loop (`control::Orders`) as bounds of
+//! their own, never into the operator's; its cards into the store.
 
 use std::sync::Arc;
 
-use axum::http::Method;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -15,11 +14,9 @@ use super::messages::{self, CloudCall, CloudLimit, Role};
 use crate::charger::CommandError;
 use crate::ocpp::model::{ChargerCommand, CommandReply, OcppVersion};
 use crate::ocpp::rpc::{self, RpcErrorCode};
-use crate::store;
-use crate::units::ChargerId;
-
-/// The API caller name the audit log shows for the cloud's requests.
-const CALLER: &str = "upstream OCPP (cloud CSMS)";
+use crate::site::CapKind;
+use crate::store::{self, CloudCap, LimitSource, TemporaryLimit};
+use crate::units::{Amps, ChargerId};
 
 /// Where a cloud CALL came in.
 pub(super) struct Origin {
@@ -90,16 +87,15 @@ async fn carry_out(
                 None => Ok(json!({ "status": "Rejected" })),
             }
         }
-        CloudCall::SiteLimit(limit) => site_limit(shared, &limit).await,
-        CloudCall::ClearSiteLimit => {
-            let (status, answer) = shared
-                .internal
-                .call(Method::DELETE, "/api/v1/site/limit", None, CALLER)
-                .await;
-            let removed = answer.get("removed").and_then(Value::as_bool) == Some(true);
-            Ok(json!({
-                "status": if status.is_success() && removed { "Accepted" } else { "Unknown" }
-            }))
+        CloudCall::SiteLimit(limit) => site_limit(shared, Some(&limit)).await,
+        CloudCall::ClearSiteLimit => site_limit(shared, None).await,
+        CloudCall::Cap(kind, limit) => cap(shared, origin, kind, Some(&limit)).await,
+        CloudCall::ClearCap(Some(kind)) => cap(shared, origin, kind, None).await,
+        CloudCall::ClearCap(None) => {
+            let session = cap(shared, origin, CapKind::Session, None).await?;
+            let lasting = cap(shared, origin, CapKind::Lasting, None).await?;
+            let any = [session, lasting].iter().any(|a| a["status"] == "Accepted");
+            Ok(json!({ "status": if any { "Accepted" } else { "Unknown" } }))
         }
         CloudCall::SendLocalList {
             version,
@@ -139,39 +135,82 @@ async fn carry_out(
     }
 }
 
-/// A station-wide maximum on chargegate's own identity: the site's temporary limit. A
-/// limit at or above the grid connection's own lifts the cloud's earlier one; the site
-/// never goes above what the site file allows.
-async fn site_limit(shared: &Shared, limit: &CloudLimit) -> Result<Value, Refusal> {
-    let (_, site) = shared
-        .internal
-        .call(Method::GET, "/api/v1/site", None, CALLER)
-        .await;
-    let configured = site.get("grid_limit_a").and_then(Value::as_f64);
-    let lifts = configured.is_some_and(|grid| limit.limit_a >= grid);
-    let (status, answer) = if lifts {
-        shared
-            .internal
-            .call(Method::DELETE, "/api/v1/site/limit", None, CALLER)
-            .await
-    } else {
-        // A limit of 0 A stops charging; the API takes "more than 0", so the smallest.
-        let body = json!({
-            "limit_a": limit.limit_a.max(0.1),
-            "until": limit.until.map(|t| crate::ocpp::time::format(&t)),
-        });
-        shared
-            .internal
-            .call(Method::PUT, "/api/v1/site/limit", Some(&body), CALLER)
-            .await
-    };
-    if status.is_success() {
-        tracing::info!(limit_a = limit.limit_a, until = ?limit.until, lifts, "the cloud CSMS set the site's limit");
-        Ok(json!({ "status": "Accepted" }))
-    } else {
-        tracing::warn!(%status, %answer, "the cloud CSMS's site limit was not taken");
-        Ok(json!({ "status": "Rejected" }))
+/// A station-wide maximum on chargegate's own identity: the cloud's own temporary limit on
+/// the grid connection (`None` clears it), kept apart from the operator's: the lowest in
+/// force applies, so the cloud can neither raise nor lift an operator's curtailment, and
+/// one at or above `[site] grid-limit-a` changes nothing. Stored first, so a restart keeps
+/// it.
+async fn site_limit(shared: &Shared, limit: Option<&CloudLimit>) -> Result<Value, Refusal> {
+    let source = LimitSource::Cloud;
+    let limit = limit.map(|l| TemporaryLimit {
+        limit: Amps(l.limit_a),
+        until: l.until,
+        set_at: shared.clock.now(),
+        source,
+    });
+    let removed = shared
+        .store
+        .call(move |c| match &limit {
+            Some(l) => store::set_temporary_limit(c, l).map(|()| true),
+            None => store::clear_temporary_limit(c, source),
+        })
+        .await
+        .map_err(internal)?;
+    shared
+        .orders
+        .set_temporary_limit(source, limit)
+        .await
+        .map_err(internal)?;
+    match limit {
+        Some(l) => {
+            tracing::info!(limit_a = l.limit.0, until = ?l.until, "the cloud CSMS set its site limit")
+        }
+        None => tracing::info!(removed, "the cloud CSMS cleared its site limit"),
     }
+    Ok(json!({ "status": if removed { "Accepted" } else { "Unknown" } }))
+}
+
+/// A cap of `kind` on the charger the call came for (`None` clears it). A lasting one is
+/// stored first, so a restart keeps it; a TxProfile's lives as long as its vehicle.
+/// Answered Rejected when it cannot apply (a TxProfile with no vehicle), Unknown when a
+/// clear found nothing.
+async fn cap(
+    shared: &Shared,
+    origin: &Origin,
+    kind: CapKind,
+    limit: Option<&CloudLimit>,
+) -> Result<Value, Refusal> {
+    let charger = origin.charger.clone().ok_or_else(not_a_charger)?;
+    let cap = limit.map(|l| CloudCap {
+        limit: Amps(l.limit_a),
+        until: l.until,
+        set_at: shared.clock.now(),
+    });
+    if kind == CapKind::Lasting {
+        let id = charger.to_string();
+        shared
+            .store
+            .call(move |c| match &cap {
+                Some(cap) => store::set_cloud_cap(c, &id, cap),
+                None => store::clear_cloud_cap(c, &id).map(drop),
+            })
+            .await
+            .map_err(internal)?;
+    }
+    let outcome = shared
+        .orders
+        .set_cap(charger.clone(), kind, cap)
+        .await
+        .map_err(internal)?;
+    let status = match (outcome, cap) {
+        (Ok(_), Some(_)) | (Ok(true), None) => "Accepted",
+        (Ok(false), None) => "Unknown",
+        (Err(refusal), _) => {
+            tracing::info!(%charger, ?kind, ?refusal, "the cloud CSMS's cap was not taken");
+            "Rejected"
+        }
+    };
+    Ok(json!({ "status": status }))
 }
 
 /// Sends the cloud's CALL to the charger and returns its answer.

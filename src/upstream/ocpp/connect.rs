@@ -36,19 +36,6 @@ pub struct Target<'a> {
     pub tls: Option<&'a Arc<rustls::ClientConfig>>,
 }
 
-/// Percent-encodes an identity for the URL path (RFC 3986 unreserved characters stay).
-pub fn path_segment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// Connects; the error is a sentence for the log.
 pub async fn connect(target: &Target<'_>) -> Result<CloudSocket, String> {
     tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(target))
@@ -57,7 +44,11 @@ pub async fn connect(target: &Target<'_>) -> Result<CloudSocket, String> {
 }
 
 async fn handshake(target: &Target<'_>) -> Result<CloudSocket, String> {
-    let url = format!("{}/{}", target.url, path_segment(target.identity));
+    let url = format!(
+        "{}/{}",
+        target.url,
+        crate::units::path_segment(target.identity)
+    );
     let mut request = url
         .as_str()
         .into_client_request()
@@ -118,16 +109,4 @@ async fn handshake(target: &Target<'_>) -> Result<CloudSocket, String> {
         ));
     }
     Ok(ws)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_identity_stays_one_path_segment() {
-        assert_eq!(path_segment("CS-1"), "CS-1");
-        assert_eq!(path_segment("a/../b?c"), "a%2F..%2Fb%3Fc");
-        assert_eq!(path_segment("dépôt 1"), "d%C3%A9p%C3%B4t%201");
-    }
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -336,7 +336,7 @@ impl Link {
             {
                 return End::Lost(e);
             }
-            if s.in_flight.is_none() && self.owes_nothing(&s).await {
+            if s.in_flight.is_none() && self.owes_nothing(&mut s) {
                 let _ = s.ws.close(None).await;
                 return End::Done;
             }
@@ -382,22 +382,17 @@ impl Link {
         }
     }
 
-    /// The charger is gone, nothing is queued and the store keeps nothing for it.
-    async fn owes_nothing(&self, s: &Session) -> bool {
+    /// The charger is gone, nothing is queued and the store keeps nothing for it: the
+    /// store said so (`kept_ready` false after an empty `journal_head`) and no message was
+    /// kept since (a pending `wake`, taken here, would say so). No store read per turn.
+    fn owes_nothing(&self, s: &mut Session) -> bool {
         if self.id.role == Role::Own || *self.local.borrow() {
             return false;
         }
-        if !s.first.is_empty() || !self.live.is_empty() || s.kept_ready || s.resend_at.is_some() {
-            return false;
+        if self.wake.notified().now_or_never().is_some() {
+            s.kept_ready = true;
         }
-        let id = self.id.name.clone();
-        matches!(
-            self.shared
-                .store
-                .call(move |c| store::journal_pending(c, Some(&id)))
-                .await,
-            Ok(0)
-        )
+        s.first.is_empty() && self.live.is_empty() && !s.kept_ready && s.resend_at.is_none()
     }
 
     /// Sends the next of our CALLs, if any is due.

@@ -7,8 +7,11 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+mod profiles;
+
 use crate::ocpp::model::OcppVersion;
 use crate::ocpp::rpc::RpcErrorCode;
+use crate::site::CapKind;
 use crate::store::{CloudCard, JournalRow, TokenRecord};
 
 /// The charger messages kept in the store until the cloud answered them: the transaction
@@ -92,6 +95,11 @@ pub enum CloudCall {
     SiteLimit(CloudLimit),
     /// ClearChargingProfile on chargegate's own identity: the cloud's limit ends.
     ClearSiteLimit,
+    /// A profile on a charger's identity: an upper bound on that charger's current.
+    Cap(CapKind, CloudLimit),
+    /// ClearChargingProfile on a charger's identity: its caps of that kind end (`None`:
+    /// both).
+    ClearCap(Option<CapKind>),
     /// The cloud's cards, into chargegate's own list.
     SendLocalList {
         version: i64,
@@ -105,9 +113,6 @@ pub enum CloudCall {
     Refuse(RpcErrorCode, String),
 }
 
-/// The nominal phase voltage a limit in W is turned into A with (IEC 60038, 230 V).
-const PHASE_VOLTS: f64 = 230.0;
-
 /// Decides what becomes of the cloud's CALL `action` on a link of `role`.
 pub fn classify(
     role: Role,
@@ -120,14 +125,10 @@ pub fn classify(
         "SendLocalList" => send_local_list(version, payload),
         "GetLocalListVersion" => CloudCall::GetLocalListVersion,
         "ClearCache" => CloudCall::ClearCache,
-        "SetChargingProfile" => set_profile(role, version, payload, now),
+        "SetChargingProfile" => profiles::set_profile(role, version, payload, now),
         "ClearChargingProfile" => match role {
             Role::Own => CloudCall::ClearSiteLimit,
-            // chargegate's profiles on the charger are its own; the cloud set none there.
-            Role::Charger => CloudCall::Refuse(
-                RpcErrorCode::NotSupported,
-                "the chargers' profiles are chargegate's; it kept none of the cloud's".into(),
-            ),
+            Role::Charger => profiles::clear_cap(version, payload),
         },
         _ if role == Role::Own => CloudCall::Refuse(
             RpcErrorCode::NotSupported,
@@ -150,101 +151,6 @@ pub fn classify(
             ),
         },
     }
-}
-
-/// SetChargingProfile: on chargegate's own identity at connector/EVSE 0, a station-wide
-/// maximum (1.6 ChargePointMaxProfile, 2.0.1 ChargingStationMaxProfile or
-/// ChargingStationExternalConstraints) is a limit on the grid connection. The lowest limit
-/// of its periods holds for the whole schedule: never above any period the cloud asked for,
-/// with no timer to miss. On a charger's identity the cloud's profiles are refused: the
-/// chargers only get profiles chargegate computed within S1-S6.
-fn set_profile(role: Role, version: OcppVersion, payload: &Value, now: DateTime<Utc>) -> CloudCall {
-    if role == Role::Charger {
-        return CloudCall::Refuse(
-            RpcErrorCode::NotSupported,
-            "smart charging is chargegate's: send a station maximum to its own identity".into(),
-        );
-    }
-    let (place, profile, purposes) = match version {
-        OcppVersion::V16 => (
-            payload.get("connectorId"),
-            payload.get("csChargingProfiles"),
-            &["ChargePointMaxProfile"][..],
-        ),
-        OcppVersion::V201 => (
-            payload.get("evseId"),
-            payload.get("chargingProfile"),
-            &[
-                "ChargingStationMaxProfile",
-                "ChargingStationExternalConstraints",
-            ][..],
-        ),
-    };
-    let Some(profile) = profile else {
-        return CloudCall::Refuse(RpcErrorCode::FormatViolation, "no charging profile".into());
-    };
-    let purpose = profile
-        .get("chargingProfilePurpose")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    if place.and_then(Value::as_i64) != Some(0) || !purposes.contains(&purpose) {
-        return CloudCall::Refuse(
-            RpcErrorCode::NotSupported,
-            format!(
-                "only a station maximum ({}) at 0 sets the site's limit",
-                purposes.join(", ")
-            ),
-        );
-    }
-    let schedule = match version {
-        OcppVersion::V16 => profile.get("chargingSchedule"),
-        OcppVersion::V201 => profile.get("chargingSchedule").and_then(|s| s.get(0)),
-    };
-    match schedule.and_then(|s| lowest_limit(s, profile, now)) {
-        Some(limit) => CloudCall::SiteLimit(limit),
-        None => CloudCall::Refuse(
-            RpcErrorCode::FormatViolation,
-            "chargingSchedule: a rate unit A or W and at least one period with a limit".into(),
-        ),
-    }
-}
-
-/// The lowest period limit of `schedule` in A per phase, and when the schedule ends.
-fn lowest_limit(schedule: &Value, profile: &Value, now: DateTime<Utc>) -> Option<CloudLimit> {
-    let unit = schedule.get("chargingRateUnit")?.as_str()?;
-    let periods = schedule.get("chargingSchedulePeriod")?.as_array()?;
-    let mut lowest: Option<f64> = None;
-    for period in periods {
-        let limit = period.get("limit")?.as_f64()?;
-        let phases = period
-            .get("numberPhases")
-            .and_then(Value::as_f64)
-            .unwrap_or(3.0)
-            .clamp(1.0, 3.0);
-        let amps = match unit {
-            "A" => limit,
-            "W" => limit / (PHASE_VOLTS * phases),
-            _ => return None,
-        };
-        if !amps.is_finite() || amps < 0.0 {
-            return None;
-        }
-        lowest = Some(lowest.map_or(amps, |l: f64| l.min(amps)));
-    }
-    let time = |v: Option<&Value>| v.and_then(Value::as_str).and_then(crate::ocpp::time::parse);
-    let start = time(schedule.get("startSchedule")).unwrap_or(now);
-    let ends_by_duration = schedule
-        .get("duration")
-        .and_then(Value::as_i64)
-        .map(|s| start + chrono::Duration::seconds(s));
-    let until = match (time(profile.get("validTo")), ends_by_duration) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
-    Some(CloudLimit {
-        limit_a: lowest?,
-        until,
-    })
 }
 
 /// SendLocalList (1.6 §5.15, 2.0.1 D01) as cards for chargegate's own list.

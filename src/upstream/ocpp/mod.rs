@@ -33,8 +33,8 @@ use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use crate::charger::Chargers;
 use crate::clock::Clock;
+use crate::control::Orders;
 use crate::csms::{Admission, Csms};
-use crate::http::Internal;
 use crate::ocpp::model::OcppVersion;
 use crate::store::{self, JournalEntry, Store};
 use crate::units::ChargerId;
@@ -97,7 +97,8 @@ pub(crate) struct Shared {
     pub settings: LcSettings,
     pub store: Store,
     pub chargers: Chargers,
-    pub internal: Internal,
+    /// The control loop: the cloud's limits and caps go there as bounds of their own.
+    pub orders: Orders,
     pub clock: Clock,
     links: Mutex<HashMap<ChargerId, LinkControl>>,
     shutdown: watch::Receiver<bool>,
@@ -281,7 +282,7 @@ pub async fn spawn(
     store: Store,
     csms: &Csms,
     chargers: Chargers,
-    internal: Internal,
+    orders: Orders,
     clock: Clock,
     alerts: tokio::sync::broadcast::Receiver<store::AlertRecord>,
     status: watch::Sender<crate::http::UpstreamStatus>,
@@ -293,7 +294,7 @@ pub async fn spawn(
             settings,
             store: store.clone(),
             chargers,
-            internal,
+            orders,
             clock,
             links: Mutex::default(),
             shutdown: shutdown.clone(),

@@ -140,7 +140,7 @@ fn a_16_limit_in_watts_is_amperes_per_phase_at_230_v() {
 }
 
 #[test]
-fn the_cloud_cannot_set_a_chargers_profile_or_a_tx_profile_as_the_site_limit() {
+fn a_tx_profile_caps_the_vehicle_on_its_charger_and_is_never_the_site_limit() {
     let tx = json!({
         "connectorId": 1,
         "csChargingProfiles": {"chargingProfileId": 2, "stackLevel": 0,
@@ -148,7 +148,7 @@ fn the_cloud_cannot_set_a_chargers_profile_or_a_tx_profile_as_the_site_limit() {
             "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 6.0}]}}
     });
     let now = Utc::now();
-    assert!(matches!(
+    assert_eq!(
         classify(
             Role::Charger,
             OcppVersion::V16,
@@ -156,8 +156,14 @@ fn the_cloud_cannot_set_a_chargers_profile_or_a_tx_profile_as_the_site_limit() {
             &tx,
             now
         ),
-        CloudCall::Refuse(RpcErrorCode::NotSupported, _)
-    ));
+        CloudCall::Cap(
+            CapKind::Session,
+            CloudLimit {
+                limit_a: 6.0,
+                until: None
+            }
+        )
+    );
     assert!(matches!(
         classify(Role::Own, OcppVersion::V16, "SetChargingProfile", &tx, now),
         CloudCall::Refuse(RpcErrorCode::NotSupported, _)
@@ -289,4 +295,71 @@ fn the_clouds_authorize_answer_is_read_as_a_card() {
     .unwrap();
     assert_eq!(accepted.status, "accepted");
     assert!(accepted.expires.is_some());
+}
+
+#[test]
+fn a_201_tx_default_profile_in_watts_caps_the_charger_until_its_valid_to() {
+    let profile = json!({
+        "evseId": 1,
+        "chargingProfile": {"id": 7, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+            "chargingProfileKind": "Absolute", "validTo": "2026-12-01T18:00:00Z",
+            "chargingSchedule": [{"id": 1, "startSchedule": "2026-12-01T08:00:00Z", "chargingRateUnit": "W",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 11040.0},
+                    {"startPeriod": 3600, "limit": 6900.0, "numberPhases": 1}]}]}
+    });
+    let now = at("2026-12-01T08:00:00Z");
+    let CloudCall::Cap(kind, limit) = classify(
+        Role::Charger,
+        OcppVersion::V201,
+        "SetChargingProfile",
+        &profile,
+        now,
+    ) else {
+        panic!("a TxDefaultProfile on a charger is a cap");
+    };
+    assert_eq!(kind, CapKind::Lasting);
+    assert!(
+        (limit.limit_a - 16.0).abs() < 1e-9,
+        "11,040 W on 3 phases = 16 A, the lowest of 16 A and 30 A (6,900 W on 1): {}",
+        limit.limit_a
+    );
+    assert_eq!(limit.until, Some(at("2026-12-01T18:00:00Z")));
+}
+
+#[test]
+fn the_cloud_clears_its_caps_on_a_charger_by_purpose_and_never_chargegates_own() {
+    let clear = |v, payload: Value| {
+        classify(
+            Role::Charger,
+            v,
+            "ClearChargingProfile",
+            &payload,
+            Utc::now(),
+        )
+    };
+    assert_eq!(
+        clear(OcppVersion::V16, json!({})),
+        CloudCall::ClearCap(None)
+    );
+    assert_eq!(
+        clear(
+            OcppVersion::V16,
+            json!({"chargingProfilePurpose": "TxProfile"})
+        ),
+        CloudCall::ClearCap(Some(CapKind::Session))
+    );
+    assert_eq!(
+        clear(
+            OcppVersion::V201,
+            json!({"chargingProfileCriteria": {"chargingProfilePurpose": "TxDefaultProfile"}})
+        ),
+        CloudCall::ClearCap(Some(CapKind::Lasting))
+    );
+    assert!(matches!(
+        clear(
+            OcppVersion::V201,
+            json!({"chargingProfileCriteria": {"chargingProfilePurpose": "PriorityCharging"}})
+        ),
+        CloudCall::Refuse(RpcErrorCode::NotSupported, _)
+    ));
 }
