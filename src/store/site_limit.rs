@@ -110,33 +110,51 @@ pub fn clear_temporary_limit(conn: &Connection, source: LimitSource) -> Result<b
     )? > 0)
 }
 
+/// A row of `site_limits` or `cloud_caps`: its key, limit, end and when it was set.
+type LimitRow = (String, f64, Option<String>, String);
+
+/// The four columns of `sql` (key, limit_a, until, set_at) row by row.
+fn limit_rows(conn: &Connection, sql: &str) -> Result<Vec<LimitRow>, StoreError> {
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// The limit, end and time set of a row of `table`, checked.
+fn cap_of(table: &str, (_, limit_a, until, set_at): &LimitRow) -> Result<CloudCap, StoreError> {
+    Ok(CloudCap {
+        limit: amps(&format!("{table}.limit_a"), *limit_a)?,
+        until: until
+            .as_deref()
+            .map(|u| parse(&format!("{table}.until"), u))
+            .transpose()?,
+        set_at: parse(&format!("{table}.set_at"), set_at)?,
+    })
+}
+
 /// The stored temporary limits, ended or not (the caller asks `in_force`), one per source.
 pub fn temporary_limits(conn: &Connection) -> Result<Vec<TemporaryLimit>, StoreError> {
-    let mut stmt =
-        conn.prepare("SELECT source, limit_a, until, set_at FROM site_limits ORDER BY source")?;
-    let rows = stmt
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, f64>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, String>(3)?,
-            ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    rows.into_iter()
-        .map(|(source, limit_a, until, set_at)| {
-            Ok(TemporaryLimit {
-                limit: amps("site_limits.limit_a", limit_a)?,
-                until: until
-                    .as_deref()
-                    .map(|u| parse("site_limits.until", u))
-                    .transpose()?,
-                set_at: parse("site_limits.set_at", &set_at)?,
-                source: LimitSource::parse(&source)?,
-            })
+    limit_rows(
+        conn,
+        "SELECT source, limit_a, until, set_at FROM site_limits ORDER BY source",
+    )?
+    .iter()
+    .map(|row| {
+        let CloudCap {
+            limit,
+            until,
+            set_at,
+        } = cap_of("site_limits", row)?;
+        Ok(TemporaryLimit {
+            limit,
+            until,
+            set_at,
+            source: LimitSource::parse(&row.0)?,
         })
-        .collect()
+    })
+    .collect()
 }
 
 /// Sets (or replaces) the cloud's lasting cap on `charger`.
@@ -155,31 +173,13 @@ pub fn clear_cloud_cap(conn: &Connection, charger: &str) -> Result<bool, StoreEr
 
 /// The cloud's lasting caps, per charger id, ended or not.
 pub fn cloud_caps(conn: &Connection) -> Result<Vec<(String, CloudCap)>, StoreError> {
-    let mut stmt = conn
-        .prepare("SELECT charger_id, limit_a, until, set_at FROM cloud_caps ORDER BY charger_id")?;
-    let rows = stmt
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, f64>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, String>(3)?,
-            ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    rows.into_iter()
-        .map(|(charger, limit_a, until, set_at)| {
-            let cap = CloudCap {
-                limit: amps("cloud_caps.limit_a", limit_a)?,
-                until: until
-                    .as_deref()
-                    .map(|u| parse("cloud_caps.until", u))
-                    .transpose()?,
-                set_at: parse("cloud_caps.set_at", &set_at)?,
-            };
-            Ok((charger, cap))
-        })
-        .collect()
+    limit_rows(
+        conn,
+        "SELECT charger_id, limit_a, until, set_at FROM cloud_caps ORDER BY charger_id",
+    )?
+    .iter()
+    .map(|row| Ok((row.0.clone(), cap_of("cloud_caps", row)?)))
+    .collect()
 }
 
 #[cfg(test)]

@@ -4,14 +4,13 @@
 //!
 //! `test_cloud`: the cloud harness proven on its own (a raw WebSocket client: answers fit
 //! the schemas, faults, stop and start again). `relay`: messages both ways, identities,
-//! subprotocols and credentials, message ids, Authorize. `limits`: a cloud
-//! ChargingStationMaxProfile becomes the site's limit. `bounds`: the cloud's limit kept apart
-//! from the operator's, and its Tx(Default)Profiles as caps on one charger. `replay`: the cloud down for a whole
+//! subprotocols and credentials, message ids, Authorize. `bounds`: a cloud
+//! ChargingStationMaxProfile becomes the site's limit, kept apart from the operator's, and
+//! the cloud's Tx(Default)Profiles cap one charger. `replay`: the cloud down for a whole
 //! transaction, then back, and a cloud that refuses or does not answer the replay.
 //! `process`: the `chargegate` binary SIGKILLed while the cloud is down.
 
 mod bounds;
-mod limits;
 mod process;
 mod relay;
 mod replay;

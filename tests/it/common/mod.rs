@@ -4,6 +4,7 @@
 
 pub mod cloud;
 pub mod mosquitto;
+pub mod process;
 
 #[path = "../../../src/ocpp/schema_check.rs"]
 pub mod schema_check;

@@ -1,6 +1,9 @@
 //! The cloud's profiles as bounds of their own (issue 13: smart charging authority stays
 //! local). On the metered site of `site_liveness` (grid 100 A, margin 4 A, no building
 //! load, four 32 A vehicles on chargers of both versions, on tokio's paused clock):
+//! - the cloud's ChargingStationMaxProfile of 50 A on chargegate's own identity (issue 13
+//!   test c): from the reaction time on, at every tick, the chargers together apply at
+//!   most 50 - 4 A per phase, and after settling at least 95 % of it (used, not only kept);
 //! - the cloud's station maximum and the operator's temporary limit are kept apart: the
 //!   lower applies, and neither raises nor lifts the other's, checked at every tick;
 //! - a TxDefaultProfile or a TxProfile from the cloud on a charger's identity caps that
@@ -45,6 +48,17 @@ struct CloudSite {
 
 impl CloudSite {
     async fn start(cloud: &Cloud) -> Self {
+        Self::start_with(cloud, |_| Ok(())).await
+    }
+
+    /// As `start`, with `kept` written to the store before the daemon opens it (what an
+    /// earlier run of chargegate left there).
+    async fn start_with(
+        cloud: &Cloud,
+        kept: impl FnOnce(&mut rusqlite::Connection) -> Result<(), chargegate::store::StoreError>
+        + Send
+        + 'static,
+    ) -> Self {
         let clock = Clock::virtual_from(
             chrono::DateTime::parse_from_rfc3339("2026-12-01T10:07:00Z")
                 .expect("start")
@@ -64,6 +78,7 @@ impl CloudSite {
         ));
         let config = chargegate::config::parse(&text).unwrap_or_else(|p| panic!("{p:#?}"));
         let store = Store::open(&config.store.path).expect("store");
+        store.call(kept).await.expect("kept in the store");
         let daemon = daemon::start_with_clock(&config, store, Limits::Planned, clock)
             .await
             .expect("daemon starts");
@@ -150,13 +165,19 @@ fn start_of(clock: Clock) -> String {
     (clock.now() - chrono::Duration::minutes(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// ChargingStationMaxProfile (2.0.1 K01) on chargegate's own identity, in A.
-fn station_max(clock: Clock, limit_a: f64) -> (&'static str, &'static str, Value) {
+/// A 2.0.1 SetChargingProfile (K01) of `purpose` at `evse_id`, in A, for `identity`.
+fn profile_201<'a>(
+    identity: &'a str,
+    evse_id: u32,
+    purpose: &str,
+    clock: Clock,
+    limit_a: f64,
+) -> (&'a str, &'static str, Value) {
     let payload = json!({
-        "evseId": 0,
+        "evseId": evse_id,
         "chargingProfile": {
-            "id": 501, "stackLevel": 0,
-            "chargingProfilePurpose": "ChargingStationMaxProfile",
+            "id": 500 + evse_id, "stackLevel": 0,
+            "chargingProfilePurpose": purpose,
             "chargingProfileKind": "Absolute",
             "chargingSchedule": [{
                 "id": 1, "startSchedule": start_of(clock), "chargingRateUnit": "A",
@@ -165,7 +186,12 @@ fn station_max(clock: Clock, limit_a: f64) -> (&'static str, &'static str, Value
         }
     });
     crate::common::schema_check::assert_valid("v201", "SetChargingProfile", false, &payload);
-    (IDENTITY, "SetChargingProfile", payload)
+    (identity, "SetChargingProfile", payload)
+}
+
+/// ChargingStationMaxProfile on chargegate's own identity.
+fn station_max(clock: Clock, limit_a: f64) -> (&'static str, &'static str, Value) {
+    profile_201(IDENTITY, 0, "ChargingStationMaxProfile", clock, limit_a)
 }
 
 /// Asserts at every tick from `REACTION` on that the chargers together apply at most `cap` A.
@@ -177,6 +203,29 @@ fn at_most(cap: f64, what: &'static str) -> impl FnMut(Duration, &[f64]) {
             "{what}, {since:?} in: {total:.1} A applied of {cap} A ({applied:?})"
         );
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cloud_station_max_profile_of_50_a_caps_the_chargers_and_is_used() {
+    let cloud = Cloud::start().await;
+    let mut site = CloudSite::start(&cloud).await;
+    let cap = 50.0 - MARGIN_A;
+    let mut least = f64::INFINITY;
+    let call = station_max(site.clock, 50.0);
+    let answer = site
+        .cloud_call(&cloud, call, STRETCH + SETTLE, |since, applied| {
+            at_most(cap, "the cloud's 50 A")(since, applied);
+            if since >= SETTLE {
+                least = least.min(applied.iter().sum());
+            }
+        })
+        .await;
+    assert_eq!(answer, json!({"status": "Accepted"}));
+    assert!(
+        least >= 0.95 * cap,
+        "after settling the chargers applied as little as {least:.1} A of {cap} A"
+    );
+    site.stop().await;
 }
 
 /// Operator 60 A, then the cloud 80 A: 60 A holds at every tick. The cloud clears its
@@ -247,24 +296,6 @@ async fn the_clouds_site_limit_neither_raises_nor_lifts_the_operators() {
     site.stop().await;
 }
 
-/// TxDefaultProfile (2.0.1 K01) on a charger's identity, EVSE 1, in A.
-fn tx_default(charger: &str, clock: Clock, limit_a: f64) -> (&str, &'static str, Value) {
-    let payload = json!({
-        "evseId": 1,
-        "chargingProfile": {
-            "id": 77, "stackLevel": 0,
-            "chargingProfilePurpose": "TxDefaultProfile",
-            "chargingProfileKind": "Absolute",
-            "chargingSchedule": [{
-                "id": 1, "startSchedule": start_of(clock), "chargingRateUnit": "A",
-                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": limit_a}]
-            }]
-        }
-    });
-    crate::common::schema_check::assert_valid("v201", "SetChargingProfile", false, &payload);
-    (charger, "SetChargingProfile", payload)
-}
-
 /// TxProfile (1.6 §5.16) on a charger's identity, connector 1, in A.
 fn tx_profile(charger: &str, limit_a: f64) -> (&str, &'static str, Value) {
     let payload = json!({
@@ -319,7 +350,7 @@ async fn a_clouds_tx_profiles_cap_their_chargers_and_the_room_goes_to_the_others
     let (cs, cp) = (site.bays[1].name.clone(), site.bays[0].name.clone());
 
     let mut least = f64::INFINITY;
-    let call = tx_default(&cs, site.clock, 10.0);
+    let call = profile_201(&cs, 1, "TxDefaultProfile", site.clock, 10.0);
     let answer = site
         .cloud_call(
             &cloud,
@@ -362,6 +393,43 @@ async fn a_clouds_tx_profiles_cap_their_chargers_and_the_room_goes_to_the_others
     assert!(
         freed > 16.0,
         "cleared, CS201-1 takes its share again: {freed:.1} A"
+    );
+    site.stop().await;
+}
+
+/// A TxDefaultProfile cap the store kept from before a restart holds from the first plan
+/// on, at every tick, while the other chargers use the room.
+#[tokio::test(start_paused = true)]
+async fn a_lasting_cap_kept_in_the_store_holds_from_the_start() {
+    let cloud = Cloud::start().await;
+    let cap = chargegate::store::CloudCap {
+        limit: chargegate::units::Amps(10.0),
+        until: None,
+        set_at: chrono::DateTime::parse_from_rfc3339("2026-12-01T09:00:00Z")
+            .expect("time")
+            .to_utc(),
+    };
+    let mut site = CloudSite::start_with(&cloud, move |c| {
+        chargegate::store::set_cloud_cap(c, "CS201-1", &cap)
+    })
+    .await;
+    assert_eq!(site.bays[1].name, "CS201-1");
+    let mut least = f64::INFINITY;
+    site.drive(SETTLE + STRETCH, |since, applied| {
+        assert!(
+            applied[1] <= 10.0 + 1e-6,
+            "{since:?} after the start: CS201-1 applies {:.1} A over its kept 10 A cap",
+            applied[1]
+        );
+        if since >= SETTLE {
+            least = least.min(applied.iter().sum());
+        }
+    })
+    .await;
+    let room = GRID_A - MARGIN_A;
+    assert!(
+        least >= 0.95 * room,
+        "the others use the room: {least:.1} A of {room} A"
     );
     site.stop().await;
 }
