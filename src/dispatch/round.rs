@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+use crate::ev::EV_RESPONSE;
 use crate::site::feed::LimitAccount;
 use crate::units::{Amps, ChargerId};
 
@@ -42,6 +43,10 @@ pub struct ChargerLimit {
     /// Reported a composite schedule other than what it acknowledged: nothing it says can
     /// be trusted, so it counts at its hardware maximum until a check agrees again.
     pub distrusted: bool,
+    /// A reduction the charger acknowledged whose vehicle may still be following it: the
+    /// limit before it, and until when the vehicle may draw that (`EV_RESPONSE` after the
+    /// acknowledgement). Increases do not build on the room it frees before then.
+    pub following: Option<(Amps, DateTime<Utc>)>,
     pub failsafe: Amps,
     pub max: Amps,
     pub min: Amps,
@@ -86,6 +91,34 @@ impl ChargerLimit {
             effective = effective.max(self.max.0);
         }
         Amps(effective)
+    }
+}
+
+impl ChargerLimit {
+    /// What the charger's vehicle may still draw, for the room an increase may take: its
+    /// effective limit, or the limit before a reduction it acknowledged while the vehicle
+    /// may still be following that (IEC 61851-1 gives it `EV_RESPONSE`). The charger's
+    /// acknowledgement says the control pilot changed, not that the vehicle drew less:
+    /// room handed out at once carries both vehicles on the fuse, the one cut at its old
+    /// draw and the one raised at its new (issue 9: 252 A through a 250 A fuse).
+    pub fn holds_room(&self, now: DateTime<Utc>) -> Amps {
+        let effective = self.effective(now);
+        match self.following {
+            Some((before, until)) if now < until => Amps(effective.0.max(before.0)),
+            _ => effective,
+        }
+    }
+
+    /// Records that the charger acknowledged `limit` at `at`, replacing what it held (its
+    /// effective limit at `at`): a lower one leaves its vehicle following until
+    /// `EV_RESPONSE` from `at`, from the highest limit it may still be following.
+    pub fn acknowledge(&mut self, limit: Amps, until: DateTime<Utc>, at: DateTime<Utc>) {
+        let before = self.holds_room(at);
+        if limit.0 < before.0 {
+            let response = chrono::Duration::from_std(EV_RESPONSE).unwrap_or_default();
+            self.following = Some((before, at + response));
+        }
+        self.acknowledged = Some((limit, Some(until)));
     }
 }
 
@@ -157,10 +190,7 @@ pub fn decide(
     let mut round = Round::default();
     // The accounting: every charger at its effective limit, unacknowledged reductions
     // included at their old value.
-    let mut committed: BTreeMap<&ChargerId, f64> = limits
-        .iter()
-        .map(|(id, l)| (id, l.effective(now).0))
-        .collect();
+    let committed = accounting(limits, |l| l.effective(now));
     let mut wanted_up = Vec::new();
     for (id, target) in targets {
         let Some(limit) = limits.get(id) else {
@@ -179,6 +209,10 @@ pub fn decide(
         }
     }
     shed(&mut round, limits, rows, &committed);
+    // Increases count a charger whose vehicle may still follow a reduction at what it
+    // held before (`holds_room`); shedding above does not, since that room is S1's on
+    // the limits, not the vehicles' response time.
+    let mut committed = accounting(limits, |l| l.holds_room(now));
     // A charger that had to shed load gets no increase in the same round.
     wanted_up.retain(|(id, ..)| !round.reductions.iter().any(|r| &r.charger == *id));
     // Highest priority first, then the largest shortfall, then by id for determinism.
@@ -234,6 +268,14 @@ pub fn decide(
         }
     }
     round
+}
+
+/// Each charger at what `count` says it holds, in A.
+fn accounting(
+    limits: &BTreeMap<ChargerId, ChargerLimit>,
+    count: impl Fn(&ChargerLimit) -> Amps,
+) -> BTreeMap<&ChargerId, f64> {
+    limits.iter().map(|(id, l)| (id, count(l).0)).collect()
 }
 
 /// S1 enforcement by dispatch itself: a row still over its capacity with every reduction

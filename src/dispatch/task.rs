@@ -265,7 +265,7 @@ impl Dispatcher {
                 limit.uncertain = None;
                 let until =
                     answer.sent_at + chrono::Duration::seconds(i64::from(self.settings.lease_s));
-                limit.acknowledged = Some((answer.limit, Some(until)));
+                limit.acknowledge(answer.limit, until, self.clock.now());
                 limit.responsive = true;
                 limit.distrusted = false;
             }
@@ -502,6 +502,7 @@ fn assumed_at_max(c: &Charger, until: DateTime<Utc>) -> ChargerLimit {
         responsive: false,
         baseline_acknowledged: false,
         distrusted: false,
+        following: None,
         failsafe: c.failsafe_current,
         max: c.max_current,
         min: c.min_current,

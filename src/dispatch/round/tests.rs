@@ -17,6 +17,7 @@ fn limit(acked: f64) -> ChargerLimit {
         responsive: true,
         baseline_acknowledged: true,
         distrusted: false,
+        following: None,
         failsafe: Amps(6.0),
         max: Amps(32.0),
         min: Amps(6.0),
@@ -133,6 +134,51 @@ fn reductions_go_out_at_once_and_increases_wait_for_them() {
     let round = decide(&targets, &limits, &[row(40.0, &[1, 2])], POLICY, now());
     assert!(round.reductions.is_empty());
     assert_eq!(round.increases[0].limit, Amps(32.0));
+}
+
+/// The fuse trip of issue 9 (site_metered seed 3 with the learned phases in the plan):
+/// a replan swapped 16 A from two vehicles to others; the chargers acknowledged the cuts
+/// at once, the increases went out on that room, and the raised vehicles (200 ms to
+/// follow) ramped while the cut ones (800 ms) still drew their old current: 252 A on the
+/// 250 A fuse with S1 held on every limit. An acknowledged reduction frees room for
+/// increases only once its vehicle had `EV_RESPONSE` to follow.
+#[test]
+fn an_increase_waits_for_the_cut_vehicle_to_follow_its_acknowledged_reduction() {
+    let response = chrono::Duration::from_std(EV_RESPONSE).unwrap();
+    let until = now() + chrono::Duration::minutes(10);
+    let mut limits = BTreeMap::from([(id(1), limit(20.0)), (id(2), limit(20.0))]);
+    let targets = BTreeMap::from([(id(1), Amps(8.0)), (id(2), Amps(32.0))]);
+    limits
+        .get_mut(&id(1))
+        .unwrap()
+        .acknowledge(Amps(8.0), until, now());
+    assert_eq!(limits[&id(1)].effective(now()), Amps(8.0), "S1 counts 8 A");
+    assert_eq!(limits[&id(1)].holds_room(now()), Amps(20.0));
+    let rows = [row(40.0, &[1, 2])];
+    let round = decide(&targets, &limits, &rows, POLICY, now());
+    assert!(
+        round.increases.is_empty() && round.reductions.is_empty(),
+        "no increase while CP-1's vehicle may still draw 20 A, and no shedding for it: {round:?}"
+    );
+    let almost = now() + response - chrono::Duration::milliseconds(1);
+    assert!(
+        decide(&targets, &limits, &rows, POLICY, almost)
+            .increases
+            .is_empty()
+    );
+    let round = decide(&targets, &limits, &rows, POLICY, now() + response);
+    assert_eq!(round.increases[0].limit, Amps(32.0), "{round:?}");
+    // A second cut while the vehicle follows the first keeps the higher old limit.
+    let l = limits.get_mut(&id(1)).unwrap();
+    l.acknowledge(Amps(0.0), until, now() + chrono::Duration::seconds(1));
+    assert_eq!(
+        l.holds_room(now() + chrono::Duration::seconds(1)),
+        Amps(20.0)
+    );
+    // An increase acknowledged does not start a wait.
+    let mut raised = limit(8.0);
+    raised.acknowledge(Amps(16.0), until, now());
+    assert_eq!(raised.following, None);
 }
 
 #[test]
@@ -264,6 +310,7 @@ fn arb_limit() -> impl Strategy<Value = ChargerLimit> {
                     responsive,
                     baseline_acknowledged: baseline,
                     distrusted: false,
+                    following: None,
                     failsafe: Amps(6.0),
                     max: Amps(32.0),
                     min: Amps(6.0),
