@@ -40,10 +40,11 @@ const ENERGY_VS_EQUAL_SHARE: f64 = 0.85;
 const UTILISATION_FLOOR: f64 = 0.70;
 
 /// Per steady stretch (issue 9's measure), the floors that a run of seed 1 met with a few
-/// points to spare: the lowest stretch (39.7 %; 55 % with the learned phases in the plan),
-/// the 5th percentile (54.9 %; 65 %), and the share of stretches at 95 % or more (19.4 %;
-/// 20 %). The issue asks for 95 % in every one.
-const LOWEST_STRETCH_FLOOR: f64 = 0.33;
+/// points to spare: the lowest stretch (39.7 %, 34.7 % since an increase waits for a cut
+/// vehicle to follow its reduction: the stretch at 01:32, the restart hour; 55 % with the
+/// learned phases in the plan), the 5th percentile (54.9 %; 65 %), and the share of
+/// stretches at 95 % or more (19.4 %, 18.7 %; 20 %). The issue asks for 95 % in every one.
+const LOWEST_STRETCH_FLOOR: f64 = 0.29;
 const P5_STRETCH_FLOOR: f64 = 0.48;
 const STRETCHES_AT_TARGET_FLOOR: f64 = 0.12;
 
