@@ -37,7 +37,10 @@ const JOB_SAVEPOINT: &str = "group_commit_job";
 
 /// A queued call: runs on the store thread and gives back the answer to send once the
 /// batch is durable, and whether it succeeded (a failed job's writes are rolled back).
-pub(super) struct Job(Box<dyn FnOnce(&mut Connection) -> (Answer, bool) + Send>);
+pub(super) struct Job(Box<Run>);
+
+/// A job's work: its answer, and whether it succeeded.
+type Run = dyn FnOnce(&mut Connection) -> (Answer, bool) + Send;
 
 /// A job's result, held until its batch is durable. Called with the reason when the
 /// batch could not be made durable: then the caller gets that error instead.
@@ -118,16 +121,16 @@ fn run_batch(conn: &mut Connection, batch: Vec<Job>) {
             }
         }
     }
-    if let Some(since) = open {
-        if let Err(e) = conn.execute_batch("COMMIT") {
-            let why = format!("the batch's commit failed: {e}");
-            tracing::error!("store: {why}");
-            // COMMIT can fail and leave the transaction open (SQLITE_BUSY): end it.
-            if !conn.is_autocommit() {
-                let _ = conn.execute_batch("ROLLBACK");
-            }
-            lose(&mut pending[since..], &why);
+    if let Some(since) = open
+        && let Err(e) = conn.execute_batch("COMMIT")
+    {
+        let why = format!("the batch's commit failed: {e}");
+        tracing::error!("store: {why}");
+        // COMMIT can fail and leave the transaction open (SQLITE_BUSY): end it.
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
         }
+        lose(&mut pending[since..], &why);
     }
     for started in writes {
         crate::telemetry::store_write(started.elapsed());
