@@ -130,6 +130,7 @@ fn site_toml(
     let mut toml = format!(
         "[site]\nid = \"reaction\"\ngrid-limit-a = {grid_a}\nmargin-a = {MARGIN_A}\nworst-case-load-a = {BUILDING_A}\n\n\
          [csms]\nlisten = \"127.0.0.1:{csms_port}\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n\
+         [dispatch]\nmin-interval-s = 0\n\n\
          [store]\npath = \"{}\"\n\n[[id-token]]\nid = \"{}\"\n\n\
          [[meter]]\nid = \"building\"\nprofile = \"eastron-sdm630\"\nrole = \"building\"\n\
          modbus-tcp = \"{meter}\"\npoll-interval-ms = 250\nstale-after-ms = 5000\n",
@@ -251,8 +252,16 @@ fn limit_now(c: &Ready) -> f64 {
         .min(MAX_A)
 }
 
-/// Waits until no charger has received a SetChargingProfile for `QUIET`.
+/// Waits until every charger holds more than its share after the step (so that each one
+/// needs a reduction) and no charger has received a SetChargingProfile for `QUIET`.
+/// `[dispatch] min-interval-s = 0` in the site file: the start-up increases are not held
+/// back (reductions never are, so the measured path is the same).
 async fn settle(chargers: &[Arc<Ready>]) -> Result<(), String> {
+    let all_above = || {
+        chargers
+            .iter()
+            .all(|c| limit_now(c) > MAX_A - STEP_PER_CHARGER_A)
+    };
     let count = || -> usize {
         chargers
             .iter()
@@ -267,9 +276,17 @@ async fn settle(chargers: &[Arc<Ready>]) -> Result<(), String> {
     };
     let deadline = Instant::now() + SETTLE_DEADLINE;
     let (mut last, mut since) = (count(), Instant::now());
-    while since.elapsed() < QUIET {
+    while since.elapsed() < QUIET || !all_above() {
         if Instant::now() > deadline {
-            return Err(format!("profiles still moving after {SETTLE_DEADLINE:?}"));
+            let below = chargers
+                .iter()
+                .filter(|c| limit_now(c) <= MAX_A - STEP_PER_CHARGER_A)
+                .count();
+            return Err(format!(
+                "after {SETTLE_DEADLINE:?}: {below} chargers at or below the share after the step, \
+                 last profile {:.1} s ago",
+                since.elapsed().as_secs_f64()
+            ));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
         let now = count();

@@ -109,7 +109,7 @@ pub fn add_signed(
     if readings.is_empty() {
         return Ok(0);
     }
-    let tx = c.transaction()?;
+    let tx = c.savepoint()?;
     let mut inserted = 0;
     {
         let mut stmt = tx.prepare_cached(

@@ -1,19 +1,22 @@
-//! The store thread's loop: group commit.
+//! The store thread's loop: group commit, one SQLite transaction per batch.
 //!
-//! Every job used to be its own synced commit (synchronous = FULL), so the store thread
-//! answered at most one fsync's worth of records at a time (about 1,100 per second on the
-//! build VM, BENCHMARKS.md). Now the thread takes every job already queued (up to
-//! `MAX_BATCH_JOBS`), runs them one after another with `synchronous = NORMAL` (each job's
-//! commits are written to the WAL, in order, but not synced), then syncs the WAL once and
-//! only then sends every job's answer. A CALLRESULT still means durable: no answer leaves
-//! before the sync that covers its commit.
+//! Every job used to be its own synced commit, so the store thread answered at most one
+//! fsync's worth of records at a time (about 1,100 per second on the build VM,
+//! BENCHMARKS.md). Then the thread batched the queued jobs and shared one sync, but each
+//! job still committed on its own: ~15 WAL writes and ~23 lock calls per message. Now the
+//! thread takes every job already queued (up to `MAX_BATCH_JOBS`), opens one transaction
+//! (BEGIN IMMEDIATE), runs each job inside its own savepoint, commits once (under
+//! `synchronous = FULL`: that commit syncs the WAL) and only then sends every job's
+//! answer. A CALLRESULT still means durable: no answer leaves before the commit that
+//! covers it.
 //!
-//! Why not one SQLite transaction around the batch with a savepoint per job: jobs open
-//! their own transactions (`Connection::transaction`, BEGIN IMMEDIATE; some outside the
-//! store module, e.g. `upstream::records`), and SQLite refuses BEGIN inside a transaction.
-//! Here every job runs exactly as it did alone — its own transactions, its own rollback
-//! on failure, nothing of a failing job's neighbours undone — and only the sync is
-//! shared. A job alone in its batch runs under FULL, as before, with no extra write.
+//! A job that fails (returns an error) is rolled back to its savepoint: its writes are
+//! undone, its neighbours' are kept. Jobs therefore must not BEGIN themselves (SQLite
+//! refuses BEGIN inside a transaction): they use `Connection::savepoint`, which nests here
+//! and is a transaction of its own when run alone. When SQLite itself rolls back the
+//! whole transaction (some I/O, full-disk or out-of-memory errors do), the jobs already run
+//! in it lost their writes: they get an error, and the rest of the batch goes on in a new
+//! transaction.
 
 use std::sync::mpsc;
 use std::time::Instant;
@@ -23,18 +26,21 @@ use tokio::sync::oneshot;
 
 use super::StoreError;
 
-/// At most this many jobs share one sync: every answer of a batch waits for its last job,
-/// so the cap bounds how long a long queue can hold back the first job's answer (256 jobs
-/// of about 0.1 ms each: a few tens of ms).
+/// At most this many jobs share one commit: every answer of a batch waits for its last
+/// job, so the cap bounds how long a long queue can hold back the first job's answer (256
+/// jobs of about 0.1 ms each: a few tens of ms).
 pub(super) const MAX_BATCH_JOBS: usize = 256;
 
-/// SQLite's `PRAGMA synchronous` values used here.
-const FULL: i64 = 2;
-const NORMAL: i64 = 1;
+/// Each job's savepoint; distinct from rusqlite's own (`_rusqlite_sp`), which jobs nest
+/// inside it.
+const JOB_SAVEPOINT: &str = "group_commit_job";
 
 /// A queued call: runs on the store thread and gives back the answer to send once the
-/// batch is durable.
-pub(super) struct Job(Box<dyn FnOnce(&mut Connection) -> Answer + Send>);
+/// batch is durable, and whether it succeeded (a failed job's writes are rolled back).
+pub(super) struct Job(Box<Run>);
+
+/// A job's work: its answer, and whether it succeeded.
+type Run = dyn FnOnce(&mut Connection) -> (Answer, bool) + Send;
 
 /// A job's result, held until its batch is durable. Called with the reason when the
 /// batch could not be made durable: then the caller gets that error instead.
@@ -48,14 +54,16 @@ impl Job {
     {
         Self(Box::new(move |conn| {
             let result = f(conn);
-            Box::new(move |not_durable: Option<&str>| {
+            let ok = result.is_ok();
+            let answer: Answer = Box::new(move |not_durable: Option<&str>| {
                 let result = match not_durable {
                     Some(why) => Err(StoreError::Sync(why.to_string())),
                     None => result,
                 };
                 // The receiver may be gone (the caller was cancelled); the work is done.
                 let _ = tx.send(result);
-            })
+            });
+            (answer, ok)
         }))
     }
 }
@@ -74,58 +82,97 @@ pub(super) fn serve(mut conn: Connection, rx: &mpsc::Receiver<Job>) {
     }
 }
 
-/// Runs `batch`, makes it durable, then answers every job.
+/// A job's answer and, once known, why it cannot be trusted (its writes were lost).
+struct Pending {
+    answer: Answer,
+    lost: Option<String>,
+}
+
+/// Runs `batch` in one transaction, commits it, then answers every job.
 fn run_batch(conn: &mut Connection, batch: Vec<Job>) {
-    // A lone job commits under FULL itself, as it always did. For several, NORMAL while
-    // they run; if NORMAL cannot be set, they simply run under FULL (slower, as durable).
-    let shared_sync = batch.len() > 1 && set_synchronous(conn, NORMAL).is_ok();
-    let mut answers = Vec::with_capacity(batch.len());
-    // (started, wrote) per job: a job that changed rows is a write for `/metrics`, and
-    // its latency runs until the sync that made it durable.
+    let mut pending: Vec<Pending> = Vec::with_capacity(batch.len());
+    // A job that changed rows is a write for `/metrics`; its latency runs until the
+    // commit that made it durable.
     let mut writes: Vec<Instant> = Vec::new();
-    let changes_before = conn.total_changes();
+    // If BEGIN fails (another process holds the write lock past the busy timeout), the
+    // jobs run as they would alone: each statement or savepoint its own synced commit.
+    // `open`: the index of the first answer since the current transaction began: what a
+    // rollback of the whole transaction takes with it.
+    let mut open = begin(conn, 0);
     for Job(job) in batch {
         let (changes, started) = (conn.total_changes(), Instant::now());
-        answers.push(job(conn));
+        let in_savepoint = open.is_some() && conn.execute_batch(&savepoint_sql()).is_ok();
+        let (answer, ok) = job(conn);
+        pending.push(Pending { answer, lost: None });
         if conn.total_changes() != changes {
             writes.push(started);
         }
+        if let Some(since) = open {
+            if conn.is_autocommit() {
+                // SQLite rolled the whole transaction back under this job: every job
+                // since BEGIN, this one included, lost its writes.
+                lose(
+                    &mut pending[since..],
+                    "the batch's transaction was rolled back",
+                );
+                open = begin(conn, pending.len());
+            } else if in_savepoint {
+                end_savepoint(conn, ok);
+            }
+        }
     }
-    let failure = if shared_sync {
-        make_durable(conn, conn.total_changes() != changes_before)
-            .err()
-            .map(|e| e.to_string())
-    } else {
-        None
-    };
-    if let Some(why) = &failure {
-        tracing::error!("store: the batch's commits could not be synced: {why}");
+    if let Some(since) = open
+        && let Err(e) = conn.execute_batch("COMMIT")
+    {
+        let why = format!("the batch's commit failed: {e}");
+        tracing::error!("store: {why}");
+        // COMMIT can fail and leave the transaction open (SQLITE_BUSY): end it.
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        lose(&mut pending[since..], &why);
     }
     for started in writes {
         crate::telemetry::store_write(started.elapsed());
     }
-    for answer in answers {
-        answer(failure.as_deref());
+    for p in pending {
+        (p.answer)(p.lost.as_deref());
     }
 }
 
-fn set_synchronous(conn: &Connection, level: i64) -> rusqlite::Result<()> {
-    conn.pragma_update(None, "synchronous", level)
+fn savepoint_sql() -> String {
+    format!("SAVEPOINT {JOB_SAVEPOINT}")
 }
 
-/// Back to FULL, then, if the batch wrote, one synced commit: syncing the WAL file makes
-/// every frame before it durable too, so the batch's unsynced commits are now as safe as
-/// if each had been synced.
-fn make_durable(conn: &Connection, wrote: bool) -> rusqlite::Result<()> {
-    set_synchronous(conn, FULL)?;
-    if wrote {
-        // The smallest write SQLite always commits: the header's user_version, set to the
-        // value it has (rusqlite_migration's schema version, so nothing changes). Under
-        // FULL its commit syncs the WAL.
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        conn.pragma_update(None, "user_version", version)?;
+/// Opens the batch's transaction; `since` is the index of the next job's answer.
+fn begin(conn: &Connection, since: usize) -> Option<usize> {
+    match conn.execute_batch("BEGIN IMMEDIATE") {
+        Ok(()) => Some(since),
+        Err(e) => {
+            tracing::warn!("store: cannot begin a batch transaction, jobs commit alone: {e}");
+            None
+        }
     }
-    Ok(())
+}
+
+/// Keeps a successful job's writes in the batch, or undoes a failed job's.
+fn end_savepoint(conn: &Connection, ok: bool) {
+    let sql = if ok {
+        format!("RELEASE {JOB_SAVEPOINT}")
+    } else {
+        format!("ROLLBACK TO {JOB_SAVEPOINT}; RELEASE {JOB_SAVEPOINT}")
+    };
+    if let Err(e) = conn.execute_batch(&sql) {
+        // Only possible when a job released or rolled back past its own savepoint
+        // (a bug in that job); its neighbours' writes are still in the transaction.
+        tracing::error!("store: ending a job's savepoint: {e}");
+    }
+}
+
+fn lose(pending: &mut [Pending], why: &str) {
+    for p in pending {
+        p.lost.get_or_insert_with(|| why.to_string());
+    }
 }
 
 #[cfg(test)]

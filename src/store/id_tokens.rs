@@ -95,7 +95,7 @@ pub fn put_api_token(
     record: &TokenRecord,
     token_type: Option<&str>,
 ) -> Result<TokenWrite, StoreError> {
-    let tx = c.transaction()?;
+    let tx = c.savepoint()?;
     let source: Option<String> = tx
         .query_row(
             "SELECT source FROM id_tokens WHERE id = ?1",
@@ -128,7 +128,7 @@ pub fn put_api_token(
 
 /// Deletes an API card; a config card is left alone.
 pub fn delete_api_token(c: &mut Connection, id: &str) -> Result<TokenWrite, StoreError> {
-    let tx = c.transaction()?;
+    let tx = c.savepoint()?;
     let source: Option<String> = tx
         .query_row("SELECT source FROM id_tokens WHERE id = ?1", [id], |r| {
             r.get(0)

@@ -219,7 +219,7 @@ pub fn acknowledged(c: &mut Connection, seqs: &[i64]) -> Result<(), StoreError> 
     if seqs.is_empty() {
         return Ok(());
     }
-    let tx = c.transaction()?;
+    let tx = c.savepoint()?;
     {
         let mut stmt = tx.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?;
         for seq in seqs {

@@ -220,7 +220,7 @@ pub fn charger_events(c: &Connection, charger: &str) -> Result<Vec<(String, Stri
 /// Replaces the tokens that came from the config file with `tokens`, leaving tokens from
 /// other sources alone.
 pub fn replace_config_tokens(c: &mut Connection, tokens: &[TokenRecord]) -> Result<(), StoreError> {
-    let tx = c.transaction()?;
+    let tx = c.savepoint()?;
     let before = config_tokens_text(&tx)?;
     tx.execute("DELETE FROM id_tokens WHERE source = 'config'", [])?;
     for t in tokens {
@@ -335,7 +335,7 @@ pub fn start_transaction_assigning_id(
         "{connector_id}|{}|{meter_start_wh}|{id_token}",
         ts(&started)
     );
-    let tx = c.transaction()?;
+    let tx = c.savepoint()?;
     let inserted = tx.execute(
         "INSERT OR IGNORE INTO transactions
            (charger_id, start_key, evse_id, id_token, id_token_group, started_at, meter_start_wh,
@@ -385,7 +385,7 @@ pub fn stop_transaction_by_assigned_id(
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Option<TxWrite>, StoreError> {
-    let tx = c.transaction()?;
+    let tx = c.savepoint()?;
     let row: Option<(String, Option<f64>, Option<String>)> = tx
         .query_row(
             "SELECT status, meter_start_wh, closed_by FROM transactions WHERE id = ?1 AND charger_id = ?2",
@@ -453,7 +453,7 @@ pub fn transaction_event(
     let evse = event.evse.map(|e| e.evse_id);
     let connector = event.evse.and_then(|e| e.connector_id);
     let token = event.id_token.as_ref().map(|t| t.id.clone());
-    let tx = c.transaction()?;
+    let tx = c.savepoint()?;
     tx.execute(
         "INSERT OR IGNORE INTO transactions (charger_id, ocpp_tx_id, evse_id, connector_id, id_token,
             id_token_group, started_at, status, updated_at)
@@ -620,7 +620,7 @@ pub fn add_samples(
     transaction_id: Option<i64>,
     samples: &[MeterSample],
 ) -> Result<usize, StoreError> {
-    let tx = c.transaction()?;
+    let tx = c.savepoint()?;
     let mut inserted = 0;
     {
         let mut stmt = tx.prepare_cached(

@@ -89,7 +89,7 @@ pub fn collect_changes(
     if store::take_changes(c, 1)?.is_empty() {
         return Ok(0);
     }
-    let db = c.transaction()?;
+    let db = c.savepoint()?;
     let notes = store::take_changes(&db, NOTES_PER_ROUND)?;
     let Some(last_note) = notes.last().map(|n| n.id) else {
         return Ok(0);
@@ -271,7 +271,7 @@ impl Recorder {
             .store
             .call(move |c| {
                 // The envelope is written after the row: both or neither.
-                let db = c.transaction()?;
+                let db = c.savepoint()?;
                 let seq = store::append(&db, &epoch, &site, message, now)?;
                 db.commit()?;
                 Ok(seq)

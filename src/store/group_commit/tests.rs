@@ -60,76 +60,100 @@ fn still_unanswered(watched: &Watched) -> bool {
 }
 
 #[test]
-fn a_failing_job_in_a_batch_rolls_back_alone_and_gets_its_own_error() {
+fn a_failing_job_in_the_middle_of_a_batch_is_undone_alone_and_its_neighbours_commit() {
     let dir = tempfile::tempdir().unwrap();
     let (store, release, gate) = held_store(dir.path());
     let before = store.submit(|c| insert_charger(c, "CP-1")).unwrap();
-    // Its own transaction: the first insert is undone when the second one fails.
-    let failing = store
+    // Its own savepoint, nested in the job's: the first insert is undone when the
+    // second one fails.
+    let nested = store
         .submit(|c| {
-            let tx = c.transaction()?;
-            insert_charger(&tx, "CP-HALF")?;
-            insert_charger(&tx, "CP-1")?;
-            tx.commit()?;
+            let sp = c.savepoint()?;
+            insert_charger(&sp, "CP-NESTED")?;
+            insert_charger(&sp, "CP-1")?;
+            sp.commit()?;
             Ok(())
+        })
+        .unwrap();
+    // No savepoint of its own: a write, then an error. The job's savepoint undoes it.
+    let bare = store
+        .submit(|c| {
+            insert_charger(c, "CP-BARE")?;
+            Err::<(), _>(StoreError::Corrupt("the job gives up after writing".into()))
         })
         .unwrap();
     let after = store.submit(|c| insert_charger(c, "CP-2")).unwrap();
     release.send(()).unwrap();
     gate.blocking_recv().unwrap().unwrap();
     before.blocking_recv().unwrap().unwrap();
-    let error = failing.blocking_recv().unwrap().unwrap_err();
+    let nested_error = nested.blocking_recv().unwrap().unwrap_err();
+    let bare_error = bare.blocking_recv().unwrap().unwrap_err();
     after.blocking_recv().unwrap().unwrap();
     assert!(
-        matches!(error, StoreError::Sqlite(_)),
-        "the job's own error, not the batch's: {error}"
+        matches!(nested_error, StoreError::Sqlite(_)),
+        "the job's own error, not the batch's: {nested_error}"
+    );
+    assert!(
+        matches!(bare_error, StoreError::Corrupt(_)),
+        "the job's own error, not the batch's: {bare_error}"
     );
     assert_eq!(charger_ids(&dir.path().join("cg.db")), ["CP-1", "CP-2"]);
 }
 
+/// Whether `id` is committed, seen from a connection of its own (not the store's, which
+/// sees its own uncommitted writes).
+fn committed(path: &Path, id: &str) -> bool {
+    let c = Connection::open(path).unwrap();
+    c.query_row("SELECT COUNT(*) FROM chargers WHERE id = ?1", [id], |r| {
+        r.get::<_, i64>(0)
+    })
+    .unwrap()
+        == 1
+}
+
 #[test]
-fn no_answer_leaves_before_the_batch_has_ended_and_its_sync_commit_is_written() {
+fn a_batch_is_one_transaction_and_no_answer_leaves_before_its_commit() {
     let dir = tempfile::tempdir().unwrap();
-    let wal = dir.path().join("cg.db-wal");
+    let db = dir.path().join("cg.db");
     let (store, release, gate) = held_store(dir.path());
     let first = store.submit(|c| insert_charger(c, "CP-1")).unwrap();
     let watched: Watched = Arc::new(Mutex::new(Some(first)));
-    let seen = watched.clone();
-    let wal_path = wal.clone();
+    let (seen, db_path) = (watched.clone(), db.clone());
     // Runs after the first job in the same batch, on the store thread.
     let later = store
         .submit(move |c| {
             insert_charger(c, "CP-2")?;
-            let size = std::fs::metadata(&wal_path).unwrap().len();
-            Ok((still_unanswered(&seen), size))
+            Ok((
+                !c.is_autocommit(),
+                committed(&db_path, "CP-1"),
+                still_unanswered(&seen),
+            ))
         })
         .unwrap();
     release.send(()).unwrap();
     gate.blocking_recv().unwrap().unwrap();
-    let (first_waited, wal_at_batch_end) = later.blocking_recv().unwrap().unwrap();
-    let first = watched.lock().unwrap().take().unwrap();
-    first.blocking_recv().unwrap().unwrap();
+    let (in_transaction, first_committed, first_waited) = later.blocking_recv().unwrap().unwrap();
+    assert!(in_transaction, "the jobs ran outside a batch transaction");
+    assert!(
+        !first_committed,
+        "the first job committed on its own, before its batch ended"
+    );
     assert!(
         first_waited,
         "the first job's answer left before its batch ended"
     );
-    // The batch's last commit (the one synced under FULL) came after every job's writes.
-    let wal_at_answer = std::fs::metadata(&wal).unwrap().len();
-    assert!(
-        wal_at_answer > wal_at_batch_end,
-        "no commit after the batch's jobs: {wal_at_answer} vs {wal_at_batch_end} bytes"
-    );
+    let first = watched.lock().unwrap().take().unwrap();
+    first.blocking_recv().unwrap().unwrap();
+    // Once answered, both are committed for every reader.
+    assert!(committed(&db, "CP-1") && committed(&db, "CP-2"));
     let level = store
         .submit(|c| Ok(c.pragma_query_value(None, "synchronous", |r| r.get::<_, i64>(0))?))
         .unwrap()
         .blocking_recv()
         .unwrap()
         .unwrap();
-    assert_eq!(
-        level,
-        super::FULL,
-        "a lone job after a batch commits synced"
-    );
+    // FULL: the batch's COMMIT syncs the WAL before the answers leave.
+    assert_eq!(level, 2, "the batch commits unsynced");
 }
 
 #[test]
@@ -166,4 +190,24 @@ fn a_long_queue_is_answered_in_batches_of_at_most_the_cap() {
         charger_ids(&dir.path().join("cg.db")).len(),
         MAX_BATCH_JOBS + 1
     );
+}
+
+#[test]
+fn when_the_whole_transaction_is_rolled_back_the_jobs_before_get_an_error_and_the_rest_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, release, gate) = held_store(dir.path());
+    let lost = store.submit(|c| insert_charger(c, "CP-LOST")).unwrap();
+    // What SQLite does on some I/O or full-disk errors: the whole transaction is gone.
+    let rolling = store.submit(|c| Ok(c.execute_batch("ROLLBACK")?)).unwrap();
+    let kept = store.submit(|c| insert_charger(c, "CP-KEPT")).unwrap();
+    release.send(()).unwrap();
+    gate.blocking_recv().unwrap().unwrap();
+    let lost_error = lost.blocking_recv().unwrap().unwrap_err();
+    assert!(
+        matches!(lost_error, StoreError::Sync(_)),
+        "a job whose writes were rolled back was told they are durable: {lost_error}"
+    );
+    assert!(rolling.blocking_recv().unwrap().is_err());
+    kept.blocking_recv().unwrap().unwrap();
+    assert_eq!(charger_ids(&dir.path().join("cg.db")), ["CP-KEPT"]);
 }
