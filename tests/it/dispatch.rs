@@ -42,7 +42,10 @@ async fn settle(
     capacity: f64,
     done: impl Fn(&BTreeMap<ChargerId, ChargerLimit>) -> bool,
 ) -> BTreeMap<ChargerId, ChargerLimit> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    // An increase into room a cut freed waits `EV_RESPONSE` (5 s) after the cut was
+    // acknowledged (the cut vehicle may still draw its old current), and a settle here
+    // may need two such steps on a busy machine: the deadline only bounds a failure.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let mut checking = false;
     loop {
         let snapshot = accounting.borrow_and_update().clone();
