@@ -59,6 +59,12 @@ fn main() {
             p.resolve_only_rounded = false
         }),
         ("coarser, no aggregation", |p| p.aggregate = false),
+        ("coarser, no top-up", |p| p.top_up = false),
+        ("fine periods (96)", |p| p.periods = PeriodScheme::Fine),
+        ("fine periods (96), no top-up", |p| {
+            p.periods = PeriodScheme::Fine;
+            p.top_up = false;
+        }),
         #[cfg(feature = "clarabel")]
         ("clarabel backend (default model)", |p| {
             p.backend = planner::model::Backend::Clarabel
@@ -72,6 +78,9 @@ fn main() {
             continue;
         }
         for n in [10usize, 50, 200, 500] {
+            if name.starts_with("fine") && n == 500 {
+                continue; // tens of seconds a run: 200 tells the quality
+            }
             let snap = synthetic::site(n, 42, now);
             let mut p = policy();
             tweak(&mut p);
@@ -80,7 +89,6 @@ fn main() {
                 (_, 500) => 3,
                 _ => 7,
             };
-            // Skip the slowest combinations at 500 beyond a first measurement.
             let (ms, plan) = median_ms(runs, || planner::plan(&snap, &p, now));
             let kind = match &plan.kind {
                 PlanKind::Optimal => "optimal".to_string(),

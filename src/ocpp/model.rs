@@ -212,6 +212,29 @@ pub struct TransactionEvent {
     pub signed: Vec<SignedReading>,
 }
 
+impl TransactionEvent {
+    /// An event of `phase` with its key and time and nothing else: what a caller that
+    /// needs a few more fields starts from (`..TransactionEvent::bare(..)`).
+    pub fn bare(phase: TxPhase, tx: Option<TxKey>, timestamp: DateTime<Utc>) -> Self {
+        Self {
+            phase,
+            tx,
+            seq_no: None,
+            evse: None,
+            id_token: None,
+            timestamp,
+            meter_wh: None,
+            stop_reason: None,
+            trigger_reason: None,
+            charging_state: None,
+            offline: false,
+            reservation_id: None,
+            samples: Vec::new(),
+            signed: Vec::new(),
+        }
+    }
+}
+
 /// 2.0.1 NotifyEVChargingNeeds: what the vehicle says it needs (ISO 15118).
 #[derive(Debug, Clone, PartialEq)]
 pub struct EvChargingNeeds {

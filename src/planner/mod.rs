@@ -14,6 +14,7 @@ pub mod forecast;
 pub mod guard;
 pub mod model;
 pub mod repair;
+pub mod topup;
 
 use std::time::Duration;
 
@@ -43,6 +44,9 @@ pub struct Policy {
     pub resolve_after_repair: bool,
     /// Re-solve only the demands the rounding touched; the others keep their LP currents.
     pub resolve_only_rounded: bool,
+    /// After the LP, give the room its periods leave in single slots to the vehicles that
+    /// would be short (`topup`).
+    pub top_up: bool,
     pub backend: model::Backend,
 }
 
@@ -56,6 +60,7 @@ impl Policy {
             aggregate: true,
             resolve_after_repair: true,
             resolve_only_rounded: true,
+            top_up: true,
             backend: model::Backend::Microlp,
         }
     }

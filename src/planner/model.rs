@@ -133,7 +133,10 @@ pub fn optimise(inputs: &Inputs<'_>, policy: &Policy) -> Result<Vec<Vec<f64>>, M
     } else {
         rounded
     };
-    let currents = expand(inputs, &periods, &per_period);
+    let mut currents = expand(inputs, &periods, &per_period);
+    if policy.top_up {
+        super::topup::top_up(inputs, &mut currents);
+    }
     let over = super::overload(inputs, &currents);
     if over > 1e-3 {
         return Err(ModelError::Unsafe(over));

@@ -10,6 +10,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{SiteState, Vehicle};
+use crate::ocpp::model::{ChargerEvent, TxKey, TxPhase};
 use crate::store::CloudCap;
 use crate::units::{Amps, ChargerId};
 
@@ -26,8 +27,18 @@ pub enum CapKind {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(super) struct ChargerCaps {
     lasting: Option<CloudCap>,
-    /// With the `since` of the vehicle it was set for: another vehicle is not bound by it.
-    session: Option<(CloudCap, DateTime<Utc>)>,
+    session: Option<SessionCap>,
+}
+
+/// A TxProfile's cap with the vehicle it was set for: another vehicle is not bound by it.
+#[derive(Debug, Clone, PartialEq)]
+struct SessionCap {
+    cap: CloudCap,
+    /// `Vehicle::since` of that vehicle.
+    since: DateTime<Utc>,
+    /// Its transaction, from the first message that names it: a reconnect or restart that
+    /// revives the vehicle (a new `since`) keeps the cap with the transaction.
+    tx: Option<TxKey>,
 }
 
 /// Why a cap was not taken.
@@ -58,7 +69,11 @@ impl SiteState {
             (CapKind::Lasting, cap) => caps.lasting = cap,
             (CapKind::Session, None) => caps.session = None,
             (CapKind::Session, Some(cap)) => {
-                caps.session = Some((cap, since.ok_or(CapRefusal::NoVehicle)?));
+                caps.session = Some(SessionCap {
+                    cap,
+                    since: since.ok_or(CapRefusal::NoVehicle)?,
+                    tx: None,
+                });
             }
         }
         Ok(())
@@ -76,7 +91,7 @@ impl SiteState {
     pub fn caps_end(&self) -> Option<DateTime<Utc>> {
         self.caps
             .values()
-            .flat_map(|c| [c.lasting, c.session.map(|(s, _)| s)])
+            .flat_map(|c| [c.lasting, c.session.as_ref().map(|s| s.cap)])
             .flatten()
             .filter_map(|c| c.until)
             .min()
@@ -90,12 +105,43 @@ impl SiteState {
                 caps.lasting = None;
                 ended = true;
             }
-            if caps.session.is_some_and(|(c, _)| !c.in_force(now)) {
+            if caps.session.as_ref().is_some_and(|s| !s.cap.in_force(now)) {
                 caps.session = None;
                 ended = true;
             }
         }
         ended
+    }
+
+    /// Keeps a TxProfile's cap with its transaction: it learns the transaction's key from
+    /// the first message of its vehicle that names one, and follows that transaction to
+    /// the vehicle a reconnect or a restart revives for it. A late message of a
+    /// transaction that ended moves nothing.
+    pub(super) fn follow_transaction(&mut self, charger: &ChargerId, event: &ChargerEvent) {
+        let tx = match event {
+            ChargerEvent::Transaction(t) if t.phase != TxPhase::Ended => t.tx.as_ref(),
+            ChargerEvent::MeterValues { tx, .. } => tx.as_ref(),
+            _ => None,
+        };
+        let Some(tx) = tx.filter(|tx| self.ended.get(charger) != Some(*tx)) else {
+            return;
+        };
+        let since = self
+            .snapshot
+            .chargers
+            .iter()
+            .find(|c| &c.id == charger)
+            .and_then(|c| c.vehicle.as_ref())
+            .map(|v| v.since);
+        let session = self.caps.get_mut(charger).and_then(|c| c.session.as_mut());
+        let (Some(since), Some(session)) = (since, session) else {
+            return;
+        };
+        match &session.tx {
+            None if session.since == since => session.tx = Some(tx.clone()),
+            Some(key) if key == tx => session.since = since,
+            _ => {}
+        }
     }
 
     /// Lowers `vehicle`'s maximum at `charger` to the caps in force for it at `now`.
@@ -105,8 +151,9 @@ impl SiteState {
         };
         let session = caps
             .session
-            .filter(|(_, since)| *since == vehicle.since)
-            .map(|(c, _)| c);
+            .as_ref()
+            .filter(|s| s.since == vehicle.since)
+            .map(|s| s.cap);
         let lowest = [caps.lasting, session]
             .into_iter()
             .flatten()
@@ -122,7 +169,7 @@ impl SiteState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ocpp::model::{ChargerEvent, ConnectorStatus, EvseRef};
+    use crate::ocpp::model::{ConnectorStatus, EvseRef};
 
     const SITE: &str = r#"
 [site]
@@ -239,6 +286,59 @@ min-current-a = 6
             range_at(&s, "2026-12-01T11:30:00Z"),
             Some((Amps(6.0), Amps(32.0))),
             "the next vehicle is not bound by the last one's TxProfile"
+        );
+    }
+
+    fn meter_values(tx: &str) -> ChargerEvent {
+        ChargerEvent::MeterValues {
+            evse_id: 1,
+            tx: Some(TxKey::Charger(tx.into())),
+            samples: Vec::new(),
+            signed: Vec::new(),
+        }
+    }
+
+    fn ended(tx: &str) -> ChargerEvent {
+        ChargerEvent::Transaction(crate::ocpp::model::TransactionEvent::bare(
+            TxPhase::Ended,
+            Some(TxKey::Charger(tx.into())),
+            at("2026-12-01T12:00:00Z"),
+        ))
+    }
+
+    /// A charger that reports Unavailable and then Charging again during a transaction
+    /// (a reboot, a passing fault) brings back a vehicle with a new `since`: the
+    /// TxProfile's cap stays with the transaction, not with the first `since`.
+    #[test]
+    fn a_session_cap_follows_its_transaction_to_the_revived_vehicle_and_no_further() {
+        let (mut s, cp) = one_charger_with_vehicle(at("2026-12-01T09:00:00Z"));
+        s.set_cap(&cp, CapKind::Session, Some(cap(8.0, None)))
+            .unwrap();
+        s.apply_event(&cp, at("2026-12-01T09:01:00Z"), &meter_values("T1"));
+        s.apply_event(
+            &cp,
+            at("2026-12-01T10:00:00Z"),
+            &status(ConnectorStatus::Unavailable),
+        );
+        s.apply_event(
+            &cp,
+            at("2026-12-01T10:01:00Z"),
+            &status(ConnectorStatus::Charging),
+        );
+        s.apply_event(&cp, at("2026-12-01T10:02:00Z"), &meter_values("T1"));
+        assert_eq!(
+            range_at(&s, "2026-12-01T10:05:00Z"),
+            Some((Amps(6.0), Amps(8.0))),
+            "the revived vehicle of transaction T1 keeps its TxProfile's cap"
+        );
+        s.apply_event(&cp, at("2026-12-01T11:00:00Z"), &ended("T1"));
+        plug(&mut s, &cp, at("2026-12-01T11:10:00Z"));
+        s.apply_event(&cp, at("2026-12-01T11:11:00Z"), &meter_values("T1"));
+        s.apply_event(&cp, at("2026-12-01T11:12:00Z"), &meter_values("T2"));
+        assert_eq!(
+            range_at(&s, "2026-12-01T11:15:00Z"),
+            Some((Amps(6.0), Amps(32.0))),
+            "a late message of the ended T1 does not move its cap to the next vehicle"
         );
     }
 

@@ -37,15 +37,21 @@ impl SiteState {
     }
 
     /// The grid connection's limit in `s` lowered to the lowest temporary one in force.
+    /// One above the configured limit (the cloud may send any station maximum) lowers
+    /// nothing, so it is not shown as the limit in force either.
     pub(super) fn curtail(&self, s: &mut SiteSnapshot, now: DateTime<Utc>) {
+        let Some(grid) = s.circuits.first_mut() else {
+            return;
+        };
         s.temporary_limit = self
             .temporary_limits
             .iter()
             .filter(|l| l.in_force(now))
             .min_by(|a, b| a.limit.0.total_cmp(&b.limit.0))
+            .filter(|l| l.limit.0 <= grid.limit.0)
             .copied();
-        if let (Some(l), Some(grid)) = (s.temporary_limit, s.circuits.first_mut()) {
-            grid.limit = Amps(grid.limit.0.min(l.limit.0));
+        if let Some(l) = s.temporary_limit {
+            grid.limit = Amps(l.limit.0);
         }
     }
 }
@@ -123,10 +129,24 @@ max-current-a = 32
             LimitSource::Cloud,
             Some(limit(LimitSource::Cloud, 250.0, None)),
         );
+        let snap = s.snapshot(at("2026-12-01T12:00:00Z"));
+        assert_eq!(snap.circuits[0].limit, Amps(100.0));
         assert_eq!(
-            s.snapshot(at("2026-12-01T12:00:00Z")).circuits[0].limit,
-            Amps(100.0)
+            snap.temporary_limit, None,
+            "a limit that lowers nothing is not shown as the one in force"
         );
+        s.set_temporary_limit(
+            LimitSource::Operator,
+            Some(limit(LimitSource::Operator, 100.0, None)),
+        );
+        assert_eq!(
+            s.snapshot(at("2026-12-01T12:00:00Z"))
+                .temporary_limit
+                .map(|l| l.source),
+            Some(LimitSource::Operator),
+            "the operator's at the configured limit is shown: it is the lowest in force"
+        );
+        s.set_temporary_limit(LimitSource::Operator, None);
         s.set_temporary_limit(LimitSource::Cloud, None);
         assert_eq!(s.snapshot(at("2026-12-01T12:00:00Z")).temporary_limit, None);
     }

@@ -286,7 +286,9 @@ impl SiteState {
             if (tx.reservation_id.is_some() && tx.phase != TxPhase::Ended)
                 || tx.phase == TxPhase::Started)
             && self.reserved.remove(charger);
-        self.apply_charger_event(charger, at, event) || used
+        let changed = self.apply_charger_event(charger, at, event) || used;
+        self.follow_transaction(charger, event);
+        changed
     }
 
     fn apply_charger_event(

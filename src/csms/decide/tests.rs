@@ -824,23 +824,12 @@ fn a_charger_accepted_at_run_time_may_not_charge_until_it_is_in_the_site_file() 
         AuthorizationStatus::Invalid
     );
     let start = ChargerEvent::Transaction(TransactionEvent {
-        phase: TxPhase::Started,
-        tx: None,
-        seq_no: None,
-        evse: None,
         id_token: Some(IdToken {
             id: "CARD".into(),
             kind: None,
         }),
-        timestamp: now(),
         meter_wh: Some(0.0),
-        stop_reason: None,
-        trigger_reason: None,
-        charging_state: None,
-        offline: false,
-        reservation_id: None,
-        signed: Vec::new(),
-        samples: Vec::new(),
+        ..TransactionEvent::bare(TxPhase::Started, None, now())
     });
     assert_eq!(
         status(Admission::Known, &start),

@@ -506,22 +506,7 @@ mod tests {
     }
 
     fn tx_event(phase: TxPhase) -> TransactionEvent {
-        TransactionEvent {
-            phase,
-            tx: None,
-            seq_no: None,
-            evse: None,
-            id_token: None,
-            timestamp: t("2026-03-01T08:00:00Z"),
-            meter_wh: None,
-            stop_reason: None,
-            trigger_reason: None,
-            charging_state: None,
-            offline: false,
-            reservation_id: None,
-            signed: Vec::new(),
-            samples: Vec::new(),
-        }
+        TransactionEvent::bare(phase, None, t("2026-03-01T08:00:00Z"))
     }
 
     /// Every charger action with a realistic fixture (itself valid against the official

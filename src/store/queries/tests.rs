@@ -14,8 +14,6 @@ fn t(s: &str) -> DateTime<Utc> {
 
 fn event(phase: TxPhase, seq_no: u32, register: f64) -> (TransactionEvent, f64) {
     let ev = TransactionEvent {
-        phase,
-        tx: Some(TxKey::Charger("tx-1".into())),
         seq_no: Some(seq_no),
         evse: Some(EvseRef {
             evse_id: 1,
@@ -25,15 +23,12 @@ fn event(phase: TxPhase, seq_no: u32, register: f64) -> (TransactionEvent, f64) 
             id: "CARD".into(),
             kind: Some("ISO14443".into()),
         }),
-        timestamp: t("2026-11-24T10:00:00Z") + chrono::Duration::minutes(i64::from(seq_no)),
-        meter_wh: None,
         stop_reason: (phase == TxPhase::Ended).then(|| "EVDisconnected".into()),
-        trigger_reason: None,
-        charging_state: None,
-        offline: false,
-        reservation_id: None,
-        signed: Vec::new(),
-        samples: Vec::new(),
+        ..TransactionEvent::bare(
+            phase,
+            Some(TxKey::Charger("tx-1".into())),
+            t("2026-11-24T10:00:00Z") + chrono::Duration::minutes(i64::from(seq_no)),
+        )
     };
     (ev, register)
 }

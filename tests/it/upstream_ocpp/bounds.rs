@@ -228,13 +228,29 @@ async fn a_cloud_station_max_profile_of_50_a_caps_the_chargers_and_is_used() {
     site.stop().await;
 }
 
-/// Operator 60 A, then the cloud 80 A: 60 A holds at every tick. The cloud clears its
+/// A cloud limit above the fuse is not shown as in force. Operator 60 A, then the cloud
+/// 80 A: 60 A holds at every tick. The cloud clears its
 /// limit: the operator's stays. The cloud sets 40 A: it holds, also after the operator
 /// deletes the 60 A.
 #[tokio::test(start_paused = true)]
 async fn the_clouds_site_limit_neither_raises_nor_lifts_the_operators() {
     let cloud = Cloud::start().await;
     let mut site = CloudSite::start(&cloud).await;
+    let above = station_max(site.clock, GRID_A + 50.0);
+    let answer = site
+        .cloud_call(
+            &cloud,
+            above,
+            REACTION,
+            at_most(GRID_A - MARGIN_A, "cloud above the fuse"),
+        )
+        .await;
+    assert_eq!(answer, json!({"status": "Accepted"}));
+    assert_eq!(
+        site.shown_limit().await,
+        Value::Null,
+        "a cloud limit above grid-limit-a lowers nothing and is not shown as in force"
+    );
     site.operator("PUT", Some(r#"{"limit_a": 60}"#)).await;
     let operators = 60.0 - MARGIN_A;
     site.drive(SETTLE, at_most(operators, "operator's 60 A"))
