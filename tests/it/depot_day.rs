@@ -16,13 +16,19 @@
 //! shortfall, peak and cost.
 //!
 //! The issue's target, 95 % in every steady stretch, is not met: runs of seed 1 have about
-//! a fifth of the stretches at 95 %, the 5th percentile near 55 % and the lowest near 40 %.
-//! The short stretches are the evening arrivals (17:00-18:10: on the tightest phase about
-//! 40-80 A of room nobody draws on while 5-8 wanting vehicles there are paused), the hour
-//! around the restart at 01:30, and everywhere the limits single-phase vehicles hold on
-//! the two phases of their three-phase charger they do not draw on (`site::phases` learns
-//! those phases, not yet used by the plan); the floors keep what is reached from falling
-//! back.
+//! a fifth of the stretches at 95 %, the 5th percentile near 55 % and the lowest near 38 %
+//! (BENCHMARKS.md "Depot day" has the diagnosis with its numbers). Over the short
+//! stretches, of the ~57 A per phase between the fair share and what wanting vehicles
+//! hold, ~40 A are the limits single-phase vehicles hold on the two phases of their
+//! three-phase charger they do not draw on (S1 counts a limit on every phase of its
+//! charger; `site::phases` learns the phases, not yet used by the plan), ~13 A room
+//! chargegate does not see (a hung charger counted at its fallback while its unreported
+//! draw counts as building load, the load derivation's short-term maximum, the restart)
+//! and ~6 A limits above what a vehicle takes. The lowest stretches are the evening
+//! arrivals (17:15-17:50: one phase full in chargegate's view blocks every three-phase
+//! vehicle from the 80-110 A free on the other two) and the restart at 01:30 (every
+//! charger counted at its maximum until its first new lease, then at its failsafe: about
+//! three minutes to climb back). The floors keep what is reached from falling back.
 
 use chargegate::sim::depot::{Baseline, DepotDay, DriveOptions, drive, simulate_baseline};
 
@@ -36,17 +42,19 @@ const ENERGY_VS_EQUAL_SHARE: f64 = 0.85;
 
 /// The mean utilisation (limits of wanting vehicles against the max-min fair share of the
 /// room on the phases each vehicle draws on, after the settle time) must not fall back:
-/// a run of seed 1 scored 75.8 % (84 % with the learned phases in the plan).
-const UTILISATION_FLOOR: f64 = 0.70;
+/// runs of seed 1 scored 74.9-76.2 % (84 % with the learned phases in the plan).
+const UTILISATION_FLOOR: f64 = 0.72;
 
-/// Per steady stretch (issue 9's measure), the floors that a run of seed 1 met with a few
-/// points to spare: the lowest stretch (39.7 %, 34.7 % since an increase waits for a cut
-/// vehicle to follow its reduction: the stretch at 01:32, the restart hour; 55 % with the
-/// learned phases in the plan), the 5th percentile (54.9 %; 65 %), and the share of
-/// stretches at 95 % or more (19.4 %, 18.7 %; 20 %). The issue asks for 95 % in every one.
-const LOWEST_STRETCH_FLOOR: f64 = 0.29;
-const P5_STRETCH_FLOOR: f64 = 0.48;
-const STRETCHES_AT_TARGET_FLOOR: f64 = 0.12;
+/// Per steady stretch (issue 9's measure), the floors that runs of seed 1 met with a few
+/// points to spare (a run is not bit-for-bit the same: the store's SQLite thread and the
+/// loopback sockets run in real time, so the order of events varies a little): the lowest
+/// stretch (34.7 %, 38.5 %, 37.9 %: the restart at 01:30 or the evening arrivals at 17:32;
+/// 55 % with the learned phases in the plan), the 5th percentile (54.9 % in all three;
+/// 65 %), and the share of stretches at 95 % or more (18.7 %, 17.3 %, 19.0 %; 20 %). The
+/// issue asks for 95 % in every one.
+const LOWEST_STRETCH_FLOOR: f64 = 0.31;
+const P5_STRETCH_FLOOR: f64 = 0.50;
+const STRETCHES_AT_TARGET_FLOOR: f64 = 0.14;
 
 #[tokio::test(start_paused = true)]
 async fn a_depot_day_stays_within_limits_and_charges_what_they_allow() {

@@ -25,7 +25,7 @@ use std::fmt::Write;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::stretches::{self, StretchCauses, StretchScore, StretchTally};
+use super::stretches::{self, BayAtWorst, StretchCauses, StretchScore, StretchTally};
 use super::{Capacity, DepotDay};
 use crate::config::Planner;
 
@@ -125,7 +125,7 @@ pub(super) fn rooms(capacity: &Capacity, building: [f64; 3]) -> [f64; 6] {
 /// What the metrics keep of a bay.
 #[derive(Debug, Clone)]
 pub(super) struct BayInfo {
-    id: String,
+    pub(super) id: String,
     /// Constraints its limit loads (see `Claim`).
     pub(super) mask: u8,
     /// Constraints its limit loads with tonight's vehicle behind it: the vehicle's phases.
@@ -423,7 +423,10 @@ impl DayMetrics {
             .filter_map(|c| c.score(MIN_SCORED_A))
             .reduce(f64::min);
         if let Some(score) = worst {
-            stretch.tally.add(dt_s, score, &phases);
+            let bays = &self.bays;
+            stretch.tally.add(dt_s, score, &phases, || {
+                BayAtWorst::of_step(bays, per_bay, &stretch.reference)
+            });
             self.measured_s += dt_s;
             self.score_s += score * dt_s;
             if score < TARGET {

@@ -25,7 +25,7 @@ pub use drive::{DriveError, DriveOptions, DriveOutcome, designed_reaction, drive
 pub use link::{ChargerLink, Report};
 pub use metrics::{BayStep, DEFAULT_SETTLE, DayMetrics, DaySummary, VehicleOutcome};
 pub use site_config::POLL_INTERVAL;
-pub use stretches::{StretchCauses, StretchScore};
+pub use stretches::{BayAtWorst, StretchCauses, StretchScore};
 
 use super::SimVehicle;
 use super::answers::ReplyPolicy;

@@ -117,6 +117,52 @@ impl StretchCauses {
     }
 }
 
+/// One wanting vehicle at a stretch's lowest step: what it held against its fair share,
+/// so a short stretch can be read vehicle by vehicle (who sat below its share, and who held
+/// a limit on phases it does not draw on).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BayAtWorst {
+    pub bay: String,
+    /// The limit its charger applied, A per phase.
+    pub limit_a: f64,
+    /// The reference's (max-min fair) share, A.
+    pub reference_a: f64,
+    /// What the vehicle takes at most, A.
+    pub usable_a: f64,
+    /// Site phases the charger's limit loads (S1), as bits 0..3.
+    pub charger_phases: u8,
+    /// Site phases the vehicle draws on, as bits 0..3.
+    pub vehicle_phases: u8,
+}
+
+impl BayAtWorst {
+    /// The wanting vehicles of a step, from its figures per bay, ordered by how far each
+    /// fell below its share (the furthest first).
+    pub(super) fn of_step(bays: &[BayInfo], per_bay: &[BayStep], reference: &[f64]) -> Vec<Self> {
+        let mut out: Vec<Self> = bays
+            .iter()
+            .zip(per_bay)
+            .zip(reference)
+            .filter(|((_, step), _)| step.wants_more)
+            .map(|((info, step), share)| Self {
+                bay: info.id.clone(),
+                limit_a: step.limit_a,
+                reference_a: *share,
+                usable_a: info.usable_a,
+                charger_phases: info.mask & 0b111,
+                vehicle_phases: info.vehicle_mask,
+            })
+            .collect();
+        out.sort_by(|a, b| b.below_share_a().total_cmp(&a.below_share_a()));
+        out
+    }
+
+    /// How far its limit (up to what it takes) is below its share, A (negative: above).
+    pub fn below_share_a(&self) -> f64 {
+        self.reference_a - self.limit_a.min(self.usable_a)
+    }
+}
+
 /// One steady stretch's score.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StretchScore {
@@ -130,6 +176,8 @@ pub struct StretchScore {
     /// Time-weighted means on the site phase whose scored steps fell shortest of the
     /// reference (the most A x s of reference - used).
     pub causes: StretchCauses,
+    /// The wanting vehicles at the stretch's lowest step, furthest below their share first.
+    pub at_lowest: Vec<BayAtWorst>,
 }
 
 /// A stretch's scored steps so far.
@@ -140,15 +188,27 @@ pub(super) struct StretchTally {
     lowest: Option<f64>,
     /// Per site phase: the causes x seconds of the scored steps.
     per_phase: [StretchCauses; 3],
+    /// The wanting vehicles at the lowest step so far.
+    at_lowest: Vec<BayAtWorst>,
 }
 
 impl StretchTally {
-    /// A scored step of `dt_s` with the step's `score` (its worst phase) and its figures
-    /// per site phase.
-    pub fn add(&mut self, dt_s: f64, score: f64, phases: &[StretchCauses; 3]) {
+    /// A scored step of `dt_s` with the step's `score` (its worst phase), its figures per
+    /// site phase, and its wanting vehicles (asked for only when the step is the lowest
+    /// so far: building them every step would cost the day's run time).
+    pub fn add(
+        &mut self,
+        dt_s: f64,
+        score: f64,
+        phases: &[StretchCauses; 3],
+        bays: impl FnOnce() -> Vec<BayAtWorst>,
+    ) {
         self.measured_s += dt_s;
         self.score_s += score * dt_s;
-        self.lowest = Some(self.lowest.map_or(score, |l: f64| l.min(score)));
+        if self.lowest.is_none_or(|l| score < l) {
+            self.lowest = Some(score);
+            self.at_lowest = bays();
+        }
         for (sum, step) in self.per_phase.iter_mut().zip(phases) {
             sum.phase = step.phase;
             sum.add(step, dt_s);
@@ -173,6 +233,7 @@ impl StretchTally {
             mean: self.score_s / self.measured_s,
             lowest: self.lowest.unwrap_or(0.0),
             causes: shortest.scaled(1.0 / self.measured_s),
+            at_lowest: self.at_lowest.clone(),
         })
     }
 }
@@ -252,6 +313,40 @@ pub fn report(out: &mut String, scores: &[StretchScore], target: f64) {
             causes_line(&s.causes)
         );
     }
+    for s in lowest.iter().take(REPORT_VEHICLES_OF) {
+        let _ = writeln!(
+            out,
+            "  at the lowest step of {}, the wanting vehicles (limit / fair share / takes, A; phases of charger > vehicle):",
+            s.since.format("%H:%M:%S")
+        );
+        let _ = writeln!(out, "    {}", vehicles_line(&s.at_lowest));
+    }
+}
+
+/// For how many of the lowest stretches `report` lists the wanting vehicles.
+const REPORT_VEHICLES_OF: usize = 3;
+
+fn vehicles_line(bays: &[BayAtWorst]) -> String {
+    let phases = |mask: u8| -> String {
+        (0..3u8)
+            .filter(|p| mask & (1 << p) != 0)
+            .map(|p| char::from(b'1' + p))
+            .collect()
+    };
+    bays.iter()
+        .map(|b| {
+            format!(
+                "{} {:.0}/{:.0}/{:.0} L{}>{}",
+                b.bay,
+                b.limit_a,
+                b.reference_a,
+                b.usable_a,
+                phases(b.charger_phases),
+                phases(b.vehicle_phases)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn causes_line(c: &StretchCauses) -> String {
@@ -279,6 +374,7 @@ mod tests {
             mean,
             lowest: mean,
             causes,
+            at_lowest: Vec::new(),
         }
     }
 
@@ -324,6 +420,7 @@ mod tests {
                 phase(1, 20.0, 10.0, 10.0),
                 phase(2, 0.0, 0.0, 0.0),
             ],
+            Vec::new,
         );
         tally.add(
             3.0,
@@ -333,6 +430,7 @@ mod tests {
                 phase(1, 20.0, 16.0, 4.0),
                 phase(2, 0.0, 0.0, 0.0),
             ],
+            Vec::new,
         );
         let s = tally.close(DateTime::<Utc>::UNIX_EPOCH).expect("scored");
         assert_eq!(s.measured_s, 4.0);
@@ -353,5 +451,43 @@ mod tests {
             }
         );
         assert_eq!(shortfall_causes(&[full], 0.95), None);
+    }
+
+    fn bay(bay: &str, limit_a: f64, reference_a: f64, usable_a: f64) -> BayAtWorst {
+        BayAtWorst {
+            bay: bay.to_string(),
+            limit_a,
+            reference_a,
+            usable_a,
+            charger_phases: 0b111,
+            vehicle_phases: 0b001,
+        }
+    }
+
+    #[test]
+    fn a_tally_keeps_the_vehicles_of_its_lowest_step_and_the_report_lists_them() {
+        let mut tally = StretchTally::default();
+        let phases = [StretchCauses::default(); 3];
+        tally.add(1.0, 0.8, &phases, || vec![bay("A", 10.0, 12.0, 16.0)]);
+        // The lowest step's vehicles replace the earlier ones ...
+        tally.add(1.0, 0.4, &phases, || vec![bay("B", 0.0, 9.0, 16.0)]);
+        // ... and a higher step's are not even built.
+        tally.add(1.0, 0.6, &phases, || {
+            panic!("built for a step that is not the lowest")
+        });
+        let s = tally.close(DateTime::<Utc>::UNIX_EPOCH).expect("scored");
+        assert_eq!(s.lowest, 0.4);
+        assert_eq!(s.at_lowest, vec![bay("B", 0.0, 9.0, 16.0)]);
+        let mut out = String::new();
+        report(&mut out, &[s], 0.95);
+        assert!(out.contains("B 0/9/16 L123>1"), "{out}");
+    }
+
+    #[test]
+    fn below_share_counts_a_limit_only_up_to_what_the_vehicle_takes() {
+        // A 20 A limit on a vehicle that takes 16 is 4 A over a 12 A share, not 8.
+        assert!((bay("over", 20.0, 12.0, 16.0).below_share_a() + 4.0).abs() < 1e-9);
+        assert!((bay("paused", 0.0, 9.0, 10.0).below_share_a() - 9.0).abs() < 1e-9);
+        assert!((bay("short", 8.0, 10.0, 16.0).below_share_a() - 2.0).abs() < 1e-9);
     }
 }
