@@ -59,11 +59,11 @@ fn main() {
             p.resolve_only_rounded = false
         }),
         ("coarser, no aggregation", |p| p.aggregate = false),
-        ("coarser, no top-up", |p| p.top_up = false),
+        ("coarser, top-up", |p| p.top_up = true),
         ("fine periods (96)", |p| p.periods = PeriodScheme::Fine),
-        ("fine periods (96), no top-up", |p| {
+        ("fine periods (96), top-up", |p| {
             p.periods = PeriodScheme::Fine;
-            p.top_up = false;
+            p.top_up = true;
         }),
         #[cfg(feature = "clarabel")]
         ("clarabel backend (default model)", |p| {
