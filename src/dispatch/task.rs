@@ -455,38 +455,77 @@ impl Dispatcher {
         });
     }
 
-    /// Sends the queued limits, in queue order (reductions first, S2).
+    /// Sends the queued limits, in queue order (reductions first, S2), all at once: the
+    /// running transactions of the whole queue are read in one store job, then each limit
+    /// goes to its charger without waiting for any other charger's answer or audit row.
     fn flush(&mut self) {
-        for queued in self.outbox.drain(..) {
-            let (chargers, csms, settings, answers) = (
-                self.chargers.clone(),
-                self.csms.clone(),
-                self.settings.clone(),
-                self.answers.clone(),
-            );
-            let no_meter_trigger = self.no_meter_trigger.clone();
-            tokio::spawn(async move {
-                let Queued {
-                    charger,
-                    limit,
-                    why,
-                    at,
-                    increase,
-                } = queued;
-                let outcome =
-                    send_lease(&chargers, &csms, &settings, &charger, limit, why, at).await;
-                let _ = answers.send(Answer {
-                    charger: charger.id.clone(),
-                    limit,
-                    outcome,
-                    sent_at: at,
-                });
-                if increase && outcome == Outcome::Accepted {
-                    confirm_ramp(&chargers, &csms, &charger.id, limit, &no_meter_trigger).await;
-                }
-            });
+        if self.outbox.is_empty() {
+            return;
         }
+        let queued = std::mem::take(&mut self.outbox);
+        let (chargers, csms, settings, answers) = (
+            self.chargers.clone(),
+            self.csms.clone(),
+            self.settings.clone(),
+            self.answers.clone(),
+        );
+        let no_meter_trigger = self.no_meter_trigger.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let ids: Vec<ChargerId> = queued.iter().map(|q| q.charger.id.clone()).collect();
+            let open = open_transactions(&csms, ids).await;
+            tracing::debug!(
+                limits = queued.len(),
+                lookup_ms = started.elapsed().as_secs_f64() * 1e3,
+                "dispatch round handed to the connections"
+            );
+            for (queued, open) in queued.into_iter().zip(open) {
+                let (chargers, csms, settings, answers) = (
+                    chargers.clone(),
+                    csms.clone(),
+                    settings.clone(),
+                    answers.clone(),
+                );
+                let no_meter_trigger = no_meter_trigger.clone();
+                tokio::spawn(async move {
+                    let Queued {
+                        charger,
+                        limit,
+                        why,
+                        at,
+                        increase,
+                    } = queued;
+                    let lease = Lease {
+                        charger: &charger,
+                        current: limit,
+                        open,
+                        why,
+                        now: at,
+                    };
+                    let outcome = send_lease(&chargers, &csms, &settings, lease).await;
+                    let _ = answers.send(Answer {
+                        charger: charger.id.clone(),
+                        limit,
+                        outcome,
+                        sent_at: at,
+                    });
+                    if increase && outcome == Outcome::Accepted {
+                        confirm_ramp(&chargers, &csms, &charger.id, limit, &no_meter_trigger).await;
+                    }
+                });
+            }
+        });
     }
+}
+
+/// One leased limit to send: to whom, how much, on which running transaction, and why.
+struct Lease<'a> {
+    charger: &'a Charger,
+    current: Amps,
+    /// The charger's running transaction (EVSE, OCPP id), read with the round's others.
+    open: Option<(u32, TxKey)>,
+    why: String,
+    now: DateTime<Utc>,
 }
 
 /// A charger as dispatch counts it before it took a limit of ours: it may still hold a
@@ -516,12 +555,15 @@ async fn send_lease(
     chargers: &Chargers,
     csms: &Csms,
     settings: &DispatchSettings,
-    charger: &Charger,
-    current: Amps,
-    why: String,
-    now: DateTime<Utc>,
+    lease: Lease<'_>,
 ) -> Outcome {
-    let open = open_transaction(csms, &charger.id).await;
+    let Lease {
+        charger,
+        current,
+        open,
+        why,
+        now,
+    } = lease;
     let quirks = &charger.quirks;
     // A charger that ignores TxProfile gets the station-wide TxDefaultProfile even during
     // a transaction (its profile says it applies that to the running transaction).
@@ -630,6 +672,28 @@ async fn record_verification(
         .await
     {
         tracing::error!(charger = %id, "cannot record the verification: {e}");
+    }
+}
+
+/// The running transaction of each charger, in order (one store job for a whole round);
+/// a store error reads as none for all (each lease then goes out station-wide, which
+/// covers the transaction too).
+async fn open_transactions(csms: &Csms, ids: Vec<ChargerId>) -> Vec<Option<(u32, TxKey)>> {
+    let count = ids.len();
+    let read = csms
+        .store()
+        .call(move |c| {
+            ids.iter()
+                .map(|id| store::open_transaction_of(c, id.as_str()))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await;
+    match read {
+        Ok(open) => open,
+        Err(e) => {
+            tracing::warn!("cannot read the running transactions, leases go out station-wide: {e}");
+            vec![None; count]
+        }
     }
 }
 
