@@ -582,33 +582,15 @@ async fn send_lease(
     );
     let sent = profile.schedule.periods.first().map_or(0.0, |p| p.limit);
     let reason = format!("{why} (lease {} s)", settings.lease_s);
-    match chargers
+    let result = chargers
         .send(
             &charger.id,
             ChargerCommand::SetChargingProfile { evse_id, profile },
             reason,
         )
-        .await
-    {
-        Ok(reply) if reply.is_accepted() => {}
-        Ok(_) => return Outcome::NotApplied,
-        Err(
-            e @ (CommandError::CallError { .. }
-            | CommandError::BadReply(_)
-            | CommandError::NotInVersion(_)),
-        ) => {
-            tracing::warn!(charger = %charger.id, limit = current.0, "limit not applied: {e}");
-            return Outcome::NotApplied;
-        }
-        Err(e @ (CommandError::NotConnected | CommandError::Busy)) => {
-            // Never written to the charger.
-            tracing::warn!(charger = %charger.id, limit = current.0, "limit not sent: {e}");
-            return Outcome::NotApplied;
-        }
-        Err(e @ (CommandError::Timeout | CommandError::Disconnected)) => {
-            tracing::warn!(charger = %charger.id, limit = current.0, "no answer, the limit may be in force: {e}");
-            return Outcome::Unknown;
-        }
+        .await;
+    if let Some(outcome) = not_accepted(result, &charger.id, current) {
+        return outcome;
     }
     if !settings.verify {
         return Outcome::Accepted;
@@ -641,6 +623,36 @@ async fn send_lease(
     };
     record_verification(csms, &charger.id, current, reported, now).await;
     outcome
+}
+
+/// What a SetChargingProfile's result means for its lease when it was not accepted
+/// (`None`: accepted).
+fn not_accepted(
+    result: Result<CommandReply, CommandError>,
+    id: &ChargerId,
+    current: Amps,
+) -> Option<Outcome> {
+    match result {
+        Ok(reply) if reply.is_accepted() => None,
+        Ok(_) => Some(Outcome::NotApplied),
+        Err(
+            e @ (CommandError::CallError { .. }
+            | CommandError::BadReply(_)
+            | CommandError::NotInVersion(_)),
+        ) => {
+            tracing::warn!(charger = %id, limit = current.0, "limit not applied: {e}");
+            Some(Outcome::NotApplied)
+        }
+        Err(e @ (CommandError::NotConnected | CommandError::Busy)) => {
+            // Never written to the charger.
+            tracing::warn!(charger = %id, limit = current.0, "limit not sent: {e}");
+            Some(Outcome::NotApplied)
+        }
+        Err(e @ (CommandError::Timeout | CommandError::Disconnected)) => {
+            tracing::warn!(charger = %id, limit = current.0, "no answer, the limit may be in force: {e}");
+            Some(Outcome::Unknown)
+        }
+    }
 }
 
 /// Records a verification's verdict as a charger event (`store::VERIFIED`,
