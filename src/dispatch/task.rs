@@ -455,77 +455,38 @@ impl Dispatcher {
         });
     }
 
-    /// Sends the queued limits, in queue order (reductions first, S2), all at once: the
-    /// running transactions of the whole queue are read in one store job, then each limit
-    /// goes to its charger without waiting for any other charger's answer or audit row.
+    /// Sends the queued limits, in queue order (reductions first, S2).
     fn flush(&mut self) {
-        if self.outbox.is_empty() {
-            return;
-        }
-        let queued = std::mem::take(&mut self.outbox);
-        let (chargers, csms, settings, answers) = (
-            self.chargers.clone(),
-            self.csms.clone(),
-            self.settings.clone(),
-            self.answers.clone(),
-        );
-        let no_meter_trigger = self.no_meter_trigger.clone();
-        tokio::spawn(async move {
-            let started = std::time::Instant::now();
-            let ids: Vec<ChargerId> = queued.iter().map(|q| q.charger.id.clone()).collect();
-            let open = open_transactions(&csms, ids).await;
-            tracing::debug!(
-                limits = queued.len(),
-                lookup_ms = started.elapsed().as_secs_f64() * 1e3,
-                "dispatch round handed to the connections"
+        for queued in self.outbox.drain(..) {
+            let (chargers, csms, settings, answers) = (
+                self.chargers.clone(),
+                self.csms.clone(),
+                self.settings.clone(),
+                self.answers.clone(),
             );
-            for (queued, open) in queued.into_iter().zip(open) {
-                let (chargers, csms, settings, answers) = (
-                    chargers.clone(),
-                    csms.clone(),
-                    settings.clone(),
-                    answers.clone(),
-                );
-                let no_meter_trigger = no_meter_trigger.clone();
-                tokio::spawn(async move {
-                    let Queued {
-                        charger,
-                        limit,
-                        why,
-                        at,
-                        increase,
-                    } = queued;
-                    let lease = Lease {
-                        charger: &charger,
-                        current: limit,
-                        open,
-                        why,
-                        now: at,
-                    };
-                    let outcome = send_lease(&chargers, &csms, &settings, lease).await;
-                    let _ = answers.send(Answer {
-                        charger: charger.id.clone(),
-                        limit,
-                        outcome,
-                        sent_at: at,
-                    });
-                    if increase && outcome == Outcome::Accepted {
-                        confirm_ramp(&chargers, &csms, &charger.id, limit, &no_meter_trigger).await;
-                    }
+            let no_meter_trigger = self.no_meter_trigger.clone();
+            tokio::spawn(async move {
+                let Queued {
+                    charger,
+                    limit,
+                    why,
+                    at,
+                    increase,
+                } = queued;
+                let outcome =
+                    send_lease(&chargers, &csms, &settings, &charger, limit, why, at).await;
+                let _ = answers.send(Answer {
+                    charger: charger.id.clone(),
+                    limit,
+                    outcome,
+                    sent_at: at,
                 });
-            }
-        });
+                if increase && outcome == Outcome::Accepted {
+                    confirm_ramp(&chargers, &csms, &charger.id, limit, &no_meter_trigger).await;
+                }
+            });
+        }
     }
-}
-
-/// One leased limit to send: to whom, how much, on which running transaction, and why.
-struct Lease<'a> {
-    charger: &'a Charger,
-    current: Amps,
-    /// The charger's running transaction (EVSE, OCPP id), read with the round's others.
-    open: Option<(u32, TxKey)>,
-    why: String,
-    now: DateTime<Utc>,
 }
 
 /// A charger as dispatch counts it before it took a limit of ours: it may still hold a
@@ -555,15 +516,12 @@ async fn send_lease(
     chargers: &Chargers,
     csms: &Csms,
     settings: &DispatchSettings,
-    lease: Lease<'_>,
+    charger: &Charger,
+    current: Amps,
+    why: String,
+    now: DateTime<Utc>,
 ) -> Outcome {
-    let Lease {
-        charger,
-        current,
-        open,
-        why,
-        now,
-    } = lease;
+    let open = open_transaction(csms, &charger.id).await;
     let quirks = &charger.quirks;
     // A charger that ignores TxProfile gets the station-wide TxDefaultProfile even during
     // a transaction (its profile says it applies that to the running transaction).
@@ -582,15 +540,33 @@ async fn send_lease(
     );
     let sent = profile.schedule.periods.first().map_or(0.0, |p| p.limit);
     let reason = format!("{why} (lease {} s)", settings.lease_s);
-    let result = chargers
+    match chargers
         .send(
             &charger.id,
             ChargerCommand::SetChargingProfile { evse_id, profile },
             reason,
         )
-        .await;
-    if let Some(outcome) = not_accepted(result, &charger.id, current) {
-        return outcome;
+        .await
+    {
+        Ok(reply) if reply.is_accepted() => {}
+        Ok(_) => return Outcome::NotApplied,
+        Err(
+            e @ (CommandError::CallError { .. }
+            | CommandError::BadReply(_)
+            | CommandError::NotInVersion(_)),
+        ) => {
+            tracing::warn!(charger = %charger.id, limit = current.0, "limit not applied: {e}");
+            return Outcome::NotApplied;
+        }
+        Err(e @ (CommandError::NotConnected | CommandError::Busy)) => {
+            // Never written to the charger.
+            tracing::warn!(charger = %charger.id, limit = current.0, "limit not sent: {e}");
+            return Outcome::NotApplied;
+        }
+        Err(e @ (CommandError::Timeout | CommandError::Disconnected)) => {
+            tracing::warn!(charger = %charger.id, limit = current.0, "no answer, the limit may be in force: {e}");
+            return Outcome::Unknown;
+        }
     }
     if !settings.verify {
         return Outcome::Accepted;
@@ -625,36 +601,6 @@ async fn send_lease(
     outcome
 }
 
-/// What a SetChargingProfile's result means for its lease when it was not accepted
-/// (`None`: accepted).
-fn not_accepted(
-    result: Result<CommandReply, CommandError>,
-    id: &ChargerId,
-    current: Amps,
-) -> Option<Outcome> {
-    match result {
-        Ok(reply) if reply.is_accepted() => None,
-        Ok(_) => Some(Outcome::NotApplied),
-        Err(
-            e @ (CommandError::CallError { .. }
-            | CommandError::BadReply(_)
-            | CommandError::NotInVersion(_)),
-        ) => {
-            tracing::warn!(charger = %id, limit = current.0, "limit not applied: {e}");
-            Some(Outcome::NotApplied)
-        }
-        Err(e @ (CommandError::NotConnected | CommandError::Busy)) => {
-            // Never written to the charger.
-            tracing::warn!(charger = %id, limit = current.0, "limit not sent: {e}");
-            Some(Outcome::NotApplied)
-        }
-        Err(e @ (CommandError::Timeout | CommandError::Disconnected)) => {
-            tracing::warn!(charger = %id, limit = current.0, "no answer, the limit may be in force: {e}");
-            Some(Outcome::Unknown)
-        }
-    }
-}
-
 /// Records a verification's verdict as a charger event (`store::VERIFIED`,
 /// `store::MISREPORTED`; detail `accepted <A> reported <A or none>`), which the alerts
 /// follow (`composite-misreported`).
@@ -684,28 +630,6 @@ async fn record_verification(
         .await
     {
         tracing::error!(charger = %id, "cannot record the verification: {e}");
-    }
-}
-
-/// The running transaction of each charger, in order (one store job for a whole round);
-/// a store error reads as none for all (each lease then goes out station-wide, which
-/// covers the transaction too).
-async fn open_transactions(csms: &Csms, ids: Vec<ChargerId>) -> Vec<Option<(u32, TxKey)>> {
-    let count = ids.len();
-    let read = csms
-        .store()
-        .call(move |c| {
-            ids.iter()
-                .map(|id| store::open_transaction_of(c, id.as_str()))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await;
-    match read {
-        Ok(open) => open,
-        Err(e) => {
-            tracing::warn!("cannot read the running transactions, leases go out station-wide: {e}");
-            vec![None; count]
-        }
     }
 }
 
