@@ -116,15 +116,16 @@ impl SiteState {
     /// Keeps a TxProfile's cap with its transaction: it learns the transaction's key from
     /// the first message of its vehicle that names one, and follows that transaction to
     /// the vehicle a reconnect or a restart revives for it. A late message of a
-    /// transaction that ended moves nothing.
-    pub(super) fn follow_transaction(&mut self, charger: &ChargerId, event: &ChargerEvent) {
+    /// transaction that ended moves nothing. True when the cap moved to a revived vehicle:
+    /// it bounds that vehicle from now on, so the plan must change.
+    pub(super) fn follow_transaction(&mut self, charger: &ChargerId, event: &ChargerEvent) -> bool {
         let tx = match event {
             ChargerEvent::Transaction(t) if t.phase != TxPhase::Ended => t.tx.as_ref(),
             ChargerEvent::MeterValues { tx, .. } => tx.as_ref(),
             _ => None,
         };
         let Some(tx) = tx.filter(|tx| self.ended.get(charger) != Some(*tx)) else {
-            return;
+            return false;
         };
         let since = self
             .snapshot
@@ -135,12 +136,18 @@ impl SiteState {
             .map(|v| v.since);
         let session = self.caps.get_mut(charger).and_then(|c| c.session.as_mut());
         let (Some(since), Some(session)) = (since, session) else {
-            return;
+            return false;
         };
         match &session.tx {
-            None if session.since == since => session.tx = Some(tx.clone()),
-            Some(key) if key == tx => session.since = since,
-            _ => {}
+            None if session.since == since => {
+                session.tx = Some(tx.clone());
+                false
+            }
+            Some(key) if key == tx && session.since != since => {
+                session.since = since;
+                true
+            }
+            _ => false,
         }
     }
 
@@ -325,7 +332,10 @@ min-current-a = 6
             at("2026-12-01T10:01:00Z"),
             &status(ConnectorStatus::Charging),
         );
-        s.apply_event(&cp, at("2026-12-01T10:02:00Z"), &meter_values("T1"));
+        assert!(
+            s.apply_event(&cp, at("2026-12-01T10:02:00Z"), &meter_values("T1")),
+            "the cap moving to the revived vehicle changes the plan"
+        );
         assert_eq!(
             range_at(&s, "2026-12-01T10:05:00Z"),
             Some((Amps(6.0), Amps(8.0))),

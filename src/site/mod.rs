@@ -287,8 +287,8 @@ impl SiteState {
                 || tx.phase == TxPhase::Started)
             && self.reserved.remove(charger);
         let changed = self.apply_charger_event(charger, at, event) || used;
-        self.follow_transaction(charger, event);
-        changed
+        // Not short-circuited: the cap must follow its transaction whatever else changed.
+        self.follow_transaction(charger, event) || changed
     }
 
     fn apply_charger_event(
