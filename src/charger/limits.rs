@@ -72,3 +72,10 @@ pub const MAX_TRACKED_ADDRESSES: usize = 4096;
 /// At most one line per this interval for each kind of flood warning (evictions, refusals),
 /// with the number of events it stands for: an attack must not fill the journal.
 pub const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// The WebSocket read buffer of one connection. tungstenite allocates it at once for every
+/// connection, and its default is 128 KiB (500 chargers: 62.5 MiB, BENCHMARKS.md). It only
+/// bounds one read from the socket: a frame whose header announces more gets its whole
+/// length reserved (up to the message limits), so a large NotifyReport still arrives whole,
+/// in a few more reads. Most OCPP frames are well below 4 KiB.
+pub const READ_BUFFER_BYTES: usize = 4 * 1024;

@@ -334,14 +334,7 @@ impl Accepted {
     }
 
     fn ws_config(&self) -> WebSocketConfig {
-        let mut ws_config = WebSocketConfig::default();
-        // Frames past 4x the message limit are not even buffered and close the connection
-        // with 1009 (connection::framing_close); between 1x and 4x the connection answers
-        // with a CALLERROR and stays up.
-        let hard_limit = self.settings.limits.max_message_bytes.saturating_mul(4);
-        ws_config.max_message_size = Some(hard_limit);
-        ws_config.max_frame_size = Some(hard_limit);
-        ws_config
+        ws_config(self.settings.limits.max_message_bytes)
     }
 
     /// Serves an admitted charger; a Pending one for `PENDING_LIFETIME` at most (it then
@@ -454,3 +447,22 @@ fn tls_acceptor(tls: &Tls) -> Result<TlsAcceptor, ServerError> {
         .map_err(|e| ServerError::Tls(e.to_string()))?;
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
+
+/// The WebSocket settings of every charger connection, for a message limit of
+/// `max_message_bytes`.
+fn ws_config(max_message_bytes: usize) -> WebSocketConfig {
+    let mut ws_config = WebSocketConfig::default();
+    // Not tungstenite's 128 KiB per connection: see `READ_BUFFER_BYTES`.
+    ws_config.read_buffer_size = READ_BUFFER_BYTES;
+    // Frames past 4x the message limit are not even buffered and close the connection
+    // with 1009 (connection::framing_close); between 1x and 4x the connection answers
+    // with a CALLERROR and stays up.
+    let hard_limit = max_message_bytes.saturating_mul(4);
+    ws_config.max_message_size = Some(hard_limit);
+    ws_config.max_frame_size = Some(hard_limit);
+    ws_config
+}
+
+#[cfg(test)]
+#[path = "server_tests.rs"]
+mod tests;
