@@ -63,23 +63,11 @@ fn status(s: ConnectorStatus) -> ChargerEvent {
 
 fn started(token: &str) -> ChargerEvent {
     ChargerEvent::Transaction(TransactionEvent {
-        phase: TxPhase::Started,
-        tx: None,
-        seq_no: None,
-        evse: None,
         id_token: Some(IdToken {
             id: token.into(),
             kind: None,
         }),
-        timestamp: at(20, 0),
-        meter_wh: None,
-        stop_reason: None,
-        trigger_reason: None,
-        charging_state: None,
-        offline: false,
-        reservation_id: None,
-        signed: Vec::new(),
-        samples: Vec::new(),
+        ..TransactionEvent::bare(TxPhase::Started, None, at(20, 0))
     })
 }
 
