@@ -59,12 +59,12 @@ fn main() {
             p.resolve_only_rounded = false
         }),
         ("coarser, no aggregation", |p| p.aggregate = false),
-        ("coarser, top-up", |p| p.top_up = true),
-        ("fine periods (96)", |p| p.periods = PeriodScheme::Fine),
-        ("fine periods (96), top-up", |p| {
+        ("coarser, no top-up", |p| p.top_up = false),
+        ("fine periods (96), no top-up", |p| {
             p.periods = PeriodScheme::Fine;
-            p.top_up = true;
+            p.top_up = false;
         }),
+        ("fine periods (96), top-up", |p| p.periods = PeriodScheme::Fine),
         #[cfg(feature = "clarabel")]
         ("clarabel backend (default model)", |p| {
             p.backend = planner::model::Backend::Clarabel

@@ -45,8 +45,9 @@ pub struct Policy {
     /// Re-solve only the demands the rounding touched; the others keep their LP currents.
     pub resolve_only_rounded: bool,
     /// After the LP, give the room its periods leave in single slots to the vehicles that
-    /// would be short (`topup`). Off by default: it fills the earliest slots first, which
-    /// lowers the shortfall but raises the plan's peak (BENCHMARKS.md "Top-up").
+    /// would be short (`topup`), into the slots with the lowest grid load first. On by
+    /// default: the coarse plan's shortfall then matches the fine-period LP's at the same
+    /// peak (BENCHMARKS.md "Top-up").
     pub top_up: bool,
     pub backend: model::Backend,
 }
@@ -61,7 +62,7 @@ impl Policy {
             aggregate: true,
             resolve_after_repair: true,
             resolve_only_rounded: true,
-            top_up: false,
+            top_up: true,
             backend: model::Backend::Microlp,
         }
     }
