@@ -64,7 +64,9 @@ fn main() {
             p.periods = PeriodScheme::Fine;
             p.top_up = false;
         }),
-        ("fine periods (96), top-up", |p| p.periods = PeriodScheme::Fine),
+        ("fine periods (96), top-up", |p| {
+            p.periods = PeriodScheme::Fine
+        }),
         #[cfg(feature = "clarabel")]
         ("clarabel backend (default model)", |p| {
             p.backend = planner::model::Backend::Clarabel

@@ -637,8 +637,10 @@ async fn record_verification(
 /// reads as none (the lease then goes out station-wide, which covers the transaction too).
 async fn open_transaction(csms: &Csms, id: &ChargerId) -> Option<(u32, TxKey)> {
     let key = id.to_string();
+    // The read-only connection: this read stands between a decided limit and the wire,
+    // and must not wait behind other chargers' commits (`store::reader`).
     csms.store()
-        .call(move |c| store::open_transaction_of(c, &key))
+        .read(move |c| store::open_transaction_of(c, &key))
         .await
         .ok()
         .flatten()

@@ -20,6 +20,7 @@ mod meter_history;
 mod monitor;
 mod outbox;
 mod queries;
+mod reader;
 mod reports;
 mod reservations;
 mod schema;
@@ -72,6 +73,9 @@ pub enum StoreError {
 #[derive(Debug, Clone)]
 pub struct Store {
     jobs: mpsc::Sender<group_commit::Job>,
+    /// The read-only connection's queue (`reader`); none for an in-memory store, or when
+    /// it could not be opened: then `read` goes through `jobs`.
+    reads: Option<mpsc::Sender<reader::ReadJob>>,
     /// Wait for results on tokio's blocking pool (see `for_virtual_time`).
     virtual_time: bool,
 }
@@ -86,7 +90,16 @@ impl Store {
             })?;
         }
         let conn = Connection::open(path)?;
-        Self::start(conn)
+        let mut store = Self::start(conn)?;
+        // After `start`: the writer has made the file WAL and migrated it.
+        store.reads = match reader::start(path) {
+            Ok(reads) => Some(reads),
+            Err(e) => {
+                tracing::warn!("store: no separate reader ({e}); reads queue behind writes");
+                None
+            }
+        };
+        Ok(store)
     }
 
     /// An in-memory store, for tests and `demo`.
@@ -107,6 +120,7 @@ impl Store {
             })?;
         Ok(Self {
             jobs,
+            reads: None,
             virtual_time: false,
         })
     }
@@ -118,6 +132,30 @@ impl Store {
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let rx = self.submit(f)?;
+        self.answer(rx).await
+    }
+
+    /// Runs the read `f` on the read-only connection, which does not wait behind the
+    /// writer's queue, and returns its result. It sees the last committed state: writes
+    /// still queued or in an uncommitted batch are not there yet (`reader`). Without a
+    /// reader (an in-memory store) it runs on the owner thread like `call`.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let rx = match &self.reads {
+            Some(reads) => reader::submit(reads, f)?,
+            None => self.submit(move |c| f(c))?,
+        };
+        self.answer(rx).await
+    }
+
+    /// Awaits a job's result from the store's threads.
+    async fn answer<T: Send + 'static>(
+        &self,
+        rx: oneshot::Receiver<Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
         if self.virtual_time {
             // tokio does not advance a paused clock while a blocking-pool task runs, so
             // virtual time stands still while SQLite works, as it would for a fast disk.
