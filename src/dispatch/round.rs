@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use crate::ev::EV_RESPONSE;
+use crate::planner::guard::on_wire;
 use crate::site::feed::LimitAccount;
 use crate::units::{Amps, ChargerId};
 
@@ -196,9 +197,15 @@ pub fn decide(
         let Some(limit) = limits.get(id) else {
             continue;
         };
-        let target = s4(Amps(target.0.min(limit.max.0).max(0.0)), limit.min);
+        // On the wire's step, as it goes out: a target between two steps would be
+        // counted above what the charger gets, and a cut inside one step would send the
+        // same limit again as a reduction (restarting `min-interval-s`).
+        let target = s4(Amps(on_wire(target.0.min(limit.max.0))), limit.min);
         let current = limit.effective(now);
-        if target.0 < current.0 {
+        // A reduction that leaves the wire's value as it is (a limit counted between two
+        // steps) is not sent: it would change nothing the vehicle can feel and restart the
+        // charger's `min-interval-s`.
+        if target.0 < on_wire(current.0) {
             round.reductions.push(Send {
                 charger: id.clone(),
                 limit: target,
@@ -251,7 +258,9 @@ pub fn decide(
                 tightest = row.name.clone();
             }
         }
-        let grant = (current.0 + room.max(0.0)).min(target.0);
+        // Down to the wire's step: the part of the room below a step stays headroom for
+        // the load's round-off instead of being counted as this charger's.
+        let grant = on_wire((current.0 + room.max(0.0)).min(target.0));
         let grant = s4(Amps(grant), limit.min);
         if grant.0 - current.0 >= policy.hysteresis.0 {
             committed.insert(id, grant.0);
@@ -325,7 +334,8 @@ fn shed(
                 break;
             }
             let current = planned[id];
-            let mut new = (current - over).max(0.0);
+            // Down to the wire's step, so that one shed clears the round-off with it.
+            let mut new = on_wire(current - over);
             if new < limit.min.0 {
                 new = 0.0;
             }

@@ -3,12 +3,27 @@
 //! The plan is made for a forecast; the guard checks the measured (or, if stale, worst-case)
 //! non-charger load plus every charger's committed limit against limit - margin on every
 //! phase of every circuit (DESIGN.md S1). Where that breaks, it reduces the lowest-priority
-//! chargers first, by exactly the excess, and pauses a charger rather than going below its
+//! chargers first, by the excess rounded up to the wire's resolution (`WIRE_STEP_A`: the
+//! cut limit is rounded down to it), and pauses a charger rather than going below its
 //! minimum (S4). Offline chargers count at least at their failsafe and cannot be reduced.
 //! It returns reductions for dispatch; it never sends anything, awaits or reads the clock.
 
 use crate::site::SiteSnapshot;
-use crate::units::{Amps, ChargerId};
+use crate::units::{Amps, ChargerId, floor_limit};
+
+/// The resolution limits go out at, in A per phase: both OCPP versions write a limit with
+/// one decimal (`dispatch::profile` rounds down to it, or to a charger's coarser step).
+/// The guard's cuts land on it, and the control loop and dispatch set limits into room
+/// rounded down to it: a limit between two steps gives the vehicle nothing the step below
+/// does not, while the part above the step left no headroom, so that a rise of the load by
+/// float round-off (a meter's f32 registers, the load derivation's sums) made a cut of a
+/// few µA that went out as a whole step and restarted the charger's `min-interval-s`.
+pub const WIRE_STEP_A: f64 = 0.1;
+
+/// `a` rounded down to `WIRE_STEP_A`, as the decimal the wire carries (never up: S1).
+pub fn on_wire(a: f64) -> f64 {
+    floor_limit(a, WIRE_STEP_A)
+}
 
 /// A limit the guard lowers at once, in A per phase.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,9 +71,11 @@ pub fn guard(snap: &SiteSnapshot, committed: &[(ChargerId, Amps)]) -> Vec<Reduct
                 snap.budget(c)
             ));
         }
-        let target = x[i] - over;
+        // Down to the wire's step: the cut clears the excess and the jitter of the load
+        // below the step with it, instead of one cut per jitter.
+        let target = on_wire(x[i] - over);
         x[i] = if target >= snap.chargers[i].min_current.0 - EPS_A {
-            target.max(0.0)
+            target
         } else {
             0.0
         };
@@ -129,4 +146,85 @@ fn victim(
                 .then(a.id.cmp(&b.id))
         })
         .map(|(i, _)| i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config;
+    use crate::site::SiteState;
+
+    /// Grid limit 65 A, margin 5 A: a budget of 60 A per phase for LOW and HIGH (32 A each).
+    const SITE: &str = "[site]\nid = \"t\"\nworst-case-load-a = 10\nmargin-a = 5\ngrid-limit-a = 65\n\
+        [[charger]]\nid = \"LOW\"\npassword = \"pw-long-enough\"\nmax-current-a = 32\npriority = 0\n\
+        [[charger]]\nid = \"HIGH\"\npassword = \"pw-long-enough\"\nmax-current-a = 32\npriority = 9\n";
+
+    /// The site with `load` A on every phase, both chargers online.
+    fn site(load: f64) -> SiteSnapshot {
+        let config = config::parse(SITE).unwrap_or_else(|p| panic!("{p:#?}"));
+        let mut state = SiteState::from_config(&config);
+        state.apply_load(None, Some([Amps(load); 3]));
+        let wall = chrono::DateTime::parse_from_rfc3339("2026-12-01T17:30:00Z")
+            .unwrap()
+            .to_utc();
+        let mut snap = state.snapshot(wall);
+        for c in &mut snap.chargers {
+            c.online = true;
+        }
+        snap
+    }
+
+    fn committed(snap: &SiteSnapshot, low_a: f64, high_a: f64) -> Vec<(ChargerId, Amps)> {
+        vec![
+            (snap.chargers[0].id.clone(), Amps(low_a)),
+            (snap.chargers[1].id.clone(), Amps(high_a)),
+        ]
+    }
+
+    /// LOW's limit after the guard (its committed one when not cut).
+    fn low_after(load: f64, low_a: f64, high_a: f64) -> f64 {
+        let snap = site(load);
+        let cuts = guard(&snap, &committed(&snap, low_a, high_a));
+        assert!(cuts.iter().all(|c| c.charger == snap.chargers[0].id));
+        cuts.first().map_or(low_a, |c| c.to.0)
+    }
+
+    #[test]
+    fn a_cut_rounds_down_to_the_wire_step_so_jitter_below_it_cuts_once() {
+        // HIGH at 22.37 A filled the room left by 5.63 A of load; read again, a grid
+        // meter's f32 register at 133.63 A less 128 A of charger samples is a few µA more.
+        let load = f64::from(133.63f32) - 128.0;
+        assert!(load - 5.63 > EPS_A && load - 5.63 < 1e-5, "{load}");
+        let (low_a, high_a) = (32.0, 60.0 - 5.63 - 32.0);
+        // Exactly at the budget: no cut.
+        assert_eq!(low_after(5.63, low_a, high_a), 32.0);
+        // µA over: one step down, not 31.999999 A (which goes out as 31.9 A all the same).
+        assert_eq!(low_after(load, low_a, high_a), 31.9);
+        // Any excess up to the step is the same cut: jitter does not deepen it.
+        assert_eq!(low_after(5.63 + 0.07, low_a, high_a), 31.9);
+        assert_eq!(low_after(5.63 + 0.1, low_a, high_a), 31.9);
+        assert_eq!(low_after(5.63 + 0.15, low_a, high_a), 31.8);
+    }
+
+    #[test]
+    fn a_cut_on_the_wire_step_never_leaves_a_phase_over_its_budget() {
+        let high_a = 60.0 - 5.63 - 32.0;
+        for k in 0..400 {
+            let load = 5.63 + f64::from(k) * 0.0137;
+            let low = low_after(load, 32.0, high_a);
+            assert_eq!(
+                low,
+                on_wire(low),
+                "load {load}: {low} A is on the wire's step"
+            );
+            assert!(
+                low == 0.0 || load + low + high_a <= 60.0 + 1e-9,
+                "load {load}: LOW at {low} A breaks the budget"
+            );
+            assert!(
+                low == 0.0 || load + low + high_a > 60.0 - WIRE_STEP_A - 1e-9,
+                "load {load}: LOW at {low} A cut more than a step beyond the excess"
+            );
+        }
+    }
 }

@@ -373,3 +373,48 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn limits_go_out_on_the_wire_step_and_a_cut_within_one_step_is_not_sent() {
+    // Acknowledged between two steps (the charger applies 31.9 A): a target within the
+    // same step changes nothing on the wire and is not sent; one below it is, on the step.
+    let limits = BTreeMap::from([(id(1), limit(31.95))]);
+    let rows = [row(100.0, &[1])];
+    let same = decide(
+        &BTreeMap::from([(id(1), Amps(31.92))]),
+        &limits,
+        &rows,
+        POLICY,
+        now(),
+    );
+    assert_eq!(same, Round::default());
+    let below = decide(
+        &BTreeMap::from([(id(1), Amps(31.85))]),
+        &limits,
+        &rows,
+        POLICY,
+        now(),
+    );
+    assert_eq!(below.reductions[0].limit, Amps(31.8));
+    // An increase into room that ends between two steps is granted down to the step: the
+    // rest stays headroom.
+    let limits = BTreeMap::from([(id(1), limit(10.0)), (id(2), limit(12.37))]);
+    let up = decide(
+        &BTreeMap::from([(id(1), Amps(32.0))]),
+        &limits,
+        &[row(40.0, &[1, 2])],
+        POLICY,
+        now(),
+    );
+    assert_eq!(up.increases[0].limit, Amps(27.6));
+    // A shed lands on the step below what clears the row.
+    let shed = decide(
+        &BTreeMap::new(),
+        &BTreeMap::from([(id(1), limit(20.0)), (id(2), limit(20.0))]),
+        &[row(39.97, &[1, 2])],
+        POLICY,
+        now(),
+    );
+    assert_eq!(shed.reductions.len(), 1);
+    assert_eq!(shed.reductions[0].limit, Amps(19.9));
+}

@@ -1,0 +1,96 @@
+//! The targets the guard checks, from the plan made at the budget to the next reading.
+
+use chrono::{Duration, TimeZone};
+
+use super::*;
+use crate::config;
+use crate::planner::guard::WIRE_STEP_A;
+use crate::site::{Need, Vehicle};
+use crate::units::WattHours;
+
+fn wall() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 1, 17, 30, 0).unwrap()
+}
+
+/// Grid limit 65 A, margin 5 A: 60 A per phase for three 32 A chargers.
+fn config() -> Config {
+    let mut text =
+        "[site]\nid = \"t\"\nworst-case-load-a = 10\nmargin-a = 5\ngrid-limit-a = 65\n".to_string();
+    for (id, priority) in [("A", 1), ("B", 2), ("C", 3)] {
+        text.push_str(&format!(
+            "[[charger]]\nid = \"{id}\"\npassword = \"pw-long-enough\"\nmax-current-a = 32\n\
+             failsafe-current-a = 0\npriority = {priority}\n"
+        ));
+    }
+    config::parse(&text).unwrap_or_else(|p| panic!("{p:#?}"))
+}
+
+/// The site with `load_a` on every phase, every charger online with a vehicle that wants
+/// more than the night gives it (so the plan uses all the room).
+fn site(load_a: f64) -> SiteSnapshot {
+    let mut state = SiteState::from_config(&config());
+    state.apply_load(None, Some([Amps(load_a); 3]));
+    let mut snap = state.snapshot(wall());
+    for c in &mut snap.chargers {
+        c.online = true;
+        c.vehicle = Some(Vehicle {
+            since: wall(),
+            max_current: None,
+            measured_max: None,
+            learning: None,
+            idle_since: None,
+            min_current: None,
+            need: Some(Need {
+                energy: WattHours(200_000.0),
+                departure: wall() + Duration::hours(3),
+            }),
+            id_token: None,
+        });
+    }
+    snap
+}
+
+/// The sum of `targets` and the load on phase L1, against the 60 A budget.
+fn headroom_a(load_a: f64, targets: &[(ChargerId, Amps)]) -> f64 {
+    60.0 - load_a - targets.iter().map(|(_, a)| a.0).sum::<f64>()
+}
+
+#[test]
+fn a_plan_at_the_budget_takes_no_round_off_cut_from_the_next_reading() {
+    // 17.63 A of other load as the plan saw it; the next reading of the same load, a grid
+    // meter's f32 register at 137.63 A less 120 A of charger samples, is a few µA higher
+    // (as in the depot day: `plan_a=32.0 to_a=31.999998`).
+    let (planned_load_a, read_load_a) = (17.63, f64::from(137.63f32) - 120.0);
+    let jitter_a = read_load_a - planned_load_a;
+    assert!(jitter_a > 1e-6 && jitter_a < 1e-5, "{jitter_a}");
+    let policy = Policy::from_config(&config());
+    let plan = planner::plan(&site(planned_load_a), &policy, wall());
+    let raw = plan.currents_at(wall());
+    // The trap: the plan fills the room exactly, so the µA are over the budget.
+    assert!(
+        headroom_a(planned_load_a, &raw).abs() < 1e-6,
+        "the plan leaves {} A",
+        headroom_a(planned_load_a, &raw)
+    );
+    let snap = site(read_load_a);
+    assert!(
+        !planner::guard(&snap, &raw).is_empty(),
+        "the plan's own limits are over by round-off"
+    );
+    let (targets, filled) = targets_now(&snap, &plan, wall(), &BTreeMap::new());
+    let cuts = planner::guard(&snap, &targets);
+    assert!(cuts.is_empty(), "round-off cut: {cuts:?}");
+    // The headroom is the part of a step the wire never carried, and no more.
+    let room = headroom_a(read_load_a, &targets);
+    assert!(room > 0.0 && room < 3.0 * WIRE_STEP_A, "headroom {room} A");
+    // Dispatch aims at what the guard checked.
+    let output = ControlOutput {
+        plan: Some(Arc::new(plan)),
+        filled,
+        ..ControlOutput::default()
+    };
+    assert_eq!(output.limits_at(wall()), targets);
+    for (id, a) in &targets {
+        assert_eq!(a.0, on_wire(a.0), "{id}: {a:?} is not on the wire's step");
+    }
+}
