@@ -163,7 +163,7 @@ pub async fn serve<S>(
                 }
             }
             Some(request) = registration.commands.recv(), if !conn.rpc.is_busy() => {
-                if let Err(e) = conn.send_command(request).await {
+                if let Err(e) = conn.send_command(*request).await {
                     tracing::warn!(charger = %conn.ctx.id, "cannot write to the charger: {e}");
                     break None;
                 }

@@ -18,6 +18,12 @@ use crate::units::ChargerId;
 /// Commands waiting for a connection's single outstanding CALL slot.
 const COMMAND_QUEUE: usize = 32;
 
+/// A command as it waits in a connection's queue: boxed, because tokio's mpsc allocates
+/// its slots 32 at a time when the channel is made, whatever its capacity, so every
+/// connection paid 32 unboxed `CommandRequest`s (7.7 KiB) while its queue was empty
+/// (heaptrack, BENCHMARKS.md "Where the CPU and the memory go"); 32 boxes are 256 bytes.
+pub type QueuedCommand = Box<CommandRequest>;
+
 /// Why a command got no usable answer. Dispatch treats every variant as "the charger did
 /// not do it" (DESIGN.md S2).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -51,7 +57,7 @@ pub struct CommandRequest {
 struct Handle {
     version: OcppVersion,
     generation: u64,
-    commands: mpsc::Sender<CommandRequest>,
+    commands: mpsc::Sender<QueuedCommand>,
     /// Dropping this tells the connection task it was replaced.
     _superseded: oneshot::Sender<()>,
 }
@@ -60,7 +66,7 @@ struct Handle {
 #[derive(Debug)]
 pub struct Registration {
     pub generation: u64,
-    pub commands: mpsc::Receiver<CommandRequest>,
+    pub commands: mpsc::Receiver<QueuedCommand>,
     /// Resolves (with an error) when a newer connection of the same charger replaced this one.
     pub superseded: oneshot::Receiver<()>,
 }
@@ -163,11 +169,11 @@ impl Chargers {
             .ok_or(CommandError::NotConnected)?;
         let (reply, answer) = oneshot::channel();
         let action = command.name();
-        let request = CommandRequest {
+        let request = Box::new(CommandRequest {
             command,
             reason: reason.into(),
             reply,
-        };
+        });
         sender.try_send(request).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => CommandError::Busy,
             mpsc::error::TrySendError::Closed(_) => CommandError::NotConnected,
@@ -177,5 +183,45 @@ impl Chargers {
             crate::telemetry::command_timeout(action);
         }
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queue_slot_is_one_pointer_not_a_whole_request() {
+        // tokio's mpsc allocates 32 slots per channel at once; each connection has one.
+        assert_eq!(size_of::<QueuedCommand>(), size_of::<usize>());
+        // The reason for the box: a request is many times larger than a pointer.
+        assert!(size_of::<CommandRequest>() > 10 * size_of::<QueuedCommand>());
+    }
+
+    #[tokio::test]
+    async fn a_boxed_command_reaches_the_connection_and_its_answer_comes_back() {
+        let chargers = Chargers::default();
+        let id = ChargerId::new("CP-1").expect("a valid charger id");
+        let mut registration = chargers.register(&id, OcppVersion::V16);
+        let sender = chargers.clone();
+        let sent = tokio::spawn(async move {
+            sender
+                .send(&id, ChargerCommand::GetLocalListVersion, "test")
+                .await
+        });
+        let request = registration
+            .commands
+            .recv()
+            .await
+            .expect("a queued command");
+        assert_eq!(request.reason, "test");
+        request
+            .reply
+            .send(Err(CommandError::Timeout))
+            .expect("the sender waits for the answer");
+        assert_eq!(
+            sent.await.expect("the send task"),
+            Err(CommandError::Timeout)
+        );
     }
 }

@@ -233,12 +233,14 @@ pub(super) fn reopen_if_closed_for_the_charger(
     c: &Connection,
     tx_id: i64,
 ) -> Result<(), StoreError> {
-    c.execute(
+    // Cached: runs for every 1.6 MeterValues; parsing it each time was ~6 % of the
+    // daemon's CPU under load (BENCHMARKS.md "Where the CPU and the memory go").
+    c.prepare_cached(
         "UPDATE transactions SET status = 'open', stopped_at = NULL, meter_stop_wh = NULL,
             energy_wh = NULL, stop_reason = NULL, closed_by = NULL
          WHERE id = ?1 AND status = 'closed' AND closed_by IN ('boot', 'new-transaction', 'not-ongoing')",
-        [tx_id],
-    )?;
+    )?
+    .execute([tx_id])?;
     Ok(())
 }
 

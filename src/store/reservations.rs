@@ -160,11 +160,12 @@ pub fn open_reservations(
 /// OCPP 1.6 §5.13 and 2.0.1 H01: a reservation ends at its expiry time.
 pub fn expire_due(c: &Connection, now: DateTime<Utc>) -> Result<usize, StoreError> {
     let now = rfc3339(&now);
-    Ok(c.execute(
+    // Cached: every CALL a charger sends runs this first (`csms::Csms::handle`).
+    Ok(c.prepare_cached(
         "UPDATE reservations SET state = 'expired', updated_at = ?1
          WHERE state IN ('requested', 'accepted') AND expires <= ?1",
-        [&now],
-    )?)
+    )?
+    .execute([&now])?)
 }
 
 /// Records the charger's answer to ReserveNow (`accepted`: it took the reservation).

@@ -456,6 +456,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
+/// Prepared statements the store thread keeps (rusqlite's default is 16). One batch runs
+/// the statements of several kinds of job (a message's lookups and writes, its audit row,
+/// dispatch's reads); with fewer slots they evict each other and are parsed again, which
+/// was the largest single CPU cost of a message (BENCHMARKS.md "Where the CPU and the
+/// memory go"). A cached statement costs a few KiB.
+const STATEMENT_CACHE: usize = 64;
+
 /// Sets the connection pragmas and applies pending migrations.
 pub fn prepare(conn: &mut Connection) -> Result<(), StoreError> {
     // WAL: readers never block the writer. FULL: every commit is synced to disk before
@@ -472,6 +479,7 @@ pub fn prepare(conn: &mut Connection) -> Result<(), StoreError> {
     // busy timeout, since waiting there could deadlock (sqlite3_busy_handler). One
     // writer thread per process, so nothing waits that did not have to.
     conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     let migrations = Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect());
     migrations.to_latest(conn)?;
     Ok(())
