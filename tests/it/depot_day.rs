@@ -69,10 +69,11 @@ async fn a_depot_day_stays_within_limits_and_charges_what_they_allow() {
     let equal = simulate_baseline(&day, Baseline::EqualShare, opts.tick);
     let first = simulate_baseline(&day, Baseline::FirstCome, opts.tick);
     eprintln!(
-        "chargegate, {} plans, {:.1} s wall:\n{}\nequal share:\n{}\nfirst come:\n{}",
+        "chargegate, {} plans, {:.1} s wall:\n{}{}\nequal share:\n{}\nfirst come:\n{}",
         run.replans,
         wall.elapsed().as_secs_f64(),
         run.metrics.report(),
+        run.view.report(),
         equal.report(),
         first.report()
     );

@@ -18,7 +18,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::link::ChargerLink;
-use super::{BayStep, DayMetrics, DepotDay, FaultKind};
+use super::{BayStep, DayMetrics, DepotDay, FaultKind, LoadView};
 use crate::clock::Clock;
 use crate::daemon::{self, Daemon, Limits};
 use crate::sim::{ReplyPolicy, SimMeter, SimMeterServer, SimVehicle};
@@ -78,6 +78,8 @@ pub struct DriveOutcome {
     /// Moments when the applied limits plus the building load went over a limit, with what
     /// chargegate believed (empty on a good day).
     pub violations: Vec<String>,
+    /// chargegate's derived building load against the truth.
+    pub view: LoadView,
 }
 
 /// Why a day could not be driven.
@@ -153,6 +155,11 @@ pub async fn drive(day: &DepotDay, opts: &DriveOptions) -> Result<DriveOutcome, 
         let due = due_building(&mut building_log, now, opts.reaction);
         metrics.record_step(now, opts.tick.as_secs_f64(), &steps, due, &capacity);
         trace_tick(&mut outcome.trace, &steps, building, now, &daemon);
+        if let Some(snap) = daemon.plan.borrow().snapshot.as_ref() {
+            outcome
+                .view
+                .record(&snap.circuits[0], building, opts.tick.as_secs_f64());
+        }
         let before = outcome.violations.len();
         check_s1(day, &steps, due, now, &daemon, &mut outcome.violations);
         if before == 0 && !outcome.violations.is_empty() {
@@ -182,6 +189,7 @@ pub async fn drive(day: &DepotDay, opts: &DriveOptions) -> Result<DriveOutcome, 
         replans: outcome.replans,
         saw_stale: outcome.saw_stale,
         violations: outcome.violations,
+        view: outcome.view,
     })
 }
 
@@ -223,6 +231,7 @@ struct Outcome {
     /// The last `TRACE_TICKS` seconds as the test and chargegate saw them, for the first
     /// violation's message.
     trace: VecDeque<String>,
+    view: LoadView,
 }
 
 /// How many ticks of `Outcome::trace` a violation's message shows.

@@ -17,6 +17,7 @@ mod link;
 mod metrics;
 mod site_config;
 mod stretches;
+mod view;
 
 use chrono::{DateTime, TimeDelta, Timelike, Utc};
 
@@ -26,6 +27,7 @@ pub use link::{ChargerLink, Report};
 pub use metrics::{BayStep, DEFAULT_SETTLE, DayMetrics, DaySummary, VehicleOutcome};
 pub use site_config::POLL_INTERVAL;
 pub use stretches::{BayAtWorst, StretchCauses, StretchScore};
+pub use view::LoadView;
 
 use super::SimVehicle;
 use super::answers::ReplyPolicy;
