@@ -25,7 +25,7 @@ use crate::ev::RAMP_SETTLE;
 use crate::ocpp::model::{ChargerCommand, CommandReply, RateUnit, TriggerKind, TxKey};
 use crate::site::load::RAMP_MIN_RISE_A;
 use crate::store;
-use crate::units::{Amps, ChargerId, Volts, Watts};
+use crate::units::{Amps, ChargerId, Volts, Watts, floor_limit};
 
 /// How long a charger whose send failed waits before the same limit is tried again.
 const RETRY_AFTER: chrono::TimeDelta = chrono::TimeDelta::seconds(15);
@@ -440,8 +440,13 @@ impl Dispatcher {
             .is_none_or(|told| current.0 >= told.0 + RAMP_MIN_RISE_A);
         // `min-interval-s` runs from the last change of limit: a lease refresh resends the
         // same one and must not start it again (refreshed every half lease, an increase
-        // could otherwise wait for ever).
-        let changed = limit.ordered().is_none_or(|told| told != current);
+        // could otherwise wait for ever). A change is one of the limit the charger applies,
+        // on its own step (`step-a`, as `profile` sends it): a cut the step rounds away is
+        // none.
+        let step = charger.quirks.step_a;
+        let changed = limit
+            .ordered()
+            .is_none_or(|told| floor_limit(told.0, step) != floor_limit(current.0, step));
         limit.pending = Some(current);
         if changed {
             self.last_sent.insert(id.clone(), now);

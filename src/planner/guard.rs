@@ -20,8 +20,8 @@ use crate::units::{Amps, ChargerId, floor_limit};
 /// few µA that went out as a whole step and restarted the charger's `min-interval-s`.
 /// Site-wide, not per charger: a charger whose profile has a coarser `step_a` quirk (1 A)
 /// still gets limits between its own steps counted here (safe: counted above what it
-/// applies), and `dispatch::task`'s "limit changed" test still compares exact values for
-/// it, so a cut within its step restarts its interval (a known gap, issue 9).
+/// applies); `dispatch::task` restarts its `min-interval-s` only when the value on its own
+/// step changes.
 pub const WIRE_STEP_A: f64 = 0.1;
 
 /// `a` rounded down to `WIRE_STEP_A`, as the decimal the wire carries (never up: S1).

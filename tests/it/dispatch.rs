@@ -515,6 +515,48 @@ async fn a_lease_refresh_does_not_hold_back_an_increase() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_cut_the_chargers_coarser_step_does_not_show_does_not_hold_back_an_increase() {
+    // A charger with `step-a = 1` applies 16.4 A and 16.2 A alike, as 16 A: a cut between
+    // them is no change of its limit, and must not start `min-interval-s` again (it did:
+    // the interval ran from any change of the decided value, and the guard's 0.1 A steps
+    // held such a charger's increases back for an interval after each).
+    let mut site = Site::new("");
+    site.config.dispatch.min_interval_s = 15;
+    let dirs = chargegate::profiles::charger::default_dirs();
+    for c in &mut site.config.chargers {
+        c.quirks = chargegate::profiles::charger::load("no-zero-pause", &dirs).unwrap();
+    }
+    let (daemon, clock) = site.start_virtual("2026-12-01T18:00:00Z").await;
+    let sim =
+        crate::common::connect_virtual(&daemon, clock, "CS201-1", OcppVersion::V201, Vec::new())
+            .await;
+    let start = clock.instant();
+    let send = |a: f64| {
+        daemon
+            .dispatch_input
+            .send(input(&[("CS201-1", a)], 80.0))
+            .unwrap();
+    };
+    send(16.4);
+    // Past the interval after the charger's last change of limit (its first lease).
+    tokio::time::sleep_until(start + Duration::from_secs(40)).await;
+    assert_eq!(sim.applied_limit(clock.now()), Some(16.0), "{:?}", leases(&sim));
+    send(16.2);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(sim.applied_limit(clock.now()), Some(16.0), "{:?}", leases(&sim));
+    send(20.0);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        sim.applied_limit(clock.now()),
+        Some(20.0),
+        "the charger's limit last changed 40 s ago: {:?}",
+        leases(&sim)
+    );
+    sim.close().await;
+    daemon.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_charger_back_late_in_its_lease_is_refreshed_before_the_lease_ends() {
     // The depot day found it: the lease check ran only every quarter lease, so a charger
     // that came back after the last check before its lease ended fell to its failsafe for
