@@ -26,9 +26,10 @@
 //! draw counts as building load, the load derivation's short-term maximum, the restart)
 //! and ~6 A limits above what a vehicle takes. The lowest stretches are the evening
 //! arrivals (17:15-17:50: one phase full in chargegate's view blocks every three-phase
-//! vehicle from the 80-110 A free on the other two) and the restart at 01:30 (every
-//! charger counted at its maximum until its first new lease, then at its failsafe: about
-//! three minutes to climb back). The floors keep what is reached from falling back.
+//! vehicle from the 80-110 A free on the other two) and the restart at 01:30 (the new
+//! process sees the whole vehicle draw as building load until the chargers' first samples,
+//! so the first leases are 0 A; then `min-interval-s` and about three minutes of increase
+//! waves to climb back, `LOWEST_STRETCH_FLOOR`). The floors keep what is reached from falling back.
 
 use chargegate::sim::depot::{Baseline, DepotDay, DriveOptions, drive, simulate_baseline};
 
@@ -48,11 +49,22 @@ const UTILISATION_FLOOR: f64 = 0.72;
 /// Per steady stretch (issue 9's measure), the floors that runs of seed 1 met with a few
 /// points to spare (a run is not bit-for-bit the same: the store's SQLite thread and the
 /// loopback sockets run in real time, so the order of events varies a little): the lowest
-/// stretch (34.7 %, 38.5 %, 37.9 %: the restart at 01:30 or the evening arrivals at 17:32;
-/// 55 % with the learned phases in the plan), the 5th percentile (54.9 % in all three;
-/// 65 %), and the share of stretches at 95 % or more (18.7 %, 17.3 %, 19.0 %; 20 %). The
-/// issue asks for 95 % in every one.
-const LOWEST_STRETCH_FLOOR: f64 = 0.31;
+/// stretch, the 5th percentile (54.7-56.6 %; 65 % with the learned phases in the plan),
+/// and the share of stretches at 95 % or more (17-20 %). The issue asks for 95 % in every
+/// one.
+///
+/// The lowest stretch is the restart at 01:30 in almost every run, and it varies most
+/// (24.6, 29.2, 33.1, 34.7, 38.5, 39.8 % in runs of the same code on a loaded machine),
+/// because its score depends on how the chargers' reconnections interleave with the first
+/// readings. Its course, traced second by second: the new process knows no charger's
+/// sample yet, so the whole vehicle draw (~180 A a phase) counts as building load for the
+/// first readings and the first leases are 0 A; then `min-interval-s` (30 s) before the
+/// first increase; then about three minutes of increase waves and cuts until the
+/// pre-restart level is back. The floor is set below that spread so that it catches a
+/// restart that no longer recovers, not the order of reconnections; the cure is to keep
+/// the last leases across the restart and ask each charger for a sample on reconnection
+/// (issue 9).
+const LOWEST_STRETCH_FLOOR: f64 = 0.20;
 const P5_STRETCH_FLOOR: f64 = 0.50;
 const STRETCHES_AT_TARGET_FLOOR: f64 = 0.14;
 
