@@ -155,11 +155,7 @@ pub async fn drive(day: &DepotDay, opts: &DriveOptions) -> Result<DriveOutcome, 
         let due = due_building(&mut building_log, now, opts.reaction);
         metrics.record_step(now, opts.tick.as_secs_f64(), &steps, due, &capacity);
         trace_tick(&mut outcome.trace, &steps, building, now, &daemon);
-        if let Some(snap) = daemon.plan.borrow().snapshot.as_ref() {
-            outcome
-                .view
-                .record(&snap.circuits[0], building, opts.tick.as_secs_f64());
-        }
+        record_view(&mut outcome.view, building, opts.tick, &daemon);
         let before = outcome.violations.len();
         check_s1(day, &steps, due, now, &daemon, &mut outcome.violations);
         if before == 0 && !outcome.violations.is_empty() {
@@ -377,6 +373,13 @@ fn due_building(
         }
     }
     due
+}
+
+/// chargegate's view of the grid connection's building load against the truth, for `tick`.
+fn record_view(view: &mut LoadView, building: [f64; 3], tick: Duration, daemon: &Daemon) {
+    if let Some(snap) = daemon.plan.borrow().snapshot.as_ref() {
+        view.record(&snap.circuits[0], building, tick.as_secs_f64());
+    }
 }
 
 /// One line per tick: the true building load, what the grid meter last told chargegate,

@@ -29,8 +29,8 @@ impl LoadView {
             return;
         }
         self.seconds += dt_s;
-        for p in 0..3 {
-            let diff = grid.load[p].0 - building[p];
+        for (p, truth) in building.iter().enumerate() {
+            let diff = grid.load[p].0 - truth;
             self.over_a_s[p] += diff.max(0.0) * dt_s;
             self.under_a_s[p] += (-diff).max(0.0) * dt_s;
             self.unconfirmed_a_s[p] += grid.unconfirmed[p].0 * dt_s;
