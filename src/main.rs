@@ -10,8 +10,9 @@ use chargegate::config::{self, ConfigError};
 
 /// mimalloc instead of glibc's malloc (BENCHMARKS.md "mimalloc"): glibc kept the memory of
 /// closed connections in its arenas (VmRSS stayed at the 500-charger peak) and its
-/// malloc/free were a fifth of the daemon's CPU samples. Only the binary sets it: the
-/// library's users (tests, benches) keep the system allocator.
+/// malloc/free were a fifth of the daemon's CPU samples. Set here, not in the library, so
+/// it goes wherever the daemon runs (the package, the benches and tests that start this
+/// binary) and the library's own test and bench processes keep the system allocator.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
