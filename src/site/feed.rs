@@ -1,5 +1,4 @@
-//! Turns meter statuses into the control loop's non-charger load readings, as soon as a
-//! meter answers.
+//! Turns meter statuses into the control loop's non-charger load readings, once a second.
 //!
 //! For each `[[meter]]`: the chargers' latest measured currents (Current.Import per phase,
 //! from their MeterValues and transaction events) under the meter's circuit go through
@@ -8,13 +7,6 @@
 //! capped at the lowest limit dispatch accounted the charger at within the vehicles'
 //! response time (`load::RecentLimits`), so a reduction chargegate ordered is never hidden
 //! by a sample taken before the vehicle followed. Thin: the deciding is in `load`.
-//!
-//! When: a feed makes its reading as soon as its meter has news for it (a new answer, or a
-//! change of staleness), so the guard sees a step in the load one meter answer after it
-//! happened rather than up to a timer period later (issue 15's reaction time). Without
-//! news it still makes one `FALLBACK` after its last one (the chargers' samples change in
-//! between) and at the very moment its meter's last good answer turns stale (S5), so a
-//! meter that stops answering is never noticed later than before.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -32,16 +24,8 @@ use crate::meter::MeterStatus;
 use crate::ocpp::model::{ChargerEvent, ConnectorStatus, MeterSample, TxPhase};
 use crate::units::{Amps, ChargerId};
 
-/// The period of the readings of a meter that answers no more often: at least one reading
-/// per feed this often (`FALLBACK`), and one per meter answer in between.
+/// How often every meter's load is recomputed and sent.
 pub const PERIOD: Duration = Duration::from_secs(1);
-
-/// A feed without news makes a reading this long after its last one. A quarter of a period
-/// above `PERIOD`: a meter polled every `PERIOD` (the default `poll-interval-ms`) answers
-/// about that often, and a timer of exactly `PERIOD` would fire just before each answer and
-/// double the readings (each one recorded in the forecast history). Staleness does not
-/// wait for it (`Feed::due`).
-const FALLBACK: Duration = Duration::from_millis(1250);
 
 /// One meter as the feed sees it.
 #[derive(Debug)]
@@ -52,11 +36,6 @@ struct Feed {
     chargers: Vec<(ChargerId, String, u8)>,
     worst_case: Amps,
     window: LoadWindow,
-    /// What of the meter's status the last reading used: its answer's time and whether it
-    /// was stale. A change of either is news.
-    seen: Option<(Option<Instant>, bool)>,
-    /// When the last reading was made.
-    sent_at: Option<Instant>,
 }
 
 /// The measured current per charger phase L1..L3 from a charger's samples, if any.
@@ -230,22 +209,8 @@ pub async fn run<L: LimitAccount>(
     let mut recent = RecentLimits::new(EV_RESPONSE);
     let mut ordered = RecentLimits::new(EV_RESPONSE);
     let mut limits_open = true;
-    // Every meter's status change wakes the loop (the meters are fixed until a restart,
-    // `config::diff`); the tasks end with the loop.
-    let (news_tx, mut news) = mpsc::channel::<()>(1);
-    let mut watchers = tokio::task::JoinSet::new();
-    for status in meters.values() {
-        let (mut status, news_tx) = (status.clone(), news_tx.clone());
-        watchers.spawn(async move {
-            while status.changed().await.is_ok() {
-                // Full: a wake-up is already queued, and the loop looks at every feed.
-                let _ = news_tx.try_send(());
-            }
-        });
-    }
-    drop(news_tx);
+    let mut tick = tokio::time::interval(PERIOD);
     loop {
-        let due = next_due(&feeds, clock.instant());
         tokio::select! {
             _ = shutdown.changed() => break,
             config = reload.changed() => {
@@ -281,15 +246,11 @@ pub async fn run<L: LimitAccount>(
                 }
                 continue;
             }
-            Some(()) = news.recv() => {}
-            () = tokio::time::sleep_until(due) => {}
+            _ = tick.tick() => {}
         }
         record_limits(&mut recent, &mut ordered, &limits.borrow(), clock);
         let now = clock.instant();
         for feed in &mut feeds {
-            if !feed.has_news() && feed.due(now) > now {
-                continue;
-            }
             let reading = feed.reading(&samples, &recent, &ordered, now, clock);
             if readings.send(reading).await.is_err() {
                 return;
@@ -298,23 +259,11 @@ pub async fn run<L: LimitAccount>(
     }
 }
 
-/// When the first feed is due for a reading without news.
-fn next_due(feeds: &[Feed], now: Instant) -> Instant {
-    feeds
-        .iter()
-        .map(|f| f.due(now))
-        .min()
-        .unwrap_or(now + PERIOD)
-}
-
-/// The feeds of a reloaded config, each keeping its meter's window and when it last made a
-/// reading: the meters are the same and in the same order (changing them needs a restart,
-/// `config::diff`).
+/// The feeds of a reloaded config, each keeping its meter's window: the meters are the
+/// same and in the same order (changing them needs a restart, `config::diff`).
 fn refeed(feeds: &mut Vec<Feed>, mut fresh: Vec<Feed>) {
     for (new, old) in fresh.iter_mut().zip(feeds.iter_mut()) {
         std::mem::swap(&mut new.window, &mut old.window);
-        new.seen = old.seen;
-        new.sent_at = old.sent_at;
     }
     *feeds = fresh;
 }
@@ -350,8 +299,6 @@ fn feeds_of(config: &Config, meters: &BTreeMap<String, watch::Receiver<MeterStat
                 chargers,
                 worst_case,
                 window: LoadWindow::new(super::load::DEFAULT_WINDOW),
-                seen: None,
-                sent_at: None,
             })
         })
         .collect()
@@ -374,36 +321,6 @@ fn record_limits<L: LimitAccount>(
 }
 
 impl Feed {
-    /// What of the meter's status a reading depends on besides the time.
-    fn status_key(&self) -> (Option<Instant>, bool) {
-        let status = self.status.borrow();
-        (status.reading.as_ref().map(|r| r.at), status.stale)
-    }
-
-    /// The meter answered or changed its staleness since the last reading.
-    fn has_news(&self) -> bool {
-        self.seen != Some(self.status_key())
-    }
-
-    /// When this feed must make a reading even without news: `FALLBACK` after its last
-    /// one, or the instant its meter's last good answer turns stale if that is earlier and
-    /// the last reading did not see it (`MeterStatus::usable`: stale from `at +
-    /// stale_after` on), so S5's worst case applies without waiting for a period.
-    fn due(&self, now: Instant) -> Instant {
-        let Some(sent_at) = self.sent_at else {
-            return now;
-        };
-        let status = self.status.borrow();
-        let turns_stale = status
-            .reading
-            .as_ref()
-            .filter(|_| !status.stale)
-            .map(|r| r.at + status.stale_after)
-            .filter(|at| *at > sent_at);
-        let fallback = sent_at + FALLBACK;
-        turns_stale.map_or(fallback, |at| at.min(fallback))
-    }
-
     /// The non-charger load behind this meter now: the metered current less what its
     /// chargers' samples and limits account for.
     fn reading(
@@ -425,8 +342,6 @@ impl Feed {
             })
             .collect();
         let status = self.status.borrow().clone();
-        self.seen = Some((status.reading.as_ref().map(|r| r.at), status.stale));
-        self.sent_at = Some(now);
         let load = site_load(
             now,
             Some(&status),
@@ -443,10 +358,6 @@ impl Feed {
         }
     }
 }
-
-#[cfg(test)]
-#[path = "feed_timing_tests.rs"]
-mod timing_tests;
 
 #[cfg(test)]
 mod tests {

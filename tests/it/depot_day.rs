@@ -54,9 +54,10 @@ const UTILISATION_FLOOR: f64 = 0.72;
 /// one.
 ///
 /// The lowest stretch is the restart at 01:30 in almost every run, and it varies most
-/// (24.6, 29.2, 33.1, 34.7, 38.5, 39.8 % in runs of the same code on a loaded machine),
-/// because its score depends on how the chargers' reconnections interleave with the first
-/// readings. Its course, traced second by second: the new process knows no charger's
+/// (24.6 % on main and 29.2 / 39.8 % with a since-withdrawn feed change on 2026-12-02,
+/// 33.1 and 34.7 % in the sessions before, 42 % at a743891: BENCHMARKS.md "The feed on
+/// each meter answer, and the restart stretch"), because its score depends on how the
+/// chargers' reconnections interleave with the first readings. Its course, traced second by second: the new process knows no charger's
 /// sample yet, so the whole vehicle draw (~180 A a phase) counts as building load for the
 /// first readings and the first leases are 0 A; then `min-interval-s` (30 s) before the
 /// first increase; then about three minutes of increase waves and cuts until the
