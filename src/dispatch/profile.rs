@@ -25,6 +25,12 @@ pub const BASELINE_PROFILE_ID: i32 = 1;
 /// The stack level of the baseline: the lowest.
 pub const BASELINE_STACK_LEVEL: u32 = 0;
 
+/// The per-phase current a charger applies for `current`: rounded down to its own step
+/// (`step-a`, never up: S1). Dispatch compares limits on it too (`task::send`).
+pub fn on_charger_step(current: Amps, quirks: &ChargerQuirks) -> Amps {
+    Amps(floor_limit(current.0, quirks.step_a))
+}
+
 /// The schedule for a constant per-phase current, in the unit the charger takes.
 fn constant_schedule(
     charger: &Charger,
@@ -32,7 +38,7 @@ fn constant_schedule(
     quirks: &ChargerQuirks,
     voltage: Volts,
 ) -> ChargingSchedule {
-    let current = Amps(floor_limit(current.0, quirks.step_a));
+    let current = on_charger_step(current, quirks);
     let (rate_unit, limit) = if quirks.watts_only {
         // W limits are totals over the charger's phases (OCPP 1.6 §7.13 chargingRateUnit),
         // rounded down to whole watts.

@@ -25,7 +25,7 @@ use crate::ev::RAMP_SETTLE;
 use crate::ocpp::model::{ChargerCommand, CommandReply, RateUnit, TriggerKind, TxKey};
 use crate::site::load::RAMP_MIN_RISE_A;
 use crate::store;
-use crate::units::{Amps, ChargerId, Volts, Watts, floor_limit};
+use crate::units::{Amps, ChargerId, Volts, Watts};
 
 /// How long a charger whose send failed waits before the same limit is tried again.
 const RETRY_AFTER: chrono::TimeDelta = chrono::TimeDelta::seconds(15);
@@ -443,10 +443,10 @@ impl Dispatcher {
         // could otherwise wait for ever). A change is one of the limit the charger applies,
         // on its own step (`step-a`, as `profile` sends it): a cut the step rounds away is
         // none.
-        let step = charger.quirks.step_a;
+        let on_step = |a| profile::on_charger_step(a, &charger.quirks);
         let changed = limit
             .ordered()
-            .is_none_or(|told| floor_limit(told.0, step) != floor_limit(current.0, step));
+            .is_none_or(|told| on_step(told) != on_step(current));
         limit.pending = Some(current);
         if changed {
             self.last_sent.insert(id.clone(), now);

@@ -537,23 +537,21 @@ async fn a_cut_the_chargers_coarser_step_does_not_show_does_not_hold_back_an_inc
             .send(input(&[("CS201-1", a)], 80.0))
             .unwrap();
     };
+    let applies_16 = || {
+        assert_eq!(
+            sim.applied_limit(clock.now()),
+            Some(16.0),
+            "{:?}",
+            leases(&sim)
+        );
+    };
     send(16.4);
     // Past the interval after the charger's last change of limit (its first lease).
     tokio::time::sleep_until(start + Duration::from_secs(40)).await;
-    assert_eq!(
-        sim.applied_limit(clock.now()),
-        Some(16.0),
-        "{:?}",
-        leases(&sim)
-    );
+    applies_16();
     send(16.2);
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(
-        sim.applied_limit(clock.now()),
-        Some(16.0),
-        "{:?}",
-        leases(&sim)
-    );
+    applies_16();
     send(20.0);
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
