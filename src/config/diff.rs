@@ -117,6 +117,14 @@ fn site(d: &mut Reload, old: &Config, new: &Config) {
     ) {
         d.effective.site.worst_case_load = n.worst_case_load;
     }
+    if d.live(
+        "site.learn-vehicle-phases",
+        &o.learn_vehicle_phases,
+        &n.learn_vehicle_phases,
+        display,
+    ) {
+        d.effective.site.learn_vehicle_phases = n.learn_vehicle_phases;
+    }
 }
 
 /// The API's tokens are read per request: a token added, revoked or given another role

@@ -83,6 +83,10 @@ pub struct Site {
     pub margin: Amps,
     /// Non-charger load per phase assumed while the grid meter is stale (DESIGN.md S5).
     pub worst_case_load: Amps,
+    /// Count a charger on the phases its vehicle was seen to draw on, where a grid meter
+    /// sees a phase switched on (`site::learned_phases`); false (the default): always on
+    /// every phase.
+    pub learn_vehicle_phases: bool,
 }
 
 /// What to do with a charger whose id is not in the config.

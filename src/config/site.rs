@@ -38,6 +38,7 @@ const SITE_KEYS: &[&str] = &[
     "nominal-voltage-v",
     "margin-a",
     "worst-case-load-a",
+    "learn-vehicle-phases",
 ];
 const CSMS_KEYS: &[&str] = &[
     "listen",
@@ -254,6 +255,7 @@ fn read_site(t: &Table<'_, '_>) -> Option<Site> {
         "worst-case-load-a",
         Some("the highest non-charger load per phase, in A, assumed while the meter is silent"),
     );
+    let learn_vehicle_phases = t.opt_bool("learn-vehicle-phases").unwrap_or(false);
     t.finish(SITE_KEYS);
     if let Some(id) = &id
         && !is_site_id(id)
@@ -284,6 +286,7 @@ fn read_site(t: &Table<'_, '_>) -> Option<Site> {
         nominal_voltage: Volts(voltage),
         margin,
         worst_case_load: worst?,
+        learn_vehicle_phases,
     })
 }
 

@@ -226,6 +226,7 @@ fn bay(rng: &mut Rng, i: usize, start: DateTime<Utc>) -> Bay {
             max_a,
             phases: vehicle_phases,
             delay: std::time::Duration::from_millis(rng.range(300, 2001)),
+            three_phases_from: None,
         },
     }
 }

@@ -28,6 +28,9 @@ pub struct SimVehicle {
     energy_wh: f64,
     last_draw: Option<(DateTime<Utc>, f64)>,
     need: Option<Need>,
+    /// From this time on it draws on this many phases instead (a vehicle that switches a
+    /// phase on, or off, mid-session).
+    switch: Option<(DateTime<Utc>, usize)>,
 }
 
 /// What a vehicle with a battery still takes.
@@ -52,6 +55,21 @@ impl SimVehicle {
             energy_wh: 0.0,
             last_draw: None,
             need: None,
+            switch: None,
+        }
+    }
+
+    /// The same vehicle drawing on `phases` (1-3) of the charger's phases from `at` on.
+    pub fn with_phases_from(mut self, at: DateTime<Utc>, phases: usize) -> Self {
+        self.switch = Some((at, phases.clamp(1, 3)));
+        self
+    }
+
+    /// The phases it draws on at `at`.
+    pub fn phases_at(&self, at: DateTime<Utc>) -> usize {
+        match self.switch {
+            Some((from, phases)) if at >= from => phases,
+            _ => self.phases,
         }
     }
 
@@ -89,7 +107,9 @@ impl SimVehicle {
             && at > since
         {
             let hours = (at - since).as_seconds_f64() / 3600.0;
-            wh += amps * self.phases as f64 * nominal_v * hours;
+            // A switch between the calls counts from the next call on (the registers
+            // are read every few seconds).
+            wh += amps * self.phases_at(since) as f64 * nominal_v * hours;
         }
         match self.need {
             Some(need) => wh.min(need.wh),
@@ -136,13 +156,13 @@ impl SimVehicle {
     pub fn draw_per_phase(&self, at: DateTime<Utc>) -> [f64; 3] {
         let a = self.draw_a(at);
         let mut out = [0.0; 3];
-        for phase in out.iter_mut().take(self.phases) {
+        for phase in out.iter_mut().take(self.phases_at(at)) {
             *phase = a;
         }
         out
     }
 
-    /// The phases the vehicle charges on.
+    /// The phases the vehicle charges on when it plugs in (`phases_at`: after a switch).
     pub fn phases(&self) -> usize {
         self.phases
     }
@@ -181,6 +201,16 @@ mod tests {
         assert_eq!(ev.draw_a(t(1400)), 16.0, "still the old offer");
         assert_eq!(ev.draw_a(t(1500)), 10.0);
         assert_eq!(ev.draw_per_phase(t(1500)), [10.0, 10.0, 10.0]);
+    }
+
+    #[test]
+    fn a_vehicle_that_switches_phases_on_draws_on_them_from_then() {
+        let mut ev = SimVehicle::new(16.0, 1, Duration::ZERO).with_phases_from(t(1000), 3);
+        ev.offer(t(0), 16.0);
+        assert_eq!(ev.draw_per_phase(t(999)), [16.0, 0.0, 0.0]);
+        assert_eq!((ev.phases(), ev.phases_at(t(999))), (1, 1));
+        assert_eq!(ev.draw_per_phase(t(1000)), [16.0; 3]);
+        assert_eq!(ev.phases_at(t(1000)), 3);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
 
+use super::learned_phases::measured_currents;
 use super::load::{ChargerDraw, LoadSource, LoadWindow, RecentLimits, site_load};
 use crate::clock::Clock;
 use crate::config::{Config, Live, ancestors};
@@ -36,23 +37,6 @@ struct Feed {
     chargers: Vec<(ChargerId, String, u8)>,
     worst_case: Amps,
     window: LoadWindow,
-}
-
-/// The measured current per charger phase L1..L3 from a charger's samples, if any.
-pub fn measured_currents(samples: &[MeterSample]) -> Option<[Option<Amps>; 3]> {
-    let mut out = [None; 3];
-    let mut any = false;
-    for s in samples.iter().filter(|s| s.measurand == "Current.Import") {
-        let index = match s.phase.as_deref() {
-            Some("L1" | "L1-N") => 0,
-            Some("L2" | "L2-N") => 1,
-            Some("L3" | "L3-N") => 2,
-            _ => continue,
-        };
-        out[index] = Some(Amps(s.value));
-        any = true;
-    }
-    any.then_some(out)
 }
 
 /// Current.Offered, the highest per phase, if the charger reports it.

@@ -11,6 +11,7 @@
 mod caps;
 mod curtailment;
 pub mod feed;
+pub mod learned_phases;
 pub mod load;
 pub mod phases;
 mod reconfigure;
@@ -189,6 +190,9 @@ pub struct SiteState {
     /// The cloud CSMS's caps per charger (`caps`): the snapshot lowers the vehicle's
     /// maximum to them.
     caps: HashMap<ChargerId, caps::ChargerCaps>,
+    /// The phases vehicles were learned to draw on: the snapshot counts a charger on those
+    /// only, where a phase switched on is seen at once (`learned_phases`).
+    learned: learned_phases::LearnedPhases,
 }
 
 impl SiteState {
@@ -213,6 +217,7 @@ impl SiteState {
             reserved: HashSet::new(),
             temporary_limits: Vec::new(),
             caps: HashMap::new(),
+            learned: learned_phases::LearnedPhases::from_config(config),
         }
     }
 
@@ -229,6 +234,7 @@ impl SiteState {
                 vehicle::as_planned(v, now);
                 self.cap(&c.id, v, now);
             }
+            self.learned.narrow(c, now);
         }
         self.curtail(&mut s, now);
         s
@@ -287,6 +293,13 @@ impl SiteState {
                 || tx.phase == TxPhase::Started)
             && self.reserved.remove(charger);
         let changed = self.apply_charger_event(charger, at, event) || used;
+        let since = self
+            .snapshot
+            .chargers
+            .iter()
+            .find(|c| &c.id == charger)
+            .and_then(|c| c.vehicle.as_ref().map(|v| v.since));
+        let changed = self.learned.observe_event(charger, since, event, at) || changed;
         // Not short-circuited: the cap must follow its transaction whatever else changed.
         self.follow_transaction(charger, event) || changed
     }
@@ -409,6 +422,7 @@ impl SiteState {
     /// Marks a charger offline (its connection closed): it runs on its failsafe.
     pub fn set_offline(&mut self, charger: &ChargerId) {
         self.status_known.remove(charger);
+        self.learned.forget(charger);
         if let Some(c) = self.snapshot.chargers.iter_mut().find(|c| &c.id == charger) {
             c.online = false;
         }

@@ -10,22 +10,17 @@
 //! in `CONFIRM_SAMPLES` samples in a row with the same phases, every phase of the charger
 //! reported.
 //!
-//! NOT WIRED IN: `SiteState` does not use this yet. Counting a learned charger on its
-//! vehicle's phases only (branch `util-phases-wip`: the snapshot narrows
-//! `ChargerState::site_phases`) raised the depot day's utilisation (mean 76 -> 84 %, p5
-//! of the stretches 55 -> 65 %, +80 kWh) but made `tests/it/site_metered.rs` seed 3 draw
-//! 252.8 A through the 250 A fuse on L3, with S1 on the applied limits held: the room it
-//! frees is used at once, and some transient of the vehicles following chargegate's
-//! changes is no longer covered. Until that is understood the learning stays out of the
-//! plan. What follows is the rule as designed.
+//! Used by `learned_phases`, which narrows a charger's count to these phases where a
+//! phase switched on is seen at once (a grid meter on every circuit above it).
 //!
 //! Forgotten, back to every phase of the charger, on any doubt:
 //! - a sample shows the vehicle drawing `UNUSED_A` or more on a phase not learned (a
 //!   vehicle that switched a phase on): at once, with a replan; before that sample
 //!   arrives, a grid meter already carries the draw and the derivation subtracts the
 //!   charger's last sample there (about 0 A), so the guard sees it as other load and
-//!   cuts (`site::load`); the same holds on a site with a building meter only through
-//!   the sample, so the learned phases also go stale:
+//!   cuts (`site::load`); behind a building meter only the sample would show it, so
+//!   `learned_phases` does not narrow there; and because a sample may never come, learned
+//!   phases also go stale:
 //! - no sample confirming them for `FRESH_FOR` (a vehicle paused or full teaches nothing);
 //! - a new vehicle or none (the vehicle's `since` changed), a boot, the charger offline
 //!   (it runs on its failsafe, on every phase), an ambiguous sample (a phase between

@@ -34,6 +34,7 @@ impl SiteState {
             .collect();
         self.snapshot.chargers.extend(added);
         self.departures = config.departures.clone();
+        self.learned.reconfigure(config);
     }
 }
 

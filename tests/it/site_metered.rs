@@ -9,8 +9,8 @@
 //! stop answering, lose their answers, drop their connection, and a restart of
 //! chargegate. Checked at every sampled instant, per phase:
 //! - S1 on what the chargers apply: the limits the chargers actually apply (from the
-//!   profiles they accepted, per the OCPP stacking rules) + the building load never exceed
-//!   any circuit's limit - margin, allowing the controller `reaction()` to follow a rise of
+//!   profiles they accepted, per the OCPP stacking rules), each on the phases its vehicle
+//!   draws on, + the building load never exceed any circuit's limit - margin, allowing the controller `reaction()` to follow a rise of
 //!   the building load (no controller lowers a limit before it has seen the reading);
 //! - what the fuse sees: the meter's current (building + every vehicle's real draw) never
 //!   exceeds the grid limit, allowing also the vehicles' delay;
@@ -96,6 +96,15 @@ struct Bay {
     reported: [f64; 3],
     /// The most the vehicle takes per phase, in A (its own maximum, within the charger's).
     takes: f64,
+}
+
+impl Bay {
+    /// The site phases its vehicle draws on, the first of the charger's: what its limit
+    /// can load (a single-phase vehicle on a three-phase charger loads one phase;
+    /// chargegate counts it so once it has learned that, `site::learned_phases`).
+    fn vehicle_site_phases(&self) -> &[usize] {
+        &self.site_phases[..self.vehicle.phases().min(self.site_phases.len())]
+    }
 }
 
 impl Bay {
@@ -427,12 +436,16 @@ struct Seen {
 }
 
 /// What the site allows the chargers together with `building` on the grid: an upper bound
-/// of the most they can apply under S1, counting each charger at most at what its vehicle
-/// takes (its own maximum within the charger's).
+/// of the most they can apply under S1 with every limit counted on each phase of its
+/// charger, counting each charger at most at what its vehicle takes (its own maximum
+/// within the charger's).
 ///
-/// Every charger's limit counts on each of its site phases (S1 as `check` holds it, also
-/// for a single-phase vehicle behind a three-phase charger), and on board-a's phases too
-/// if it sits there. Keeping only the constraints of one site phase `p` (the grid's, and
+/// Every charger's limit counts on each of its site phases, also for a single-phase
+/// vehicle behind a three-phase charger, and on board-a's phases too if it sits there.
+/// That is what chargegate can reach on board-a, which has no grid meter of its own;
+/// under the grid meter alone it counts a charger on its vehicle's learned phases
+/// (`site::learned_phases`) and may apply more than this bound there (S1 in `check`
+/// counts each limit on the phases its vehicle draws on). Keeping only the constraints of one site phase `p` (the grid's, and
 /// board-a's on the same phase) the chargers on `p` apply at most
 /// `min(grid room on p, min(board room on p, what the board's chargers on p take) + what
 /// the others on p take)`, and the chargers not on `p` at most what they take. Each such
@@ -527,7 +540,7 @@ async fn assert_limits_within_s1_and_s4(
         // the room capped by what the vehicles can take (`allowed`). A limit above what
         // its vehicle takes counts whole: chargegate learns that only by offering more.
         used += applied;
-        for p in &bay.site_phases {
+        for p in bay.vehicle_site_phases() {
             site_a[*p] += applied;
             if bay.on_board {
                 board[*p] += applied;
@@ -634,8 +647,8 @@ async fn check_utilisation(
 /// row — one of its site phases or board phases has less than `SLACK_A` free (a whole
 /// minimum more for a paused one, S4). This is issue 9's "95 % of the room, capped by
 /// what the vehicles can take" where a controller can reach it (`allowed` relaxes the
-/// coupling of a three-phase charger's phases). Counted and reported; the first case
-/// is shown when the mean falls short.
+/// coupling of a three-phase charger's phases), every limit on all its charger's phases as
+/// in `allowed`. Counted and reported; the first case is shown when the mean falls short.
 fn room_left_unused(
     bays: &[Bay],
     site: &Site,

@@ -68,7 +68,7 @@ fn limits_margins_and_worst_case_loads_are_live_with_old_and_new() {
     let old = config(BASE);
     let new = edited(&[
         ("grid-limit-a = 100", "grid-limit-a = 80"),
-        ("margin-a = 5", "margin-a = 3"),
+        ("margin-a = 5", "margin-a = 3\nlearn-vehicle-phases = true"),
         (
             "limit-a = 63\nworst-case-load-a = 0",
             "limit-a = 50\nworst-case-load-a = 2",
@@ -80,6 +80,7 @@ fn limits_margins_and_worst_case_loads_are_live_with_old_and_new() {
         [
             "site.grid-limit-a",
             "site.margin-a",
+            "site.learn-vehicle-phases",
             "circuit.board-a.limit-a",
             "circuit.board-a.worst-case-load-a"
         ]

@@ -9,7 +9,7 @@
 //! as committed while a vehicle is plugged in); they are 0 or at least the charger's
 //! minimum (S4) and never above what the vehicle takes. Pure and deterministic.
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 
 use super::metrics::{BayStep, Claim, DEFAULT_SETTLE, DayMetrics, bits, fair_fill, rooms};
 use super::{Bay, DepotDay};
@@ -49,7 +49,7 @@ pub fn simulate_baseline(
         })
         .collect();
     let mut limits = vec![0.0; day.bays.len()];
-    let mut decided: Option<(Vec<bool>, [u64; 3])> = None;
+    let mut decided: Option<(Vec<bool>, [u64; 3], Vec<usize>)> = None;
     let mut steps = Vec::with_capacity(day.bays.len());
     let mut t = day.start;
     while t < day.end {
@@ -62,18 +62,19 @@ pub fn simulate_baseline(
             .map(|(b, v)| b.vehicle.present(t) && v.wants_more(t))
             .collect();
         // Decide again only when what the decision depends on changed.
-        let key = (wanting, building.map(f64::to_bits));
+        let phases: Vec<usize> = day.bays.iter().map(|b| b.vehicle.phases_at(t)).collect();
+        let key = (wanting, building.map(f64::to_bits), phases);
         if decided.as_ref() != Some(&key) {
             let room = rooms(&capacity, building);
             limits = match strategy {
-                Baseline::EqualShare => equal_share(&day.bays, &key.0, &room),
-                Baseline::FirstCome => first_come(&day.bays, &key.0, &room),
+                Baseline::EqualShare => equal_share(&day.bays, &key.0, &room, t),
+                Baseline::FirstCome => first_come(&day.bays, &key.0, &room, t),
             };
             decided = Some(key);
         }
         let wanting = decided
             .as_ref()
-            .map(|(w, _)| w.as_slice())
+            .map(|(w, _, _)| w.as_slice())
             .unwrap_or_default();
         steps.clear();
         for (i, (bay, vehicle)) in day.bays.iter().zip(vehicles.iter_mut()).enumerate() {
@@ -101,10 +102,10 @@ fn by_arrival(bays: &[Bay], wanting: &[bool]) -> Vec<usize> {
 }
 
 /// Room left per constraint after `limits`.
-fn left(bays: &[Bay], limits: &[f64], room: &[f64; 6]) -> [f64; 6] {
+fn left(bays: &[Bay], limits: &[f64], room: &[f64; 6], t: DateTime<Utc>) -> [f64; 6] {
     let mut left = *room;
     for (bay, limit) in bays.iter().zip(limits) {
-        for k in bits(bay.vehicle_constraint_mask()) {
+        for k in bits(bay.vehicle_constraint_mask_at(t)) {
             left[k] -= limit;
         }
     }
@@ -113,12 +114,12 @@ fn left(bays: &[Bay], limits: &[f64], room: &[f64; 6]) -> [f64; 6] {
 
 /// The most bay `i` can get on top of `left` (its maximum, or the tightest room); 0 below
 /// its minimum.
-fn top_up(bay: &Bay, left: &[f64; 6]) -> f64 {
-    let most = bits(bay.vehicle_constraint_mask()).fold(bay.usable_a(), |m, k| m.min(left[k]));
+fn top_up(bay: &Bay, left: &[f64; 6], t: DateTime<Utc>) -> f64 {
+    let most = bits(bay.vehicle_constraint_mask_at(t)).fold(bay.usable_a(), |m, k| m.min(left[k]));
     if most >= bay.min_a { most } else { 0.0 }
 }
 
-fn equal_share(bays: &[Bay], wanting: &[bool], room: &[f64; 6]) -> Vec<f64> {
+fn equal_share(bays: &[Bay], wanting: &[bool], room: &[f64; 6], t: DateTime<Utc>) -> Vec<f64> {
     let order = by_arrival(bays, wanting);
     let mut running: Vec<bool> = wanting.to_vec();
     let mut limits = vec![0.0; bays.len()];
@@ -129,7 +130,7 @@ fn equal_share(bays: &[Bay], wanting: &[bool], room: &[f64; 6]) -> Vec<f64> {
             .zip(&running)
             .map(|(b, run)| Claim {
                 cap_a: if *run { b.usable_a() } else { 0.0 },
-                mask: b.vehicle_constraint_mask(),
+                mask: b.vehicle_constraint_mask_at(t),
             })
             .collect();
         limits = fair_fill(&claims, room);
@@ -150,17 +151,17 @@ fn equal_share(bays: &[Bay], wanting: &[bool], room: &[f64; 6]) -> Vec<f64> {
     }
     // What the running ones cannot take goes to the paused, earliest first.
     for &i in order.iter().filter(|i| !running[**i]) {
-        let free = left(bays, &limits, room);
-        limits[i] = top_up(&bays[i], &free);
+        let free = left(bays, &limits, room, t);
+        limits[i] = top_up(&bays[i], &free, t);
     }
     limits
 }
 
-fn first_come(bays: &[Bay], wanting: &[bool], room: &[f64; 6]) -> Vec<f64> {
+fn first_come(bays: &[Bay], wanting: &[bool], room: &[f64; 6], t: DateTime<Utc>) -> Vec<f64> {
     let mut limits = vec![0.0; bays.len()];
     for i in by_arrival(bays, wanting) {
-        let free = left(bays, &limits, room);
-        limits[i] = top_up(&bays[i], &free);
+        let free = left(bays, &limits, room, t);
+        limits[i] = top_up(&bays[i], &free, t);
     }
     limits
 }
@@ -212,8 +213,8 @@ mod tests {
         let wanting = vec![true; 40];
         let room = rooms(&day.capacity(), [80.0, 70.0, 90.0]);
         for limits in [
-            equal_share(&day.bays, &wanting, &room),
-            first_come(&day.bays, &wanting, &room),
+            equal_share(&day.bays, &wanting, &room, day.start),
+            first_come(&day.bays, &wanting, &room, day.start),
         ] {
             for (bay, l) in day.bays.iter().zip(&limits) {
                 assert!(
@@ -221,7 +222,7 @@ mod tests {
                     "{l}"
                 );
             }
-            let free = left(&day.bays, &limits, &room);
+            let free = left(&day.bays, &limits, &room, day.start);
             assert!(free.iter().all(|f| *f >= -1e-9), "{free:?}");
         }
     }

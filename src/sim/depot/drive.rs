@@ -124,7 +124,7 @@ pub async fn drive(day: &DepotDay, opts: &DriveOptions) -> Result<DriveOutcome, 
             .await
             .map_err(fail)?;
     }
-    let mut metrics = DayMetrics::new(day, opts.settle);
+    let mut metrics = DayMetrics::new(day, opts.settle).seeing_phase_switches_after(opts.reaction);
     let capacity = day.capacity();
     let mut building_log: VecDeque<(DateTime<Utc>, [f64; 3])> = VecDeque::new();
     let mut outcome = Outcome::default();
@@ -156,14 +156,14 @@ pub async fn drive(day: &DepotDay, opts: &DriveOptions) -> Result<DriveOutcome, 
         metrics.record_step(now, opts.tick.as_secs_f64(), &steps, due, &capacity);
         trace_tick(&mut outcome.trace, &steps, building, now, &daemon);
         record_view(&mut outcome.view, building, opts.tick, &daemon);
-        let before = outcome.violations.len();
-        check_s1(day, &steps, due, now, &daemon, &mut outcome.violations);
-        if before == 0 && !outcome.violations.is_empty() {
-            outcome.violations.push(format!(
-                "the seconds before (building, metered, vehicles draw, chargegate's other load):\n{}",
-                Vec::from(outcome.trace.clone()).join("\n")
-            ));
-        }
+        check_step(
+            day,
+            &steps,
+            (due, opts.reaction),
+            now,
+            &daemon,
+            &mut outcome,
+        );
         let periodic = (now - last_report).to_std().unwrap_or_default() >= opts.report_every;
         if periodic {
             last_report = now;
@@ -423,14 +423,43 @@ fn trace_tick(
     }
 }
 
+/// `check_s1` on this step; the first violation comes with the seconds before it.
+fn check_step(
+    day: &DepotDay,
+    steps: &[BayStep],
+    (due, reaction): ([f64; 3], Duration),
+    now: DateTime<Utc>,
+    daemon: &Daemon,
+    outcome: &mut Outcome,
+) {
+    let before = outcome.violations.len();
+    let seen = now - chrono::TimeDelta::from_std(reaction).unwrap_or_default();
+    check_s1(
+        day,
+        steps,
+        (due, seen),
+        now,
+        daemon,
+        &mut outcome.violations,
+    );
+    if before == 0 && !outcome.violations.is_empty() {
+        outcome.violations.push(format!(
+            "the seconds before (building, metered, vehicles draw, chargegate's other load):\n{}",
+            Vec::from(outcome.trace.clone()).join("\n")
+        ));
+    }
+}
+
 /// S1 on what the chargers apply, per phase of the grid connection and of the sub-board,
 /// each limit on the phases it can draw on (the plugged-in vehicle's, or every phase of
 /// the charger without one: `DayMetrics` counts the same); a violation is kept with what
-/// chargegate believed, for the failure message.
+/// chargegate believed, for the failure message. `building` is the building load and
+/// `seen` the instant whose vehicle phases chargegate can be held to now: a vehicle that
+/// switches a phase on is, like a rise of the building load, due after the reaction time.
 fn check_s1(
     day: &DepotDay,
     steps: &[BayStep],
-    building: [f64; 3],
+    (building, seen): ([f64; 3], DateTime<Utc>),
     now: DateTime<Utc>,
     daemon: &Daemon,
     violations: &mut Vec<String>,
@@ -439,7 +468,7 @@ fn check_s1(
     let mut board = [0.0; 3];
     for (bay, step) in day.bays.iter().zip(steps) {
         let phases = if bay.vehicle.present(now) {
-            bay.vehicle_site_phases()
+            bay.vehicle_site_phases_at(seen)
         } else {
             bay.site_phases()
         };

@@ -132,6 +132,10 @@ pub(super) struct BayInfo {
     claim_mask: u8,
     /// Site phases its vehicle draws on, as bits 0..3.
     pub(super) vehicle_mask: u8,
+    /// A vehicle that switches phases on: from when the controller is held to them (the
+    /// switch plus the controller's reaction, `DayMetrics::seeing_phase_switches_after`),
+    /// with `claim_mask` and `vehicle_mask` from then on.
+    switch: Option<(DateTime<Utc>, u8, u8)>,
     pub(super) min_a: f64,
     pub(super) usable_a: f64,
     need_wh: f64,
@@ -145,9 +149,25 @@ impl BayInfo {
     /// (it can draw on no other), every phase of the charger otherwise.
     pub(super) fn loads(&self, at: DateTime<Utc>) -> u8 {
         if self.arrival <= at && at < self.departure {
-            self.claim_mask
+            self.claim_mask_at(at)
         } else {
             self.mask
+        }
+    }
+
+    /// `claim_mask` at `at`.
+    fn claim_mask_at(&self, at: DateTime<Utc>) -> u8 {
+        match self.switch {
+            Some((from, claim, _)) if at >= from => claim,
+            _ => self.claim_mask,
+        }
+    }
+
+    /// The site phases its vehicle draws on at `at`, as bits 0..3.
+    pub(super) fn vehicle_mask_at(&self, at: DateTime<Utc>) -> u8 {
+        match self.switch {
+            Some((from, _, vehicle)) if at >= from => vehicle,
+            _ => self.vehicle_mask,
         }
     }
 }
@@ -159,6 +179,8 @@ struct StretchKey {
     building: [u64; 3],
     capacity: [u64; 7],
     wanting: Vec<bool>,
+    /// The constraints each bay's limit loads (a vehicle that switched phases on).
+    claims: Vec<u8>,
 }
 
 #[derive(Debug, Clone)]
@@ -270,6 +292,11 @@ impl DayMetrics {
                 mask: b.constraint_mask(),
                 claim_mask: b.vehicle_constraint_mask(),
                 vehicle_mask: b.vehicle_site_phases().iter().fold(0, |m, p| m | 1 << p),
+                switch: b.vehicle.three_phases_from.map(|from| {
+                    let vehicle = b.vehicle_site_phases_at(from);
+                    let mask = vehicle.iter().fold(0, |m, p| m | 1 << p);
+                    (from, b.vehicle_constraint_mask_at(from), mask)
+                }),
                 min_a: b.min_a,
                 usable_a: b.usable_a(),
                 need_wh: b.vehicle.need_wh,
@@ -297,6 +324,19 @@ impl DayMetrics {
             below_s: 0.0,
             closed: Vec::new(),
         }
+    }
+
+    /// The same metrics holding a controller to a vehicle's phase switch only `reaction`
+    /// after it, as to a rise of the building load (`drive`; the baselines know it at once).
+    #[must_use]
+    pub fn seeing_phase_switches_after(mut self, reaction: std::time::Duration) -> Self {
+        let reaction = TimeDelta::from_std(reaction).unwrap_or_default();
+        for b in &mut self.bays {
+            if let Some((from, _, _)) = b.switch.as_mut() {
+                *from += reaction;
+            }
+        }
+        self
     }
 
     /// Records the step `[at, at + dt_s)`: what every bay looked like (in the day's bay
@@ -390,16 +430,17 @@ impl DayMetrics {
                 capacity.margin_a.to_bits(),
             ],
             wanting: per_bay.iter().map(|s| s.wants_more).collect(),
+            claims: self.bays.iter().map(|b| b.claim_mask_at(at)).collect(),
         };
         if self.stretch.as_ref().is_none_or(|s| s.key != key) {
             self.close_stretch();
             let claims: Vec<Claim> = self
                 .bays
                 .iter()
-                .zip(&key.wanting)
-                .map(|(info, wants)| Claim {
+                .zip(key.wanting.iter().zip(&key.claims))
+                .map(|(info, (wants, mask))| Claim {
                     cap_a: if *wants { info.usable_a } else { 0.0 },
-                    mask: info.claim_mask,
+                    mask: *mask,
                 })
                 .collect();
             self.stretch = Some(Stretch {

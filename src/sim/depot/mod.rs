@@ -96,6 +96,10 @@ pub struct VehicleSpec {
     pub phases: usize,
     /// How long it takes to follow a new offer.
     pub delay: std::time::Duration,
+    /// A single-phase vehicle that switches its other phases on at this time, while
+    /// charging: what counting a charger on its vehicle's learned phases must survive
+    /// (`site::learned_phases`).
+    pub three_phases_from: Option<DateTime<Utc>>,
 }
 
 impl VehicleSpec {
@@ -106,7 +110,20 @@ impl VehicleSpec {
 
     /// The simulated vehicle (with its battery need) to put behind the charger.
     pub fn sim(&self, voltage_v: f64) -> SimVehicle {
-        SimVehicle::new(self.max_a, self.phases, self.delay).with_need(self.need_wh, voltage_v)
+        let v =
+            SimVehicle::new(self.max_a, self.phases, self.delay).with_need(self.need_wh, voltage_v);
+        match self.three_phases_from {
+            Some(at) => v.with_phases_from(at, 3),
+            None => v,
+        }
+    }
+
+    /// The charger phases it draws on at `at` (1-3, L1 first).
+    pub fn phases_at(&self, at: DateTime<Utc>) -> usize {
+        match self.three_phases_from {
+            Some(from) if at >= from => 3,
+            _ => self.phases,
+        }
     }
 }
 
@@ -138,6 +155,11 @@ impl Bay {
     /// The site phases the vehicle draws on: the first `vehicle.phases` of the charger's.
     pub fn vehicle_site_phases(&self) -> Vec<usize> {
         rotation_phases(self.rotation, self.phases.min(self.vehicle.phases))
+    }
+
+    /// As `vehicle_site_phases`, at `at` (after a phase switch, `three_phases_from`).
+    pub fn vehicle_site_phases_at(&self, at: DateTime<Utc>) -> Vec<usize> {
+        rotation_phases(self.rotation, self.phases.min(self.vehicle.phases_at(at)))
     }
 
     /// A per-charger-phase current (L1, L2, L3, e.g. `SimVehicle::draw_per_phase`) on the
@@ -175,6 +197,11 @@ impl Bay {
     /// current on the charger's L1 alone).
     fn vehicle_constraint_mask(&self) -> u8 {
         self.mask_of(self.phases.min(self.vehicle.phases))
+    }
+
+    /// As `vehicle_constraint_mask`, at `at` (after a phase switch, `three_phases_from`).
+    fn vehicle_constraint_mask_at(&self, at: DateTime<Utc>) -> u8 {
+        self.mask_of(self.phases.min(self.vehicle.phases_at(at)))
     }
 
     fn mask_of(&self, phases: usize) -> u8 {
@@ -353,7 +380,8 @@ impl DepotDay {
             board_id: "board-a".into(),
             board_limit_a: 100.0,
         };
-        let bays = bays(&mut rng, chargers, start, &site);
+        let mut bays = bays(&mut rng, chargers, start, &site);
+        switch_phases_on(seed, &mut bays, start);
         let building = building(&mut rng, start, &site);
         let faults = faults(&mut rng, chargers, start);
         DepotDay {
@@ -488,10 +516,30 @@ fn bays(rng: &mut Rng, n: usize, start: DateTime<Utc>, site: &DepotSite) -> Vec<
                     max_a,
                     phases: vehicle_phases,
                     delay,
+                    three_phases_from: None,
                 },
             }
         })
         .collect()
+}
+
+/// Two single-phase vehicles on three-phase chargers under the grid meter alone (where
+/// chargegate counts a charger on its vehicle's learned phases) switch their other two
+/// phases on in the night: the two with the largest need, so that they still charge. Drawn
+/// from their own generator, so the rest of the day is the same as without them.
+fn switch_phases_on(seed: u64, bays: &mut [Bay], start: DateTime<Utc>) {
+    let mut rng = Rng::new(seed ^ 0x5157_1c4e_d0f1_a5e5);
+    let mut candidates: Vec<usize> = (0..bays.len())
+        .filter(|&i| bays[i].phases == 3 && bays[i].vehicle.phases == 1 && !bays[i].on_board)
+        .collect();
+    candidates.sort_by(|&a, &b| bays[b].vehicle.need_wh.total_cmp(&bays[a].vehicle.need_wh));
+    for (&i, hour) in candidates.iter().zip([22.5, 0.5 + 24.0]) {
+        let at = seconds_between(&mut rng, start, hour - 0.25, hour + 0.25);
+        let v = &mut bays[i].vehicle;
+        if v.arrival < at && at < v.departure {
+            v.three_phases_from = Some(at);
+        }
+    }
 }
 
 /// The base building load by depot hour, A per phase before imbalance: busy in the
@@ -717,6 +765,29 @@ mod tests {
         assert_eq!(bay.site_phases(), vec![2]);
         assert_eq!(bay.vehicle_site_phases(), vec![2]);
         assert_eq!(bay.to_site([10.0, 10.0, 10.0]), [0.0, 0.0, 10.0]);
+    }
+
+    #[test]
+    fn two_single_phase_vehicles_off_the_board_switch_phases_on_in_the_night() {
+        for seed in 0..20 {
+            let day = DepotDay::generate(seed, DepotDay::CHARGERS, start());
+            let switching: Vec<&Bay> = day
+                .bays
+                .iter()
+                .filter(|b| b.vehicle.three_phases_from.is_some())
+                .collect();
+            assert_eq!(switching.len(), 2, "seed {seed}");
+            for b in switching {
+                let at = b.vehicle.three_phases_from.unwrap();
+                assert!(b.phases == 3 && b.vehicle.phases == 1 && !b.on_board);
+                assert!(b.vehicle.arrival < at && at < b.vehicle.departure);
+                assert!(day.at_hour(22.25) <= at && at <= day.at_hour(24.75));
+                assert_eq!(b.vehicle_site_phases_at(at).len(), 3);
+                let before = at - TimeDelta::seconds(1);
+                assert_eq!(b.vehicle_site_phases_at(before), b.vehicle_site_phases());
+                assert_eq!(b.vehicle.sim(230.0).phases_at(at), 3);
+            }
+        }
     }
 
     #[test]

@@ -90,7 +90,7 @@ impl DepotDay {
         let _ = write!(
             out,
             "[site]\nid = {}\ngrid-limit-a = {}\nphases = {}\nnominal-voltage-v = {}\n\
-             margin-a = {}\nworst-case-load-a = {}\n\n",
+             margin-a = {}\nworst-case-load-a = {}\nlearn-vehicle-phases = true\n\n",
             quoted(&s.id),
             num(s.grid_limit_a),
             s.phases,

@@ -71,7 +71,7 @@ impl StretchCauses {
             if info.loads(at) & (1 << phase) != 0 {
                 committed += limit;
             }
-            let draws_here = info.vehicle_mask & (1 << phase) != 0;
+            let draws_here = info.vehicle_mask_at(at) & (1 << phase) != 0;
             if !step.wants_more {
                 c.not_wanting_a += limit;
             } else if !draws_here {
