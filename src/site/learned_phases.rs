@@ -213,8 +213,9 @@ mod tests {
     use chrono::TimeZone;
 
     use super::super::SiteState;
+    use super::super::tests::status;
     use super::*;
-    use crate::ocpp::model::{ConnectorStatus, EvseRef};
+    use crate::ocpp::model::ConnectorStatus;
 
     /// A grid meter at the connection and on "board"; "dark" has no meter. Every charger
     /// three-phase, "A" with its L1 on site L2.
@@ -273,20 +274,6 @@ circuit = "dark"
 
     fn at(s: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 12, 1, 20, 0, 0).unwrap() + chrono::TimeDelta::seconds(s.into())
-    }
-
-    fn status(s: ConnectorStatus) -> ChargerEvent {
-        ChargerEvent::Status {
-            evse: EvseRef {
-                evse_id: 1,
-                connector_id: Some(1),
-            },
-            status: s,
-            error_code: None,
-            vendor_error_code: None,
-            info: None,
-            timestamp: None,
-        }
     }
 
     /// A sample of Current.Import per charger phase L1..L3, in A.

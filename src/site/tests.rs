@@ -47,7 +47,7 @@ fn at(h: u32, m: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 24, h, m, 0).unwrap()
 }
 
-fn status(s: ConnectorStatus) -> ChargerEvent {
+pub(super) fn status(s: ConnectorStatus) -> ChargerEvent {
     ChargerEvent::Status {
         evse: EvseRef {
             evse_id: 1,
