@@ -10,6 +10,7 @@
 //!   charger at every tick, the room it leaves goes to the others, and its clearing frees
 //!   the charger again.
 
+use std::cell::Cell;
 use std::time::Duration;
 
 use chargegate::clock::Clock;
@@ -17,6 +18,7 @@ use chargegate::daemon::{self, Daemon, Limits};
 use chargegate::ocpp::model::OcppVersion;
 use chargegate::sim::SimMeterServer;
 use chargegate::store::Store;
+
 use serde_json::{Value, json};
 
 use super::ocpp_section;
@@ -29,8 +31,11 @@ use crate::site_liveness::{
 
 /// chargegate's identity at the cloud: the liveness site's id.
 const IDENTITY: &str = "liveness";
-/// From a cloud call or an operator's order until the chargers apply the lower bound:
-/// answer, replan, the reductions sent first (S2), applied on receipt.
+/// From chargegate's answer to a cloud call, or to an operator's order, until the chargers
+/// apply the lower bound: replan, the reductions sent first (S2), applied on receipt. Counted
+/// from the answer (chargegate holds the bound by then), as an operator's order is counted
+/// from its HTTP answer: before it, on a loaded machine the paused clock runs ahead while
+/// the daemon's store thread writes the call in real time.
 const REACTION: Duration = Duration::from_secs(10);
 /// From a change of room until the chargers use it again.
 const SETTLE: Duration = Duration::from_secs(60);
@@ -104,11 +109,26 @@ impl CloudSite {
     /// Drives the vehicles for `time` (they follow what their chargers apply; the meter
     /// reads them) and hands every tick's applied currents, per bay, to `check` with the
     /// time since the start of the stretch.
-    async fn drive(&mut self, time: Duration, mut check: impl FnMut(Duration, &[f64])) {
+    async fn drive(&mut self, time: Duration, check: impl FnMut(Duration, &[f64])) {
+        let started = Cell::new(Some(self.clock.instant()));
+        self.drive_from(time, &started, check).await;
+    }
+
+    /// As `drive`, with the time handed to `check` counted from `origin` once it is set
+    /// (zero before).
+    async fn drive_from(
+        &mut self,
+        time: Duration,
+        origin: &Cell<Option<tokio::time::Instant>>,
+        mut check: impl FnMut(Duration, &[f64]),
+    ) {
         let started = self.clock.instant();
         while self.clock.instant() - started < time {
             let applied = drive(&mut self.bays, &self.server.meter, self.clock);
-            check(self.clock.instant() - started, &applied);
+            let since = origin.get().map_or(Duration::ZERO, |at| {
+                self.clock.instant().saturating_duration_since(at)
+            });
+            check(since, &applied);
             if self.clock.instant() - self.last_report >= REPORT_EVERY {
                 self.last_report = self.clock.instant();
                 report(&mut self.bays, self.clock).await;
@@ -126,8 +146,16 @@ impl CloudSite {
         time: Duration,
         check: impl FnMut(Duration, &[f64]),
     ) -> Value {
-        let call = cloud.call(identity, action, payload, Duration::from_secs(30));
-        let (answer, ()) = tokio::join!(call, self.drive(time, check));
+        let clock = self.clock;
+        let answered = Cell::new(None);
+        let call = async {
+            let answer = cloud
+                .call(identity, action, payload, Duration::from_secs(30))
+                .await;
+            answered.set(Some(clock.instant()));
+            answer
+        };
+        let (answer, ()) = tokio::join!(call, self.drive_from(time, &answered, check));
         match answer.expect("the cloud's CALL is answered") {
             Answer::Result(v) => v,
             other => panic!("{action} on {identity}: {other:?}"),
