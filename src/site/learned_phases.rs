@@ -20,7 +20,10 @@
 //!   a draw on another phase, a new vehicle, no confirming sample for `FRESH_FOR`), and so
 //!   do a boot, a lost connection (the charger then runs on its failsafe, on every phase),
 //!   and a vehicle's departure. Widening is immediate: the next snapshot counts every
-//!   phase, and the guard cuts whatever that overcommits.
+//!   phase, and the guard cuts whatever that overcommits. Until the sample that shows a
+//!   switch, its draw is counted as other load, not its limit: a limit above what the
+//!   vehicle takes is short on the new phases by the difference for up to one sample
+//!   interval, which the fuse does not see (it carries the draw).
 //!
 //! Pure: the caller passes the time of the event.
 

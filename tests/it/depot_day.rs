@@ -9,7 +9,7 @@
 //! Asserted over the whole day: not one second over the limit on any phase of the grid
 //! connection or the sub-board (the limits the chargers apply + the true building load,
 //! after the controller's reaction time, each limit on the phases it can draw on, a
-//! vehicle's switched-on phases like a rise of the building load: after the reaction time), the
+//! vehicle's switched-on phases after the reaction time plus one report interval), the
 //! silent meter seen as stale (S5), the energy delivered against equal share on the same
 //! day, and floors under the utilisation per steady stretch (issue 9: the lowest stretch,
 //! the 5th percentile, the share of stretches at 95 %) and its mean. Reported next to equal

@@ -124,7 +124,8 @@ pub async fn drive(day: &DepotDay, opts: &DriveOptions) -> Result<DriveOutcome, 
             .await
             .map_err(fail)?;
     }
-    let mut metrics = DayMetrics::new(day, opts.settle).seeing_phase_switches_after(opts.reaction);
+    let mut metrics =
+        DayMetrics::new(day, opts.settle).seeing_phase_switches_after(switch_seen_after(opts));
     let capacity = day.capacity();
     let mut building_log: VecDeque<(DateTime<Utc>, [f64; 3])> = VecDeque::new();
     let mut outcome = Outcome::default();
@@ -159,7 +160,7 @@ pub async fn drive(day: &DepotDay, opts: &DriveOptions) -> Result<DriveOutcome, 
         check_step(
             day,
             &steps,
-            (due, opts.reaction),
+            (due, switch_seen_after(opts)),
             now,
             &daemon,
             &mut outcome,
@@ -423,17 +424,27 @@ fn trace_tick(
     }
 }
 
+/// How long after a vehicle switched a phase on S1 holds chargegate to its limit on that
+/// phase: the switch's draw is other load on the grid meter at once and cut within the
+/// designed reaction (`reaction`), but the charger's own count widens only with its next
+/// sample (`site::learned_phases`), one report interval later at most; until then a limit
+/// above what the vehicle draws is counted on its learned phase alone. The fuse sees only
+/// the draw.
+fn switch_seen_after(opts: &DriveOptions) -> Duration {
+    opts.reaction + opts.report_every
+}
+
 /// `check_s1` on this step; the first violation comes with the seconds before it.
 fn check_step(
     day: &DepotDay,
     steps: &[BayStep],
-    (due, reaction): ([f64; 3], Duration),
+    (due, switch_after): ([f64; 3], Duration),
     now: DateTime<Utc>,
     daemon: &Daemon,
     outcome: &mut Outcome,
 ) {
     let before = outcome.violations.len();
-    let seen = now - chrono::TimeDelta::from_std(reaction).unwrap_or_default();
+    let seen = now - chrono::TimeDelta::from_std(switch_after).unwrap_or_default();
     check_s1(
         day,
         steps,
@@ -454,8 +465,8 @@ fn check_step(
 /// each limit on the phases it can draw on (the plugged-in vehicle's, or every phase of
 /// the charger without one: `DayMetrics` counts the same); a violation is kept with what
 /// chargegate believed, for the failure message. `building` is the building load and
-/// `seen` the instant whose vehicle phases chargegate can be held to now: a vehicle that
-/// switches a phase on is, like a rise of the building load, due after the reaction time.
+/// `seen` the instant whose vehicle phases chargegate can be held to now (a vehicle that
+/// switches a phase on is due after `switch_seen_after`).
 fn check_s1(
     day: &DepotDay,
     steps: &[BayStep],
