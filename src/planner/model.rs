@@ -43,6 +43,10 @@ const W_PEAK_PER_A: f64 = 10.0;
 const W_EARLY_PER_KWH: f64 = 0.01;
 /// Weight of the largest relative shortfall (0..1).
 const W_FAIR: f64 = 1.0;
+/// Weight of the smallest share (0..1) of its maximum that a vehicle without a known need
+/// gets in the first hour, the part applied now (`Fairness::now`): a tie-break, so below
+/// what a price step of 0.03 per kWh moves for a vehicle taking 1.8 kWh in the period.
+const W_FAIR_NOW: f64 = 0.05;
 /// At most this many departure boundaries split the coarse periods.
 const MAX_SPLITS: usize = 24;
 
@@ -187,11 +191,15 @@ pub fn solve(
         fair,
         x,
         energy_rows,
+        now_rows,
     } = variables_and_objective(inputs, periods, modes, policy, &groups);
     let mut constraints = Vec::with_capacity(
         energy_rows.len() * 2 + inputs.snap.circuits.len() * 3 * periods.len() * 2,
     );
     energy_constraints(energy_rows, fair, &mut constraints);
+    if let Some(fair) = fair {
+        share_now_constraints(&now_rows, fair.now, &mut constraints);
+    }
     let fixed_load = fixed_load(inputs, periods, modes, fixed);
     let circuits = Circuits {
         groups: &groups,
@@ -246,12 +254,16 @@ struct Lp {
     objective: Expression,
     /// Peak current at the grid connection, in A.
     peak: Variable,
-    /// Largest relative shortfall of a known need (0..1), when fairness is on.
-    fair: Option<Variable>,
+    /// Largest relative shortfall (0..1) of a known need and of an unknown one, when
+    /// fairness is on.
+    fair: Option<Fairness>,
     /// x[g][k]: None when the group cannot charge in period k.
     x: Vec<Vec<Option<Variable>>>,
     /// Per group with a need: (energy in kWh, need in kWh, shortfall variable, need known).
     energy_rows: Vec<(Expression, f64, Variable, bool)>,
+    /// Per group without a known need, per period of the first hour it may charge in: (its
+    /// current there, its maximum in A).
+    now_rows: Vec<(Variable, f64)>,
 }
 
 /// The current variables per group and period, the shortfall variables, and the
@@ -266,12 +278,16 @@ fn variables_and_objective(
     let mut vars = ProblemVariables::new();
     let mut objective = Expression::with_capacity(groups.len() * (periods.len() + 1) + 2);
     let peak = vars.add(variable().min(0.0));
-    let fair = policy
-        .fairness
-        .then(|| vars.add(variable().min(0.0).max(1.0)));
+    let fair = policy.fairness.then(|| Fairness {
+        known: vars.add(variable().min(0.0).max(1.0)),
+        unknown: vars.add(variable().min(0.0).max(1.0)),
+        now: vars.add(variable().min(0.0).max(1.0)),
+    });
     objective.add_mul(W_PEAK_PER_A, peak);
     if let Some(fair) = fair {
-        objective.add_mul(W_FAIR, fair);
+        objective.add_mul(W_FAIR, fair.known);
+        objective.add_mul(W_FAIR * W_UNKNOWN, fair.unknown);
+        objective.add_mul(W_FAIR_NOW, fair.now);
     }
     let max_priority = inputs
         .snap
@@ -283,6 +299,7 @@ fn variables_and_objective(
         .max(1);
     let mut x: Vec<Vec<Option<Variable>>> = Vec::with_capacity(groups.len());
     let mut energy_rows = Vec::new();
+    let mut now_rows = Vec::new();
     for members in groups {
         let d0 = members[0];
         let n = members.len() as f64;
@@ -296,8 +313,18 @@ fn variables_and_objective(
             &mut objective,
             &mut energy,
         );
-        x.push(row);
         let dem = &inputs.demands[d0];
+        if !dem.known && dem.max > EPS_A {
+            let first_hour = periods
+                .iter()
+                .take_while(|(start, _)| start * (inputs.slot_min as usize) < 60);
+            for (x, _) in row.iter().zip(first_hour) {
+                if let Some(x) = x {
+                    now_rows.push((*x, dem.max));
+                }
+            }
+        }
+        x.push(row);
         let need_kwh = dem.need_wh / 1000.0;
         let all_fixed = modes[d0].iter().all(|m| *m == Mode::Fixed);
         if need_kwh > 0.0 && !all_fixed {
@@ -320,6 +347,7 @@ fn variables_and_objective(
         fair,
         x,
         energy_rows,
+        now_rows,
     }
 }
 
@@ -359,19 +387,52 @@ fn current_variables(
     row
 }
 
-/// Energy plus shortfall covers each need; a known need's shortfall, relative to it, is
-/// at most `fair`.
+/// The fairness terms: the largest relative shortfall (0..1) among known needs, and among
+/// unknown ones.
+///
+/// The unknown one matters where every phase is full: an ampere of a single-phase vehicle
+/// and one of a three-phase vehicle then give the same energy per phase-ampere, so the
+/// energy term is indifferent to who charges and the simplex's vertex can leave every
+/// single-phase vehicle at 0 A all night. An unknown need is the vehicle's maximum over the
+/// horizon, so its relative shortfall is one minus its mean share of its maximum: the
+/// smallest largest one gives every wanting vehicle the same share of what it can take.
+///
+/// That still leaves *when* each one charges to the vertex (the same energy in every
+/// period), and the single-phase vehicles' share could all come late in the night while
+/// the plan applied now gives them 0 A. So `now` is one minus the smallest share of its
+/// maximum that such a vehicle gets in a period of the first hour (the slots a replan on
+/// the slot tick applies), weighed as a tie-break.
+#[derive(Clone, Copy)]
+struct Fairness {
+    known: Variable,
+    unknown: Variable,
+    now: Variable,
+}
+
+/// Each such vehicle's share of its maximum in each period of the first hour is at least
+/// `1 - now`.
+fn share_now_constraints(rows: &[(Variable, f64)], now: Variable, out: &mut Vec<Constraint>) {
+    for &(x, max) in rows {
+        let mut share = Expression::with_capacity(2);
+        share.add_mul(1.0 / max, x);
+        share.add_mul(1.0, now);
+        out.push(share.geq(1.0));
+    }
+}
+
+/// Energy plus shortfall covers each need; a need's shortfall, relative to it, is at most
+/// the fairness variable of its kind.
 fn energy_constraints(
     energy_rows: Vec<(Expression, f64, Variable, bool)>,
-    fair: Option<Variable>,
+    fair: Option<Fairness>,
     constraints: &mut Vec<Constraint>,
 ) {
     for (energy, need_kwh, s, known) in energy_rows {
         constraints.push(energy.geq(need_kwh));
-        if let (true, Some(fair)) = (known, fair) {
+        if let Some(fair) = fair {
             let mut f = Expression::with_capacity(2);
             f.add_mul(1.0, s);
-            f.add_mul(-need_kwh, fair);
+            f.add_mul(-need_kwh, if known { fair.known } else { fair.unknown });
             constraints.push(f.leq(0.0));
         }
     }

@@ -399,3 +399,53 @@ fn a_known_need_beside_a_vehicle_at_its_maximum_is_met_after_rounding() {
         );
     }
 }
+
+#[test]
+fn single_phase_vehicles_on_full_phases_get_their_share_now_beside_three_phase_ones() {
+    // Issue 9: eight three-phase chargers, four of them with a single-phase vehicle whose
+    // phase chargegate has learned (`site::learned_phases`), none with a known need; 100 A
+    // - 5 A margin - 20 A load leaves 75 A on every phase. Every split that fills all three
+    // phases gives the same energy, and the plain LP's vertex gave the four three-phase
+    // vehicles 18.75 A and the single-phase ones 0 A for the first hours.
+    let mut text = format!("{HEAD}grid-limit-a = 100\n");
+    for i in 0..8 {
+        text += &charger(&format!("C{i}"), "");
+    }
+    let (mut snap, policy) = site(&text, 20.0);
+    for i in 0..8 {
+        plug(&mut snap, i, None, 8);
+        if i % 2 == 1 {
+            snap.chargers[i].site_phases = [i % 3 == 0, i % 3 == 1, i % 3 == 2];
+        }
+    }
+    let plan = plan(&snap, &policy, now());
+    assert_eq!(plan.kind, PlanKind::Optimal);
+    assert_safe(&snap, &plan, 20.0);
+    let first_hour = 60 / policy.planner.slot_min as usize;
+    for t in 0..first_hour {
+        for p in 0..3 {
+            let used: f64 = snap
+                .chargers
+                .iter()
+                .zip(&plan.chargers)
+                .filter(|(c, _)| c.site_phases[p])
+                .map(|(_, cp)| cp.current[t].0)
+                .sum();
+            assert!(
+                (used - 75.0).abs() < 1e-3,
+                "slot {t} phase {p}: {used} A of 75"
+            );
+        }
+        // Max-min: L2 carries four three-phase vehicles and two single-phase ones, so the
+        // best smallest share is 75 / 6 = 12.5 A of 32.
+        for (c, cp) in snap.chargers.iter().zip(&plan.chargers) {
+            assert!(
+                cp.current[t].0 >= 12.5 - 1e-3,
+                "slot {t}: {} on {:?} got {}",
+                c.id,
+                c.site_phases,
+                cp.current[t]
+            );
+        }
+    }
+}

@@ -73,7 +73,7 @@ const MIN_INTERVAL_S: u64 = 5;
 /// (S2), rounded up.
 const SETTLE: Duration = Duration::from_secs(MIN_INTERVAL_S + 5 + 1 + 4 + 5 + MIN_INTERVAL_S);
 /// The share of `allowed` the chargers must apply over all settled checks of a seed.
-const MEAN_UTILISATION: f64 = 0.80;
+const MEAN_UTILISATION: f64 = 0.85;
 /// Free current on a row that counts as full, in A: the room filler's reserve (1 A), the
 /// dispatch hysteresis (1 A), rounding down to 0.1 A, and up to ~1.5 A by which the grid-meter
 /// derivation overstates the load on the safe side (its short-term maximum over readings
@@ -200,9 +200,14 @@ fn bays(rng: &mut crate::common::Rng) -> Vec<Bay> {
         .collect()
 }
 
-fn config(dir: &std::path::Path, meter: std::net::SocketAddr, bays: &[Bay]) -> String {
+fn config(
+    dir: &std::path::Path,
+    meter: std::net::SocketAddr,
+    bays: &[Bay],
+    learn_phases: bool,
+) -> String {
     let mut text = format!(
-        "[site]\nid = \"metered-depot\"\ngrid-limit-a = {GRID_A}\nmargin-a = {MARGIN_A}\nworst-case-load-a = {WORST_CASE_A}\n\n\
+        "[site]\nid = \"metered-depot\"\ngrid-limit-a = {GRID_A}\nmargin-a = {MARGIN_A}\nworst-case-load-a = {WORST_CASE_A}\nlearn-vehicle-phases = {learn_phases}\n\n\
          [csms]\nlisten = \"127.0.0.1:0\"\ncall-timeout-s = 1\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n[store]\npath = \"{}\"\n\n[dispatch]\nmin-interval-s = {MIN_INTERVAL_S}\n\n\
          [[meter]]\nid = \"grid\"\nprofile = \"eastron-sdm630\"\nrole = \"grid\"\nmodbus-tcp = \"{meter}\"\n\
          poll-interval-ms = {}\nstale-after-ms = 1500\n\n\
@@ -692,7 +697,7 @@ fn room_left_unused(
 
 /// Runs one seed; returns the worst utilisation of each settled stretch, and the first
 /// check that found the site under-used.
-async fn run(seed: u64) -> (Vec<(f64, f64, f64, f64)>, Option<String>, f64) {
+async fn run(seed: u64, learn_phases: bool) -> (Vec<(f64, f64, f64, f64)>, Option<String>, f64) {
     let clock = Clock::virtual_from(
         chrono::DateTime::parse_from_rfc3339("2026-12-01T10:07:00Z")
             .unwrap()
@@ -708,7 +713,7 @@ async fn run(seed: u64) -> (Vec<(f64, f64, f64, f64)>, Option<String>, f64) {
     let mut site = new_site(clock, &meter, building);
 
     let mut bays = bays(&mut rng);
-    let text = config(dir.path(), meter.addr(), &bays);
+    let text = config(dir.path(), meter.addr(), &bays, learn_phases);
     let config = chargegate::config::parse(&text).unwrap_or_else(|p| panic!("{p:#?}"));
     let mut daemon = start(&config, clock).await;
     for bay in bays.iter_mut() {
@@ -1010,21 +1015,25 @@ fn assert_the_run(seed: u64, stats: &Stats, meter: &chargegate::sim::SimMeter, s
 #[tokio::test(start_paused = true)]
 async fn a_metered_depot_never_overloads_a_phase_or_the_fuse() {
     let mut underused = Vec::new();
-    for seed in [3, 29] {
-        let (stretches, failure, mean) = run(seed).await;
+    // Seed 3 once more with each charger counted on its vehicle's learned phases (the
+    // board's are not: it has no meter of its own, `site::learned_phases`).
+    for (seed, learn_phases) in [(3, false), (29, false), (3, true)] {
+        let (stretches, failure, mean) = run(seed, learn_phases).await;
         let shares: Vec<String> = stretches
             .iter()
             .map(|(s, _, _, at)| format!("{:.0}%@{at:.0}s", 100.0 * s))
             .collect();
         eprintln!(
-            "seed {seed}: utilisation over settled checks {:.1} %, worst per settled stretch: {shares:?}",
+            "seed {seed}, learned phases {learn_phases}: utilisation over settled checks {:.1} %, \
+             worst per settled stretch: {shares:?}",
             100.0 * mean
         );
         // Issue 9 asks for 95 % in every settled stretch; what holds today is this mean
         // (the closing note of issue 9 says what is missing). Before issue 9 it was ~0 %.
         if mean < MEAN_UTILISATION {
             underused.push(format!(
-                "seed {seed}: the chargers applied {:.1} % of what the site allows in settled \
+                "seed {seed}, learned phases {learn_phases}: the chargers applied {:.1} % of \
+                 what the site allows in settled \
                  stretches; the first room left unused:\n{}",
                 100.0 * mean,
                 failure.unwrap_or_default()
