@@ -69,6 +69,9 @@ pub struct ControlOutput {
     /// (for the operator's `/api/v1/plan`; it decides nothing).
     pub planned_at: Option<DateTime<Utc>>,
     pub solve_ms: Option<u64>,
+    /// Chargers to ask for a sample, with the time of the load rise that asked: it may be
+    /// their vehicle switching on a phase they are not counted on (`site::switch_watch`).
+    pub samples_wanted: BTreeMap<ChargerId, DateTime<Utc>>,
 }
 
 impl ControlOutput {
@@ -333,7 +336,7 @@ impl Controller {
         self.end_temporary_limit(wall, now);
         if !self
             .state
-            .apply_reading(r.circuit.as_deref(), r.per_phase, r.unconfirmed)
+            .apply_reading_at(r.circuit.as_deref(), r.per_phase, r.unconfirmed, r.at)
         {
             return false;
         }
@@ -354,6 +357,7 @@ impl Controller {
         let cuts = planner::guard(&snap, &targets);
         self.apply_cuts(cuts, &snap);
         self.output.snapshot = Some(Arc::new(snap));
+        self.output.samples_wanted = self.state.samples_wanted(wall);
         true
     }
 

@@ -61,6 +61,7 @@ pub fn input(output: &ControlOutput, at: DateTime<Utc>) -> Option<DispatchInput>
         rows: rows(snapshot),
         why,
         notes: output.notes.clone(),
+        samples_wanted: output.samples_wanted.clone(),
     })
 }
 

@@ -4,7 +4,8 @@
 //! `input` turns the control loop's output into `DispatchInput` (targets and rows);
 //! `round` decides purely which limits go out now (S1, S2, S4); `profile` builds the
 //! profiles (the S3 baseline, the leases); `task` runs the rounds, keeps the S1 accounting
-//! and sends the leases; `baseline` installs the failsafe baseline on every connect and
+//! and sends the leases; `samples` asks chargers for a sample outside their interval (a
+//! ramp to confirm, a phase that may have been switched on); `baseline` installs the failsafe baseline on every connect and
 //! boot. Deciding code (`round`, `profile`) is pure; `task`, `input` and `baseline` are thin
 //! loops.
 
@@ -14,6 +15,7 @@ pub mod input;
 pub mod local_list;
 pub mod profile;
 pub mod round;
+pub mod samples;
 pub mod task;
 
 pub use baseline::{BaselineSettings, BaselineState};

@@ -17,12 +17,12 @@ use tokio::sync::{broadcast, mpsc, watch};
 use super::baseline::BaselineState;
 use super::profile;
 use super::round::{self, ChargerLimit, RoundPolicy, Row};
+use super::samples;
 use crate::charger::{Chargers, CommandError};
 use crate::clock::Clock;
 use crate::config::{Charger, Config, Live};
 use crate::csms::{ConnectionEvent, Csms};
-use crate::ev::RAMP_SETTLE;
-use crate::ocpp::model::{ChargerCommand, CommandReply, RateUnit, TriggerKind, TxKey};
+use crate::ocpp::model::{ChargerCommand, CommandReply, RateUnit, TxKey};
 use crate::site::load::RAMP_MIN_RISE_A;
 use crate::store;
 use crate::units::{Amps, ChargerId, Volts, Watts};
@@ -42,6 +42,9 @@ pub struct DispatchInput {
     /// Why a charger's target differs from the plan (a guard cut or its lifting), added to
     /// that charger's audit reason.
     pub notes: BTreeMap<ChargerId, String>,
+    /// Chargers to ask for a sample (TriggerMessage MeterValues), each once per time: the
+    /// time of the load rise that asked (`site::switch_watch`).
+    pub samples_wanted: BTreeMap<ChargerId, DateTime<Utc>>,
 }
 
 /// Dispatch settings from the config.
@@ -127,7 +130,10 @@ struct Dispatcher {
     outbox: Vec<Queued>,
     /// Chargers that refused a TriggerMessage(MeterValues): their ramps are confirmed by
     /// their periodic samples only. Shared with the send tasks that learn it.
-    no_meter_trigger: Arc<std::sync::Mutex<HashSet<ChargerId>>>,
+    no_meter_trigger: Arc<samples::Refusing>,
+    /// Per charger, the time of the last load rise it was asked for a sample after
+    /// (`samples::after_rise`): asked once per rise.
+    asked_after_rise: HashMap<ChargerId, DateTime<Utc>>,
     answers: mpsc::UnboundedSender<Answer>,
     published: watch::Sender<BTreeMap<ChargerId, ChargerLimit>>,
     clock: Clock,
@@ -171,6 +177,7 @@ pub fn run(
         assumed,
         outbox: Vec::new(),
         no_meter_trigger: Arc::default(),
+        asked_after_rise: HashMap::new(),
         last_sent: HashMap::new(),
         answers,
         published,
@@ -223,6 +230,7 @@ impl Dispatcher {
             self.refresh(now, std::mem::take(&mut probe_due));
             let _ = self.published.send(self.limits.clone());
             self.flush();
+            self.ask_after_rise(&wanted);
         }
     }
 
@@ -460,6 +468,24 @@ impl Dispatcher {
         });
     }
 
+    /// Asks each charger the control loop wants a sample of, once per load rise, after
+    /// the round's limits went out (a reduction first).
+    fn ask_after_rise(&mut self, wanted: &DispatchInput) {
+        self.asked_after_rise
+            .retain(|id, _| wanted.samples_wanted.contains_key(id));
+        for (id, &rise) in &wanted.samples_wanted {
+            if self.asked_after_rise.get(id) == Some(&rise) {
+                continue;
+            }
+            self.asked_after_rise.insert(id.clone(), rise);
+            let (chargers, csms) = (self.chargers.clone(), self.csms.clone());
+            let (refusing, id) = (self.no_meter_trigger.clone(), id.clone());
+            tokio::spawn(async move {
+                samples::after_rise(&chargers, &csms, &id, rise, &refusing).await;
+            });
+        }
+    }
+
     /// Sends the queued limits, in queue order (reductions first, S2).
     fn flush(&mut self) {
         for queued in self.outbox.drain(..) {
@@ -487,7 +513,8 @@ impl Dispatcher {
                     sent_at: at,
                 });
                 if increase && outcome == Outcome::Accepted {
-                    confirm_ramp(&chargers, &csms, &charger.id, limit, &no_meter_trigger).await;
+                    samples::confirm_ramp(&chargers, &csms, &charger.id, limit, &no_meter_trigger)
+                        .await;
                 }
             });
         }
@@ -640,7 +667,7 @@ async fn record_verification(
 
 /// The charger's running transaction, (EVSE, OCPP id), if any; a store error
 /// reads as none (the lease then goes out station-wide, which covers the transaction too).
-async fn open_transaction(csms: &Csms, id: &ChargerId) -> Option<(u32, TxKey)> {
+pub(super) async fn open_transaction(csms: &Csms, id: &ChargerId) -> Option<(u32, TxKey)> {
     let key = id.to_string();
     // The read-only connection: this read stands between a decided limit and the wire,
     // and must not wait behind other chargers' commits (`store::reader`).
@@ -649,55 +676,4 @@ async fn open_transaction(csms: &Csms, id: &ChargerId) -> Option<(u32, TxKey)> {
         .await
         .ok()
         .flatten()
-}
-
-/// After an accepted increase, asks the charger for a sample once the vehicle has had
-/// `RAMP_SETTLE` to follow (TriggerMessage MeterValues on the transaction's EVSE; OCPP 1.6
-/// §5.17, 2.0.1 F06). Until a sample taken that late arrives, the grid-meter derivation
-/// puts a rise of the meter down to this vehicle's ramp (`site::load`), so a rise of the
-/// other load that coincides with it stays hidden until then, for at most
-/// `site::load::MAX_ATTRIBUTION`; a charger that answers the trigger confirms the ramp a
-/// round trip past `RAMP_SETTLE`, well within that (S1's response time). A charger that
-/// refuses is not asked again: past `MAX_ATTRIBUTION` its ramp counts as other load (the
-/// guard may cut it) until its periodic sample shows it.
-async fn confirm_ramp(
-    chargers: &Chargers,
-    csms: &Csms,
-    id: &ChargerId,
-    limit: Amps,
-    no_meter_trigger: &std::sync::Mutex<HashSet<ChargerId>>,
-) {
-    if no_meter_trigger
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .contains(id)
-    {
-        return;
-    }
-    tokio::time::sleep(RAMP_SETTLE).await;
-    let open = open_transaction(csms, id).await;
-    // No transaction, no vehicle to ramp (1.6 connector 0 would report the station meter).
-    let Some((evse_id, _)) = open else { return };
-    let command = ChargerCommand::Trigger {
-        message: TriggerKind::MeterValues,
-        evse_id: Some(evse_id),
-    };
-    let why = format!("confirm the vehicle's ramp to {} A (S1)", limit.0);
-    let refused = match chargers.send(id, command, why).await {
-        Ok(reply) => !reply.is_accepted(),
-        Err(CommandError::CallError { .. } | CommandError::NotInVersion(_)) => true,
-        // Gone, busy or slow: asked again after its next increase.
-        Err(_) => false,
-    };
-    if refused {
-        tracing::info!(
-            charger = %id,
-            "charger refuses TriggerMessage(MeterValues): after an increase its rise on the \
-             grid meter is taken for the vehicle until its next periodic sample"
-        );
-        no_meter_trigger
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(id.clone());
-    }
 }

@@ -22,8 +22,10 @@
 //!   and a vehicle's departure. Widening is immediate: the next snapshot counts every
 //!   phase, and the guard cuts whatever that overcommits. Until the sample that shows a
 //!   switch, its draw is counted as other load, not its limit: a limit above what the
-//!   vehicle takes is short on the new phases by the difference for up to one sample
-//!   interval, which the fuse does not see (it carries the draw).
+//!   vehicle takes is short on the new phases by the difference, which the fuse does not
+//!   see (it carries the draw). The rise asks for that sample at once (`switch_watch`),
+//!   so the gap is a round trip, or one sample interval where the charger refuses
+//!   TriggerMessage.
 //!
 //! Pure: the caller passes the time of the event.
 
@@ -411,5 +413,41 @@ circuit = "dark"
         state.apply_event(&a, at(331), &status(ConnectorStatus::Available));
         state.apply_event(&a, at(332), &status(ConnectorStatus::Charging));
         assert_eq!(phases_of(&state, 332)[0], EVERY);
+    }
+
+    #[test]
+    fn a_rise_on_a_phase_a_narrowed_charger_is_not_counted_on_asks_it_for_a_sample() {
+        let config = config::parse(&site("grid")).unwrap_or_else(|p| panic!("{p:#?}"));
+        let mut state = SiteState::from_config(&config);
+        learn_single_phase(&mut state, 0);
+        // A counted on site L2 only, B (on the board) on L1 only, C on every phase.
+        let read = |state: &mut SiteState, circuit: Option<&str>, load: [f64; 3], s: u32| {
+            let load = load.map(Amps);
+            assert!(state.apply_reading_at(circuit, Some(load), [Amps(0.0); 3], at(s)));
+            state.samples_wanted(at(s)).into_iter().collect::<Vec<_>>()
+        };
+        assert!(read(&mut state, None, [20.0; 3], 30).is_empty());
+        // A rise on L2 at the connection: A is counted there, B is not.
+        assert_eq!(
+            read(&mut state, None, [20.0, 27.0, 20.0], 31),
+            [(id("B"), at(31))]
+        );
+        // A rise put down to a ramp after chargegate's own increase asks nobody, even
+        // once B may be asked again.
+        read(&mut state, Some("board"), [0.0; 3], 32);
+        let ramp = [Amps(0.0), Amps(6.0), Amps(6.0)];
+        assert!(state.apply_reading_at(Some("board"), Some([Amps(0.0); 3]), ramp, at(42)));
+        assert_eq!(
+            state.samples_wanted(at(42)).into_iter().collect::<Vec<_>>(),
+            [(id("B"), at(31))]
+        );
+        // On L3 at the connection, 12 s later: both narrowed chargers, not C.
+        read(&mut state, None, [20.0, 20.0, 20.0], 40);
+        assert_eq!(
+            read(&mut state, None, [20.0, 20.0, 26.0], 43),
+            [(id("A"), at(43)), (id("B"), at(43))]
+        );
+        // The wishes lapse.
+        assert!(state.samples_wanted(at(80)).is_empty());
     }
 }

@@ -15,6 +15,7 @@ pub mod learned_phases;
 pub mod load;
 pub mod phases;
 mod reconfigure;
+pub mod switch_watch;
 pub mod synthetic;
 pub mod vehicle;
 
@@ -193,6 +194,9 @@ pub struct SiteState {
     /// The phases vehicles were learned to draw on: the snapshot counts a charger on those
     /// only, where a phase switched on is seen at once (`learned_phases`).
     learned: learned_phases::LearnedPhases,
+    /// Rises of the unexplained load that may be a narrowed charger's vehicle switching a
+    /// phase on: those chargers are asked for a sample (`switch_watch`).
+    switch_watch: switch_watch::SwitchWatch,
 }
 
 impl SiteState {
@@ -218,6 +222,7 @@ impl SiteState {
             temporary_limits: Vec::new(),
             caps: HashMap::new(),
             learned: learned_phases::LearnedPhases::from_config(config),
+            switch_watch: switch_watch::SwitchWatch::default(),
         }
     }
 

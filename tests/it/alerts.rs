@@ -688,6 +688,7 @@ fn plan(targets: &[(&str, f64)]) -> chargegate::dispatch::DispatchInput {
         }],
         why: "test plan".into(),
         notes: Default::default(),
+        samples_wanted: Default::default(),
     }
 }
 

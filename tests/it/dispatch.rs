@@ -31,6 +31,7 @@ fn input(targets: &[(&str, f64)], capacity: f64) -> DispatchInput {
         }],
         why: "test plan".into(),
         notes: Default::default(),
+        samples_wanted: Default::default(),
     }
 }
 

@@ -64,6 +64,7 @@ async fn the_audit_log_shows_every_profile_its_answer_and_its_reason() {
             }],
             why: "operator test".into(),
             notes: Default::default(),
+            samples_wanted: Default::default(),
         })
         .unwrap();
     // The lease reaches the charger and its answer is audited.

@@ -29,6 +29,7 @@ mod metrics;
 mod monitor_api;
 mod operator_commands;
 mod package;
+mod phase_switch;
 mod planner_props;
 mod planner_scenarios;
 mod reload;

@@ -178,6 +178,7 @@ async fn a_dispatched_limit_is_shown_with_its_reason_and_lease_end() {
             }],
             why: "operator test".into(),
             notes: Default::default(),
+            samples_wanted: Default::default(),
         })
         .unwrap();
     let one = until(addr, "/api/v1/chargers/CS201-1", |c| {

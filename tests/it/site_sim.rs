@@ -224,6 +224,7 @@ async fn run(seed: u64, chargers: usize) {
                 rows: rows.clone(),
                 why: format!("seed {seed} step {step}"),
                 notes: Default::default(),
+                samples_wanted: Default::default(),
             })
             .unwrap();
         for _ in 0..10 {

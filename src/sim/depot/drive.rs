@@ -425,14 +425,19 @@ fn trace_tick(
 }
 
 /// How long after a vehicle switched a phase on S1 holds chargegate to its limit on that
-/// phase: the switch's draw is other load on the grid meter at once and cut within the
-/// designed reaction (`reaction`), but the charger's own count widens only with its next
-/// sample (`site::learned_phases`), one report interval later at most; until then a limit
-/// above what the vehicle draws is counted on its learned phase alone. The fuse sees only
-/// the draw.
+/// phase: the switch's draw is other load on the grid meter at once and seen within the
+/// designed reaction (`reaction`); the charger's own count widens with its next sample
+/// (`site::learned_phases`), which that rise asks for at once (`site::switch_watch`):
+/// the trigger's round trip, one feed period for the snapshot that counts it and one
+/// second for the dispatch round and the simulation's step. Until then a limit above
+/// what the vehicle draws is counted on its learned phase alone; the fuse sees only the
+/// draw.
 fn switch_seen_after(opts: &DriveOptions) -> Duration {
-    opts.reaction + opts.report_every
+    opts.reaction + SAMPLE_ASKED_WITHIN
 }
+
+/// A sample asked for by TriggerMessage arrives and counts within this (see above).
+const SAMPLE_ASKED_WITHIN: Duration = Duration::from_secs(3);
 
 /// `check_s1` on this step; the first violation comes with the seconds before it.
 fn check_step(

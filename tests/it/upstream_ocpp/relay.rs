@@ -227,6 +227,7 @@ fn send_limit(daemon: &chargegate::daemon::Daemon, charger: &str, amps: f64) {
         }],
         why: "test plan".into(),
         notes: Default::default(),
+        samples_wanted: Default::default(),
     };
     daemon.dispatch_input.send(input).expect("dispatch runs");
 }

@@ -1,0 +1,148 @@
+//! A car that switches a phase on, with `learn-vehicle-phases` on (issue 9, S1): the rise
+//! on the grid meter asks at once for a sample of every charger counted off that phase.
+//!
+//! Grid 100 A, margin 4 A, 20 A of building load on an SDM630 over Modbus TCP; three
+//! three-phase chargers: two with single-phase cars (one OCPP 1.6, one 2.0.1), counted on
+//! L1 once their samples show it, and one with a three-phase car, counted on every phase.
+//! The 1.6 car switches L2 and L3 on between two of its charger's 10 s reports. Checked:
+//! within `ASKED_WITHIN` of the switch both single-phase chargers are asked for a sample
+//! (TriggerMessage MeterValues, with the reason in the audit log), once; the three-phase
+//! one never; and the fuse holds throughout. (Before the switch they may be asked too: the
+//! three-phase car's ramp after an increase is derived load on L2 and L3 until its
+//! charger's sample shows it, and a rise is a rise.)
+
+use std::time::Duration;
+
+use chargegate::clock::Clock;
+use chargegate::daemon::{self, Limits};
+use chargegate::sim::{SimMeterServer, SimVehicle};
+use chargegate::store::Store;
+
+use crate::site_liveness::{self, BUILDING_A, GRID_A, TICK};
+
+/// The chargers report this often on their own.
+const REPORT_EVERY: Duration = Duration::from_secs(10);
+/// The 1.6 car switches its other phases on this long after the start: its charger's
+/// samples have shown one phase for over a minute, and its next report is 5 s away.
+const SWITCH_AFTER: Duration = Duration::from_secs(95);
+/// The meter's poll (1 s), the vehicle's ramp on the new phases (its 0.3 s delay), the
+/// site feed's period (1 s), a dispatch round and the request on the wire.
+const ASKED_WITHIN: Duration = Duration::from_secs(4);
+const RUN: Duration = Duration::from_secs(130);
+/// The audit reason of a sample asked for after a rise (`dispatch::samples::after_rise`).
+const REASON: &str = "switched that phase on";
+
+#[tokio::test(start_paused = true)]
+async fn a_phase_switched_on_asks_the_chargers_counted_off_it_for_a_sample() {
+    let start = chrono::DateTime::parse_from_rfc3339("2026-12-01T22:10:00Z")
+        .unwrap()
+        .to_utc();
+    let clock = Clock::virtual_from(start);
+    let dir = tempfile::tempdir().unwrap();
+    let server = SimMeterServer::start("127.0.0.1:0".parse().unwrap(), 1)
+        .await
+        .unwrap();
+    let meter = server.meter.clone();
+    meter.set_building([BUILDING_A; 3]);
+    let names = site_liveness::bay_names(&[16.0, 16.0, 32.0]);
+    let text = site_liveness::config(dir.path(), meter.addr(), &names).replace(
+        "worst-case-load-a = 50\n",
+        "worst-case-load-a = 50\nlearn-vehicle-phases = true\n",
+    );
+    let config = chargegate::config::parse(&text).unwrap_or_else(|p| panic!("{p:#?}"));
+    let store = Store::open(&config.store.path).unwrap();
+    let daemon = daemon::start_with_clock(&config, store, Limits::Planned, clock)
+        .await
+        .unwrap();
+    let mut bays = site_liveness::connect_bays(&daemon, clock, &names).await;
+    let switch_at = start + chrono::TimeDelta::from_std(SWITCH_AFTER).unwrap();
+    bays[0].vehicle =
+        SimVehicle::new(16.0, 1, Duration::from_millis(300)).with_phases_from(switch_at, 3);
+    bays[1].vehicle = SimVehicle::new(16.0, 1, Duration::from_millis(400));
+
+    drive(&mut bays, &meter, clock).await;
+
+    let asked = asked_after_a_rise(&daemon).await;
+    let by = |i: usize| -> Vec<&String> {
+        asked
+            .iter()
+            .filter(|(_, id)| *id == bays[i].name)
+            .map(|(ts, _)| ts)
+            .collect()
+    };
+    let within = switch_at + chrono::TimeDelta::from_std(ASKED_WITHIN).unwrap();
+    for i in [0, 1] {
+        let after: Vec<_> = by(i)
+            .into_iter()
+            .map(|ts| chrono::DateTime::parse_from_rfc3339(ts).unwrap().to_utc())
+            .filter(|ts| *ts >= switch_at)
+            .collect();
+        let [ts] = after[..] else {
+            panic!(
+                "{}: counted on L1, it should have been asked for a sample once after the \
+                 switch, with the reason in the audit log: {asked:?}\n{}",
+                bays[i].name,
+                crate::common::audit_tail(&daemon, 30).await
+            );
+        };
+        assert!(
+            ts <= within,
+            "{} was asked at {ts}: not within {ASKED_WITHIN:?} of the switch at {switch_at}",
+            bays[i].name
+        );
+    }
+    assert!(
+        by(2).is_empty(),
+        "the three-phase charger is counted on every phase and was asked: {asked:?}"
+    );
+    for bay in bays {
+        bay.sim.close().await;
+    }
+    daemon.stop().await;
+    server.stop();
+}
+
+/// Runs the site for `RUN`, each charger reporting every `REPORT_EVERY` and at once when
+/// asked; checks the fuse at every tick.
+async fn drive(bays: &mut [site_liveness::Bay], meter: &chargegate::sim::SimMeter, clock: Clock) {
+    let started = clock.instant();
+    let mut last_report = started;
+    while clock.instant() - started < RUN {
+        let applied = site_liveness::drive(bays, meter, clock);
+        let now = clock.now();
+        for (p, building) in [BUILDING_A; 3].iter().enumerate() {
+            let drawn: f64 = bays.iter().map(|b| b.vehicle.draw_per_phase(now)[p]).sum();
+            assert!(
+                building + drawn <= GRID_A,
+                "{now}: L{} carries {:.1} A through the {GRID_A} A fuse (applied {applied:?})",
+                p + 1,
+                building + drawn
+            );
+        }
+        // A charger answers a TriggerMessage(MeterValues) with a sample at once.
+        for bay in bays.iter_mut() {
+            if !bay.sim.take_meter_value_requests().is_empty() {
+                site_liveness::report(std::slice::from_mut(bay), clock).await;
+            }
+        }
+        if clock.instant() - last_report >= REPORT_EVERY {
+            last_report = clock.instant();
+            site_liveness::report(bays, clock).await;
+        }
+        tokio::time::sleep(TICK).await;
+    }
+}
+
+/// The TriggerMessages sent after a rise: (time, charger), from the audit log.
+async fn asked_after_a_rise(daemon: &daemon::Daemon) -> Vec<(String, String)> {
+    daemon
+        .csms
+        .store()
+        .call(|c| chargegate::store::audit_entries(c, None, Some("TriggerMessage"), 1000))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.reason.contains(REASON))
+        .map(|r| (r.ts, r.charger_id))
+        .collect()
+}
