@@ -113,6 +113,10 @@ pub enum ReplanReason {
     /// The cloud CSMS set, cleared or ended a charger's cap (a TxProfile or
     /// TxDefaultProfile through the OCPP Local Controller).
     Cap,
+    /// The phases a charger is counted on changed with no event: what was learned of its
+    /// vehicle's phases went stale (`site::learned_phases`), so it counts on every phase
+    /// again and the plan's targets were made for less.
+    Phases,
 }
 
 /// The deciding half of the control loop: state, plan, guard. Pure: time comes in as
@@ -124,6 +128,8 @@ pub struct Controller {
     output: ControlOutput,
     /// The non-charger load per circuit and phase the plan in force was made for.
     planned_load: Vec<[f64; 3]>,
+    /// The site phases each charger was counted on when the plan in force was made.
+    planned_phases: Vec<[bool; 3]>,
     last_replan: Option<Instant>,
     /// A replan is wanted, no earlier than this, and why.
     pending: Option<(Instant, ReplanReason)>,
@@ -136,6 +142,7 @@ impl Controller {
             policy,
             output: ControlOutput::default(),
             planned_load: Vec::new(),
+            planned_phases: Vec::new(),
             last_replan: None,
             pending: None,
         }
@@ -190,6 +197,7 @@ impl Controller {
         self.output.solve_ms = Some(solve_ms);
         self.output.plan = Some(Arc::new(plan));
         self.planned_load = loads(&snap);
+        self.planned_phases = counted_phases(&snap);
         self.last_replan = Some(now);
         self.pending = None;
         self.output.notes.clear();
@@ -353,6 +361,9 @@ impl Controller {
         if drifted(&self.planned_load, &loads(&snap)) {
             self.request_replan(now, ReplanReason::LoadMoved);
         }
+        if counted_phases(&snap) != self.planned_phases {
+            self.request_replan(now, ReplanReason::Phases);
+        }
         let targets = self.fill(&snap, wall);
         let cuts = planner::guard(&snap, &targets);
         self.apply_cuts(cuts, &snap);
@@ -454,6 +465,11 @@ fn wire_targets(targets: Vec<(ChargerId, Amps)>) -> Vec<(ChargerId, Amps)> {
 }
 
 /// The load the snapshot assumes per circuit and phase.
+/// The site phases each charger is counted on.
+fn counted_phases(snap: &SiteSnapshot) -> Vec<[bool; 3]> {
+    snap.chargers.iter().map(|c| c.site_phases).collect()
+}
+
 fn loads(snap: &SiteSnapshot) -> Vec<[f64; 3]> {
     (0..snap.circuits.len())
         .map(|c| std::array::from_fn(|p| snap.assumed_load(c, p)))

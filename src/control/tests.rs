@@ -94,3 +94,100 @@ fn a_plan_at_the_budget_takes_no_round_off_cut_from_the_next_reading() {
         assert_eq!(a.0, on_wire(a.0), "{id}: {a:?} is not on the wire's step");
     }
 }
+
+/// A charger event as the CSMS hands it to the site.
+fn event(charger: &str, at: DateTime<Utc>, event: crate::ocpp::model::ChargerEvent) -> SiteEvent {
+    SiteEvent {
+        charger: ChargerId::new(charger).unwrap(),
+        at,
+        event,
+    }
+}
+
+/// A MeterValues with Current.Import on L1 only, in A.
+fn drawing_on_l1(amps: f64) -> crate::ocpp::model::ChargerEvent {
+    use crate::ocpp::model::MeterSample;
+    let samples = [("L1", amps), ("L2", 0.0), ("L3", 0.0)]
+        .into_iter()
+        .map(|(phase, value)| MeterSample {
+            timestamp: wall(),
+            measurand: "Current.Import".into(),
+            phase: Some(phase.into()),
+            value,
+            unit: Some("A".into()),
+            context: None,
+            location: None,
+        })
+        .collect();
+    crate::ocpp::model::ChargerEvent::MeterValues {
+        evse_id: 1,
+        tx: None,
+        samples,
+        signed: Vec::new(),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn learned_phases_that_go_stale_ask_for_a_replan() {
+    use crate::ocpp::model::{ChargerEvent, ConnectorStatus, EvseRef};
+    // Issue 9: a charger counted on its vehicle's learned phase counts on every phase again
+    // once no sample has confirmed them for `FRESH_FOR`, with no event to say so; the plan
+    // made for the narrow count must not stay in force.
+    let text = "[site]\nid = \"t\"\nworst-case-load-a = 10\nmargin-a = 5\ngrid-limit-a = 100\n\
+                learn-vehicle-phases = true\n\
+                [[meter]]\nid = \"main\"\nprofile = \"eastron-sdm630\"\nrole = \"grid\"\n\
+                modbus-tcp = \"127.0.0.1:502\"\n\
+                [[charger]]\nid = \"A\"\npassword = \"pw-long-enough\"\nmax-current-a = 32\n";
+    let config = config::parse(text).unwrap_or_else(|p| panic!("{p:#?}"));
+    let mut control = Controller::new(
+        SiteState::from_config(&config),
+        Policy::from_config(&config),
+    );
+    let t0 = Instant::now();
+    let at = |s: i64| {
+        (
+            wall() + Duration::seconds(s),
+            t0 + std::time::Duration::from_secs(s as u64),
+        )
+    };
+    let read = |control: &mut Controller, s: i64| {
+        let (wall, now) = at(s);
+        let reading = LoadReading {
+            circuit: None,
+            per_phase: Some([Amps(20.0); 3]),
+            unconfirmed: [Amps(0.0); 3],
+            at: wall,
+        };
+        assert!(control.on_reading(wall, now, &reading));
+    };
+    read(&mut control, 0);
+    let charging = ChargerEvent::Status {
+        evse: EvseRef {
+            evse_id: 1,
+            connector_id: Some(1),
+        },
+        status: ConnectorStatus::Charging,
+        error_code: None,
+        vendor_error_code: None,
+        info: None,
+        timestamp: None,
+    };
+    control.on_event(at(1).1, &event("A", at(1).0, charging));
+    for s in [10, 20, 30] {
+        control.on_event(at(s).1, &event("A", at(s).0, drawing_on_l1(16.0)));
+    }
+    control.replan(at(31).0, at(31).1, ReplanReason::Vehicle);
+    let counted =
+        |control: &Controller| control.output().snapshot.as_ref().unwrap().chargers[0].site_phases;
+    assert_eq!(counted(&control), [true, false, false], "learned: L1 only");
+    read(&mut control, 40);
+    assert_eq!(control.replan_due(), None, "nothing changed");
+    // 30 + FRESH_FOR: the last sample is too old; the reading after asks for a replan.
+    let stale = 31 + crate::site::phases::FRESH_FOR.num_seconds();
+    read(&mut control, stale);
+    assert_eq!(counted(&control), [true; 3]);
+    assert!(
+        control.replan_due().is_some(),
+        "the plan still counts A on L1 only"
+    );
+}

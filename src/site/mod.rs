@@ -197,6 +197,9 @@ pub struct SiteState {
     /// Rises of the unexplained load that may be a narrowed charger's vehicle switching a
     /// phase on: those chargers are asked for a sample (`switch_watch`).
     switch_watch: switch_watch::SwitchWatch,
+    /// Each charger's index in `snapshot.chargers` (charger events are the hot path: one
+    /// per MeterValues at hundreds of chargers). Chargers are only ever appended.
+    index: HashMap<ChargerId, usize>,
 }
 
 impl SiteState {
@@ -223,7 +226,26 @@ impl SiteState {
             caps: HashMap::new(),
             learned: learned_phases::LearnedPhases::from_config(config),
             switch_watch: switch_watch::SwitchWatch::default(),
+            index: HashMap::new(),
         }
+        .indexed()
+    }
+
+    /// `index` rebuilt from `snapshot.chargers`.
+    fn indexed(mut self) -> Self {
+        self.reindex();
+        self
+    }
+
+    fn reindex(&mut self) {
+        self.index = (self.snapshot.chargers.iter().enumerate())
+            .map(|(i, c)| (c.id.clone(), i))
+            .collect();
+    }
+
+    fn charger_mut(&mut self, charger: &ChargerId) -> Option<&mut ChargerState> {
+        let i = *self.index.get(charger)?;
+        self.snapshot.chargers.get_mut(i)
     }
 
     /// The site at `now`; a reserved charger shows no vehicle, so no plan gives it
@@ -298,12 +320,9 @@ impl SiteState {
                 || tx.phase == TxPhase::Started)
             && self.reserved.remove(charger);
         let changed = self.apply_charger_event(charger, at, event) || used;
-        let since = self
-            .snapshot
-            .chargers
-            .iter()
-            .find(|c| &c.id == charger)
-            .and_then(|c| c.vehicle.as_ref().map(|v| v.since));
+        let since = (self.index.get(charger))
+            .and_then(|i| self.snapshot.chargers[*i].vehicle.as_ref())
+            .map(|v| v.since);
         let changed = self.learned.observe_event(charger, since, event, at) || changed;
         // Not short-circuited: the cap must follow its transaction whatever else changed.
         self.follow_transaction(charger, event) || changed
@@ -315,10 +334,11 @@ impl SiteState {
         at: DateTime<Utc>,
         event: &ChargerEvent,
     ) -> bool {
-        let departures = &self.departures;
-        let Some(c) = self.snapshot.chargers.iter_mut().find(|c| &c.id == charger) else {
+        let Some(&i) = self.index.get(charger) else {
             return false;
         };
+        let departures = &self.departures;
+        let c = &mut self.snapshot.chargers[i];
         c.online = true;
         // Whether a transaction's meter values may stand for a vehicle nobody told us
         // about (after a restart of chargegate, or a reconnect without a status): not
@@ -404,18 +424,12 @@ impl SiteState {
 
     /// Whether the site file has this charger.
     pub fn has_charger(&self, charger: &ChargerId) -> bool {
-        self.snapshot.chargers.iter().any(|c| &c.id == charger)
+        self.index.contains_key(charger)
     }
 
     /// A need set through the API; false for an unknown charger or no vehicle.
     pub fn set_need(&mut self, charger: &ChargerId, need: Need) -> bool {
-        match self
-            .snapshot
-            .chargers
-            .iter_mut()
-            .find(|c| &c.id == charger)
-            .and_then(|c| c.vehicle.as_mut())
-        {
+        match self.charger_mut(charger).and_then(|c| c.vehicle.as_mut()) {
             Some(v) => {
                 v.need = Some(need);
                 true
@@ -428,7 +442,7 @@ impl SiteState {
     pub fn set_offline(&mut self, charger: &ChargerId) {
         self.status_known.remove(charger);
         self.learned.forget(charger);
-        if let Some(c) = self.snapshot.chargers.iter_mut().find(|c| &c.id == charger) {
+        if let Some(c) = self.charger_mut(charger) {
             c.online = false;
         }
     }

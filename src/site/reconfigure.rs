@@ -30,9 +30,10 @@ impl SiteState {
         self.snapshot.margin = config.site.margin;
         let added: Vec<_> = offline_chargers(config, &self.snapshot.circuits)
             .into_iter()
-            .filter(|c| !self.snapshot.chargers.iter().any(|o| o.id == c.id))
+            .filter(|c| !self.index.contains_key(&c.id))
             .collect();
         self.snapshot.chargers.extend(added);
+        self.reindex();
         self.departures = config.departures.clone();
         self.learned.reconfigure(config);
     }
