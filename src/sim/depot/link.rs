@@ -39,6 +39,10 @@ pub struct ChargerLink {
     pub fault: Option<FaultKind>,
     /// The vehicle's stop of drawing was reported (once per session).
     pub full_reported: bool,
+    /// It sent its BootNotification: it powered up once, and a reconnect (a dropped
+    /// network, chargegate's restart) is not a reboot, so it does not boot again (OCPP 1.6
+    /// §4.2, 2.0.1 B01: on power-up).
+    pub booted: bool,
 }
 
 impl std::fmt::Debug for ChargerLink {
@@ -52,8 +56,9 @@ impl std::fmt::Debug for ChargerLink {
 }
 
 impl ChargerLink {
-    /// Connects (again): boot, its connector status, and on a reconnect the profiles it
-    /// held and its transaction's seqNo.
+    /// Connects (again): boot the first time, its connector status, and on a reconnect
+    /// the profiles it held, its running transaction (2.0.1: what it answers
+    /// GetTransactionStatus with, E14) and that transaction's seqNo.
     pub async fn connect(
         &mut self,
         csms: SocketAddr,
@@ -65,8 +70,18 @@ impl ChargerLink {
         opts.password = Some(PASSWORD.into());
         opts.clock = clock;
         opts.profiles = std::mem::take(&mut self.held);
+        if let Some(tx) = &self.tx {
+            let running = crate::sim::TxMemory {
+                ongoing: true,
+                queued: false,
+            };
+            opts.transactions.insert(tx.clone(), running);
+        }
         let sim = SimChargePoint::connect(opts).await?;
-        sim.boot().await?;
+        if !self.booted {
+            sim.boot().await?;
+            self.booted = true;
+        }
         let status = if self.tx.is_some() {
             "Charging"
         } else {
