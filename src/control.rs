@@ -182,7 +182,7 @@ impl Controller {
         let snap = self.state.snapshot(wall);
         // Solve time is measured for the log and the API only; it decides nothing.
         let started = std::time::Instant::now();
-        let plan = planner::plan(&snap, &self.policy, wall);
+        let plan = planner::plan_after(&snap, &self.policy, wall, self.output.plan.as_deref());
         let solve_ms = started.elapsed().as_millis() as u64;
         self.output.replans += 1;
         tracing::info!(
@@ -344,7 +344,7 @@ impl Controller {
         self.end_temporary_limit(wall, now);
         if !self
             .state
-            .apply_reading_at(r.circuit.as_deref(), r.per_phase, r.unconfirmed, r.at)
+            .apply_reading_at(r.circuit.as_deref(), r.per_phase, r.unconfirmed, wall)
         {
             return false;
         }
@@ -352,6 +352,7 @@ impl Controller {
             let id = r.circuit.as_deref().unwrap_or(crate::config::SITE_CIRCUIT);
             self.policy.history.record(id, r.at, load);
         }
+        self.output.samples_wanted = self.state.samples_wanted(wall);
         let snap = self.state.snapshot(wall);
         if snap.any_stale() != was_stale || self.output.plan.is_none() {
             // Failsafe plan now, or back to the optimum: not rate-limited.
@@ -361,15 +362,35 @@ impl Controller {
         if drifted(&self.planned_load, &loads(&snap)) {
             self.request_replan(now, ReplanReason::LoadMoved);
         }
-        if counted_phases(&snap) != self.planned_phases {
+        if self.counted_otherwise_while_charging(&snap, wall) {
             self.request_replan(now, ReplanReason::Phases);
         }
         let targets = self.fill(&snap, wall);
         let cuts = planner::guard(&snap, &targets);
         self.apply_cuts(cuts, &snap);
         self.output.snapshot = Some(Arc::new(snap));
-        self.output.samples_wanted = self.state.samples_wanted(wall);
         true
+    }
+
+    /// Whether a charger the plan in force gives current now counts on other phases than
+    /// when it was made (its vehicle's learned phases went stale, `ReplanReason::Phases`).
+    /// A paused one is left to the next replan: its 0 A counts nowhere, and a vehicle
+    /// paused for two minutes has no sample to keep its phases fresh, so replanning for it
+    /// would replan for every paused vehicle in turn.
+    fn counted_otherwise_while_charging(&self, snap: &SiteSnapshot, wall: DateTime<Utc>) -> bool {
+        let Some(plan) = &self.output.plan else {
+            return false;
+        };
+        let slot = plan.slot_at(wall);
+        snap.chargers
+            .iter()
+            .zip(&self.planned_phases)
+            .zip(&plan.chargers)
+            .any(|((c, planned), planned_for)| {
+                let current = slot.map_or(0.0, |t| planned_for.current[t].0);
+                let filled = self.output.filled.get(&c.id).map_or(0.0, |a| a.0);
+                c.site_phases != *planned && current.max(filled) > planner::EPS_A
+            })
     }
 
     /// The plan's targets for now with the room it leaves filled; the fill kept in the
@@ -464,12 +485,12 @@ fn wire_targets(targets: Vec<(ChargerId, Amps)>) -> Vec<(ChargerId, Amps)> {
         .collect()
 }
 
-/// The load the snapshot assumes per circuit and phase.
 /// The site phases each charger is counted on.
 fn counted_phases(snap: &SiteSnapshot) -> Vec<[bool; 3]> {
     snap.chargers.iter().map(|c| c.site_phases).collect()
 }
 
+/// The load the snapshot assumes per circuit and phase.
 fn loads(snap: &SiteSnapshot) -> Vec<[f64; 3]> {
     (0..snap.circuits.len())
         .map(|c| std::array::from_fn(|p| snap.assumed_load(c, p)))

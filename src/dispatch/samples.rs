@@ -42,7 +42,7 @@ pub async fn confirm_ramp(
     }
     tokio::time::sleep(RAMP_SETTLE).await;
     let why = format!("confirm the vehicle's ramp to {} A (S1)", limit.0);
-    ask(chargers, csms, id, why, refusing).await;
+    ask(chargers, csms, id, why, Remember::Rejected, refusing).await;
 }
 
 /// Asks the charger for a sample at once: the load on a phase it is wired to but not
@@ -63,7 +63,7 @@ pub async fn after_rise(
          that phase on? (S1)",
         rise.format("%H:%M:%S")
     );
-    ask(chargers, csms, id, why, refusing).await;
+    ask(chargers, csms, id, why, Remember::Unsupported, refusing).await;
 }
 
 fn refuses(refusing: &Refusing, id: &ChargerId) -> bool {
@@ -73,10 +73,28 @@ fn refuses(refusing: &Refusing, id: &ChargerId) -> bool {
         .contains(id)
 }
 
+/// Which answers mark a charger as refusing for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Remember {
+    /// Rejected too: after an accepted increase its transaction runs, so a Rejected says
+    /// the charger will not send triggered samples.
+    Rejected,
+    /// Only a CALLERROR or a version without the trigger: a Rejected after a rise may be
+    /// for a transaction that just ended, and must not turn off `confirm_ramp`.
+    Unsupported,
+}
+
 /// Sends TriggerMessage(MeterValues) for the charger's running transaction; remembers a
-/// refusal. No transaction, no vehicle to sample (1.6 connector 0 would report the
-/// station meter).
-async fn ask(chargers: &Chargers, csms: &Csms, id: &ChargerId, why: String, refusing: &Refusing) {
+/// refusal as `remember` says. No transaction, no vehicle to sample (1.6 connector 0
+/// would report the station meter).
+async fn ask(
+    chargers: &Chargers,
+    csms: &Csms,
+    id: &ChargerId,
+    why: String,
+    remember: Remember,
+    refusing: &Refusing,
+) {
     let Some((evse_id, _)) = open_transaction(csms, id).await else {
         return;
     };
@@ -85,7 +103,7 @@ async fn ask(chargers: &Chargers, csms: &Csms, id: &ChargerId, why: String, refu
         evse_id: Some(evse_id),
     };
     let refused = match chargers.send(id, command, why).await {
-        Ok(reply) => !reply.is_accepted(),
+        Ok(reply) => remember == Remember::Rejected && !reply.is_accepted(),
         Err(CommandError::CallError { .. } | CommandError::NotInVersion(_)) => true,
         // Gone, busy or slow: asked again on the next occasion.
         Err(_) => false,

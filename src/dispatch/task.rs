@@ -468,13 +468,16 @@ impl Dispatcher {
         });
     }
 
-    /// Asks each charger the control loop wants a sample of, once per load rise, after
-    /// the round's limits went out (a reduction first).
+    /// Asks each charger the control loop wants a sample of, once per load rise, and
+    /// not while a limit to it is on its way (a reduction goes first).
     fn ask_after_rise(&mut self, wanted: &DispatchInput) {
         self.asked_after_rise
             .retain(|id, _| wanted.samples_wanted.contains_key(id));
         for (id, &rise) in &wanted.samples_wanted {
-            if self.asked_after_rise.get(id) == Some(&rise) {
+            // A limit on its way goes first (one CALL at a time per connection): the
+            // charger is asked on a later pass, once it answered.
+            let sending = self.limits.get(id).is_some_and(|l| l.pending.is_some());
+            if sending || self.asked_after_rise.get(id) == Some(&rise) {
                 continue;
             }
             self.asked_after_rise.insert(id.clone(), rise);

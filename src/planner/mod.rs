@@ -1,6 +1,8 @@
 //! The planner: from a `SiteSnapshot` to a `Plan` of per-charger currents per time slot.
 //!
-//! `plan(snapshot, policy, now)` builds a linear program (`model`), solves it with the
+//! `plan(snapshot, policy, now)` (or `plan_after`, which keeps the split of the plan in
+//! force where no other is better) builds a linear program (`model`, its fairness terms in
+//! `fairness`), solves it with the
 //! pure-Rust microlp backend, rounds it to "0 or at least the minimum" (`repair`, DESIGN.md
 //! S4) and re-solves the rest. Whatever happens it returns a plan: if the inputs are stale it
 //! is the failsafe plan, if the solver fails or runs past its budget the equal-share plan
@@ -8,6 +10,7 @@
 //! slot for the forecast load (`forecast`). Pure: no IO, no `.await`, `now` is a parameter
 //! (the solver's own time limit is the only clock involved).
 
+mod fairness;
 pub mod fallback;
 pub mod fill;
 pub mod forecast;
@@ -16,6 +19,7 @@ pub mod model;
 pub mod repair;
 pub mod topup;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Timelike, Utc};
@@ -175,6 +179,10 @@ pub struct Inputs<'a> {
     pub demands: Vec<Demand>,
     /// Chargers under each circuit (itself and its sub-circuits): circuit -> demand indices.
     pub under: Vec<Vec<usize>>,
+    /// Per demand, its current in the plan in force for the slot this plan starts with, in
+    /// A (`None`: no plan in force, or it did not plan this charger): the first period
+    /// keeps it where that costs nothing else (`model`, `W_STEADY_PER_A`).
+    pub previous: Vec<Option<f64>>,
 }
 
 impl Inputs<'_> {
@@ -186,8 +194,29 @@ impl Inputs<'_> {
 
 /// Plans charging for the next `horizon-h` hours from `now`.
 pub fn plan(snapshot: &SiteSnapshot, policy: &Policy, now: DateTime<Utc>) -> Plan {
+    plan_after(snapshot, policy, now, None)
+}
+
+/// As `plan`, replacing `previous`, the plan in force: where several splits of the room
+/// are equally good, each vehicle keeps its current of now. A replan (a vehicle learned,
+/// a phase switched) otherwise lets the solver pick another vertex and moves current
+/// between vehicles that nothing asked to move, and every such move costs a dispatch
+/// round of S2 (the cut first, the raise after the vehicle followed it).
+pub fn plan_after(
+    snapshot: &SiteSnapshot,
+    policy: &Policy,
+    now: DateTime<Utc>,
+    previous: Option<&Plan>,
+) -> Plan {
     let start = slot_start(now, policy.planner.slot_min);
-    let inputs = inputs(snapshot, policy, start);
+    let mut inputs = inputs(snapshot, policy, start);
+    if let Some(previous) = previous {
+        let now_in_force: BTreeMap<_, _> = previous.currents_at(start).into_iter().collect();
+        for (d, demand) in inputs.demands.iter().enumerate() {
+            let id = &snapshot.chargers[demand.charger].id;
+            inputs.previous[d] = now_in_force.get(id).map(|a| a.0);
+        }
+    }
     if snapshot.any_stale() {
         return fallback::failsafe(&inputs, start);
     }
@@ -276,6 +305,7 @@ pub fn inputs<'a>(snap: &'a SiteSnapshot, policy: &Policy, start: DateTime<Utc>)
             under[circuit].push(d);
         }
     }
+    let previous = vec![None; demands.len()];
     Inputs {
         snap,
         slots,
@@ -285,6 +315,7 @@ pub fn inputs<'a>(snap: &'a SiteSnapshot, policy: &Policy, start: DateTime<Utc>)
         price,
         demands,
         under,
+        previous,
     }
 }
 

@@ -25,6 +25,7 @@ use good_lp::{
     WithTimeLimit, microlp, variable,
 };
 
+use super::fairness::{Fairness, energy_constraints, share_now_constraints};
 use super::repair::{self, Mode, Period};
 use super::{EPS_A, Inputs, Policy};
 
@@ -47,6 +48,10 @@ const W_FAIR: f64 = 1.0;
 /// gets in the first hour, the part applied now (`Fairness::now`): a tie-break, so below
 /// what a price step of 0.03 per kWh moves for a vehicle taking 1.8 kWh in the period.
 const W_FAIR_NOW: f64 = 0.05;
+/// Weight per A a vehicle's current in the first period moves from the plan in force
+/// (`Inputs::previous`): a tie-break below every other term (a 0.01 per kWh price step is
+/// 0.002 per A of a single-phase 15-minute slot; the share-now term 0.05 / 32 A per A).
+const W_STEADY_PER_A: f64 = 0.0005;
 /// At most this many departure boundaries split the coarse periods.
 const MAX_SPLITS: usize = 24;
 
@@ -192,6 +197,7 @@ pub fn solve(
         x,
         energy_rows,
         now_rows,
+        steady_rows,
     } = variables_and_objective(inputs, periods, modes, policy, &groups);
     let mut constraints = Vec::with_capacity(
         energy_rows.len() * 2 + inputs.snap.circuits.len() * 3 * periods.len() * 2,
@@ -199,6 +205,9 @@ pub fn solve(
     energy_constraints(energy_rows, fair, &mut constraints);
     if let Some(fair) = fair {
         share_now_constraints(&now_rows, fair.now, &mut constraints);
+    }
+    for (x, up, down, previous) in steady_rows {
+        constraints.push((x - up + down).eq(previous));
     }
     let fixed_load = fixed_load(inputs, periods, modes, fixed);
     let circuits = Circuits {
@@ -264,6 +273,9 @@ struct Lp {
     /// Per group without a known need, per period of the first hour it may charge in: (its
     /// current there, its maximum in A).
     now_rows: Vec<(Variable, f64)>,
+    /// Per group with a current in the plan in force for the first period: (its current
+    /// there, how far above, how far below that current, that current in A).
+    steady_rows: Vec<(Variable, Variable, Variable, f64)>,
 }
 
 /// The current variables per group and period, the shortfall variables, and the
@@ -300,6 +312,7 @@ fn variables_and_objective(
     let mut x: Vec<Vec<Option<Variable>>> = Vec::with_capacity(groups.len());
     let mut energy_rows = Vec::new();
     let mut now_rows = Vec::new();
+    let mut steady_rows = Vec::new();
     for members in groups {
         let d0 = members[0];
         let n = members.len() as f64;
@@ -314,15 +327,11 @@ fn variables_and_objective(
             &mut energy,
         );
         let dem = &inputs.demands[d0];
-        if !dem.known && dem.max > EPS_A {
-            let first_hour = periods
-                .iter()
-                .take_while(|(start, _)| start * (inputs.slot_min as usize) < 60);
-            for (x, _) in row.iter().zip(first_hour) {
-                if let Some(x) = x {
-                    now_rows.push((*x, dem.max));
-                }
-            }
+        now_rows.extend(first_hour_rows(inputs, periods, dem, &row));
+        if let Some(Some(first)) = row.first()
+            && let Some(steady) = steady_row(inputs, members, *first, &mut vars, &mut objective)
+        {
+            steady_rows.push(steady);
         }
         x.push(row);
         let need_kwh = dem.need_wh / 1000.0;
@@ -348,7 +357,49 @@ fn variables_and_objective(
         x,
         energy_rows,
         now_rows,
+        steady_rows,
     }
+}
+
+/// A group without a known need: (its current, its maximum) in each period of the first
+/// hour it may charge in, for `Fairness::now`.
+fn first_hour_rows(
+    inputs: &Inputs<'_>,
+    periods: &[Period],
+    dem: &super::Demand,
+    row: &[Option<Variable>],
+) -> Vec<(Variable, f64)> {
+    if dem.known || dem.max <= EPS_A {
+        return Vec::new();
+    }
+    let first_hour = periods
+        .iter()
+        .take_while(|(start, _)| start * (inputs.slot_min as usize) < 60);
+    row.iter()
+        .zip(first_hour)
+        .filter_map(|(x, _)| x.map(|x| (x, dem.max)))
+        .collect()
+}
+
+/// The group's move from the plan in force in the first period (`first`), weighed by
+/// `W_STEADY_PER_A`: (first, above, below, that current), if every member had one.
+fn steady_row(
+    inputs: &Inputs<'_>,
+    members: &[usize],
+    first: Variable,
+    vars: &mut ProblemVariables,
+    objective: &mut Expression,
+) -> Option<(Variable, Variable, Variable, f64)> {
+    let previous: Vec<f64> = members
+        .iter()
+        .map(|d| inputs.previous[*d])
+        .collect::<Option<_>>()?;
+    let n = members.len() as f64;
+    let mean = previous.iter().sum::<f64>() / n;
+    let (up, down) = (vars.add(variable().min(0.0)), vars.add(variable().min(0.0)));
+    objective.add_mul(n * W_STEADY_PER_A, up);
+    objective.add_mul(n * W_STEADY_PER_A, down);
+    Some((first, up, down, mean))
 }
 
 /// One group's current variables, one per period it may charge in (`None` otherwise);
@@ -385,57 +436,6 @@ fn current_variables(
         row.push(Some(v));
     }
     row
-}
-
-/// The fairness terms: the largest relative shortfall (0..1) among known needs, and among
-/// unknown ones.
-///
-/// The unknown one matters where every phase is full: an ampere of a single-phase vehicle
-/// and one of a three-phase vehicle then give the same energy per phase-ampere, so the
-/// energy term is indifferent to who charges and the simplex's vertex can leave every
-/// single-phase vehicle at 0 A all night. An unknown need is the vehicle's maximum over the
-/// horizon, so its relative shortfall is one minus its mean share of its maximum: the
-/// smallest largest one gives every wanting vehicle the same share of what it can take.
-///
-/// That still leaves *when* each one charges to the vertex (the same energy in every
-/// period), and the single-phase vehicles' share could all come late in the night while
-/// the plan applied now gives them 0 A. So `now` is one minus the smallest share of its
-/// maximum that such a vehicle gets in a period of the first hour (the slots a replan on
-/// the slot tick applies), weighed as a tie-break.
-#[derive(Clone, Copy)]
-struct Fairness {
-    known: Variable,
-    unknown: Variable,
-    now: Variable,
-}
-
-/// Each such vehicle's share of its maximum in each period of the first hour is at least
-/// `1 - now`.
-fn share_now_constraints(rows: &[(Variable, f64)], now: Variable, out: &mut Vec<Constraint>) {
-    for &(x, max) in rows {
-        let mut share = Expression::with_capacity(2);
-        share.add_mul(1.0 / max, x);
-        share.add_mul(1.0, now);
-        out.push(share.geq(1.0));
-    }
-}
-
-/// Energy plus shortfall covers each need; a need's shortfall, relative to it, is at most
-/// the fairness variable of its kind.
-fn energy_constraints(
-    energy_rows: Vec<(Expression, f64, Variable, bool)>,
-    fair: Option<Fairness>,
-    constraints: &mut Vec<Constraint>,
-) {
-    for (energy, need_kwh, s, known) in energy_rows {
-        constraints.push(energy.geq(need_kwh));
-        if let Some(fair) = fair {
-            let mut f = Expression::with_capacity(2);
-            f.add_mul(1.0, s);
-            f.add_mul(-need_kwh, if known { fair.known } else { fair.unknown });
-            constraints.push(f.leq(0.0));
-        }
-    }
 }
 
 /// Currents of fixed demands: constants on their circuits, circuit x period x phase, in A.

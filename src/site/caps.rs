@@ -127,12 +127,8 @@ impl SiteState {
         let Some(tx) = tx.filter(|tx| self.ended.get(charger) != Some(*tx)) else {
             return false;
         };
-        let since = self
-            .snapshot
-            .chargers
-            .iter()
-            .find(|c| &c.id == charger)
-            .and_then(|c| c.vehicle.as_ref())
+        let since = (self.index.get(charger))
+            .and_then(|i| self.snapshot.chargers[*i].vehicle.as_ref())
             .map(|v| v.since);
         let session = self.caps.get_mut(charger).and_then(|c| c.session.as_mut());
         let (Some(since), Some(session)) = (since, session) else {

@@ -13,6 +13,7 @@ mod curtailment;
 pub mod feed;
 pub mod learned_phases;
 pub mod load;
+mod lookup;
 pub mod phases;
 mod reconfigure;
 pub mod switch_watch;
@@ -231,23 +232,6 @@ impl SiteState {
         .indexed()
     }
 
-    /// `index` rebuilt from `snapshot.chargers`.
-    fn indexed(mut self) -> Self {
-        self.reindex();
-        self
-    }
-
-    fn reindex(&mut self) {
-        self.index = (self.snapshot.chargers.iter().enumerate())
-            .map(|(i, c)| (c.id.clone(), i))
-            .collect();
-    }
-
-    fn charger_mut(&mut self, charger: &ChargerId) -> Option<&mut ChargerState> {
-        let i = *self.index.get(charger)?;
-        self.snapshot.chargers.get_mut(i)
-    }
-
     /// The site at `now`; a reserved charger shows no vehicle, so no plan gives it
     /// current before its reservation is used.
     pub fn snapshot(&self, now: DateTime<Utc>) -> SiteSnapshot {
@@ -419,31 +403,6 @@ impl SiteState {
                 true
             }
             _ => false,
-        }
-    }
-
-    /// Whether the site file has this charger.
-    pub fn has_charger(&self, charger: &ChargerId) -> bool {
-        self.index.contains_key(charger)
-    }
-
-    /// A need set through the API; false for an unknown charger or no vehicle.
-    pub fn set_need(&mut self, charger: &ChargerId, need: Need) -> bool {
-        match self.charger_mut(charger).and_then(|c| c.vehicle.as_mut()) {
-            Some(v) => {
-                v.need = Some(need);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Marks a charger offline (its connection closed): it runs on its failsafe.
-    pub fn set_offline(&mut self, charger: &ChargerId) {
-        self.status_known.remove(charger);
-        self.learned.forget(charger);
-        if let Some(c) = self.charger_mut(charger) {
-            c.online = false;
         }
     }
 }
