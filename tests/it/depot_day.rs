@@ -43,13 +43,15 @@ const ENERGY_VS_EQUAL_SHARE: f64 = 0.87;
 
 /// The mean utilisation (limits of wanting vehicles against the max-min fair share of the
 /// room on the phases each vehicle draws on, after the settle time) must not fall back:
-/// runs of seed 1 scored 83.0-83.6 % (74.9-76.2 % before the learned phases).
-const UTILISATION_FLOOR: f64 = 0.78;
+/// runs of seed 1 scored 83.3-83.6 % with a replan keeping the split in force
+/// (`planner::plan_after`), 81.6-83.6 % before it, 74.9-76.2 % before the learned phases.
+const UTILISATION_FLOOR: f64 = 0.80;
 
 /// Per steady stretch (issue 9's measure), the floors that runs of seed 1 met with a few
 /// points to spare (a run is not bit-for-bit the same: the store's SQLite thread and the
 /// loopback sockets run in real time, so the order of events varies a little): the lowest
-/// stretch, the 5th percentile (59.8-63.6 %; 54.7-56.6 % before the learned phases), and
+/// stretch, the 5th percentile (62.3-64.2 % with the steady split; 59.5-63.8 % before it;
+/// 54.7-56.6 % before the learned phases), and
 /// the share of stretches at 95 % or more (19.9-21.8 %; 17-20 % before). The issue asks for
 /// 95 % in every one.
 ///
@@ -66,9 +68,11 @@ const UTILISATION_FLOOR: f64 = 0.78;
 /// stretch at 23.8 % at 22:24:30 in CI). The floor is set well below these so that it
 /// catches a site that no longer recovers, not the order of events: a stretch can be a
 /// second long (one run of a branch that also asks reconnecting chargers for a sample
-/// showed a 4 s stretch at 21 %).
+/// showed a 4 s stretch at 21 %). Since a rise asks the narrowed chargers for a sample
+/// (`site::switch_watch`) and the simulated chargers no longer boot on reconnecting, three
+/// runs had their lowest at 43.5-52.0 %, the restart stretch at 56.5 %.
 const LOWEST_STRETCH_FLOOR: f64 = 0.15;
-const P5_STRETCH_FLOOR: f64 = 0.54;
+const P5_STRETCH_FLOOR: f64 = 0.56;
 const STRETCHES_AT_TARGET_FLOOR: f64 = 0.15;
 
 #[tokio::test(start_paused = true)]
