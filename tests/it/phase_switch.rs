@@ -15,11 +15,10 @@
 use std::time::Duration;
 
 use chargegate::clock::Clock;
-use chargegate::daemon::{self, Limits};
-use chargegate::sim::{SimMeterServer, SimVehicle};
-use chargegate::store::Store;
+use chargegate::daemon;
+use chargegate::sim::SimVehicle;
 
-use crate::site_liveness::{self, BUILDING_A, TICK};
+use crate::site_liveness::{self, LiveSite, TICK};
 
 /// The chargers report this often on their own.
 const REPORT_EVERY: Duration = Duration::from_secs(30);
@@ -40,23 +39,13 @@ async fn a_phase_switched_on_asks_the_chargers_counted_off_it_for_a_sample() {
         .unwrap()
         .to_utc();
     let clock = Clock::virtual_from(start);
-    let dir = tempfile::tempdir().unwrap();
-    let server = SimMeterServer::start("127.0.0.1:0".parse().unwrap(), 1)
-        .await
-        .unwrap();
-    let meter = server.meter.clone();
-    meter.set_building([BUILDING_A; 3]);
-    let names = site_liveness::bay_names(&[16.0, 16.0, 32.0]);
-    let text = site_liveness::config(dir.path(), meter.addr(), &names).replace(
-        "worst-case-load-a = 50\n",
-        "worst-case-load-a = 50\nlearn-vehicle-phases = true\n",
-    );
-    let config = chargegate::config::parse(&text).unwrap_or_else(|p| panic!("{p:#?}"));
-    let store = Store::open(&config.store.path).unwrap();
-    let daemon = daemon::start_with_clock(&config, store, Limits::Planned, clock)
-        .await
-        .unwrap();
-    let mut bays = site_liveness::connect_bays(&daemon, clock, &names).await;
+    let LiveSite {
+        _dir,
+        server,
+        meter,
+        daemon,
+        mut bays,
+    } = LiveSite::start(clock, &[16.0, 16.0, 32.0], "learn-vehicle-phases = true\n").await;
     let switch_at = start + chrono::TimeDelta::from_std(SWITCH_AFTER).unwrap();
     bays[0].vehicle =
         SimVehicle::new(16.0, 1, Duration::from_millis(300)).with_phases_from(switch_at, 3);

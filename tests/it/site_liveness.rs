@@ -108,20 +108,13 @@ async fn run(vehicle_max: &[f64]) -> Vec<usize> {
             .unwrap()
             .to_utc(),
     );
-    let dir = tempfile::tempdir().unwrap();
-    let server = SimMeterServer::start("127.0.0.1:0".parse().unwrap(), 1)
-        .await
-        .unwrap();
-    let meter = server.meter.clone();
-    meter.set_building([BUILDING_A; 3]);
-    let names = bay_names(vehicle_max);
-    let text = config(dir.path(), meter.addr(), &names);
-    let config = chargegate::config::parse(&text).unwrap_or_else(|p| panic!("{p:#?}"));
-    let store = Store::open(&config.store.path).unwrap();
-    let daemon = daemon::start_with_clock(&config, store, Limits::Planned, clock)
-        .await
-        .unwrap();
-    let mut bays = connect_bays(&daemon, clock, &names).await;
+    let LiveSite {
+        _dir,
+        server,
+        meter,
+        daemon,
+        mut bays,
+    } = LiveSite::start(clock, vehicle_max, "").await;
     let room = GRID_A - MARGIN_A - BUILDING_A;
     let can_take: f64 = vehicle_max.iter().sum();
     let due = room.min(can_take);
@@ -162,6 +155,47 @@ async fn run(vehicle_max: &[f64]) -> Vec<usize> {
     daemon.stop().await;
     server.stop();
     falls
+}
+
+/// The liveness site running: its meter reading `BUILDING_A` plus the vehicles, chargegate
+/// on `config`, and a connected charger with a vehicle per maximum.
+pub(crate) struct LiveSite {
+    pub(crate) _dir: tempfile::TempDir,
+    pub(crate) server: SimMeterServer,
+    pub(crate) meter: SimMeter,
+    pub(crate) daemon: Daemon,
+    pub(crate) bays: Vec<Bay>,
+}
+
+impl LiveSite {
+    /// Starts it on `clock`, with `site_keys` (TOML lines) added to its `[site]` table.
+    pub(crate) async fn start(clock: Clock, vehicle_max: &[f64], site_keys: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let server = SimMeterServer::start("127.0.0.1:0".parse().unwrap(), 1)
+            .await
+            .unwrap();
+        let meter = server.meter.clone();
+        meter.set_building([BUILDING_A; 3]);
+        let names = bay_names(vehicle_max);
+        let text = config(dir.path(), meter.addr(), &names).replacen(
+            "[site]\n",
+            &format!("[site]\n{site_keys}"),
+            1,
+        );
+        let config = chargegate::config::parse(&text).unwrap_or_else(|p| panic!("{p:#?}"));
+        let store = Store::open(&config.store.path).unwrap();
+        let daemon = daemon::start_with_clock(&config, store, Limits::Planned, clock)
+            .await
+            .unwrap();
+        let bays = connect_bays(&daemon, clock, &names).await;
+        Self {
+            _dir: dir,
+            server,
+            meter,
+            daemon,
+            bays,
+        }
+    }
 }
 
 /// Charger names, 1.6 and 2.0.1 in turn, each with its vehicle's maximum (A).
