@@ -25,7 +25,7 @@ use good_lp::{
     WithTimeLimit, microlp, variable,
 };
 
-use super::fairness::{Fairness, energy_constraints, share_now_constraints};
+use super::fairness::{Fairness, energy_constraints, share_now_terms};
 use super::repair::{self, Mode, Period};
 use super::{EPS_A, Inputs, Policy};
 
@@ -44,13 +44,9 @@ const W_PEAK_PER_A: f64 = 10.0;
 const W_EARLY_PER_KWH: f64 = 0.01;
 /// Weight of the largest relative shortfall (0..1).
 const W_FAIR: f64 = 1.0;
-/// Weight of the smallest share (0..1) of its maximum that a vehicle without a known need
-/// gets in the first hour, the part applied now (`Fairness::now`): a tie-break, so below
-/// what a price step of 0.03 per kWh moves for a vehicle taking 1.8 kWh in the period.
-const W_FAIR_NOW: f64 = 0.05;
 /// Weight per A a vehicle's current in the first period moves from the plan in force
 /// (`Inputs::previous`): a tie-break below every other term (a 0.01 per kWh price step is
-/// 0.002 per A of a single-phase 15-minute slot; the share-now term 0.05 / 32 A per A).
+/// 0.002 per A of a single-phase 15-minute slot; the first-hour share reward 0.05 / 32 A per A, up to `fairness::SHARE_NOW`).
 const W_STEADY_PER_A: f64 = 0.0005;
 /// At most this many departure boundaries split the coarse periods.
 const MAX_SPLITS: usize = 24;
@@ -190,8 +186,8 @@ pub fn solve(
 ) -> Result<Vec<Vec<f64>>, ModelError> {
     let groups = group_demands(inputs, modes, policy);
     let Lp {
-        vars,
-        objective,
+        mut vars,
+        mut objective,
         peak,
         fair,
         x,
@@ -203,8 +199,8 @@ pub fn solve(
         energy_rows.len() * 2 + inputs.snap.circuits.len() * 3 * periods.len() * 2,
     );
     energy_constraints(energy_rows, fair, &mut constraints);
-    if let Some(fair) = fair {
-        share_now_constraints(&now_rows, fair.now, &mut constraints);
+    if fair.is_some() {
+        share_now_terms(&now_rows, &mut vars, &mut objective, &mut constraints);
     }
     for (x, up, down, previous) in steady_rows {
         constraints.push((x - up + down).eq(previous));
@@ -271,8 +267,8 @@ struct Lp {
     /// Per group with a need: (energy in kWh, need in kWh, shortfall variable, need known).
     energy_rows: Vec<(Expression, f64, Variable, bool)>,
     /// Per group without a known need, per period of the first hour it may charge in: (its
-    /// current there, its maximum in A).
-    now_rows: Vec<(Variable, f64)>,
+    /// current there, its maximum in A, its number of vehicles).
+    now_rows: Vec<(Variable, f64, f64)>,
     /// Per group with a current in the plan in force for the first period: (its current
     /// there, how far above, how far below that current, that current in A).
     steady_rows: Vec<(Variable, Variable, Variable, f64)>,
@@ -293,13 +289,11 @@ fn variables_and_objective(
     let fair = policy.fairness.then(|| Fairness {
         known: vars.add(variable().min(0.0).max(1.0)),
         unknown: vars.add(variable().min(0.0).max(1.0)),
-        now: vars.add(variable().min(0.0).max(1.0)),
     });
     objective.add_mul(W_PEAK_PER_A, peak);
     if let Some(fair) = fair {
         objective.add_mul(W_FAIR, fair.known);
         objective.add_mul(W_FAIR * W_UNKNOWN, fair.unknown);
-        objective.add_mul(W_FAIR_NOW, fair.now);
     }
     let max_priority = inputs
         .snap
@@ -327,7 +321,7 @@ fn variables_and_objective(
             &mut energy,
         );
         let dem = &inputs.demands[d0];
-        now_rows.extend(first_hour_rows(inputs, periods, dem, &row));
+        now_rows.extend(first_hour_rows(inputs, periods, (dem, n), &row));
         if let Some(Some(first)) = row.first()
             && let Some(steady) = steady_row(inputs, members, *first, &mut vars, &mut objective)
         {
@@ -361,14 +355,14 @@ fn variables_and_objective(
     }
 }
 
-/// A group without a known need: (its current, its maximum) in each period of the first
-/// hour it may charge in, for `Fairness::now`.
+/// A group without a known need: (its current, its maximum, its vehicles) in each period
+/// of the first hour it may charge in, for `fairness::share_now_terms`.
 fn first_hour_rows(
     inputs: &Inputs<'_>,
     periods: &[Period],
-    dem: &super::Demand,
+    (dem, n): (&super::Demand, f64),
     row: &[Option<Variable>],
-) -> Vec<(Variable, f64)> {
+) -> Vec<(Variable, f64, f64)> {
     if dem.known || dem.max <= EPS_A {
         return Vec::new();
     }
@@ -377,7 +371,7 @@ fn first_hour_rows(
         .take_while(|(start, _)| start * (inputs.slot_min as usize) < 60);
     row.iter()
         .zip(first_hour)
-        .filter_map(|(x, _)| x.map(|x| (x, dem.max)))
+        .filter_map(|(x, _)| x.map(|x| (x, dem.max, n)))
         .collect()
 }
 

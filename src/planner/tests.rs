@@ -407,14 +407,36 @@ fn single_phase_vehicles_on_full_phases_get_their_share_now_beside_three_phase_o
     // - 5 A margin - 20 A load leaves 75 A on every phase. Every split that fills all three
     // phases gives the same energy, and the plain LP's vertex gave the four three-phase
     // vehicles 18.75 A and the single-phase ones 0 A for the first hours.
+    eight_on_full_phases(false);
+}
+
+#[test]
+fn a_vehicle_that_can_get_nothing_does_not_take_the_others_share_now() {
+    // As above, with a ninth vehicle on a board with no room left: it can get nothing, and a max-min share over every vehicle was pinned at 0 by it, so the
+    // tie-break gave the others nothing either.
+    eight_on_full_phases(true);
+}
+
+/// The eight vehicles of the tests above (a ninth on a dead board when `starved`): every
+/// phase full in each slot of the first hour, and each vehicle at least its share.
+fn eight_on_full_phases(starved: bool) {
     let mut text = format!("{HEAD}grid-limit-a = 100\n");
     for i in 0..8 {
         text += &charger(&format!("C{i}"), "");
     }
+    if starved {
+        text +=
+            "[[circuit]]\nid = \"dead\"\nlimit-a = 10\nparent = \"site\"\nworst-case-load-a = 5\n";
+        text += &charger("Z", "circuit = \"dead\"");
+    }
     let (mut snap, policy) = site(&text, 20.0);
-    for i in 0..8 {
+    if starved {
+        // 10 A - 5 A margin - 5 A of other load on the board: no room at all.
+        snap.circuits[1].load = [Amps(5.0); 3];
+    }
+    for i in 0..snap.chargers.len() {
         plug(&mut snap, i, None, 8);
-        if i % 2 == 1 {
+        if i % 2 == 1 && i < 8 {
             snap.chargers[i].site_phases = [i % 3 == 0, i % 3 == 1, i % 3 == 2];
         }
     }
@@ -436,11 +458,9 @@ fn single_phase_vehicles_on_full_phases_get_their_share_now_beside_three_phase_o
                 "slot {t} phase {p}: {used} A of 75"
             );
         }
-        // Max-min: L2 carries four three-phase vehicles and two single-phase ones, so the
-        // best smallest share is 75 / 6 = 12.5 A of 32.
-        for (c, cp) in snap.chargers.iter().zip(&plan.chargers) {
+        for (c, cp) in snap.chargers.iter().zip(&plan.chargers).take(8) {
             assert!(
-                cp.current[t].0 >= 12.5 - 1e-3,
+                cp.current[t].0 >= fairness::SHARE_NOW * 32.0 - 1e-3,
                 "slot {t}: {} on {:?} got {}",
                 c.id,
                 c.site_phases,
