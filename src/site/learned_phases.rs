@@ -90,6 +90,11 @@ impl LearnedPhases {
         self.vehicles.retain(|id, _| self.wiring.contains_key(id));
     }
 
+    /// Whether any charger's count may follow its vehicle's phases.
+    pub fn may_narrow_any(&self) -> bool {
+        self.wiring.values().any(|w| w.may_narrow)
+    }
+
     /// Learns from the samples of the vehicle plugged in at `charger` since
     /// `vehicle_since`; returns whether the phases it is counted on changed.
     pub fn observe(

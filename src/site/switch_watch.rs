@@ -118,6 +118,11 @@ impl SiteState {
         if !self.apply_reading(circuit, per_phase, unconfirmed) {
             return false;
         }
+        // Nothing to watch where no count may narrow (`learn-vehicle-phases` off, or no
+        // charger behind grid meters only): no window, no work per reading.
+        if !self.learned.may_narrow_any() {
+            return true;
+        }
         let id = circuit.unwrap_or(config::SITE_CIRCUIT);
         let load = per_phase.map(|l| l.map(|a| a.0));
         let rising = self.switch_watch.rising(id, load, at);
@@ -130,15 +135,19 @@ impl SiteState {
     /// Asks for a sample of every charger below circuit `id` wired to a `rising` phase
     /// but counted off it now.
     fn ask_switched(&mut self, id: &str, rising: [bool; 3], at: DateTime<Utc>) {
-        let counted = self.snapshot(at);
-        let Some(circuit) = counted.circuits.iter().position(|c| c.id == id) else {
+        let Some(circuit) = self.snapshot.circuits.iter().position(|c| c.id == id) else {
             return;
         };
-        for (wired, now) in self.snapshot.chargers.iter().zip(&counted.chargers) {
+        for wired in &self.snapshot.chargers {
+            if !self.snapshot.chain(wired.circuit).contains(&circuit) {
+                continue;
+            }
+            let mut counted = wired.clone();
+            self.learned.narrow(&mut counted, at);
             let off_a_rising_phase =
-                (0..3).any(|p| rising[p] && wired.site_phases[p] && !now.site_phases[p]);
-            if off_a_rising_phase && counted.chain(now.circuit).contains(&circuit) {
-                self.switch_watch.want(&now.id, at);
+                (0..3).any(|p| rising[p] && wired.site_phases[p] && !counted.site_phases[p]);
+            if off_a_rising_phase {
+                self.switch_watch.want(&wired.id, at);
             }
         }
     }

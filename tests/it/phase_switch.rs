@@ -39,21 +39,17 @@ async fn a_phase_switched_on_asks_the_chargers_counted_off_it_for_a_sample() {
         .unwrap()
         .to_utc();
     let clock = Clock::virtual_from(start);
-    let LiveSite {
-        _dir,
-        server,
-        meter,
-        daemon,
-        mut bays,
-    } = LiveSite::start(clock, &[16.0, 16.0, 32.0], "learn-vehicle-phases = true\n").await;
+    let mut site =
+        LiveSite::start(clock, &[16.0, 16.0, 32.0], "learn-vehicle-phases = true\n").await;
+    let (meter, daemon, bays) = (&site.meter, &site.daemon, &mut site.bays);
     let switch_at = start + chrono::TimeDelta::from_std(SWITCH_AFTER).unwrap();
     bays[0].vehicle =
         SimVehicle::new(16.0, 1, Duration::from_millis(300)).with_phases_from(switch_at, 3);
     bays[1].vehicle = SimVehicle::new(16.0, 1, Duration::from_millis(400));
 
-    drive(&mut bays, (&meter, &daemon), clock, switch_at).await;
+    drive(bays, (meter, daemon), clock, switch_at).await;
 
-    let asked = asked_after_a_rise(&daemon).await;
+    let asked = asked_after_a_rise(daemon).await;
     let by = |i: usize| -> Vec<&String> {
         asked
             .iter()
@@ -73,7 +69,7 @@ async fn a_phase_switched_on_asks_the_chargers_counted_off_it_for_a_sample() {
                 "{}: counted on L1, it should have been asked for a sample once after the \
                  switch, with the reason in the audit log: {asked:?}\n{}",
                 bays[i].name,
-                crate::common::audit_tail(&daemon, 30).await
+                crate::common::audit_tail(daemon, 30).await
             );
         };
         assert!(
@@ -86,11 +82,7 @@ async fn a_phase_switched_on_asks_the_chargers_counted_off_it_for_a_sample() {
         by(2).is_empty(),
         "the three-phase charger is counted on every phase and was asked: {asked:?}"
     );
-    for bay in bays {
-        bay.sim.close().await;
-    }
-    daemon.stop().await;
-    server.stop();
+    site.stop().await;
 }
 
 /// Runs the site for `RUN`, each charger reporting every `REPORT_EVERY` and at once when

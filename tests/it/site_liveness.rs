@@ -108,13 +108,8 @@ async fn run(vehicle_max: &[f64]) -> Vec<usize> {
             .unwrap()
             .to_utc(),
     );
-    let LiveSite {
-        _dir,
-        server,
-        meter,
-        daemon,
-        mut bays,
-    } = LiveSite::start(clock, vehicle_max, "").await;
+    let mut site = LiveSite::start(clock, vehicle_max, "").await;
+    let (meter, daemon, bays) = (&site.meter, &site.daemon, &mut site.bays);
     let room = GRID_A - MARGIN_A - BUILDING_A;
     let can_take: f64 = vehicle_max.iter().sum();
     let due = room.min(can_take);
@@ -124,13 +119,13 @@ async fn run(vehicle_max: &[f64]) -> Vec<usize> {
     let mut falls = vec![0; bays.len()];
     let mut least_after_warm_up = f64::INFINITY;
     while clock.instant() - started < RUN {
-        let applied = drive(&mut bays, &meter, clock);
+        let applied = drive(bays, meter, clock);
         let total: f64 = applied.iter().sum();
         let elapsed = clock.instant() - started;
-        assert_safe(&bays, &applied, elapsed);
+        assert_safe(bays, &applied, elapsed);
         if elapsed >= WARM_UP {
             least_after_warm_up = least_after_warm_up.min(total);
-            assert_the_site_is_used(&daemon, &bays, &applied, elapsed, due).await;
+            assert_the_site_is_used(daemon, bays, &applied, elapsed, due).await;
             if let Some(prev) = &previous {
                 for (i, (a, b)) in prev.iter().zip(&applied).enumerate() {
                     if b < a {
@@ -142,18 +137,14 @@ async fn run(vehicle_max: &[f64]) -> Vec<usize> {
         }
         if clock.instant() - last_report >= REPORT_EVERY {
             last_report = clock.instant();
-            report(&mut bays, clock).await;
+            report(bays, clock).await;
         }
         tokio::time::sleep(TICK).await;
     }
     eprintln!(
         "vehicles {vehicle_max:?}: least total after warm-up {least_after_warm_up:.1} A of {due:.1} A; falls {falls:?}"
     );
-    for bay in bays {
-        bay.sim.close().await;
-    }
-    daemon.stop().await;
-    server.stop();
+    site.stop().await;
     falls
 }
 
@@ -195,6 +186,17 @@ impl LiveSite {
             daemon,
             bays,
         }
+    }
+}
+
+impl LiveSite {
+    /// Closes the chargers, stops chargegate and the meter.
+    pub(crate) async fn stop(self) {
+        for bay in self.bays {
+            bay.sim.close().await;
+        }
+        self.daemon.stop().await;
+        self.server.stop();
     }
 }
 
