@@ -4,8 +4,9 @@
 //! - after a rise of the load on a phase a charger is not counted on, which may be its
 //!   vehicle switching that phase on (`site::switch_watch`, `after_rise`).
 //!
-//! A charger that refuses (or whose version has no such trigger) is not asked again: its
-//! samples then come at its own interval only.
+//! A charger that refuses (or whose version has no such trigger) is not asked again while
+//! it stays connected: its samples then come at its own interval only. A reconnection
+//! (after a reboot, perhaps with new firmware) clears the refusal.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -64,6 +65,15 @@ pub async fn after_rise(
         rise.format("%H:%M:%S")
     );
     ask(chargers, csms, id, why, Remember::Unsupported, refusing).await;
+}
+
+/// Forgets that the charger refused: it (re)connected, and a firmware update may have
+/// brought the trigger.
+pub fn forget_refusal(refusing: &Refusing, id: &ChargerId) {
+    refusing
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(id);
 }
 
 fn refuses(refusing: &Refusing, id: &ChargerId) -> bool {

@@ -252,6 +252,11 @@ impl Dispatcher {
     }
 
     fn on_connection(&mut self, change: &ConnectionEvent) {
+        if change.connected {
+            // A charger that comes back may run other firmware (an update reboots it):
+            // ask it for samples again instead of trusting an old refusal for good.
+            samples::forget_refusal(&self.no_meter_trigger, &change.charger);
+        }
         let Some(limit) = self.limits.get_mut(&change.charger) else {
             return;
         };

@@ -670,6 +670,86 @@ async fn an_increase_is_followed_by_a_triggered_sample_once_the_vehicle_has_ramp
     daemon.stop().await;
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_charger_that_refused_the_sample_trigger_is_asked_again_after_it_reconnects() {
+    // A refusal holds while the charger stays connected (asking again is noise); a
+    // reconnection may follow a reboot with other firmware, so it clears the refusal.
+    let site = Site::new("");
+    let (daemon, clock) = site.start_virtual("2026-12-01T18:00:00Z").await;
+    let id = "CP16-1";
+    let sim =
+        crate::common::connect_virtual(&daemon, clock, id, OcppVersion::V16, Vec::new()).await;
+    sim.status(1, "Charging").await.unwrap();
+    sim.start_transaction(1, "TAG", 0, clock.now())
+        .await
+        .unwrap();
+    daemon
+        .dispatch_input
+        .send(input(&[(id, 10.0)], 80.0))
+        .unwrap();
+    assert!(
+        wait_for_calls(&sim, "SetChargingProfile", 1).await,
+        "no lease"
+    );
+    // The increase is accepted; its ramp confirmation, 2 s later, is refused.
+    sim.set_reply_policy(ReplyPolicy::Reject);
+    assert!(
+        wait_for_calls(&sim, "TriggerMessage", 1).await,
+        "never asked"
+    );
+    sim.set_reply_policy(ReplyPolicy::Accept);
+    daemon
+        .dispatch_input
+        .send(input(&[(id, 16.0)], 80.0))
+        .unwrap();
+    assert!(
+        wait_for_calls(&sim, "SetChargingProfile", 2).await,
+        "no second lease"
+    );
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(
+        calls(&sim, "TriggerMessage"),
+        1,
+        "a charger that refused was asked again on the same connection"
+    );
+    let held = sim.profiles();
+    sim.close().await;
+    // It rebooted (a firmware update): the boot ended the transaction, the vehicle starts
+    // a new one.
+    let sim = crate::common::connect_virtual(&daemon, clock, id, OcppVersion::V16, held).await;
+    sim.status(1, "Charging").await.unwrap();
+    sim.start_transaction(1, "TAG", 0, clock.now())
+        .await
+        .unwrap();
+    daemon
+        .dispatch_input
+        .send(input(&[(id, 24.0)], 80.0))
+        .unwrap();
+    assert!(
+        wait_for_calls(&sim, "TriggerMessage", 1).await,
+        "not asked for a sample after an increase once it reconnected: {:?}",
+        crate::common::calls_after_baseline(&sim)
+            .iter()
+            .map(|c| &c.action)
+            .collect::<Vec<_>>()
+    );
+    sim.close().await;
+    daemon.stop().await;
+}
+
+/// Waits (10 s of the paused clock at most) until the charger got `n` CALLs of `action`
+/// after its baseline; whether it did.
+async fn wait_for_calls(sim: &SimChargePoint, action: &str, n: usize) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while tokio::time::Instant::now() < deadline {
+        if calls(sim, action) >= n {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
 /// How many CALLs of `action` the charger got after its baseline.
 fn calls(sim: &SimChargePoint, action: &str) -> usize {
     crate::common::calls_after_baseline(sim)
