@@ -45,6 +45,7 @@ fn site(load_a: f64) -> SiteSnapshot {
                 departure: wall() + Duration::hours(3),
             }),
             id_token: None,
+            drawing_phases: None,
         });
     }
     snap

@@ -400,6 +400,7 @@ mod tests {
                 min_current: None,
                 need: None,
                 id_token: None,
+                drawing_phases: None,
             });
         }
         snap.circuits.truncate(1);

@@ -276,7 +276,13 @@ pub fn inputs<'a>(snap: &'a SiteSnapshot, policy: &Policy, start: DateTime<Utc>)
         let (Some((min, max)), Some(v)) = (c.range(), c.vehicle.as_ref()) else {
             continue;
         };
-        let wh_per_a_slot = snap.voltage.0 * f64::from(c.phase_count()) * slot_h;
+        // What an ampere delivers follows the phases the vehicle draws on where its samples
+        // showed them: a single-phase vehicle on a three-phase charger takes a third of
+        // what three counted phases would say (S1 still counts its limit on those).
+        let phases = v
+            .drawing_phases
+            .map_or(c.phase_count(), |n| n.clamp(1, c.phase_count().max(1)));
+        let wh_per_a_slot = snap.voltage.0 * f64::from(phases) * slot_h;
         let (end, need_wh, known) = match &v.need {
             Some(need) => {
                 let mins = (need.departure - start).num_minutes().max(0) as f64;
@@ -284,7 +290,7 @@ pub fn inputs<'a>(snap: &'a SiteSnapshot, policy: &Policy, start: DateTime<Utc>)
                 // Past the horizon the vehicle can still take max current: only what cannot
                 // fit there must be delivered inside the horizon.
                 let after_h = (mins / 60.0 - slots as f64 * slot_h).max(0.0);
-                let after_wh = after_h * max.0 * snap.voltage.0 * f64::from(c.phase_count());
+                let after_wh = after_h * max.0 * snap.voltage.0 * f64::from(phases);
                 (end, (need.energy.0 - after_wh).max(0.0), true)
             }
             None => (slots, wh_per_a_slot * max.0 * slots as f64, false),

@@ -36,6 +36,7 @@ fn plug(snap: &mut SiteSnapshot, i: usize, kwh: Option<f64>, hours: i64) {
             departure: now() + Duration::hours(hours),
         }),
         id_token: None,
+        drawing_phases: None,
     });
 }
 
@@ -211,6 +212,41 @@ fn cheap_hours_are_used_under_the_peak_set_by_others() {
         (plan.peak.0 - (10.0 + b)).abs() < 1e-6,
         "peak {} with B at {b} A",
         plan.peak
+    );
+}
+
+#[test]
+fn a_single_phase_vehicle_on_a_three_phase_charger_is_planned_at_what_it_takes_per_ampere() {
+    // 18:00 now, cheap from 22:00 to 06:00. The vehicle draws on one phase: 32 A give it
+    // 7.4 kW, 59 kWh in the 8 cheap hours, short of its 70 kWh. Planned as three-phase
+    // (22 kW) it would wait for the cheap hours and leave at 06:00 about 11 kWh short.
+    let text = format!(
+        "{HEAD}grid-limit-a = 100\n[planner]\ndefault-price-per-kwh = 0.40\n[[planner.tariff]]\nfrom = \"22:00\"\nto = \"06:00\"\nprice-per-kwh = 0.10\n{}",
+        charger("A", "")
+    );
+    let (mut snap, policy) = site(&text, 10.0);
+    plug(&mut snap, 0, Some(70.0), 12);
+    if let Some(v) = snap.chargers[0].vehicle.as_mut() {
+        v.drawing_phases = Some(1);
+    }
+    let plan = plan(&snap, &policy, now());
+    assert_safe(&snap, &plan, 10.0);
+    let slot_h = 0.25;
+    let kwh = |slots: std::ops::Range<usize>| -> f64 {
+        plan.chargers[0].current[slots]
+            .iter()
+            .map(|a| a.0 * 230.0 * slot_h / 1000.0)
+            .sum()
+    };
+    let (early, night) = (kwh(0..16), kwh(16..48));
+    assert!(
+        early >= 70.0 - night - 0.5 && early > 5.0,
+        "{early:.1} kWh before 22:00 and {night:.1} kWh in the cheap hours, on one phase"
+    );
+    assert!(
+        plan.total_shortfall().0 < 500.0,
+        "{:?}",
+        plan.total_shortfall()
     );
 }
 

@@ -77,6 +77,9 @@ pub struct Vehicle {
     pub min_current: Option<Amps>,
     pub need: Option<Need>,
     pub id_token: Option<String>,
+    /// How many phases of its charger it was last clearly seen drawing on (`vehicle`): what
+    /// an ampere of its limit delivers, whatever phases S1 counts the limit on.
+    pub drawing_phases: Option<u8>,
 }
 
 /// A charger (EVSE) with its place in the topology and its vehicle.
@@ -324,6 +327,8 @@ impl SiteState {
         let departures = &self.departures;
         let c = &mut self.snapshot.chargers[i];
         c.online = true;
+        // Its wiring (the stored snapshot is never narrowed to learned phases).
+        let charger_phases = c.phase_count();
         // Whether a transaction's meter values may stand for a vehicle nobody told us
         // about (after a restart of chargegate, or a reconnect without a status): not
         // once the connector status is known, not for replayed offline messages, and not
@@ -349,7 +354,7 @@ impl SiteState {
                 if tx.phase == TxPhase::Updated && tx.id_token.is_none() =>
             {
                 match c.vehicle.as_mut() {
-                    Some(vehicle) => vehicle::learn(vehicle, &tx.samples, at),
+                    Some(vehicle) => vehicle::learn(vehicle, &tx.samples, charger_phases, at),
                     // A running transaction proves a vehicle, e.g. after chargegate
                     // restarted or the charger reconnected without a StatusNotification.
                     None if revives(tx.tx.as_ref(), tx.offline) => {
@@ -383,7 +388,7 @@ impl SiteState {
                 }
             },
             ChargerEvent::MeterValues { samples, tx, .. } => match c.vehicle.as_mut() {
-                Some(vehicle) => vehicle::learn(vehicle, samples, at),
+                Some(vehicle) => vehicle::learn(vehicle, samples, charger_phases, at),
                 // 1.6 MeterValues of a running transaction: a vehicle is there, as above.
                 None if revives(tx.as_ref(), false) => revive(c, departures, charger, at, samples),
                 None => false,
@@ -542,7 +547,7 @@ fn revive(
     samples: &[crate::ocpp::model::MeterSample],
 ) -> bool {
     let mut vehicle = plugged(departures, charger, None, at);
-    vehicle::learn(&mut vehicle, samples, at);
+    vehicle::learn(&mut vehicle, samples, c.phase_count(), at);
     c.vehicle = Some(vehicle);
     true
 }
@@ -577,6 +582,7 @@ fn plugged(
         min_current: None,
         need,
         id_token: token.map(str::to_string),
+        drawing_phases: None,
     }
 }
 

@@ -93,6 +93,18 @@ fn evidence(currents_a: [Option<f64>; 3], charger_phases: u8) -> Evidence {
     }
 }
 
+/// How many of a charger's `charger_phases` phases one sample (A per charger phase, `None`:
+/// not reported) shows its vehicle drawing on, where it shows that clearly: some phase
+/// draws at least `ACTIVE_A` and every reported one either that much or less than
+/// `UNUSED_A`, and none is missing. What an ampere of its limit delivers follows it
+/// (`Vehicle::drawing_phases`); it counts for no limit (S1).
+pub fn drawing_phase_count(currents_a: [Option<f64>; 3], charger_phases: u8) -> Option<u8> {
+    match evidence(currents_a, charger_phases) {
+        Evidence::Clear(drawing) => Some(drawing.count_ones() as u8),
+        Evidence::Weak(_) | Evidence::Missing(_) => None,
+    }
+}
+
 impl VehiclePhases {
     /// Learns from one sample of the vehicle plugged in since `vehicle_since`: the
     /// measured current per charger phase (None: not reported) of a charger with

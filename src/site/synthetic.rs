@@ -121,6 +121,7 @@ fn charger(rng: &mut Rng, i: usize, now: DateTime<Utc>) -> ChargerState {
                 departure: now + Duration::minutes(15 * dwell_slots),
             }),
             id_token: None,
+            drawing_phases: None,
         }
     });
     ChargerState {

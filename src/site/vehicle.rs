@@ -17,6 +17,8 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::Vehicle;
+use super::learned_phases::measured_currents;
+use super::phases::drawing_phase_count;
 use crate::ev::IEC_MIN_CURRENT_A;
 use crate::ocpp::model::MeterSample;
 use crate::units::Amps;
@@ -50,7 +52,40 @@ const DRAWS_NOTHING_A: f64 = 1.0;
 ///   of learn, offer the learned limit, forget, offer everything.
 /// - Drawing nothing while offered at least the minimum: idle (see the module).
 /// - Offered less than the minimum (paused by chargegate): nothing to learn.
-pub(super) fn learn(vehicle: &mut Vehicle, samples: &[MeterSample], at: DateTime<Utc>) -> bool {
+///
+/// Also the phases it draws on (`learn_drawing_phases`), whatever they change.
+pub(super) fn learn(
+    vehicle: &mut Vehicle,
+    samples: &[MeterSample],
+    charger_phases: u8,
+    at: DateTime<Utc>,
+) -> bool {
+    let phases_changed = learn_drawing_phases(vehicle, samples, charger_phases);
+    learn_limit(vehicle, samples, at) || phases_changed
+}
+
+/// How many of its charger's phases the vehicle draws on, from a sample that shows it
+/// clearly (`phases::drawing_phase_count`): a single-phase vehicle on a three-phase
+/// charger takes a third of the energy a plan counting three phases expects per ampere,
+/// and a plan that thinks it fills the vehicle in the cheap night hours leaves it short
+/// at departure. Kept until a sample shows otherwise (a phase switched on). Returns
+/// whether it changed.
+fn learn_drawing_phases(
+    vehicle: &mut Vehicle,
+    samples: &[MeterSample],
+    charger_phases: u8,
+) -> bool {
+    let Some(currents) = measured_currents(samples) else {
+        return false;
+    };
+    let Some(count) = drawing_phase_count(currents.map(|a| a.map(|a| a.0)), charger_phases) else {
+        return false;
+    };
+    vehicle.drawing_phases.replace(count) != Some(count)
+}
+
+/// The vehicle's own limit, and whether it is idle (see `learn`).
+fn learn_limit(vehicle: &mut Vehicle, samples: &[MeterSample], at: DateTime<Utc>) -> bool {
     let highest = |measurand: &str| -> Option<f64> {
         samples
             .iter()
@@ -153,6 +188,7 @@ mod tests {
             min_current: None,
             need: None,
             id_token: None,
+            drawing_phases: None,
         }
     }
 
@@ -185,18 +221,85 @@ mod tests {
         v.measured_max
     }
 
+    /// A sample of `per_phase` A on L1, L2, L3 (`None`: not reported), offered 16 A.
+    fn per_phase(per_phase: [Option<f64>; 3]) -> Vec<MeterSample> {
+        let mut out = vec![sample("Current.Offered", 16.0)];
+        for (phase, a) in ["L1", "L2", "L3"].iter().zip(per_phase) {
+            if let Some(a) = a {
+                out.push(MeterSample {
+                    phase: Some((*phase).into()),
+                    ..sample("Current.Import", a)
+                });
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_phases_a_vehicle_draws_on_are_learned_from_a_clear_sample_and_kept() {
+        let mut v = vehicle();
+        // Ramping (a phase between 1 and 6 A) or a phase not reported: nothing learned.
+        learn(
+            &mut v,
+            &per_phase([Some(3.0), Some(0.0), Some(0.0)]),
+            3,
+            t(0),
+        );
+        learn(&mut v, &per_phase([Some(16.0), None, Some(0.0)]), 3, t(10));
+        assert_eq!(v.drawing_phases, None);
+        // On L1 alone: one phase, a change the plan must hear of.
+        assert!(learn(
+            &mut v,
+            &per_phase([Some(16.0), Some(0.2), Some(0.0)]),
+            3,
+            t(20)
+        ));
+        assert_eq!(v.drawing_phases, Some(1));
+        // Paused (nothing drawn) or a ramp: kept.
+        learn(
+            &mut v,
+            &per_phase([Some(0.0), Some(0.0), Some(0.0)]),
+            3,
+            t(30),
+        );
+        learn(
+            &mut v,
+            &per_phase([Some(9.0), Some(2.0), Some(2.0)]),
+            3,
+            t(40),
+        );
+        assert_eq!(v.drawing_phases, Some(1));
+        // A phase switched on: three.
+        assert!(learn(
+            &mut v,
+            &per_phase([Some(16.0), Some(15.5), Some(16.0)]),
+            3,
+            t(50)
+        ));
+        assert_eq!(v.drawing_phases, Some(3));
+        assert!(!learn(
+            &mut v,
+            &per_phase([Some(16.0), Some(15.5), Some(16.0)]),
+            3,
+            t(60)
+        ));
+    }
+
     #[test]
     fn a_vehicle_drawing_nothing_is_idle_only_after_the_confirmation_time() {
         let mut v = vehicle();
         // A slow starter: nothing for the first samples, within `IDLE_CONFIRM`.
-        assert!(!learn(&mut v, &values(0.0, 16.0), t(0)));
-        assert!(!learn(&mut v, &values(0.2, 16.0), t(30)));
+        assert!(!learn(&mut v, &values(0.0, 16.0), 3, t(0)));
+        assert!(!learn(&mut v, &values(0.2, 16.0), 3, t(30)));
         assert_eq!(v.measured_max, None);
         // Starting to draw ends the wait: the next silence starts it again.
-        assert!(!learn(&mut v, &values(16.0, 16.0), t(40)));
-        assert!(!learn(&mut v, &values(0.0, 16.0), t(50)));
-        assert!(!learn(&mut v, &values(0.0, 16.0), t(100)));
-        assert!(learn(&mut v, &values(0.0, 16.0), t(110)), "idle after 60 s");
+        assert!(!learn(&mut v, &values(16.0, 16.0), 3, t(40)));
+        assert!(!learn(&mut v, &values(0.0, 16.0), 3, t(50)));
+        assert!(!learn(&mut v, &values(0.0, 16.0), 3, t(100)));
+        assert!(
+            learn(&mut v, &values(0.0, 16.0), 3, t(110)),
+            "idle after 60 s"
+        );
         assert!(is_idle(&v));
         assert_eq!(planned(&v, t(110)), Some(IDLE));
     }
@@ -204,20 +307,20 @@ mod tests {
     #[test]
     fn an_idle_vehicle_is_probed_with_the_minimum_and_resumes_when_it_draws() {
         let mut v = vehicle();
-        learn(&mut v, &values(0.0, 32.0), t(0));
-        assert!(learn(&mut v, &values(0.0, 32.0), t(60)));
+        learn(&mut v, &values(0.0, 32.0), 3, t(0));
+        assert!(learn(&mut v, &values(0.0, 32.0), 3, t(60)));
         // Paused at 0 A: its samples show nothing to learn, and it stays idle.
-        assert!(!learn(&mut v, &values(0.0, 0.0), t(300)));
+        assert!(!learn(&mut v, &values(0.0, 0.0), 3, t(300)));
         assert_eq!(planned(&v, t(60 + 899)), Some(IDLE));
         // The probe: the minimum, once `IDLE_PROBE_AFTER` has passed.
         assert_eq!(planned(&v, t(60 + 900)), Some(Amps(IEC_MIN_CURRENT_A)));
         // Still nothing at the probe: idle again at once, the next probe 15 min later.
-        assert!(learn(&mut v, &values(0.0, 6.0), t(962)));
+        assert!(learn(&mut v, &values(0.0, 6.0), 3, t(962)));
         assert_eq!(planned(&v, t(962 + 899)), Some(IDLE));
         assert_eq!(planned(&v, t(962 + 900)), Some(Amps(6.0)));
         // At the next probe it draws: an ordinary vehicle again at once.
-        assert!(learn(&mut v, &values(6.0, 6.0), t(1864)));
-        assert!(!learn(&mut v, &values(6.0, 6.0), t(1872)));
+        assert!(learn(&mut v, &values(6.0, 6.0), 3, t(1864)));
+        assert!(!learn(&mut v, &values(6.0, 6.0), 3, t(1872)));
         assert_eq!(v.measured_max, None);
         assert!(!is_idle(&v));
         assert_eq!(planned(&v, t(9999)), None);
@@ -227,7 +330,7 @@ mod tests {
     fn a_vehicle_paused_by_chargegate_teaches_nothing() {
         let mut v = vehicle();
         for s in 0..10 {
-            assert!(!learn(&mut v, &values(0.0, 0.0), t(s * 60)));
+            assert!(!learn(&mut v, &values(0.0, 0.0), 3, t(s * 60)));
         }
         assert_eq!(v.measured_max, None);
         assert_eq!(v.idle_since, None);

@@ -131,6 +131,7 @@ fn the_plan_beats_equal_share_and_first_come_first_served() {
                 departure: at(18) + Duration::hours(if early { 3 } else { 12 }),
             }),
             id_token: None,
+            drawing_phases: None,
         });
     }
     let plan = planner::plan(&snap, &policy, at(18));
