@@ -28,7 +28,9 @@ pub fn rows(snapshot: &SiteSnapshot) -> Vec<Row> {
             let chargers = snapshot
                 .chargers
                 .iter()
-                .filter(|ch| ch.site_phases[p] && snapshot.chain(ch.circuit).contains(&c))
+                .filter(|ch| {
+                    snapshot.counted_at(ch, c)[p] && snapshot.chain(ch.circuit).contains(&c)
+                })
                 .map(|ch| ch.id.clone())
                 .collect::<Vec<_>>();
             if chargers.is_empty() {
@@ -110,7 +112,7 @@ mod tests {
             let p: usize = phase.parse::<usize>().unwrap() - 1;
             // Every charger below the circuit on that phase is in, and nobody else.
             for ch in &snap.chargers {
-                let belongs = ch.site_phases[p] && snap.chain(ch.circuit).contains(&c);
+                let belongs = snap.counted_at(ch, c)[p] && snap.chain(ch.circuit).contains(&c);
                 assert_eq!(
                     row.chargers.contains(&ch.id),
                     belongs,
@@ -123,7 +125,11 @@ mod tests {
             assert_eq!(row.capacity, Amps(want));
         }
         // The grid connection's L1 row holds every charger that loads L1.
-        let l1 = snap.chargers.iter().filter(|c| c.site_phases[0]).count();
+        let l1 = snap
+            .chargers
+            .iter()
+            .filter(|c| snap.counted_at(c, 0)[0])
+            .count();
         let site_l1 = rows
             .iter()
             .find(|r| r.name.ends_with("/L1") && r.name.starts_with(&snap.circuits[0].id))

@@ -43,7 +43,7 @@ fn fits(inputs: &Inputs<'_>, t: usize, x: &[f64]) -> bool {
         (0..3).all(|p| {
             let sum: f64 = members
                 .iter()
-                .filter(|&&d| inputs.phases_of(d)[p])
+                .filter(|&&d| inputs.phases_at(d, c)[p])
                 .map(|&d| x[d])
                 .sum();
             sum <= inputs.cap[c][t][p] + 1e-9

@@ -132,7 +132,8 @@ impl Rows {
                     .enumerate()
                     .filter_map(|(k, i)| {
                         let i = (*i)?;
-                        (snap.chargers[i].site_phases[p] && chains[i].contains(&c)).then_some(k)
+                        (snap.counted_at(&snap.chargers[i], c)[p] && chains[i].contains(&c))
+                            .then_some(k)
                     })
                     .collect();
                 // Offline chargers and those without a target still draw: count them too.
@@ -140,7 +141,9 @@ impl Rows {
                     .chargers
                     .iter()
                     .enumerate()
-                    .filter(|(i, ch)| ch.site_phases[p] && chains[*i].contains(&c) && !targeted[*i])
+                    .filter(|(i, ch)| {
+                        snap.counted_at(ch, c)[p] && chains[*i].contains(&c) && !targeted[*i]
+                    })
                     .map(|(_, ch)| {
                         if ch.online {
                             0.0
@@ -323,7 +326,7 @@ mod tests {
                 let sum: f64 = snap
                     .chargers
                     .iter()
-                    .filter(|ch| ch.site_phases[p] && snap.chain(ch.circuit).contains(&c))
+                    .filter(|ch| snap.counted_at(ch, c)[p] && snap.chain(ch.circuit).contains(&c))
                     .map(|ch| {
                         let a = out
                             .iter()
@@ -389,6 +392,7 @@ mod tests {
         let mut snap = site(2, 1);
         for c in snap.chargers.iter_mut() {
             c.site_phases = [true, false, false];
+            c.wired_phases = [true, false, false];
             c.circuit = 0;
             c.online = true;
             c.vehicle = Some(crate::site::Vehicle {

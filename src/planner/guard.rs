@@ -122,7 +122,7 @@ fn excess(snap: &SiteSnapshot, chains: &[Vec<usize>], x: &[f64], c: usize, p: us
         .chargers
         .iter()
         .enumerate()
-        .filter(|(i, ch)| ch.site_phases[p] && chains[*i].contains(&c))
+        .filter(|(i, ch)| snap.counted_at(ch, c)[p] && chains[*i].contains(&c))
         .map(|(i, _)| x[i])
         .sum();
     snap.assumed_load(c, p) + sum - snap.budget(c)
@@ -141,7 +141,7 @@ fn victim(
         .iter()
         .enumerate()
         .filter(|(i, ch)| {
-            ch.online && ch.site_phases[p] && chains[*i].contains(&c) && x[*i] > EPS_A
+            ch.online && snap.counted_at(ch, c)[p] && chains[*i].contains(&c) && x[*i] > EPS_A
         })
         .min_by(|(i, a), (j, b)| {
             a.priority

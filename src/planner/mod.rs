@@ -186,9 +186,12 @@ pub struct Inputs<'a> {
 }
 
 impl Inputs<'_> {
-    /// Per-phase current of one A on charger `d`: which site phases it lands on.
-    pub fn phases_of(&self, d: usize) -> [bool; 3] {
-        self.snap.chargers[self.demands[d].charger].site_phases
+    /// Which site phases one A of demand `d` counts on at circuit `c` (S1,
+    /// `SiteSnapshot::counted_at`): its vehicle's learned phases where `c` sees a phase
+    /// switched on, every phase of its charger elsewhere.
+    pub fn phases_at(&self, d: usize, c: usize) -> [bool; 3] {
+        self.snap
+            .counted_at(&self.snap.chargers[self.demands[d].charger], c)
     }
 }
 
@@ -234,10 +237,6 @@ pub fn slot_start(now: DateTime<Utc>, slot_min: u32) -> DateTime<Utc> {
 }
 
 /// Builds the shared inputs: capacities from the forecast, prices, demands.
-#[expect(
-    clippy::needless_range_loop,
-    reason = "slot x charger x phase matrices read clearer with indices"
-)]
 pub fn inputs<'a>(snap: &'a SiteSnapshot, policy: &Policy, start: DateTime<Utc>) -> Inputs<'a> {
     let slots = policy.slots();
     let slot_min = policy.planner.slot_min;
@@ -245,10 +244,9 @@ pub fn inputs<'a>(snap: &'a SiteSnapshot, policy: &Policy, start: DateTime<Utc>)
     let mut fixed = vec![[0.0f64; 3]; snap.circuits.len()];
     for c in snap.chargers.iter().filter(|c| !c.online) {
         for circuit in snap.chain(c.circuit) {
-            for p in 0..3 {
-                if c.site_phases[p] {
-                    fixed[circuit][p] += c.failsafe_current.0;
-                }
+            let counted = snap.counted_at(c, circuit);
+            for (fixed, _) in fixed[circuit].iter_mut().zip(counted).filter(|(_, on)| *on) {
+                *fixed += c.failsafe_current.0;
             }
         }
     }
@@ -377,7 +375,7 @@ pub fn finish(
         for p in 0..3 {
             let mut sum = inputs.grid_load[t][p];
             for (d, demand) in inputs.demands.iter().enumerate() {
-                if inputs.phases_of(d)[p] {
+                if inputs.phases_at(d, 0)[p] {
                     sum += chargers[demand.charger].current[t].0;
                 }
             }
@@ -406,7 +404,7 @@ pub fn overload(inputs: &Inputs<'_>, currents: &[Vec<f64>]) -> f64 {
             for p in 0..3 {
                 let sum: f64 = members
                     .iter()
-                    .filter(|&&d| inputs.phases_of(d)[p])
+                    .filter(|&&d| inputs.phases_at(d, c)[p])
                     .map(|&d| currents[d][t])
                     .sum();
                 worst = worst.max(sum - inputs.cap[c][t][p]);

@@ -233,9 +233,13 @@ fn group_demands(inputs: &Inputs<'_>, modes: &[Vec<Mode>], policy: &Policy) -> V
         let mut key: Vec<u64> = if policy.aggregate {
             vec![
                 c.circuit as u64,
+                // Both counts: a group's rows take its first member's (`phases_at`).
                 u64::from(c.site_phases[0])
                     | u64::from(c.site_phases[1]) << 1
-                    | u64::from(c.site_phases[2]) << 2,
+                    | u64::from(c.site_phases[2]) << 2
+                    | u64::from(c.wired_phases[0]) << 3
+                    | u64::from(c.wired_phases[1]) << 4
+                    | u64::from(c.wired_phases[2]) << 5,
                 dem.min.to_bits(),
                 dem.max.to_bits(),
                 u64::from(c.priority),
@@ -447,7 +451,7 @@ fn fixed_load(
                 continue;
             }
             for c in snap.chain(snap.chargers[dem.charger].circuit) {
-                for (p, on) in inputs.phases_of(d).iter().enumerate() {
+                for (p, on) in inputs.phases_at(d, c).iter().enumerate() {
                     if *on {
                         fixed_load[c][k][p] += fixed[d][k];
                     }
@@ -499,7 +503,7 @@ fn capacity_constraints(
             let on_p: Vec<usize> = gs
                 .iter()
                 .copied()
-                .filter(|&g| inputs.phases_of(groups[g][0])[p])
+                .filter(|&g| inputs.phases_at(groups[g][0], c)[p])
                 .collect();
             if on_p.is_empty() {
                 continue;

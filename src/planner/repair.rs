@@ -148,10 +148,10 @@ impl Rounding<'_, '_> {
             let x = self.values[d][k];
             let min = self.inputs.demands[d].min;
             let extra = min - x;
-            let phases = self.inputs.phases_of(d);
-            let fits = self.chains[d]
-                .iter()
-                .all(|&c| (0..3).all(|p| !phases[p] || used[c][p] + extra <= cap[c][p] + 1e-9));
+            let fits = self.chains[d].iter().all(|&c| {
+                let phases = self.inputs.phases_at(d, c);
+                (0..3).all(|p| !phases[p] || used[c][p] + extra <= cap[c][p] + 1e-9)
+            });
             if fits || self.make_room(k, d, extra, used, cap) {
                 pending.pop_front();
                 self.shift(used, d, extra);
@@ -184,13 +184,16 @@ impl Rounding<'_, '_> {
         used: &mut [[f64; 3]],
         cap: &[[f64; 3]],
     ) -> bool {
-        let phases = self.inputs.phases_of(d);
+        let inputs = self.inputs;
         let mut trial_used = used.to_vec();
         let mut lowered: Vec<(usize, f64)> = Vec::new();
         let deficit = |u: &[[f64; 3]]| -> f64 {
             self.chains[d]
                 .iter()
-                .flat_map(|&c| (0..3).filter(|&p| phases[p]).map(move |p| (c, p)))
+                .flat_map(|&c| {
+                    let phases = inputs.phases_at(d, c);
+                    (0..3).filter(move |&p| phases[p]).map(move |p| (c, p))
+                })
                 .map(|(c, p)| u[c][p] + extra - cap[c][p])
                 .fold(0.0, f64::max)
         };
@@ -202,9 +205,9 @@ impl Rounding<'_, '_> {
             if e == d || self.modes[e][k] != Mode::On {
                 continue;
             }
-            let e_phases = self.inputs.phases_of(e);
             // Only a donor on a constrained circuit phase of `d` helps.
             let shares = self.chains[d].iter().any(|&c| {
+                let (phases, e_phases) = (inputs.phases_at(d, c), inputs.phases_at(e, c));
                 self.chains[e].contains(&c)
                     && (0..3).any(|p| {
                         phases[p] && e_phases[p] && trial_used[c][p] + extra > cap[c][p] + 1e-9
@@ -216,6 +219,7 @@ impl Rounding<'_, '_> {
             }
             let cut = spare.min(short);
             for &c in &self.chains[e] {
+                let e_phases = inputs.phases_at(e, c);
                 for p in (0..3).filter(|&p| e_phases[p]) {
                     trial_used[c][p] -= cut;
                 }
@@ -235,7 +239,7 @@ impl Rounding<'_, '_> {
     /// Adds `delta` A to every circuit phase demand `d` loads.
     fn shift(&self, used: &mut [[f64; 3]], d: usize, delta: f64) {
         for &c in &self.chains[d] {
-            for (p, on) in self.inputs.phases_of(d).iter().enumerate() {
+            for (p, on) in self.inputs.phases_at(d, c).iter().enumerate() {
                 if *on {
                     used[c][p] += delta;
                 }

@@ -62,7 +62,9 @@ fn assert_safe(snap: &SiteSnapshot, plan: &Plan, load: f64) {
                     .chargers
                     .iter()
                     .zip(&plan.chargers)
-                    .filter(|(ch, _)| ch.site_phases[p] && snap.chain(ch.circuit).contains(&c))
+                    .filter(|(ch, _)| {
+                        snap.counted_at(ch, c)[p] && snap.chain(ch.circuit).contains(&c)
+                    })
                     .map(|(_, cp)| cp.current[t].0)
                     .sum();
                 let base = if c == 0 { load } else { 0.0 };
@@ -248,6 +250,58 @@ fn a_single_phase_vehicle_on_a_three_phase_charger_is_planned_at_what_it_takes_p
         "{:?}",
         plan.total_shortfall()
     );
+}
+
+#[test]
+fn learned_phases_count_where_a_grid_meter_sees_a_switch_and_every_phase_elsewhere() {
+    // A grid meter at the connection, none on board "b" (45 A). Two single-phase vehicles
+    // on three-phase chargers of the board, learned on site L1 and L2. L3 of the
+    // connection is nearly full: counted on every phase there, neither could charge.
+    // Counted on their learned phases at the connection (its meter sees a phase switched
+    // on) and on every phase at the board (nothing sees it there), they share the
+    // board's 40 A, whatever phases they draw on.
+    let text = format!(
+        "{HEAD}grid-limit-a = 100\n[[circuit]]\nid = \"b\"\nlimit-a = 45\nworst-case-load-a = 0\n{}{}",
+        charger("B1", "circuit = \"b\""),
+        charger("B2", "circuit = \"b\"\nphase-rotation = \"STR\"")
+    );
+    let (mut snap, policy) = site(&text, 10.0);
+    snap.circuits[0].load = [Amps(10.0), Amps(10.0), Amps(90.0)];
+    snap.circuits[0].sees_phase_switches = true;
+    for i in 0..2 {
+        plug(&mut snap, i, None, 8);
+        snap.chargers[i].site_phases = [i == 0, i == 1, false];
+    }
+    let board = |x: &[f64]| x.iter().sum::<f64>();
+    let plan = plan(&snap, &policy, now());
+    for t in 0..plan.slots() {
+        let x: Vec<f64> = plan.chargers.iter().map(|c| c.current[t].0).collect();
+        assert!(
+            board(&x) <= 40.0 + 1e-6,
+            "slot {t}: {x:?} on the board's 40 A"
+        );
+    }
+    let first: Vec<f64> = plan.chargers.iter().map(|c| c.current[0].0).collect();
+    assert!(board(&first) >= 39.0, "the board's room unused: {first:?}");
+    // The guard counts the same way: 32 A each is over the board on every phase.
+    let committed = [
+        (snap.chargers[0].id.clone(), Amps(32.0)),
+        (snap.chargers[1].id.clone(), Amps(32.0)),
+    ];
+    let cuts = guard(&snap, &committed);
+    let after: Vec<f64> = committed
+        .iter()
+        .map(|(id, a)| {
+            cuts.iter()
+                .find(|c| &c.charger == id)
+                .map_or(a.0, |c| c.to.0)
+        })
+        .collect();
+    assert!(board(&after) <= 40.0 + 1e-6, "after the guard: {after:?}");
+    // Without the grid meter's view, the connection's L3 holds both at 0 A.
+    snap.circuits[0].sees_phase_switches = false;
+    let plan = super::plan(&snap, &policy, now());
+    assert!(plan.chargers.iter().all(|c| c.current[0].0 == 0.0));
 }
 
 #[test]
@@ -469,6 +523,10 @@ fn eight_on_full_phases(starved: bool) {
     if starved {
         // 10 A - 5 A margin - 5 A of other load on the board: no room at all.
         snap.circuits[1].load = [Amps(5.0); 3];
+    }
+    // Grid meters see a phase switched on: learned phases count everywhere.
+    for node in &mut snap.circuits {
+        node.sees_phase_switches = true;
     }
     for i in 0..snap.chargers.len() {
         plug(&mut snap, i, None, 8);

@@ -62,7 +62,7 @@ struct Valley<'i, 'a> {
     inputs: &'i Inputs<'a>,
     /// Each demand's chain of circuits, leaf to the grid connection.
     chains: Vec<Vec<usize>>,
-    /// Each demand's site phases.
+    /// Each demand's site phases at the grid connection (its level).
     phases: Vec<[bool; 3]>,
     /// Slot x circuit x phase: capacity left, in A.
     room: Vec<Vec<[f64; 3]>>,
@@ -78,10 +78,10 @@ impl<'i, 'a> Valley<'i, 'a> {
             .map(|d| inputs.snap.chain(inputs.snap.chargers[d.charger].circuit))
             .collect();
         let phases: Vec<[bool; 3]> = (0..inputs.demands.len())
-            .map(|d| inputs.phases_of(d))
+            .map(|d| inputs.phases_at(d, 0))
             .collect();
         let room = (0..inputs.slots)
-            .map(|t| room_in_slot(inputs, currents, &phases, t))
+            .map(|t| room_in_slot(inputs, currents, t))
             .collect();
         let level = (0..inputs.slots)
             .map(|t| {
@@ -161,29 +161,30 @@ impl<'i, 'a> Valley<'i, 'a> {
     fn free(&self, d: usize, t: usize) -> f64 {
         self.chains[d]
             .iter()
-            .flat_map(|&c| (0..3).filter(|&p| self.phases[d][p]).map(move |p| (c, p)))
+            .flat_map(|&c| {
+                let phases = self.inputs.phases_at(d, c);
+                (0..3).filter(move |&p| phases[p]).map(move |p| (c, p))
+            })
             .map(|(c, p)| self.room[t][c][p])
             .fold(f64::INFINITY, f64::min)
     }
 
     /// Books `raise` A of demand `d` in slot `t`.
     fn take(&mut self, d: usize, t: usize, raise: f64) {
-        for p in (0..3).filter(|&p| self.phases[d][p]) {
-            for &c in &self.chains[d] {
+        for &c in &self.chains[d] {
+            let phases = self.inputs.phases_at(d, c);
+            for p in (0..3).filter(|&p| phases[p]) {
                 self.room[t][c][p] -= raise;
             }
+        }
+        for p in (0..3).filter(|&p| self.phases[d][p]) {
             self.level[t][p] += raise;
         }
     }
 }
 
 /// Per circuit and phase, the capacity slot `t` leaves after `currents`, in A (>= 0).
-fn room_in_slot(
-    inputs: &Inputs<'_>,
-    currents: &[Vec<f64>],
-    phases: &[[bool; 3]],
-    t: usize,
-) -> Vec<[f64; 3]> {
+fn room_in_slot(inputs: &Inputs<'_>, currents: &[Vec<f64>], t: usize) -> Vec<[f64; 3]> {
     inputs
         .under
         .iter()
@@ -192,7 +193,7 @@ fn room_in_slot(
             std::array::from_fn(|p| {
                 let used: f64 = members
                     .iter()
-                    .filter(|&&d| phases[d][p])
+                    .filter(|&&d| inputs.phases_at(d, c)[p])
                     .map(|&d| currents[d][t])
                     .sum();
                 (inputs.cap[c][t][p] - used).max(0.0)

@@ -8,14 +8,18 @@
 //! commit, like a rise of the building load. The rule that keeps S1 with its margin is
 //! that such a switch is *seen at once* and then handled as any other rise of the load:
 //!
-//! - Only where every circuit from the charger's board up to the grid connection is
-//!   measured by a meter with `role = "grid"`: that meter carries the new draw at its next
-//!   reading, the derivation subtracts the charger's last sample there (about 0 A), and the
-//!   guard cuts within its designed reaction time (`site::load`), with the margin covering
-//!   the seconds in between, as it does for a building-load spike. A building meter does
-//!   not see the chargers, and an unmetered sub-board's load is its configured worst case,
-//!   so there the switch would wait for the charger's next sample (10-60 s): chargers on
-//!   such circuits are always counted on every phase.
+//! - Only at a circuit measured by a meter with `role = "grid"`: that meter carries the
+//!   new draw at its next reading, the derivation subtracts the charger's last sample
+//!   there (about 0 A), and the guard cuts within its designed reaction time
+//!   (`site::load`), with the margin covering the seconds in between, as it does for a
+//!   building-load spike. A building meter does not see the chargers, and an unmetered
+//!   sub-board's load is its configured worst case, so there the switch would wait for
+//!   the charger's next sample (10-60 s): at such a circuit a charger's limit always
+//!   counts on every phase it is wired to (`ChargerState::wired_phases`), while the grid
+//!   meter above it lets the same limit count on the learned phases at the grid
+//!   connection (`SiteSnapshot::counted_at`). A single-phase vehicle on an unmetered
+//!   sub-board thus holds room on one phase of the connection, and on three of the
+//!   board.
 //! - The charger's own samples end the narrowing on any doubt (`VehiclePhases::learn`:
 //!   a draw on another phase, a new vehicle, no confirming sample for `FRESH_FOR`), and so
 //!   do a boot, a lost connection (the charger then runs on its failsafe, on every phase),
@@ -45,9 +49,10 @@ struct Wiring {
     /// The site phase each of the charger's phases L1..L3 is on (`phase-rotation`).
     site_phase: [Option<usize>; 3],
     phases: u8,
-    /// Its count may follow its vehicle's phases: `learn-vehicle-phases` is on and every
-    /// circuit above it is measured by a grid meter (a phase switched on is seen at the
-    /// next reading).
+    /// Its count may follow its vehicle's phases somewhere: `learn-vehicle-phases` is on
+    /// and some circuit above it (the grid connection included) is measured by a grid
+    /// meter, which sees a phase switched on at its next reading. Only there does the
+    /// narrowed count apply (`SiteSnapshot::counted_at`).
     may_narrow: bool,
 }
 
@@ -81,8 +86,10 @@ impl LearnedPhases {
                 let wiring = Wiring {
                     site_phase,
                     phases: c.phases,
-                    may_narrow: config.site.learn_vehicle_phases
-                        && grid_metered_chain(config, c.circuit.as_deref()),
+                    may_narrow: config::ancestors(&config.circuits, c.circuit.as_deref())
+                        .iter()
+                        .any(|board| sees_phase_switches(config, Some(&board.id)))
+                        || sees_phase_switches(config, None),
                 };
                 (c.id.clone(), wiring)
             })
@@ -185,20 +192,16 @@ impl LearnedPhases {
     }
 }
 
-/// Whether every circuit from `circuit` (`None`: the grid connection) up to the grid
-/// connection has a meter with `role = "grid"`.
-fn grid_metered_chain(config: &Config, circuit: Option<&str>) -> bool {
-    let grid_metered = |id: Option<&str>| {
-        config
+/// Whether a charger's limit may count on its vehicle's learned phases at `circuit`
+/// (`None`: the grid connection): `learn-vehicle-phases` is on and a meter with
+/// `role = "grid"` measures that circuit, so a phase switched on below it shows at the
+/// meter's next reading (`CircuitNode::sees_phase_switches`).
+pub fn sees_phase_switches(config: &Config, circuit: Option<&str>) -> bool {
+    config.site.learn_vehicle_phases
+        && config
             .meters
             .iter()
-            .any(|m| m.role == MeterRole::Grid && m.circuit.as_deref() == id)
-    };
-    let chain = config::ancestors(&config.circuits, circuit);
-    // An unknown board (not in a validated config) is not measured.
-    (circuit.is_none() || !chain.is_empty())
-        && chain.iter().all(|c| grid_metered(Some(&c.id)))
-        && grid_metered(None)
+            .any(|m| m.role == MeterRole::Grid && m.circuit.as_deref() == circuit)
 }
 
 /// The measured current per charger phase L1..L3 from a charger's samples, if any.
@@ -328,12 +331,21 @@ circuit = "dark"
         })
     }
 
+    /// The site phases each charger's limit counts on at the grid connection.
     fn phases_of(state: &SiteState, now: u32) -> Vec<[bool; 3]> {
-        state
-            .snapshot(at(now))
-            .chargers
+        let snap = state.snapshot(at(now));
+        snap.chargers
             .iter()
-            .map(|c| c.site_phases)
+            .map(|c| snap.counted_at(c, 0))
+            .collect()
+    }
+
+    /// The site phases each charger's limit counts on at its own circuit.
+    fn phases_on_its_board(state: &SiteState, now: u32) -> Vec<[bool; 3]> {
+        let snap = state.snapshot(at(now));
+        snap.chargers
+            .iter()
+            .map(|c| snap.counted_at(c, c.circuit))
             .collect()
     }
 
@@ -345,12 +357,22 @@ circuit = "dark"
         let mut state = SiteState::from_config(&config);
         assert_eq!(phases_of(&state, 0), [EVERY; 3]);
         let replan = learn_single_phase(&mut state, 0);
-        assert_eq!(replan, [true, true, false], "a change of phases replans");
+        assert_eq!(replan, [true; 3], "a change of phases replans");
         assert_eq!(
             phases_of(&state, 30),
+            [
+                [false, true, false],
+                [true, false, false],
+                [true, false, false]
+            ],
+            "A's L1 is on site L2 (STR); the connection's grid meter sees a phase switched \
+             on below it, C's included"
+        );
+        assert_eq!(
+            phases_on_its_board(&state, 30),
             [[false, true, false], [true, false, false], EVERY],
-            "A's L1 is on site L2 (STR); C's board has no meter, so a phase C's vehicle \
-             switched on would wait for its next sample"
+            "C's board has no meter: a phase C's vehicle switched on would wait for its \
+             next sample there"
         );
         // Nothing confirms them for `FRESH_FOR`: every phase again, with no event.
         let fresh = u32::try_from(super::super::phases::FRESH_FOR.num_seconds()).unwrap();
@@ -362,12 +384,21 @@ circuit = "dark"
     fn a_building_meter_at_the_connection_or_the_setting_left_off_keeps_every_phase_counted() {
         // Off unless switched on.
         let off = site("grid").replace("learn-vehicle-phases = true\n", "");
-        for text in [site("building"), off] {
-            let config = config::parse(&text).unwrap_or_else(|p| panic!("{p:#?}"));
-            let mut state = SiteState::from_config(&config);
-            assert_eq!(learn_single_phase(&mut state, 0), [false; 3]);
-            assert_eq!(phases_of(&state, 30), [EVERY; 3]);
-        }
+        let config = config::parse(&off).unwrap_or_else(|p| panic!("{p:#?}"));
+        let mut state = SiteState::from_config(&config);
+        assert_eq!(learn_single_phase(&mut state, 0), [false; 3]);
+        assert_eq!(phases_of(&state, 30), [EVERY; 3]);
+        assert_eq!(phases_on_its_board(&state, 30), [EVERY; 3]);
+        // A building meter at the connection does not see the chargers: every phase
+        // there. B's board has a grid meter of its own, which sees B's vehicle.
+        let config = config::parse(&site("building")).unwrap_or_else(|p| panic!("{p:#?}"));
+        let mut state = SiteState::from_config(&config);
+        assert_eq!(learn_single_phase(&mut state, 0), [false, true, false]);
+        assert_eq!(phases_of(&state, 30), [EVERY; 3]);
+        assert_eq!(
+            phases_on_its_board(&state, 30),
+            [EVERY, [true, false, false], EVERY]
+        );
         // Switched on by a reload: learned from the next samples on.
         let config = config::parse(&site("grid")).unwrap_or_else(|p| panic!("{p:#?}"));
         let mut state = SiteState::from_config(&config);
@@ -425,17 +456,17 @@ circuit = "dark"
         let config = config::parse(&site("grid")).unwrap_or_else(|p| panic!("{p:#?}"));
         let mut state = SiteState::from_config(&config);
         learn_single_phase(&mut state, 0);
-        // A counted on site L2 only, B (on the board) on L1 only, C on every phase.
+        // At the connection: A counted on site L2 only, B and C on L1 only.
         let read = |state: &mut SiteState, circuit: Option<&str>, load: [f64; 3], s: u32| {
             let load = load.map(Amps);
             assert!(state.apply_reading_at(circuit, Some(load), [Amps(0.0); 3], at(s)));
             state.samples_wanted(at(s)).into_iter().collect::<Vec<_>>()
         };
         assert!(read(&mut state, None, [20.0; 3], 30).is_empty());
-        // A rise on L2 at the connection: A is counted there, B is not.
+        // A rise on L2 at the connection: A is counted there, B and C are not.
         assert_eq!(
             read(&mut state, None, [20.0, 27.0, 20.0], 31),
-            [(id("B"), at(31))]
+            [(id("B"), at(31)), (id("C"), at(31))]
         );
         // A rise put down to a ramp after chargegate's own increase asks nobody, even
         // once B may be asked again.
@@ -444,13 +475,13 @@ circuit = "dark"
         assert!(state.apply_reading_at(Some("board"), Some([Amps(0.0); 3]), ramp, at(42)));
         assert_eq!(
             state.samples_wanted(at(42)).into_iter().collect::<Vec<_>>(),
-            [(id("B"), at(31))]
+            [(id("B"), at(31)), (id("C"), at(31))]
         );
-        // On L3 at the connection, 12 s later: both narrowed chargers, not C.
+        // On L3 at the connection, 12 s later: every narrowed charger.
         read(&mut state, None, [20.0, 20.0, 20.0], 40);
         assert_eq!(
             read(&mut state, None, [20.0, 20.0, 26.0], 43),
-            [(id("A"), at(43)), (id("B"), at(43))]
+            [(id("A"), at(43)), (id("B"), at(43)), (id("C"), at(43))]
         );
         // The wishes lapse.
         assert!(state.samples_wanted(at(80)).is_empty());

@@ -50,6 +50,11 @@ pub struct CircuitNode {
     /// ramping after chargegate's own increases and is not yet confirmed by their samples
     /// (`site::load`): the guard does not cut for it, but no increase goes into it.
     pub unconfirmed: [Amps; 3],
+    /// A meter with `role = "grid"` measures this circuit and `learn-vehicle-phases` is
+    /// on: a vehicle switching a phase on below it shows at the next reading, so a
+    /// charger's limit counts here on its vehicle's learned phases (`learned_phases`);
+    /// elsewhere on every phase of the charger (`SiteSnapshot::counted_at`, S1).
+    pub sees_phase_switches: bool,
 }
 
 /// What a vehicle needs, from NotifyEVChargingNeeds, the departure schedule or the API.
@@ -88,8 +93,14 @@ pub struct ChargerState {
     pub id: ChargerId,
     /// Index into `SiteSnapshot::circuits` of the circuit it hangs on directly.
     pub circuit: usize,
-    /// Which site phases (L1, L2, L3) the charger loads, from `phases` and `phase-rotation`.
+    /// Which site phases (L1, L2, L3) the charger loads, from `phases` and `phase-rotation`;
+    /// in a snapshot, narrowed to its vehicle's learned phases where that is allowed
+    /// (`learned_phases`). It counts so only at circuits that see a phase switched on
+    /// (`SiteSnapshot::counted_at`).
     pub site_phases: [bool; 3],
+    /// Every site phase the charger is wired to (`phases`, `phase-rotation`): where its
+    /// limit counts at circuits no grid meter measures.
+    pub wired_phases: [bool; 3],
     pub min_current: Amps,
     pub max_current: Amps,
     /// Higher is more important.
@@ -145,6 +156,17 @@ impl SiteSnapshot {
             at = p;
         }
         out
+    }
+
+    /// The site phases on which a charger's limit counts at circuit `c` (S1): its
+    /// vehicle's learned phases where `c` sees a phase switched on, every phase it is wired
+    /// to elsewhere. Whether `c` is on the charger's chain is the caller's to check.
+    pub fn counted_at(&self, charger: &ChargerState, c: usize) -> [bool; 3] {
+        if self.circuits[c].sees_phase_switches {
+            charger.site_phases
+        } else {
+            charger.wired_phases
+        }
     }
 
     /// The non-charger load assumed on circuit `c`, phase `p`: measured, or worst case.
@@ -423,6 +445,7 @@ fn circuit_tree(config: &Config) -> Vec<CircuitNode> {
         stale: true,
         worst_case_load: config.site.worst_case_load,
         unconfirmed: [Amps(0.0); 3],
+        sees_phase_switches: learned_phases::sees_phase_switches(config, None),
     }];
     // Parents before children: insert in rounds (config::circuit rejects cycles).
     let mut left: Vec<&config::Circuit> = config.circuits.iter().collect();
@@ -456,6 +479,10 @@ fn circuit_tree(config: &Config) -> Vec<CircuitNode> {
                         unconfirmed: [Amps(0.0); 3],
                         stale: metered,
                         worst_case_load,
+                        sees_phase_switches: learned_phases::sees_phase_switches(
+                            config,
+                            Some(&c.id),
+                        ),
                     });
                     false
                 }
@@ -487,6 +514,7 @@ fn offline_chargers(config: &Config, circuits: &[CircuitNode]) -> Vec<ChargerSta
                     .and_then(|id| circuits.iter().position(|n| &n.id == id))
                     .unwrap_or(0),
                 site_phases,
+                wired_phases: site_phases,
                 min_current: c.min_current,
                 max_current: c.max_current,
                 priority: c.priority,

@@ -22,6 +22,7 @@ impl SiteState {
             };
             node.limit = new.limit;
             node.worst_case_load = new.worst_case_load;
+            node.sees_phase_switches = new.sees_phase_switches;
             // An unmetered board's load is its configured worst case, for good.
             if !new.stale {
                 node.load = new.load;
@@ -48,6 +49,8 @@ pub fn tightest(old: &SiteSnapshot, new: &SiteSnapshot) -> SiteSnapshot {
         if let Some(before) = old.circuits.iter().find(|o| o.id == node.id) {
             node.limit = Amps(before.limit.0.min(node.limit.0));
             node.worst_case_load = Amps(before.worst_case_load.0.max(node.worst_case_load.0));
+            // Learned phases count only where both sides allow them.
+            node.sees_phase_switches &= before.sees_phase_switches;
             // An unmetered board whose configured load fell keeps the old one until the
             // replan (a metered board's load is the same reading on both sides).
             for (n, b) in node.load.iter_mut().zip(&before.load) {

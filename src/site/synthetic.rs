@@ -80,6 +80,7 @@ fn boards(n: usize) -> Vec<CircuitNode> {
         stale: false,
         worst_case_load: Amps(50.0),
         unconfirmed: [Amps(0.0); 3],
+        sees_phase_switches: false,
     }];
     for b in 0..boards {
         let parent = if b % 3 == 2 { b } else { 0 };
@@ -91,6 +92,7 @@ fn boards(n: usize) -> Vec<CircuitNode> {
             stale: false,
             worst_case_load: Amps(10.0),
             unconfirmed: [Amps(0.0); 3],
+            sees_phase_switches: false,
         });
     }
     circuits
@@ -128,6 +130,7 @@ fn charger(rng: &mut Rng, i: usize, now: DateTime<Utc>) -> ChargerState {
         id: ChargerId::new(format!("CP-{i:03}")).unwrap_or_else(|_| unreachable!("ids are ascii")),
         circuit: 1 + i / 20,
         site_phases,
+        wired_phases: site_phases,
         min_current: Amps(6.0),
         max_current: Amps(max),
         priority: rng.range(0, 3) as u32,

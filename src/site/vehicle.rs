@@ -69,7 +69,7 @@ pub(super) fn learn(
 /// charger takes a third of the energy a plan counting three phases expects per ampere,
 /// and a plan that thinks it fills the vehicle in the cheap night hours leaves it short
 /// at departure. Kept until a sample shows otherwise (a phase switched on). Returns
-/// whether it changed.
+/// whether what a plan counts changed.
 fn learn_drawing_phases(
     vehicle: &mut Vehicle,
     samples: &[MeterSample],
@@ -81,7 +81,13 @@ fn learn_drawing_phases(
     let Some(count) = drawing_phase_count(currents.map(|a| a.map(|a| a.0)), charger_phases) else {
         return false;
     };
-    vehicle.drawing_phases.replace(count) != Some(count)
+    // Until a sample shows them, a plan counts every phase of the charger: learning
+    // just that changes nothing to plan again for.
+    vehicle
+        .drawing_phases
+        .replace(count)
+        .unwrap_or(charger_phases)
+        != count
 }
 
 /// The vehicle's own limit, and whether it is idle (see `learn`).

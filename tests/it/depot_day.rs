@@ -18,13 +18,16 @@
 //! shortfall, peak and cost.
 //!
 //! The issue's target, 95 % in every steady stretch, is not met: runs of seed 1 have about
-//! a fifth of the stretches at 95 %, the 5th percentile near 60 % and the lowest 42-52 %
+//! 28 % of the stretches at 95 %, the 5th percentile near 75 % and the lowest near 41 %
 //! (BENCHMARKS.md "Depot day" has the diagnosis with its numbers). Counting a charger on its
 //! vehicle's learned phases (`site::learned_phases`) took the mean from about 75 to 83 %:
 //! before, of the ~57 A per phase between the fair share and what wanting vehicles held in
 //! the short stretches, ~40 A were the limits single-phase vehicles held on the two phases
-//! of their three-phase charger they do not draw on. It does not apply on the sub-board,
-//! which has no grid meter of its own to see a phase switched on. What is left: room
+//! of their three-phase charger they do not draw on. Planning a vehicle's energy on the
+//! phases it draws on, and counting the sub-board's chargers on their learned phases at the
+//! metered connection (every phase stays counted at the board itself, which has no grid
+//! meter), took it to about 91 %. In the evening's 0.40 tariff window the plan defers
+//! vehicles it expects to fill in the 0.15 night, by design (cost). What is left: room
 //! chargegate does not see (a hung charger counted at its fallback while its unreported
 //! draw counts as building load, the load derivation's short-term maximum, the restart),
 //! limits above what a vehicle takes, and vehicles paused while their phase has room
@@ -37,22 +40,24 @@ use chargegate::sim::depot::{Baseline, DepotDay, DriveOptions, drive, simulate_b
 /// day (equal share knows the true building load and every vehicle's limit and phases;
 /// chargegate learns the limits through a grid meter and MeterValues, counts a limit on
 /// every phase of its charger, and keeps S1 with a margin for what it cannot see yet).
-/// Runs of seed 1 deliver 90-93 % (88 % before the learned phases); a run varies by a few
-/// percent with the order of events.
-const ENERGY_VS_EQUAL_SHARE: f64 = 0.87;
+/// Runs of seed 1 deliver 94-95 % with the learned phases counted per circuit (90-93 %
+/// before, 88 % before the learned phases); a run varies by a few percent with the order
+/// of events.
+const ENERGY_VS_EQUAL_SHARE: f64 = 0.90;
 
 /// The mean utilisation (limits of wanting vehicles against the max-min fair share of the
 /// room on the phases each vehicle draws on, after the settle time) must not fall back:
-/// runs of seed 1 scored 83.3-83.6 % with a replan keeping the split in force
-/// (`planner::plan_after`), 81.6-83.6 % before it, 74.9-76.2 % before the learned phases.
-const UTILISATION_FLOOR: f64 = 0.80;
+/// runs of seed 1 scored 90.5-90.7 % with the learned phases counted per circuit and the energy
+/// per ampere on the vehicle's phases, 83.3-83.6 % before them, 74.9-76.2 % before the
+/// learned phases.
+const UTILISATION_FLOOR: f64 = 0.86;
 
 /// Per steady stretch (issue 9's measure), the floors that runs of seed 1 met with a few
 /// points to spare (a run is not bit-for-bit the same: the store's SQLite thread and the
 /// loopback sockets run in real time, so the order of events varies a little): the lowest
-/// stretch, the 5th percentile (62.3-64.2 % with the steady split; 59.5-63.8 % before it;
-/// 54.7-56.6 % before the learned phases), and
-/// the share of stretches at 95 % or more (19.9-21.8 %; 17-20 % before). The issue asks for
+/// stretch, the 5th percentile (75.2-76.4 % with the learned phases counted per circuit;
+/// 62.3-64.2 % before, with the steady split; 54.7-56.6 % before the learned phases), and
+/// the share of stretches at 95 % or more (28.3-32.0 %; 19.9-25.2 % before). The issue asks for
 /// 95 % in every one.
 ///
 /// The lowest stretch varies most: 42.4-52.2 % in three runs with the learned phases (an
@@ -72,8 +77,8 @@ const UTILISATION_FLOOR: f64 = 0.80;
 /// (`site::switch_watch`) and the simulated chargers no longer boot on reconnecting, three
 /// runs had their lowest at 43.5-52.0 %, the restart stretch at 56.5 %.
 const LOWEST_STRETCH_FLOOR: f64 = 0.15;
-const P5_STRETCH_FLOOR: f64 = 0.56;
-const STRETCHES_AT_TARGET_FLOOR: f64 = 0.15;
+const P5_STRETCH_FLOOR: f64 = 0.66;
+const STRETCHES_AT_TARGET_FLOOR: f64 = 0.20;
 
 #[tokio::test(start_paused = true)]
 async fn a_depot_day_stays_within_limits_and_charges_what_they_allow() {

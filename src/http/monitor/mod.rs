@@ -290,7 +290,7 @@ fn committed(
             .get(&charger.id)
             .map_or(charger.max_current, |l| l.effective(now));
         for c in snap.chain(charger.circuit) {
-            for (sum, loads) in out[c].iter_mut().zip(charger.site_phases) {
+            for (sum, loads) in out[c].iter_mut().zip(snap.counted_at(charger, c)) {
                 if loads {
                     *sum += effective.0;
                 }

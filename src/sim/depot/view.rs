@@ -79,6 +79,7 @@ mod tests {
             stale,
             worst_case_load: Amps(80.0),
             unconfirmed: unconfirmed.map(Amps),
+            sees_phase_switches: false,
         }
     }
 
