@@ -18,6 +18,7 @@ pub mod phases;
 mod reconfigure;
 pub mod switch_watch;
 pub mod synthetic;
+mod topology;
 pub mod vehicle;
 
 pub use caps::{CapKind, CapRefusal};
@@ -232,8 +233,8 @@ impl SiteState {
     /// The site as configured: every charger offline and empty, every metered load stale
     /// until its first reading; an unmetered sub-board at its worst-case load.
     pub fn from_config(config: &Config) -> Self {
-        let circuits = circuit_tree(config);
-        let chargers = offline_chargers(config, &circuits);
+        let circuits = topology::circuit_tree(config);
+        let chargers = topology::offline_chargers(config, &circuits);
         Self {
             snapshot: SiteSnapshot {
                 at: DateTime::<Utc>::UNIX_EPOCH,
@@ -432,98 +433,6 @@ impl SiteState {
             _ => false,
         }
     }
-}
-
-/// The site's circuit and its sub-circuits, parents before children: an unmetered
-/// sub-board at its worst-case load, a metered one stale until its first reading.
-fn circuit_tree(config: &Config) -> Vec<CircuitNode> {
-    let mut circuits = vec![CircuitNode {
-        id: config::SITE_CIRCUIT.to_string(),
-        limit: config.site.grid_limit,
-        parent: None,
-        load: [Amps(0.0); 3],
-        stale: true,
-        worst_case_load: config.site.worst_case_load,
-        unconfirmed: [Amps(0.0); 3],
-        sees_phase_switches: learned_phases::sees_phase_switches(config, None),
-    }];
-    // Parents before children: insert in rounds (config::circuit rejects cycles).
-    let mut left: Vec<&config::Circuit> = config.circuits.iter().collect();
-    while !left.is_empty() {
-        let before = left.len();
-        left.retain(|c| {
-            let parent = match &c.parent {
-                None => Some(0),
-                Some(p) => circuits.iter().position(|n| &n.id == p),
-            };
-            match parent {
-                Some(parent) => {
-                    let worst_case_load = c.worst_case_load.unwrap_or(config.site.worst_case_load);
-                    // A sub-board without a meter of its own is never measured: its
-                    // non-charger load is what the electrician configured, for good.
-                    // Only a metered board can go stale (S5); an unmetered one marked
-                    // stale would hold the whole site on its failsafe plan.
-                    let metered = config
-                        .meters
-                        .iter()
-                        .any(|m| m.circuit.as_deref() == Some(c.id.as_str()));
-                    circuits.push(CircuitNode {
-                        id: c.id.clone(),
-                        limit: c.limit,
-                        parent: Some(parent),
-                        load: if metered {
-                            [Amps(0.0); 3]
-                        } else {
-                            [worst_case_load; 3]
-                        },
-                        unconfirmed: [Amps(0.0); 3],
-                        stale: metered,
-                        worst_case_load,
-                        sees_phase_switches: learned_phases::sees_phase_switches(
-                            config,
-                            Some(&c.id),
-                        ),
-                    });
-                    false
-                }
-                None => true,
-            }
-        });
-        if left.len() == before {
-            break; // unreachable for a validated config
-        }
-    }
-    circuits
-}
-
-/// Every configured charger, offline and without a vehicle.
-fn offline_chargers(config: &Config, circuits: &[CircuitNode]) -> Vec<ChargerState> {
-    config
-        .chargers
-        .iter()
-        .map(|c| {
-            let mut site_phases = [false; 3];
-            for p in config::site_phases(c) {
-                site_phases[p] = true;
-            }
-            ChargerState {
-                id: c.id.clone(),
-                circuit: c
-                    .circuit
-                    .as_ref()
-                    .and_then(|id| circuits.iter().position(|n| &n.id == id))
-                    .unwrap_or(0),
-                site_phases,
-                wired_phases: site_phases,
-                min_current: c.min_current,
-                max_current: c.max_current,
-                priority: c.priority,
-                failsafe_current: c.failsafe_current,
-                online: false,
-                vehicle: None,
-            }
-        })
-        .collect()
 }
 
 /// Whether a connector status changes the charger's reservation hold: `Reserved` starts

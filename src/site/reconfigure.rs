@@ -6,7 +6,8 @@
 //! at the lower of old and new, so a lowered limit cuts at once and a raised one waits for
 //! the replan. Pure, like the rest of `site`.
 
-use super::{SiteSnapshot, SiteState, circuit_tree, offline_chargers};
+use super::topology::{circuit_tree, offline_chargers};
+use super::{SiteSnapshot, SiteState};
 use crate::config::Config;
 use crate::units::Amps;
 
