@@ -76,6 +76,14 @@ pub fn forget_refusal(refusing: &Refusing, id: &ChargerId) {
         .remove(id);
 }
 
+/// Forgets every refusal: connection events were missed, any charger may have rebooted.
+pub fn forget_refusals(refusing: &Refusing) {
+    refusing
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clear();
+}
+
 fn refuses(refusing: &Refusing, id: &ChargerId) -> bool {
     refusing
         .lock()

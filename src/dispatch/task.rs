@@ -210,7 +210,10 @@ impl Dispatcher {
                 Some(answer) = answers.recv() => self.on_answer(answer),
                 change = connections.recv() => match change {
                     Ok(change) => self.on_connection(&change),
-                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    // Missed (dis)connections: any refusal may be from before a reboot.
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        samples::forget_refusals(&self.no_meter_trigger);
+                    }
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
                 _ = probe.tick() => probe_due = true,

@@ -331,6 +331,16 @@ circuit = "dark"
         })
     }
 
+    /// The site of `config` with a fresh reading of both meters (a stale meter sees no
+    /// phase switched on).
+    fn metered(config: &Config) -> SiteState {
+        let mut state = SiteState::from_config(config);
+        for circuit in [None, Some("board")] {
+            assert!(state.apply_load(circuit, Some([Amps(20.0); 3])));
+        }
+        state
+    }
+
     /// The site phases each charger's limit counts on at the grid connection.
     fn phases_of(state: &SiteState, now: u32) -> Vec<[bool; 3]> {
         let snap = state.snapshot(at(now));
@@ -354,7 +364,7 @@ circuit = "dark"
     #[test]
     fn a_single_phase_vehicle_is_counted_on_its_phase_only_where_a_grid_meter_sees_a_switch() {
         let config = config::parse(&site("grid")).unwrap_or_else(|p| panic!("{p:#?}"));
-        let mut state = SiteState::from_config(&config);
+        let mut state = metered(&config);
         assert_eq!(phases_of(&state, 0), [EVERY; 3]);
         let replan = learn_single_phase(&mut state, 0);
         assert_eq!(replan, [true; 3], "a change of phases replans");
@@ -374,6 +384,10 @@ circuit = "dark"
             "C's board has no meter: a phase C's vehicle switched on would wait for its \
              next sample there"
         );
+        // A stale meter at the connection sees no switch: every phase there meanwhile.
+        state.apply_load(None, None);
+        assert_eq!(phases_of(&state, 30), [EVERY; 3]);
+        state.apply_load(None, Some([Amps(20.0); 3]));
         // Nothing confirms them for `FRESH_FOR`: every phase again, with no event.
         let fresh = u32::try_from(super::super::phases::FRESH_FOR.num_seconds()).unwrap();
         assert_eq!(phases_of(&state, 30 + fresh)[0], [false, true, false]);
@@ -385,14 +399,14 @@ circuit = "dark"
         // Off unless switched on.
         let off = site("grid").replace("learn-vehicle-phases = true\n", "");
         let config = config::parse(&off).unwrap_or_else(|p| panic!("{p:#?}"));
-        let mut state = SiteState::from_config(&config);
+        let mut state = metered(&config);
         assert_eq!(learn_single_phase(&mut state, 0), [false; 3]);
         assert_eq!(phases_of(&state, 30), [EVERY; 3]);
         assert_eq!(phases_on_its_board(&state, 30), [EVERY; 3]);
         // A building meter at the connection does not see the chargers: every phase
         // there. B's board has a grid meter of its own, which sees B's vehicle.
         let config = config::parse(&site("building")).unwrap_or_else(|p| panic!("{p:#?}"));
-        let mut state = SiteState::from_config(&config);
+        let mut state = metered(&config);
         assert_eq!(learn_single_phase(&mut state, 0), [false, true, false]);
         assert_eq!(phases_of(&state, 30), [EVERY; 3]);
         assert_eq!(
@@ -401,7 +415,7 @@ circuit = "dark"
         );
         // Switched on by a reload: learned from the next samples on.
         let config = config::parse(&site("grid")).unwrap_or_else(|p| panic!("{p:#?}"));
-        let mut state = SiteState::from_config(&config);
+        let mut state = metered(&config);
         let mut off = config.clone();
         off.site.learn_vehicle_phases = false;
         state.reconfigure(&off);
@@ -415,7 +429,7 @@ circuit = "dark"
     #[test]
     fn doubt_counts_every_phase_again_at_once() {
         let config = config::parse(&site("grid")).unwrap_or_else(|p| panic!("{p:#?}"));
-        let mut state = SiteState::from_config(&config);
+        let mut state = metered(&config);
         let a = id("A");
         learn_single_phase(&mut state, 0);
         assert_eq!(phases_of(&state, 30)[0], [false, true, false]);
@@ -454,7 +468,7 @@ circuit = "dark"
     #[test]
     fn a_rise_on_a_phase_a_narrowed_charger_is_not_counted_on_asks_it_for_a_sample() {
         let config = config::parse(&site("grid")).unwrap_or_else(|p| panic!("{p:#?}"));
-        let mut state = SiteState::from_config(&config);
+        let mut state = metered(&config);
         learn_single_phase(&mut state, 0);
         // At the connection: A counted on site L2 only, B and C on L1 only.
         let read = |state: &mut SiteState, circuit: Option<&str>, load: [f64; 3], s: u32| {

@@ -161,9 +161,12 @@ impl SiteSnapshot {
 
     /// The site phases on which a charger's limit counts at circuit `c` (S1): its
     /// vehicle's learned phases where `c` sees a phase switched on, every phase it is wired
-    /// to elsewhere. Whether `c` is on the charger's chain is the caller's to check.
+    /// to elsewhere, and while `c`'s meter is stale (nothing sees a switch then; the
+    /// failsafe plan that follows counts every phase too). Whether `c` is on the
+    /// charger's chain is the caller's to check.
     pub fn counted_at(&self, charger: &ChargerState, c: usize) -> [bool; 3] {
-        if self.circuits[c].sees_phase_switches {
+        let node = &self.circuits[c];
+        if node.sees_phase_switches && !node.stale {
             charger.site_phases
         } else {
             charger.wired_phases

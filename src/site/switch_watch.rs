@@ -145,7 +145,7 @@ impl SiteState {
             let mut counted = wired.clone();
             self.learned.narrow(&mut counted, at);
             let off_a_rising_phase =
-                (0..3).any(|p| rising[p] && wired.site_phases[p] && !counted.site_phases[p]);
+                (0..3).any(|p| rising[p] && wired.wired_phases[p] && !counted.site_phases[p]);
             if off_a_rising_phase {
                 self.switch_watch.want(&wired.id, at);
             }

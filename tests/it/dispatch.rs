@@ -677,16 +677,9 @@ async fn a_charger_that_refused_the_sample_trigger_is_asked_again_after_it_recon
     let site = Site::new("");
     let (daemon, clock) = site.start_virtual("2026-12-01T18:00:00Z").await;
     let id = "CP16-1";
-    let sim =
-        crate::common::connect_virtual(&daemon, clock, id, OcppVersion::V16, Vec::new()).await;
-    sim.status(1, "Charging").await.unwrap();
-    sim.start_transaction(1, "TAG", 0, clock.now())
-        .await
-        .unwrap();
-    daemon
-        .dispatch_input
-        .send(input(&[(id, 10.0)], 80.0))
-        .unwrap();
+    let offer = |a: f64| daemon.dispatch_input.send(input(&[(id, a)], 80.0)).unwrap();
+    let sim = charging_v16(&daemon, clock, id, Vec::new()).await;
+    offer(10.0);
     assert!(
         wait_for_calls(&sim, "SetChargingProfile", 1).await,
         "no lease"
@@ -698,10 +691,7 @@ async fn a_charger_that_refused_the_sample_trigger_is_asked_again_after_it_recon
         "never asked"
     );
     sim.set_reply_policy(ReplyPolicy::Accept);
-    daemon
-        .dispatch_input
-        .send(input(&[(id, 16.0)], 80.0))
-        .unwrap();
+    offer(16.0);
     assert!(
         wait_for_calls(&sim, "SetChargingProfile", 2).await,
         "no second lease"
@@ -716,15 +706,8 @@ async fn a_charger_that_refused_the_sample_trigger_is_asked_again_after_it_recon
     sim.close().await;
     // It rebooted (a firmware update): the boot ended the transaction, the vehicle starts
     // a new one.
-    let sim = crate::common::connect_virtual(&daemon, clock, id, OcppVersion::V16, held).await;
-    sim.status(1, "Charging").await.unwrap();
-    sim.start_transaction(1, "TAG", 0, clock.now())
-        .await
-        .unwrap();
-    daemon
-        .dispatch_input
-        .send(input(&[(id, 24.0)], 80.0))
-        .unwrap();
+    let sim = charging_v16(&daemon, clock, id, held).await;
+    offer(24.0);
     assert!(
         wait_for_calls(&sim, "TriggerMessage", 1).await,
         "not asked for a sample after an increase once it reconnected: {:?}",
@@ -735,6 +718,22 @@ async fn a_charger_that_refused_the_sample_trigger_is_asked_again_after_it_recon
     );
     sim.close().await;
     daemon.stop().await;
+}
+
+/// A 1.6 charger on the virtual clock, holding `profiles`, with a vehicle charging in a
+/// transaction on connector 1.
+async fn charging_v16(
+    daemon: &chargegate::daemon::Daemon,
+    clock: chargegate::clock::Clock,
+    id: &str,
+    profiles: Vec<serde_json::Value>,
+) -> SimChargePoint {
+    let sim = crate::common::connect_virtual(daemon, clock, id, OcppVersion::V16, profiles).await;
+    sim.status(1, "Charging").await.unwrap();
+    sim.start_transaction(1, "TAG", 0, clock.now())
+        .await
+        .unwrap();
+    sim
 }
 
 /// Waits (10 s of the paused clock at most) until the charger got `n` CALLs of `action`
