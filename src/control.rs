@@ -342,10 +342,13 @@ impl Controller {
     pub fn on_reading(&mut self, wall: DateTime<Utc>, now: Instant, r: &LoadReading) -> bool {
         let was_stale = self.state.snapshot(wall).any_stale();
         self.end_temporary_limit(wall, now);
-        if !self
-            .state
-            .apply_reading_at(r.circuit.as_deref(), r.per_phase, r.unconfirmed, wall)
-        {
+        if !self.state.apply_reading_at(
+            r.circuit.as_deref(),
+            r.per_phase,
+            r.unconfirmed,
+            r.unmeasured,
+            wall,
+        ) {
             return false;
         }
         if let Some(load) = r.per_phase {

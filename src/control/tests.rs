@@ -157,6 +157,7 @@ async fn learned_phases_that_go_stale_ask_for_a_replan() {
             circuit: None,
             per_phase: Some([Amps(20.0); 3]),
             unconfirmed: [Amps(0.0); 3],
+            unmeasured: [false; 3],
             at: wall,
         };
         assert!(control.on_reading(wall, now, &reading));

@@ -141,6 +141,8 @@ pub struct LoadReading {
     /// What the meter shows beyond `per_phase` that is put down to vehicles ramping after
     /// chargegate's own increases, unconfirmed yet (`site::load`); no increase goes into it.
     pub unconfirmed: [Amps; 3],
+    /// Phases the meter did not report (`SiteLoad::unmeasured`).
+    pub unmeasured: [bool; 3],
     pub at: DateTime<Utc>,
 }
 
@@ -338,6 +340,7 @@ impl Feed {
             circuit: self.circuit.clone(),
             per_phase,
             unconfirmed: load.unconfirmed,
+            unmeasured: load.unmeasured,
             at: clock.now(),
         }
     }

@@ -387,7 +387,18 @@ circuit = "dark"
         // A stale meter at the connection sees no switch: every phase there meanwhile.
         state.apply_load(None, None);
         assert_eq!(phases_of(&state, 30), [EVERY; 3]);
-        state.apply_load(None, Some([Amps(20.0); 3]));
+        // A reading without L3: a phase switched on there is not seen, so it counts.
+        let fresh_load = Some([Amps(20.0); 3]);
+        state.apply_reading(None, fresh_load, [Amps(0.0); 3], [false, false, true]);
+        assert_eq!(
+            phases_of(&state, 30),
+            [
+                [false, true, true],
+                [true, false, true],
+                [true, false, true]
+            ]
+        );
+        state.apply_load(None, fresh_load);
         // Nothing confirms them for `FRESH_FOR`: every phase again, with no event.
         let fresh = u32::try_from(super::super::phases::FRESH_FOR.num_seconds()).unwrap();
         assert_eq!(phases_of(&state, 30 + fresh)[0], [false, true, false]);
@@ -473,7 +484,7 @@ circuit = "dark"
         // At the connection: A counted on site L2 only, B and C on L1 only.
         let read = |state: &mut SiteState, circuit: Option<&str>, load: [f64; 3], s: u32| {
             let load = load.map(Amps);
-            assert!(state.apply_reading_at(circuit, Some(load), [Amps(0.0); 3], at(s)));
+            assert!(state.apply_reading_at(circuit, Some(load), [Amps(0.0); 3], [false; 3], at(s)));
             state.samples_wanted(at(s)).into_iter().collect::<Vec<_>>()
         };
         assert!(read(&mut state, None, [20.0; 3], 30).is_empty());
@@ -486,7 +497,13 @@ circuit = "dark"
         // once B may be asked again.
         read(&mut state, Some("board"), [0.0; 3], 32);
         let ramp = [Amps(0.0), Amps(6.0), Amps(6.0)];
-        assert!(state.apply_reading_at(Some("board"), Some([Amps(0.0); 3]), ramp, at(42)));
+        assert!(state.apply_reading_at(
+            Some("board"),
+            Some([Amps(0.0); 3]),
+            ramp,
+            [false; 3],
+            at(42)
+        ));
         assert_eq!(
             state.samples_wanted(at(42)).into_iter().collect::<Vec<_>>(),
             [(id("B"), at(31)), (id("C"), at(31))]

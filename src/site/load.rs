@@ -287,6 +287,9 @@ pub struct SiteLoad {
     /// increase may go into it: a rise of the other load hidden by the attribution is
     /// never built upon.
     pub unconfirmed: [Amps; 3],
+    /// Phases the meter did not report: their load is the worst case, and a vehicle
+    /// switching such a phase on is not seen there (`SiteSnapshot::counted_at`).
+    pub unmeasured: [bool; 3],
 }
 
 /// The settled derived loads of the recent past, for the short-term maximum, and since
@@ -363,12 +366,14 @@ pub fn site_load(
         per_phase: [worst_case; 3],
         source: LoadSource::WorstCase,
         unconfirmed: [Amps(0.0); 3],
+        unmeasured: [true; 3],
     };
     let Some(status) = meter else { return worst };
     let Some(reading) = status.usable(now) else {
         return worst;
     };
     // A phase the meter does not report is marked infinite and gets the worst case.
+    let unmeasured = reading.current.map(|a| a.is_none());
     let mut per_phase = reading.current.map(|a| a.map_or(f64::INFINITY, |a| a.0));
     let source = match status.role {
         MeterRole::Building => LoadSource::Measured,
@@ -379,6 +384,7 @@ pub fn site_load(
             per_phase: clean(per_phase, worst_case),
             source,
             unconfirmed: [Amps(0.0); 3],
+            unmeasured,
         };
     }
     let Subtracted {
@@ -401,6 +407,7 @@ pub fn site_load(
         per_phase: out.map(Amps),
         source,
         unconfirmed: unconfirmed.map(Amps),
+        unmeasured,
     }
 }
 
@@ -570,6 +577,30 @@ mod tests {
 
     fn amps(load: &SiteLoad) -> [f64; 3] {
         load.per_phase.map(|a| a.0)
+    }
+
+    #[test]
+    fn a_phase_the_grid_meter_does_not_report_is_the_worst_case_and_marked_unmeasured() {
+        let t0 = Instant::now();
+        let mut w = LoadWindow::new(DEFAULT_WINDOW);
+        let mut v = Values::default();
+        v.0.insert(Quantity::CurrentL1, 30.0);
+        v.0.insert(Quantity::CurrentL2, 40.0);
+        let mut s = MeterStatus::new("grid".into(), MeterRole::Grid, None, 5 * S);
+        s.reading = Some(MeterReading::from_values(&v, t0, false));
+        s.stale = false;
+        let load = site_load(t0, Some(&s), &[], Amps(150.0), &mut w);
+        assert_eq!(load.source, LoadSource::Derived);
+        assert_eq!(amps(&load), [30.0, 40.0, 150.0]);
+        assert_eq!(load.unmeasured, [false, false, true]);
+        let full = site_load(
+            t0,
+            Some(&status(MeterRole::Grid, t0, [30.0; 3])),
+            &[],
+            Amps(150.0),
+            &mut w,
+        );
+        assert_eq!(full.unmeasured, [false; 3]);
     }
 
     #[test]

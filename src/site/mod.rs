@@ -56,6 +56,9 @@ pub struct CircuitNode {
     /// charger's limit counts here on its vehicle's learned phases (`learned_phases`);
     /// elsewhere on every phase of the charger (`SiteSnapshot::counted_at`, S1).
     pub sees_phase_switches: bool,
+    /// Phases its meter's last reading did not report (their load is the worst case): a
+    /// phase switched on there is not seen, so learned phases do not count for them.
+    pub unmeasured: [bool; 3],
 }
 
 /// What a vehicle needs, from NotifyEVChargingNeeds, the departure schedule or the API.
@@ -161,13 +164,15 @@ impl SiteSnapshot {
 
     /// The site phases on which a charger's limit counts at circuit `c` (S1): its
     /// vehicle's learned phases where `c` sees a phase switched on, every phase it is wired
-    /// to elsewhere, and while `c`'s meter is stale (nothing sees a switch then; the
-    /// failsafe plan that follows counts every phase too). Whether `c` is on the
-    /// charger's chain is the caller's to check.
+    /// to elsewhere, while `c`'s meter is stale (nothing sees a switch then; the failsafe
+    /// plan that follows counts every phase too), and on the phases its meter did not
+    /// report. Whether `c` is on the charger's chain is the caller's to check.
     pub fn counted_at(&self, charger: &ChargerState, c: usize) -> [bool; 3] {
         let node = &self.circuits[c];
         if node.sees_phase_switches && !node.stale {
-            charger.site_phases
+            std::array::from_fn(|p| {
+                charger.site_phases[p] || (charger.wired_phases[p] && node.unmeasured[p])
+            })
         } else {
             charger.wired_phases
         }
@@ -288,16 +293,18 @@ impl SiteState {
     /// A non-charger load reading for a circuit (`None`: the grid connection);
     /// `per_phase = None` marks it stale. Returns false for an unknown circuit.
     pub fn apply_load(&mut self, circuit: Option<&str>, per_phase: Option<[Amps; 3]>) -> bool {
-        self.apply_reading(circuit, per_phase, [Amps(0.0); 3])
+        self.apply_reading(circuit, per_phase, [Amps(0.0); 3], [false; 3])
     }
 
     /// As `apply_load`, with the part of the meter's rise put down to ramping vehicles
-    /// (`CircuitNode::unconfirmed`).
+    /// (`CircuitNode::unconfirmed`) and the phases the meter did not report
+    /// (`CircuitNode::unmeasured`).
     pub fn apply_reading(
         &mut self,
         circuit: Option<&str>,
         per_phase: Option<[Amps; 3]>,
         unconfirmed: [Amps; 3],
+        unmeasured: [bool; 3],
     ) -> bool {
         let id = circuit.unwrap_or(config::SITE_CIRCUIT);
         let Some(node) = self.snapshot.circuits.iter_mut().find(|c| c.id == id) else {
@@ -308,6 +315,7 @@ impl SiteState {
                 node.load = load;
                 node.stale = false;
                 node.unconfirmed = unconfirmed;
+                node.unmeasured = unmeasured;
             }
             None => {
                 node.stale = true;

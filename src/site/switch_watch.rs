@@ -113,9 +113,10 @@ impl SiteState {
         circuit: Option<&str>,
         per_phase: Option<[Amps; 3]>,
         unconfirmed: [Amps; 3],
+        unmeasured: [bool; 3],
         at: DateTime<Utc>,
     ) -> bool {
-        if !self.apply_reading(circuit, per_phase, unconfirmed) {
+        if !self.apply_reading(circuit, per_phase, unconfirmed, unmeasured) {
             return false;
         }
         // Nothing to watch where no count may narrow (`learn-vehicle-phases` off, or no

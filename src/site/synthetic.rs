@@ -81,6 +81,7 @@ fn boards(n: usize) -> Vec<CircuitNode> {
         worst_case_load: Amps(50.0),
         unconfirmed: [Amps(0.0); 3],
         sees_phase_switches: false,
+        unmeasured: [false; 3],
     }];
     for b in 0..boards {
         let parent = if b % 3 == 2 { b } else { 0 };
@@ -93,6 +94,7 @@ fn boards(n: usize) -> Vec<CircuitNode> {
             worst_case_load: Amps(10.0),
             unconfirmed: [Amps(0.0); 3],
             sees_phase_switches: false,
+            unmeasured: [false; 3],
         });
     }
     circuits

@@ -17,6 +17,7 @@ pub(super) fn circuit_tree(config: &Config) -> Vec<CircuitNode> {
         worst_case_load: config.site.worst_case_load,
         unconfirmed: [Amps(0.0); 3],
         sees_phase_switches: learned_phases::sees_phase_switches(config, None),
+        unmeasured: [false; 3],
     }];
     // Parents before children: insert in rounds (config::circuit rejects cycles).
     let mut left: Vec<&config::Circuit> = config.circuits.iter().collect();
@@ -54,6 +55,7 @@ pub(super) fn circuit_tree(config: &Config) -> Vec<CircuitNode> {
                             config,
                             Some(&c.id),
                         ),
+                        unmeasured: [false; 3],
                     });
                     false
                 }

@@ -61,6 +61,7 @@ fn reading(amps: Option<f64>) -> LoadReading {
         circuit: None,
         per_phase: amps.map(|a| [Amps(a); 3]),
         unconfirmed: [Amps(0.0); 3],
+        unmeasured: [false; 3],
         at: Utc::now(),
     }
 }

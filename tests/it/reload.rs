@@ -264,6 +264,7 @@ async fn reading(daemon: &daemon::Daemon, clock: Clock) {
         circuit: None,
         per_phase: Some([Amps(LOAD_A); 3]),
         unconfirmed: [Amps(0.0); 3],
+        unmeasured: [false; 3],
         at: clock.now(),
     };
     daemon.load_readings.send(reading).await.unwrap();

@@ -242,6 +242,7 @@ async fn send_load(daemon: &Daemon, clock: Clock, load: Option<f64>) {
         circuit: None,
         per_phase: load.map(|a| [Amps(a); 3]),
         unconfirmed: [Amps(0.0); 3],
+        unmeasured: [false; 3],
         at: clock.now(),
     };
     daemon.load_readings.send(reading).await.unwrap();

@@ -80,6 +80,7 @@ mod tests {
             worst_case_load: Amps(80.0),
             unconfirmed: unconfirmed.map(Amps),
             sees_phase_switches: false,
+            unmeasured: [false; 3],
         }
     }
 
