@@ -35,7 +35,8 @@ use crate::planner::guard::on_wire;
 use crate::planner::{self, Plan, Policy, Reduction};
 use crate::site::feed::LoadReading;
 use crate::site::{
-    CapKind, CapRefusal, CloudCap, LimitSource, Need, SiteSnapshot, SiteState, TemporaryLimit,
+    CapKind, CapRefusal, ChargerState, CloudCap, LimitSource, Need, SiteSnapshot, SiteState,
+    TemporaryLimit,
 };
 use crate::units::{Amps, ChargerId};
 
@@ -128,8 +129,9 @@ pub struct Controller {
     output: ControlOutput,
     /// The non-charger load per circuit and phase the plan in force was made for.
     planned_load: Vec<[f64; 3]>,
-    /// The site phases each charger was counted on when the plan in force was made.
-    planned_phases: Vec<[bool; 3]>,
+    /// The phases each charger was counted on at each circuit of its chain when the plan
+    /// in force was made (`SiteSnapshot::counted_at`).
+    planned_phases: Vec<Vec<[bool; 3]>>,
     last_replan: Option<Instant>,
     /// A replan is wanted, no earlier than this, and why.
     pending: Option<(Instant, ReplanReason)>,
@@ -376,7 +378,8 @@ impl Controller {
     }
 
     /// Whether a charger the plan in force gives current now counts on other phases than
-    /// when it was made (its vehicle's learned phases went stale, `ReplanReason::Phases`).
+    /// when it was made, at any circuit of its chain (its vehicle's learned phases went
+    /// stale, or a meter there stopped reporting a phase: `ReplanReason::Phases`).
     /// A paused one is left to the next replan: its 0 A counts nowhere, and a vehicle
     /// paused for two minutes has no sample to keep its phases fresh, so replanning for it
     /// would replan for every paused vehicle in turn.
@@ -392,7 +395,7 @@ impl Controller {
             .any(|((c, planned), planned_for)| {
                 let current = slot.map_or(0.0, |t| planned_for.current[t].0);
                 let filled = self.output.filled.get(&c.id).map_or(0.0, |a| a.0);
-                c.site_phases != *planned && current.max(filled) > planner::EPS_A
+                current.max(filled) > planner::EPS_A && counted_along_chain(snap, c) != *planned
             })
     }
 
@@ -489,8 +492,21 @@ fn wire_targets(targets: Vec<(ChargerId, Amps)>) -> Vec<(ChargerId, Amps)> {
 }
 
 /// The site phases each charger is counted on.
-fn counted_phases(snap: &SiteSnapshot) -> Vec<[bool; 3]> {
-    snap.chargers.iter().map(|c| c.site_phases).collect()
+/// Per charger, the phases it counts on at each circuit of its chain.
+fn counted_phases(snap: &SiteSnapshot) -> Vec<Vec<[bool; 3]>> {
+    snap.chargers
+        .iter()
+        .map(|c| counted_along_chain(snap, c))
+        .collect()
+}
+
+/// The phases `charger` counts on at each circuit of its chain, its own circuit first: its
+/// learned phases, or every wired phase where a meter is stale or leaves a phase out.
+fn counted_along_chain(snap: &SiteSnapshot, charger: &ChargerState) -> Vec<[bool; 3]> {
+    snap.chain(charger.circuit)
+        .into_iter()
+        .map(|c| snap.counted_at(charger, c))
+        .collect()
 }
 
 /// The load the snapshot assumes per circuit and phase.

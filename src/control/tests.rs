@@ -130,20 +130,10 @@ fn drawing_on_l1(amps: f64) -> crate::ocpp::model::ChargerEvent {
 
 #[tokio::test(start_paused = true)]
 async fn learned_phases_that_go_stale_ask_for_a_replan() {
-    use crate::ocpp::model::{ChargerEvent, ConnectorStatus, EvseRef};
     // Issue 9: a charger counted on its vehicle's learned phase counts on every phase again
     // once no sample has confirmed them for `FRESH_FOR`, with no event to say so; the plan
     // made for the narrow count must not stay in force.
-    let text = "[site]\nid = \"t\"\nworst-case-load-a = 10\nmargin-a = 5\ngrid-limit-a = 100\n\
-                learn-vehicle-phases = true\n\
-                [[meter]]\nid = \"main\"\nprofile = \"eastron-sdm630\"\nrole = \"grid\"\n\
-                modbus-tcp = \"127.0.0.1:502\"\n\
-                [[charger]]\nid = \"A\"\npassword = \"pw-long-enough\"\nmax-current-a = 32\n";
-    let config = config::parse(text).unwrap_or_else(|p| panic!("{p:#?}"));
-    let mut control = Controller::new(
-        SiteState::from_config(&config),
-        Policy::from_config(&config),
-    );
+    let mut control = learning_controller();
     let t0 = Instant::now();
     let at = |s: i64| {
         (
@@ -151,18 +141,57 @@ async fn learned_phases_that_go_stale_ask_for_a_replan() {
             t0 + std::time::Duration::from_secs(s as u64),
         )
     };
-    let read = |control: &mut Controller, s: i64| {
-        let (wall, now) = at(s);
-        let reading = LoadReading {
-            circuit: None,
-            per_phase: Some([Amps(20.0); 3]),
-            unconfirmed: [Amps(0.0); 3],
-            unmeasured: [false; 3],
-            at: wall,
-        };
-        assert!(control.on_reading(wall, now, &reading));
-    };
+    let read = |control: &mut Controller, s: i64| grid_reading(control, t0, s, [false; 3]);
     read(&mut control, 0);
+    learn_l1_and_replan(&mut control, &at);
+    let counted =
+        |control: &Controller| control.output().snapshot.as_ref().unwrap().chargers[0].site_phases;
+    assert_eq!(counted(&control), [true, false, false], "learned: L1 only");
+    read(&mut control, 40);
+    assert_eq!(control.replan_due(), None, "nothing changed");
+    // 30 + FRESH_FOR: the last sample is too old; the reading after asks for a replan.
+    let stale = 31 + crate::site::phases::FRESH_FOR.num_seconds();
+    read(&mut control, stale);
+    assert_eq!(counted(&control), [true; 3]);
+    assert!(
+        control.replan_due().is_some(),
+        "the plan still counts A on L1 only"
+    );
+}
+
+/// The one-charger site of the learned-phases tests: grid limit 100 A, a grid meter, A
+/// with phase learning on.
+fn learning_controller() -> Controller {
+    let text = "[site]\nid = \"t\"\nworst-case-load-a = 10\nmargin-a = 5\ngrid-limit-a = 100\n\
+                learn-vehicle-phases = true\n\
+                [[meter]]\nid = \"main\"\nprofile = \"eastron-sdm630\"\nrole = \"grid\"\n\
+                modbus-tcp = \"127.0.0.1:502\"\n\
+                [[charger]]\nid = \"A\"\npassword = \"pw-long-enough\"\nmax-current-a = 32\n";
+    let config = config::parse(text).unwrap_or_else(|p| panic!("{p:#?}"));
+    Controller::new(
+        SiteState::from_config(&config),
+        Policy::from_config(&config),
+    )
+}
+
+/// A grid-meter reading of 20 A per phase at second `s`, `unmeasured` as given.
+fn grid_reading(control: &mut Controller, t0: Instant, s: i64, unmeasured: [bool; 3]) {
+    let wall = wall() + Duration::seconds(s);
+    let now = t0 + std::time::Duration::from_secs(s as u64);
+    let reading = LoadReading {
+        circuit: None,
+        per_phase: Some([Amps(20.0); 3]),
+        unconfirmed: [Amps(0.0); 3],
+        unmeasured,
+        at: wall,
+    };
+    assert!(control.on_reading(wall, now, &reading));
+}
+
+/// A starts charging at second 1, draws on L1 only at 10, 20 and 30, and the plan is made
+/// at 31 with A counted on L1.
+fn learn_l1_and_replan(control: &mut Controller, at: &dyn Fn(i64) -> (DateTime<Utc>, Instant)) {
+    use crate::ocpp::model::{ChargerEvent, ConnectorStatus, EvseRef};
     let charging = ChargerEvent::Status {
         evse: EvseRef {
             evse_id: 1,
@@ -179,17 +208,31 @@ async fn learned_phases_that_go_stale_ask_for_a_replan() {
         control.on_event(at(s).1, &event("A", at(s).0, drawing_on_l1(16.0)));
     }
     control.replan(at(31).0, at(31).1, ReplanReason::Vehicle);
-    let counted =
-        |control: &Controller| control.output().snapshot.as_ref().unwrap().chargers[0].site_phases;
-    assert_eq!(counted(&control), [true, false, false], "learned: L1 only");
-    read(&mut control, 40);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_phase_the_grid_meter_stops_reporting_asks_for_a_replan() {
+    // A charger narrowed to its vehicle's L1 counts on L3 as well at a circuit whose meter
+    // no longer reports L3 (a switch there is not seen), while its site phases stay L1:
+    // the plan made for the narrow count must not stay in force.
+    let mut control = learning_controller();
+    let t0 = Instant::now();
+    let at = |s: i64| {
+        (
+            wall() + Duration::seconds(s),
+            t0 + std::time::Duration::from_secs(s as u64),
+        )
+    };
+    grid_reading(&mut control, t0, 0, [false; 3]);
+    learn_l1_and_replan(&mut control, &at);
+    grid_reading(&mut control, t0, 40, [false; 3]);
     assert_eq!(control.replan_due(), None, "nothing changed");
-    // 30 + FRESH_FOR: the last sample is too old; the reading after asks for a replan.
-    let stale = 31 + crate::site::phases::FRESH_FOR.num_seconds();
-    read(&mut control, stale);
-    assert_eq!(counted(&control), [true; 3]);
+    grid_reading(&mut control, t0, 45, [false, false, true]);
+    let snap = control.output().snapshot.clone().unwrap();
+    assert_eq!(snap.chargers[0].site_phases, [true, false, false]);
+    assert_eq!(snap.counted_at(&snap.chargers[0], 0), [true, false, true]);
     assert!(
         control.replan_due().is_some(),
-        "the plan still counts A on L1 only"
+        "the plan still counts A on L1 only at the connection"
     );
 }

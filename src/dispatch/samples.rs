@@ -70,25 +70,24 @@ pub async fn after_rise(
 /// Forgets that the charger refused: it (re)connected, and a firmware update may have
 /// brought the trigger.
 pub fn forget_refusal(refusing: &Refusing, id: &ChargerId) {
-    refusing
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .remove(id);
+    refusals(refusing).remove(id);
 }
 
 /// Forgets every refusal: connection events were missed, any charger may have rebooted.
 pub fn forget_refusals(refusing: &Refusing) {
-    refusing
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clear();
+    refusals(refusing).clear();
 }
 
 fn refuses(refusing: &Refusing, id: &ChargerId) -> bool {
+    refusals(refusing).contains(id)
+}
+
+/// The set, locked. A panic while it was held cannot leave it half-changed (each use is
+/// one set operation), so a poisoned lock is taken as it is.
+fn refusals(refusing: &Refusing) -> std::sync::MutexGuard<'_, HashSet<ChargerId>> {
     refusing
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .contains(id)
 }
 
 /// Which answers mark a charger as refusing for good.
@@ -132,9 +131,6 @@ async fn ask(
             "charger refuses TriggerMessage(MeterValues): its samples come at its own \
              interval only (a vehicle's ramp or a phase switched on is seen that late)"
         );
-        refusing
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(id.clone());
+        refusals(refusing).insert(id.clone());
     }
 }

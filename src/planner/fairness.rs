@@ -57,18 +57,52 @@ pub(super) fn share_now_terms(
     }
 }
 
+/// A known need's shortfall is split into these shares of the need, each weighted by its
+/// factor: the kWh a vehicle misses costs more the further it is from its need (convex,
+/// so the LP fills the pieces in order). A single-phase vehicle on a phase that three-phase
+/// vehicles crowd gets a third of their energy per phase-ampere: with a flat weight per kWh
+/// the plan gives the phase to them and leaves it at a quarter of its need while they are
+/// full. With these factors it gets the ampere once it is more than half short and they
+/// are less than a quarter short (4 against 3 kWh per phase-ampere), without the max-min
+/// term's weakness: one need that cannot be reached pins the largest relative shortfall
+/// and leaves the others to the flat weight.
+pub(super) const SHORT_PIECES: [(f64, f64); 4] =
+    [(0.25, 1.0), (0.25, 2.0), (0.25, 4.0), (0.25, 8.0)];
+
+/// The shortfall of a need of `need_kwh` (for `n` identical vehicles, each kWh weighted
+/// `w`): one variable when the need is not known or fairness is off, else one per
+/// `SHORT_PIECES` share, weighted convexly. Returns their sum.
+pub(super) fn shortfall_terms(
+    (need_kwh, known, fair): (f64, bool, bool),
+    w: f64,
+    vars: &mut ProblemVariables,
+    objective: &mut Expression,
+) -> Expression {
+    let pieces: &[(f64, f64)] = if known && fair {
+        &SHORT_PIECES
+    } else {
+        &[(1.0, 1.0)]
+    };
+    let mut shortfall = Expression::with_capacity(pieces.len());
+    for &(share, factor) in pieces {
+        let s = vars.add(variable().min(0.0).max(share * need_kwh));
+        objective.add_mul(w * factor, s);
+        shortfall.add_mul(1.0, s);
+    }
+    shortfall
+}
+
 /// Energy plus shortfall covers each need; a need's shortfall, relative to it, is at most
 /// the fairness variable of its kind.
 pub(super) fn energy_constraints(
-    energy_rows: Vec<(Expression, f64, Variable, bool)>,
+    energy_rows: Vec<(Expression, f64, Expression, bool)>,
     fair: Option<Fairness>,
     constraints: &mut Vec<Constraint>,
 ) {
-    for (energy, need_kwh, s, known) in energy_rows {
+    for (energy, need_kwh, shortfall, known) in energy_rows {
         constraints.push(energy.geq(need_kwh));
         if let Some(fair) = fair {
-            let mut f = Expression::with_capacity(2);
-            f.add_mul(1.0, s);
+            let mut f = shortfall;
             f.add_mul(-need_kwh, if known { fair.known } else { fair.unknown });
             constraints.push(f.leq(0.0));
         }

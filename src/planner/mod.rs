@@ -276,10 +276,12 @@ pub fn inputs<'a>(snap: &'a SiteSnapshot, policy: &Policy, start: DateTime<Utc>)
         };
         // What an ampere delivers follows the phases the vehicle draws on where its samples
         // showed them: a single-phase vehicle on a three-phase charger takes a third of
-        // what three counted phases would say (S1 still counts its limit on those).
+        // what three counted phases would say (S1 still counts its limit on those). It
+        // draws on no more than the charger is wired to, whatever is counted now.
+        let wired = c.wired_phases.iter().filter(|p| **p).count() as u8;
         let phases = v
             .drawing_phases
-            .map_or(c.phase_count(), |n| n.clamp(1, c.phase_count().max(1)));
+            .map_or(c.phase_count(), |n| n.clamp(1, wired.max(1)));
         let wh_per_a_slot = snap.voltage.0 * f64::from(phases) * slot_h;
         let (end, need_wh, known) = match &v.need {
             Some(need) => {

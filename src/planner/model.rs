@@ -10,7 +10,8 @@
 //!   equal share;
 //! - a current variable only while the vehicle is present.
 //!
-//! Objective, in order of weight: shortfall by departure (kWh, weighted by priority), peak
+//! Objective, in order of weight: shortfall by departure (kWh, weighted by priority and,
+//! for a known need, more the further the vehicle is from it: `fairness::SHORT_PIECES`), peak
 //! at the grid connection (A), energy cost (price x kWh), a tie-break for earlier charging,
 //! and the largest relative shortfall (fairness). This module never performs IO.
 //!
@@ -25,7 +26,7 @@ use good_lp::{
     WithTimeLimit, microlp, variable,
 };
 
-use super::fairness::{Fairness, energy_constraints, share_now_terms};
+use super::fairness::{Fairness, energy_constraints, share_now_terms, shortfall_terms};
 use super::repair::{self, Mode, Period};
 use super::{EPS_A, Inputs, Policy};
 
@@ -268,8 +269,9 @@ struct Lp {
     fair: Option<Fairness>,
     /// x[g][k]: None when the group cannot charge in period k.
     x: Vec<Vec<Option<Variable>>>,
-    /// Per group with a need: (energy in kWh, need in kWh, shortfall variable, need known).
-    energy_rows: Vec<(Expression, f64, Variable, bool)>,
+    /// Per group with a need: (energy plus shortfall in kWh, need in kWh, shortfall in
+    /// kWh, need known).
+    energy_rows: Vec<(Expression, f64, Expression, bool)>,
     /// Per group without a known need, per period of the first hour it may charge in: (its
     /// current there, its maximum in A, its number of vehicles).
     now_rows: Vec<(Variable, f64, f64)>,
@@ -335,16 +337,20 @@ fn variables_and_objective(
         let need_kwh = dem.need_wh / 1000.0;
         let all_fixed = modes[d0].iter().all(|m| *m == Mode::Fixed);
         if need_kwh > 0.0 && !all_fixed {
-            let s = vars.add(variable().min(0.0).max(need_kwh));
             let w = if dem.known {
                 1.0 + W_PRIORITY * f64::from(inputs.snap.chargers[dem.charger].priority)
                     / f64::from(max_priority)
             } else {
                 W_UNKNOWN
             };
-            objective.add_mul(n * W_SHORT_PER_KWH * w, s);
-            energy.add_mul(1.0, s);
-            energy_rows.push((energy, need_kwh, s, dem.known));
+            let shortfall = shortfall_terms(
+                (need_kwh, dem.known, policy.fairness),
+                n * W_SHORT_PER_KWH * w,
+                &mut vars,
+                &mut objective,
+            );
+            energy += shortfall.clone();
+            energy_rows.push((energy, need_kwh, shortfall, dem.known));
         }
     }
     Lp {

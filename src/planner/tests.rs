@@ -253,6 +253,50 @@ fn a_single_phase_vehicle_on_a_three_phase_charger_is_planned_at_what_it_takes_p
 }
 
 #[test]
+fn a_single_phase_vehicle_on_a_crowded_phase_is_not_left_far_behind_three_phase_ones() {
+    // 50 A free per phase for 6 hours. Two three-phase vehicles want 80 kWh each (38.6 A
+    // of every phase together), a single-phase one on L1 wants 44 kWh (31.9 A): L1 cannot
+    // carry both. An ampere of L1 gives a three-phase vehicle three times the energy, so a
+    // flat weight per kWh fills them and leaves the single-phase one 64 % short
+    // (15.7 kWh). Weighted by how far each is from its need, it gets L1 until it is half
+    // short (22 kWh) while they stay less than a quarter short.
+    let text = format!(
+        "{HEAD}grid-limit-a = 65
+{}{}{}",
+        charger("T1", ""),
+        charger("T2", ""),
+        charger("S", "phases = 1")
+    );
+    let (mut snap, policy) = site(&text, 10.0);
+    plug(&mut snap, 0, Some(80.0), 6);
+    plug(&mut snap, 1, Some(80.0), 6);
+    plug(&mut snap, 2, Some(44.0), 6);
+    let plan = plan(&snap, &policy, now());
+    assert_safe(&snap, &plan, 10.0);
+    let kwh = |i: usize, phases: f64| -> f64 {
+        plan.chargers[i]
+            .current
+            .iter()
+            .map(|a| a.0 * phases * 230.0 * 0.25 / 1000.0)
+            .sum()
+    };
+    let (t1, t2, single) = (kwh(0, 3.0), kwh(1, 3.0), kwh(2, 1.0));
+    assert!(
+        single >= 20.0,
+        "single-phase {single:.1} of 44 kWh beside {t1:.1} and {t2:.1} of 80"
+    );
+    for t in [t1, t2] {
+        assert!(t >= 0.75 * 80.0 - 0.5, "three-phase {t:.1} of 80 kWh");
+    }
+    // The fairness costs little energy: L1 stays full.
+    let first_hour_l1: f64 = plan.chargers.iter().map(|c| c.current[0].0).sum();
+    assert!(
+        first_hour_l1 >= 49.0,
+        "L1 carries {first_hour_l1:.1} of 50 A"
+    );
+}
+
+#[test]
 fn learned_phases_count_where_a_grid_meter_sees_a_switch_and_every_phase_elsewhere() {
     // A grid meter at the connection, none on board "b" (45 A). Two single-phase vehicles
     // on three-phase chargers of the board, learned on site L1 and L2. L3 of the

@@ -206,6 +206,15 @@ pub struct VehicleOutcome {
 }
 
 impl VehicleOutcome {
+    /// The share (0..1) of what the site could have given it that it got; 1 for a need of 0.
+    pub fn reachable_share(&self) -> f64 {
+        if self.reachable_wh > 0.0 {
+            (self.delivered_wh / self.reachable_wh).min(1.0)
+        } else {
+            1.0
+        }
+    }
+
     /// Energy missing at departure, Wh.
     pub fn shortfall_wh(&self) -> f64 {
         (self.need_wh - self.delivered_wh).max(0.0)
@@ -254,6 +263,16 @@ pub struct DaySummary {
     pub measured_s: f64,
     /// Steady stretches with measured time.
     pub stretches: usize,
+}
+
+impl DaySummary {
+    /// The vehicle that got the smallest share of what the site could have given it (the
+    /// first of equals).
+    pub fn worst_served(&self) -> Option<&VehicleOutcome> {
+        self.vehicles
+            .iter()
+            .min_by(|a, b| a.reachable_share().total_cmp(&b.reachable_share()))
+    }
 }
 
 /// Accumulates a day's scores step by step.
@@ -601,6 +620,19 @@ fn report_energy(out: &mut String, s: &DaySummary) {
         s.reachable_shortfall_wh / 1000.0,
         short(VehicleOutcome::reachable_shortfall_wh)
     );
+    if let Some(worst) = s.worst_served() {
+        let _ = writeln!(
+            out,
+            "{:<34} {:.1} % ({}), {} vehicle(s) under half",
+            "lowest share of reachable need",
+            worst.reachable_share() * 100.0,
+            worst.bay,
+            s.vehicles
+                .iter()
+                .filter(|v| v.reachable_share() < 0.5)
+                .count()
+        );
+    }
     let _ = writeln!(
         out,
         "{:<34} mean {}, worst stretch {}, {:.1} % of the time below 95 % ({:.1} h in {} stretches)",
