@@ -499,7 +499,11 @@ fn through_window(
     // ramping vehicles may add is theirs. Only with a settled value to fall back on, which
     // the result never goes below: a rise of the other load during a ramp can be taken for
     // the vehicles' (until their next sample), a fall cannot be invented.
-    let ramp = ramping.iter().any(|a| *a > 0.0) && !window.is_empty();
+    // A remainder under `RAMP_MIN_RISE_A` (a vehicle following a trim of a tenth of an
+    // ampere) is no ramp: it counts as other load, and it does not hold a stretch open
+    // so that the next real ramp would start past `MAX_ATTRIBUTION` (a phantom of its
+    // whole rise, which replanned and cut every vehicle in the depot day).
+    let ramp = ramping.iter().any(|a| *a >= RAMP_MIN_RISE_A) && !window.is_empty();
     let since = if ramp {
         *window.ramp_since.get_or_insert(now)
     } else {
@@ -906,6 +910,59 @@ mod tests {
         );
         assert_eq!(fresh.ramp, None);
         assert_eq!(fresh.cap, Some(Amps(19.0)));
+    }
+
+    #[test]
+    fn a_sub_ampere_remainder_of_a_cut_does_not_keep_the_attribution_stretch_open() {
+        // Found by the depot day: a vehicle raised at 1 s ramps and reports; at 2 s the
+        // guard trims another from 13.7 to 13.6 A, which keeps 0.1 A "following the cut"
+        // for the response time. A third vehicle raised at 5 s ramps at 6 s. The 0.1 A held
+        // the stretch opened at 1 s, so the new ramp fell past `MAX_ATTRIBUTION` and its
+        // 16 A counted as other load: a phantom that replanned and cut every vehicle.
+        let t0 = Instant::now();
+        let [a, b, c] = ["A", "B", "C"].map(|id| ChargerId::new(id).unwrap());
+        let mut recent = RecentLimits::new(EV_RESPONSE);
+        recent.record(t0, &a, Amps(13.7));
+        recent.record(t0, &b, Amps(0.0));
+        recent.record(t0, &c, Amps(0.0));
+        let mut w = LoadWindow::new(DEFAULT_WINDOW);
+        // (second, charger, its sample and when it was taken)
+        let draw = |recent: &RecentLimits, id: &ChargerId, amps: f64, sampled: u32, now| {
+            ChargerDraw::new("RST", 3, [Some(Amps(amps)); 3]).with_limits(
+                recent,
+                recent,
+                id,
+                Some(t0 + sampled * S),
+                now,
+            )
+        };
+        for k in 0..=7u32 {
+            let now = t0 + k * S;
+            match k {
+                1 => recent.record(now, &c, Amps(10.0)),
+                2 => recent.record(now, &a, Amps(13.6)),
+                5 => recent.record(now, &b, Amps(16.0)),
+                _ => {}
+            }
+            // C draws 10 A from 2 s and reports it at 3 s; B draws 16 A from 6 s.
+            let (c_draw, c_sampled) = if k >= 3 { (10.0, 3) } else { (0.0, 0) };
+            let b_draw = if k >= 6 { 16.0 } else { 0.0 };
+            let c_on_meter = if k >= 2 { 10.0 } else { 0.0 };
+            let draws = [
+                draw(&recent, &a, 13.7, 0, now),
+                draw(&recent, &b, 0.0, 0, now),
+                draw(&recent, &c, c_draw, c_sampled, now),
+            ];
+            let metered = 20.0 + 13.7 + c_on_meter + b_draw;
+            let meter = status(MeterRole::Grid, now, [metered; 3]);
+            let l = site_load(now, Some(&meter), &draws, Amps(90.0), &mut w);
+            for x in amps(&l) {
+                assert!(
+                    x < 20.0 + 0.1 + 1e-6,
+                    "at {k} s: {x} A of other load, 20 A true"
+                );
+            }
+        }
     }
 
     #[test]

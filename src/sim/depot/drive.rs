@@ -124,8 +124,7 @@ pub async fn drive(day: &DepotDay, opts: &DriveOptions) -> Result<DriveOutcome, 
             .await
             .map_err(fail)?;
     }
-    let mut metrics =
-        DayMetrics::new(day, opts.settle).seeing_phase_switches_after(switch_seen_after(opts));
+    let mut metrics = day_metrics(day, opts);
     let capacity = day.capacity();
     let mut building_log: VecDeque<(DateTime<Utc>, [f64; 3])> = VecDeque::new();
     let mut outcome = Outcome::default();
@@ -160,7 +159,7 @@ pub async fn drive(day: &DepotDay, opts: &DriveOptions) -> Result<DriveOutcome, 
         check_step(
             day,
             &steps,
-            (due, switch_seen_after(opts)),
+            (due, switch_seen_after(opts), opts.reaction),
             now,
             &daemon,
             &mut outcome,
@@ -424,6 +423,14 @@ fn trace_tick(
     }
 }
 
+/// The day's metrics, holding chargegate to a phase switch and to a departure only after
+/// it could see them.
+fn day_metrics(day: &DepotDay, opts: &DriveOptions) -> DayMetrics {
+    DayMetrics::new(day, opts.settle)
+        .seeing_phase_switches_after(switch_seen_after(opts))
+        .seeing_departures_after(opts.reaction)
+}
+
 /// How long after a vehicle switched a phase on S1 holds chargegate to its limit on that
 /// phase: the switch's draw is other load on the grid meter at once and seen within the
 /// designed reaction (`reaction`); the charger's own count widens with its next sample
@@ -443,17 +450,17 @@ const SAMPLE_ASKED_WITHIN: Duration = Duration::from_secs(3);
 fn check_step(
     day: &DepotDay,
     steps: &[BayStep],
-    (due, switch_after): ([f64; 3], Duration),
+    (due, switch_after, departure_after): ([f64; 3], Duration, Duration),
     now: DateTime<Utc>,
     daemon: &Daemon,
     outcome: &mut Outcome,
 ) {
     let before = outcome.violations.len();
-    let seen = now - chrono::TimeDelta::from_std(switch_after).unwrap_or_default();
+    let ago = |d: Duration| now - chrono::TimeDelta::from_std(d).unwrap_or_default();
     check_s1(
         day,
         steps,
-        (due, seen),
+        (due, ago(switch_after), ago(departure_after)),
         now,
         daemon,
         &mut outcome.violations,
@@ -469,13 +476,16 @@ fn check_step(
 /// S1 on what the chargers apply, per phase of the grid connection and of the sub-board,
 /// each limit on the phases it can draw on (the plugged-in vehicle's, or every phase of
 /// the charger without one: `DayMetrics` counts the same); a violation is kept with what
-/// chargegate believed, for the failure message. `building` is the building load and
+/// chargegate believed, for the failure message. `building` is the building load,
 /// `seen` the instant whose vehicle phases chargegate can be held to now (a vehicle that
-/// switches a phase on is due after `switch_seen_after`).
+/// switches a phase on is due after `switch_seen_after`) and `left` the instant whose
+/// departures it can be held to: the charger's StatusNotification tells chargegate at
+/// once, and it has the designed reaction to count the charger on every phase again (no
+/// other vehicle is plugged in and drawing that soon).
 fn check_s1(
     day: &DepotDay,
     steps: &[BayStep],
-    (building, seen): ([f64; 3], DateTime<Utc>),
+    (building, seen, left): ([f64; 3], DateTime<Utc>, DateTime<Utc>),
     now: DateTime<Utc>,
     daemon: &Daemon,
     violations: &mut Vec<String>,
@@ -483,7 +493,7 @@ fn check_s1(
     let mut site = [0.0; 3];
     let mut board = [0.0; 3];
     for (bay, step) in day.bays.iter().zip(steps) {
-        let phases = if bay.vehicle.present(now) {
+        let phases = if bay.vehicle.present(now) || bay.vehicle.present(left) {
             bay.vehicle_site_phases_at(seen)
         } else {
             bay.site_phases()

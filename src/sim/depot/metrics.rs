@@ -142,13 +142,17 @@ pub(super) struct BayInfo {
     reachable_wh: f64,
     arrival: DateTime<Utc>,
     departure: DateTime<Utc>,
+    /// Until when a limit is held to the departed vehicle's phases (the departure plus the
+    /// controller's reaction, `DayMetrics::seeing_departures_after`).
+    phases_held_until: DateTime<Utc>,
 }
 
 impl BayInfo {
     /// The constraints a limit loads at `at`: the vehicle's phases while it is plugged in
-    /// (it can draw on no other), every phase of the charger otherwise.
+    /// (it can draw on no other) and until the controller was due to see it leave, every
+    /// phase of the charger otherwise.
     pub(super) fn loads(&self, at: DateTime<Utc>) -> u8 {
-        if self.arrival <= at && at < self.departure {
+        if self.arrival <= at && at < self.phases_held_until {
             self.claim_mask_at(at)
         } else {
             self.mask
@@ -322,6 +326,7 @@ impl DayMetrics {
                 reachable_wh: b.reachable_wh(voltage_v),
                 arrival: b.vehicle.arrival,
                 departure: b.vehicle.departure,
+                phases_held_until: b.vehicle.departure,
             })
             .collect();
         Self {
@@ -354,6 +359,20 @@ impl DayMetrics {
             if let Some((from, _, _)) = b.switch.as_mut() {
                 *from += reaction;
             }
+        }
+        self
+    }
+
+    /// The same metrics holding a controller to a vehicle's departure only `reaction`
+    /// after it: until then a limit counts on the phases the departed vehicle drew on. The
+    /// charger's own StatusNotification tells the controller at once; no other vehicle can
+    /// be plugged in and draw on the other phases that soon (`drive`; the baselines know
+    /// it at once).
+    #[must_use]
+    pub fn seeing_departures_after(mut self, reaction: std::time::Duration) -> Self {
+        let reaction = TimeDelta::from_std(reaction).unwrap_or_default();
+        for b in &mut self.bays {
+            b.phases_held_until = b.departure + reaction;
         }
         self
     }
@@ -796,6 +815,35 @@ mod tests {
         assert_eq!(s.over_limit_s, 15.0);
         assert_eq!(s.over_drawn_s, 5.0);
         assert_eq!(s.peak_grid_a, [56.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn a_departed_single_phase_vehicle_holds_its_phase_for_the_reaction_then_every_phase_counts() {
+        // Bay 0 a three-phase charger with a single-phase vehicle on L1 at 32 A; L2 has
+        // 10 A of room. Gone at 2 h: its limit counts on L2 and L3 once the controller was
+        // due to see it leave (10 s here), not before.
+        let mut day = two_bays();
+        day.bays[0].vehicle.phases = 1;
+        let cap = day.capacity();
+        let building = [0.0, cap.site_limit_a[1] - cap.margin_a - 10.0, 0.0];
+        let left = day.bays[0].vehicle.departure;
+        let m = DayMetrics::new(&day, DEFAULT_SETTLE)
+            .seeing_departures_after(std::time::Duration::from_secs(10));
+        let over_after = |mut m: DayMetrics, s: i64| {
+            m.record_step(
+                left + TimeDelta::seconds(s),
+                1.0,
+                &[step(32.0, [0.0; 3], false), step(0.0, [0.0; 3], false)],
+                building,
+                &cap,
+            );
+            m.summary().over_limit_s
+        };
+        assert_eq!(over_after(m.clone(), -1), 0.0, "plugged in: L1 only");
+        assert_eq!(over_after(m.clone(), 9), 0.0, "within the reaction");
+        assert_eq!(over_after(m.clone(), 10), 1.0, "past it: 32 A on L2");
+        let at_once = DayMetrics::new(&day, DEFAULT_SETTLE);
+        assert_eq!(over_after(at_once, 0), 1.0, "the baselines know at once");
     }
 
     #[test]
