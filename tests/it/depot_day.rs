@@ -17,6 +17,14 @@
 //! went, seconds a wanting vehicle sat at 0 A with room, energy by departure per vehicle,
 //! shortfall, peak and cost.
 //!
+//! Since the plan weighs a kWh short more the further a vehicle is from its need
+//! (`planner::fairness::SHORT_PIECES`), chargegate delivers as much as equal share on this
+//! day (1,786-1,805 kWh against 1,796) and its least served vehicle gets 43-49 % of its
+//! reachable need (36 % with a flat weight): asserted by `ENERGY_VS_EQUAL_SHARE` and
+//! `LEAST_SERVED_FLOOR`. The utilisation per stretch fell by 2-4 points with it: the
+//! vehicles far from their need include single-phase ones on the unmetered sub-board,
+//! counted there on every phase.
+//!
 //! The issue's target, 95 % in every steady stretch, is not met: runs of seed 1 have about
 //! 28 % of the stretches at 95 %, the 5th percentile near 75 % and the lowest near 41 %
 //! (BENCHMARKS.md "Depot day" has the diagnosis with its numbers). Counting a charger on its
@@ -40,17 +48,23 @@ use chargegate::sim::depot::{Baseline, DepotDay, DriveOptions, drive, simulate_b
 /// day (equal share knows the true building load and every vehicle's limit and phases;
 /// chargegate learns the limits through a grid meter and MeterValues, counts a limit on
 /// every phase of its charger, and keeps S1 with a margin for what it cannot see yet).
-/// Runs of seed 1 deliver 94-95 % with the learned phases counted per circuit (90-93 %
-/// before, 88 % before the learned phases); a run varies by a few percent with the order
-/// of events.
-const ENERGY_VS_EQUAL_SHARE: f64 = 0.90;
+/// Runs of seed 1 deliver 99.5-100.5 % with the shortfall weighed by how far each vehicle
+/// is from its need, 94-96 % before (with the learned phases counted per circuit), 88 %
+/// before the learned phases; a run varies by a few percent with the order of events.
+const ENERGY_VS_EQUAL_SHARE: f64 = 0.95;
+
+/// The vehicle that got the smallest share of its reachable need must get at least this:
+/// 43-49 % in six runs of seed 1 with the shortfall weighed by how far each vehicle is
+/// from its need, 36 % with a flat weight per kWh (equal share: 66 %).
+const LEAST_SERVED_FLOOR: f64 = 0.38;
 
 /// The mean utilisation (limits of wanting vehicles against the max-min fair share of the
 /// room on the phases each vehicle draws on, after the settle time) must not fall back:
 /// runs of seed 1 scored 90.5-90.7 % with the learned phases counted per circuit and the energy
 /// per ampere on the vehicle's phases, 83.3-83.6 % before them, 74.9-76.2 % before the
-/// learned phases.
-const UTILISATION_FLOOR: f64 = 0.86;
+/// learned phases. With the shortfall weighed by how far each vehicle is from its need:
+/// 86.6-89.4 % in six runs.
+const UTILISATION_FLOOR: f64 = 0.84;
 
 /// Per steady stretch (issue 9's measure), the floors that runs of seed 1 met with a few
 /// points to spare (a run is not bit-for-bit the same: the store's SQLite thread and the
@@ -77,7 +91,9 @@ const UTILISATION_FLOOR: f64 = 0.86;
 /// (`site::switch_watch`) and the simulated chargers no longer boot on reconnecting, three
 /// runs had their lowest at 43.5-52.0 %, the restart stretch at 56.5 %.
 const LOWEST_STRETCH_FLOOR: f64 = 0.15;
-const P5_STRETCH_FLOOR: f64 = 0.66;
+/// The 5th percentile: 64.9-76.0 % in six runs with the shortfall weighed by how far
+/// each vehicle is from its need (one of them traced, before the sub-ampere ramp fix).
+const P5_STRETCH_FLOOR: f64 = 0.62;
 const STRETCHES_AT_TARGET_FLOOR: f64 = 0.20;
 
 #[tokio::test(start_paused = true)]
@@ -116,6 +132,14 @@ async fn a_depot_day_stays_within_limits_and_charges_what_they_allow() {
         equal.energy_wh / 1000.0
     );
     assert_utilisation(&ours);
+    let least = ours.worst_served().expect("vehicles were scored");
+    assert!(
+        least.reachable_share() >= LEAST_SERVED_FLOOR,
+        "{} got {:.1} % of its reachable need, floor {:.0} %",
+        least.bay,
+        least.reachable_share() * 100.0,
+        LEAST_SERVED_FLOOR * 100.0
+    );
     assert!(ours.vehicles.iter().all(|v| v.delivered_wh >= 0.0));
     assert!(
         ours.vehicles
