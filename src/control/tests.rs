@@ -135,12 +135,7 @@ async fn learned_phases_that_go_stale_ask_for_a_replan() {
     // made for the narrow count must not stay in force.
     let mut control = learning_controller();
     let t0 = Instant::now();
-    let at = |s: i64| {
-        (
-            wall() + Duration::seconds(s),
-            t0 + std::time::Duration::from_secs(s as u64),
-        )
-    };
+    let at = seconds_after(t0);
     let read = |control: &mut Controller, s: i64| grid_reading(control, t0, s, [false; 3]);
     read(&mut control, 0);
     learn_l1_and_replan(&mut control, &at);
@@ -172,6 +167,16 @@ fn learning_controller() -> Controller {
         SiteState::from_config(&config),
         Policy::from_config(&config),
     )
+}
+
+/// Second `s` of a test as (wall clock, instant), from `wall()` and `t0`.
+fn seconds_after(t0: Instant) -> impl Fn(i64) -> (DateTime<Utc>, Instant) {
+    move |s: i64| {
+        (
+            wall() + Duration::seconds(s),
+            t0 + std::time::Duration::from_secs(s as u64),
+        )
+    }
 }
 
 /// A grid-meter reading of 20 A per phase at second `s`, `unmeasured` as given.
@@ -217,12 +222,7 @@ async fn a_phase_the_grid_meter_stops_reporting_asks_for_a_replan() {
     // the plan made for the narrow count must not stay in force.
     let mut control = learning_controller();
     let t0 = Instant::now();
-    let at = |s: i64| {
-        (
-            wall() + Duration::seconds(s),
-            t0 + std::time::Duration::from_secs(s as u64),
-        )
-    };
+    let at = seconds_after(t0);
     grid_reading(&mut control, t0, 0, [false; 3]);
     learn_l1_and_replan(&mut control, &at);
     grid_reading(&mut control, t0, 40, [false; 3]);
