@@ -344,13 +344,10 @@ impl Controller {
     pub fn on_reading(&mut self, wall: DateTime<Utc>, now: Instant, r: &LoadReading) -> bool {
         let was_stale = self.state.snapshot(wall).any_stale();
         self.end_temporary_limit(wall, now);
-        if !self.state.apply_reading_at(
-            r.circuit.as_deref(),
-            r.per_phase,
-            r.unconfirmed,
-            r.unmeasured,
-            wall,
-        ) {
+        if !self
+            .state
+            .apply_reading_at(r.circuit.as_deref(), r.per_phase, r.detail, wall)
+        {
             return false;
         }
         if let Some(load) = r.per_phase {

@@ -186,8 +186,10 @@ fn grid_reading(control: &mut Controller, t0: Instant, s: i64, unmeasured: [bool
     let reading = LoadReading {
         circuit: None,
         per_phase: Some([Amps(20.0); 3]),
-        unconfirmed: [Amps(0.0); 3],
-        unmeasured,
+        detail: crate::site::ReadingDetail {
+            unmeasured,
+            ..Default::default()
+        },
         at: wall,
     };
     assert!(control.on_reading(wall, now, &reading));

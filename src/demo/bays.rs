@@ -172,18 +172,9 @@ pub(super) async fn report(site: &DemoSite, live: &mut [Live], periodic: bool, n
     futures_util::future::join_all(calls).await;
 }
 
-/// Every connected charger sends a Heartbeat (1.6 and 2.0.1 alike), as a real one does
-/// every interval its BootNotification answer set: an idle charger that sends nothing
-/// for two intervals is reported as hanging (alert `charger-silent`).
+/// Every connected charger sends a Heartbeat (`ChargerLink::heartbeats`).
 pub(super) async fn heartbeats(live: &[Live]) {
-    let calls = live
-        .iter()
-        .filter_map(|l| l.link.sim.as_ref())
-        .map(|sim| async move {
-            // A lost heartbeat is lost, as on a real link.
-            let _ = sim.heartbeat().await;
-        });
-    futures_util::future::join_all(calls).await;
+    ChargerLink::heartbeats(live.iter().map(|l| &l.link)).await;
 }
 
 /// Closes every charger's connection (the end of the demo).

@@ -21,7 +21,7 @@ use crate::clock::Clock;
 use crate::daemon::{self, Daemon, Limits};
 use crate::ocpp::model::OcppVersion;
 use crate::sim::SimMeterServer;
-use crate::sim::depot::{POLL_INTERVAL, designed_reaction};
+use crate::sim::depot::{HEARTBEAT_EVERY, POLL_INTERVAL, designed_reaction};
 use crate::store::Store;
 use crate::units::ChargerId;
 
@@ -29,9 +29,6 @@ use crate::units::ChargerId;
 const TICK: Duration = Duration::from_secs(1);
 /// A charger reports its vehicle's current and energy this often (simulated).
 const REPORT_EVERY: TimeDelta = TimeDelta::seconds(10);
-/// Each charger's Heartbeat, simulated: within chargegate's default interval (300 s,
-/// `[csms] heartbeat-interval-s`), which the demo's site file keeps.
-const HEARTBEAT_EVERY: TimeDelta = TimeDelta::seconds(240);
 /// A summary line this often, in real time.
 const SUMMARY_EVERY: Duration = Duration::from_secs(5);
 /// How long the chargers, connected before the demo day starts, are given to receive

@@ -43,6 +43,7 @@ pub fn rows(snapshot: &SiteSnapshot) -> Vec<Row> {
                 name: format!("{}/L{}", circuit.id, p + 1),
                 capacity: Amps(capacity),
                 increase_capacity: Amps(increase_capacity),
+                ramp_open: circuit.ramp_open && !circuit.stale,
                 chargers,
             });
         }

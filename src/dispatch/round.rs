@@ -14,7 +14,8 @@
 //! its minimum (S4): it is granted whole, or cut to what fits if that is still at least the
 //! minimum, or held. Increases below the hysteresis are not sent (no chatter). Increases
 //! come in waves: none onto a row while the meter shows a ramp on it that no sample has
-//! confirmed yet (`Row::increase_capacity` below `capacity`).
+//! confirmed yet (`Row::increase_capacity` below `capacity`), nor while an increase sent to a
+//! charger on it has not been confirmed by that charger's sample (`Row::ramp_open`).
 
 use std::collections::BTreeMap;
 
@@ -144,6 +145,9 @@ pub struct Row {
     /// confirmed as vehicles ramping (`SiteSnapshot::load_for_increase`). At most
     /// `capacity`.
     pub increase_capacity: Amps,
+    /// An increase onto this row is not yet confirmed by its charger's sample
+    /// (`CircuitNode::ramp_open`): no new increase goes onto it until it is.
+    pub ramp_open: bool,
     /// The chargers that draw on this row, each once.
     pub chargers: Vec<ChargerId>,
 }
@@ -233,14 +237,14 @@ pub fn decide(
         row.chargers.iter().filter_map(|c| committed.get(c)).sum()
     };
     for (id, limit, target, current) in wanted_up {
-        // Increases come in waves: none onto a row whose last wave the meter does not yet
-        // confirm as vehicles ramping. Back-to-back increases would keep a ramp open past
-        // `site::load::MAX_ATTRIBUTION`, after which every open ramp counts as other load
-        // (a phantom overload that cuts the vehicles just raised).
-        if let Some(row) = rows
-            .iter()
-            .find(|r| r.chargers.contains(id) && r.increase_capacity.0 < r.capacity.0 - 1e-6)
-        {
+        // Increases come in waves: none onto a row while its last wave is unconfirmed,
+        // whether the meter shows its vehicles ramping yet or not. A wave sent a second or
+        // two after the last (another charger's `min-interval-s` ran out) would keep the
+        // ramp open past `site::load::MAX_ATTRIBUTION`, after which every open ramp counts
+        // as other load (a phantom overload that cuts the vehicles just raised).
+        if let Some(row) = rows.iter().find(|r| {
+            r.chargers.contains(id) && (r.ramp_open || r.increase_capacity.0 < r.capacity.0 - 1e-6)
+        }) {
             round.held.push((
                 id.clone(),
                 target,

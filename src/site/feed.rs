@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
 
+use super::ReadingDetail;
 use super::learned_phases::measured_currents;
 use super::load::{ChargerDraw, LoadSource, LoadWindow, RecentLimits, site_load};
 use crate::clock::Clock;
@@ -138,11 +139,11 @@ pub struct LoadReading {
     pub circuit: Option<String>,
     /// Per site phase (L1, L2, L3), in A; `None`: the meter is stale (S5).
     pub per_phase: Option<[Amps; 3]>,
-    /// What the meter shows beyond `per_phase` that is put down to vehicles ramping after
-    /// chargegate's own increases, unconfirmed yet (`site::load`); no increase goes into it.
-    pub unconfirmed: [Amps; 3],
-    /// Phases the meter did not report (`SiteLoad::unmeasured`).
-    pub unmeasured: [bool; 3],
+    /// What the reading says besides the load: what the meter shows beyond `per_phase`
+    /// that is put down to vehicles ramping after chargegate's own increases (no increase
+    /// goes into it), the phases the meter did not report, whether an increase is still
+    /// unconfirmed (`site::load::SiteLoad`).
+    pub detail: ReadingDetail,
     pub at: DateTime<Utc>,
 }
 
@@ -339,8 +340,11 @@ impl Feed {
         LoadReading {
             circuit: self.circuit.clone(),
             per_phase,
-            unconfirmed: load.unconfirmed,
-            unmeasured: load.unmeasured,
+            detail: ReadingDetail {
+                unconfirmed: load.unconfirmed,
+                unmeasured: load.unmeasured,
+                ramp_open: load.ramp_open,
+            },
             at: clock.now(),
         }
     }

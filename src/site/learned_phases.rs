@@ -225,8 +225,8 @@ pub fn measured_currents(samples: &[MeterSample]) -> Option<[Option<Amps>; 3]> {
 mod tests {
     use chrono::TimeZone;
 
-    use super::super::SiteState;
     use super::super::tests::status;
+    use super::super::{ReadingDetail, SiteState};
     use super::*;
     use crate::ocpp::model::ConnectorStatus;
 
@@ -389,7 +389,11 @@ circuit = "dark"
         assert_eq!(phases_of(&state, 30), [EVERY; 3]);
         // A reading without L3: a phase switched on there is not seen, so it counts.
         let fresh_load = Some([Amps(20.0); 3]);
-        state.apply_reading(None, fresh_load, [Amps(0.0); 3], [false, false, true]);
+        let l3_unread = ReadingDetail {
+            unmeasured: [false, false, true],
+            ..ReadingDetail::default()
+        };
+        state.apply_reading(None, fresh_load, l3_unread);
         assert_eq!(
             phases_of(&state, 30),
             [
@@ -484,7 +488,7 @@ circuit = "dark"
         // At the connection: A counted on site L2 only, B and C on L1 only.
         let read = |state: &mut SiteState, circuit: Option<&str>, load: [f64; 3], s: u32| {
             let load = load.map(Amps);
-            assert!(state.apply_reading_at(circuit, Some(load), [Amps(0.0); 3], [false; 3], at(s)));
+            assert!(state.apply_reading_at(circuit, Some(load), ReadingDetail::default(), at(s)));
             state.samples_wanted(at(s)).into_iter().collect::<Vec<_>>()
         };
         assert!(read(&mut state, None, [20.0; 3], 30).is_empty());
@@ -500,8 +504,10 @@ circuit = "dark"
         assert!(state.apply_reading_at(
             Some("board"),
             Some([Amps(0.0); 3]),
-            ramp,
-            [false; 3],
+            ReadingDetail {
+                unconfirmed: ramp,
+                ..ReadingDetail::default()
+            },
             at(42)
         ));
         assert_eq!(

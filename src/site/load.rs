@@ -290,6 +290,12 @@ pub struct SiteLoad {
     /// Phases the meter did not report: their load is the worst case, and a vehicle
     /// switching such a phase on is not seen there (`SiteSnapshot::counted_at`).
     pub unmeasured: [bool; 3],
+    /// An increase chargegate sent is not yet confirmed by its charger's sample (at least
+    /// `RAMP_MIN_RISE_A` of it): the meter may still show its vehicle ramping. Dispatch
+    /// sends no new increase onto this meter's rows while it is: a wave sent a second or
+    /// two after the last would keep the stretch open until its own ramp shows, past
+    /// `MAX_ATTRIBUTION`, and read as other load.
+    pub ramp_open: bool,
 }
 
 /// The settled derived loads of the recent past, for the short-term maximum, and since
@@ -367,6 +373,7 @@ pub fn site_load(
         source: LoadSource::WorstCase,
         unconfirmed: [Amps(0.0); 3],
         unmeasured: [true; 3],
+        ramp_open: false,
     };
     let Some(status) = meter else { return worst };
     let Some(reading) = status.usable(now) else {
@@ -385,11 +392,13 @@ pub fn site_load(
             source,
             unconfirmed: [Amps(0.0); 3],
             unmeasured,
+            ramp_open: false,
         };
     }
     let Subtracted {
         settling,
         ramping,
+        raised,
         oldest_sample,
     } = subtract_samples(now, chargers, window.window, reading.at, &mut per_phase);
     // Unclamped: a negative value (a vehicle that stopped unreported while its sample is
@@ -408,6 +417,7 @@ pub fn site_load(
         source,
         unconfirmed: unconfirmed.map(Amps),
         unmeasured,
+        ramp_open: raised,
     }
 }
 
@@ -419,6 +429,8 @@ struct Subtracted {
     /// Per site phase, in A: what vehicles following chargegate's own limits may add
     /// beyond what is subtracted: ramping up after an increase, or not yet down after a cut.
     ramping: [f64; 3],
+    /// Some vehicle may still ramp after chargegate's own increase (`SiteLoad::ramp_open`).
+    raised: bool,
     /// The oldest sample subtracted.
     oldest_sample: Duration,
 }
@@ -438,6 +450,7 @@ fn subtract_samples(
     // What vehicles ramping after chargegate's own increases may add to the meter beyond
     // their samples, per site phase.
     let mut ramping = [0.0; 3];
+    let mut raised = false;
     // The oldest sample subtracted: a vehicle may have drawn less since, unreported.
     let mut oldest_sample = Duration::ZERO;
     for c in chargers {
@@ -474,12 +487,14 @@ fn subtract_samples(
             if let Some(top) = c.ramp {
                 let top = c.vehicle_max.map_or(top.0, |v| v.0.min(top.0));
                 ramping[p] += (top - subtracted).max(0.0);
+                raised |= top - subtracted >= RAMP_MIN_RISE_A;
             }
         }
     }
     Subtracted {
         settling,
         ramping,
+        raised,
         oldest_sample,
     }
 }
@@ -910,6 +925,73 @@ mod tests {
         );
         assert_eq!(fresh.ramp, None);
         assert_eq!(fresh.cap, Some(Amps(19.0)));
+    }
+
+    #[test]
+    fn an_increase_keeps_the_ramp_open_until_its_sample_whether_the_meter_shows_it_or_not() {
+        // Dispatch sends no increase while one is open (`Row::ramp_open`): before this, it
+        // only waited while the meter showed a ramp beyond the samples, so a second wave
+        // went out in the second before the first one's vehicles started to draw.
+        let t0 = Instant::now();
+        let cp = ChargerId::new("CP-1").unwrap();
+        let mut recent = RecentLimits::new(EV_RESPONSE);
+        let mut w = LoadWindow::new(DEFAULT_WINDOW);
+        let meter = |t, a| status(MeterRole::Grid, t, [a; 3]);
+        recent.record(t0, &cp, Amps(0.0));
+        let read = |recent: &RecentLimits, w: &mut LoadWindow, s_ms: u64, amps, sample| {
+            let now = t0 + Duration::from_millis(s_ms);
+            let (at, drawn) = sample;
+            let draw = ChargerDraw::new("RST", 3, [Some(Amps(drawn)); 3]).with_limits(
+                recent,
+                recent,
+                &cp,
+                Some(at),
+                now,
+            );
+            site_load(now, Some(&meter(now, amps)), &[draw], Amps(90.0), w)
+        };
+        let before = (t0, 0.0);
+        let l = read(&recent, &mut w, 0, 20.0, before);
+        assert!(!l.ramp_open);
+        // Raised to 19 A at 1 s; at 1.5 s the vehicle does not draw yet: nothing shows
+        // beyond the sample, but the ramp is open.
+        recent.record(t0 + S, &cp, Amps(19.0));
+        let l = read(&recent, &mut w, 1500, 20.0, before);
+        assert_eq!(l.unconfirmed, [Amps(0.0); 3]);
+        assert!(l.ramp_open, "open before the meter shows it");
+        let l = read(&recent, &mut w, 2000, 39.0, before);
+        assert!(l.ramp_open);
+        assert_eq!(l.unconfirmed, [Amps(19.0); 3]);
+        // The sample taken `RAMP_SETTLE` after the increase confirms it.
+        let after = (t0 + S + RAMP_SETTLE, 19.0);
+        let l = read(&recent, &mut w, 3500, 39.0, after);
+        assert!(!l.ramp_open);
+        assert_eq!(amps(&l), [20.0; 3]);
+        // A rise under `RAMP_MIN_RISE_A` opens nothing...
+        recent.record(t0 + 4 * S, &cp, Amps(19.5));
+        assert!(!read(&recent, &mut w, 4500, 39.0, after).ramp_open);
+        // ...nor a rise of a vehicle that has shown it takes no more than it draws...
+        recent.record(t0 + 5 * S, &cp, Amps(32.0));
+        let now = t0 + 6 * S;
+        let at_its_max = ChargerDraw::new("RST", 3, [Some(Amps(19.0)); 3])
+            .with_limits(&recent, &recent, &cp, Some(after.0), now)
+            .with_vehicle_max(Some(Amps(19.5)));
+        let l = site_load(
+            now,
+            Some(&meter(now, 39.0)),
+            &[at_its_max],
+            Amps(90.0),
+            &mut w,
+        );
+        assert!(!l.ramp_open);
+        assert!(
+            read(&recent, &mut w, 6000, 39.0, after).ramp_open,
+            "unknown maximum"
+        );
+        // ...nor a cut the vehicle follows.
+        recent.record(t0 + 8500 * S / 1000, &cp, Amps(6.0));
+        let l = read(&recent, &mut w, 9000, 39.0, (t0 + 8 * S, 19.0));
+        assert!(!l.ramp_open);
     }
 
     #[test]

@@ -59,6 +59,18 @@ pub struct CircuitNode {
     /// Phases its meter's last reading did not report (their load is the worst case): a
     /// phase switched on there is not seen, so learned phases do not count for them.
     pub unmeasured: [bool; 3],
+    /// An increase below this circuit's meter is not yet confirmed by its charger's sample
+    /// (`SiteLoad::ramp_open`): no new increase goes onto its rows until it is.
+    pub ramp_open: bool,
+}
+
+/// What a meter reading says besides the load: see the `CircuitNode` fields of the same
+/// names. The default: nothing unconfirmed, every phase reported, no ramp open.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ReadingDetail {
+    pub unconfirmed: [Amps; 3],
+    pub unmeasured: [bool; 3],
+    pub ramp_open: bool,
 }
 
 /// What a vehicle needs, from NotifyEVChargingNeeds, the departure schedule or the API.
@@ -293,18 +305,17 @@ impl SiteState {
     /// A non-charger load reading for a circuit (`None`: the grid connection);
     /// `per_phase = None` marks it stale. Returns false for an unknown circuit.
     pub fn apply_load(&mut self, circuit: Option<&str>, per_phase: Option<[Amps; 3]>) -> bool {
-        self.apply_reading(circuit, per_phase, [Amps(0.0); 3], [false; 3])
+        self.apply_reading(circuit, per_phase, ReadingDetail::default())
     }
 
-    /// As `apply_load`, with the part of the meter's rise put down to ramping vehicles
-    /// (`CircuitNode::unconfirmed`) and the phases the meter did not report
-    /// (`CircuitNode::unmeasured`).
+    /// As `apply_load`, with what the reading says besides the load: the part of the
+    /// meter's rise put down to ramping vehicles, the phases the meter did not report, and
+    /// whether an increase is still unconfirmed (`ReadingDetail`).
     pub fn apply_reading(
         &mut self,
         circuit: Option<&str>,
         per_phase: Option<[Amps; 3]>,
-        unconfirmed: [Amps; 3],
-        unmeasured: [bool; 3],
+        detail: ReadingDetail,
     ) -> bool {
         let id = circuit.unwrap_or(config::SITE_CIRCUIT);
         let Some(node) = self.snapshot.circuits.iter_mut().find(|c| c.id == id) else {
@@ -314,12 +325,14 @@ impl SiteState {
             Some(load) => {
                 node.load = load;
                 node.stale = false;
-                node.unconfirmed = unconfirmed;
-                node.unmeasured = unmeasured;
+                node.unconfirmed = detail.unconfirmed;
+                node.unmeasured = detail.unmeasured;
+                node.ramp_open = detail.ramp_open;
             }
             None => {
                 node.stale = true;
                 node.unconfirmed = [Amps(0.0); 3];
+                node.ramp_open = false;
             }
         }
         true

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::SiteState;
+use super::{ReadingDetail, SiteState};
 use crate::config;
 use crate::units::{Amps, ChargerId};
 
@@ -112,11 +112,10 @@ impl SiteState {
         &mut self,
         circuit: Option<&str>,
         per_phase: Option<[Amps; 3]>,
-        unconfirmed: [Amps; 3],
-        unmeasured: [bool; 3],
+        detail: ReadingDetail,
         at: DateTime<Utc>,
     ) -> bool {
-        if !self.apply_reading(circuit, per_phase, unconfirmed, unmeasured) {
+        if !self.apply_reading(circuit, per_phase, detail) {
             return false;
         }
         // Nothing to watch where no count may narrow (`learn-vehicle-phases` off, or no

@@ -82,6 +82,7 @@ fn boards(n: usize) -> Vec<CircuitNode> {
         unconfirmed: [Amps(0.0); 3],
         sees_phase_switches: false,
         unmeasured: [false; 3],
+        ramp_open: false,
     }];
     for b in 0..boards {
         let parent = if b % 3 == 2 { b } else { 0 };
@@ -95,6 +96,7 @@ fn boards(n: usize) -> Vec<CircuitNode> {
             unconfirmed: [Amps(0.0); 3],
             sees_phase_switches: false,
             unmeasured: [false; 3],
+            ramp_open: false,
         });
     }
     circuits

@@ -18,6 +18,7 @@ pub(super) fn circuit_tree(config: &Config) -> Vec<CircuitNode> {
         unconfirmed: [Amps(0.0); 3],
         sees_phase_switches: learned_phases::sees_phase_switches(config, None),
         unmeasured: [false; 3],
+        ramp_open: false,
     }];
     // Parents before children: insert in rounds (config::circuit rejects cycles).
     let mut left: Vec<&config::Circuit> = config.circuits.iter().collect();
@@ -56,6 +57,7 @@ pub(super) fn circuit_tree(config: &Config) -> Vec<CircuitNode> {
                             Some(&c.id),
                         ),
                         unmeasured: [false; 3],
+                        ramp_open: false,
                     });
                     false
                 }

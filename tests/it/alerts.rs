@@ -684,6 +684,7 @@ fn plan(targets: &[(&str, f64)]) -> chargegate::dispatch::DispatchInput {
             name: "site/L1".into(),
             capacity: Amps(80.0),
             increase_capacity: Amps(80.0),
+            ramp_open: false,
             chargers: vec![id("CP16-1"), id("CS201-1")],
         }],
         why: "test plan".into(),

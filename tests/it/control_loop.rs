@@ -60,8 +60,7 @@ fn reading(amps: Option<f64>) -> LoadReading {
     LoadReading {
         circuit: None,
         per_phase: amps.map(|a| [Amps(a); 3]),
-        unconfirmed: [Amps(0.0); 3],
-        unmeasured: [false; 3],
+        detail: Default::default(),
         at: Utc::now(),
     }
 }

@@ -124,6 +124,21 @@ async fn a_depot_day_stays_within_limits_and_charges_what_they_allow() {
     );
     assert_eq!(ours.over_limit_s, 0.0, "seconds over a limit");
     assert!(run.saw_stale, "the silent meter was never seen as stale");
+    // Every charger sends its Heartbeat (`HEARTBEAT_EVERY`), faulted or idle ones too:
+    // none reads as hanging. Before the day's chargers sent them, every idle one raised
+    // `charger-silent` ten minutes into the day.
+    let silent: Vec<_> = run
+        .alerts
+        .iter()
+        .filter(|a| a.kind == "charger-silent")
+        .map(|a| format!("{:?} at {}", a.charger, a.raised.format("%H:%M:%S")))
+        .collect();
+    assert!(silent.is_empty(), "charger-silent: {silent:?}");
+    assert!(
+        run.alerts.iter().any(|a| a.kind == "meter-stale"),
+        "the silent meter raises its alert: {:?}",
+        run.alerts.iter().map(|a| &a.kind).collect::<Vec<_>>()
+    );
     let equal = equal.summary();
     assert!(
         ours.energy_wh >= ENERGY_VS_EQUAL_SHARE * equal.energy_wh,

@@ -27,6 +27,7 @@ fn input(targets: &[(&str, f64)], capacity: f64) -> DispatchInput {
             name: "site/L1".into(),
             capacity: Amps(capacity),
             increase_capacity: Amps(capacity),
+            ramp_open: false,
             chargers: vec![id("CP16-1"), id("CS201-1")],
         }],
         why: "test plan".into(),

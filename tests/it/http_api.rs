@@ -60,6 +60,7 @@ async fn the_audit_log_shows_every_profile_its_answer_and_its_reason() {
                 name: "site/L1".into(),
                 capacity: Amps(100.0),
                 increase_capacity: Amps(100.0),
+                ramp_open: false,
                 chargers: vec![id.clone()],
             }],
             why: "operator test".into(),

@@ -174,6 +174,7 @@ async fn a_dispatched_limit_is_shown_with_its_reason_and_lease_end() {
                 name: "site/L1".into(),
                 capacity: Amps(100.0),
                 increase_capacity: Amps(100.0),
+                ramp_open: false,
                 chargers: vec![id.clone()],
             }],
             why: "operator test".into(),

@@ -263,8 +263,7 @@ async fn reading(daemon: &daemon::Daemon, clock: Clock) {
     let reading = LoadReading {
         circuit: None,
         per_phase: Some([Amps(LOAD_A); 3]),
-        unconfirmed: [Amps(0.0); 3],
-        unmeasured: [false; 3],
+        detail: Default::default(),
         at: clock.now(),
     };
     daemon.load_readings.send(reading).await.unwrap();

@@ -241,8 +241,7 @@ async fn send_load(daemon: &Daemon, clock: Clock, load: Option<f64>) {
     let reading = LoadReading {
         circuit: None,
         per_phase: load.map(|a| [Amps(a); 3]),
-        unconfirmed: [Amps(0.0); 3],
-        unmeasured: [false; 3],
+        detail: Default::default(),
         at: clock.now(),
     };
     daemon.load_readings.send(reading).await.unwrap();

@@ -198,6 +198,7 @@ async fn run(seed: u64, chargers: usize) {
         name: "site/L1".into(),
         capacity: Amps(capacity(chargers)),
         increase_capacity: Amps(capacity(chargers)),
+        ramp_open: false,
         chargers: (0..chargers)
             .map(|i| ChargerId::new(name(i)).unwrap())
             .collect(),

@@ -35,6 +35,7 @@ fn row(capacity: f64, members: &[usize]) -> Row {
         name: format!("row{capacity}"),
         capacity: Amps(capacity),
         increase_capacity: Amps(capacity),
+        ramp_open: false,
         chargers: members.iter().map(|n| id(*n)).collect(),
     }
 }
@@ -237,6 +238,35 @@ fn no_increase_goes_onto_a_row_while_a_ramp_on_it_is_unconfirmed() {
     assert_eq!(round.increases.len(), 1);
     assert_eq!(round.increases[0].charger, id(3));
     assert_eq!(round.reductions.len(), 1);
+}
+
+#[test]
+fn no_increase_goes_onto_a_row_while_the_last_wave_is_unconfirmed_before_it_shows() {
+    // Found by the depot day: a wave went out a second after the last, before the meter
+    // showed the first one's vehicles ramping (nothing unconfirmed yet, so the row looked
+    // free); its own ramp showed past `site::load::MAX_ATTRIBUTION` and read as other
+    // load, and the guard cut the depot. Until every increase on the row is confirmed by
+    // its charger's sample, none follows.
+    let limits = BTreeMap::from([(id(1), limit(6.0)), (id(2), limit(0.0))]);
+    let targets = BTreeMap::from([(id(2), Amps(16.0))]);
+    let open = Row {
+        ramp_open: true,
+        ..row(100.0, &[1, 2])
+    };
+    let round = decide(
+        &targets,
+        &limits,
+        std::slice::from_ref(&open),
+        POLICY,
+        now(),
+    );
+    assert!(round.increases.is_empty(), "{round:?}");
+    assert_eq!(round.held.len(), 1);
+    assert!(round.held[0].2.ends_with("(ramp unconfirmed)"), "{round:?}");
+    // Once confirmed, the increase goes.
+    let round = decide(&targets, &limits, &[row(100.0, &[1, 2])], POLICY, now());
+    assert_eq!(round.increases.len(), 1, "{round:?}");
+    assert_eq!(round.increases[0].limit, Amps(16.0));
 }
 
 #[test]

@@ -22,7 +22,7 @@ use super::{BayStep, DayMetrics, DepotDay, FaultKind, LoadView};
 use crate::clock::Clock;
 use crate::daemon::{self, Daemon, Limits};
 use crate::sim::{ReplyPolicy, SimMeter, SimMeterServer, SimVehicle};
-use crate::store::Store;
+use crate::store::{AlertRecord, Store};
 
 /// How a day is driven.
 #[derive(Debug, Clone)]
@@ -80,6 +80,8 @@ pub struct DriveOutcome {
     pub violations: Vec<String>,
     /// chargegate's derived building load against the truth.
     pub view: LoadView,
+    /// Every alert chargegate raised over the day, open or cleared, oldest first.
+    pub alerts: Vec<AlertRecord>,
 }
 
 /// Why a day could not be driven.
@@ -132,6 +134,7 @@ pub async fn drive(day: &DepotDay, opts: &DriveOptions) -> Result<DriveOutcome, 
     let origin = clock.instant();
     let mut step: u32 = 0;
     let mut last_report = day.start;
+    let mut last_heartbeat = day.start;
     loop {
         let now = clock.now();
         if now >= day.end {
@@ -169,16 +172,15 @@ pub async fn drive(day: &DepotDay, opts: &DriveOptions) -> Result<DriveOutcome, 
             last_report = now;
         }
         report(day, &mut live, periodic, now).await;
+        if now - last_heartbeat >= super::HEARTBEAT_EVERY {
+            last_heartbeat = now;
+            ChargerLink::heartbeats(live.iter().map(|l| &l.link)).await;
+        }
         step += 1;
         tokio::time::sleep_until(origin + opts.tick * step).await;
     }
     outcome.replans += daemon.plan.borrow().replans;
-    for l in live {
-        if let Some(sim) = l.link.sim {
-            sim.close().await;
-        }
-    }
-    daemon.stop().await;
+    let alerts = wind_down(daemon, &store, live).await?;
     server.stop();
     Ok(DriveOutcome {
         metrics,
@@ -186,7 +188,28 @@ pub async fn drive(day: &DepotDay, opts: &DriveOptions) -> Result<DriveOutcome, 
         saw_stale: outcome.saw_stale,
         violations: outcome.violations,
         view: outcome.view,
+        alerts,
     })
+}
+
+/// The end of the day: every alert raised over it (oldest first), then the chargers'
+/// connections closed and the daemon stopped.
+async fn wind_down(
+    daemon: Daemon,
+    store: &Store,
+    live: Vec<Live>,
+) -> Result<Vec<AlertRecord>, DriveError> {
+    let mut alerts = store
+        .call(|c| crate::store::alerts(c, None, None, u32::MAX))
+        .await?;
+    alerts.reverse();
+    for l in live {
+        if let Some(sim) = l.link.sim {
+            sim.close().await;
+        }
+    }
+    daemon.stop().await;
+    Ok(alerts)
 }
 
 /// The daemon's config for `day`, its meter at `meter`, with the departures when asked.

@@ -27,6 +27,10 @@ pub enum Report {
     Suspended,
 }
 
+/// Each simulated charger's Heartbeat: within chargegate's default interval (300 s,
+/// `[csms] heartbeat-interval-s`), which the depot day's and the demo's site files keep.
+pub const HEARTBEAT_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(240);
+
 /// A simulated charger's link to chargegate and what it remembers across reconnects.
 #[derive(Default)]
 pub struct ChargerLink {
@@ -56,6 +60,17 @@ impl std::fmt::Debug for ChargerLink {
 }
 
 impl ChargerLink {
+    /// Every connected charger sends a Heartbeat (1.6 and 2.0.1 alike), as a real one does
+    /// every interval its BootNotification answer set: an idle charger that sends nothing
+    /// for two intervals is reported as hanging (alert `charger-silent`).
+    pub async fn heartbeats(links: impl Iterator<Item = &ChargerLink>) {
+        let calls = links.filter_map(|l| l.sim.as_ref()).map(|sim| async move {
+            // A lost heartbeat is lost, as on a real link.
+            let _ = sim.heartbeat().await;
+        });
+        futures_util::future::join_all(calls).await;
+    }
+
     /// Connects (again): boot the first time, its connector status, and on a reconnect
     /// the profiles it held, its running transaction (2.0.1: what it answers
     /// GetTransactionStatus with, E14) and that transaction's seqNo.

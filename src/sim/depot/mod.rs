@@ -23,7 +23,7 @@ use chrono::{DateTime, TimeDelta, Timelike, Utc};
 
 pub use baseline::{Baseline, simulate_baseline};
 pub use drive::{DriveError, DriveOptions, DriveOutcome, designed_reaction, drive};
-pub use link::{ChargerLink, Report};
+pub use link::{ChargerLink, HEARTBEAT_EVERY, Report};
 pub use metrics::{BayStep, DEFAULT_SETTLE, DayMetrics, DaySummary, VehicleOutcome};
 pub use site_config::POLL_INTERVAL;
 pub use stretches::{BayAtWorst, StretchCauses, StretchScore};

@@ -81,6 +81,7 @@ mod tests {
             unconfirmed: unconfirmed.map(Amps),
             sees_phase_switches: false,
             unmeasured: [false; 3],
+            ramp_open: false,
         }
     }
 

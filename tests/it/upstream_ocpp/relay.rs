@@ -223,6 +223,7 @@ fn send_limit(daemon: &chargegate::daemon::Daemon, charger: &str, amps: f64) {
             name: "site/L1".into(),
             capacity: Amps(32.0),
             increase_capacity: Amps(32.0),
+            ramp_open: false,
             chargers: vec![id],
         }],
         why: "test plan".into(),
