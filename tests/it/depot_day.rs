@@ -12,7 +12,9 @@
 //! vehicle's switched-on phases after the reaction time plus one report interval), the
 //! silent meter seen as stale (S5), the energy delivered against equal share on the same
 //! day, and floors under the utilisation per steady stretch (issue 9: the lowest stretch,
-//! the 5th percentile, the share of stretches at 95 %) and its mean. Reported next to equal
+//! the 5th percentile, the share of stretches at 95 %) and its mean, none of it scored while
+//! the grid meter is silent (S5 has chargegate assume the worst case then), no charger
+//! read as hanging (they send their Heartbeats), the silent meter's alert. Reported next to equal
 //! share and first-come-first-served: the stretches and where the room of the short ones
 //! went, seconds a wanting vehicle sat at 0 A with room, energy by departure per vehicle,
 //! shortfall, peak and cost.
@@ -40,7 +42,10 @@
 //! draw counts as building load, the load derivation's short-term maximum, the restart),
 //! limits above what a vehicle takes, and vehicles paused while their phase has room
 //! (the report's `paused` and `free` columns). The floors keep what is reached from
-//! falling back.
+//! falling back. What keeps the stretches from 95 % now is mostly by design (BENCHMARKS.md
+//! "One wave of increases per stretch"): S1 on the unmetered sub-board, the tariff
+//! deferring vehicles the night can fill (a flat tariff scores 91.7 % mean, 80.7 % at the
+//! 5th percentile), and the restart.
 
 use chargegate::sim::depot::{Baseline, DepotDay, DriveOptions, drive, simulate_baseline};
 
@@ -89,7 +94,11 @@ const UTILISATION_FLOOR: f64 = 0.84;
 /// second long (one run of a branch that also asks reconnecting chargers for a sample
 /// showed a 4 s stretch at 21 %). Since a rise asks the narrowed chargers for a sample
 /// (`site::switch_watch`) and the simulated chargers no longer boot on reconnecting, three
-/// runs had their lowest at 43.5-52.0 %, the restart stretch at 56.5 %.
+/// runs had their lowest at 43.5-52.0 %, the restart stretch at 56.5 %. One CI run then
+/// had an 18 s stretch at 14 % at 22:40: a second wave of increases a second after the
+/// first ramped past the attribution and the guard cut the depot; since no increase goes
+/// out while an earlier one is unconfirmed (`Row::ramp_open`), four runs had their lowest
+/// at 55.2-64.4 %.
 const LOWEST_STRETCH_FLOOR: f64 = 0.15;
 /// The 5th percentile: 64.9-76.0 % in six runs with the shortfall weighed by how far
 /// each vehicle is from its need (one of them traced, before the sub-ampere ramp fix).

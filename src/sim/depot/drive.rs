@@ -447,11 +447,13 @@ fn trace_tick(
 }
 
 /// The day's metrics, holding chargegate to a phase switch and to a departure only after
-/// it could see them.
+/// it could see them, and not scoring its utilisation while the grid meter is silent.
 fn day_metrics(day: &DepotDay, opts: &DriveOptions) -> DayMetrics {
+    let (silent_from, silent_to) = day.faults.meter_silent;
     DayMetrics::new(day, opts.settle)
         .seeing_phase_switches_after(switch_seen_after(opts))
         .seeing_departures_after(opts.reaction)
+        .blind_while(silent_from, silent_to)
 }
 
 /// How long after a vehicle switched a phase on S1 holds chargegate to its limit on that

@@ -265,6 +265,9 @@ pub struct DaySummary {
     pub utilisation_below_target: f64,
     /// Time measured for utilisation (steady, settled, something to share), s.
     pub measured_s: f64,
+    /// Time not scored because the controller could not see the room
+    /// (`DayMetrics::blind_while`), s.
+    pub blind_s: f64,
     /// Steady stretches with measured time.
     pub stretches: usize,
 }
@@ -300,6 +303,10 @@ pub struct DayMetrics {
     below_s: f64,
     /// The stretches closed so far.
     closed: Vec<StretchScore>,
+    /// Spans in which the controller cannot see the room (`blind_while`), and the time
+    /// spent in them.
+    blind: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    blind_s: f64,
 }
 
 impl DayMetrics {
@@ -347,7 +354,20 @@ impl DayMetrics {
             score_s: 0.0,
             below_s: 0.0,
             closed: Vec::new(),
+            blind: Vec::new(),
+            blind_s: 0.0,
         }
+    }
+
+    /// The same metrics not scoring utilisation in `[from, to)`, when the controller cannot
+    /// see the room: its grid meter is silent, so DESIGN.md S5 has it assume the worst-case
+    /// load, and a limit that used the true room would be a guess S5 forbids. A stretch
+    /// ends at both bounds, so the one after starts with its settle time. Safety, energy
+    /// and starvation are recorded as ever.
+    #[must_use]
+    pub fn blind_while(mut self, from: DateTime<Utc>, to: DateTime<Utc>) -> Self {
+        self.blind.push((from, to));
+        self
     }
 
     /// The same metrics holding a controller to a vehicle's phase switch only `reaction`
@@ -456,6 +476,11 @@ impl DayMetrics {
         capacity: &Capacity,
         room0: &[f64; 6],
     ) {
+        if self.blind.iter().any(|(from, to)| *from <= at && at < *to) {
+            self.close_stretch();
+            self.blind_s += dt_s;
+            return;
+        }
         let key = StretchKey {
             building: building.map(f64::to_bits),
             capacity: [
@@ -562,6 +587,7 @@ impl DayMetrics {
                 0.0
             },
             measured_s: self.measured_s,
+            blind_s: self.blind_s,
             stretches: closed.len(),
             stretch_scores: closed,
         }
@@ -662,6 +688,13 @@ fn report_energy(out: &mut String, s: &DaySummary) {
         s.measured_s / 3600.0,
         s.stretches
     );
+    if s.blind_s > 0.0 {
+        let _ = writeln!(
+            out,
+            "{:<34} {:.0} s (the grid meter silent, S5)",
+            "not scored: room not visible", s.blind_s
+        );
+    }
 }
 
 /// One row per vehicle.
@@ -1051,5 +1084,39 @@ mod tests {
         assert_eq!(s.measured_s, 30.0);
         // Both vehicles at their maximum: nothing more to give.
         assert!(close(s.utilisation_mean.unwrap(), 1.0));
+    }
+
+    #[test]
+    fn while_the_controller_cannot_see_the_room_nothing_is_scored_and_the_stretch_restarts() {
+        // One steady minute; both vehicles paused (S5's worst case) from 20 s to 40 s.
+        let day = two_bays();
+        let cap = day.capacity();
+        let settle = std::time::Duration::from_secs(10);
+        let silent = (
+            day.start + TimeDelta::seconds(20),
+            day.start + TimeDelta::seconds(40),
+        );
+        let run = |m: DayMetrics| {
+            let mut m = m;
+            for i in 0..60 {
+                let at = day.start + TimeDelta::seconds(i);
+                let paused = silent.0 <= at && at < silent.1;
+                let (a, b) = if paused { (0.0, 0.0) } else { (32.0, 16.0) };
+                let steps = [step(a, [a; 3], true), step(b, [b, 0.0, 0.0], true)];
+                m.record_step(at, 1.0, &steps, [30.0; 3], &cap);
+            }
+            (m.summary(), m.report())
+        };
+        let (seen, report) = run(DayMetrics::new(&day, settle));
+        assert!(!report.contains("not scored"));
+        // Scored, one stretch: 30 s at the full share, 20 s at none.
+        assert_eq!((seen.measured_s, seen.stretches), (50.0, 1));
+        assert!(close(seen.utilisation_worst_stretch.unwrap(), 0.6));
+        let (blind, report) = run(DayMetrics::new(&day, settle).blind_while(silent.0, silent.1));
+        // 10 s scored before the silence, 10 s after it (each after its settle time).
+        assert_eq!((blind.measured_s, blind.blind_s), (20.0, 20.0));
+        assert_eq!(blind.stretches, 2);
+        assert!(close(blind.utilisation_worst_stretch.unwrap(), 1.0));
+        assert!(report.contains("not scored: room not visible"), "{report}");
     }
 }
