@@ -421,7 +421,7 @@ impl Dispatcher {
             now,
         );
         for held in &decided.held {
-            tracing::debug!(charger = %held.0, wanted = held.1.0, row = held.2, "increase held: no room");
+            tracing::debug!(charger = %held.0, wanted = held.1.0, row = held.2, "increase held");
         }
         let increases = decided.increases;
         // S2: every reduction is issued before any increase.
