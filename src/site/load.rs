@@ -103,6 +103,9 @@ pub struct ChargerDraw {
     /// The most the vehicle has shown it takes (None: unknown): a ramp is never put down
     /// to more than that.
     pub vehicle_max: Option<Amps>,
+    /// The limit chargegate has ordered now (None: none seen): what the vehicle may still
+    /// ramp to. Below `ramp` when an increase was refused or cut again before its sample.
+    pub ordered_now: Option<Amps>,
 }
 
 impl ChargerDraw {
@@ -130,6 +133,7 @@ impl ChargerDraw {
             settling: false,
             ramp: None,
             vehicle_max: None,
+            ordered_now: None,
         }
     }
 
@@ -168,6 +172,7 @@ impl ChargerDraw {
         // Only an increase chargegate sent: an accounting that rises because a charger went
         // silent (counted at its fallback) tells nothing about what its vehicle draws.
         self.ramp = ordered.ramp(charger, sampled_at, now);
+        self.ordered_now = ordered.latest(charger);
         self
     }
 }
@@ -218,6 +223,11 @@ impl RecentLimits {
             .skip(first)
             .map(|(_, a)| *a)
             .reduce(|a, b| if b.0 < a.0 { b } else { a })
+    }
+
+    /// The limit the charger holds now (None: never seen).
+    pub fn latest(&self, charger: &ChargerId) -> Option<Amps> {
+        self.seen.get(charger)?.back().map(|(_, a)| *a)
     }
 
     /// The lowest limit the charger held during the last `span` (None: never seen).
@@ -487,7 +497,11 @@ fn subtract_samples(
             if let Some(top) = c.ramp {
                 let top = c.vehicle_max.map_or(top.0, |v| v.0.min(top.0));
                 ramping[p] += (top - subtracted).max(0.0);
-                raised |= top - subtracted >= RAMP_MIN_RISE_A;
+                // Open while the vehicle may still ramp to what is ordered now: an
+                // increase the charger refused (dispatch retries it every 15 s) holds no
+                // wave, or one refusing charger would hold every increase on the meter.
+                let now_top = c.ordered_now.map_or(top, |o| o.0.min(top));
+                raised |= now_top - subtracted >= RAMP_MIN_RISE_A;
             }
         }
     }
@@ -988,10 +1002,24 @@ mod tests {
             read(&recent, &mut w, 6000, 39.0, after).ramp_open,
             "unknown maximum"
         );
-        // ...nor a cut the vehicle follows.
+        // ...nor a cut the vehicle follows...
         recent.record(t0 + 8500 * S / 1000, &cp, Amps(6.0));
         let l = read(&recent, &mut w, 9000, 39.0, (t0 + 8 * S, 19.0));
         assert!(!l.ramp_open);
+        // ...nor an increase the charger refused: ordered 6 -> 32 A, back to 6 A on the
+        // Rejected, no sample since. A charger that refuses every profile is retried every
+        // 15 s; its refusals must not hold every other charger's increase.
+        let drawn_6 = (t0 + 10 * S, 6.0);
+        recent.record(t0 + 11 * S, &cp, Amps(32.0));
+        assert!(
+            read(&recent, &mut w, 11500, 26.0, drawn_6).ramp_open,
+            "in flight"
+        );
+        recent.record(t0 + 12 * S, &cp, Amps(6.0));
+        assert!(
+            !read(&recent, &mut w, 12500, 26.0, drawn_6).ramp_open,
+            "refused"
+        );
     }
 
     #[test]
