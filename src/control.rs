@@ -76,9 +76,21 @@ pub struct ControlOutput {
 }
 
 impl ControlOutput {
-    /// Each charger's limit now: the plan's current for `at` (or its fill), rounded down to
-    /// the wire's step as the guard checked it (`wire_targets`), lowered by the guard.
+    /// Each charger's limit now: its aim (`aims_at`) lowered by the guard.
     pub fn limits_at(&self, at: DateTime<Utc>) -> Vec<(ChargerId, Amps)> {
+        self.aims_at(at)
+            .into_iter()
+            .map(|(id, a)| {
+                let cut = self.reductions.iter().find(|r| r.charger == id);
+                (id, cut.map_or(a, |r| Amps(r.to.0.min(a.0))))
+            })
+            .collect()
+    }
+
+    /// Each charger's aim now: the plan's current for `at` or its fill, whichever is
+    /// higher, rounded down to the wire's step as the guard checked it (`wire_targets`),
+    /// before the guard's cuts: what dispatch works toward while the readings allow it.
+    pub fn aims_at(&self, at: DateTime<Utc>) -> Vec<(ChargerId, Amps)> {
         let Some(plan) = &self.plan else {
             return Vec::new();
         };
@@ -86,9 +98,7 @@ impl ControlOutput {
             .into_iter()
             .map(|(id, a)| {
                 let a = self.filled.get(&id).map_or(a, |f| Amps(f.0.max(a.0)));
-                let a = Amps(on_wire(a.0));
-                let cut = self.reductions.iter().find(|r| r.charger == id);
-                (id, cut.map_or(a, |r| Amps(r.to.0.min(a.0))))
+                (id, Amps(on_wire(a.0)))
             })
             .collect()
     }

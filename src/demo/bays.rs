@@ -155,6 +155,7 @@ pub(super) fn drive_vehicles(
             limit_a: applied,
             draw_a: draw,
             wants_more: here && l.ev.wants_more(now),
+            aim_a: None,
         });
     }
     steps

@@ -147,6 +147,7 @@ mod tests {
                 limit_a,
                 draw_a: [0.0; 3],
                 wants_more: true,
+                aim_a: None,
             };
             CHARGERS
         ]

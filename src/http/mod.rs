@@ -19,6 +19,7 @@ mod api;
 mod auth;
 mod certificates;
 mod commands;
+mod configuration;
 mod customer;
 mod devices;
 mod host;
@@ -188,7 +189,7 @@ pub fn router(state: HttpState) -> Router {
         .merge(order_routes())
         .route(
             "/api/v1/chargers/{id}/configuration",
-            get(commands::get_configuration).put(commands::set_configuration),
+            get(configuration::get).put(configuration::set),
         )
         // Only matched routes ask for a token: an unknown path is a 404 for everyone.
         .route_layer(axum::middleware::from_fn_with_state(

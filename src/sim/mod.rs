@@ -22,6 +22,7 @@ pub mod limits;
 mod link;
 pub mod messages;
 pub mod meter;
+mod profiles;
 mod socket;
 pub mod vehicle;
 

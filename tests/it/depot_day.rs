@@ -46,6 +46,13 @@
 //! "One wave of increases per stretch"): S1 on the unmetered sub-board, the tariff
 //! deferring vehicles the night can fill (a flat tariff scores 91.7 % mean, 80.7 % at the
 //! 5th percentile), and the restart.
+//!
+//! The same stretches are scored on how the applied limits follow what chargegate itself
+//! aims at (the plan with the room it leaves filled, before the guard's cuts), once an aim
+//! stood for the settle time: the control loop's part alone (issue 9: "limits come back up
+//! toward the plan's targets within `min-interval-s` plus one meter reading"). There the
+//! stretches reach 95 % with few exceptions (`assert_following`): where the room against
+//! the fair share is short, it went to a decision, not to a controller that fails to follow.
 
 use chargegate::sim::depot::{Baseline, DepotDay, DriveOptions, drive, simulate_baseline};
 
@@ -104,6 +111,12 @@ const LOWEST_STRETCH_FLOOR: f64 = 0.15;
 /// each vehicle is from its need (one of them traced, before the sub-ampere ramp fix).
 const P5_STRETCH_FLOOR: f64 = 0.62;
 const STRETCHES_AT_TARGET_FLOOR: f64 = 0.20;
+
+/// Floors under how the limits follow chargegate's aim (`assert_following`).
+const FOLLOWING_MEAN_FLOOR: f64 = 0.97;
+const FOLLOWING_AT_TARGET_FLOOR: f64 = 0.90;
+const FOLLOWING_P5_FLOOR: f64 = 0.90;
+const FOLLOWING_LOWEST_FLOOR: f64 = 0.50;
 
 #[tokio::test(start_paused = true)]
 async fn a_depot_day_stays_within_limits_and_charges_what_they_allow() {
@@ -210,4 +223,42 @@ fn assert_utilisation(ours: &chargegate::sim::depot::DaySummary) {
         pct(mean),
         pct(UTILISATION_FLOOR)
     );
+    assert_following(ours);
+}
+
+/// How the applied limits follow chargegate's own aim (plan + fill, before the guard's
+/// cuts; `sim::depot` `following`), in the same stretches: the control loop's part of
+/// the utilisation, apart from what the plan decides (the tariff, the needs, S1 on the
+/// unmetered sub-board). Three runs of seed 1: mean 98.9-99.2 %, 94.9-97.6 % of the
+/// stretches at 95 %, the 5th percentile 94.9-96.4 %, the lowest stretch 70.3-88.6 % (an
+/// evening stretch in which the guard cut chargers that had been raised, or a faulty
+/// charger that holds 0 A while its aim is 32 A).
+fn assert_following(ours: &chargegate::sim::depot::DaySummary) {
+    let pct = |x: f64| format!("{:.1} %", x * 100.0);
+    let (mean, lowest, p5, at_target) = ours
+        .following_distribution()
+        .expect("the limits were held to chargegate's aim");
+    assert!(
+        ours.following.len() * 10 >= ours.stretches * 9,
+        "{} of {} stretches scored on following",
+        ours.following.len(),
+        ours.stretches
+    );
+    for (what, got, floor) in [
+        ("mean", mean, FOLLOWING_MEAN_FLOOR),
+        (
+            "share of stretches at 95 %",
+            at_target,
+            FOLLOWING_AT_TARGET_FLOOR,
+        ),
+        ("5th percentile", p5, FOLLOWING_P5_FLOOR),
+        ("lowest stretch", lowest, FOLLOWING_LOWEST_FLOOR),
+    ] {
+        assert!(
+            got >= floor,
+            "following the aim, {what}: {}, floor {}",
+            pct(got),
+            pct(floor)
+        );
+    }
 }

@@ -86,6 +86,7 @@ pub fn simulate_baseline(
                 limit_a: limit,
                 draw_a: bay.to_site(vehicle.draw_per_phase(t)),
                 wants_more: wanting[i],
+                aim_a: None,
             });
         }
         metrics.record_step(t, dt.as_seconds_f64(), &steps, building, &capacity);

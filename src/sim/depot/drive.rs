@@ -154,7 +154,7 @@ pub async fn drive(day: &DepotDay, opts: &DriveOptions) -> Result<DriveOutcome, 
         }
         arrivals_and_departures(day, clock, &mut live, now).await?;
         // The physics: every vehicle follows what its charger offers now.
-        let steps = drive_vehicles(day, &mut live, &meter, now);
+        let steps = drive_vehicles(day, &mut live, &meter, now, &daemon);
         let due = due_building(&mut building_log, now, opts.reaction);
         metrics.record_step(now, opts.tick.as_secs_f64(), &steps, due, &capacity);
         trace_tick(&mut outcome.trace, &steps, building, now, &daemon);
@@ -343,12 +343,14 @@ async fn arrivals_and_departures(
     Ok(())
 }
 
-/// Every present vehicle follows its charger's offer; the meter sees the result.
+/// Every present vehicle follows its charger's offer; the meter sees the result. Each
+/// step carries what chargegate aims the charger at.
 fn drive_vehicles(
     day: &DepotDay,
     live: &mut [Live],
     meter: &SimMeter,
     now: DateTime<Utc>,
+    daemon: &Daemon,
 ) -> Vec<BayStep> {
     let mut steps = Vec::with_capacity(live.len());
     for (bay, l) in day.bays.iter().zip(live.iter_mut()) {
@@ -372,9 +374,24 @@ fn drive_vehicles(
             limit_a: applied,
             draw_a: draw,
             wants_more: here && l.ev.wants_more(now),
+            aim_a: None,
         });
     }
+    aims(day, &mut steps, now, daemon);
     steps
+}
+
+/// What chargegate aims each bay's charger at now (`ControlOutput::aims_at`), for the
+/// metrics' `following`.
+fn aims(day: &DepotDay, steps: &mut [BayStep], now: DateTime<Utc>, daemon: &Daemon) {
+    let aims: std::collections::BTreeMap<_, _> =
+        daemon.plan.borrow().aims_at(now).into_iter().collect();
+    for (bay, step) in day.bays.iter().zip(steps) {
+        step.aim_a = crate::units::ChargerId::new(bay.id.as_str())
+            .ok()
+            .and_then(|id| aims.get(&id))
+            .map(|a| a.0);
+    }
 }
 
 /// The building load chargegate can be held to now: per phase the lowest value in force

@@ -25,6 +25,7 @@ use std::fmt::Write;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use super::following::{self, Following};
 use super::stretches::{self, BayAtWorst, StretchCauses, StretchScore, StretchTally};
 use super::{Capacity, DepotDay};
 use crate::config::Planner;
@@ -50,6 +51,9 @@ pub struct BayStep {
     pub draw_a: [f64; 3],
     /// A vehicle is plugged in and its battery is not full.
     pub wants_more: bool,
+    /// What the controller aims this charger at (its plan and fill, before the guard's
+    /// cuts), A per phase; `None` without a plan, and for the baselines (`following`).
+    pub aim_a: Option<f64>,
 }
 
 /// One bay's claim on the circuit phases: up to `cap_a`, loading every constraint whose
@@ -270,9 +274,26 @@ pub struct DaySummary {
     pub blind_s: f64,
     /// Steady stretches with measured time.
     pub stretches: usize,
+    /// The same stretches scored on how the limits follow the controller's aim
+    /// (`following`; empty for the baselines, which have none).
+    pub following: Vec<StretchScore>,
 }
 
 impl DaySummary {
+    /// The following scores: (time-weighted mean, lowest stretch, 5th percentile, share
+    /// at or above 95 %), `None` when nothing was scored.
+    pub fn following_distribution(&self) -> Option<(f64, f64, f64, f64)> {
+        let (lowest, p5, share) = stretches::distribution(&self.following, TARGET)?;
+        let measured: f64 = self.following.iter().map(|s| s.measured_s).sum();
+        let mean = self
+            .following
+            .iter()
+            .map(|s| s.mean * s.measured_s)
+            .sum::<f64>()
+            / measured;
+        Some((mean, lowest, p5, share))
+    }
+
     /// The vehicle that got the smallest share of what the site could have given it (the
     /// first of equals).
     pub fn worst_served(&self) -> Option<&VehicleOutcome> {
@@ -307,6 +328,8 @@ pub struct DayMetrics {
     /// spent in them.
     blind: Vec<(DateTime<Utc>, DateTime<Utc>)>,
     blind_s: f64,
+    /// How the limits follow the controller's aim, in the same stretches.
+    following: Following,
 }
 
 impl DayMetrics {
@@ -336,8 +359,10 @@ impl DayMetrics {
                 phases_held_until: b.vehicle.departure,
             })
             .collect();
+        let settle = TimeDelta::from_std(settle).unwrap_or(TimeDelta::MAX);
         Self {
-            settle: TimeDelta::from_std(settle).unwrap_or(TimeDelta::MAX),
+            following: Following::new(bays.len(), settle),
+            settle,
             voltage_v,
             tariff: day.tariff.clone(),
             delivered_wh: vec![0.0; bays.len()],
@@ -476,6 +501,7 @@ impl DayMetrics {
         capacity: &Capacity,
         room0: &[f64; 6],
     ) {
+        self.following.observe(at, per_bay);
         if self.blind.iter().any(|(from, to)| *from <= at && at < *to) {
             self.close_stretch();
             self.blind_s += dt_s;
@@ -519,6 +545,8 @@ impl DayMetrics {
         if at - stretch.since < self.settle {
             return;
         }
+        self.following
+            .score(stretch.since, at, dt_s, &self.bays, per_bay);
         let phases: [StretchCauses; 3] = std::array::from_fn(|p| {
             StretchCauses::of_step(p, at, &self.bays, per_bay, &stretch.reference, room0)
         });
@@ -543,6 +571,7 @@ impl DayMetrics {
         if let Some(score) = self.stretch.take().and_then(|s| s.tally.close(s.since)) {
             self.closed.push(score);
         }
+        self.following.close_stretch();
     }
 
     /// The scores so far.
@@ -590,6 +619,7 @@ impl DayMetrics {
             blind_s: self.blind_s,
             stretches: closed.len(),
             stretch_scores: closed,
+            following: self.following.scores(),
         }
     }
 
@@ -600,6 +630,7 @@ impl DayMetrics {
         report_safety(&mut out, &s);
         report_energy(&mut out, &s);
         stretches::report(&mut out, &s.stretch_scores, TARGET);
+        following::report(&mut out, &s.following, TARGET);
         report_vehicles(&mut out, &s);
         out
     }
@@ -804,6 +835,7 @@ mod tests {
             limit_a,
             draw_a,
             wants_more,
+            aim_a: None,
         }
     }
 
@@ -1118,5 +1150,67 @@ mod tests {
         assert_eq!(blind.stretches, 2);
         assert!(close(blind.utilisation_worst_stretch.unwrap(), 1.0));
         assert!(report.contains("not scored: room not visible"), "{report}");
+    }
+
+    #[test]
+    fn the_limits_are_held_to_an_aim_only_once_it_stood_for_the_settle_time() {
+        // A steady minute, both vehicles wanting. Bay 0 is aimed at 10 A, at 32 A from
+        // 20 s, at 20 A from 45 s; bay 1 at 16 A throughout, which it holds.
+        let day = two_bays();
+        let cap = day.capacity();
+        let settle = std::time::Duration::from_secs(10);
+        let run = |limit0: &dyn Fn(i64) -> f64, aimed: bool| {
+            let mut m = DayMetrics::new(&day, settle);
+            for i in 0..60 {
+                let aim0 = match i {
+                    ..20 => 10.0,
+                    20..45 => 32.0,
+                    _ => 20.0,
+                };
+                let a = limit0(i);
+                let mut steps = [step(a, [a; 3], true), step(16.0, [16.0, 0.0, 0.0], true)];
+                if aimed {
+                    steps[0].aim_a = Some(aim0);
+                    steps[1].aim_a = Some(16.0);
+                }
+                m.record_step(
+                    day.start + TimeDelta::seconds(i),
+                    1.0,
+                    &steps,
+                    [30.0; 3],
+                    &cap,
+                );
+            }
+            (m.summary(), m.report())
+        };
+        // Raised 15 s after the aim rose (5 s beyond the settle time), then held above the
+        // aim once it fell: 5 s at (10 + 16) / (32 + 16), 45 s in full, from 10 s on.
+        let late = |i: i64| {
+            if (20..35).contains(&i) || i < 20 {
+                10.0
+            } else {
+                32.0
+            }
+        };
+        let (s, report) = run(&late, true);
+        let (mean, lowest, _, at_target) = s.following_distribution().unwrap();
+        assert_eq!(s.following.len(), 1);
+        assert!(close(s.following[0].lowest, 26.0 / 48.0));
+        assert!(close(mean, (45.0 + 5.0 * 26.0 / 48.0) / 50.0), "{mean}");
+        assert!(close(lowest, mean) && close(at_target, 1.0));
+        assert!(report.contains("following the aim"), "{report}");
+        // Never raised: 15 s short of 32 A, then 15 s short of 20 A (a fall is due at
+        // once), and the report names the bay below its aim.
+        let (s, report) = run(&|_| 10.0, true);
+        let (mean, ..) = s.following_distribution().unwrap();
+        let short = 15.0 * 26.0 / 48.0 + 15.0 * 26.0 / 36.0;
+        assert!(close(mean, (20.0 + short) / 50.0), "{mean}");
+        assert!(
+            report.contains(&format!("{} 10/32", day.bays[0].id)),
+            "{report}"
+        );
+        // Without an aim (the baselines) nothing is scored.
+        let (s, _) = run(&late, false);
+        assert!(s.following.is_empty() && s.following_distribution().is_none());
     }
 }

@@ -13,6 +13,7 @@
 
 mod baseline;
 mod drive;
+mod following;
 mod link;
 mod metrics;
 mod site_config;
