@@ -277,7 +277,17 @@ pub fn decide(
                 ),
             });
         } else {
-            round.held.push((id.clone(), target, tightest));
+            // The numbers say why: the room left on the row against the rise asked for
+            // (a trace then tells a row full of other limits from one nothing was raised on).
+            round.held.push((
+                id.clone(),
+                target,
+                format!(
+                    "{tightest}: {:.1} A free for {:.1} A more",
+                    room.max(0.0),
+                    target.0 - current.0
+                ),
+            ));
         }
     }
     round

@@ -128,6 +128,7 @@ fn reductions_go_out_at_once_and_increases_wait_for_them() {
     // CP-1 still counts at 20 A until it acknowledges: no room for CP-2 yet.
     assert!(round.increases.is_empty(), "{round:?}");
     assert_eq!(round.held[0].0, id(2));
+    assert_eq!(round.held[0].2, "row40: 0.0 A free for 12.0 A more");
 
     // Once CP-1 acknowledged 8 A, CP-2 may rise to 32 A.
     let mut limits = limits;
