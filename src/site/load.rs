@@ -23,9 +23,12 @@
 //!   on top, not a return to the old level.
 //!   A sample older than the window is not subtracted at all, since nothing would cover it.
 //! - While a vehicle is still following a cut (`ChargerDraw::settling`) the meter carries
-//!   its old draw. With a settled value to fall back on, that part is put down to the
-//!   vehicle as a ramp is (below), so a cut does not make a phantom that cuts others;
-//!   without one it counts as other load (it is on the fuse). The window does not
+//!   its old draw: its sample, or what it was ramping to when the cut came. With a settled
+//!   value to fall back on, that part is put down to the vehicle for as long as it may
+//!   follow (`EV_RESPONSE`), never above the highest limit it held within that time, so a
+//!   cut does not make a phantom that cuts others (a wave cut while its vehicles ramped
+//!   became a cascade when this ended with the ramp's `MAX_ATTRIBUTION`); without one it
+//!   counts as other load (it is on the fuse). The window does not
 //!   remember it either way, so one cut does not shrink the room for the window's span. The
 //!   same holds for a sample newer than the meter reading (a vehicle that ramped and
 //!   reported before the meter was read again): never below the window, not remembered.
@@ -106,6 +109,10 @@ pub struct ChargerDraw {
     /// The limit chargegate has ordered now (None: none seen): what the vehicle may still
     /// ramp to. Below `ramp` when an increase was refused or cut again before its sample.
     pub ordered_now: Option<Amps>,
+    /// The highest limit the charger held within the vehicles' response time (None:
+    /// unknown): its vehicle draws no more than that now (IEC 61851-1 gives it 5 s to
+    /// follow a lower one), whatever it ramped to before.
+    pub response_max: Option<Amps>,
 }
 
 impl ChargerDraw {
@@ -134,6 +141,7 @@ impl ChargerDraw {
             ramp: None,
             vehicle_max: None,
             ordered_now: None,
+            response_max: None,
         }
     }
 
@@ -169,6 +177,7 @@ impl ChargerDraw {
         // sample do not matter: the sample shows what the vehicle did under them.
         self.cap = recent.lowest_since(charger, sampled_at);
         self.settling = recent.fell(charger, now);
+        self.response_max = recent.highest(charger, now);
         // Only an increase chargegate sent: an accounting that rises because a charger went
         // silent (counted at its fallback) tells nothing about what its vehicle draws.
         self.ramp = ordered.ramp(charger, sampled_at, now);
@@ -213,16 +222,23 @@ impl RecentLimits {
     /// The lowest limit the charger held at any moment from `since` on (None: from as far
     /// back as is kept); None when never seen.
     pub fn lowest_since(&self, charger: &ChargerId, since: Option<Instant>) -> Option<Amps> {
+        self.held_since(charger, since)?
+            .reduce(|a, b| if b.0 < a.0 { b } else { a })
+    }
+
+    /// Every limit the charger held at any moment from `since` on (None: from as far back
+    /// as is kept); None when never seen.
+    fn held_since(
+        &self,
+        charger: &ChargerId,
+        since: Option<Instant>,
+    ) -> Option<impl Iterator<Item = Amps> + '_> {
         let entries = self.seen.get(charger)?;
         // The entry in force at `since` is the last one that started at or before it.
         let first = since.map_or(0, |s| {
             entries.iter().rposition(|(t, _)| *t <= s).unwrap_or(0)
         });
-        entries
-            .iter()
-            .skip(first)
-            .map(|(_, a)| *a)
-            .reduce(|a, b| if b.0 < a.0 { b } else { a })
+        Some(entries.iter().skip(first).map(|(_, a)| *a))
     }
 
     /// The limit the charger holds now (None: never seen).
@@ -233,6 +249,13 @@ impl RecentLimits {
     /// The lowest limit the charger held during the last `span` (None: never seen).
     pub fn lowest(&self, charger: &ChargerId, now: Instant) -> Option<Amps> {
         self.lowest_since(charger, now.checked_sub(self.span))
+    }
+
+    /// The highest limit the charger held during the last `span` (None: never seen): what
+    /// its vehicle may still be drawing.
+    pub fn highest(&self, charger: &ChargerId, now: Instant) -> Option<Amps> {
+        self.held_since(charger, now.checked_sub(self.span))?
+            .reduce(|a, b| if b.0 > a.0 { b } else { a })
     }
 
     /// Whether the charger's limit fell during the last `span`: its vehicle may still be
@@ -408,14 +431,16 @@ pub fn site_load(
     let Subtracted {
         settling,
         ramping,
+        following,
         raised,
         oldest_sample,
     } = subtract_samples(now, chargers, window.window, reading.at, &mut per_phase);
     // Unclamped: a negative value (a vehicle that stopped unreported while its sample is
     // still subtracted, or export) keeps the size of a fall for the window.
     let derived = per_phase.map(|a| if a.is_finite() { a } else { 0.0 });
+    let credits = Credits { ramping, following };
     let (value, unconfirmed) =
-        through_window(now, derived, ramping, settling, oldest_sample, window);
+        through_window(now, derived, &credits, settling, oldest_sample, window);
     let mut out = value.map(|a| a.max(0.0));
     for (o, raw) in out.iter_mut().zip(per_phase) {
         if raw.is_infinite() {
@@ -436,9 +461,12 @@ struct Subtracted {
     /// The reading must not be remembered (a vehicle follows a cut, or a sample is newer
     /// than the reading).
     settling: bool,
-    /// Per site phase, in A: what vehicles following chargegate's own limits may add
-    /// beyond what is subtracted: ramping up after an increase, or not yet down after a cut.
+    /// Per site phase, in A: what vehicles ramping up after chargegate's own increases may
+    /// add beyond what is subtracted.
     ramping: [f64; 3],
+    /// Per site phase, in A: what vehicles not yet down after chargegate's own cuts may
+    /// add beyond what is subtracted.
+    following: [f64; 3],
     /// Some vehicle may still ramp after chargegate's own increase (`SiteLoad::ramp_open`).
     raised: bool,
     /// The oldest sample subtracted.
@@ -458,8 +486,9 @@ fn subtract_samples(
     // counts as other load (it is on the fuse), but the window must not remember it.
     let mut settling = false;
     // What vehicles ramping after chargegate's own increases may add to the meter beyond
-    // their samples, per site phase.
+    // their samples, per site phase, and what vehicles following its cuts may.
     let mut ramping = [0.0; 3];
+    let mut following = [0.0; 3];
     let mut raised = false;
     // The oldest sample subtracted: a vehicle may have drawn less since, unreported.
     let mut oldest_sample = Duration::ZERO;
@@ -477,13 +506,29 @@ fn subtract_samples(
             let sample = if covered { sample } else { 0.0 };
             let cap = c.cap.map_or(f64::INFINITY, |c| c.0.max(0.0));
             let subtracted = sample.min(cap);
-            if c.settling && cap < sample {
-                settling = true;
+            // What the vehicle may be ramping to: at most what it has shown it takes, and
+            // what it held within the response time.
+            let ramp_top = c.ramp.map(|top| {
+                let top = c.vehicle_max.map_or(top.0, |v| v.0.min(top.0));
+                c.response_max.map_or(top, |r| r.0.min(top))
+            });
+            if c.settling {
                 // The vehicle follows chargegate's own cut: what the meter may still carry
-                // of its old draw is its, like a ramp's (at most `MAX_ATTRIBUTION`, never
-                // below the settled value), not a rise of the other load to cut others
-                // for (a phantom that cut whole chargers after every replan).
-                ramping[p] += sample - subtracted;
+                // of its old draw (its sample, or the ramp the cut came into) is its load,
+                // not a rise of the other load to cut others for (a phantom that cut whole
+                // chargers after every replan, and in a wave cut while its vehicles
+                // ramped, a cascade). Never below the settled value; for as long as the
+                // vehicle may follow, however long the ramps before it were put down to
+                // vehicles (`MAX_ATTRIBUTION` bounds rises, this is a fall).
+                let old = ramp_top.map_or(sample, |r| r.max(sample));
+                let old = c.response_max.map_or(old, |r| old.min(r.0.max(0.0)));
+                let credit = (old - subtracted).max(0.0);
+                if credit > 0.0 {
+                    settling = true;
+                    following[p] += credit;
+                }
+            } else if let Some(top) = ramp_top {
+                ramping[p] += (top - subtracted).max(0.0);
             }
             // A sample newer than the meter reading describes a later moment: a vehicle
             // that ramped in between shows its new draw in the sample but not yet on the
@@ -496,7 +541,6 @@ fn subtract_samples(
             }
             if let Some(top) = c.ramp {
                 let top = c.vehicle_max.map_or(top.0, |v| v.0.min(top.0));
-                ramping[p] += (top - subtracted).max(0.0);
                 // Open while the vehicle may still ramp to what is ordered now: an
                 // increase the charger refused (dispatch retries it every 15 s) holds no
                 // wave, or one refusing charger would hold every increase on the meter.
@@ -508,18 +552,30 @@ fn subtract_samples(
     Subtracted {
         settling,
         ramping,
+        following,
         raised,
         oldest_sample,
     }
 }
 
+/// What vehicles following chargegate's own limits may add to the meter beyond their
+/// samples, per site phase, in A.
+struct Credits {
+    /// Ramping up after an increase: put down to them for at most `MAX_ATTRIBUTION` of an
+    /// unbroken stretch.
+    ramping: [f64; 3],
+    /// Not yet down after a cut: put down to them while they may follow it.
+    following: [f64; 3],
+}
+
 /// The derived load (A per site phase) through the window: remembered when settled,
-/// else the window's maximum with it, less what the ramping vehicles may add while the
-/// ramp lasts (`MAX_ATTRIBUTION`). Returns the value and what of it is unconfirmed.
+/// else the window's maximum with it, less what the vehicles following chargegate's own
+/// limits may add (a ramp for at most `MAX_ATTRIBUTION`). Returns the value and what of it
+/// is unconfirmed.
 fn through_window(
     now: Instant,
     derived: [f64; 3],
-    ramping: [f64; 3],
+    credits: &Credits,
     settling: bool,
     oldest_sample: Duration,
     window: &mut LoadWindow,
@@ -532,7 +588,8 @@ fn through_window(
     // ampere) is no ramp: it counts as other load, and it does not hold a stretch open
     // so that the next real ramp would start past `MAX_ATTRIBUTION` (a phantom of its
     // whole rise, which replanned and cut every vehicle in the depot day).
-    let ramp = ramping.iter().any(|a| *a >= RAMP_MIN_RISE_A) && !window.is_empty();
+    let settled = !window.is_empty();
+    let ramp = credits.ramping.iter().any(|a| *a >= RAMP_MIN_RISE_A) && settled;
     let since = if ramp {
         *window.ramp_since.get_or_insert(now)
     } else {
@@ -543,15 +600,14 @@ fn through_window(
     // but nothing is put down to the ramp any more.
     let expired = ramp && now.saturating_duration_since(since) > MAX_ATTRIBUTION;
     let ramp = ramp && !expired;
+    let follow = credits.following.iter().any(|a| *a > 0.0) && settled;
     let settling = settling || expired;
     let mut unconfirmed = [0.0; 3];
     let value = if settling || ramp {
         let attributed = std::array::from_fn(|p| {
-            if ramp {
-                derived[p] - ramping[p]
-            } else {
-                derived[p]
-            }
+            let ramping = if ramp { credits.ramping[p] } else { 0.0 };
+            let following = if follow { credits.following[p] } else { 0.0 };
+            derived[p] - ramping - following
         });
         let value = window.max_with(attributed);
         let without = window.max_with(derived);
@@ -942,6 +998,73 @@ mod tests {
     }
 
     #[test]
+    fn a_vehicle_cut_while_its_ramp_is_open_is_not_other_load() {
+        // Seen in the depot day (seed 1, 17:11): raised 6 -> 17.5 A, the vehicle ramps,
+        // and 2 s later a guard cut lowers it to 9.3 A; for the next seconds it still
+        // draws 17.5 A (IEC 61851-1 gives it 5 s), and no sample has shown the ramp yet.
+        let t0 = Instant::now();
+        let cp = ChargerId::new("CP-1").unwrap();
+        let mut recent = RecentLimits::new(EV_RESPONSE);
+        let mut w = LoadWindow::new(DEFAULT_WINDOW);
+        let meter = |t, a| status(MeterRole::Grid, t, [a; 3]);
+        let sampled = Some(t0);
+        recent.record(t0, &cp, Amps(6.0));
+        let draw = |recent: &RecentLimits, now| {
+            ChargerDraw::new("RST", 3, [Some(Amps(6.0)); 3])
+                .with_limits(recent, recent, &cp, sampled, now)
+        };
+        let l = site_load(
+            t0,
+            Some(&meter(t0, 26.0)),
+            &[draw(&recent, t0)],
+            Amps(90.0),
+            &mut w,
+        );
+        assert_eq!(amps(&l), [20.0; 3]);
+        recent.record(t0 + S, &cp, Amps(17.5));
+        let t2 = t0 + 2 * S;
+        let l = site_load(
+            t2,
+            Some(&meter(t2, 37.5)),
+            &[draw(&recent, t2)],
+            Amps(90.0),
+            &mut w,
+        );
+        assert_eq!(amps(&l), [20.0; 3], "the ramp is the vehicle's");
+        recent.record(t0 + 3 * S, &cp, Amps(9.3));
+        // Before the fix the ramp's credit ended `MAX_ATTRIBUTION` after the stretch began
+        // (at 6 s): 31.5 A, and the guard cut every vehicle of the wave for it.
+        for k in 4..8 {
+            let t = t0 + k * S;
+            let l = site_load(
+                t,
+                Some(&meter(t, 37.5)),
+                &[draw(&recent, t)],
+                Amps(90.0),
+                &mut w,
+            );
+            assert_eq!(
+                amps(&l),
+                [20.0; 3],
+                "{k} s: the vehicle still following the cut is its own load"
+            );
+        }
+        // Past the response time it may draw its cut limit, no more (ramping to it from
+        // its 6 A sample): what it draws beyond is over its limit, on the fuse, and the
+        // guard must see it.
+        let t = t0 + 9 * S;
+        let l = site_load(
+            t,
+            Some(&meter(t, 37.5)),
+            &[draw(&recent, t)],
+            Amps(90.0),
+            &mut w,
+        );
+        let [l1, ..] = amps(&l);
+        assert!((l1 - 28.2).abs() < 1e-9, "{l1} A");
+    }
+
+    #[test]
     fn an_increase_keeps_the_ramp_open_until_its_sample_whether_the_meter_shows_it_or_not() {
         // Dispatch sends no increase while one is open (`Row::ramp_open`): before this, it
         // only waited while the meter showed a ramp beyond the samples, so a second wave
@@ -1286,8 +1409,84 @@ mod tests {
         )
     }
 
+    /// One charger of a random run: its limit changes (second, A), what its vehicle wants,
+    /// how many seconds it takes to follow a change (within the response time), and how
+    /// often and when its samples are taken.
+    fn charger_run() -> impl Strategy<Value = (Vec<(u32, f64)>, f64, u32, u32, u32)> {
+        let limit = prop_oneof![Just(0.0), 6.0..32.0f64];
+        (
+            proptest::collection::vec((0..40u32, limit), 0..8),
+            0.0..32.0f64,
+            0..5u32,
+            2..20u32,
+            0..20u32,
+        )
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// S1 over a run: chargers raised and cut at random, each vehicle following within
+        /// the response time, samples taken at random intervals, the other load moving
+        /// every second. On every second and phase, the derived load plus the highest limit
+        /// each charger held within the response time (what its vehicle may still draw)
+        /// covers the meter: what the derivation puts down to vehicles ramping or following
+        /// a cut is never more than they may draw, so the fuse current is always counted.
+        #[test]
+        fn the_meter_is_covered_by_the_derived_load_and_what_the_vehicles_may_draw(
+            other in proptest::collection::vec(proptest::array::uniform3(0.0..100.0f64), 40),
+            runs in proptest::collection::vec(charger_run(), 1..6),
+        ) {
+            let t0 = Instant::now() + 100 * S;
+            let ids: Vec<ChargerId> =
+                (0..runs.len()).map(|i| ChargerId::new(format!("CP-{i}")).unwrap()).collect();
+            let limit_at = |changes: &[(u32, f64)], second: u32| {
+                changes
+                    .iter()
+                    .filter(|(at, _)| *at <= second)
+                    .max_by_key(|(at, _)| *at)
+                    .map_or(0.0, |(_, a)| *a)
+            };
+            // IEC 61851-1: no charging below a 6 A offer.
+            let draw_at = |(changes, want, delay, ..): &(Vec<(u32, f64)>, f64, u32, u32, u32),
+                           second: u32| {
+                let offer = limit_at(changes, second.saturating_sub(*delay));
+                if offer < 6.0 { 0.0 } else { want.min(offer) }
+            };
+            let mut recent = RecentLimits::new(EV_RESPONSE);
+            let mut samples: Vec<Option<(Instant, f64)>> = vec![None; runs.len()];
+            let mut window = LoadWindow::new(DEFAULT_WINDOW);
+            for (second, other) in (0u32..).zip(&other) {
+                let t = t0 + second * S;
+                let mut meter = *other;
+                let mut held = 0.0;
+                let mut draws = Vec::new();
+                for (i, run) in runs.iter().enumerate() {
+                    recent.record(t, &ids[i], Amps(limit_at(&run.0, second)));
+                    let drawn = draw_at(run, second);
+                    if second % run.3 == run.4 % run.3 {
+                        samples[i] = Some((t, drawn));
+                    }
+                    let (measured, sampled_at) =
+                        samples[i].map_or((None, None), |(at, a)| (Some(Amps(a)), Some(at)));
+                    draws.push(
+                        ChargerDraw::new("RST", 3, [measured; 3])
+                            .with_limits(&recent, &recent, &ids[i], sampled_at, t),
+                    );
+                    meter = meter.map(|m| m + drawn);
+                    held += recent.highest(&ids[i], t).unwrap().0;
+                }
+                let reading = status(MeterRole::Grid, t, meter);
+                let load = site_load(t, Some(&reading), &draws, Amps(500.0), &mut window);
+                for (p, (derived, metered)) in load.per_phase.iter().zip(meter).enumerate() {
+                    proptest::prop_assert!(
+                        derived.0 + held >= metered - 1e-9,
+                        "second {second}, phase {p}: derived {} + held {held} < meter {metered}",
+                        derived.0
+                    );
+                }
+            }
+        }
 
         /// S1 input over a run: the building load moves every second at random and a
         /// vehicle stops drawing at a random second without reporting it (its sample stays

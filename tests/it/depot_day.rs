@@ -112,11 +112,15 @@ const LOWEST_STRETCH_FLOOR: f64 = 0.15;
 const P5_STRETCH_FLOOR: f64 = 0.62;
 const STRETCHES_AT_TARGET_FLOOR: f64 = 0.20;
 
-/// Floors under how the limits follow chargegate's aim (`assert_following`).
-const FOLLOWING_MEAN_FLOOR: f64 = 0.97;
-const FOLLOWING_AT_TARGET_FLOOR: f64 = 0.90;
-const FOLLOWING_P5_FLOOR: f64 = 0.90;
-const FOLLOWING_LOWEST_FLOOR: f64 = 0.50;
+/// Floors under how the limits follow chargegate's aim (`assert_following`). Two runs of
+/// seed 1 since a vehicle cut during its ramp keeps its old draw for the response time:
+/// mean 99.5 %, 98.4-98.8 % of the stretches at 95 %, 5th percentile 97.6-98.3 %, lowest
+/// 89.9-91.3 % (every stretch under 95 % but a 19 s one is one of the day's faults: a
+/// charger ignoring, rejecting or gone). Before: 98.9-99.2 %, 94.9-97.6 %, 94.9-96.4 %, 70.3-88.6 %.
+const FOLLOWING_MEAN_FLOOR: f64 = 0.98;
+const FOLLOWING_AT_TARGET_FLOOR: f64 = 0.95;
+const FOLLOWING_P5_FLOOR: f64 = 0.95;
+const FOLLOWING_LOWEST_FLOOR: f64 = 0.80;
 
 #[tokio::test(start_paused = true)]
 async fn a_depot_day_stays_within_limits_and_charges_what_they_allow() {

@@ -60,7 +60,10 @@ impl Default for DriveOptions {
 /// increase (`MAX_ATTRIBUTION`: the rise is taken for the vehicle's until its sample says
 /// otherwise), one more feed period for the first reading past it, and a second for the
 /// dispatch round, the charger's answer and the 1 s step of the simulation. The README
-/// gives the electrician the same figure to size `margin-a` by.
+/// gives the electrician the same figure to size `margin-a` by. A rise that comes while a
+/// vehicle follows a cut may be taken for its old draw for up to `EV_RESPONSE` after the
+/// cut (the README says so too); the depot day holds chargegate to this shorter figure and
+/// meets it, so a day that does not would show the longer path taken.
 pub fn designed_reaction(poll: Duration) -> Duration {
     poll + 2 * crate::site::feed::PERIOD
         + crate::site::load::MAX_ATTRIBUTION
