@@ -997,6 +997,12 @@ mod tests {
         assert_eq!(fresh.cap, Some(Amps(19.0)));
     }
 
+    /// The load behind a grid meter reading `metered` A on every phase with one charger.
+    fn behind_grid(t: Instant, metered: f64, draw: ChargerDraw, w: &mut LoadWindow) -> [f64; 3] {
+        let meter = status(MeterRole::Grid, t, [metered; 3]);
+        amps(&site_load(t, Some(&meter), &[draw], Amps(90.0), w))
+    }
+
     #[test]
     fn a_vehicle_cut_while_its_ramp_is_open_is_not_other_load() {
         // Seen in the depot day (seed 1, 17:11): raised 6 -> 17.5 A, the vehicle ramps,
@@ -1006,45 +1012,31 @@ mod tests {
         let cp = ChargerId::new("CP-1").unwrap();
         let mut recent = RecentLimits::new(EV_RESPONSE);
         let mut w = LoadWindow::new(DEFAULT_WINDOW);
-        let meter = |t, a| status(MeterRole::Grid, t, [a; 3]);
-        let sampled = Some(t0);
         recent.record(t0, &cp, Amps(6.0));
         let draw = |recent: &RecentLimits, now| {
-            ChargerDraw::new("RST", 3, [Some(Amps(6.0)); 3])
-                .with_limits(recent, recent, &cp, sampled, now)
+            ChargerDraw::new("RST", 3, [Some(Amps(6.0)); 3]).with_limits(
+                recent,
+                recent,
+                &cp,
+                Some(t0),
+                now,
+            )
         };
-        let l = site_load(
-            t0,
-            Some(&meter(t0, 26.0)),
-            &[draw(&recent, t0)],
-            Amps(90.0),
-            &mut w,
-        );
-        assert_eq!(amps(&l), [20.0; 3]);
+        assert_eq!(behind_grid(t0, 26.0, draw(&recent, t0), &mut w), [20.0; 3]);
         recent.record(t0 + S, &cp, Amps(17.5));
         let t2 = t0 + 2 * S;
-        let l = site_load(
-            t2,
-            Some(&meter(t2, 37.5)),
-            &[draw(&recent, t2)],
-            Amps(90.0),
-            &mut w,
+        assert_eq!(
+            behind_grid(t2, 37.5, draw(&recent, t2), &mut w),
+            [20.0; 3],
+            "the ramp is the vehicle's"
         );
-        assert_eq!(amps(&l), [20.0; 3], "the ramp is the vehicle's");
         recent.record(t0 + 3 * S, &cp, Amps(9.3));
         // Before the fix the ramp's credit ended `MAX_ATTRIBUTION` after the stretch began
         // (at 6 s): 31.5 A, and the guard cut every vehicle of the wave for it.
         for k in 4..8 {
             let t = t0 + k * S;
-            let l = site_load(
-                t,
-                Some(&meter(t, 37.5)),
-                &[draw(&recent, t)],
-                Amps(90.0),
-                &mut w,
-            );
             assert_eq!(
-                amps(&l),
+                behind_grid(t, 37.5, draw(&recent, t), &mut w),
                 [20.0; 3],
                 "{k} s: the vehicle still following the cut is its own load"
             );
@@ -1053,14 +1045,7 @@ mod tests {
         // its 6 A sample): what it draws beyond is over its limit, on the fuse, and the
         // guard must see it.
         let t = t0 + 9 * S;
-        let l = site_load(
-            t,
-            Some(&meter(t, 37.5)),
-            &[draw(&recent, t)],
-            Amps(90.0),
-            &mut w,
-        );
-        let [l1, ..] = amps(&l);
+        let [l1, ..] = behind_grid(t, 37.5, draw(&recent, t), &mut w);
         assert!((l1 - 28.2).abs() < 1e-9, "{l1} A");
     }
 
