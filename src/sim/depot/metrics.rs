@@ -171,6 +171,13 @@ impl BayInfo {
         }
     }
 
+    /// The constraints S1 counts its limit on at `at` with a vehicle behind it: on the site
+    /// phases, the vehicle's (chargegate learns them where the grid meter watches); on the
+    /// sub-board, which no meter watches, every phase of the charger.
+    fn s1_mask_at(&self, at: DateTime<Utc>) -> u8 {
+        (self.claim_mask_at(at) & 0b000_111) | (self.mask & 0b111_000)
+    }
+
     /// The site phases its vehicle draws on at `at`, as bits 0..3.
     pub(super) fn vehicle_mask_at(&self, at: DateTime<Utc>) -> u8 {
         match self.switch {
@@ -198,6 +205,9 @@ struct Stretch {
     /// The reference allocation per bay (0 for those not wanting), A.
     reference: Vec<f64>,
     tally: StretchTally,
+    /// The same with each claim on the constraints S1 counts it on (`BayInfo::s1_mask_at`).
+    s1_reference: Vec<f64>,
+    s1_tally: StretchTally,
 }
 
 /// One vehicle's night.
@@ -277,21 +287,22 @@ pub struct DaySummary {
     /// The same stretches scored on how the limits follow the controller's aim
     /// (`following`; empty for the baselines, which have none).
     pub following: Vec<StretchScore>,
+    /// The same stretches against the fair share under S1's counting: a vehicle's claim
+    /// loads every phase of its charger on the sub-board, which no meter watches, as
+    /// chargegate must count it there (the fair share loads only the vehicle's phases).
+    pub under_s1: Vec<StretchScore>,
 }
 
 impl DaySummary {
     /// The following scores: (time-weighted mean, lowest stretch, 5th percentile, share
     /// at or above 95 %), `None` when nothing was scored.
     pub fn following_distribution(&self) -> Option<(f64, f64, f64, f64)> {
-        let (lowest, p5, share) = stretches::distribution(&self.following, TARGET)?;
-        let measured: f64 = self.following.iter().map(|s| s.measured_s).sum();
-        let mean = self
-            .following
-            .iter()
-            .map(|s| s.mean * s.measured_s)
-            .sum::<f64>()
-            / measured;
-        Some((mean, lowest, p5, share))
+        mean_and_distribution(&self.following)
+    }
+
+    /// `under_s1`'s (mean, lowest, p5, share at 95 %), or None without a scored stretch.
+    pub fn under_s1_distribution(&self) -> Option<(f64, f64, f64, f64)> {
+        mean_and_distribution(&self.under_s1)
     }
 
     /// The vehicle that got the smallest share of what the site could have given it (the
@@ -301,6 +312,32 @@ impl DaySummary {
             .iter()
             .min_by(|a, b| a.reachable_share().total_cmp(&b.reachable_share()))
     }
+}
+
+/// A step's causes per site phase against `reference`, and its score: the worst phase's
+/// (None when no phase is scored).
+fn phase_scores(
+    at: DateTime<Utc>,
+    bays: &[BayInfo],
+    per_bay: &[BayStep],
+    reference: &[f64],
+    room0: &[f64; 6],
+) -> ([StretchCauses; 3], Option<f64>) {
+    let phases: [StretchCauses; 3] =
+        std::array::from_fn(|p| StretchCauses::of_step(p, at, bays, per_bay, reference, room0));
+    let worst = phases
+        .iter()
+        .filter_map(|c| c.score(MIN_SCORED_A))
+        .reduce(f64::min);
+    (phases, worst)
+}
+
+/// The time-weighted mean of `scores`, then their lowest, 5th percentile and share at 95 %.
+fn mean_and_distribution(scores: &[StretchScore]) -> Option<(f64, f64, f64, f64)> {
+    let (lowest, p5, share) = stretches::distribution(scores, TARGET)?;
+    let measured: f64 = scores.iter().map(|s| s.measured_s).sum();
+    let mean = scores.iter().map(|s| s.mean * s.measured_s).sum::<f64>() / measured;
+    Some((mean, lowest, p5, share))
 }
 
 /// Accumulates a day's scores step by step.
@@ -324,6 +361,8 @@ pub struct DayMetrics {
     below_s: f64,
     /// The stretches closed so far.
     closed: Vec<StretchScore>,
+    /// The same stretches against the reference under S1's counting.
+    closed_s1: Vec<StretchScore>,
     /// Spans in which the controller cannot see the room (`blind_while`), and the time
     /// spent in them.
     blind: Vec<(DateTime<Utc>, DateTime<Utc>)>,
@@ -379,6 +418,7 @@ impl DayMetrics {
             score_s: 0.0,
             below_s: 0.0,
             closed: Vec::new(),
+            closed_s1: Vec::new(),
             blind: Vec::new(),
             blind_s: 0.0,
         }
@@ -523,20 +563,25 @@ impl DayMetrics {
         };
         if self.stretch.as_ref().is_none_or(|s| s.key != key) {
             self.close_stretch();
-            let claims: Vec<Claim> = self
-                .bays
-                .iter()
-                .zip(key.wanting.iter().zip(&key.claims))
-                .map(|(info, (wants, mask))| Claim {
-                    cap_a: if *wants { info.usable_a } else { 0.0 },
-                    mask: *mask,
-                })
-                .collect();
+            let claims = |mask: &dyn Fn(&BayInfo) -> u8| -> Vec<Claim> {
+                self.bays
+                    .iter()
+                    .zip(&key.wanting)
+                    .map(|(info, wants)| Claim {
+                        cap_a: if *wants { info.usable_a } else { 0.0 },
+                        mask: mask(info),
+                    })
+                    .collect()
+            };
+            let reference = fair_fill(&claims(&|b| b.claim_mask_at(at)), room0);
+            let s1_reference = fair_fill(&claims(&|b| b.s1_mask_at(at)), room0);
             self.stretch = Some(Stretch {
-                reference: fair_fill(&claims, room0),
+                reference,
                 key,
                 since: at,
                 tally: StretchTally::default(),
+                s1_reference,
+                s1_tally: StretchTally::default(),
             });
         }
         let Some(stretch) = self.stretch.as_mut() else {
@@ -547,13 +592,7 @@ impl DayMetrics {
         }
         self.following
             .score(stretch.since, at, dt_s, &self.bays, per_bay);
-        let phases: [StretchCauses; 3] = std::array::from_fn(|p| {
-            StretchCauses::of_step(p, at, &self.bays, per_bay, &stretch.reference, room0)
-        });
-        let worst = phases
-            .iter()
-            .filter_map(|c| c.score(MIN_SCORED_A))
-            .reduce(f64::min);
+        let (phases, worst) = phase_scores(at, &self.bays, per_bay, &stretch.reference, room0);
         if let Some(score) = worst {
             let bays = &self.bays;
             stretch.tally.add(dt_s, score, &phases, || {
@@ -565,11 +604,20 @@ impl DayMetrics {
                 self.below_s += dt_s;
             }
         }
+        let (s1_phases, s1_worst) =
+            phase_scores(at, &self.bays, per_bay, &stretch.s1_reference, room0);
+        if let Some(score) = s1_worst {
+            let bays = &self.bays;
+            stretch.s1_tally.add(dt_s, score, &s1_phases, || {
+                BayAtWorst::of_step(bays, per_bay, &stretch.s1_reference)
+            });
+        }
     }
 
     fn close_stretch(&mut self) {
-        if let Some(score) = self.stretch.take().and_then(|s| s.tally.close(s.since)) {
-            self.closed.push(score);
+        if let Some(stretch) = self.stretch.take() {
+            self.closed.extend(stretch.tally.close(stretch.since));
+            self.closed_s1.extend(stretch.s1_tally.close(stretch.since));
         }
         self.following.close_stretch();
     }
@@ -578,6 +626,12 @@ impl DayMetrics {
     pub fn summary(&self) -> DaySummary {
         let mut closed = self.closed.clone();
         closed.extend(self.stretch.as_ref().and_then(|s| s.tally.close(s.since)));
+        let mut under_s1 = self.closed_s1.clone();
+        under_s1.extend(
+            self.stretch
+                .as_ref()
+                .and_then(|s| s.s1_tally.close(s.since)),
+        );
         let distribution = stretches::distribution(&closed, TARGET);
         let vehicles: Vec<VehicleOutcome> = self
             .bays
@@ -619,6 +673,7 @@ impl DayMetrics {
             blind_s: self.blind_s,
             stretches: closed.len(),
             stretch_scores: closed,
+            under_s1,
             following: self.following.scores(),
         }
     }
@@ -630,9 +685,41 @@ impl DayMetrics {
         report_safety(&mut out, &s);
         report_energy(&mut out, &s);
         stretches::report(&mut out, &s.stretch_scores, TARGET);
+        report_under_s1(&mut out, &s);
         following::report(&mut out, &s.following, TARGET);
         report_vehicles(&mut out, &s);
         out
+    }
+}
+
+/// The stretches against the fair share under S1's counting, with the lowest of them.
+fn report_under_s1(out: &mut String, s: &DaySummary) {
+    let pct = |x: f64| format!("{:.1} %", x * 100.0);
+    let Some((mean, lowest, p5, share)) = s.under_s1_distribution() else {
+        let _ = writeln!(out, "fair share under S1: nothing scored");
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "{:<34} mean {}, lowest {}, p5 {}, {} of {} at >= {}",
+        "fair share under S1's counting",
+        pct(mean),
+        pct(lowest),
+        pct(p5),
+        pct(share),
+        s.under_s1.len(),
+        pct(TARGET)
+    );
+    let mut short: Vec<&StretchScore> = s.under_s1.iter().filter(|x| x.mean < TARGET).collect();
+    short.sort_by(|a, b| a.mean.total_cmp(&b.mean));
+    for x in short.into_iter().take(5) {
+        let _ = writeln!(
+            out,
+            "  {} {:>6.0} s {}",
+            x.since.format("%H:%M:%S"),
+            x.measured_s,
+            pct(x.mean)
+        );
     }
 }
 
@@ -1088,6 +1175,41 @@ mod tests {
         // Half of everything: 50 %.
         let half = run([12.0, 8.0]);
         assert!(close(half.utilisation_mean.unwrap(), 0.5));
+    }
+
+    #[test]
+    fn under_s1_a_vehicle_on_the_sub_board_claims_every_phase_of_its_charger() {
+        // Both on the sub-board (40 A of room per phase): a single-phase vehicle on L1 of a
+        // three-phase charger, and one on a single-phase charger on L2, both taking 32 A.
+        // The fair share gives each 32 A (they draw on different phases); S1 must count
+        // the first charger on L2 too, where no meter watches: 20 A each.
+        let mut day = two_bays();
+        for (bay, rotation) in day.bays.iter_mut().zip(["RST", "SRT"]) {
+            bay.on_board = true;
+            bay.rotation = rotation;
+            bay.vehicle.phases = 1;
+            bay.vehicle.max_a = 32.0;
+        }
+        day.bays[1].phases = 1;
+        let mut cap = day.capacity();
+        cap.board_limit_a = [40.0 + cap.margin_a; 3];
+        let mut m = DayMetrics::new(&day, std::time::Duration::from_secs(30));
+        let mut t = day.start;
+        for _ in 0..120 {
+            let steps = [step(20.0, [0.0; 3], true), step(20.0, [0.0; 3], true)];
+            m.record_step(t, 1.0, &steps, [0.0; 3], &cap);
+            t += TimeDelta::seconds(1);
+        }
+        let s = m.summary();
+        assert!(
+            close(s.utilisation_mean.unwrap(), 20.0 / 32.0),
+            "{:?}",
+            s.utilisation_mean
+        );
+        let (mean, lowest, _, share) = s.under_s1_distribution().unwrap();
+        assert!(close(mean, 1.0) && close(lowest, 1.0), "{mean} {lowest}");
+        assert_eq!(share, 1.0);
+        assert!(m.report().contains("fair share under S1's counting"));
     }
 
     #[test]
